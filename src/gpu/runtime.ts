@@ -1,0 +1,351 @@
+// The one place kernels are launched. Launches are recorded into a single command encoder and submitted on
+// flush() (or before any host read/write, so queue writes never overtake recorded work). Every device call that
+// can fail (buffer, pipeline, bind group) runs inside validation + out-of-memory error scopes named after the op;
+// flush() awaits them and throws the first error with that name, so a bad launch is never silent zeros.
+import type { DeviceHandle } from './device';
+import { groups, type Kernel } from './kernel';
+import { shapeSize, Tensor, type DType } from './tensor';
+
+const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (numeric: works before globals exist)
+const USAGE_UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
+const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
+const MAP_READ = 0x01;
+const RING_BYTES = 1 << 20;
+
+interface PendingError {
+  op: string;
+  promise: Promise<GPUError | null>;
+}
+
+export interface RuntimeStats {
+  launches: number;
+  submits: number;
+  pipelines: number;
+  bytesAllocated: number;
+}
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly handle: DeviceHandle;
+  readonly stats: RuntimeStats = { launches: 0, submits: 0, pipelines: 0, bytesAllocated: 0 };
+
+  private pipelines = new Map<number, GPUComputePipeline>();
+  private layouts = new Map<number, GPUBindGroupLayout>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
+  private pool = new Map<number, GPUBuffer[]>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private errors: PendingError[] = [];
+  private ring: GPUBuffer[] = [];
+  private ringStaging: Uint8Array[] = [];
+  private ringUsed: number[] = [];
+  private ringIndex = 0;
+  private readonly align: number;
+
+  constructor(handle: DeviceHandle) {
+    this.handle = handle;
+    this.device = handle.device;
+    this.align = handle.report.limits.minUniformBufferOffsetAlignment;
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  /** Runs a device call inside validation + OOM scopes; failures surface at the next flush, named `op`. */
+  guarded<T>(op: string, fn: () => T): T {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    try {
+      return fn();
+    } finally {
+      this.errors.push({ op, promise: this.device.popErrorScope() });
+      this.errors.push({ op, promise: this.device.popErrorScope() });
+    }
+  }
+
+  private async checkErrors(): Promise<void> {
+    if (this.errors.length === 0) return;
+    const pending = this.errors;
+    this.errors = [];
+    const results = await Promise.all(pending.map((p) => p.promise));
+    for (let i = 0; i < results.length; i++) {
+      const e = results[i];
+      if (e) {
+        const kind = e.constructor?.name?.includes('OutOfMemory') ? 'out-of-memory' : 'validation';
+        throw new Error(`GPU ${kind} error in ${pending[i].op}: ${e.message}`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- buffers
+
+  /** A new (or pooled) tensor. Contents are undefined: callers fill it or poison it. */
+  tensor(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
+    const bytes = Math.max(16, Math.ceil((shapeSize(shape) * 4) / 16) * 16);
+    const limit = this.handle.report.limits.maxStorageBufferBindingSize;
+    if (bytes > limit) {
+      throw new Error(`tensor ${label} [${shape.join('x')}] needs ${bytes} B, over this adapter's storage binding limit ${limit} B`);
+    }
+    const free = this.pool.get(bytes);
+    const buffer = free?.pop() ?? this.createBuffer(bytes, USAGE_STORAGE, label);
+    return new Tensor(buffer, [...shape], dtype, label);
+  }
+
+  /** A tensor initialised from host data. */
+  upload(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], label: string): Tensor {
+    const n = shapeSize(shape);
+    if (data.length !== n) throw new Error(`upload ${label}: ${data.length} values for shape [${shape.join(', ')}] (${n})`);
+    const dtype: DType = data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32';
+    const t = this.tensor(shape, label, dtype);
+    this.write(t, data);
+    return t;
+  }
+
+  /**
+   * A view of `count = size(shape)` elements of `parent` starting at `elementOffset`. Kernels see the view as a
+   * whole buffer (bound with an offset), so the offset must be a multiple of the storage offset alignment.
+   */
+  view(parent: Tensor, elementOffset: number, shape: readonly number[], label: string): Tensor {
+    const byteOffset = parent.byteOffset + elementOffset * 4;
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    if (byteOffset % align !== 0) throw new Error(`view ${label}: byte offset ${byteOffset} is not a multiple of ${align}`);
+    if (elementOffset + shapeSize(shape) > parent.size) throw new Error(`view ${label}: [${shape.join('x')}] at ${elementOffset} overflows ${parent}`);
+    return new Tensor(parent.buffer, [...shape], parent.dtype, label, byteOffset);
+  }
+
+  /** Element alignment for views (storage offset alignment / 4). */
+  get viewAlignment(): number {
+    return this.device.limits.minStorageBufferOffsetAlignment / 4;
+  }
+
+  /** Returns a tensor's buffer to the pool. The tensor must not be used afterwards. */
+  release(t: Tensor): void {
+    if (t.byteOffset !== 0) throw new Error(`release ${t.label}: cannot release a view`);
+    const list = this.pool.get(t.buffer.size) ?? [];
+    list.push(t.buffer);
+    this.pool.set(t.buffer.size, list);
+  }
+
+  private createBuffer(bytes: number, usage: number, label: string): GPUBuffer {
+    const b = this.guarded(`allocate ${label} (${bytes} B)`, () => this.device.createBuffer({ size: bytes, usage, label }));
+    this.bufferIds.set(b, this.nextBufferId++);
+    this.stats.bytesAllocated += bytes;
+    return b;
+  }
+
+  /** Host -> GPU. Submits recorded work first so this write cannot overtake it. */
+  write(t: Tensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
+    if (elementOffset + data.length > t.size) {
+      throw new Error(`write ${t.label}: ${data.length} values at ${elementOffset} overflow ${t.size} elements`);
+    }
+    this.submit();
+    this.device.queue.writeBuffer(t.buffer, t.byteOffset + elementOffset * 4, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Fills with one value (NaN poisoning in tests, zeroing gradients). */
+  fill(t: Tensor, value: number): void {
+    if (value === 0) {
+      this.endPass();
+      this.ensureEncoder().clearBuffer(t.buffer, t.byteOffset, t.byteOffset === 0 ? t.buffer.size : t.bytes);
+      return;
+    }
+    const data = t.dtype === 'f32' ? new Float32Array(t.size).fill(value) : new Uint32Array(t.size).fill(value);
+    this.write(t, data);
+  }
+
+  /** GPU -> GPU copy of `count` elements, recorded in order with launches. */
+  copy(src: Tensor, dst: Tensor, count = src.size, srcOffset = 0, dstOffset = 0): void {
+    if (srcOffset + count > src.size || dstOffset + count > dst.size) {
+      throw new Error(`copy ${src.label} -> ${dst.label}: ${count} elements out of range`);
+    }
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(src.buffer, src.byteOffset + srcOffset * 4, dst.buffer, dst.byteOffset + dstOffset * 4, count * 4);
+  }
+
+  /** GPU -> host. Flushes, then maps a staging buffer. */
+  async read(t: Tensor, count = t.size): Promise<Float32Array> {
+    const raw = await this.readBytes(t, count);
+    return new Float32Array(raw);
+  }
+
+  async readU32(t: Tensor, count = t.size): Promise<Uint32Array> {
+    return new Uint32Array(await this.readBytes(t, count));
+  }
+
+  private async readBytes(t: Tensor, count: number): Promise<ArrayBuffer> {
+    const bytes = count * 4;
+    const staging = this.guarded(`readback ${t.label}`, () =>
+      this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE_READBACK }),
+    );
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
+    await this.flush();
+    await staging.mapAsync(MAP_READ);
+    const out = staging.getMappedRange(0, bytes).slice(0);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  // ---------------------------------------------------------------- launches
+
+  private pipeline(k: Kernel): GPUComputePipeline {
+    let p = this.pipelines.get(k.id);
+    if (!p) {
+      const layout = this.guarded(`layout ${k.name}`, () =>
+        this.device.createBindGroupLayout({
+          label: k.name,
+          entries: k.bindings.map((kind, binding) => ({
+            binding,
+            visibility: 0x4, // COMPUTE
+            buffer: { type: kind === 'uniform' ? 'uniform' : kind === 'read' ? 'read-only-storage' : 'storage' },
+          })),
+        }),
+      );
+      this.layouts.set(k.id, layout);
+      p = this.guarded(`compile ${k.name}`, () => {
+        const module = this.device.createShaderModule({ code: k.code, label: k.name });
+        return this.device.createComputePipeline({
+          label: k.name,
+          layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+          compute: { module, entryPoint: k.entry, constants: k.constants ? { ...k.constants } : undefined },
+        });
+      });
+      this.pipelines.set(k.id, p);
+      this.stats.pipelines++;
+    }
+    return p;
+  }
+
+  /** Compiles a kernel now (autotuning and warm-up), reporting any compile error immediately. */
+  async prepare(k: Kernel): Promise<void> {
+    this.pipeline(k);
+    await this.checkErrors();
+  }
+
+  private uniformSlot(params: ArrayBuffer): { buffer: GPUBuffer; offset: number } {
+    const size = params.byteLength;
+    let i = this.ringIndex;
+    if (i >= this.ring.length) {
+      this.ring.push(this.createBuffer(RING_BYTES, USAGE_UNIFORM, `uniform ring ${i}`));
+      this.ringStaging.push(new Uint8Array(RING_BYTES));
+      this.ringUsed.push(0);
+    }
+    let off = Math.ceil(this.ringUsed[i] / this.align) * this.align;
+    if (off + size > RING_BYTES) {
+      this.ringIndex = ++i;
+      return this.uniformSlot(params);
+    }
+    this.ringStaging[i].set(new Uint8Array(params), off);
+    this.ringUsed[i] = off + size;
+    return { buffer: this.ring[i], offset: off };
+  }
+
+  /**
+   * Records one dispatch. `buffers` fill the kernel's storage bindings in order; `params` fills its uniform.
+   * `workgroups` are counts per dimension (each at most the adapter's per-dimension limit).
+   */
+  launch(k: Kernel, buffers: readonly (Tensor | GPUBuffer)[], workgroups: readonly number[], params?: ArrayBuffer): void {
+    const hasUniform = k.bindings[0] === 'uniform';
+    const nStorage = k.bindings.length - (hasUniform ? 1 : 0);
+    if (buffers.length !== nStorage) throw new Error(`${k.name}: ${buffers.length} buffers given, kernel binds ${nStorage}`);
+    if (hasUniform !== (params !== undefined)) throw new Error(`${k.name}: params ${hasUniform ? 'missing' : 'not expected'}`);
+    const [x, y = 1, z = 1] = workgroups;
+    const maxDim = this.handle.report.limits.maxComputeWorkgroupsPerDimension;
+    for (const d of [x, y, z]) {
+      if (!Number.isInteger(d) || d < 0 || d > maxDim) throw new Error(`${k.name}: workgroup count ${d} outside 0..${maxDim}`);
+    }
+    if (x * y * z === 0) return;
+    const pipeline = this.pipeline(k);
+    const entries: GPUBindGroupEntry[] = [];
+    let key = `${k.id}`;
+    if (hasUniform) {
+      const slot = this.uniformSlot(params!);
+      entries.push({ binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: params!.byteLength } });
+      key += `:u${this.bufferIds.get(slot.buffer)}@${slot.offset}/${params!.byteLength}`;
+    }
+    buffers.forEach((b, i) => {
+      const binding = i + (hasUniform ? 1 : 0);
+      if (b instanceof Tensor) {
+        // Views bind their own range; whole tensors bind the whole (16-byte rounded) buffer for vec4 access.
+        const resource = b.byteOffset === 0 ? { buffer: b.buffer } : { buffer: b.buffer, offset: b.byteOffset, size: Math.ceil(b.bytes / 16) * 16 };
+        entries.push({ binding, resource });
+        key += `:${this.bufferIds.get(b.buffer) ?? 'x'}@${b.byteOffset}`;
+      } else {
+        entries.push({ binding, resource: { buffer: b } });
+        key += `:${this.bufferIds.get(b) ?? 'x'}`;
+      }
+    });
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      const layout = this.layouts.get(k.id)!;
+      bg = this.guarded(`bind ${k.name}`, () => this.device.createBindGroup({ layout, entries, label: k.name }));
+      if (!key.includes(':x')) this.bindGroups.set(key, bg);
+    }
+    const pass = this.ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, y, z);
+    this.stats.launches++;
+  }
+
+  /** Workgroup counts for n items in groups of g, folded into y when x would exceed the limit. */
+  grid1d(n: number, g: number): [number, number] {
+    const total = groups(n, g);
+    const maxDim = this.handle.report.limits.maxComputeWorkgroupsPerDimension;
+    if (total <= maxDim) return [total, 1];
+    const y = Math.ceil(total / maxDim);
+    return [Math.ceil(total / y), y];
+  }
+
+  private ensureEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private ensurePass(): GPUComputePassEncoder {
+    this.pass ??= this.ensureEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Submits recorded work without waiting for it. */
+  submit(): void {
+    this.endPass();
+    const enc = this.encoder;
+    // Uniforms recorded since the last submit go first: queue writes land before the commands that read them.
+    for (let i = 0; i <= this.ringIndex && i < this.ring.length; i++) {
+      if (this.ringUsed[i] > 0) {
+        this.device.queue.writeBuffer(this.ring[i], 0, this.ringStaging[i].buffer, 0, Math.ceil(this.ringUsed[i] / 4) * 4);
+        this.ringUsed[i] = 0;
+      }
+    }
+    this.ringIndex = 0;
+    if (!enc) return;
+    this.encoder = null;
+    this.guarded('submit', () => this.device.queue.submit([enc.finish()]));
+    this.stats.submits++;
+  }
+
+  /** Submits and waits for the GPU; throws the first GPU error recorded since the last flush. */
+  async flush(): Promise<void> {
+    this.submit();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  destroy(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    for (const b of this.ring) b.destroy();
+    this.pool.clear();
+    this.bindGroups.clear();
+    this.device.destroy();
+  }
+}
