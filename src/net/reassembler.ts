@@ -2,8 +2,9 @@
 // chunk is checked against the first one seen for its message and against hard size limits, and a message whose
 // chunks stop arriving is abandoned and its buffer released.
 
-import { bytesPerElement, expectedByteLength, type DType } from './dtype.js';
+import { expectedByteLength, type DType } from './dtype.js';
 import { chunkCountFor, MIN_CHUNK_SIZE, TENSOR_HEADER_BYTES, type DecodedFrame } from './framing.js';
+import { unrefTimer } from './timers.js';
 import { tensorDescriptorSchema, type IncomingTensor, type TensorDescriptor } from './tensor.js';
 
 export type RejectReason =
@@ -249,10 +250,3 @@ function parseDescriptor(bytes: Uint8Array): TensorDescriptor | null {
   const r = tensorDescriptorSchema.safeParse(json);
   return r.success ? r.data : null;
 }
-
-/** Node timers keep the process alive; a reassembly sweep must never be the reason a process cannot exit. */
-export function unrefTimer(t: unknown): void {
-  (t as { unref?: () => void } | null)?.unref?.();
-}
-
-export { bytesPerElement };
