@@ -40,7 +40,8 @@ export class MemoryChannel implements RawChannel {
       const before = this.queued;
       this.queued -= copy.byteLength;
       if (before > this.low && this.queued <= this.low) this.events.emit('bufferedlow', undefined);
-      if (this.open && this.peer?.open) this.peer.events.emit('message', copy);
+      // Like dc.close(), a close lets messages already queued drain first.
+      if (this.peer?.open) this.peer.events.emit('message', copy);
     }, 0);
   }
 

@@ -5,6 +5,8 @@
 import type { Emitter } from './emitter.js';
 
 export type RawChannelEvents = {
+  /** The channel became open (never fires for a channel that is open when handed over). */
+  open: undefined;
   message: Uint8Array;
   /** bufferedAmount fell to or below the low-water mark. */
   bufferedlow: undefined;

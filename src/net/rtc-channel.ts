@@ -42,7 +42,10 @@ export class RtcRawChannel implements RawChannel {
       dc.readyState === 'open'
         ? Promise.resolve()
         : new Promise<void>((resolve, reject) => {
-            dc.onopen = () => resolve();
+            dc.onopen = () => {
+              this.events.emit('open', undefined);
+              resolve();
+            };
             this.events.once('close', ({ reason }) => reject(new Error(reason)));
           });
     this.opened.catch(() => undefined);

@@ -1,0 +1,218 @@
+// LayerNorm (PyTorch semantics: biased variance, eps inside the sqrt), forward and backward.
+// forward:   mean[n] = sum_c x / C;  rstd[n] = 1 / sqrt(sum_c (x - mean)^2 / C + eps)
+//            out[n, c] = (x[n, c] - mean[n]) * rstd[n] * weight[c] + bias[c]
+//            inp, out: [N, C]; weight, bias: [C]; mean, rstd: [N]
+// backward:  xhat = (x - mean) * rstd;  g = dout * weight
+//            dinp[n, c] += rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))      (ACCUMULATES: residual stream)
+//            dweight[c] += sum_n dout * xhat;   dbias[c] += sum_n dout              (ACCUMULATE)
+// Rows: one thread per row, registers only (no workgroup memory: CPU adapters), 64 threads per workgroup,
+//       row = (wg.y * num_wg.x + wg.x) * 64 + lid.x. Two passes over the row (mean, then centred variance).
+// Column sums are two fixed-order passes: layernorm_dw_partial has one thread per (chunk, column) summing rows
+//   chunk*R .. min(N, chunk*R + R) in order into scratch[chunk][2][C] (dweight part, dbias part);
+//   layernorm_dw_final has one thread per column summing the chunks in order and adding into dweight/dbias.
+//   R and the chunk count depend only on (N, C): bitwise deterministic.
+// *4 entries (C % 4 == 0) read vec4s; Cw = C / 4 there, Cw = C in the scalar entries.
+
+struct Params { N: u32, Cw: u32, C: f32, eps: f32, R: u32, chunks: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn row_id(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) * 64u + lid.x; }
+fn gid(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) * 64u + lid.x; }
+fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+
+// ---- forward
+@group(0) @binding(1) var<storage, read> inp: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(6) var<storage, read_write> rstd: array<f32>;
+
+@compute @workgroup_size(64)
+fn layernorm_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                     @builtin(local_invocation_id) lid: vec3u) {
+  let row = row_id(wg, nwg, lid);
+  if (row >= p.N) { return; }
+  let base = row * p.Cw;
+  var s = 0.0;
+  for (var c = 0u; c < p.Cw; c++) { s += inp[base + c]; }
+  let m = s / p.C;
+  var v = 0.0;
+  for (var c = 0u; c < p.Cw; c++) { let d = inp[base + c] - m; v += d * d; }
+  let r = 1.0 / sqrt(v / p.C + p.eps);
+  for (var c = 0u; c < p.Cw; c++) {
+    out[base + c] = (inp[base + c] - m) * r * weight[c] + bias[c];
+  }
+  mean[row] = m;
+  rstd[row] = r;
+}
+
+@group(0) @binding(1) var<storage, read> inp4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> weight4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> bias4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> out4: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn layernorm_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_id) lid: vec3u) {
+  let row = row_id(wg, nwg, lid);
+  if (row >= p.N) { return; }
+  let base = row * p.Cw;
+  var s = vec4f(0.0);
+  for (var c = 0u; c < p.Cw; c++) { s += inp4[base + c]; }
+  let m = hsum(s) / p.C;
+  var v = vec4f(0.0);
+  for (var c = 0u; c < p.Cw; c++) { let d = inp4[base + c] - m; v += d * d; }
+  let r = 1.0 / sqrt(hsum(v) / p.C + p.eps);
+  for (var c = 0u; c < p.Cw; c++) {
+    out4[base + c] = (inp4[base + c] - m) * r * weight4[c] + bias4[c];
+  }
+  mean[row] = m;
+  rstd[row] = r;
+}
+
+// ---- backward: dinp (one thread per row)
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read> binp: array<f32>;
+@group(0) @binding(3) var<storage, read> bweight: array<f32>;
+@group(0) @binding(4) var<storage, read> bmean: array<f32>;
+@group(0) @binding(5) var<storage, read> brstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dinp: array<f32>;
+
+@compute @workgroup_size(64)
+fn layernorm_backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                           @builtin(local_invocation_id) lid: vec3u) {
+  let row = row_id(wg, nwg, lid);
+  if (row >= p.N) { return; }
+  let base = row * p.Cw;
+  let m = bmean[row];
+  let r = brstd[row];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = 0u; c < p.Cw; c++) {
+    let g = dout[base + c] * bweight[c];
+    sg += g;
+    sgx += g * ((binp[base + c] - m) * r);
+  }
+  let mg = sg / p.C;
+  let mgx = sgx / p.C;
+  for (var c = 0u; c < p.Cw; c++) {
+    let g = dout[base + c] * bweight[c];
+    let xhat = (binp[base + c] - m) * r;
+    dinp[base + c] += r * (g - mg - xhat * mgx);
+  }
+}
+
+@group(0) @binding(1) var<storage, read> dout4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> binp4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> bweight4: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> dinp4: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn layernorm_backward_dinp4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                            @builtin(local_invocation_id) lid: vec3u) {
+  let row = row_id(wg, nwg, lid);
+  if (row >= p.N) { return; }
+  let base = row * p.Cw;
+  let m = bmean[row];
+  let r = brstd[row];
+  var sg = vec4f(0.0);
+  var sgx = vec4f(0.0);
+  for (var c = 0u; c < p.Cw; c++) {
+    let g = dout4[base + c] * bweight4[c];
+    sg += g;
+    sgx += g * ((binp4[base + c] - m) * r);
+  }
+  let mg = hsum(sg) / p.C;
+  let mgx = hsum(sgx) / p.C;
+  for (var c = 0u; c < p.Cw; c++) {
+    let g = dout4[base + c] * bweight4[c];
+    let xhat = (binp4[base + c] - m) * r;
+    dinp4[base + c] += r * (g - mg - xhat * mgx);
+  }
+}
+
+// ---- backward: column partials (items = chunks * Cw); scratch layout [chunk][2][Cw]
+@group(0) @binding(3) var<storage, read_write> scratch: array<f32>;
+
+@compute @workgroup_size(64)
+fn layernorm_dw_partial(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                        @builtin(local_invocation_id) lid: vec3u) {
+  let i = gid(wg, nwg, lid);
+  if (i >= p.chunks * p.Cw) { return; }
+  let chunk = i / p.Cw;
+  let c = i - chunk * p.Cw;
+  let r0 = chunk * p.R;
+  let r1 = min(p.N, r0 + p.R);
+  var dw = 0.0;
+  var db = 0.0;
+  for (var row = r0; row < r1; row++) {
+    let d = dout[row * p.Cw + c];
+    dw += d * ((binp[row * p.Cw + c] - bmean[row]) * brstd[row]);
+    db += d;
+  }
+  scratch[(2u * chunk) * p.Cw + c] = dw;
+  scratch[(2u * chunk + 1u) * p.Cw + c] = db;
+}
+
+@group(0) @binding(3) var<storage, read_write> scratch4: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn layernorm_dw_partial4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                         @builtin(local_invocation_id) lid: vec3u) {
+  let i = gid(wg, nwg, lid);
+  if (i >= p.chunks * p.Cw) { return; }
+  let chunk = i / p.Cw;
+  let c = i - chunk * p.Cw;
+  let r0 = chunk * p.R;
+  let r1 = min(p.N, r0 + p.R);
+  var dw = vec4f(0.0);
+  var db = vec4f(0.0);
+  for (var row = r0; row < r1; row++) {
+    let d = dout4[row * p.Cw + c];
+    dw += d * ((binp4[row * p.Cw + c] - bmean[row]) * brstd[row]);
+    db += d;
+  }
+  scratch4[(2u * chunk) * p.Cw + c] = dw;
+  scratch4[(2u * chunk + 1u) * p.Cw + c] = db;
+}
+
+// ---- backward: final column sums (items = Cw)
+@group(0) @binding(1) var<storage, read> fscratch: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dbias: array<f32>;
+
+@compute @workgroup_size(64)
+fn layernorm_dw_final(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_id) lid: vec3u) {
+  let c = gid(wg, nwg, lid);
+  if (c >= p.Cw) { return; }
+  var dw = 0.0;
+  var db = 0.0;
+  for (var k = 0u; k < p.chunks; k++) {
+    dw += fscratch[(2u * k) * p.Cw + c];
+    db += fscratch[(2u * k + 1u) * p.Cw + c];
+  }
+  dweight[c] += dw;
+  dbias[c] += db;
+}
+
+@group(0) @binding(1) var<storage, read> fscratch4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> dweight4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> dbias4: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn layernorm_dw_final4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                       @builtin(local_invocation_id) lid: vec3u) {
+  let c = gid(wg, nwg, lid);
+  if (c >= p.Cw) { return; }
+  var dw = vec4f(0.0);
+  var db = vec4f(0.0);
+  for (var k = 0u; k < p.chunks; k++) {
+    dw += fscratch4[(2u * k) * p.Cw + c];
+    db += fscratch4[(2u * k + 1u) * p.Cw + c];
+  }
+  dweight4[c] += dw;
+  dbias4[c] += db;
+}

@@ -1,0 +1,25 @@
+// Server limits; every one can be overridden by startSignalingServer's options (tests use small values).
+
+import type { RateLimit } from './rate-limit.js';
+
+export interface ServerLimits {
+  /** Messages above this get a `too-large` error reply (an SDP is a few KiB). */
+  maxMessageBytes: number;
+  /** Frames above this are cut off by ws itself (close 1009) without being buffered whole. */
+  hardMaxBytes: number;
+  rate: RateLimit;
+  /** Bad messages tolerated per connection before it is closed with 1008. */
+  maxStrikes: number;
+  maxPeersPerRoom: number;
+  /** WebSocket ping period; a client that misses one whole period is terminated and announced as left. */
+  keepaliveMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxMessageBytes: 64 * 1024,
+  hardMaxBytes: 1024 * 1024,
+  rate: { perSecond: 200, burst: 400 },
+  maxStrikes: 5,
+  maxPeersPerRoom: 256,
+  keepaliveMs: 15_000,
+};

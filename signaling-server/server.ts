@@ -1,0 +1,99 @@
+// The signaling server: rooms, WebRTC offer/answer/candidate relay within a room, and the coordinator <-> peer
+// control plane. Tensors never pass through here. Binds 127.0.0.1 unless told otherwise.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { Connection } from './connection.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
+import { Rooms } from './rooms.js';
+
+export interface SignalingServerOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  limits?: Partial<ServerLimits>;
+  log?: (msg: string) => void;
+}
+
+export interface SignalingServer {
+  /** ws://host:port/ */
+  url: string;
+  port: number;
+  host: string;
+  /** Live counts, for tests and logs. */
+  stats(): { connections: number; rooms: number };
+  /** Disconnects every client, stops listening and clears every timer; resolves when fully closed. */
+  close(): Promise<void>;
+}
+
+export async function startSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
+  const host = options.host ?? '127.0.0.1';
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const log = options.log ?? (() => undefined);
+  const rooms = new Rooms();
+  const connections = new Set<Connection>();
+  let nextId = 1;
+
+  const http: Server = createServer((req, res) => {
+    // A plain GET answers a health check; anything else must upgrade to a WebSocket.
+    res.writeHead(req.method === 'GET' ? 200 : 405, { 'content-type': 'text/plain' });
+    res.end('tabswarm signaling server\n');
+  });
+  const wss = new WebSocketServer({ server: http, maxPayload: limits.hardMaxBytes });
+  wss.on('connection', (ws) => {
+    const conn = new Connection(ws, {
+      rooms,
+      limits,
+      newPeerId: () => `p${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
+      log,
+    });
+    connections.add(conn);
+    ws.on('close', () => connections.delete(conn));
+  });
+
+  // Keepalive: a client that did not answer the previous ping is gone (e.g. a killed tab behind a NAT).
+  const keepalive = setInterval(() => {
+    for (const conn of connections) {
+      if (!conn.alive) {
+        conn.terminate();
+        connections.delete(conn);
+        continue;
+      }
+      conn.alive = false;
+      conn.ping();
+    }
+  }, limits.keepaliveMs);
+  keepalive.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 0, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  log(`signaling server listening on ws://${urlHost}:${port}/`);
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `ws://${urlHost}:${port}/`,
+    port,
+    host,
+    stats: () => ({ connections: connections.size, rooms: rooms.size }),
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        clearInterval(keepalive);
+        for (const conn of connections) conn.terminate();
+        connections.clear();
+        wss.close(() => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+      });
+      return closing;
+    },
+  };
+}

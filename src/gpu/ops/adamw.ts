@@ -1,0 +1,102 @@
+// AdamW (torch.optim.AdamW semantics): decoupled weight decay (param *= 1 - lr*wd) first, then the bias-corrected
+// Adam step, with the gradient multiplied by gradNorm's clip factor as it is read. Launched once per decay group
+// over views into the flat params/grads/m/v buffers. See shaders/adamw.wgsl.
+import code from '../../../shaders/adamw.wgsl?raw';
+import { defineKernel, packParams } from '../kernel';
+import type { Runtime } from '../runtime';
+import { expectSize, type Tensor } from '../tensor';
+
+const kernel = defineKernel({ name: 'adamw', code, entry: 'adamw', bindings: ['uniform', 'read', 'read', 'rw', 'rw', 'rw'] });
+
+export interface AdamWHyper {
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step count (PyTorch's state['step'] after its increment). */
+  step: number;
+}
+
+/** The f32 uniforms the kernel receives, computed in float64 like PyTorch's Python-side scalars. Exported for tests. */
+export function adamwScalars(d: AdamWHyper): {
+  decay: number;
+  oneMinusBeta1: number;
+  oneMinusBeta2: number;
+  stepSize: number;
+  bc2Sqrt: number;
+} {
+  const bc1 = 1 - Math.pow(d.beta1, d.step);
+  const bc2 = 1 - Math.pow(d.beta2, d.step);
+  return {
+    decay: 1 - d.lr * d.weightDecay,
+    oneMinusBeta1: 1 - d.beta1,
+    oneMinusBeta2: 1 - d.beta2,
+    stepSize: d.lr / bc1,
+    bc2Sqrt: Math.sqrt(bc2),
+  };
+}
+
+/**
+ * For i < n: g = grads[i] * gradScale[0]; param *= 1 - lr*wd; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+ * param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)   (torch.optim.AdamW, non-amsgrad, maximize=False).
+ * Mathematically mhat/(sqrt(vhat)+eps) with mhat = m/(1-b1^t), vhat = v/(1-b2^t); PyTorch's evaluation order is kept.
+ * params, m, v are updated in place; step t >= 1.
+ */
+export function adamwUpdate(
+  rt: Runtime,
+  a: { params: Tensor; grads: Tensor; m: Tensor; v: Tensor; gradScale: Tensor },
+  d: AdamWHyper,
+): void {
+  const op = 'adamw';
+  const { n, lr, beta1, beta2, eps, weightDecay, step } = d;
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${op}: n must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(step) || step < 1) throw new Error(`${op}: step must be an integer >= 1, got ${step}`);
+  if (!(lr >= 0) || !Number.isFinite(lr)) throw new Error(`${op}: lr must be finite and >= 0, got ${lr}`);
+  if (!(beta1 >= 0 && beta1 < 1)) throw new Error(`${op}: beta1 must be in [0, 1), got ${beta1}`);
+  if (!(beta2 >= 0 && beta2 < 1)) throw new Error(`${op}: beta2 must be in [0, 1), got ${beta2}`);
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${op}: eps must be finite and >= 0, got ${eps}`);
+  if (!(weightDecay >= 0) || !Number.isFinite(weightDecay)) throw new Error(`${op}: weightDecay must be finite and >= 0, got ${weightDecay}`);
+  for (const [w, t] of [['params', a.params], ['grads', a.grads], ['m', a.m], ['v', a.v]] as const) expectSize(op, w, t, n);
+  expectSize(op, 'gradScale', a.gradScale, 1);
+  expectNoAliasing(op, [['grads', a.grads], ['gradScale', a.gradScale]], [['params', a.params], ['m', a.m], ['v', a.v]]);
+  const s = adamwScalars(d);
+  rt.launch(
+    kernel,
+    [a.grads, a.gradScale, a.params, a.m, a.v],
+    rt.grid1d(n, 256),
+    packParams([
+      ['u32', n],
+      ['f32', beta1],
+      ['f32', beta2],
+      ['f32', s.oneMinusBeta1],
+      ['f32', s.oneMinusBeta2],
+      ['f32', s.decay],
+      ['f32', s.stepSize],
+      ['f32', s.bc2Sqrt],
+      ['f32', eps],
+    ]),
+  );
+}
+
+/**
+ * WebGPU rejects a dispatch that binds one buffer both read-only and writable, or two writable bindings whose
+ * bound ranges overlap (a view at byte offset 0 binds its whole parent buffer). Catch it here, named after the op,
+ * instead of as an anonymous validation error at submit.
+ */
+function expectNoAliasing(op: string, reads: readonly (readonly [string, Tensor])[], writes: readonly (readonly [string, Tensor])[]): void {
+  const all = [...reads.map(([n, t]) => [n, t, false] as const), ...writes.map(([n, t]) => [n, t, true] as const)];
+  const range = (t: Tensor): [number, number] => (t.byteOffset === 0 ? [0, t.buffer.size] : [t.byteOffset, t.byteOffset + Math.ceil(t.bytes / 16) * 16]);
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const [na, a, wa] = all[i];
+      const [nb, b, wb] = all[j];
+      if (a.buffer !== b.buffer || (!wa && !wb)) continue;
+      if (wa !== wb) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} share a buffer (one is read, the other written)`);
+      const [a0, a1] = range(a);
+      const [b0, b1] = range(b);
+      if (a0 < b1 && b0 < a1) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} are written through overlapping bindings`);
+    }
+  }
+}

@@ -1,0 +1,140 @@
+// Softmax cross-entropy over the vocabulary: forward (probs + per-row losses), a deterministic scaled reduction
+// of the losses (mean: scale = 1/N), and the backward into the logits. Shapes: logits/probs/dlogits [N, V],
+// targets [N] (u32 token ids), losses [N], loss [1]. See shaders/crossentropy.wgsl for the kernel layout.
+import code from '../../../shaders/crossentropy.wgsl?raw';
+import { defineKernel, packParams, type Kernel } from '../kernel';
+import type { Runtime } from '../runtime';
+import { expectSize, type Tensor } from '../tensor';
+
+const NAN_BITS = 0x7fc00000;
+
+const forwardKernels = new Map<number, Kernel>();
+function forwardKernel(wg: number): Kernel {
+  let k = forwardKernels.get(wg);
+  if (!k) {
+    k = defineKernel({
+      name: `crossentropy_forward(wg=${wg})`,
+      code,
+      entry: 'crossentropy_forward',
+      bindings: ['uniform', 'read', 'read', 'rw', 'rw'],
+      constants: { WG: wg },
+    });
+    forwardKernels.set(wg, k);
+  }
+  return k;
+}
+const reduceKernel = defineKernel({ name: 'loss_reduce', code, entry: 'loss_reduce', bindings: ['uniform', 'read', 'rw'] });
+const backwardKernel = defineKernel({
+  name: 'crossentropy_backward',
+  code,
+  entry: 'crossentropy_backward',
+  bindings: ['uniform', 'read', 'read', 'rw'],
+});
+
+/**
+ * Threads per row in the forward. A function of V only (never of the adapter), so the reduction order, and with it
+ * every output bit, is fixed by the shape. Small vocabularies use few threads (fewer idle lanes and barriers).
+ */
+export function crossEntropyThreads(V: number): number {
+  if (V <= 128) return 32;
+  if (V <= 2048) return 64;
+  return 256;
+}
+
+function checkDims(op: string, d: Record<string, number>): void {
+  for (const [k, v] of Object.entries(d)) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`${op}: ${k} must be a non-negative integer, got ${v}`);
+  }
+}
+
+function checkTargets(op: string, t: Tensor, N: number): void {
+  if (t.dtype === 'f32') throw new Error(`${op}: targets ${t.label} must be u32 token ids, got f32`);
+  expectSize(op, 'targets', t, N);
+}
+
+function checkScale(op: string, scale: number): void {
+  if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
+}
+
+/**
+ * WebGPU rejects a dispatch that binds one buffer both read-only and writable, or two writable bindings whose
+ * bound ranges overlap (a view at byte offset 0 binds its whole parent buffer). Catch it here, named after the op,
+ * instead of as an anonymous validation error at submit.
+ */
+function expectNoAliasing(op: string, reads: readonly (readonly [string, Tensor])[], writes: readonly (readonly [string, Tensor])[]): void {
+  const all = [...reads.map(([n, t]) => [n, t, false] as const), ...writes.map(([n, t]) => [n, t, true] as const)];
+  const range = (t: Tensor): [number, number] => (t.byteOffset === 0 ? [0, t.buffer.size] : [t.byteOffset, t.byteOffset + Math.ceil(t.bytes / 16) * 16]);
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const [na, a, wa] = all[i];
+      const [nb, b, wb] = all[j];
+      if (a.buffer !== b.buffer || (!wa && !wb)) continue;
+      if (wa !== wb) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} share a buffer (one is read, the other written)`);
+      const [a0, a1] = range(a);
+      const [b0, b1] = range(b);
+      if (a0 < b1 && b0 < a1) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} are written through overlapping bindings`);
+    }
+  }
+}
+
+/**
+ * probs[N,V] = softmax(logits[N,V]) (row-max subtracted), losses[N] = -log probs[n, targets[n]] computed as
+ * logsumexp - logit (finite for logits up to the f32 range). targets: u32 [N]; a target >= V (or a negative i32)
+ * reads/writes nothing out of bounds and gets a NaN loss (the host validates targets first).
+ */
+export function crossEntropyForward(
+  rt: Runtime,
+  a: { losses: Tensor; probs: Tensor; logits: Tensor; targets: Tensor },
+  d: { N: number; V: number },
+): void {
+  const op = 'crossentropy_forward';
+  const { N, V } = d;
+  checkDims(op, { N, V });
+  if (V < 1) throw new Error(`${op}: V must be at least 1, got ${V}`);
+  if (N * V > 0xffffffff) throw new Error(`${op}: N*V = ${N * V} overflows u32 indexing`);
+  expectSize(op, 'logits', a.logits, N * V);
+  expectSize(op, 'probs', a.probs, N * V);
+  expectSize(op, 'losses', a.losses, N);
+  checkTargets(op, a.targets, N);
+  expectNoAliasing(op, [['logits', a.logits], ['targets', a.targets]], [['probs', a.probs], ['losses', a.losses]]);
+  if (N === 0) return;
+  const k = forwardKernel(crossEntropyThreads(V));
+  rt.launch(k, [a.logits, a.targets, a.probs, a.losses], rt.grid1d(N, 1), packParams([['u32', N], ['u32', V], ['f32', 0], ['u32', NAN_BITS]]));
+}
+
+/**
+ * loss[0] = sum(losses[0..N)) * scale (scale = 1/N for a mean; the swarm passes 1/global_tokens). One workgroup:
+ * 256 fixed strided serial partial sums, then a fixed tree. N = 0 writes 0.
+ */
+export function lossReduce(rt: Runtime, a: { loss: Tensor; losses: Tensor }, d: { N: number; scale: number }): void {
+  const op = 'loss_reduce';
+  const { N, scale } = d;
+  checkDims(op, { N });
+  checkScale(op, scale);
+  expectSize(op, 'loss', a.loss, 1);
+  expectSize(op, 'losses', a.losses, N);
+  expectNoAliasing(op, [['losses', a.losses]], [['loss', a.loss]]);
+  rt.launch(reduceKernel, [a.losses, a.loss], [1], packParams([['u32', N], ['u32', 1], ['f32', scale], ['u32', NAN_BITS]]));
+}
+
+/**
+ * dlogits[N,V] = (probs - onehot(targets)) * scale (OVERWRITE; scale = dloss/N_total, e.g. 1/N for a mean).
+ * May alias nothing. A row whose target is out of range is written as NaN.
+ */
+export function crossEntropyBackward(
+  rt: Runtime,
+  a: { dlogits: Tensor; probs: Tensor; targets: Tensor },
+  d: { N: number; V: number; scale: number },
+): void {
+  const op = 'crossentropy_backward';
+  const { N, V, scale } = d;
+  checkDims(op, { N, V });
+  checkScale(op, scale);
+  if (V < 1) throw new Error(`${op}: V must be at least 1, got ${V}`);
+  if (N * V > 0xffffffff) throw new Error(`${op}: N*V = ${N * V} overflows u32 indexing`);
+  expectSize(op, 'dlogits', a.dlogits, N * V);
+  expectSize(op, 'probs', a.probs, N * V);
+  checkTargets(op, a.targets, N);
+  expectNoAliasing(op, [['probs', a.probs], ['targets', a.targets]], [['dlogits', a.dlogits]]);
+  rt.launch(backwardKernel, [a.probs, a.targets, a.dlogits], rt.grid1d(N * V, 256), packParams([['u32', N], ['u32', V], ['f32', scale], ['u32', NAN_BITS]]));
+}

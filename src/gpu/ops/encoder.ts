@@ -1,0 +1,131 @@
+// GPT-2 encoder (token + learned position embedding), forward and backward.
+// Shapes: tokens u32 [B*T]; wte [V, C]; wpe [maxT, C] (maxT >= T); out/dout [B, T, C].
+// The backward scatter into dwte uses a host-built CSR index (TokenIndex), so it needs no atomics, runs in a fixed
+// order (bitwise deterministic) and costs O(B*T*C) whatever V is. C % 4 == 0 takes the vec4 entry points.
+import code from '../../../shaders/encoder.wgsl?raw';
+import { defineKernel, packParams } from '../kernel';
+import type { Runtime } from '../runtime';
+import { expectSize, type Tensor } from '../tensor';
+
+const k = (entry: string, bindings: ('read' | 'rw')[]) => defineKernel({ name: entry, code, entry, bindings: ['uniform', ...bindings] });
+const fwd = k('encoder_forward', ['read', 'read', 'read', 'rw']);
+const fwd4 = k('encoder_forward4', ['read', 'read', 'read', 'rw']);
+const bwdWte = k('encoder_backward_wte', ['read', 'read', 'rw']);
+const bwdWte4 = k('encoder_backward_wte4', ['read', 'read', 'rw']);
+const bwdWpe = k('encoder_backward_wpe', ['read', 'rw']);
+const bwdWpe4 = k('encoder_backward_wpe4', ['read', 'rw']);
+
+function checkDims(op: string, d: Record<string, number>): void {
+  for (const [name, v] of Object.entries(d)) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${op}: ${name} = ${v} must be a positive integer`);
+  }
+}
+
+function params(items: number, T: number, Cw: number, V: number, B: number, BT: number): ArrayBuffer {
+  return packParams([['u32', items], ['u32', T], ['u32', Cw], ['u32', V], ['u32', B], ['u32', BT]]);
+}
+
+/**
+ * out[B,T,C] = wte[tokens[b,t], :] + wpe[t, :]. tokens: u32 [B*T]; wte [V,C]; wpe [maxT,C] (maxT >= T).
+ * V is taken from wte (wte.shape[0] for a 2D tensor, else floor(wte.size / C)). Token ids >= V are clamped to V-1
+ * (never an out-of-bounds read; the host validates ids first).
+ */
+export function encoderForward(rt: Runtime, a: { out: Tensor; tokens: Tensor; wte: Tensor; wpe: Tensor }, d: { B: number; T: number; C: number }): void {
+  const op = 'encoder_forward';
+  const { B, T, C } = d;
+  checkDims(op, { B, T, C });
+  const BT = B * T;
+  if (a.tokens.dtype === 'f32') throw new Error(`${op}: tokens ${a.tokens.label} must be u32, got f32`);
+  const V = a.wte.shape.length === 2 ? a.wte.shape[0] : Math.floor(a.wte.size / C);
+  if (V < 1) throw new Error(`${op}: wte ${a.wte.label} holds ${a.wte.size} elements, needs at least one row of C=${C}`);
+  expectSize(op, 'tokens', a.tokens, BT);
+  expectSize(op, 'wte', a.wte, V * C);
+  expectSize(op, 'wpe', a.wpe, T * C);
+  expectSize(op, 'out', a.out, BT * C);
+  const vec = C % 4 === 0;
+  const Cw = vec ? C / 4 : C;
+  const items = BT * Cw;
+  rt.launch(vec ? fwd4 : fwd, [a.tokens, a.wte, a.wpe, a.out], rt.grid1d(items, 256), params(items, T, Cw, V, B, BT));
+}
+
+/**
+ * Deterministic, atomics-free scatter index built on the host from the token ids, uploaded once per microbatch into
+ * a reusable buffer. Layout (u32, 3*BT+1): [distinct tokens, increasing: K used of BT][offsets: K+1 used of BT+1]
+ * [positions grouped by token, increasing within each token: BT].
+ */
+export class TokenIndex {
+  readonly BT: number;
+  readonly V: number;
+  /** The uploaded index (u32 [3*BT+1]). */
+  readonly tensor: Tensor;
+  /** Number of distinct tokens in the last update() (0 before the first). */
+  distinct = 0;
+  private readonly rt: Runtime;
+  private readonly host: Uint32Array;
+  private readonly counts: Uint32Array;
+
+  /** Reuse one instance per shape; update() rebuilds the index for new tokens and uploads it. */
+  constructor(rt: Runtime, BT: number, V: number) {
+    checkDims('TokenIndex', { BT, V });
+    this.rt = rt;
+    this.BT = BT;
+    this.V = V;
+    this.host = new Uint32Array(3 * BT + 1);
+    this.counts = new Uint32Array(V);
+    this.tensor = rt.tensor([3 * BT + 1], `token index ${BT}x${V}`, 'u32');
+  }
+
+  /** Host CSR (counting sort, O(BT + V)): for each distinct token, its positions in increasing order. Throws on ids >= V. */
+  update(tokens: Uint32Array): void {
+    const { BT, V, host, counts } = this;
+    if (tokens.length !== BT) throw new Error(`TokenIndex.update: ${tokens.length} tokens, expected B*T = ${BT}`);
+    counts.fill(0);
+    for (let p = 0; p < BT; p++) {
+      const v = tokens[p];
+      if (v >= V) throw new Error(`TokenIndex.update: token ${v} at position ${p} is outside the vocabulary (V = ${V})`);
+      counts[v]++;
+    }
+    // uniq + offsets; counts[v] becomes the write cursor of token v.
+    const offBase = BT;
+    const posBase = 2 * BT + 1;
+    let K = 0;
+    let cursor = 0;
+    for (let v = 0; v < V; v++) {
+      const c = counts[v];
+      if (c === 0) continue;
+      host[K] = v;
+      host[offBase + K] = cursor;
+      counts[v] = cursor;
+      cursor += c;
+      K++;
+    }
+    host[offBase + K] = cursor;
+    for (let p = 0; p < BT; p++) host[posBase + counts[tokens[p]]++] = p;
+    this.distinct = K;
+    this.rt.write(this.tensor, host);
+  }
+}
+
+/**
+ * dwte[V,C] += sum over positions p with tokens[p]==v of dout[p,:];  dwpe[t,:] += sum over b of dout[b,t,:]. ACCUMULATE.
+ * Fixed-order sums (no atomics) => bitwise deterministic. Work is O(B*T*C), independent of V.
+ * `index` must have been update()d with this microbatch's tokens.
+ */
+export function encoderBackward(rt: Runtime, a: { dwte: Tensor; dwpe: Tensor; dout: Tensor; index: TokenIndex }, d: { B: number; T: number; C: number; V: number }): void {
+  const op = 'encoder_backward';
+  const { B, T, C, V } = d;
+  checkDims(op, { B, T, C, V });
+  const BT = B * T;
+  const idx = a.index;
+  if (idx.BT !== BT) throw new Error(`${op}: index was built for B*T = ${idx.BT}, got B*T = ${BT}`);
+  if (idx.V > V) throw new Error(`${op}: index was built for V = ${idx.V}, larger than V = ${V}`);
+  expectSize(op, 'dout', a.dout, BT * C);
+  expectSize(op, 'dwte', a.dwte, V * C);
+  expectSize(op, 'dwpe', a.dwpe, T * C);
+  const vec = C % 4 === 0;
+  const Cw = vec ? C / 4 : C;
+  const nWte = idx.distinct * Cw;
+  if (nWte > 0) rt.launch(vec ? bwdWte4 : bwdWte, [idx.tensor, a.dout, a.dwte], rt.grid1d(nWte, 256), params(nWte, T, Cw, V, B, BT));
+  const nWpe = T * Cw;
+  rt.launch(vec ? bwdWpe4 : bwdWpe, [a.dout, a.dwpe], rt.grid1d(nWpe, 256), params(nWpe, T, Cw, V, B, BT));
+}

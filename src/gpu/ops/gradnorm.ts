@@ -1,0 +1,64 @@
+// Global gradient-norm clipping (PyTorch clip_grad_norm_ semantics, eps 1e-6): a two-level fixed-order sum of
+// squares over one flat gradient buffer. Produces norm [1] and the clip factor scale [1]; AdamW multiplies the
+// gradients by scale as it reads them, so grads are never rewritten. See shaders/gradnorm.wgsl.
+import code from '../../../shaders/gradnorm.wgsl?raw';
+import { defineKernel, packParams } from '../kernel';
+import type { Runtime } from '../runtime';
+import { expectSize, type Tensor } from '../tensor';
+
+/** Elements reduced by one first-level workgroup (must match CHUNK in the shader). */
+const CHUNK = 4096;
+
+const partialsKernel = defineKernel({ name: 'gradnorm_partials', code, entry: 'gradnorm_partials', bindings: ['uniform', 'read', 'rw'] });
+const finalizeKernel = defineKernel({ name: 'gradnorm_finalize', code, entry: 'gradnorm_finalize', bindings: ['uniform', 'read', 'rw', 'rw'] });
+
+/** Number of f32 elements the `partials` scratch tensor must hold for n gradient elements. */
+export function gradNormScratchSize(n: number): number {
+  return Math.max(1, Math.ceil(n / CHUNK));
+}
+
+/**
+ * Over the first n elements of grads: norm[0] = sqrt(sum g^2) (fixed-order two-level reduction through
+ * `partials`, no atomics) and scale[0] = maxNorm > 0 ? min(1, maxNorm / (norm + 1e-6)) : 1. Grads are NOT
+ * modified. `partials` holds at least gradNormScratchSize(n) elements; norm and scale at least one each.
+ */
+export function gradNorm(
+  rt: Runtime,
+  a: { norm: Tensor; scale: Tensor; grads: Tensor; partials: Tensor },
+  d: { n: number; maxNorm: number },
+): void {
+  const op = 'gradnorm';
+  const { n, maxNorm } = d;
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${op}: n must be a non-negative integer, got ${n}`);
+  if (!Number.isFinite(maxNorm) || maxNorm < 0) throw new Error(`${op}: maxNorm must be finite and >= 0, got ${maxNorm}`);
+  const P = gradNormScratchSize(n);
+  expectSize(op, 'grads', a.grads, n);
+  expectSize(op, 'partials', a.partials, P);
+  expectSize(op, 'norm', a.norm, 1);
+  expectSize(op, 'scale', a.scale, 1);
+  expectNoAliasing(op, [['grads', a.grads]], [['partials', a.partials]]);
+  expectNoAliasing(op, [['partials', a.partials]], [['norm', a.norm], ['scale', a.scale]]);
+  rt.launch(partialsKernel, [a.grads, a.partials], rt.grid1d(P, 1), packParams([['u32', n], ['f32', maxNorm]]));
+  rt.launch(finalizeKernel, [a.partials, a.norm, a.scale], [1], packParams([['u32', P], ['f32', maxNorm]]));
+}
+
+/**
+ * WebGPU rejects a dispatch that binds one buffer both read-only and writable, or two writable bindings whose
+ * bound ranges overlap (a view at byte offset 0 binds its whole parent buffer). Catch it here, named after the op,
+ * instead of as an anonymous validation error at submit.
+ */
+function expectNoAliasing(op: string, reads: readonly (readonly [string, Tensor])[], writes: readonly (readonly [string, Tensor])[]): void {
+  const all = [...reads.map(([n, t]) => [n, t, false] as const), ...writes.map(([n, t]) => [n, t, true] as const)];
+  const range = (t: Tensor): [number, number] => (t.byteOffset === 0 ? [0, t.buffer.size] : [t.byteOffset, t.byteOffset + Math.ceil(t.bytes / 16) * 16]);
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const [na, a, wa] = all[i];
+      const [nb, b, wb] = all[j];
+      if (a.buffer !== b.buffer || (!wa && !wb)) continue;
+      if (wa !== wb) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} share a buffer (one is read, the other written)`);
+      const [a0, a1] = range(a);
+      const [b0, b1] = range(b);
+      if (a0 < b1 && b0 < a1) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} are written through overlapping bindings`);
+    }
+  }
+}

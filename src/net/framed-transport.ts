@@ -1,0 +1,319 @@
+// Transport over a RawChannel: tensors split into chunks under the max message size and reassembled on the
+// other side, JSON control messages validated against the control schema, heartbeats, and a goodbye frame so a
+// clean close is told apart from a dead peer.
+
+import { ChannelClosedError, DEFAULT_BACKPRESSURE, waitForRoom, type BackpressureOptions } from './backpressure.js';
+import { expectedByteLength, DTYPES } from './dtype.js';
+import { Emitter, type Unsubscribe } from './emitter.js';
+import {
+  chunkCountFor,
+  chunkPayloadSize,
+  decodeFrame,
+  encodeByeFrame,
+  encodeControlFrame,
+  encodePingFrame,
+  encodeTensorChunk,
+  FrameError,
+  MAX_DESCRIPTOR_BYTES,
+} from './framing.js';
+import { DEFAULT_HEARTBEAT, Heartbeat, type HeartbeatOptions } from './heartbeat.js';
+import { Inbox, iterate } from './inbox.js';
+import { controlMessageSchema, MAX_CONTROL_BYTES, type ControlMessage } from './messages.js';
+import type { RawChannel } from './raw-channel.js';
+import { DEFAULT_REASSEMBLER_OPTIONS, Reassembler, type PartialDrop, type ReassemblerOptions } from './reassembler.js';
+import { tensorDescriptorSchema, type IncomingTensor, type OutgoingTensor } from './tensor.js';
+import type { CloseInfo, CloseReason, ProtocolError, Transport, TransportStats } from './transport.js';
+
+export interface FramedTransportOptions {
+  backpressure: BackpressureOptions;
+  heartbeat: HeartbeatOptions;
+  reassembly: Omit<ReassemblerOptions, 'maxMessageSize'>;
+  /** Frames we cannot decode before the link is closed as 'protocol'. Chunk rejections count too. */
+  maxProtocolErrors: number;
+}
+
+export const DEFAULT_TRANSPORT_OPTIONS: FramedTransportOptions = {
+  backpressure: DEFAULT_BACKPRESSURE,
+  heartbeat: DEFAULT_HEARTBEAT,
+  reassembly: DEFAULT_REASSEMBLER_OPTIONS,
+  maxProtocolErrors: 16,
+};
+
+export type TransportOptionsInput = {
+  backpressure?: Partial<BackpressureOptions>;
+  heartbeat?: Partial<HeartbeatOptions>;
+  reassembly?: Partial<Omit<ReassemblerOptions, 'maxMessageSize'>>;
+  maxProtocolErrors?: number;
+};
+
+export function resolveTransportOptions(input: TransportOptionsInput = {}): FramedTransportOptions {
+  return {
+    backpressure: { ...DEFAULT_BACKPRESSURE, ...input.backpressure },
+    heartbeat: { ...DEFAULT_HEARTBEAT, ...input.heartbeat },
+    reassembly: { ...DEFAULT_REASSEMBLER_OPTIONS, ...input.reassembly },
+    maxProtocolErrors: input.maxProtocolErrors ?? DEFAULT_TRANSPORT_OPTIONS.maxProtocolErrors,
+  };
+}
+
+type Events = { close: CloseInfo; drop: PartialDrop; protocol: ProtocolError };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class FramedTransport implements Transport {
+  private readonly events = new Emitter<Events>();
+  private readonly tensorsIn = new Inbox<IncomingTensor>();
+  private readonly controlIn = new Inbox<ControlMessage>();
+  private readonly reassembler: Reassembler;
+  private readonly heartbeat: Heartbeat;
+  private readonly opts: FramedTransportOptions;
+  private readonly chunkSize: number;
+  private sendChain: Promise<void> = Promise.resolve();
+  private nextMsgId = 1;
+  private protocolErrors = 0;
+  private info: CloseInfo | null = null;
+  private readonly counters = { bytesSent: 0, bytesReceived: 0, tensorsSent: 0, tensorsReceived: 0 };
+
+  constructor(
+    readonly peerId: string,
+    private readonly raw: RawChannel,
+    options: TransportOptionsInput = {},
+  ) {
+    this.opts = resolveTransportOptions(options);
+    this.chunkSize = chunkPayloadSize(raw.maxMessageSize);
+    raw.setLowWaterMark(this.opts.backpressure.lowWaterMark);
+    this.reassembler = new Reassembler(
+      { ...this.opts.reassembly, maxMessageSize: raw.maxMessageSize },
+      {
+        tensor: (t) => {
+          this.counters.tensorsReceived++;
+          this.tensorsIn.deliver(t);
+        },
+        rejected: (r) => this.protocolError({ kind: 'chunk', ...r }),
+        dropped: (d) => this.events.emit('drop', d),
+      },
+    );
+    this.heartbeat = new Heartbeat(
+      this.opts.heartbeat,
+      (seq, time) => this.sendFrame(encodePingFrame('ping', seq, time)),
+      (silent) => this.shutdown('dead', `nothing heard for ${Math.round(silent)} ms`),
+    );
+    raw.events.on('message', (bytes) => this.receive(bytes));
+    raw.events.on('close', ({ reason }) => this.shutdown('channel', reason));
+    // Built before the channel opens, so no early message can arrive without a handler; heartbeats start on open.
+    if (raw.isOpen) this.heartbeat.start();
+    else raw.events.once('open', () => this.heartbeat.start());
+  }
+
+  get isOpen(): boolean {
+    return this.info === null;
+  }
+
+  get closeInfo(): CloseInfo | null {
+    return this.info;
+  }
+
+  sendTensor(tensor: OutgoingTensor): Promise<void> {
+    let plan: { bytes: Uint8Array; descriptor: Uint8Array; count: number };
+    try {
+      plan = this.plan(tensor);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const msgId = this.nextMsgId;
+    this.nextMsgId = (this.nextMsgId + 1) >>> 0 || 1;
+    // Tensors go out one after another, so chunks of two tensors never interleave and arrival order is send order.
+    const run = this.sendChain.then(() => this.pump(msgId, tensor, plan));
+    this.sendChain = run.catch(() => undefined);
+    return run;
+  }
+
+  sendControl(msg: ControlMessage): void {
+    const checked = controlMessageSchema.safeParse(msg);
+    if (!checked.success) throw new Error(`invalid control message: ${checked.error.message}`);
+    const json = encoder.encode(JSON.stringify(checked.data));
+    if (json.byteLength > MAX_CONTROL_BYTES) throw new Error(`control message of ${json.byteLength} bytes is too large`);
+    if (!this.isOpen) throw new ChannelClosedError(`transport to ${this.peerId} is closed`);
+    this.sendFrame(encodeControlFrame(json));
+  }
+
+  onTensor(handler: (t: IncomingTensor) => void): Unsubscribe {
+    return this.tensorsIn.subscribe(handler);
+  }
+
+  onControl(handler: (msg: ControlMessage) => void): Unsubscribe {
+    return this.controlIn.subscribe(handler);
+  }
+
+  onClose(handler: (info: CloseInfo) => void): Unsubscribe {
+    if (this.info) {
+      const info = this.info;
+      queueMicrotask(() => handler(info));
+      return () => undefined;
+    }
+    return this.events.on('close', handler);
+  }
+
+  onDrop(handler: (drop: PartialDrop) => void): Unsubscribe {
+    return this.events.on('drop', handler);
+  }
+
+  onProtocolError(handler: (err: ProtocolError) => void): Unsubscribe {
+    return this.events.on('protocol', handler);
+  }
+
+  tensors(): AsyncIterableIterator<IncomingTensor> {
+    return iterate(
+      (h) => this.onTensor(h),
+      (h) => this.events.on('close', () => h()),
+      () => !this.isOpen,
+    );
+  }
+
+  ping(timeoutMs = 5000): Promise<number> {
+    if (!this.isOpen) return Promise.reject(new ChannelClosedError('transport closed'));
+    return this.heartbeat.ping(timeoutMs);
+  }
+
+  stats(): TransportStats {
+    return {
+      ...this.counters,
+      ...this.reassembler.stats(),
+      rttMs: this.heartbeat.rttMs,
+      silentForMs: this.heartbeat.silentForMs(),
+    };
+  }
+
+  close(): void {
+    if (!this.isOpen) return;
+    try {
+      if (this.raw.isOpen) this.raw.send(encodeByeFrame());
+    } catch {
+      // Already going down.
+    }
+    this.shutdown('local', 'closed locally');
+  }
+
+  private plan(t: OutgoingTensor): { bytes: Uint8Array; descriptor: Uint8Array; count: number } {
+    if (!DTYPES.includes(t.dtype)) throw new Error(`unknown dtype ${String(t.dtype)}`);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const want = expectedByteLength(t.dtype, t.shape);
+    if (want !== bytes.byteLength) {
+      throw new Error(`shape [${t.shape.join(',')}] x ${t.dtype} needs ${want} bytes, data has ${bytes.byteLength}`);
+    }
+    const desc = tensorDescriptorSchema.parse({ kind: t.kind, shape: [...t.shape], meta: t.meta ?? {} });
+    const descriptor = encoder.encode(JSON.stringify(desc));
+    if (descriptor.byteLength > MAX_DESCRIPTOR_BYTES) {
+      throw new Error(`tensor descriptor of ${descriptor.byteLength} bytes exceeds ${MAX_DESCRIPTOR_BYTES}`);
+    }
+    if (bytes.byteLength > this.opts.reassembly.maxTensorBytes) {
+      throw new Error(`tensor of ${bytes.byteLength} bytes exceeds the ${this.opts.reassembly.maxTensorBytes} byte limit`);
+    }
+    return { bytes, descriptor, count: chunkCountFor(bytes.byteLength, this.chunkSize) };
+  }
+
+  private async pump(
+    msgId: number,
+    t: OutgoingTensor,
+    plan: { bytes: Uint8Array; descriptor: Uint8Array; count: number },
+  ): Promise<void> {
+    const { bytes, descriptor, count } = plan;
+    for (let index = 0; index < count; index++) {
+      if (!this.isOpen) throw new ChannelClosedError(`transport to ${this.peerId} closed: ${this.info?.detail}`);
+      if (this.raw.bufferedAmount > this.opts.backpressure.highWaterMark) {
+        await waitForRoom(this.raw, this.opts.backpressure);
+      }
+      const start = index * this.chunkSize;
+      const frame = encodeTensorChunk({
+        msgId,
+        index,
+        count,
+        chunkSize: this.chunkSize,
+        totalBytes: bytes.byteLength,
+        dtype: t.dtype,
+        descriptor: index === 0 ? descriptor : null,
+        payload: bytes.subarray(start, Math.min(start + this.chunkSize, bytes.byteLength)),
+      });
+      this.sendFrame(frame);
+    }
+    this.counters.tensorsSent++;
+  }
+
+  private sendFrame(frame: Uint8Array): void {
+    this.raw.send(frame);
+    this.counters.bytesSent += frame.byteLength;
+  }
+
+  private receive(bytes: Uint8Array): void {
+    if (!this.isOpen) return;
+    this.heartbeat.heard();
+    this.counters.bytesReceived += bytes.byteLength;
+    let frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (err) {
+      this.protocolError({ kind: 'frame', detail: err instanceof FrameError ? err.message : String(err) });
+      return;
+    }
+    switch (frame.type) {
+      case 'tensor':
+        this.reassembler.accept(frame, bytes.byteLength);
+        return;
+      case 'control':
+        this.receiveControl(frame.json);
+        return;
+      case 'ping':
+        try {
+          this.sendFrame(encodePingFrame('pong', frame.seq, frame.time));
+        } catch {
+          // Closing; nothing to answer.
+        }
+        return;
+      case 'pong':
+        this.heartbeat.pong(frame.seq, frame.time);
+        return;
+      case 'bye':
+        this.shutdown('remote', 'peer closed the link');
+        return;
+    }
+  }
+
+  private receiveControl(json: Uint8Array): void {
+    if (json.byteLength > MAX_CONTROL_BYTES) {
+      this.protocolError({ kind: 'control', detail: `control message of ${json.byteLength} bytes` });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(decoder.decode(json));
+    } catch {
+      this.protocolError({ kind: 'control', detail: 'control message is not JSON' });
+      return;
+    }
+    const r = controlMessageSchema.safeParse(value);
+    if (!r.success) {
+      this.protocolError({ kind: 'control', detail: r.error.message });
+      return;
+    }
+    this.controlIn.deliver(r.data);
+  }
+
+  private protocolError(err: ProtocolError): void {
+    this.events.emit('protocol', err);
+    this.protocolErrors++;
+    if (this.protocolErrors >= this.opts.maxProtocolErrors) {
+      this.shutdown('protocol', `${this.protocolErrors} protocol errors, last: ${err.kind}`);
+    }
+  }
+
+  private shutdown(reason: CloseReason, detail: string): void {
+    if (this.info) return;
+    this.info = { reason, detail };
+    this.heartbeat.stop();
+    this.reassembler.close();
+    this.tensorsIn.clear();
+    this.controlIn.clear();
+    this.raw.close(detail);
+    this.events.emit('close', this.info);
+  }
+}

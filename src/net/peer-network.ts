@@ -1,0 +1,188 @@
+// Peer-to-peer links on top of a signaling client: dial a peer with timeout and retry, accept incoming links,
+// and keep track of open transports. Works with any RtcFactory (browser or node-datachannel).
+//
+// Direction is the caller's choice: if two peers dial each other at once they get two independent links. The
+// swarm should pick one dialer per pair (e.g. the lower pipeline stage dials the next one).
+
+import { Emitter, type Unsubscribe } from './emitter.js';
+import type { TransportOptionsInput } from './framed-transport.js';
+import { Inbox } from './inbox.js';
+import { RtcSession, type RtcFactory } from './rtc-session.js';
+import type { SignalEvent, SignalingClient } from './signaling-client.js';
+import { sleep, TimeoutError, withTimeout } from './timers.js';
+import type { Transport } from './transport.js';
+
+export interface PeerNetworkOptions {
+  /** Per attempt. The notes saw node-datachannel connects of ~1 s under load, so stay well above that. */
+  connectTimeoutMs?: number;
+  /** Extra attempts after the first fails (intermittent libdatachannel handshake failures). */
+  retries?: number;
+  /** Delay before retry n is retryDelayMs * 2^(n-1). */
+  retryDelayMs?: number;
+  transport?: TransportOptionsInput;
+  /** Decide whether to answer an incoming offer; default accepts every peer of the room. */
+  accept?: (peerId: string) => boolean;
+}
+
+export class ConnectError extends Error {
+  override name = 'ConnectError';
+  constructor(
+    readonly peerId: string,
+    readonly attempts: string[],
+  ) {
+    super(`could not connect to ${peerId} after ${attempts.length} attempt(s): ${attempts.join(' | ')}`);
+  }
+}
+
+export type PeerNetworkEvents = {
+  'attempt-failed': { peerId: string; attempt: number; error: string };
+};
+
+function randomId(): string {
+  const bytes = new Uint8Array(9);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(36).padStart(2, '0')).join('');
+}
+
+export class PeerNetwork {
+  readonly events = new Emitter<PeerNetworkEvents>();
+  private readonly sessions = new Map<string, RtcSession>(); // key: peerId/connId, attempts not yet open
+  private readonly open = new Set<Transport>();
+  private readonly incoming = new Inbox<Transport>();
+  private readonly offs: Unsubscribe[] = [];
+  private readonly opts: Required<Omit<PeerNetworkOptions, 'transport' | 'accept'>> &
+    Pick<PeerNetworkOptions, 'transport' | 'accept'>;
+  private closed = false;
+
+  constructor(
+    readonly signaling: SignalingClient,
+    private readonly factory: RtcFactory,
+    options: PeerNetworkOptions = {},
+  ) {
+    this.opts = { connectTimeoutMs: 10_000, retries: 2, retryDelayMs: 200, ...options };
+    this.offs.push(
+      signaling.on('signal', (ev) => this.onSignal(ev)),
+      signaling.on('peer-left', ({ peerId }) => this.abortPeer(peerId, 'peer left the room')),
+    );
+  }
+
+  get peerId(): string {
+    return this.signaling.peerId;
+  }
+
+  /** Open transports (both directions). */
+  get transports(): Transport[] {
+    return [...this.open];
+  }
+
+  /** Dials `peerId`; resolves with an open transport or rejects with ConnectError after every retry failed. */
+  async connect(peerId: string): Promise<Transport> {
+    const failures: string[] = [];
+    for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
+      if (this.closed) break;
+      if (!this.signaling.peers.has(peerId)) {
+        // Its peer-joined may still be in flight (e.g. we learnt its id elsewhere); give it one timeout to appear.
+        try {
+          await this.signaling.waitForPeer(peerId, this.opts.connectTimeoutMs);
+        } catch {
+          failures.push(`${peerId} is not in room ${this.signaling.room}`);
+          break;
+        }
+      }
+      if (attempt > 0) await sleep(this.opts.retryDelayMs * 2 ** (attempt - 1));
+      const session = this.newSession(peerId, randomId(), 'dialer');
+      try {
+        await session.start();
+        const transport = await withTimeout(session.opened(), this.opts.connectTimeoutMs, `connect to ${peerId}`);
+        this.adopt(session, transport);
+        return transport;
+      } catch (err) {
+        const msg = err instanceof TimeoutError ? err.message : `${(err as Error)?.message ?? err}`;
+        failures.push(msg);
+        this.events.emit('attempt-failed', { peerId, attempt, error: msg });
+        this.dropSession(session, msg, true);
+      }
+    }
+    throw new ConnectError(peerId, failures);
+  }
+
+  /** Incoming links, once open. Links that open before anyone subscribed are delivered to the first subscriber. */
+  onConnection(handler: (t: Transport) => void): Unsubscribe {
+    return this.incoming.subscribe(handler);
+  }
+
+  /** Closes every link and pending attempt and detaches from the signaling client (which stays open). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.offs) off();
+    for (const s of [...this.sessions.values()]) this.dropSession(s, 'network closed', true);
+    for (const t of [...this.open]) t.close();
+    this.open.clear();
+    this.incoming.clear();
+  }
+
+  private newSession(peerId: string, connId: string, role: 'dialer' | 'answerer'): RtcSession {
+    const session = new RtcSession(
+      peerId,
+      connId,
+      role,
+      this.factory,
+      (data) => {
+        if (this.signaling.isOpen) this.signaling.sendSignal(peerId, connId, data);
+      },
+      this.opts.transport ?? {},
+    );
+    this.sessions.set(`${peerId}/${connId}`, session);
+    return session;
+  }
+
+  private adopt(session: RtcSession, transport: Transport): void {
+    this.sessions.delete(`${session.remotePeerId}/${session.connId}`);
+    session.release();
+    this.open.add(transport);
+    transport.onClose(() => this.open.delete(transport));
+  }
+
+  private dropSession(session: RtcSession, reason: string, tellPeer: boolean): void {
+    const key = `${session.remotePeerId}/${session.connId}`;
+    if (this.sessions.get(key) !== session) return;
+    this.sessions.delete(key);
+    if (tellPeer && this.signaling.isOpen && this.signaling.peers.has(session.remotePeerId)) {
+      try {
+        this.signaling.sendSignal(session.remotePeerId, session.connId, { kind: 'abort', reason: reason.slice(0, 200) });
+      } catch {
+        // Signaling went away; the peer's own timeout frees its half.
+      }
+    }
+    session.close(reason);
+  }
+
+  private abortPeer(peerId: string, reason: string): void {
+    for (const s of [...this.sessions.values()]) if (s.remotePeerId === peerId) this.dropSession(s, reason, false);
+  }
+
+  private onSignal({ from, connId, data }: SignalEvent): void {
+    if (this.closed) return;
+    const key = `${from}/${connId}`;
+    let session = this.sessions.get(key);
+    if (!session) {
+      if (data.kind !== 'offer') return; // late signal of an attempt that is gone
+      if (this.opts.accept && !this.opts.accept(from)) {
+        this.signaling.sendSignal(from, connId, { kind: 'abort', reason: 'not accepted' });
+        return;
+      }
+      const s = this.newSession(from, connId, 'answerer');
+      session = s;
+      withTimeout(s.opened(), this.opts.connectTimeoutMs, `incoming link from ${from}`).then(
+        (transport) => {
+          this.adopt(s, transport);
+          this.incoming.deliver(transport);
+        },
+        (err: unknown) => this.dropSession(s, (err as Error)?.message ?? String(err), true),
+      );
+    }
+    const s = session;
+    s.handle(data).catch((err: unknown) => this.dropSession(s, `signal ${data.kind} failed: ${(err as Error)?.message ?? err}`, true));
+  }
+}

@@ -1,0 +1,140 @@
+// One WebRTC connection attempt (either side): SDP exchange over the signaling client, with the ICE candidate
+// discipline the loopback notes call for:
+//  - the dialer holds its own candidates back until the answer is applied (prevents node-datachannel's
+//    intermittent "Got a remote candidate without ICE transport" / DTLS failures);
+//  - the answerer holds its candidates until its answer is sent;
+//  - remote candidates that arrive before the remote description is applied are queued, not dropped.
+
+import { FramedTransport, type TransportOptionsInput } from './framed-transport.js';
+import { RtcRawChannel } from './rtc-channel.js';
+import type { SignalData } from './signaling-protocol.js';
+
+export type RtcFactory = () => RTCPeerConnection;
+
+/** Label of the single data channel every link uses. */
+export const CHANNEL_LABEL = 'tabswarm/1';
+
+type CandidateSignal = Extract<SignalData, { kind: 'candidate' }>;
+
+export class RtcSession {
+  readonly pc: RTCPeerConnection;
+  private raw: RtcRawChannel | null = null;
+  transport: FramedTransport | null = null;
+  private localHeld: CandidateSignal[] | null = []; // null once released
+  private remoteQueue: RTCIceCandidateInit[] | null = []; // null once the remote description is set
+  private closed = false;
+  private readonly channelReady: Promise<RtcRawChannel>;
+  private resolveChannel!: (raw: RtcRawChannel) => void;
+
+  constructor(
+    readonly remotePeerId: string,
+    readonly connId: string,
+    readonly role: 'dialer' | 'answerer',
+    factory: RtcFactory,
+    private readonly signal: (data: SignalData) => void,
+    private readonly transportOptions: TransportOptionsInput,
+  ) {
+    this.channelReady = new Promise((resolve) => {
+      this.resolveChannel = resolve;
+    });
+    this.pc = factory();
+    this.pc.onicecandidate = (ev) => {
+      const c = ev.candidate;
+      if (!c || !c.candidate || this.closed) return; // end-of-candidates needs no message
+      const msg: CandidateSignal = { kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null };
+      if (this.localHeld) this.localHeld.push(msg);
+      else this.signal(msg);
+    };
+    if (role === 'dialer') {
+      this.adopt(this.pc.createDataChannel(CHANNEL_LABEL, { ordered: true }));
+    } else {
+      this.pc.ondatachannel = (ev) => {
+        if (ev.channel.label === CHANNEL_LABEL && !this.raw) this.adopt(ev.channel);
+        else ev.channel.close();
+      };
+    }
+  }
+
+  /** Dialer: create and send the offer. */
+  async start(): Promise<void> {
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    if (this.closed) return;
+    this.signal({ kind: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '' });
+  }
+
+  /** Feeds one signal addressed to this attempt. */
+  async handle(data: SignalData): Promise<void> {
+    if (this.closed) return;
+    switch (data.kind) {
+      case 'offer': {
+        if (this.role !== 'answerer') throw new Error('offer sent to the dialing side');
+        await this.pc.setRemoteDescription({ type: 'offer', sdp: data.sdp });
+        await this.flushRemote();
+        const answer = await this.pc.createAnswer();
+        await this.pc.setLocalDescription(answer);
+        if (this.closed) return;
+        this.signal({ kind: 'answer', sdp: this.pc.localDescription?.sdp ?? answer.sdp ?? '' });
+        this.releaseLocal();
+        return;
+      }
+      case 'answer': {
+        if (this.role !== 'dialer') throw new Error('answer sent to the answering side');
+        await this.pc.setRemoteDescription({ type: 'answer', sdp: data.sdp });
+        this.releaseLocal();
+        await this.flushRemote();
+        return;
+      }
+      case 'candidate': {
+        const init: RTCIceCandidateInit = { candidate: data.candidate, sdpMid: data.sdpMid, sdpMLineIndex: data.sdpMLineIndex };
+        if (this.remoteQueue) this.remoteQueue.push(init);
+        else await this.pc.addIceCandidate(init);
+        return;
+      }
+      case 'abort':
+        this.close(`aborted by ${this.remotePeerId}: ${data.reason ?? 'no reason'}`);
+        return;
+    }
+  }
+
+  /** Resolves with the open transport; rejects if the channel closes first. */
+  async opened(): Promise<FramedTransport> {
+    const raw = await this.channelReady;
+    await raw.whenOpen();
+    if (!this.transport || this.closed) throw new Error('session closed');
+    return this.transport;
+  }
+
+  /** Tears the attempt down (no-op for the transport once it has been handed out and is open). */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.transport) this.transport.close();
+    else this.pc.close();
+    void reason;
+  }
+
+  /** Detach: the attempt succeeded and the transport now owns the peer connection. */
+  release(): void {
+    this.closed = true;
+  }
+
+  private adopt(dc: RTCDataChannel): void {
+    // Raw channel and transport are built synchronously, before any await: no message can miss its handler.
+    this.raw = new RtcRawChannel(dc, this.pc);
+    this.transport = new FramedTransport(this.remotePeerId, this.raw, this.transportOptions);
+    this.resolveChannel(this.raw);
+  }
+
+  private releaseLocal(): void {
+    const held = this.localHeld ?? [];
+    this.localHeld = null;
+    for (const c of held) this.signal(c);
+  }
+
+  private async flushRemote(): Promise<void> {
+    const queued = this.remoteQueue ?? [];
+    this.remoteQueue = null;
+    for (const c of queued) await this.pc.addIceCandidate(c);
+  }
+}
