@@ -7,9 +7,11 @@
 // loss_reduce: losses [N] -> loss [1] = sum(losses) * scale. One workgroup of 256 threads: thread t sums
 //   losses[t], losses[t + 256], ... serially, then a fixed tree.
 // crossentropy_backward: probs [N, V], targets [N] -> dlogits [N, V] = (probs - onehot(target)) * scale
-//   (OVERWRITE). Elementwise over N*V with 256 threads, i = (wg.y * num_wg.x + wg.x) * 256 + lid.x.
-//   A row whose target >= V gets NaN everywhere.
-// All reductions have a fixed order that depends only on (N, V, WG): no atomics.
+//   (OVERWRITE). One workgroup of WB threads per row (rows fold into y as above), thread t writes columns t,
+//   t + WB, ...: no integer division per element, the target is read once per row. A row whose target >= V gets
+//   NaN everywhere.
+// All reductions have a fixed order that depends only on (N, V, WG): no atomics. WG and WB are picked per adapter
+// and V by the launcher (CPU adapters want about one SIMD width of threads: barriers are expensive there).
 
 struct Params {
   N: u32,
@@ -21,6 +23,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 
 override WG: u32 = 64u; // forward threads per row: a power of two, at most 256
+override WB: u32 = 64u; // backward threads per row: at most 256
 
 const LOWEST: f32 = -3.4028234663852886e38;
 
@@ -108,16 +111,20 @@ fn loss_reduce(@builtin(local_invocation_id) lid: vec3u) {
 @group(0) @binding(2) var<storage, read> targets_in: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WB)
 fn crossentropy_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                          @builtin(local_invocation_id) lid: vec3u) {
-  let i = (wg.y * nwg.x + wg.x) * 256u + lid.x;
-  if (i >= p.N * p.V) { return; }
-  let row = i / p.V;
-  let col = i - row * p.V;
+  let row = wg.y * nwg.x + wg.x;
+  if (row >= p.N) { return; }
+  let base = row * p.V;
   let tgt = targets_in[row];
-  var g = probs_in[i];
-  if (col == tgt) { g -= 1.0; }
-  if (tgt >= p.V) { g = bitcast<f32>(p.nan_bits); }
-  dlogits[i] = g * p.scale;
+  if (tgt >= p.V) {
+    for (var c = lid.x; c < p.V; c += WB) {
+      dlogits[base + c] = bitcast<f32>(p.nan_bits);
+    }
+    return;
+  }
+  for (var c = lid.x; c < p.V; c += WB) {
+    dlogits[base + c] = (probs_in[base + c] - select(0.0, 1.0, c == tgt)) * p.scale;
+  }
 }

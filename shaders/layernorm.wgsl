@@ -9,7 +9,8 @@
 //       row = (wg.y * num_wg.x + wg.x) * 64 + lid.x. Two passes over the row (mean, then centred variance).
 // Column sums are two fixed-order passes: layernorm_dw_partial has one thread per (chunk, column) summing rows
 //   chunk*R .. min(N, chunk*R + R) in order into scratch[chunk][2][C] (dweight part, dbias part);
-//   layernorm_dw_final has one thread per column summing the chunks in order and adding into dweight/dbias.
+//   layernorm_dw_final has one thread per column summing the chunks in order and adding into dweight (part 0) or
+//   dbias (part 1), one dispatch each.
 //   R and the chunk count depend only on (N, C): bitwise deterministic.
 // *4 entries (C % 4 == 0) read vec4s; Cw = C / 4 there, Cw = C in the scalar entries.
 
@@ -17,7 +18,6 @@ struct Params { N: u32, Cw: u32, C: f32, eps: f32, R: u32, chunks: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn row_id(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) * 64u + lid.x; }
 fn gid(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) * 64u + lid.x; }
 fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
 
@@ -32,7 +32,7 @@ fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
 @compute @workgroup_size(64)
 fn layernorm_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                      @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_id(wg, nwg, lid);
+  let row = gid(wg, nwg, lid);
   if (row >= p.N) { return; }
   let base = row * p.Cw;
   var s = 0.0;
@@ -56,7 +56,7 @@ fn layernorm_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) 
 @compute @workgroup_size(64)
 fn layernorm_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                       @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_id(wg, nwg, lid);
+  let row = gid(wg, nwg, lid);
   if (row >= p.N) { return; }
   let base = row * p.Cw;
   var s = vec4f(0.0);
@@ -83,7 +83,7 @@ fn layernorm_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups)
 @compute @workgroup_size(64)
 fn layernorm_backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                            @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_id(wg, nwg, lid);
+  let row = gid(wg, nwg, lid);
   if (row >= p.N) { return; }
   let base = row * p.Cw;
   let m = bmean[row];
@@ -112,7 +112,7 @@ fn layernorm_backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgr
 @compute @workgroup_size(64)
 fn layernorm_backward_dinp4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                             @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_id(wg, nwg, lid);
+  let row = gid(wg, nwg, lid);
   if (row >= p.N) { return; }
   let base = row * p.Cw;
   let m = bmean[row];
@@ -178,41 +178,36 @@ fn layernorm_dw_partial4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgrou
   scratch4[(2u * chunk + 1u) * p.Cw + c] = db;
 }
 
-// ---- backward: final column sums (items = Cw)
+// ---- backward: final column sums (items = Cw). One dispatch per output (dweight from part 0, dbias from part 1):
+// dweight and dbias are often views of one gradient buffer, and a dispatch must not bind overlapping writable ranges.
+struct FinalParams { N: u32, Cw: u32, C: f32, eps: f32, R: u32, chunks: u32, part: u32 }
+@group(0) @binding(0) var<uniform> fp: FinalParams;
 @group(0) @binding(1) var<storage, read> fscratch: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dweight: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dparam: array<f32>;
 
 @compute @workgroup_size(64)
 fn layernorm_dw_final(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                       @builtin(local_invocation_id) lid: vec3u) {
   let c = gid(wg, nwg, lid);
-  if (c >= p.Cw) { return; }
-  var dw = 0.0;
-  var db = 0.0;
-  for (var k = 0u; k < p.chunks; k++) {
-    dw += fscratch[(2u * k) * p.Cw + c];
-    db += fscratch[(2u * k + 1u) * p.Cw + c];
+  if (c >= fp.Cw) { return; }
+  var acc = 0.0;
+  for (var k = 0u; k < fp.chunks; k++) {
+    acc += fscratch[(2u * k + fp.part) * fp.Cw + c];
   }
-  dweight[c] += dw;
-  dbias[c] += db;
+  dparam[c] += acc;
 }
 
 @group(0) @binding(1) var<storage, read> fscratch4: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dweight4: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> dbias4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> dparam4: array<vec4f>;
 
 @compute @workgroup_size(64)
 fn layernorm_dw_final4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                        @builtin(local_invocation_id) lid: vec3u) {
   let c = gid(wg, nwg, lid);
-  if (c >= p.Cw) { return; }
-  var dw = vec4f(0.0);
-  var db = vec4f(0.0);
-  for (var k = 0u; k < p.chunks; k++) {
-    dw += fscratch4[(2u * k) * p.Cw + c];
-    db += fscratch4[(2u * k + 1u) * p.Cw + c];
+  if (c >= fp.Cw) { return; }
+  var acc = vec4f(0.0);
+  for (var k = 0u; k < fp.chunks; k++) {
+    acc += fscratch4[(2u * k + fp.part) * fp.Cw + c];
   }
-  dweight4[c] += dw;
-  dbias4[c] += db;
+  dparam4[c] += acc;
 }

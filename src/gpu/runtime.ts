@@ -268,8 +268,10 @@ export class Runtime {
     buffers.forEach((b, i) => {
       const binding = i + (hasUniform ? 1 : 0);
       if (b instanceof Tensor) {
-        // Views bind their own range; whole tensors bind the whole (16-byte rounded) buffer for vec4 access.
-        const resource = b.byteOffset === 0 ? { buffer: b.buffer } : { buffer: b.buffer, offset: b.byteOffset, size: Math.ceil(b.bytes / 16) * 16 };
+        // Bind exactly the tensor's range (rounded up to 16 bytes for vec4 access, within the buffer): two views
+        // of one flat buffer written by one dispatch must not overlap, including a view at offset 0.
+        const size = Math.min(Math.max(16, Math.ceil(b.bytes / 16) * 16), b.buffer.size - b.byteOffset);
+        const resource = { buffer: b.buffer, offset: b.byteOffset, size };
         entries.push({ binding, resource });
         key += `:${this.bufferIds.get(b.buffer) ?? 'x'}@${b.byteOffset}`;
       } else {

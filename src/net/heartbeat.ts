@@ -19,7 +19,7 @@ export class Heartbeat {
   private seq = 0;
   private rtt: number | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
-  private readonly waiters = new Map<number, (rttMs: number) => void>();
+  private readonly waiters = new Map<number, { resolve: (rttMs: number) => void; reject: (err: Error) => void }>();
 
   constructor(
     private readonly opts: HeartbeatOptions,
@@ -38,7 +38,10 @@ export class Heartbeat {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // Explicit pings in flight can never be answered now: fail them at once instead of at their timeout.
+    const waiters = [...this.waiters.values()];
     this.waiters.clear();
+    for (const w of waiters) w.reject(new Error('link closed while waiting for a pong'));
   }
 
   heard(): void {
@@ -60,7 +63,7 @@ export class Heartbeat {
     const w = this.waiters.get(seq);
     if (w) {
       this.waiters.delete(seq);
-      w(sample);
+      w.resolve(sample);
     }
   }
 
@@ -72,9 +75,15 @@ export class Heartbeat {
         this.waiters.delete(seq);
         reject(new TimeoutError(`no pong within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiters.set(seq, (rtt) => {
-        clearTimeout(timer);
-        resolve(rtt);
+      this.waiters.set(seq, {
+        resolve: (rtt) => {
+          clearTimeout(timer);
+          resolve(rtt);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
       try {
         this.sendPing(seq, performance.now());

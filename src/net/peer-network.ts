@@ -7,7 +7,7 @@
 import { Emitter, type Unsubscribe } from './emitter.js';
 import type { TransportOptionsInput } from './framed-transport.js';
 import { Inbox } from './inbox.js';
-import { RtcSession, type RtcFactory } from './rtc-session.js';
+import { framedAdopter, RtcSession, type RtcFactory } from './rtc-session.js';
 import type { SignalEvent, SignalingClient } from './signaling-client.js';
 import { sleep, TimeoutError, withTimeout } from './timers.js';
 import type { Transport } from './transport.js';
@@ -131,7 +131,7 @@ export class PeerNetwork {
       (data) => {
         if (this.signaling.isOpen) this.signaling.sendSignal(peerId, connId, data);
       },
-      this.opts.transport ?? {},
+      framedAdopter(this.opts.transport ?? {}),
     );
     this.sessions.set(`${peerId}/${connId}`, session);
     return session;

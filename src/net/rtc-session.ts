@@ -16,10 +16,18 @@ export const CHANNEL_LABEL = 'tabswarm/1';
 
 type CandidateSignal = Extract<SignalData, { kind: 'candidate' }>;
 
-export class RtcSession {
+/** What a session hands out once its channel is built: a FramedTransport for the swarm, the bare channel for benches. */
+export type Adopt<T extends { close(): void }> = (raw: RtcRawChannel, remotePeerId: string) => T;
+
+export const framedAdopter =
+  (options: TransportOptionsInput): Adopt<FramedTransport> =>
+  (raw, remotePeerId) =>
+    new FramedTransport(remotePeerId, raw, options);
+
+export class RtcSession<T extends { close(): void } = FramedTransport> {
   readonly pc: RTCPeerConnection;
   private raw: RtcRawChannel | null = null;
-  transport: FramedTransport | null = null;
+  transport: T | null = null;
   private localHeld: CandidateSignal[] | null = []; // null once released
   private remoteQueue: RTCIceCandidateInit[] | null = []; // null once the remote description is set
   private closed = false;
@@ -32,7 +40,7 @@ export class RtcSession {
     readonly role: 'dialer' | 'answerer',
     factory: RtcFactory,
     private readonly signal: (data: SignalData) => void,
-    private readonly transportOptions: TransportOptionsInput,
+    private readonly wrap: Adopt<T>,
   ) {
     this.channelReady = new Promise((resolve) => {
       this.resolveChannel = resolve;
@@ -98,7 +106,7 @@ export class RtcSession {
   }
 
   /** Resolves with the open transport; rejects if the channel closes first. */
-  async opened(): Promise<FramedTransport> {
+  async opened(): Promise<T> {
     const raw = await this.channelReady;
     await raw.whenOpen();
     if (!this.transport || this.closed) throw new Error('session closed');
@@ -122,7 +130,7 @@ export class RtcSession {
   private adopt(dc: RTCDataChannel): void {
     // Raw channel and transport are built synchronously, before any await: no message can miss its handler.
     this.raw = new RtcRawChannel(dc, this.pc);
-    this.transport = new FramedTransport(this.remotePeerId, this.raw, this.transportOptions);
+    this.transport = this.wrap(this.raw, this.remotePeerId);
     this.resolveChannel(this.raw);
   }
 

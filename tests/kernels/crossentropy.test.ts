@@ -33,15 +33,15 @@ interface Run {
   dlogits: Float32Array;
 }
 
-async function runAll(rt: Runtime, logits: Tensor, targets: Tensor, N: number, V: number, scale: number): Promise<Run> {
+async function runAll(rt: Runtime, logits: Tensor, targets: Tensor, N: number, V: number, scale: number, threads?: [number, number]): Promise<Run> {
   const probs = rt.tensor([N, V], 'probs');
   const losses = rt.tensor([N], 'losses');
   const loss = rt.tensor([1], 'loss');
   const dlogits = rt.tensor([N, V], 'dlogits');
   poison(rt, probs, losses, loss, dlogits);
-  crossEntropyForward(rt, { losses, probs, logits, targets }, { N, V });
+  crossEntropyForward(rt, { losses, probs, logits, targets }, { N, V, threads: threads?.[0] });
   lossReduce(rt, { loss, losses }, { N, scale });
-  crossEntropyBackward(rt, { dlogits, probs, targets }, { N, V, scale });
+  crossEntropyBackward(rt, { dlogits, probs, targets }, { N, V, scale, threads: threads?.[1] });
   const out = { probs: await rt.read(probs), losses: await rt.read(losses), loss: await rt.read(loss), dlogits: await rt.read(dlogits) };
   for (const t of [probs, losses, loss, dlogits]) rt.release(t);
   return out;
@@ -68,26 +68,40 @@ describe('crossentropy', () => {
     [129, 1001],
     [7, 4099],
   ];
-  for (const [N, V] of cases) {
-    it(`forward, mean and backward match float64 at N=${N} V=${V} (wg ${crossEntropyThreads(V)})`, async () => {
+  // [N, V, threads] (undefined: the adapter's default from crossEntropyThreads)
+  const variants: [number, number, [number, number] | undefined][] = [
+    ...cases.map(([N, V]) => [N, V, undefined] as [number, number, undefined]),
+    [129, 65, [1, 1]],
+    [129, 65, [2, 3]],
+    [129, 65, [32, 64]],
+    [129, 1001, [4, 7]],
+    [129, 1001, [64, 256]],
+    [7, 4099, [256, 100]],
+  ];
+  for (const [N, V, threads] of variants) {
+    it(`forward, mean and backward match float64 at N=${N} V=${V} threads=${threads ?? 'default'}`, async () => {
       const seed = freshSeed();
       const rand = rng(seed);
       const rt = await gpuRuntime();
+      if (!threads) {
+        const t = crossEntropyThreads(V, rt.handle.report.key);
+        expect(t.forward & (t.forward - 1)).toBe(0);
+      }
       const logits = randn(N * V, rand, 3);
       const targets = randInt(N, V, rand);
       const tl = rt.upload(logits, [N, V], 'logits');
       const tt = rt.upload(targets, [N], 'targets');
       const scale = 1 / N;
-      const got = await runAll(rt, tl, tt, N, V, scale);
+      const got = await runAll(rt, tl, tt, N, V, scale, threads);
       const ref = refForward(logits, targets, N, V);
-      const tag = `N=${N} V=${V} seed=${seed}`;
+      const tag = `N=${N} V=${V} threads=${threads ?? 'default'} seed=${seed}`;
       expectClose(`probs ${tag}`, got.probs, ref.probs, 1e-7, 2e-5);
       expectClose(`losses ${tag}`, got.losses, ref.losses, 2e-6, 2e-5);
       const mean = ref.losses.reduce((s, x) => s + x, 0) * scale;
       expectClose(`mean loss ${tag}`, got.loss, [mean], 1e-6, 2e-5);
       expectClose(`dlogits ${tag}`, got.dlogits, refBackward(ref.probs, targets, N, V, scale), 1e-7 * scale, 2e-5);
       // determinism: a second run is bitwise equal
-      const again = await runAll(rt, tl, tt, N, V, scale);
+      const again = await runAll(rt, tl, tt, N, V, scale, threads);
       sameBits(`probs ${tag}`, got.probs, again.probs);
       sameBits(`losses ${tag}`, got.losses, again.losses);
       sameBits(`loss ${tag}`, got.loss, again.loss);
@@ -231,6 +245,8 @@ describe('crossentropy', () => {
     );
     expect(() => crossEntropyBackward(rt, { dlogits: probs, probs, targets }, { N: 4, V: 10, scale: 1 })).toThrow(/crossentropy_backward: .*share a buffer/);
     expect(() => crossEntropyBackward(rt, { dlogits: logits, probs, targets }, { N: 4, V: 10, scale: NaN })).toThrow(/crossentropy_backward: scale/);
+    expect(() => crossEntropyForward(rt, { losses, probs, logits, targets }, { N: 4, V: 10, threads: 48 })).toThrow(/crossentropy_forward: threads/);
+    expect(() => crossEntropyBackward(rt, { dlogits: logits, probs, targets }, { N: 4, V: 10, scale: 1, threads: 512 })).toThrow(/crossentropy_backward: threads/);
     await rt.flush(); // nothing was launched, nothing failed
   });
 });

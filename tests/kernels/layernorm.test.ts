@@ -63,8 +63,22 @@ async function runBoth(rt: Runtime, N: number, C: number, x: Float32Array, w: Fl
   const bias = rt.upload(b, [C], 'bias');
   const dout = rt.upload(dy, [N, C], 'dout');
   const out = rt.tensor([N, C], 'out');
-  const mean = rt.tensor([N], 'mean');
-  const rstd = rt.tensor([N], 'rstd');
+  let mean: Tensor;
+  let rstd: Tensor;
+  let acts: Tensor | undefined;
+  if (opts.views) {
+    // mean and rstd as views of one activation buffer (both written by the same dispatch). Offsets are non-zero:
+    // the runtime binds a view at element offset 0 as its whole parent buffer (see the report on runtime.ts).
+    const a = rt.viewAlignment;
+    const stride = Math.ceil(N / a) * a;
+    acts = rt.tensor([a + 2 * stride], 'acts');
+    poison(rt, acts);
+    mean = rt.view(acts, a, [N], 'mean');
+    rstd = rt.view(acts, a + stride, [N], 'rstd');
+  } else {
+    mean = rt.tensor([N], 'mean');
+    rstd = rt.tensor([N], 'rstd');
+  }
   poison(rt, out, mean, rstd);
   layernormForward(rt, { out, mean, rstd, inp, weight, bias }, { N, C });
   const dinp = rt.upload(dinp0, [N, C], 'dinp');
@@ -96,7 +110,9 @@ async function runBoth(rt: Runtime, N: number, C: number, x: Float32Array, w: Fl
     dinp: await rt.read(dinp), dw: await rt.read(dweight), db: await rt.read(dbias),
     grads: grads ? await rt.read(grads) : undefined,
   };
-  for (const t of [inp, weight, bias, dout, out, mean, rstd, dinp]) rt.release(t);
+  for (const t of [inp, weight, bias, dout, out, dinp]) rt.release(t);
+  if (acts) rt.release(acts);
+  else for (const t of [mean, rstd]) rt.release(t);
   if (grads) rt.release(grads);
   else for (const t of [dweight, dbias]) rt.release(t);
   if (scratch) rt.release(scratch);
@@ -163,7 +179,7 @@ describe('layernorm', () => {
     }
   });
 
-  it('works with dweight/dbias as views of one gradient buffer, and is bitwise deterministic', async () => {
+  it('works with dweight/dbias (and mean/rstd) as views of one buffer, and is bitwise deterministic', async () => {
     const seed = freshSeed();
     const rt = await gpuRuntime();
     for (const [N, C] of [[768, 128], [129, 130]]) {
@@ -171,9 +187,12 @@ describe('layernorm', () => {
       const { x, w, b, dy, dinp0, dw0, db0 } = randomInputs(N, C, rand);
       const r1 = await runBoth(rt, N, C, x, w, b, dy, dinp0, dw0, db0, { views: true });
       const r2 = await runBoth(rt, N, C, x, w, b, dy, dinp0, dw0, db0, { views: true, scratch: true });
+      // Same shapes without views: also bitwise equal (the result depends only on shapes and values).
+      const r3 = await runBoth(rt, N, C, x, w, b, dy, dinp0, dw0, db0);
       const what = `N=${N} C=${C} seed=${seed}`;
       for (const key of ['out', 'mean', 'rstd', 'dinp', 'dw', 'db', 'grads'] as const) {
         expect(Buffer.from(r1[key]!.buffer).equals(Buffer.from(r2[key]!.buffer)), `layernorm ${key} not bitwise equal, ${what}`).toBe(true);
+        if (key !== 'grads') expect(Buffer.from(r1[key].buffer).equals(Buffer.from(r3[key].buffer)), `layernorm ${key} views vs plain, ${what}`).toBe(true);
       }
       const g = backwardRef(x, w, dy, N, C);
       expectClose(`layernorm dweight view ${what}`, r1.dw, Array.from(g.dw, (v, i) => v + dw0[i]), 1e-4, 2e-5);

@@ -1,4 +1,4 @@
-// Causal multi-head self-attention (GPT-2), forward and backward. Shapes in shaders/attention.wgsl.
+// Causal multi-head self-attention (GPT-2), forward and backward. Shapes and passes in shaders/attention.wgsl.
 // qkv [B,T,3C] (q | k | v), out [B,T,C], att/datt [B,NH,T,T], dout [B,T,C], dqkv [B,T,3C]; hs = C / NH.
 // Head sizes that are a multiple of 4 use vec4 loads; others a scalar variant of the same shader.
 import code from '../../../shaders/attention.wgsl?raw';
@@ -13,34 +13,37 @@ export interface AttentionDims {
   NH: number;
 }
 
-type Entry = 'attention_forward' | 'attention_backward_rows' | 'attention_backward_cols';
+type Entry = 'attention_scores' | 'attention_softmax' | 'attention_softmax_backward' | 'attention_av' | 'attention_backward_dqkv';
 
 const BINDINGS: Record<Entry, Kernel['bindings']> = {
-  attention_forward: ['uniform', 'read', 'rw', 'rw'],
-  attention_backward_rows: ['uniform', 'read', 'read', 'read', 'rw'],
-  attention_backward_cols: ['uniform', 'read', 'read', 'read', 'read', 'rw'],
+  attention_scores: ['uniform', 'read', 'read', 'rw'],
+  attention_softmax: ['uniform', 'rw'],
+  attention_softmax_backward: ['uniform', 'read', 'rw'],
+  attention_av: ['uniform', 'read', 'read', 'rw'],
+  attention_backward_dqkv: ['uniform', 'read', 'read', 'read', 'read', 'rw'],
 };
 
-const VT_BLOCK = /\/\/ VT-BEGIN[\s\S]*?\/\/ VT-END/;
-const SCALAR_VT = '// VT-BEGIN (scalar variant)\nalias VT = f32;\nconst VW: u32 = 1u;\nfn hsum(x: VT) -> f32 { return x; }\n// VT-END';
-if (!VT_BLOCK.test(code)) throw new Error('attention.wgsl: VT-BEGIN/VT-END block missing');
-const scalarCode = code.replace(VT_BLOCK, SCALAR_VT);
+const CONFIG_BLOCK = /\/\/ CONFIG-BEGIN[\s\S]*?\/\/ CONFIG-END/;
+if (!CONFIG_BLOCK.test(code)) throw new Error('attention.wgsl: CONFIG-BEGIN/CONFIG-END block missing');
+const scalarCode = code.replace(
+  CONFIG_BLOCK,
+  '// CONFIG-BEGIN (scalar variant)\nalias VT = f32;\nfn hsum(x: VT) -> f32 { return x; }\n// CONFIG-END',
+);
 
-/** Rows per workgroup (threads along t). */
-export const ATTENTION_WG = 64;
+/** Rows (t) per thread; must match `R` in the shader. */
+const R = 4;
+/** Lanes along s in attention_scores. */
+const WS = 32;
+/** Lanes along d (VT units) in attention_av / attention_backward_dqkv; more d go to grid z. */
+const WD_MAX = 8;
 
 const kernels = new Map<string, Kernel>();
-function kernel(entry: Entry, vec4: boolean, wg: number): Kernel {
-  const key = `${entry}:${vec4 ? 'v4' : 's'}:${wg}`;
+function kernel(entry: Entry, vec4: boolean, constants: Record<string, number> = {}): Kernel {
+  const key = `${entry}:${vec4 ? 'v4' : 's'}:${JSON.stringify(constants)}`;
   let k = kernels.get(key);
   if (!k) {
-    k = defineKernel({
-      name: `${entry}${vec4 ? '' : '_scalar'}`,
-      code: vec4 ? code : scalarCode,
-      entry,
-      bindings: BINDINGS[entry],
-      constants: { WG: wg },
-    });
+    const name = `${entry}${vec4 ? '' : '_scalar'}`;
+    k = defineKernel({ name, code: vec4 ? code : scalarCode, entry, bindings: BINDINGS[entry], constants });
     kernels.set(key, k);
   }
   return k;
@@ -48,9 +51,15 @@ function kernel(entry: Entry, vec4: boolean, wg: number): Kernel {
 
 interface Plan {
   vec4: boolean;
-  params: ArrayBuffer;
-  grid: [number, number];
-  wg: number;
+  /** Head size, C and 3C in VT units. */
+  hsv: number;
+  cv: number;
+  wd: number;
+  rows: number;
+  scale: number;
+  /** (t-blocks, b*NH [, d-chunks]) */
+  gridRows: [number, number];
+  gridD: [number, number, number];
 }
 
 function plan(op: string, d: AttentionDims): Plan {
@@ -59,19 +68,38 @@ function plan(op: string, d: AttentionDims): Plan {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${op}: ${k} must be a positive integer, got ${v}`);
   }
   if (C % NH !== 0) throw new Error(`${op}: C ${C} is not divisible by NH ${NH}`);
-  if (B * NH * T * T > 0xffffffff || B * T * 3 * C > 0xffffffff) throw new Error(`${op}: shape ${B}x${T}x${C}/${NH} overflows u32 indexing`);
+  if (B * NH * T * T > 0xffffffff || B * T * 3 * C > 0xffffffff) throw new Error(`${op}: ${B}x${T}x${C} (NH ${NH}) overflows u32 indexing`);
   const hs = C / NH;
   const vec4 = hs % 4 === 0;
   const w = vec4 ? 4 : 1;
-  const wg = ATTENTION_WG;
-  const params = packParams([
-    ['u32', T],
-    ['u32', NH],
-    ['u32', C / w],
-    ['u32', hs / w],
-    ['f32', 1 / Math.sqrt(hs)],
+  const hsv = hs / w;
+  const wd = WD_MAX; // fixed: one pipeline per variant (lavapipe compiles are slow); idle lanes return
+  const tBlocks = Math.ceil(T / R);
+  return {
+    vec4,
+    hsv,
+    cv: C / w,
+    wd,
+    rows: B * NH * T,
+    scale: 1 / Math.sqrt(hs),
+    gridRows: [tBlocks, B * NH],
+    gridD: [tBlocks, B * NH, Math.ceil(hsv / wd)],
+  };
+}
+
+/** Params struct of the shader: T, NH, hsv, aStride, aOff, bStride, bOff, scale, rows. */
+function params(d: AttentionDims, pl: Plan, aStride: number, aOff: number, bStride: number, bOff: number, scale: number): ArrayBuffer {
+  return packParams([
+    ['u32', d.T],
+    ['u32', d.NH],
+    ['u32', pl.hsv],
+    ['u32', aStride],
+    ['u32', aOff],
+    ['u32', bStride],
+    ['u32', bOff],
+    ['f32', scale],
+    ['u32', pl.rows],
   ]);
-  return { vec4, params, grid: [Math.ceil(T / wg), B * NH], wg };
 }
 
 /** out[B,T,C] = causal attention of qkv[B,T,3C]; saves att[B,NH,T,T] (softmax probabilities; entries s>t written as 0) for backward. */
@@ -82,7 +110,12 @@ export function attentionForward(rt: Runtime, a: { out: Tensor; att: Tensor; qkv
   expectSize(op, 'qkv', a.qkv, B * T * 3 * C);
   expectSize(op, 'out', a.out, B * T * C);
   expectSize(op, 'att', a.att, B * NH * T * T);
-  rt.launch(kernel(op, pl.vec4, pl.wg), [a.qkv, a.att, a.out], pl.grid, pl.params);
+  const c3 = 3 * pl.cv;
+  // att <- q . k * scale (s <= t)
+  rt.launch(kernel('attention_scores', pl.vec4, { WS }), [a.qkv, a.qkv, a.att], pl.gridRows, params(d, pl, c3, 0, c3, pl.cv, pl.scale));
+  rt.launch(kernel('attention_softmax', pl.vec4), [a.att], rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, 1));
+  // out <- att @ v
+  rt.launch(kernel('attention_av', pl.vec4, { WD: pl.wd }), [a.att, a.qkv, a.out], pl.gridD, params(d, pl, c3, 2 * pl.cv, pl.cv, 0, 1));
 }
 
 /** dqkv[B,T,3C] (OVERWRITTEN, every element including masked parts) from dout[B,T,C]; datt[B,NH,T,T] is scratch. */
@@ -99,6 +132,11 @@ export function attentionBackward(
   expectSize(op, 'dout', a.dout, B * T * C);
   expectSize(op, 'datt', a.datt, B * NH * T * T);
   expectSize(op, 'dqkv', a.dqkv, B * T * 3 * C);
-  rt.launch(kernel('attention_backward_rows', pl.vec4, pl.wg), [a.qkv, a.att, a.dout, a.datt], pl.grid, pl.params);
-  rt.launch(kernel('attention_backward_cols', pl.vec4, pl.wg), [a.qkv, a.att, a.dout, a.datt, a.dqkv], pl.grid, pl.params);
+  const c3 = 3 * pl.cv;
+  // datt <- dout . v (s <= t)
+  rt.launch(kernel('attention_scores', pl.vec4, { WS }), [a.dout, a.qkv, a.datt], pl.gridRows, params(d, pl, pl.cv, 0, c3, 2 * pl.cv, 1));
+  // datt <- att * (datt - rowsum(att * datt)) * scale, zeros above the diagonal
+  rt.launch(kernel('attention_softmax_backward', pl.vec4), [a.att, a.datt], rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, pl.scale));
+  // dq, dk, dv
+  rt.launch(kernel('attention_backward_dqkv', pl.vec4, { WD: pl.wd }), [a.qkv, a.att, a.dout, a.datt, a.dqkv], pl.gridD, params(d, pl, c3, pl.cv, 0, 0, 1));
 }

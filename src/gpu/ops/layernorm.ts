@@ -19,8 +19,8 @@ const bwdDinp = k('layernorm_backward_dinp', ['read', 'read', 'read', 'read', 'r
 const bwdDinp4 = k('layernorm_backward_dinp4', ['read', 'read', 'read', 'read', 'read', 'rw']);
 const dwPartial = k('layernorm_dw_partial', ['read', 'read', 'rw', 'read', 'read']);
 const dwPartial4 = k('layernorm_dw_partial4', ['read', 'read', 'rw', 'read', 'read']);
-const dwFinal = k('layernorm_dw_final', ['read', 'rw', 'rw']);
-const dwFinal4 = k('layernorm_dw_final4', ['read', 'rw', 'rw']);
+const dwFinal = k('layernorm_dw_final', ['read', 'rw']);
+const dwFinal4 = k('layernorm_dw_final4', ['read', 'rw']);
 
 function checkDims(op: string, d: { N: number; C: number }): void {
   for (const [name, v] of Object.entries(d)) {
@@ -37,10 +37,10 @@ export function layernormScratchSize(d: { N: number; C: number }): number {
   return 2 * d.C * chunks(d.N);
 }
 
-function params(N: number, C: number): { vec: boolean; Cw: number; buf: ArrayBuffer } {
+function params(N: number, C: number, part = 0): { vec: boolean; Cw: number; buf: ArrayBuffer } {
   const vec = C % 4 === 0;
   const Cw = vec ? C / 4 : C;
-  const buf = packParams([['u32', N], ['u32', Cw], ['f32', C], ['f32', LN_EPS], ['u32', LN_ROWS_PER_CHUNK], ['u32', chunks(N)]]);
+  const buf = packParams([['u32', N], ['u32', Cw], ['f32', C], ['f32', LN_EPS], ['u32', LN_ROWS_PER_CHUNK], ['u32', chunks(N)], ['u32', part]]);
   return { vec, Cw, buf };
 }
 
@@ -102,5 +102,7 @@ export function layernormBackward(
   const { vec, Cw, buf } = params(N, C);
   rt.launch(vec ? bwdDinp4 : bwdDinp, [a.dout, a.inp, a.weight, a.mean, a.rstd, a.dinp], rt.grid1d(N, 64), buf);
   rt.launch(vec ? dwPartial4 : dwPartial, [a.dout, a.inp, scratch, a.mean, a.rstd], rt.grid1d(chunks(N) * Cw, 64), buf);
-  rt.launch(vec ? dwFinal4 : dwFinal, [scratch, a.dweight, a.dbias], rt.grid1d(Cw, 64), buf);
+  // dweight and dbias in separate dispatches: as views of one gradient buffer they must not be bound rw together.
+  rt.launch(vec ? dwFinal4 : dwFinal, [scratch, a.dweight], rt.grid1d(Cw, 64), buf);
+  rt.launch(vec ? dwFinal4 : dwFinal, [scratch, a.dbias], rt.grid1d(Cw, 64), params(N, C, 1).buf);
 }

@@ -1,0 +1,130 @@
+// Matrix multiply, forward and the backward products (all are the same op with transposes), plus bias backward.
+//
+//   out[M, N] (= or +=) op(a)[M, K] @ op(b)[K, N] (+ bias[N] broadcast over rows)
+//     op(a) = a stored [M, K], or (TRANS_A) a stored [K, M]
+//     op(b) = b stored [K, N], or (TRANS_B) b stored [N, K]
+//   bias_backward: dbias[N] += sum over m of dout[m, n]          dout: [M, N]
+//
+// Model uses (N_tok = B*T):  forward   out[N_tok, OUT] = inp[N_tok, IN] @ W[IN, OUT] + bias       plain
+//                            backward  dinp[N_tok, IN] = dout[N_tok, OUT] @ W^T                  TRANS_B
+//                                      dW[IN, OUT]    += inp^T @ dout                            TRANS_A, ACCUM
+//
+// Variants (src/gpu/ops/matmul.ts launches them; src/gpu/autotune.ts picks one per adapter and shape):
+//   matmul_naive  one thread per output, 16x16 threads per workgroup (reference / fallback).
+//   matmul_tiled  workgroup-memory tiles: 16x16 threads, 64x64 outputs per workgroup, 4x4 per thread,
+//                 K in slabs of 16 staged through workgroup memory (what real GPUs want).
+//   rb_*          register-blocked, no workgroup memory, vec4 loads (what CPU adapters want). Their code is
+//                 generated per block shape and per transpose/alignment case by `registerBlockedWgsl` in
+//                 src/gpu/ops/matmul.ts (a private register array cannot be sized by an override constant).
+//
+// Every variant reads any M, N, K (including 1), never outside a binding (indices are clamped, out-of-range
+// products are zeroed or never stored) and writes every output. Each output is one thread's fixed-order loop over
+// k = 0..K-1, so results are bitwise reproducible (no atomics, no split-K).
+// Bindings: 0 params, 1 a, 2 b, 3 bias (the launcher binds `a` again when there is no bias), 4 out.
+
+struct Params { M: u32, N: u32, K: u32 }
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACCUM: bool = false;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+// op(a)[m, k] and op(b)[k, n]; callers keep m < M, k < K, n < N.
+fn load_a(m: u32, k: u32) -> f32 {
+  if (TRANS_A) { return a[k * p.M + m]; }
+  return a[m * p.K + k];
+}
+fn load_b(k: u32, n: u32) -> f32 {
+  if (TRANS_B) { return b[n * p.K + k]; }
+  return b[k * p.N + n];
+}
+fn store(m: u32, n: u32, v: f32) {
+  var r = v;
+  if (HAS_BIAS) { r += bias[n]; }
+  let i = m * p.N + n;
+  if (ACCUM) { r += out[i]; }
+  out[i] = r;
+}
+
+// ---- naive: one thread per output
+@compute @workgroup_size(16, 16)
+fn matmul_naive(@builtin(global_invocation_id) gid: vec3u) {
+  let n = gid.x;
+  let m = gid.y;
+  if (m >= p.M || n >= p.N) { return; }
+  var acc = 0.0;
+  for (var k = 0u; k < p.K; k++) {
+    acc = fma(load_a(m, k), load_b(k, n), acc);
+  }
+  store(m, n, acc);
+}
+
+// ---- tiled: workgroup memory, 64x64 outputs per workgroup, 4x4 per thread (rows ty + 16i, cols tx + 16j)
+const TM = 64u;
+const TN = 64u;
+const TK = 16u;
+var<workgroup> tileA: array<f32, 1024>; // [TK][TM]
+var<workgroup> tileB: array<f32, 1024>; // [TK][TN]
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
+                @builtin(local_invocation_index) li: u32) {
+  let m0 = wg.y * TM;
+  let n0 = wg.x * TN;
+  var acc: array<f32, 16>;
+  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    // 1024 elements of each tile, 4 per thread. Consecutive threads take consecutive m (or n) when that is the
+    // contiguous direction in memory, else consecutive k.
+    for (var j = 0u; j < 4u; j++) {
+      let e = j * 256u + li;
+      var mm: u32; var ka: u32;
+      if (TRANS_A) { mm = e % TM; ka = e / TM; } else { ka = e % TK; mm = e / TK; }
+      var va = 0.0;
+      if (m0 + mm < p.M && k0 + ka < p.K) { va = load_a(m0 + mm, k0 + ka); }
+      tileA[ka * TM + mm] = va;
+      var nn: u32; var kb: u32;
+      if (TRANS_B) { kb = e % TK; nn = e / TK; } else { nn = e % TN; kb = e / TN; }
+      var vb = 0.0;
+      if (n0 + nn < p.N && k0 + kb < p.K) { vb = load_b(k0 + kb, n0 + nn); }
+      tileB[kb * TN + nn] = vb;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk++) {
+      var av: array<f32, 4>;
+      var bv: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { av[i] = tileA[kk * TM + lid.y + 16u * i]; }
+      for (var j = 0u; j < 4u; j++) { bv[j] = tileB[kk * TN + lid.x + 16u * j]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + lid.y + 16u * i;
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + lid.x + 16u * j;
+      if (m < p.M && n < p.N) { store(m, n, acc[i * 4u + j]); }
+    }
+  }
+}
+
+// ---- bias backward: dbias[n] += sum_m dout[m, n], one thread per column, serial over m (fixed order)
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dbias: array<f32>;
+
+@compute @workgroup_size(64)
+fn bias_backward(@builtin(global_invocation_id) gid: vec3u) {
+  let n = gid.x;
+  if (n >= p.N) { return; }
+  var s = 0.0;
+  for (var m = 0u; m < p.M; m++) { s += dout[m * p.N + n]; }
+  dbias[n] = dbias[n] + s;
+}

@@ -1,0 +1,176 @@
+// Matmul autotuner: times every variant on this adapter for each shape and caches the winner per
+// (adapter key, shape). `matmul()` (src/gpu/ops/matmul.ts) consults the table synchronously; shapes never tuned use
+// its per-adapter default. The table exports to / imports from JSON (the CLI keeps it in a file, the browser in
+// localStorage).
+import {
+  MATMUL_VARIANTS,
+  matmulChoiceTable,
+  matmulShapeKey,
+  matmulWith,
+  variantKernel,
+  type MatmulArgs,
+} from './ops/matmul';
+import type { Runtime } from './runtime';
+import type { Tensor } from './tensor';
+
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  accumulate?: boolean;
+  bias?: boolean;
+}
+
+interface Entry {
+  variant: string;
+  timingsMs: Record<string, number>;
+}
+
+/** Timings per adapter key and shape key (the variant choice itself lives in matmul's choice table). */
+const timingTables = new Map<string, Map<string, Entry>>();
+
+function timings(rt: Runtime): Map<string, Entry> {
+  const key = rt.handle.report.key;
+  let t = timingTables.get(key);
+  if (!t) {
+    t = new Map();
+    timingTables.set(key, t);
+  }
+  return t;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Wall-clock milliseconds of `run()` (one or more recorded launches) per rep, each timed from recording to the
+ * GPU finishing (`flush`), after one warm-up run. Dawn's Node binding busy-polls while a flush is awaited, which on
+ * a 2-core CPU adapter steals a core from the driver's threads; so each rep sleeps for most of the previous best
+ * time before awaiting. The result is still a real end-to-end time, just without the poller in the way.
+ */
+export async function timeGpu(rt: Runtime, run: () => void, reps: number): Promise<number[]> {
+  run();
+  await rt.flush();
+  const times: number[] = [];
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    run();
+    rt.submit();
+    if (best > 4 && best < Infinity) await sleep(best * 0.8);
+    await rt.flush();
+    const t = performance.now() - t0;
+    times.push(t);
+    best = Math.min(best, t);
+  }
+  return times;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/** Random-ish finite data without a host RNG dependency (values in [-1, 1)). */
+function filler(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = ((x >>> 0) / 2 ** 31) - 1;
+  }
+  return out;
+}
+
+/** Operand tensors for a shape (caller releases them). */
+export function matmulOperands(rt: Runtime, s: MatmulShape, seed = 1): { args: MatmulArgs; tensors: Tensor[] } {
+  const a = rt.upload(filler(s.M * s.K, seed), s.transA ? [s.K, s.M] : [s.M, s.K], 'tune a');
+  const b = rt.upload(filler(s.K * s.N, seed + 1), s.transB ? [s.N, s.K] : [s.K, s.N], 'tune b');
+  const out = rt.upload(filler(s.M * s.N, seed + 2), [s.M, s.N], 'tune out');
+  const bias = s.bias ? rt.upload(filler(s.N, seed + 3), [s.N], 'tune bias') : undefined;
+  const args: MatmulArgs = { out, a, b, bias, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, accumulate: s.accumulate };
+  return { args, tensors: [a, b, out, ...(bias ? [bias] : [])] };
+}
+
+/** Times every applicable variant on this adapter for each shape (few reps, median), caches the winner per
+ *  (adapter key, shape); idempotent. A variant whose warm-up is over 4x slower than the best so far is not
+ *  timed further (recorded with its warm-up time). */
+export async function tuneMatmul(
+  rt: Runtime,
+  shapes: MatmulShape[],
+  opts: { reps?: number; log?: (s: string) => void; variants?: readonly string[] } = {},
+): Promise<void> {
+  const reps = opts.reps ?? 5;
+  const table = timings(rt);
+  const choices = matmulChoiceTable(rt);
+  for (const s of shapes) {
+    const key = matmulShapeKey(s);
+    if (table.has(key) && choices.has(key)) continue;
+    const { args, tensors } = matmulOperands(rt, s);
+    const result: Record<string, number> = {};
+    let best = Infinity;
+    let bestVariant = '';
+    for (const v of opts.variants ?? MATMUL_VARIANTS) {
+      await rt.prepare(variantKernel(v, s).kernel);
+      const t0 = performance.now();
+      matmulWith(rt, v, args);
+      await rt.flush();
+      const warm = performance.now() - t0;
+      const ms = warm > 4 * best ? warm : median(await timeGpu(rt, () => matmulWith(rt, v, args), reps));
+      result[v] = ms;
+      if (ms < best) {
+        best = ms;
+        bestVariant = v;
+      }
+    }
+    for (const t of tensors) rt.release(t);
+    table.set(key, { variant: bestVariant, timingsMs: result });
+    choices.set(key, bestVariant);
+    const flops = 2 * s.M * s.N * s.K;
+    opts.log?.(
+      `[tune] ${rt.handle.report.key} ${key}: ${bestVariant} (` +
+        Object.entries(result).map(([v, ms]) => `${v} ${(flops / ms / 1e6).toFixed(2)}`).join(', ') + ' GFLOP/s)',
+    );
+  }
+}
+
+/** The choice table (for the bench output and logs): [{shape key, variant, timings per variant}]. */
+export function matmulChoices(rt: Runtime): Array<{ shape: string; variant: string; timingsMs: Record<string, number> }> {
+  const table = timings(rt);
+  return [...matmulChoiceTable(rt)].map(([shape, variant]) => ({ shape, variant, timingsMs: { ...(table.get(shape)?.timingsMs ?? {}) } }));
+}
+
+interface TuningFile {
+  adapter: string;
+  choices: Array<{ shape: string; variant: string; timingsMs: Record<string, number> }>;
+}
+
+/** The choice table as JSON, tagged with the adapter key. */
+export function exportTuning(rt: Runtime): string {
+  const file: TuningFile = { adapter: rt.handle.report.key, choices: matmulChoices(rt) };
+  return JSON.stringify(file);
+}
+
+/** Loads a table saved by exportTuning. Returns false (and changes nothing) if it was made on another adapter
+ *  or is malformed; unknown variants are skipped. */
+export function importTuning(rt: Runtime, json: string): boolean {
+  let file: TuningFile;
+  try {
+    file = JSON.parse(json) as TuningFile;
+  } catch {
+    return false;
+  }
+  if (!file || file.adapter !== rt.handle.report.key || !Array.isArray(file.choices)) return false;
+  const table = timings(rt);
+  const choices = matmulChoiceTable(rt);
+  for (const c of file.choices) {
+    if (typeof c?.shape !== 'string' || !MATMUL_VARIANTS.includes(c.variant)) continue;
+    choices.set(c.shape, c.variant);
+    table.set(c.shape, { variant: c.variant, timingsMs: { ...(c.timingsMs ?? {}) } });
+  }
+  return true;
+}

@@ -1,0 +1,387 @@
+// Matrix multiply (the engine's hot path) and bias backward. Shapes and the variant list: shaders/matmul.wgsl.
+//   out[M, N] (= or +=) op(a)[M, K] @ op(b)[K, N] (+ bias[N])
+// Variants: 'naive' and 'tiled' are hand-written in shaders/matmul.wgsl (transposes etc. are override constants);
+// 'rb<R>x<C>' and 'rb<R>x<C>w<WX>[x<WY>]' are register-blocked kernels generated here per block shape and per case
+// (transposes, bias, accumulate, which operands may be read as vec4). The autotuner (src/gpu/autotune.ts) times the
+// variants per adapter and shape; `matmul()` uses its cached choice, else `defaultVariant()`.
+import code from '../../../shaders/matmul.wgsl?raw';
+import { defineKernel, packParams, type Kernel } from '../kernel';
+import type { Runtime } from '../runtime';
+import { expectSize, type Tensor } from '../tensor';
+
+export interface MatmulArgs {
+  out: Tensor;
+  a: Tensor;
+  b: Tensor;
+  bias?: Tensor;
+  M: number;
+  N: number;
+  K: number;
+  /** op(a) = a stored [M,K], or (transA) a stored [K,M] */
+  transA?: boolean;
+  /** op(b) = b stored [K,N], or (transB) b stored [N,K] */
+  transB?: boolean;
+  /** out += result (parameter gradients) instead of out = result */
+  accumulate?: boolean;
+}
+
+// ------------------------------------------------------------------------------------------- variants
+
+/** A register-blocked block shape: each thread computes R rows x C columns (C a multiple of 4) of the output;
+ *  a workgroup is WX x WY threads. WY = 1 makes every row index uniform across the workgroup, so A's loads are
+ *  uniform (one load broadcast to the SIMD lanes on CPU adapters) and only B's loads differ per lane. */
+export interface RegisterBlock {
+  R: number;
+  C: number;
+  WX: number;
+  WY: number;
+}
+
+export const REGISTER_BLOCKS: Readonly<Record<string, RegisterBlock>> = {
+  rb4x8: { R: 4, C: 8, WX: 8, WY: 8 },
+  rb4x4w16: { R: 4, C: 4, WX: 16, WY: 1 },
+  rb4x8w8: { R: 4, C: 8, WX: 8, WY: 1 },
+  rb8x8w8: { R: 8, C: 8, WX: 8, WY: 1 },
+  rb8x16w8: { R: 8, C: 16, WX: 8, WY: 1 },
+  rb4x16w8: { R: 4, C: 16, WX: 8, WY: 1 },
+};
+
+export const MATMUL_VARIANTS: readonly string[] = ['naive', 'tiled', ...Object.keys(REGISTER_BLOCKS)];
+
+export interface MatmulCase {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  accumulate?: boolean;
+  bias?: boolean;
+}
+
+/** Canonical key of a matmul shape/case, e.g. "768x384x128 tB bias acc". */
+export function matmulShapeKey(s: MatmulCase): string {
+  return `${s.M}x${s.N}x${s.K}${s.transA ? ' tA' : ''}${s.transB ? ' tB' : ''}${s.bias ? ' bias' : ''}${s.accumulate ? ' acc' : ''}`;
+}
+
+/** Choice tables per adapter key (shape key -> variant), filled by the autotuner (src/gpu/autotune.ts). */
+const choiceTables = new Map<string, Map<string, string>>();
+
+export function matmulChoiceTable(rt: Runtime): Map<string, string> {
+  const adapter = rt.handle.report.key;
+  let t = choiceTables.get(adapter);
+  if (!t) {
+    t = new Map();
+    choiceTables.set(adapter, t);
+  }
+  return t;
+}
+
+/** The heuristic choice when a shape was not tuned: register blocks on CPU adapters, tiles on real GPUs. */
+export function defaultVariant(adapterKey: string, s: MatmulCase): string {
+  if (adapterKey === 'lavapipe' || adapterKey === 'swiftshader') {
+    if (s.M * s.N < 64 * 64 || s.N < 32) return 'rb4x4w16';
+    return s.M >= 256 && s.N >= 256 ? 'rb8x8w8' : 'rb4x8w8';
+  }
+  return s.M * s.N < 32 * 32 ? 'naive' : 'tiled';
+}
+
+export function chooseVariant(rt: Runtime, s: MatmulCase): string {
+  return matmulChoiceTable(rt).get(matmulShapeKey(s)) ?? defaultVariant(rt.handle.report.key, s);
+}
+
+// ------------------------------------------------------------------------------------------- kernels
+
+interface Launchable {
+  kernel: Kernel;
+  /** workgroup counts for (M, N) */
+  grid(M: number, N: number): [number, number];
+  /** the kernel binds a bias buffer even when there is no bias (the launcher passes `a` as a dummy) */
+  alwaysBias: boolean;
+}
+
+const kernels = new Map<string, Launchable>();
+
+function flagsOf(s: MatmulCase): { transA: boolean; transB: boolean; bias: boolean; accumulate: boolean } {
+  return { transA: !!s.transA, transB: !!s.transB, bias: !!s.bias, accumulate: !!s.accumulate };
+}
+
+function fileKernel(entry: 'matmul_naive' | 'matmul_tiled', s: MatmulCase): Launchable {
+  const f = flagsOf(s);
+  const key = `${entry}|${+f.transA}${+f.transB}${+f.bias}${+f.accumulate}`;
+  let k = kernels.get(key);
+  if (!k) {
+    const tile = entry === 'matmul_naive' ? 16 : 64;
+    k = {
+      kernel: defineKernel({
+        name: `matmul ${entry.slice(7)}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}`,
+        code,
+        entry,
+        bindings: ['uniform', 'read', 'read', 'read', 'rw'],
+        constants: { TRANS_A: +f.transA, TRANS_B: +f.transB, HAS_BIAS: +f.bias, ACCUM: +f.accumulate },
+      }),
+      grid: (M, N) => [Math.ceil(N / tile), Math.ceil(M / tile)],
+      alwaysBias: true,
+    };
+    kernels.set(key, k);
+  }
+  return k;
+}
+
+/** Which operands a register-blocked kernel may read as vec4 for this shape (row starts must be 16-byte aligned). */
+function vecFlags(s: MatmulCase, blk: RegisterBlock): { vecA: boolean; vecB: boolean; vecOut: boolean } {
+  return {
+    vecA: s.transA ? s.M % 4 === 0 && blk.R % 4 === 0 : s.K % 4 === 0,
+    vecB: s.transB ? s.K % 4 === 0 : s.N % 4 === 0,
+    vecOut: s.N % 4 === 0,
+  };
+}
+
+function rbKernel(name: string, blk: RegisterBlock, s: MatmulCase): Launchable {
+  const f = flagsOf(s);
+  const v = vecFlags(s, blk);
+  const key = `${name}|${+f.transA}${+f.transB}${+f.bias}${+f.accumulate}${+v.vecA}${+v.vecB}${+v.vecOut}`;
+  let k = kernels.get(key);
+  if (!k) {
+    const opts: RbCodeOptions = { ...blk, ...f, ...v };
+    k = {
+      kernel: defineKernel({
+        name: `matmul ${name}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}`,
+        code: registerBlockedWgsl(opts),
+        entry: 'matmul_rb',
+        bindings: f.bias ? ['uniform', 'read', 'read', 'read', 'rw'] : ['uniform', 'read', 'read', 'rw'],
+      }),
+      grid: (M, N) => [Math.ceil(N / (blk.C * blk.WX)), Math.ceil(M / (blk.R * blk.WY))],
+      alwaysBias: false,
+    };
+    kernels.set(key, k);
+  }
+  return k;
+}
+
+export function variantKernel(variant: string, s: MatmulCase): Launchable {
+  if (variant === 'naive') return fileKernel('matmul_naive', s);
+  if (variant === 'tiled') return fileKernel('matmul_tiled', s);
+  const blk = REGISTER_BLOCKS[variant];
+  if (!blk) throw new Error(`matmul: unknown variant ${variant} (known: ${MATMUL_VARIANTS.join(', ')})`);
+  return rbKernel(variant, blk, s);
+}
+
+// ------------------------------------------------------------------------------------------- launcher
+
+function checkArgs(args: MatmulArgs): void {
+  const { M, N, K } = args;
+  for (const [w, d] of [['M', M], ['N', N], ['K', K]] as const) {
+    if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) throw new Error(`matmul: ${w} = ${d} is not a valid size`);
+  }
+  expectSize('matmul', args.transA ? 'a [K,M]' : 'a [M,K]', args.a, M * K);
+  expectSize('matmul', args.transB ? 'b [N,K]' : 'b [K,N]', args.b, K * N);
+  expectSize('matmul', 'out [M,N]', args.out, M * N);
+  if (args.bias) expectSize('matmul', 'bias [N]', args.bias, N);
+}
+
+/** Launches one variant explicitly (tests, autotuner, benchmark). */
+export function matmulWith(rt: Runtime, variant: string, args: MatmulArgs): void {
+  checkArgs(args);
+  const { M, N, K } = args;
+  if (M === 0 || N === 0) return;
+  const s: MatmulCase = { M, N, K, transA: args.transA, transB: args.transB, accumulate: args.accumulate, bias: !!args.bias };
+  const l = variantKernel(variant, s);
+  const buffers: Tensor[] = [args.a, args.b];
+  if (args.bias) buffers.push(args.bias);
+  else if (l.alwaysBias) buffers.push(args.a);
+  buffers.push(args.out);
+  rt.launch(l.kernel, buffers, l.grid(M, N), packParams([['u32', M], ['u32', N], ['u32', K]]));
+}
+
+/** out[M,N] (= or +=) op(a)[M,K] @ op(b)[K,N] (+ bias[N] broadcast over rows). */
+export function matmul(rt: Runtime, args: MatmulArgs): void {
+  const s: MatmulCase = { M: args.M, N: args.N, K: args.K, transA: args.transA, transB: args.transB, accumulate: args.accumulate, bias: !!args.bias };
+  matmulWith(rt, chooseVariant(rt, s), args);
+}
+
+const biasBackwardKernel = defineKernel({ name: 'bias_backward', code, entry: 'bias_backward', bindings: ['uniform', 'read', 'rw'] });
+
+/** dbias[N] += sum over rows m of dout[m, n]   (dout: [M, N]); deterministic fixed-order sum. */
+export function biasBackward(rt: Runtime, dbias: Tensor, dout: Tensor, M: number, N: number): void {
+  expectSize('bias_backward', 'dout [M,N]', dout, M * N);
+  expectSize('bias_backward', 'dbias [N]', dbias, N);
+  rt.launch(biasBackwardKernel, [dout, dbias], [Math.ceil(N / 64)], packParams([['u32', M], ['u32', N], ['u32', 0]]));
+}
+
+// ------------------------------------------------------------------------------------------- code generation
+
+export interface RbCodeOptions extends RegisterBlock {
+  transA: boolean;
+  transB: boolean;
+  bias: boolean;
+  accumulate: boolean;
+  /** A bound as vec4: plain A needs K % 4 == 0 (vec4 along k); transposed A needs M % 4 == 0 and R % 4 == 0. */
+  vecA: boolean;
+  /** B bound as vec4: plain B needs N % 4 == 0 (vec4 along n); transposed B needs K % 4 == 0 (along k). */
+  vecB: boolean;
+  /** out (and bias) bound as vec4: needs N % 4 == 0. */
+  vecOut: boolean;
+}
+
+/**
+ * WGSL for one register-blocked case. Thread (lx, ly) of workgroup (wx, wy) owns rows row0 + r (r < R) and columns
+ * col0 + c (c < C), row0 = (wy*WY + ly)*R, col0 = (wx*WX + lx)*C. K runs in steps of 4 (loads as vec4 where the
+ * layout allows), then a scalar tail. Row/column indices are clamped into range for loads (those lanes compute
+ * garbage that is never stored), so nothing is read outside a binding; k never leaves [0, K).
+ */
+export function registerBlockedWgsl(o: RbCodeOptions): string {
+  const { R, C, WX, WY } = o;
+  if (C % 4 !== 0) throw new Error(`matmul rb: C = ${C} must be a multiple of 4`);
+  const G = C / 4; // vec4 column groups per thread
+  const L: string[] = [];
+  const ta = o.vecA ? 'vec4f' : 'f32';
+  const tb = o.vecB ? 'vec4f' : 'f32';
+  const to = o.vecOut ? 'vec4f' : 'f32';
+  L.push(`// generated by registerBlockedWgsl (src/gpu/ops/matmul.ts): ${JSON.stringify(o)}`);
+  L.push('struct Params { M: u32, N: u32, K: u32 }');
+  L.push('@group(0) @binding(0) var<uniform> p: Params;');
+  L.push(`@group(0) @binding(1) var<storage, read> a: array<${ta}>;`);
+  L.push(`@group(0) @binding(2) var<storage, read> b: array<${tb}>;`);
+  if (o.bias) L.push(`@group(0) @binding(3) var<storage, read> bias: array<${to}>;`);
+  L.push(`@group(0) @binding(${o.bias ? 4 : 3}) var<storage, read_write> out: array<${to}>;`);
+  L.push(`@compute @workgroup_size(${WX}, ${WY})`);
+  L.push('fn matmul_rb(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {');
+  L.push('  let M = p.M; let N = p.N; let K = p.K;');
+  L.push(WY === 1 ? `  let row0 = wg.y * ${R}u;` : `  let row0 = (wg.y * ${WY}u + lid.y) * ${R}u;`);
+  L.push(`  let col0 = (wg.x * ${WX}u + lid.x) * ${C}u;`);
+
+  // Scalar element access to an operand that may be bound as vec4.
+  const elemA = (i: string) => (o.vecA ? `a[(${i}) >> 2u][(${i}) & 3u]` : `a[${i}]`);
+  const elemB = (i: string) => (o.vecB ? `b[(${i}) >> 2u][(${i}) & 3u]` : `b[${i}]`);
+
+  // Precomputed (clamped) base indices.
+  if (!o.transA) {
+    for (let r = 0; r < R; r++) L.push(`  let ab${r} = min(row0 + ${r}u, M - 1u) * ${o.vecA ? '(K >> 2u)' : 'K'};`);
+  } else if (o.vecA) {
+    for (let g = 0; g < R / 4; g++) L.push(`  let ag${g} = min((row0 >> 2u) + ${g}u, (M >> 2u) - 1u);`);
+  } else {
+    for (let r = 0; r < R; r++) L.push(`  let ar${r} = min(row0 + ${r}u, M - 1u);`);
+  }
+  if (o.transB) {
+    for (let c = 0; c < C; c++) L.push(`  let bb${c} = min(col0 + ${c}u, N - 1u) * ${o.vecB ? '(K >> 2u)' : 'K'};`);
+  } else if (o.vecB) {
+    for (let g = 0; g < G; g++) L.push(`  let bg${g} = min((col0 >> 2u) + ${g}u, (N >> 2u) - 1u);`);
+  } else {
+    for (let c = 0; c < C; c++) L.push(`  let bc${c} = min(col0 + ${c}u, N - 1u);`);
+  }
+  for (let r = 0; r < R; r++) for (let g = 0; g < G; g++) L.push(`  var acc${r}_${g} = vec4f(0.0);`);
+
+  // Emits the loads and FMAs for `steps` consecutive k (k, k+1, ...), as expressions av(r,u) and bv(u,g).
+  const body = (steps: number, ind: string): void => {
+    const aval: string[][] = []; // [r][u]
+    const bvec: string[][] = []; // [u][g] vec4 expressions
+    // ---- A
+    if (!o.transA) {
+      for (let r = 0; r < R; r++) {
+        aval.push([]);
+        if (o.vecA && steps === 4) {
+          L.push(`${ind}let va${r} = a[ab${r} + (k >> 2u)];`);
+          for (let u = 0; u < 4; u++) aval[r].push(`va${r}[${u}]`);
+        } else {
+          for (let u = 0; u < steps; u++) {
+            L.push(`${ind}let a${r}_${u} = ${o.vecA ? elemA(`(ab${r} << 2u) + k + ${u}u`) : `a[ab${r} + k + ${u}u]`};`);
+            aval[r].push(`a${r}_${u}`);
+          }
+        }
+      }
+    } else {
+      for (let r = 0; r < R; r++) aval.push([]);
+      for (let u = 0; u < steps; u++) {
+        if (o.vecA) {
+          for (let g = 0; g < R / 4; g++) {
+            L.push(`${ind}let va${g}_${u} = a[(k + ${u}u) * (M >> 2u) + ag${g}];`);
+            for (let j = 0; j < 4; j++) aval[g * 4 + j].push(`va${g}_${u}[${j}]`);
+          }
+        } else {
+          for (let r = 0; r < R; r++) {
+            L.push(`${ind}let a${r}_${u} = a[(k + ${u}u) * M + ar${r}];`);
+            aval[r].push(`a${r}_${u}`);
+          }
+        }
+      }
+    }
+    // ---- B
+    if (!o.transB) {
+      for (let u = 0; u < steps; u++) {
+        bvec.push([]);
+        for (let g = 0; g < G; g++) {
+          if (o.vecB) {
+            L.push(`${ind}let vb${u}_${g} = b[(k + ${u}u) * (N >> 2u) + bg${g}];`);
+          } else {
+            const comps = [0, 1, 2, 3].map((j) => `b[(k + ${u}u) * N + bc${g * 4 + j}]`);
+            L.push(`${ind}let vb${u}_${g} = vec4f(${comps.join(', ')});`);
+          }
+          bvec[u].push(`vb${u}_${g}`);
+        }
+      }
+    } else {
+      const bval: string[][] = []; // [c][u]
+      for (let c = 0; c < C; c++) {
+        bval.push([]);
+        if (o.vecB && steps === 4) {
+          L.push(`${ind}let wb${c} = b[bb${c} + (k >> 2u)];`);
+          for (let u = 0; u < 4; u++) bval[c].push(`wb${c}[${u}]`);
+        } else {
+          for (let u = 0; u < steps; u++) {
+            L.push(`${ind}let b${c}_${u} = ${o.vecB ? elemB(`(bb${c} << 2u) + k + ${u}u`) : `b[bb${c} + k + ${u}u]`};`);
+            bval[c].push(`b${c}_${u}`);
+          }
+        }
+      }
+      for (let u = 0; u < steps; u++) {
+        bvec.push([]);
+        for (let g = 0; g < G; g++) bvec[u].push(`vec4f(${[0, 1, 2, 3].map((j) => bval[g * 4 + j][u]).join(', ')})`);
+      }
+    }
+    // ---- FMAs, k ascending per accumulator (fixed order)
+    for (let u = 0; u < steps; u++) {
+      for (let r = 0; r < R; r++) {
+        for (let g = 0; g < G; g++) L.push(`${ind}acc${r}_${g} = fma(vec4f(${aval[r][u]}), ${bvec[u][g]}, acc${r}_${g});`);
+      }
+    }
+  };
+
+  L.push('  var k = 0u;');
+  L.push('  for (; k + 4u <= K; k += 4u) {');
+  body(4, '    ');
+  L.push('  }');
+  L.push('  for (; k < K; k++) {');
+  body(1, '    ');
+  L.push('  }');
+
+  // ---- stores
+  for (let r = 0; r < R; r++) {
+    L.push(`  if (row0 + ${r}u < M) {`);
+    L.push(`    let ro${r} = (row0 + ${r}u) * ${o.vecOut ? '(N >> 2u)' : 'N'};`);
+    for (let g = 0; g < G; g++) {
+      if (o.vecOut) {
+        L.push(`    if ((col0 >> 2u) + ${g}u < (N >> 2u)) {`);
+        L.push(`      let i = ro${r} + (col0 >> 2u) + ${g}u;`);
+        let e = `acc${r}_${g}`;
+        if (o.bias) e += ` + bias[(col0 >> 2u) + ${g}u]`;
+        if (o.accumulate) e += ' + out[i]';
+        L.push(`      out[i] = ${e};`);
+        L.push('    }');
+      } else {
+        for (let j = 0; j < 4; j++) {
+          const c = g * 4 + j;
+          L.push(`    if (col0 + ${c}u < N) {`);
+          L.push(`      let i = ro${r} + col0 + ${c}u;`);
+          let e = `acc${r}_${g}[${j}]`;
+          if (o.bias) e += ` + bias[col0 + ${c}u]`;
+          if (o.accumulate) e += ' + out[i]';
+          L.push(`      out[i] = ${e};`);
+          L.push('    }');
+        }
+      }
+    }
+    L.push('  }');
+  }
+  L.push('}');
+  return L.join('\n');
+}

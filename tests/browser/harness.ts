@@ -1,0 +1,86 @@
+// Reusable headless-Chromium harness for browser tests (network and engine): launches the system Chromium
+// (never downloads one) and serves the repository through Vite so pages can import TypeScript from src/ directly.
+//
+// Pages are served from http://127.0.0.1:<port>, a secure context, so WebGPU and WebRTC are available.
+
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--no-default-browser-check',
+  // WebRTC on loopback: needed together with a media permission (see the loopback notes).
+  '--allow-loopback-in-peer-connection',
+  // WebGPU for the engine's browser tests (SwiftShader when there is no GPU); harmless for network tests.
+  '--enable-unsafe-webgpu',
+  '--enable-unsafe-swiftshader',
+  // Background tabs must not be throttled: a swarm tab is usually not the visible one.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+export interface BrowserHandle {
+  browser: Browser;
+  /** A fresh context with the microphone permission WebRTC needs to gather loopback candidates. */
+  newContext(): Promise<BrowserContext>;
+  /** A page in a shared default context (created on first use, same permissions). */
+  newPage(): Promise<Page>;
+  /** Closes the browser (its temporary profile goes with it). */
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(opts: { extraArgs?: string[] } = {}): Promise<BrowserHandle> {
+  // chromium.launch() gives every browser a fresh temporary profile (it refuses --user-data-dir) and removes it.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_ARGS, ...(opts.extraArgs ?? [])],
+    // Playwright passes its own --headless; ours (new headless) is in the args.
+    headless: true,
+  });
+  const newContext = () => browser.newContext({ permissions: ['microphone'] });
+  let shared: Promise<BrowserContext> | null = null;
+  return {
+    browser,
+    newContext,
+    async newPage() {
+      shared ??= newContext();
+      return (await shared).newPage();
+    },
+    async close() {
+      await browser.close().catch(() => undefined);
+    },
+  };
+}
+
+export interface PageServer {
+  /** Origin without a trailing slash, e.g. http://127.0.0.1:41234; pages are `${url}/tests/browser/...`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Vite dev server over the repository root on an ephemeral loopback port; no file watching, no HMR. */
+export async function startPageServer(opts: { root?: string } = {}): Promise<PageServer> {
+  const server: ViteDevServer = await createServer({
+    configFile: false,
+    root: opts.root ?? REPO_ROOT,
+    logLevel: 'error',
+    clearScreen: false,
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
+    optimizeDeps: { noDiscovery: true, include: [] },
+  });
+  await server.listen();
+  const address = server.httpServer?.address();
+  if (!address || typeof address === 'string') throw new Error('vite did not bind a TCP port');
+  return { url: `http://127.0.0.1:${address.port}`, close: () => server.close() };
+}

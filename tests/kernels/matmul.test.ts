@@ -1,0 +1,193 @@
+import { describe, expect, it } from 'vitest';
+import { tuneMatmul, matmulChoices, exportTuning, importTuning } from '../../src/gpu/autotune';
+import { biasBackward, chooseVariant, matmul, matmulWith, MATMUL_VARIANTS } from '../../src/gpu/ops/matmul';
+import type { Runtime } from '../../src/gpu/runtime';
+import { expectClose, freshSeed, gpuRuntime, poison, randn, rng } from '../support/gpu';
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  bias: boolean;
+  accumulate: boolean;
+}
+
+function name(c: Case): string {
+  return `${c.M}x${c.N}x${c.K}${c.transA ? ' tA' : ''}${c.transB ? ' tB' : ''}${c.bias ? ' bias' : ''}${c.accumulate ? ' acc' : ''}`;
+}
+
+/** float64 reference: init + op(a) @ op(b) + bias */
+function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array | null, init: Float32Array | null): Float64Array {
+  const { M, N, K } = c;
+  const out = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) {
+        const av = c.transA ? a[k * M + m] : a[m * K + k];
+        const bv = c.transB ? b[n * K + k] : b[k * N + n];
+        s += av * bv;
+      }
+      if (bias) s += bias[n];
+      if (init) s += init[m * N + n];
+      out[m * N + n] = s;
+    }
+  }
+  return out;
+}
+
+/** Runs one case with one variant; returns the output. */
+async function runCase(rt: Runtime, variant: string | null, c: Case, seed: number): Promise<{ got: Float32Array; want: Float64Array }> {
+  const rand = rng(seed);
+  const a = randn(c.M * c.K, rand);
+  const b = randn(c.K * c.N, rand);
+  const bias = c.bias ? randn(c.N, rand) : null;
+  const init = c.accumulate ? randn(c.M * c.N, rand) : null;
+  const ta = rt.upload(a, c.transA ? [c.K, c.M] : [c.M, c.K], 'a');
+  const tb = rt.upload(b, c.transB ? [c.N, c.K] : [c.K, c.N], 'b');
+  const tbias = bias ? rt.upload(bias, [c.N], 'bias') : undefined;
+  const out = rt.tensor([c.M, c.N], 'out');
+  if (init) rt.write(out, init);
+  else poison(rt, out);
+  const args = { out, a: ta, b: tb, bias: tbias, M: c.M, N: c.N, K: c.K, transA: c.transA, transB: c.transB, accumulate: c.accumulate };
+  if (variant) matmulWith(rt, variant, args);
+  else matmul(rt, args);
+  const got = await rt.read(out);
+  for (const t of [ta, tb, out, ...(tbias ? [tbias] : [])]) rt.release(t);
+  return { got, want: reference(c, a, b, bias, init) };
+}
+
+function tol(K: number): number {
+  return 2e-6 * Math.sqrt(K + 1) * 4;
+}
+
+// Awkward shapes (no multiple of any tile) and shapes that are multiples of 4 but not of the blocks (vec4 paths).
+const AWKWARD: [number, number, number][] = [
+  [17, 65, 130], [130, 127, 3], [1, 3, 17], [65, 130, 127], [3, 1, 65], [127, 17, 1], [1, 1, 1], [65, 65, 65],
+];
+const ALIGNED: [number, number, number][] = [[68, 132, 40], [4, 8, 4], [36, 12, 132], [132, 20, 64]];
+
+describe('matmul', () => {
+  for (const variant of MATMUL_VARIANTS) {
+    it(`${variant}: every transpose / bias / accumulate combination matches float64`, async () => {
+      const rt = await gpuRuntime();
+      const seed = freshSeed();
+      let i = MATMUL_VARIANTS.indexOf(variant);
+      for (let combo = 0; combo < 16; combo++) {
+        const flags = { transA: !!(combo & 1), transB: !!(combo & 2), bias: !!(combo & 4), accumulate: !!(combo & 8) };
+        for (const [M, N, K] of [AWKWARD[i++ % AWKWARD.length], ALIGNED[(combo + i) % ALIGNED.length]]) {
+          const c: Case = { M, N, K, ...flags };
+          const s = seed + combo * 7919 + M;
+          const { got, want } = await runCase(rt, variant, c, s);
+          expectClose(`matmul ${variant} ${name(c)} seed=${s}`, got, want, tol(K), 1e-5);
+        }
+      }
+    });
+  }
+
+  it('model shapes match float64 with the default choice', async () => {
+    const rt = await gpuRuntime();
+    const seed = freshSeed();
+    const cases: Case[] = [
+      { M: 96, N: 384, K: 128, transA: false, transB: false, bias: true, accumulate: false },
+      { M: 96, N: 128, K: 512, transA: false, transB: true, bias: false, accumulate: false },
+      { M: 128, N: 512, K: 96, transA: true, transB: false, bias: false, accumulate: true },
+      { M: 96, N: 65, K: 128, transA: false, transB: true, bias: false, accumulate: false },
+      { M: 96, N: 128, K: 65, transA: false, transB: false, bias: false, accumulate: false },
+      { M: 65, N: 128, K: 96, transA: true, transB: false, bias: false, accumulate: true },
+    ];
+    for (const c of cases) {
+      const { got, want } = await runCase(rt, null, c, seed + c.N);
+      expectClose(`matmul default(${chooseVariant(rt, c)}) ${name(c)} seed=${seed + c.N}`, got, want, tol(c.K), 1e-5);
+    }
+  });
+
+  it('is bitwise deterministic per variant', async () => {
+    const rt = await gpuRuntime();
+    const seed = freshSeed();
+    for (const variant of MATMUL_VARIANTS) {
+      for (const c of [
+        { M: 65, N: 130, K: 127, transA: false, transB: true, bias: true, accumulate: false },
+        { M: 68, N: 132, K: 200, transA: true, transB: false, bias: false, accumulate: true },
+      ]) {
+        const r1 = await runCase(rt, variant, c, seed);
+        const r2 = await runCase(rt, variant, c, seed);
+        const same = r1.got.every((v, i) => Object.is(v, r2.got[i]));
+        expect(same, `${variant} ${name(c)} seed=${seed}: two runs differ`).toBe(true);
+      }
+    }
+  });
+
+  it('biasBackward accumulates column sums', async () => {
+    const rt = await gpuRuntime();
+    const seed = freshSeed();
+    const rand = rng(seed);
+    for (const [M, N] of [[1, 1], [130, 65], [768, 128], [3, 513]]) {
+      const dout = randn(M * N, rand);
+      const init = randn(N, rand);
+      const td = rt.upload(dout, [M, N], 'dout');
+      const tb = rt.upload(init, [N], 'dbias');
+      biasBackward(rt, tb, td, M, N);
+      const got = await rt.read(tb);
+      const want = Array.from(init, (v, n) => {
+        let s = 0;
+        for (let m = 0; m < M; m++) s += dout[m * N + n];
+        return v + s;
+      });
+      expectClose(`bias_backward ${M}x${N} seed=${seed}`, got, want, tol(M), 1e-5);
+      // determinism: run again from the same start
+      rt.write(tb, init);
+      biasBackward(rt, tb, td, M, N);
+      const again = await rt.read(tb);
+      expect(again.every((v, i) => Object.is(v, got[i])), `bias_backward ${M}x${N} seed=${seed}: runs differ`).toBe(true);
+    }
+  });
+
+  it('tuneMatmul picks a variant per shape and matmul uses it; the table round-trips through JSON', async () => {
+    const rt = await gpuRuntime();
+    const shapes = [
+      { M: 40, N: 36, K: 24, bias: true },
+      { M: 33, N: 17, K: 9, transA: true, accumulate: true },
+    ];
+    const lines: string[] = [];
+    await tuneMatmul(rt, shapes, { reps: 2, log: (s) => lines.push(s) });
+    const table = matmulChoices(rt);
+    for (const s of shapes) {
+      const key = `${s.M}x${s.N}x${s.K}`;
+      const row = table.find((r) => r.shape.startsWith(key));
+      expect(row, `no tuner row for ${key}`).toBeDefined();
+      expect(MATMUL_VARIANTS).toContain(row!.variant);
+      expect(Object.keys(row!.timingsMs).length).toBeGreaterThan(1);
+      expect(chooseVariant(rt, s)).toBe(row!.variant);
+    }
+    expect(lines.length).toBeGreaterThan(0);
+    // idempotent: a second call times nothing new
+    const before = rt.stats.launches;
+    await tuneMatmul(rt, shapes, { reps: 2 });
+    expect(rt.stats.launches).toBe(before);
+    // force a choice through import and check matmul follows it (and still computes the right thing)
+    const json = exportTuning(rt);
+    const parsed = JSON.parse(json);
+    const forced = { ...parsed, choices: parsed.choices.map((c: { shape: string }) => ({ ...c, variant: 'naive' })) };
+    importTuning(rt, JSON.stringify(forced));
+    expect(chooseVariant(rt, shapes[0])).toBe('naive');
+    const c: Case = { M: 40, N: 36, K: 24, transA: false, transB: false, bias: true, accumulate: false };
+    const { got, want } = await runCase(rt, null, c, 7);
+    expectClose('matmul after importTuning seed=7', got, want, tol(24), 1e-5);
+    importTuning(rt, json);
+    expect(chooseVariant(rt, shapes[0])).toBe(table[0].variant);
+  });
+
+  it('names the op when sizes are wrong', async () => {
+    const rt = await gpuRuntime();
+    const a = rt.tensor([10, 4], 'small');
+    const b = rt.tensor([4, 8], 'b');
+    const out = rt.tensor([10, 8], 'out');
+    expect(() => matmul(rt, { out, a, b, M: 11, N: 8, K: 4 })).toThrow(/matmul: a \[M,K\] small holds 40 elements, needs 44/);
+    expect(() => matmul(rt, { out, a, b, M: 10, N: 8, K: 5 })).toThrow(/matmul: .* holds/);
+    expect(() => matmul(rt, { out, a, b, bias: rt.tensor([7], 'bias'), M: 10, N: 8, K: 4 })).toThrow(/matmul: bias \[N\] bias holds 7/);
+    expect(() => biasBackward(rt, rt.tensor([7], 'db'), out, 10, 8)).toThrow(/bias_backward: dbias/);
+  });
+});

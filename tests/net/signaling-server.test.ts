@@ -1,0 +1,184 @@
+// The signaling server against real WebSocket clients: validation of every message kind, limits, strikes,
+// room isolation, the control plane, and peer-left announcements.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SignalingServer } from '../../signaling-server/server.js';
+import type { ControlMessage } from '../../src/net/messages.js';
+import { CLOSE_POLICY_VIOLATION } from '../../src/net/signaling-protocol.js';
+import { join, nextEvent, rawSocket, startServer } from './helpers.js';
+
+let server: SignalingServer;
+beforeAll(async () => {
+  server = await startServer({ limits: { maxMessageBytes: 4096, maxStrikes: 3, rate: { perSecond: 50, burst: 60 } } });
+});
+afterAll(() => server.close());
+
+async function joinedRaw(room: string, peerId: string, role = 'peer') {
+  const s = await rawSocket(server);
+  s.send(JSON.stringify({ type: 'join', room, peerId, role }));
+  expect(await s.next()).toMatchObject({ type: 'joined', peerId });
+  return s;
+}
+
+type Ctl = { from: string; msg: ControlMessage };
+
+describe('signaling server', () => {
+  it('binds 127.0.0.1 and answers a plain GET', async () => {
+    expect(server.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
+    const res = await fetch(server.url.replace('ws:', 'http:'));
+    expect(res.status).toBe(200);
+  });
+
+  it('relays offers, answers and candidates inside a room, with the sender id', async () => {
+    const a = await join(server, 'relay', 'a');
+    const b = await join(server, 'relay', 'b');
+    expect(b.peers.get('a')).toBe('peer');
+    const got = nextEvent((h) => b.on('signal', h));
+    a.sendSignal('b', 'c1', { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 });
+    expect(await got).toMatchObject({ from: 'a', connId: 'c1', data: { kind: 'candidate', sdpMid: '0' } });
+    a.close();
+    b.close();
+  });
+
+  const bad: [string, string | Buffer, string][] = [
+    ['not JSON', '{nope', 'malformed'],
+    ['JSON but not an object', '42', 'malformed'],
+    ['unknown type', JSON.stringify({ type: 'teleport' }), 'malformed'],
+    ['binary frame', Buffer.from([1, 2, 3]), 'malformed'],
+    ['join with a bad room id', JSON.stringify({ type: 'join', room: 'a b', role: 'peer' }), 'invalid'],
+    ['signal with unknown kind', JSON.stringify({ type: 'signal', to: 'x', connId: 'c', data: { kind: 'magic' } }), 'invalid'],
+    ['signal with extra fields', JSON.stringify({ type: 'signal', to: 'x', connId: 'c', data: { kind: 'abort' }, admin: true }), 'invalid'],
+    ['control with an unknown message type', JSON.stringify({ type: 'control', msg: { type: 'format-disk' } }), 'invalid'],
+    ['oversized message', JSON.stringify({ type: 'ping', pad: 'x'.repeat(5000) }), 'too-large'],
+  ];
+  for (const [name, payload, code] of bad) {
+    it(`rejects ${name} with an error reply (${code})`, async () => {
+      const s = await rawSocket(server);
+      s.send(payload);
+      expect(await s.next()).toMatchObject({ type: 'error', code, strikesLeft: 2 });
+      s.ws.close();
+    });
+  }
+
+  it('rejects messages before join, double joins, taken ids and a second coordinator', async () => {
+    const s = await rawSocket(server);
+    s.send(JSON.stringify({ type: 'signal', to: 'x', connId: 'c', data: { kind: 'abort' } }));
+    expect(await s.next()).toMatchObject({ type: 'error', code: 'not-joined' });
+    s.ws.close();
+    const c1 = await joinedRaw('rules', 'boss', 'coordinator');
+    c1.send(JSON.stringify({ type: 'join', room: 'rules', peerId: 'boss2', role: 'peer' }));
+    expect(await c1.next()).toMatchObject({ type: 'error', code: 'already-joined' });
+    const dup = await rawSocket(server);
+    dup.send(JSON.stringify({ type: 'join', room: 'rules', peerId: 'boss', role: 'peer' }));
+    expect(await dup.next()).toMatchObject({ type: 'error', code: 'peer-id-taken' });
+    dup.send(JSON.stringify({ type: 'join', room: 'rules', peerId: 'boss2', role: 'coordinator' }));
+    expect(await dup.next()).toMatchObject({ type: 'error', code: 'coordinator-taken' });
+    c1.ws.close();
+    dup.ws.close();
+  });
+
+  it('never delivers across rooms: a signal to a peer of another room is an error', async () => {
+    const x = await join(server, 'room-x', 'x');
+    const y = await join(server, 'room-y', 'y');
+    let leaked = false;
+    y.on('signal', () => (leaked = true));
+    const err = nextEvent((h) => x.on('error', h));
+    x.sendSignal('y', 'c', { kind: 'abort' });
+    expect(await err).toMatchObject({ code: 'unknown-peer' });
+    await y.ping();
+    expect(leaked).toBe(false);
+    x.close();
+    y.close();
+  });
+
+  it('closes a connection after repeated bad messages and keeps serving good clients meanwhile', async () => {
+    const good1 = await join(server, 'busy', 'g1');
+    const good2 = await join(server, 'busy', 'g2');
+    const evil = await joinedRaw('busy', 'evil');
+    const relayed: string[] = [];
+    good2.on('signal', (ev) => relayed.push(ev.connId));
+    for (let i = 0; i < 3; i++) {
+      evil.send('garbage');
+      good1.sendSignal('g2', `ok${i}`, { kind: 'abort' });
+    }
+    const replies = [await evil.next(), await evil.next(), await evil.next()];
+    expect(replies.map((r) => r.strikesLeft)).toEqual([2, 1, 0]);
+    expect((await evil.closed).code).toBe(CLOSE_POLICY_VIOLATION);
+    // The evil peer is announced as gone, and the good ones are unaffected.
+    await expect.poll(() => good1.peers.has('evil')).toBe(false);
+    expect(await good1.ping()).toBeLessThan(1000);
+    await expect.poll(() => relayed).toEqual(['ok0', 'ok1', 'ok2']);
+    good1.close();
+    good2.close();
+  });
+
+  it('rate-limits a flooding connection', async () => {
+    const s = await rawSocket(server);
+    const ping = JSON.stringify({ type: 'ping' });
+    for (let i = 0; i < 100; i++) s.send(ping);
+    const seen: Record<string, unknown>[] = [];
+    for (;;) {
+      const m = await s.next();
+      seen.push(m);
+      if (m.type === 'error') break;
+    }
+    expect(seen.at(-1)).toMatchObject({ type: 'error', code: 'rate-limited' });
+    expect(seen.filter((m) => m.type === 'pong').length).toBeGreaterThanOrEqual(55);
+    expect((await s.closed).code).toBe(CLOSE_POLICY_VIOLATION);
+  });
+
+  it('announces a peer that disconnects to its room only', async () => {
+    const a = await join(server, 'bye', 'a');
+    const b = await join(server, 'bye', 'b');
+    const other = await join(server, 'bye-other', 'a');
+    let otherSaw = false;
+    other.on('peer-left', () => (otherSaw = true));
+    const left = nextEvent((h) => a.on('peer-left', h));
+    b.close();
+    expect(await left).toEqual({ peerId: 'b', role: 'peer' });
+    await other.ping();
+    expect(otherSaw).toBe(false);
+    a.close();
+    other.close();
+  });
+
+  it('relays control messages between coordinator and peers, and not peer to peer', async () => {
+    const coord = await join(server, 'ctl', 'coord', 'coordinator');
+    const p1 = await join(server, 'ctl', 'p1');
+    const p2 = await join(server, 'ctl', 'p2');
+    expect(p1.coordinatorId).toBe('coord');
+
+    const atCoord = nextEvent((h) => coord.on('control', h));
+    p1.sendControl({ type: 'peer-info', platform: 'node', gpu: false });
+    expect(await atCoord).toEqual({ from: 'p1', msg: { type: 'peer-info', platform: 'node', gpu: false } });
+
+    const at1 = nextEvent<Ctl>((h) => p1.on('control', h));
+    coord.sendControl({ type: 'assign', stage: 0, stages: 2, prev: null, next: 'p2' }, 'p1');
+    expect((await at1).msg).toMatchObject({ type: 'assign', next: 'p2' });
+
+    const b1 = nextEvent<Ctl>((h) => p1.on('control', h));
+    const b2 = nextEvent<Ctl>((h) => p2.on('control', h));
+    coord.sendControl({ type: 'shutdown', reason: 'done' }, '*');
+    expect((await b1).msg).toEqual({ type: 'shutdown', reason: 'done' });
+    expect((await b2).msg).toEqual({ type: 'shutdown', reason: 'done' });
+
+    const err = nextEvent((h) => p1.on('error', h));
+    p1.sendControl({ type: 'status', state: 'x' }, 'p2');
+    expect(await err).toMatchObject({ code: 'forbidden' });
+    for (const c of [coord, p1, p2]) c.close();
+  });
+
+  it('a client refused at join gets a SignalingError', async () => {
+    const a = await join(server, 'refuse', 'same');
+    await expect(join(server, 'refuse', 'same')).rejects.toMatchObject({ code: 'peer-id-taken' });
+    a.close();
+  });
+
+  it('close() disconnects clients and frees the port', async () => {
+    const s2 = await startServer();
+    const c = await join(s2, 'r', 'p');
+    const closed = nextEvent((h) => c.on('close', h));
+    await s2.close();
+    await closed;
+    expect(s2.stats()).toEqual({ connections: 0, rooms: 0 });
+  });
+});
