@@ -1,5 +1,5 @@
-// Timing of causal attention forward/backward (median wall ms per launch + flush) at the reference config and a
-// bigger one. Run alone: `node bin/run-ts.mjs bench/attention-main.ts`.
+// Timing of causal attention forward/backward (median wall ms and process CPU ms per call + flush) at the reference
+// config and a bigger one; GF/s from wall time. Run alone: `node bin/run-ts.mjs bench/attention-main.ts`.
 import { attentionBackward, attentionForward, type AttentionDims } from '../src/gpu/ops/attention';
 import type { Runtime } from '../src/gpu/runtime';
 
@@ -7,6 +7,9 @@ export interface AttentionBenchRow {
   config: string;
   forwardMs: number;
   backwardMs: number;
+  /** Median process CPU ms (all threads; Node only, else NaN): steadier than wall time on a shared machine. */
+  forwardCpuMs: number;
+  backwardCpuMs: number;
   /** Useful (causal) FLOPs per second: forward 2 and backward 4 multiply-adds per (t, s <= t, d). */
   forwardGflops: number;
   backwardGflops: number;
@@ -23,17 +26,26 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function time(rt: Runtime, fn: () => void, reps: number): Promise<number> {
+function cpuMs(): number {
+  if (typeof process === 'undefined' || typeof process.cpuUsage !== 'function') return Number.NaN;
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function time(rt: Runtime, fn: () => void, reps: number): Promise<{ wall: number; cpu: number }> {
   fn();
   await rt.flush(); // warm-up: compiles pipelines, creates bind groups
-  const times: number[] = [];
+  const walls: number[] = [];
+  const cpus: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
+    const c0 = cpuMs();
     fn();
     await rt.flush();
-    times.push(performance.now() - t0);
+    walls.push(performance.now() - t0);
+    cpus.push(cpuMs() - c0);
   }
-  return median(times);
+  return { wall: median(walls), cpu: median(cpus) };
 }
 
 export async function benchAttention(rt: Runtime, opts: { reps?: number; print?: boolean } = {}): Promise<{ attention: AttentionBenchRow[] }> {
@@ -48,13 +60,17 @@ export async function benchAttention(rt: Runtime, opts: { reps?: number; print?:
     const att = rt.tensor([B, NH, T, T], 'att');
     const datt = rt.tensor([B, NH, T, T], 'datt');
     const dqkv = rt.tensor([B, T, 3 * C], 'dqkv');
-    const forwardMs = await time(rt, () => attentionForward(rt, { out, att, qkv }, d), reps);
-    const backwardMs = await time(rt, () => attentionBackward(rt, { dqkv, datt, dout, qkv, att }, d), reps);
+    const fwd = await time(rt, () => attentionForward(rt, { out, att, qkv }, d), reps);
+    const bwd = await time(rt, () => attentionBackward(rt, { dqkv, datt, dout, qkv, att }, d), reps);
+    const forwardMs = fwd.wall;
+    const backwardMs = bwd.wall;
     const macs = B * NH * ((T * (T + 1)) / 2) * (C / NH); // per (t, s <= t, d)
     rows.push({
       config: `B=${B} T=${T} C=${C} NH=${NH}`,
       forwardMs,
       backwardMs,
+      forwardCpuMs: fwd.cpu,
+      backwardCpuMs: bwd.cpu,
       forwardGflops: (2 * 2 * macs) / forwardMs / 1e6,
       backwardGflops: (4 * 2 * macs) / backwardMs / 1e6,
     });
@@ -62,11 +78,11 @@ export async function benchAttention(rt: Runtime, opts: { reps?: number; print?:
   }
   if (opts.print ?? true) {
     console.log(`attention (${rt.handle.report.key}), median of ${reps}`);
-    console.log('config                     fwd ms   fwd GF/s   bwd ms   bwd GF/s');
+    console.log('config                     fwd ms  fwd cpu ms  fwd GF/s    bwd ms  bwd cpu ms  bwd GF/s');
     for (const r of rows) {
       console.log(
-        `${r.config.padEnd(26)} ${r.forwardMs.toFixed(2).padStart(6)} ${r.forwardGflops.toFixed(2).padStart(10)} ` +
-          `${r.backwardMs.toFixed(2).padStart(8)} ${r.backwardGflops.toFixed(2).padStart(10)}`,
+        `${r.config.padEnd(26)} ${r.forwardMs.toFixed(2).padStart(6)} ${r.forwardCpuMs.toFixed(1).padStart(11)} ${r.forwardGflops.toFixed(2).padStart(9)} ` +
+          `${r.backwardMs.toFixed(2).padStart(9)} ${r.backwardCpuMs.toFixed(1).padStart(11)} ${r.backwardGflops.toFixed(2).padStart(9)}`,
       );
     }
   }

@@ -73,6 +73,18 @@ function summarize(path: string, connectMs: number, raw: number[], framed: numbe
   };
 }
 
+/** The raw baseline has no PeerNetwork retry logic; give it the same second chances (handshake flake, notes). */
+async function withRetries<T>(what: string, fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      console.warn(`[bench/net] ${what}: attempt ${i} failed (${(err as Error).message}); retrying`);
+    }
+  }
+}
+
 // ---- Node <-> Node -----------------------------------------------------------------------------------------------
 
 async function rawNodeThroughput(a: RtcRawChannel, b: RtcRawChannel): Promise<number> {
@@ -140,9 +152,7 @@ async function benchNodeNode(server: SignalingServer): Promise<PathResult> {
   const factory = nodeRtcFactory();
   const join = (room: string, peerId: string) => SignalingClient.connect(server.url, { room, peerId, role: 'peer', WebSocket: nodeWebSocket });
   const [r1, r2, f1, f2] = await Promise.all([join('raw', 'r1'), join('raw', 'r2'), join('framed', 'f1'), join('framed', 'f2')]);
-  const accepting = acceptRaw(r2, factory);
-  const rawA = await dialRaw(r1, factory, 'r2');
-  const rawB = await accepting;
+  const [rawB, rawA] = await withRetries('raw node link', () => Promise.all([acceptRaw(r2, factory), dialRaw(r1, factory, 'r2')]));
   const n1 = new PeerNetwork(f1, factory);
   const n2 = new PeerNetwork(f2, factory);
   const incoming = new Promise<Transport>((resolve) => n2.onConnection(resolve));
@@ -191,7 +201,9 @@ async function benchTabTab(server: SignalingServer): Promise<PathResult> {
     await b.evaluate(() => window.net.waitForLink('ta'));
     await a.evaluate(([u]) => window.net.rawJoin(u, 'tabs-raw', 'ta-raw'), [url]);
     await b.evaluate(([u]) => window.net.rawJoin(u, 'tabs-raw', 'tb-raw'), [url]);
-    await Promise.all([b.evaluate(() => window.net.rawAccept()), a.evaluate(() => window.net.rawDial('tb-raw'))]);
+    await withRetries('raw tab link', () =>
+      Promise.all([b.evaluate(() => window.net.rawAccept()), a.evaluate(() => window.net.rawDial('tb-raw'))]),
+    );
     await b.evaluate(([t]) => window.net.rawServe(t), [TOTAL]);
 
     const raw: number[] = [];

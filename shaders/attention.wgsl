@@ -8,18 +8,24 @@
 //   datt  [B, NH, T, T]  backward scratch: holds dpreatt * scale (zero above the diagonal) after pass 2
 //   dqkv  [B, T, 3C]     OVERWRITTEN, every element
 //
-// forward  = attention_scores (att <- q.k * scale, s <= t) -> attention_softmax (in place, zeros s > t)
-//            -> attention_av (out = att @ v)
-// backward = attention_scores (datt <- dout.v, s <= t) -> attention_softmax_backward (datt <- dpreatt * scale)
-//            -> attention_backward_dqkv (dq = datt @ k, dk = datt^T @ q, dv = att^T @ dout)
+// Two sets of entry points (src/gpu/ops/attention.ts picks):
+//   fast path, T % 4 == 0 and hs % 4 == 0 (vec4 along s for att/datt and along d for qkv/out/dout/dqkv):
+//     forward  = attention_scores4 (att <- q.k * scale) -> attention_softmax4 (in place, zeros s > t)
+//                -> attention_av4 (out = att @ v)
+//     backward = attention_scores4 (datt <- dout.v) -> attention_softmax_backward4 (datt <- dpreatt * scale)
+//                -> attention_av4 (dq = datt @ k) -> attention_atv4 (dk = datt^T @ q) -> attention_atv4 (dv = att^T @ dout)
+//   generic, any T and hs (VT = vec4f when hs % 4 == 0, else f32):
+//     forward  = attention_scores -> attention_softmax -> attention_av
+//     backward = attention_scores -> attention_softmax_backward -> attention_backward_dqkv (dq, dk, dv per row block)
 //
-// CPU adapters (lavapipe, SwiftShader) run a workgroup's lanes as SIMD lanes. Every matmul-like entry keeps R = 4
-// rows of outputs per thread in registers and makes one operand the same for all lanes of a workgroup
-// (workgroup-uniform loads) while lanes walk the other operand; no workgroup memory, no barriers, no atomics.
-// Every reduction is a serial loop in a fixed order: bitwise deterministic.
+// CPU adapters (lavapipe, SwiftShader) run a workgroup's lanes as SIMD lanes. Measured on lavapipe: a storage load
+// costs about the same whether the lanes' addresses are equal, contiguous or scattered, and a vec4 load costs about
+// 2x a scalar one, so every matmul-like entry keeps a block of R = 4 rows (x 4 columns or x one VT) per thread in
+// registers and loads vec4s where alignment allows. No workgroup memory, no barriers, no atomics; every reduction
+// is a serial loop in a fixed order: bitwise deterministic.
 //
-// Vector type: qkv/out/dout/dqkv are indexed in VT units. The launcher replaces the CONFIG block with VT = f32 for
-// head sizes that are not a multiple of 4; att/datt are always scalar.
+// Vector type (generic entries): qkv/out/dout/dqkv are indexed in VT units. The launcher replaces the CONFIG block
+// with VT = f32 for head sizes that are not a multiple of 4; att/datt are scalar there.
 
 // CONFIG-BEGIN (replaced per variant by src/gpu/ops/attention.ts; these defaults are the vec4 variant)
 alias VT = vec4f;
@@ -249,4 +255,219 @@ fn attention_backward_dqkv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invo
   if (r0 + 1u < T) { bw_dqkv[ob + C3 + C] = k1; bw_dqkv[ob + C3 + 2u * C] = v1; }
   if (r0 + 2u < T) { bw_dqkv[ob + 2u * C3 + C] = k2; bw_dqkv[ob + 2u * C3 + 2u * C] = v2; }
   if (r0 + 3u < T) { bw_dqkv[ob + 3u * C3 + C] = k3; bw_dqkv[ob + 3u * C3 + 2u * C] = v3; }
+}
+
+// =====================================================================================================
+// Fast path: T % 4 == 0 and hs % 4 == 0 (every vec4 is 16-byte aligned). On lavapipe every storage load costs about
+// the same whether the lanes' addresses are equal, contiguous or scattered (per-lane bounds-checked loads), and a
+// vec4 load costs about 2x a scalar one, so these entries load vec4s of att/datt along s as well as of qkv along d,
+// and keep a 4 x 4 block (or 4 rows x vec4) per thread: 8 vec4 loads per 64 multiply-adds. hsv = hs / 4, T4 = T / 4.
+
+// ---- scores: dst[b,h,t,s] = scale * a_t . b_s for the 4x4 blocks on or below the diagonal (entries s > t inside a
+// diagonal block get values too; the softmax entries ignore and overwrite them). Lanes along s-blocks.
+@group(0) @binding(1) var<storage, read> fs_a: array<vec4f>;
+@group(0) @binding(2) var<storage, read> fs_b: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> fs_dst: array<vec4f>;
+
+@compute @workgroup_size(WS)
+fn attention_scores4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let T = p.T;
+  let T4 = T / 4u;
+  let tb = wg.x;
+  let t0 = tb * 4u;
+  let bh = wg.y;
+  let b = bh / p.NH;
+  let h = bh % p.NH;
+  let hsv = p.hsv;
+  let a0 = (b * T + t0) * p.aStride + p.aOff + h * hsv;
+  let a1 = a0 + p.aStride;
+  let a2 = a1 + p.aStride;
+  let a3 = a2 + p.aStride;
+  let orow = (bh * T + t0) * T4;
+  for (var sb = lid.x; sb <= tb; sb += WS) {
+    let b0 = (b * T + sb * 4u) * p.bStride + p.bOff + h * hsv;
+    let b1 = b0 + p.bStride;
+    let b2 = b1 + p.bStride;
+    let b3 = b2 + p.bStride;
+    var c0 = vec4f(0.0);
+    var c1 = vec4f(0.0);
+    var c2 = vec4f(0.0);
+    var c3 = vec4f(0.0);
+    for (var i = 0u; i < hsv; i++) {
+      let k0 = fs_b[b0 + i];
+      let k1 = fs_b[b1 + i];
+      let k2 = fs_b[b2 + i];
+      let k3 = fs_b[b3 + i];
+      let q0 = fs_a[a0 + i];
+      let q1 = fs_a[a1 + i];
+      let q2 = fs_a[a2 + i];
+      let q3 = fs_a[a3 + i];
+      c0 += vec4f(dot(q0, k0), dot(q0, k1), dot(q0, k2), dot(q0, k3));
+      c1 += vec4f(dot(q1, k0), dot(q1, k1), dot(q1, k2), dot(q1, k3));
+      c2 += vec4f(dot(q2, k0), dot(q2, k1), dot(q2, k2), dot(q2, k3));
+      c3 += vec4f(dot(q3, k0), dot(q3, k1), dot(q3, k2), dot(q3, k3));
+    }
+    let o = orow + sb;
+    fs_dst[o] = c0 * p.scale;
+    fs_dst[o + T4] = c1 * p.scale;
+    fs_dst[o + 2u * T4] = c2 * p.scale;
+    fs_dst[o + 3u * T4] = c3 * p.scale;
+  }
+}
+
+fn causal_mask(sb: u32, t: u32) -> vec4<bool> {
+  return vec4u(sb * 4u) + vec4u(0u, 1u, 2u, 3u) <= vec4u(t);
+}
+
+// ---- softmax over s <= t in place, zeros for s > t; one thread per row, vec4 along s.
+@group(0) @binding(1) var<storage, read_write> fsm: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn attention_softmax4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_id) lid: vec3u) {
+  let T = p.T;
+  let T4 = T / 4u;
+  let row = (wg.y * nwg.x + wg.x) * 64u + lid.x;
+  if (row >= p.rows) { return; }
+  let t = row % T;
+  let nb = t / 4u + 1u;
+  let base = row * T4;
+  let lowest = vec4f(-3.4028234663852886e38);
+  var m4 = lowest;
+  for (var j = 0u; j < nb; j++) { m4 = max(m4, select(lowest, fsm[base + j], causal_mask(j, t))); }
+  let mx = max(max(m4.x, m4.y), max(m4.z, m4.w));
+  var s4 = vec4f(0.0);
+  for (var j = 0u; j < nb; j++) {
+    let e = select(vec4f(0.0), exp(fsm[base + j] - mx), causal_mask(j, t));
+    fsm[base + j] = e;
+    s4 += e;
+  }
+  let inv = 1.0 / ((s4.x + s4.y) + (s4.z + s4.w));
+  for (var j = 0u; j < nb; j++) { fsm[base + j] *= inv; }
+  for (var j = nb; j < T4; j++) { fsm[base + j] = vec4f(0.0); }
+}
+
+// ---- softmax backward in place: datt <- att * (datt - sum_s att*datt) * scale for s <= t, zeros for s > t.
+@group(0) @binding(1) var<storage, read> fsb_att: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> fsb_datt: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn attention_softmax_backward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                               @builtin(local_invocation_id) lid: vec3u) {
+  let T = p.T;
+  let T4 = T / 4u;
+  let row = (wg.y * nwg.x + wg.x) * 64u + lid.x;
+  if (row >= p.rows) { return; }
+  let t = row % T;
+  let nb = t / 4u + 1u;
+  let base = row * T4;
+  var d4 = vec4f(0.0);
+  for (var j = 0u; j < nb; j++) {
+    d4 += select(vec4f(0.0), fsb_att[base + j] * fsb_datt[base + j], causal_mask(j, t));
+  }
+  let dot = (d4.x + d4.y) + (d4.z + d4.w);
+  for (var j = 0u; j < nb; j++) {
+    let v = fsb_att[base + j] * (fsb_datt[base + j] - dot) * p.scale;
+    fsb_datt[base + j] = select(vec4f(0.0), v, causal_mask(j, t));
+  }
+  for (var j = nb; j < T4; j++) { fsb_datt[base + j] = vec4f(0.0); }
+}
+
+// ---- y[b, t, h, d4] = sum_{s <= t} P[b,h,t,s] x[b, s, h, d4]   (P zero above the diagonal)
+// forward out = att @ v; backward dq = datt @ k. Thread = (t-block of 4 rows, d4); x at aStride/aOff, y at
+// bStride/bOff. grid (ceil(T4 * hsv / WG4), B * NH).
+override WG4: u32 = 64u;
+@group(0) @binding(1) var<storage, read> fav_p: array<vec4f>;
+@group(0) @binding(2) var<storage, read> fav_x: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> fav_y: array<vec4f>;
+
+@compute @workgroup_size(WG4)
+fn attention_av4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let T = p.T;
+  let T4 = T / 4u;
+  let hsv = p.hsv;
+  let g = wg.x * WG4 + lid.x;
+  if (g >= T4 * hsv) { return; }
+  let tb = g / hsv;
+  let d = g % hsv;
+  let bh = wg.y;
+  let b = bh / p.NH;
+  let h = bh % p.NH;
+  let xs = p.aStride;
+  let xb = b * T * xs + p.aOff + h * hsv + d;
+  let p0 = (bh * T + tb * 4u) * T4;
+  let p1 = p0 + T4;
+  let p2 = p1 + T4;
+  let p3 = p2 + T4;
+  var y0 = vec4f(0.0);
+  var y1 = vec4f(0.0);
+  var y2 = vec4f(0.0);
+  var y3 = vec4f(0.0);
+  for (var sb = 0u; sb <= tb; sb++) {
+    let xo = xb + sb * 4u * xs;
+    let x0 = fav_x[xo];
+    let x1 = fav_x[xo + xs];
+    let x2 = fav_x[xo + 2u * xs];
+    let x3 = fav_x[xo + 3u * xs];
+    let w0 = fav_p[p0 + sb];
+    let w1 = fav_p[p1 + sb];
+    let w2 = fav_p[p2 + sb];
+    let w3 = fav_p[p3 + sb];
+    y0 += w0.x * x0 + w0.y * x1 + w0.z * x2 + w0.w * x3;
+    y1 += w1.x * x0 + w1.y * x1 + w1.z * x2 + w1.w * x3;
+    y2 += w2.x * x0 + w2.y * x1 + w2.z * x2 + w2.w * x3;
+    y3 += w3.x * x0 + w3.y * x1 + w3.z * x2 + w3.w * x3;
+  }
+  let ys = p.bStride;
+  let yo = (b * T + tb * 4u) * ys + p.bOff + h * hsv + d;
+  fav_y[yo] = y0;
+  fav_y[yo + ys] = y1;
+  fav_y[yo + 2u * ys] = y2;
+  fav_y[yo + 3u * ys] = y3;
+}
+
+// ---- y[b, s, h, d4] = sum_{t >= s} P[b,h,t,s] x[b, t, h, d4]   (P zero above the diagonal)
+// backward dk = datt^T @ q, dv = att^T @ dout. Thread = (s-block of 4 columns, d4); same params as attention_av4.
+@compute @workgroup_size(WG4)
+fn attention_atv4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let T = p.T;
+  let T4 = T / 4u;
+  let hsv = p.hsv;
+  let g = wg.x * WG4 + lid.x;
+  if (g >= T4 * hsv) { return; }
+  let sb = g / hsv;
+  let d = g % hsv;
+  let bh = wg.y;
+  let b = bh / p.NH;
+  let h = bh % p.NH;
+  let xs = p.aStride;
+  let xb = b * T * xs + p.aOff + h * hsv + d;
+  let pb = bh * T * T4 + sb;
+  var y0 = vec4f(0.0);
+  var y1 = vec4f(0.0);
+  var y2 = vec4f(0.0);
+  var y3 = vec4f(0.0);
+  for (var tb = sb; tb < T4; tb++) {
+    let t0 = tb * 4u;
+    let xo = xb + t0 * xs;
+    let x0 = fav_x[xo];
+    let x1 = fav_x[xo + xs];
+    let x2 = fav_x[xo + 2u * xs];
+    let x3 = fav_x[xo + 3u * xs];
+    let po = pb + t0 * T4;
+    let w0 = fav_p[po];
+    let w1 = fav_p[po + T4];
+    let w2 = fav_p[po + 2u * T4];
+    let w3 = fav_p[po + 3u * T4];
+    y0 += w0.x * x0 + w1.x * x1 + w2.x * x2 + w3.x * x3;
+    y1 += w0.y * x0 + w1.y * x1 + w2.y * x2 + w3.y * x3;
+    y2 += w0.z * x0 + w1.z * x1 + w2.z * x2 + w3.z * x3;
+    y3 += w0.w * x0 + w1.w * x1 + w2.w * x2 + w3.w * x3;
+  }
+  let ys = p.bStride;
+  let yo = (b * T + sb * 4u) * ys + p.bOff + h * hsv + d;
+  fav_y[yo] = y0;
+  fav_y[yo + ys] = y1;
+  fav_y[yo + 2u * ys] = y2;
+  fav_y[yo + 3u * ys] = y3;
 }

@@ -182,3 +182,46 @@ describe('reassembly rejects bad chunks and frees memory', () => {
     a.close();
   });
 });
+
+describe('heartbeat and a blocked event loop', () => {
+  it('does not declare a live peer dead because this side was busy', async () => {
+    const { a, b } = pair({ heartbeat: { intervalMs: 50, deadAfterMs: 200 } });
+    await a.ping();
+    const until = performance.now() + 600; // block both ends' loops for 3x deadAfterMs
+    while (performance.now() < until) {
+      // busy
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.isOpen).toBe(true);
+    expect(b.isOpen).toBe(true);
+    a.close();
+  });
+});
+
+describe('backpressure', () => {
+  for (const events of [true, false]) {
+    it(`keeps bufferedAmount under the high-water mark (${events ? 'bufferedamountlow event' : 'timer fallback only'})`, async () => {
+      const backpressure = { highWaterMark: 512 * 1024, lowWaterMark: 256 * 1024, pollMs: 5 };
+      const { a, b, ra } = pair({ backpressure });
+      if (!events) {
+        const emit = ra.events.emit.bind(ra.events);
+        ra.events.emit = ((e: 'bufferedlow' | 'message' | 'close' | 'open', p: never) => {
+          if (e !== 'bufferedlow') emit(e, p);
+        }) as typeof ra.events.emit;
+      }
+      let peak = 0;
+      const send = ra.send.bind(ra);
+      ra.send = (bytes: Uint8Array) => {
+        send(bytes);
+        peak = Math.max(peak, ra.bufferedAmount);
+      };
+      const got = new Promise((r) => b.onTensor(r));
+      const size = 4 * 1024 * 1024;
+      await a.sendTensor({ kind: 'act', dtype: 'u8', shape: [size], data: patternBytes(1, size) });
+      await got;
+      expect(peak).toBeGreaterThan(backpressure.highWaterMark / 2);
+      expect(peak).toBeLessThanOrEqual(backpressure.highWaterMark + 256 * 1024);
+      a.close();
+    });
+  }
+});

@@ -1,7 +1,8 @@
 // Dead-peer detection. A data channel to a killed process can stay "open" for tens of seconds (SCTP and ICE
 // consent timeouts), far too long for a pipeline waiting on activations. Each side pings every `intervalMs`;
 // any frame from the peer counts as a sign of life; silence for `deadAfterMs` declares the peer dead.
-// Detection time is therefore at most deadAfterMs + one check period (intervalMs / 2).
+// Detection time is therefore at most deadAfterMs + one check period (intervalMs / 2). If this side's own event
+// loop was blocked, the verdict waits one more check period so queued frames are seen first.
 
 import { TimeoutError, unrefTimer } from './timers.js';
 
@@ -16,6 +17,8 @@ export const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 1000, deadAfter
 export class Heartbeat {
   private lastHeard = performance.now();
   private lastPing = 0;
+  private lastTick = 0;
+  private checkMs = 0;
   private seq = 0;
   private rtt: number | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -30,8 +33,9 @@ export class Heartbeat {
   start(): void {
     if (this.timer) return;
     this.lastHeard = performance.now();
-    const check = Math.max(5, Math.floor(this.opts.intervalMs / 2));
-    this.timer = setInterval(() => this.tick(), check);
+    this.lastTick = this.lastHeard;
+    this.checkMs = Math.max(5, Math.floor(this.opts.intervalMs / 2));
+    this.timer = setInterval(() => this.tick(), this.checkMs);
     unrefTimer(this.timer);
   }
 
@@ -102,8 +106,12 @@ export class Heartbeat {
 
   private tick(): void {
     const now = performance.now();
+    const late = now - this.lastTick > 2 * this.checkMs + 100;
+    this.lastTick = now;
     const silent = now - this.lastHeard;
-    if (silent > this.opts.deadAfterMs) {
+    // A late tick means our own event loop was blocked (long compute, GC): the peer's frames may be sitting
+    // unprocessed in the queue right behind this timer, so judge silence on the next tick, not this one.
+    if (silent > this.opts.deadAfterMs && !late) {
       this.stop();
       this.onDead(silent);
       return;

@@ -4,46 +4,53 @@
 
 import type { RtcRawChannel } from './rtc-channel.js';
 import { RtcSession, type RtcFactory } from './rtc-session.js';
-import type { SignalingClient } from './signaling-client.js';
+import type { SignalEvent, SignalingClient } from './signaling-client.js';
 import { withTimeout } from './timers.js';
 
 const identity = (raw: RtcRawChannel) => raw;
 
-function route(signaling: SignalingClient, session: RtcSession<RtcRawChannel>): () => void {
+/** Feeds this session's signals to it; the first failure rejects `failed` with its real cause. */
+function route(signaling: SignalingClient, session: RtcSession<RtcRawChannel>, fail: (err: Error) => void): () => void {
   return signaling.on('signal', (ev) => {
-    if (ev.from === session.remotePeerId && ev.connId === session.connId) void session.handle(ev.data).catch(() => session.close('signal failed'));
+    if (ev.from !== session.remotePeerId || ev.connId !== session.connId) return;
+    session.handle(ev.data).catch((err: unknown) => fail(new Error(`raw link: ${ev.data.kind} failed: ${(err as Error)?.message ?? err}`)));
   });
 }
 
-export async function dialRaw(signaling: SignalingClient, factory: RtcFactory, peerId: string, timeoutMs = 10_000): Promise<RtcRawChannel> {
-  const connId = `raw${Math.random().toString(36).slice(2, 10)}`;
-  const session = new RtcSession(peerId, connId, 'dialer', factory, (d) => signaling.sendSignal(peerId, connId, d), identity);
-  const off = route(signaling, session);
+async function open(session: RtcSession<RtcRawChannel>, signaling: SignalingClient, first: () => Promise<void>, timeoutMs: number): Promise<RtcRawChannel> {
+  let fail: (err: Error) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  const off = route(signaling, session, fail);
   try {
-    await session.start();
-    return await withTimeout(session.opened(), timeoutMs, `raw link to ${peerId}`);
+    await first();
+    return await withTimeout(Promise.race([session.opened(), failed]), timeoutMs, `raw link with ${session.remotePeerId}`);
   } catch (err) {
-    session.close('failed');
+    session.close();
     throw err;
   } finally {
     off();
   }
 }
 
-/** Answers the next raw offer on this signaling client. */
+export function dialRaw(signaling: SignalingClient, factory: RtcFactory, peerId: string, timeoutMs = 10_000): Promise<RtcRawChannel> {
+  const connId = `raw${Math.random().toString(36).slice(2, 10)}`;
+  const session = new RtcSession(peerId, connId, 'dialer', factory, (d) => signaling.sendSignal(peerId, connId, d), identity);
+  return open(session, signaling, () => session.start(), timeoutMs);
+}
+
+/** Answers the next offer that arrives on this signaling client. */
 export function acceptRaw(signaling: SignalingClient, factory: RtcFactory, timeoutMs = 10_000): Promise<RtcRawChannel> {
-  return withTimeout(
-    new Promise<RtcRawChannel>((resolve, reject) => {
-      const offOffer = signaling.on('signal', (ev) => {
-        if (ev.data.kind !== 'offer') return;
-        offOffer();
-        const session = new RtcSession(ev.from, ev.connId, 'answerer', factory, (d) => signaling.sendSignal(ev.from, ev.connId, d), identity);
-        const off = route(signaling, session);
-        void session.handle(ev.data).catch(reject);
-        session.opened().then(resolve, reject).finally(off);
-      });
-    }),
-    timeoutMs,
-    'accepting a raw link',
-  );
+  const offer = new Promise<SignalEvent>((resolve) => {
+    const off = signaling.on('signal', (ev) => {
+      if (ev.data.kind !== 'offer') return;
+      off();
+      resolve(ev);
+    });
+  });
+  return withTimeout(offer, timeoutMs, 'waiting for a raw offer').then((ev) => {
+    const session = new RtcSession(ev.from, ev.connId, 'answerer', factory, (d) => signaling.sendSignal(ev.from, ev.connId, d), identity);
+    return open(session, signaling, () => session.handle(ev.data), timeoutMs);
+  });
 }

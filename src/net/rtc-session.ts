@@ -100,7 +100,7 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
         return;
       }
       case 'abort':
-        this.close(`aborted by ${this.remotePeerId}: ${data.reason ?? 'no reason'}`);
+        this.close(); // the dialer gave up on this attempt (its reason is in data.reason)
         return;
     }
   }
@@ -114,12 +114,11 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
   }
 
   /** Tears the attempt down (no-op for the transport once it has been handed out and is open). */
-  close(reason: string): void {
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.transport) this.transport.close();
     else this.pc.close();
-    void reason;
   }
 
   /** Detach: the attempt succeeded and the transport now owns the peer connection. */

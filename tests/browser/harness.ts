@@ -21,9 +21,9 @@ export const CHROMIUM_ARGS = [
   '--no-default-browser-check',
   // WebRTC on loopback: needed together with a media permission (see the loopback notes).
   '--allow-loopback-in-peer-connection',
-  // WebGPU for the engine's browser tests (SwiftShader when there is no GPU); harmless for network tests.
+  // WebGPU for the engine's browser tests; with no GPU, Chromium 156 headless gives a SwiftShader adapter
+  // (vendor google, architecture swiftshader). Harmless for network tests.
   '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
   // Background tabs must not be throttled: a swarm tab is usually not the visible one.
   '--disable-background-timer-throttling',
   '--disable-renderer-backgrounding',

@@ -80,6 +80,7 @@ describe('matmul', () => {
         for (const [M, N, K] of [AWKWARD[i++ % AWKWARD.length], ALIGNED[(combo + i) % ALIGNED.length]]) {
           const c: Case = { M, N, K, ...flags };
           const s = seed + combo * 7919 + M;
+          if (process.env.MM_TRACE) console.log(variant, name(c));
           const { got, want } = await runCase(rt, variant, c, s);
           expectClose(`matmul ${variant} ${name(c)} seed=${s}`, got, want, tol(K), 1e-5);
         }

@@ -346,10 +346,14 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
     }
   };
 
+  // Unroll k by 4 only where a vec4 load along k needs it: big unrolled bodies cost llvmpipe seconds of compile.
+  const alongK = (!o.transA && o.vecA) || (o.transB && o.vecB);
   L.push('  var k = 0u;');
-  L.push('  for (; k + 4u <= K; k += 4u) {');
-  body(4, '    ');
-  L.push('  }');
+  if (alongK) {
+    L.push('  for (; k + 4u <= K; k += 4u) {');
+    body(4, '    ');
+    L.push('  }');
+  }
   L.push('  for (; k < K; k++) {');
   body(1, '    ');
   L.push('  }');
