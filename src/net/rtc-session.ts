@@ -30,7 +30,8 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
   transport: T | null = null;
   private localHeld: CandidateSignal[] | null = []; // null once released
   private remoteQueue: RTCIceCandidateInit[] | null = []; // null once the remote description is set
-  private closed = false;
+  /** Set by close() and by release(): from then on this session neither signals nor owns the connection. */
+  private finished = false;
   private readonly channelReady: Promise<RtcRawChannel>;
   private resolveChannel!: (raw: RtcRawChannel) => void;
 
@@ -48,7 +49,7 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
     this.pc = factory();
     this.pc.onicecandidate = (ev) => {
       const c = ev.candidate;
-      if (!c || !c.candidate || this.closed) return; // end-of-candidates needs no message
+      if (!c || !c.candidate || this.finished) return; // end-of-candidates needs no message
       const msg: CandidateSignal = { kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null };
       if (this.localHeld) this.localHeld.push(msg);
       else this.signal(msg);
@@ -67,13 +68,13 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
   async start(): Promise<void> {
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
-    if (this.closed) return;
+    if (this.finished) return;
     this.signal({ kind: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '' });
   }
 
   /** Feeds one signal addressed to this attempt. */
   async handle(data: SignalData): Promise<void> {
-    if (this.closed) return;
+    if (this.finished) return;
     switch (data.kind) {
       case 'offer': {
         if (this.role !== 'answerer') throw new Error('offer sent to the dialing side');
@@ -81,7 +82,7 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
         await this.flushRemote();
         const answer = await this.pc.createAnswer();
         await this.pc.setLocalDescription(answer);
-        if (this.closed) return;
+        if (this.finished) return;
         this.signal({ kind: 'answer', sdp: this.pc.localDescription?.sdp ?? answer.sdp ?? '' });
         this.releaseLocal();
         return;
@@ -109,21 +110,21 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
   async opened(): Promise<T> {
     const raw = await this.channelReady;
     await raw.whenOpen();
-    if (!this.transport || this.closed) throw new Error('session closed');
+    if (!this.transport || this.finished) throw new Error('session closed');
     return this.transport;
   }
 
   /** Tears the attempt down (no-op for the transport once it has been handed out and is open). */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.finished) return;
+    this.finished = true;
     if (this.transport) this.transport.close();
     else this.pc.close();
   }
 
-  /** Detach: the attempt succeeded and the transport now owns the peer connection. */
+  /** Detach: the attempt succeeded and the transport now owns the peer connection (closing it closes the pc). */
   release(): void {
-    this.closed = true;
+    this.finished = true;
   }
 
   private adopt(dc: RTCDataChannel): void {
