@@ -366,13 +366,39 @@ export class Stage {
   }
 
   /**
-   * Clips by the global gradient norm (over this stage's parameters; the swarm clips by the norm over all stages by
-   * passing `gradClip: 0` and applying its own scale) and applies AdamW with bias correction for step `step` (>= 1).
+   * Sum of squared gradients over this stage's parameters (one flat-buffer reduction, fixed order). With
+   * `excludeTiedWte` the tied wte copy of a last stage is left out, so that summing over all stages counts every
+   * parameter of the model once (the swarm's global-norm clipping).
    */
-  optimizerStep(step: number, h: OptimizerHyper): void {
+  async gradSumSquares(opts: { excludeTiedWte?: boolean } = {}): Promise<number> {
+    const ps = this.params;
+    let start = 0;
+    if (opts.excludeTiedWte && this.last && !this.first) {
+      const w = ps.byName.get(WTE)!;
+      start = w.offset + Math.ceil(w.size / this.rt.viewAlignment) * this.rt.viewAlignment;
+    }
+    const n = ps.total - start;
+    if (n <= 0) return 0;
+    const grads = start === 0 ? ps.grads : this.rt.view(ps.grads, start, [n], 'grads_tail');
+    gradNorm(this.rt, { norm: this.gradNormValue, scale: this.gradScale, grads, partials: this.gradNormPartials }, { n, maxNorm: 0 });
+    const norm = (await this.rt.read(this.gradNormValue))[0];
+    return norm * norm;
+  }
+
+  /**
+   * AdamW with bias correction for step `step` (>= 1). By default first clips by this stage's own global gradient
+   * norm (`h.gradClip`; the single-peer engine, where the stage is the whole model). The swarm computes the norm over
+   * all stages itself and passes the resulting clip factor as `scale`.
+   */
+  optimizerStep(step: number, h: OptimizerHyper, opts: { scale?: number } = {}): void {
     const rt = this.rt;
     const ps = this.params;
-    gradNorm(rt, { norm: this.gradNormValue, scale: this.gradScale, grads: ps.grads, partials: this.gradNormPartials }, { n: ps.total, maxNorm: h.gradClip });
+    if (opts.scale === undefined) {
+      gradNorm(rt, { norm: this.gradNormValue, scale: this.gradScale, grads: ps.grads, partials: this.gradNormPartials }, { n: ps.total, maxNorm: h.gradClip });
+    } else {
+      if (!(opts.scale >= 0) || !Number.isFinite(opts.scale)) throw new Error(`optimizerStep: clip scale ${opts.scale} is not a finite non-negative number`);
+      rt.write(this.gradScale, Float32Array.of(opts.scale));
+    }
     const common = { lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, step };
     const groups: [number, number, number][] = [[0, ps.decayEnd, h.weightDecay], [ps.decayEnd, ps.total, 0]];
     for (const [start, end, wd] of groups) {
