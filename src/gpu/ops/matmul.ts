@@ -42,8 +42,6 @@ export const REGISTER_BLOCKS: Readonly<Record<string, RegisterBlock>> = {
   rb4x4w16: { R: 4, C: 4, WX: 16, WY: 1 },
   rb4x8w8: { R: 4, C: 8, WX: 8, WY: 1 },
   rb8x8w8: { R: 8, C: 8, WX: 8, WY: 1 },
-  rb8x16w8: { R: 8, C: 16, WX: 8, WY: 1 },
-  rb4x16w8: { R: 4, C: 16, WX: 8, WY: 1 },
 };
 
 export const MATMUL_VARIANTS: readonly string[] = ['naive', 'tiled', ...Object.keys(REGISTER_BLOCKS)];

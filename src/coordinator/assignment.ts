@@ -1,0 +1,34 @@
+// Where a joining peer goes (docs/swarm.md, Membership): fill empty stages first (lowest index first), otherwise the
+// stage with the least compute per layer (sum of its replicas' measured throughput / its layer count). Pure.
+
+export interface StageLoad {
+  /** Layers the stage holds (> 0). */
+  layers: number;
+  /** Measured throughput of each live replica (tokens/s of the join benchmark; any consistent unit). */
+  throughputs: number[];
+}
+
+/** Compute per layer of a stage: 0 for an empty stage. */
+export function computePerLayer(s: StageLoad): number {
+  if (!(s.layers > 0)) throw new Error(`assignment: a stage must hold at least one layer, got ${s.layers}`);
+  let sum = 0;
+  for (const t of s.throughputs) sum += Math.max(0, Number.isFinite(t) ? t : 0);
+  return sum / s.layers;
+}
+
+/** The stage index a new peer should take. Ties go to the lower index. */
+export function assignStage(stages: readonly StageLoad[]): number {
+  if (stages.length === 0) throw new Error('assignment: no stages');
+  const empty = stages.findIndex((s) => s.throughputs.length === 0);
+  if (empty >= 0) return empty;
+  let best = 0;
+  let bestLoad = computePerLayer(stages[0]);
+  for (let i = 1; i < stages.length; i++) {
+    const load = computePerLayer(stages[i]);
+    if (load < bestLoad) {
+      best = i;
+      bestLoad = load;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,358 @@
+// The swarm's coordinator (docs/swarm.md). It never touches tensors: it runs over the control plane (a
+// SignalingClient with role 'coordinator'), assigns joining peers a stage, announces membership, keeps the step
+// counter, decides when a step is complete, collects losses, computes the global clip scale from the stages'
+// gradient sums of squares, and re-runs a step (attempt + 1, microbatches re-owned by live first-stage replicas)
+// when a member vanishes before the step's update was sent.
+import { Emitter, type Unsubscribe } from '../net/emitter';
+import type { ControlMessage, ControlOf } from '../net/messages';
+import { learningRate } from '../model/schedule';
+import { assignStage } from './assignment';
+import type { RunConfig } from './run-config';
+
+/** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
+export interface ControlPlane {
+  readonly peerId: string;
+  on(event: 'control', handler: (ev: { from: string; msg: ControlMessage }) => void): Unsubscribe;
+  on(event: 'peer-left', handler: (ev: { peerId: string }) => void): Unsubscribe;
+  sendControl(msg: ControlMessage, to?: string): void;
+}
+
+export interface CoordinatorOptions {
+  run: RunConfig;
+  /** Peers that must have joined (and be assigned) before step 0 begins. */
+  minPeers: number;
+  /** A step attempt that makes no progress for this long is re-run (default 60 s). */
+  stepTimeoutMs?: number;
+  /** Members must report swarm-ready within this (default 60 s); laggards are dropped. */
+  readyTimeoutMs?: number;
+  log?: (s: string) => void;
+}
+
+export interface StepReport {
+  step: number;
+  /** Attempts it took (1 = no restart). */
+  attempts: number;
+  loss: number;
+  lr: number;
+  /** Global gradient norm before clipping, and the clip factor applied. */
+  gradNorm: number;
+  scale: number;
+  /** Peers per stage that applied the update. */
+  members: string[][];
+  /** Replicas of every stage reported the same params digest. */
+  replicasAgree: boolean;
+  ms: number;
+}
+
+export type CoordinatorEvents = {
+  step: StepReport;
+  restart: { step: number; attempt: number; reason: string };
+  membership: { epoch: number; stages: string[][]; joins: string[] };
+  assigned: { peerId: string; stage: number };
+  vanished: { peerId: string };
+};
+
+interface PeerRecord {
+  peerId: string;
+  stage: number;
+  throughput: number;
+  /** Member of the running membership (linked up), or assigned and waiting to join at a step boundary. */
+  state: 'assigned' | 'member';
+  alive: boolean;
+}
+
+class Restart extends Error {
+  override name = 'Restart';
+}
+
+export class Coordinator {
+  readonly events = new Emitter<CoordinatorEvents>();
+  readonly run: RunConfig;
+  readonly reports: StepReport[] = [];
+  private readonly peers = new Map<string, PeerRecord>();
+  private readonly offs: Unsubscribe[] = [];
+  private readonly opts: CoordinatorOptions;
+  private wakers = new Set<() => void>();
+  private closed = false;
+  private epoch = 0;
+  /** The step the run is at (steps completed). */
+  step = 0;
+  private readonly done: Promise<StepReport[]>;
+  // Per step-attempt collections.
+  private cur: { step: number; attempt: number; members: string[][] } | null = null;
+  private mbDone = new Set<number>();
+  private losses = new Map<number, number | null>();
+  private sumsq = new Map<number, number | null>();
+  private stepDone = new Map<string, string>();
+  private ready = new Map<string, number>();
+  private progressAt = 0;
+
+  constructor(
+    private readonly cp: ControlPlane,
+    opts: CoordinatorOptions,
+  ) {
+    this.opts = opts;
+    this.run = opts.run;
+    this.offs.push(
+      cp.on('control', ({ from, msg }) => this.onControl(from, msg)),
+      cp.on('peer-left', ({ peerId }) => this.vanish(peerId)),
+    );
+    this.done = this.main();
+    this.done.catch(() => undefined);
+  }
+
+  /** Resolves with every step's report when the run's steps are done; rejects if the run cannot go on. */
+  finished(): Promise<StepReport[]> {
+    return this.done;
+  }
+
+  private log(s: string): void {
+    this.opts.log?.(`[coordinator] ${s}`);
+  }
+
+  /** Current membership (live members per stage, in rank order). */
+  members(): string[][] {
+    const out: string[][] = this.run.stages.map(() => []);
+    for (const p of this.peers.values()) if (p.alive && p.state === 'member') out[p.stage].push(p.peerId);
+    return out;
+  }
+
+  private throughputs(stages: string[][]): number[][] {
+    return stages.map((ps) => ps.map((p) => this.peers.get(p)?.throughput ?? 1));
+  }
+
+  // ------------------------------------------------------------------------------------------- events
+
+  private wake(): void {
+    this.progressAt = performance.now();
+    for (const w of [...this.wakers]) w();
+  }
+
+  private onControl(from: string, msg: ControlMessage): void {
+    if (this.closed) return;
+    const c = this.cur;
+    const mine = (m: { step: number; attempt: number }) => !!c && m.step === c.step && m.attempt === c.attempt;
+    switch (msg.type) {
+      case 'peer-info':
+        this.join(from, msg);
+        break;
+      case 'swarm-ready':
+        this.ready.set(from, msg.epoch);
+        break;
+      case 'mb-done':
+        if (mine(msg)) this.mbDone.add(msg.mb);
+        break;
+      case 'mb-loss':
+        if (mine(msg)) this.losses.set(msg.mb, msg.loss);
+        break;
+      case 'grad-sumsq':
+        if (mine(msg) && c!.members[msg.stage]?.[0] === from) this.sumsq.set(msg.stage, msg.value);
+        break;
+      case 'step-done':
+        if (mine(msg)) this.stepDone.set(from, msg.digest);
+        break;
+      case 'status':
+        if (msg.state === 'error') this.log(`${from} reports an error: ${msg.detail ?? ''}`);
+        break;
+      default:
+        return;
+    }
+    this.wake();
+  }
+
+  private join(peerId: string, msg: ControlOf<'peer-info'>): void {
+    if (this.peers.has(peerId)) return;
+    const stages = this.run.stages.map((r, s) => ({
+      layers: r.layerEnd - r.layerStart,
+      throughputs: [...this.peers.values()].filter((p) => p.alive && p.stage === s).map((p) => p.throughput),
+    }));
+    const stage = assignStage(stages);
+    const rec: PeerRecord = { peerId, stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true };
+    this.peers.set(peerId, rec);
+    this.log(`${peerId} (${msg.platform}, ${Math.round(rec.throughput)} tok/s) -> stage ${stage}`);
+    this.cp.sendControl({ type: 'swarm-assign', stage, run: this.run as unknown as ControlOf<'swarm-assign'>['run'] }, peerId);
+    this.events.emit('assigned', { peerId, stage });
+  }
+
+  private vanish(peerId: string): void {
+    const p = this.peers.get(peerId);
+    if (!p || !p.alive) return;
+    p.alive = false;
+    this.log(`${peerId} (stage ${p.stage}) vanished`);
+    this.events.emit('vanished', { peerId });
+    this.wake();
+  }
+
+  private isAlive(peerId: string): boolean {
+    return this.peers.get(peerId)?.alive ?? false;
+  }
+
+  /**
+   * Waits until `done()` holds. Throws Restart when `abort()` returns a reason; throws on timeout (Restart if
+   * `restartOnTimeout`).
+   */
+  private waitFor(done: () => boolean, abort: () => string | null, timeoutMs: number, what: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.progressAt = performance.now();
+      const check = () => {
+        if (this.closed) return finish(new Error('coordinator closed'));
+        const why = abort();
+        if (why) return finish(new Restart(why));
+        if (done()) return finish();
+      };
+      const timer = setInterval(() => {
+        if (performance.now() - this.progressAt > timeoutMs) finish(new Restart(`no progress for ${timeoutMs} ms while ${what}`));
+      }, Math.min(1000, timeoutMs / 4));
+      const finish = (err?: Error) => {
+        clearInterval(timer);
+        this.wakers.delete(check);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.wakers.add(check);
+      check();
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------- the run
+
+  private async main(): Promise<StepReport[]> {
+    const readyMs = this.opts.readyTimeoutMs ?? 60_000;
+    // Start: enough peers assigned and no stage empty.
+    await this.waitFor(
+      () => {
+        const live = [...this.peers.values()].filter((p) => p.alive);
+        return live.length >= this.opts.minPeers && this.run.stages.every((_, s) => live.some((p) => p.stage === s));
+      },
+      () => null,
+      Number.POSITIVE_INFINITY,
+      'waiting for peers',
+    );
+    await this.establish(readyMs);
+    while (this.step < this.run.steps) {
+      if ([...this.peers.values()].some((p) => p.alive && p.state === 'assigned')) await this.establish(readyMs);
+      let attempt = 0;
+      for (;;) {
+        if (this.closed) throw new Error('coordinator closed');
+        const members = this.members();
+        const empty = members.findIndex((m) => m.length === 0);
+        if (empty >= 0) throw new Error(`stage ${empty} has no live replica: its weights are lost, the run cannot continue`);
+        try {
+          const report = await this.runStep(this.step, attempt, members);
+          this.reports.push(report);
+          this.events.emit('step', report);
+          break;
+        } catch (err) {
+          if (!(err instanceof Restart)) throw err;
+          attempt++;
+          this.log(`step ${this.step}: ${err.message}; re-running as attempt ${attempt}`);
+          this.events.emit('restart', { step: this.step, attempt, reason: err.message });
+        }
+      }
+      this.step++;
+    }
+    this.cur = null;
+    if (!this.closed) this.cp.sendControl({ type: 'shutdown', reason: `run ${this.run.runId} complete` }, '*');
+    return this.reports;
+  }
+
+  /**
+   * Between steps: announce the membership (live members + peers waiting to join, appended to their stage), the
+   * joiners' state sources, and wait for every one of them to report ready for this epoch.
+   */
+  private async establish(readyMs: number): Promise<void> {
+    for (;;) {
+      const current = this.members();
+      const started = current.some((m) => m.length > 0);
+      const stages = current.map((m) => [...m]);
+      const joins: ControlOf<'swarm-members'>['joins'] = [];
+      for (const p of this.peers.values()) {
+        if (!p.alive || p.state !== 'assigned') continue;
+        const source = current[p.stage][0];
+        if (started && !source) {
+          this.log(`${p.peerId} cannot join stage ${p.stage}: no live replica to copy the state from`);
+          continue;
+        }
+        stages[p.stage].push(p.peerId);
+        if (started) joins.push({ peer: p.peerId, stage: p.stage, source });
+      }
+      const epoch = ++this.epoch;
+      const everyone = stages.flat();
+      this.log(`membership epoch ${epoch}: ${stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}${joins.length ? ` joins ${joins.map((j) => `${j.peer}<-${j.source}`).join(',')}` : ''}`);
+      this.cp.sendControl({ type: 'swarm-members', epoch, stages, speeds: this.throughputs(stages), joins, step: this.step }, '*');
+      this.events.emit('membership', { epoch, stages, joins: joins.map((j) => j.peer) });
+      try {
+        await this.waitFor(
+          () => everyone.every((p) => !this.isAlive(p) || this.ready.get(p) === epoch),
+          () => (everyone.some((p) => !this.isAlive(p)) ? 'a member vanished while linking up' : null),
+          readyMs,
+          `waiting for swarm-ready of epoch ${epoch}`,
+        );
+      } catch (err) {
+        if (!(err instanceof Restart)) throw err;
+        for (const p of everyone) {
+          if (this.isAlive(p) && this.ready.get(p) !== epoch && /no progress/.test(err.message)) {
+            this.log(`${p} did not report ready for epoch ${epoch}: dropped`);
+            this.vanish(p);
+          }
+        }
+        continue;
+      }
+      for (const p of everyone) {
+        const rec = this.peers.get(p);
+        if (rec?.alive) rec.state = 'member';
+      }
+      return;
+    }
+  }
+
+  private async runStep(step: number, attempt: number, members: string[][]): Promise<StepReport> {
+    const t0 = performance.now();
+    const { M } = this.run;
+    const stepMs = this.opts.stepTimeoutMs ?? 60_000;
+    this.cur = { step, attempt, members };
+    this.mbDone = new Set();
+    this.losses = new Map();
+    this.sumsq = new Map();
+    this.stepDone = new Map();
+    const firsts = members[0];
+    const owners = Array.from({ length: M }, (_, k) => firsts[k % firsts.length]);
+    const all = members.flat();
+    const vanished = () => {
+      const gone = all.find((p) => !this.isAlive(p));
+      return gone ? `${gone} vanished during step ${step}` : null;
+    };
+    this.cp.sendControl({ type: 'step-begin', step, attempt, owners, members }, '*');
+    await this.waitFor(() => this.mbDone.size === M && this.losses.size === M, vanished, stepMs, `step ${step} microbatches`);
+    this.cp.sendControl({ type: 'step-reduce', step, attempt, members }, '*');
+    await this.waitFor(() => this.sumsq.size === members.length, vanished, stepMs, `step ${step} reduce`);
+    let sum = 0;
+    for (const v of this.sumsq.values()) sum += v === null ? Number.NaN : v;
+    const gradNorm = Math.sqrt(sum);
+    const clip = this.run.optimizer.gradClip;
+    const scale = !Number.isFinite(gradNorm) ? 0 : clip > 0 ? Math.min(1, clip / (gradNorm + 1e-6)) : 1;
+    const lr = learningRate(step, this.run.schedule);
+    this.cp.sendControl({ type: 'step-apply', step, attempt, scale, lr }, '*');
+    // The update is out: from here a vanished member just stops counting.
+    await this.waitFor(() => all.every((p) => !this.isAlive(p) || this.stepDone.has(p)), () => null, stepMs, `step ${step} apply`).catch((err: unknown) => {
+      if (!(err instanceof Restart)) throw err;
+      for (const p of all) if (this.isAlive(p) && !this.stepDone.has(p)) this.log(`${p} did not confirm step ${step}`);
+    });
+    let replicasAgree = true;
+    const applied = members.map((m) => m.filter((p) => this.stepDone.has(p)));
+    for (const m of applied) if (new Set(m.map((p) => this.stepDone.get(p))).size > 1) replicasAgree = false;
+    if (!replicasAgree) this.log(`step ${step}: replicas disagree on their params digest`);
+    let lossSum = 0;
+    for (const l of this.losses.values()) lossSum += l ?? Number.NaN;
+    const report: StepReport = { step, attempts: attempt + 1, loss: lossSum / M, lr, gradNorm, scale, members: applied, replicasAgree, ms: performance.now() - t0 };
+    this.log(`step ${step}: loss ${report.loss.toFixed(4)} norm ${gradNorm.toFixed(4)} scale ${scale.toFixed(4)} ${report.ms.toFixed(0)} ms${attempt ? ` (${attempt + 1} attempts)` : ''}`);
+    return report;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.offs) off();
+    this.wake();
+  }
+}

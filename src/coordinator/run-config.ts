@@ -1,0 +1,108 @@
+// The run configuration the coordinator decides and every peer receives in `swarm-assign` (docs/swarm.md).
+// Validation: a real GPT config, stages that cover [0, n_layer) contiguously in order, T <= block_size, and a sane
+// optimizer/schedule.
+import { z } from 'zod';
+import type { GPTConfig } from '../model/config';
+import type { LrSchedule } from '../model/schedule';
+import type { OptimizerHyper, StageRange } from '../model/stage';
+
+const posInt = z.number().int().positive();
+
+export const gptConfigSchema = z.object({
+  n_layer: posInt,
+  n_head: posInt,
+  n_embd: posInt,
+  vocab_size: posInt,
+  block_size: posInt,
+});
+
+export const stageRangeSchema = z.object({ layerStart: z.number().int().nonnegative(), layerEnd: posInt });
+
+export const lrScheduleSchema = z.object({
+  lr: z.number().nonnegative(),
+  minLr: z.number().nonnegative(),
+  warmup: z.number().int().nonnegative(),
+  decaySteps: z.number().int().nonnegative(),
+});
+
+export const optimizerHyperSchema = z.object({
+  lr: z.number().nonnegative(),
+  beta1: z.number().min(0).lt(1),
+  beta2: z.number().min(0).lt(1),
+  eps: z.number().positive(),
+  weightDecay: z.number().nonnegative(),
+  gradClip: z.number().nonnegative(),
+});
+
+export const runConfigSchema = z
+  .object({
+    runId: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/),
+    model: gptConfigSchema,
+    stages: z.array(stageRangeSchema).min(1).max(256),
+    /** Sequences per microbatch. */
+    B: posInt,
+    /** Tokens per sequence (<= block_size). */
+    T: posInt,
+    /** Microbatches per step (global batch = M*B sequences). */
+    M: posInt.max(4096),
+    steps: z.number().int().nonnegative(),
+    schedule: lrScheduleSchema,
+    optimizer: optimizerHyperSchema,
+    /** Initial weights (GPT-2 init) and the batch sampler's seed. */
+    seed: z.number().int().nonnegative(),
+    /** In-flight microbatches a stage keeps activations for (pipeline depth); default min(M, 8). */
+    slots: posInt.max(64).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const m = c.model;
+    if (m.n_embd % m.n_head !== 0) ctx.addIssue({ code: 'custom', path: ['model', 'n_embd'], message: `n_embd ${m.n_embd} is not divisible by n_head ${m.n_head}` });
+    if (c.T > m.block_size) ctx.addIssue({ code: 'custom', path: ['T'], message: `T ${c.T} exceeds block_size ${m.block_size}` });
+    let next = 0;
+    c.stages.forEach((s, i) => {
+      if (s.layerStart !== next) ctx.addIssue({ code: 'custom', path: ['stages', i, 'layerStart'], message: `stage ${i} starts at layer ${s.layerStart}, expected ${next} (stages must be contiguous from 0)` });
+      if (s.layerEnd <= s.layerStart) ctx.addIssue({ code: 'custom', path: ['stages', i], message: `stage ${i} [${s.layerStart}, ${s.layerEnd}) is empty` });
+      next = s.layerEnd;
+    });
+    if (next !== m.n_layer) ctx.addIssue({ code: 'custom', path: ['stages'], message: `stages end at layer ${next}, expected n_layer ${m.n_layer}` });
+    if (c.schedule.lr !== c.optimizer.lr) ctx.addIssue({ code: 'custom', path: ['optimizer', 'lr'], message: 'optimizer.lr must equal schedule.lr (the schedule drives the learning rate)' });
+  });
+
+export interface RunConfig {
+  runId: string;
+  model: GPTConfig;
+  stages: StageRange[];
+  B: number;
+  T: number;
+  M: number;
+  steps: number;
+  schedule: LrSchedule;
+  optimizer: OptimizerHyper;
+  seed: number;
+  slots?: number;
+}
+
+/** Validates (throws with every problem listed) and returns a typed RunConfig. */
+export function parseRunConfig(x: unknown): RunConfig {
+  const r = runConfigSchema.safeParse(x);
+  if (!r.success) {
+    throw new Error(`invalid run config: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  return r.data;
+}
+
+/** Splits n_layer into `s` contiguous stages as evenly as possible (earlier stages get the extra layers). */
+export function evenStages(nLayer: number, s: number): StageRange[] {
+  if (!Number.isInteger(s) || s < 1 || s > nLayer) throw new Error(`evenStages: cannot split ${nLayer} layers into ${s} stages`);
+  const out: StageRange[] = [];
+  let at = 0;
+  for (let i = 0; i < s; i++) {
+    const n = Math.floor(nLayer / s) + (i < nLayer % s ? 1 : 0);
+    out.push({ layerStart: at, layerEnd: at + n });
+    at += n;
+  }
+  return out;
+}
+
+export function slotCount(c: RunConfig): number {
+  return c.slots ?? Math.min(c.M, 8);
+}

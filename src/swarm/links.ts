@@ -1,0 +1,125 @@
+// The peer-to-peer links of one swarm peer: one Transport per neighbour, keyed by peer id. Every transport gets the
+// swarm's tensor demultiplexer attached synchronously (src/swarm/allreduce.ts: attachSwarmTransport) and the
+// pipeline kinds are routed to one handler. One dialer per pair: the member earlier in the (stage, rank) order dials.
+import type { Unsubscribe } from '../net/emitter.js';
+import type { IncomingTensor } from '../net/tensor.js';
+import type { CloseInfo, Transport } from '../net/transport.js';
+import { attachSwarmTransport } from './allreduce.js';
+import { attachStateMailbox } from './state-transfer.js';
+
+/** Tensor kinds of the pipeline (the all-reduce and state transfer use their own kinds on the same links). */
+export const PIPELINE_KINDS = ['act', 'targets', 'grad', 'tie'] as const;
+
+export interface Dialer {
+  connect(peerId: string): Promise<Transport>;
+  onConnection(handler: (t: Transport) => void): Unsubscribe;
+}
+
+export class Links {
+  private readonly map = new Map<string, Transport>();
+  private readonly waiters = new Map<string, Set<(t: Transport) => void>>();
+  private readonly offs: Unsubscribe[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly net: Dialer,
+    private readonly onTensor: (from: string, x: IncomingTensor) => void,
+    private readonly onLost: (peerId: string, info: CloseInfo) => void = () => undefined,
+  ) {
+    this.offs.push(net.onConnection((t) => this.adopt(t)));
+  }
+
+  /** An open link to `peerId`, if any. */
+  get(peerId: string): Transport | undefined {
+    const t = this.map.get(peerId);
+    return t && t.isOpen ? t : undefined;
+  }
+
+  get peers(): string[] {
+    return [...this.map.keys()].filter((p) => this.get(p));
+  }
+
+  private adopt(t: Transport): void {
+    if (this.closed) {
+      t.close();
+      return;
+    }
+    const demux = attachSwarmTransport(t); // first subscriber, synchronously: no early tensor is lost
+    attachStateMailbox(t);
+    for (const kind of PIPELINE_KINDS) demux.on(kind, (x) => this.onTensor(t.peerId, x));
+    const old = this.map.get(t.peerId);
+    this.map.set(t.peerId, t);
+    if (old && old !== t && old.isOpen) old.close();
+    t.onClose((info) => {
+      if (this.map.get(t.peerId) === t) {
+        this.map.delete(t.peerId);
+        if (!this.closed) this.onLost(t.peerId, info);
+      }
+    });
+    const ws = this.waiters.get(t.peerId);
+    if (ws) for (const w of [...ws]) w(t);
+  }
+
+  /** Resolves with an open link to `peerId`, dialing it when `dial`, else waiting for its incoming link. */
+  async link(peerId: string, dial: boolean, timeoutMs: number): Promise<Transport> {
+    const have = this.get(peerId);
+    if (have) return have;
+    if (dial) {
+      const t = await this.net.connect(peerId);
+      this.adopt(t);
+      return t;
+    }
+    return new Promise<Transport>((resolve, reject) => {
+      let set = this.waiters.get(peerId);
+      if (!set) this.waiters.set(peerId, (set = new Set()));
+      const s = set;
+      const done = (t: Transport) => {
+        clearTimeout(timer);
+        s.delete(done);
+        resolve(t);
+      };
+      const timer = setTimeout(() => {
+        s.delete(done);
+        reject(new Error(`no incoming link from ${peerId} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.add(done);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.offs) off();
+    for (const t of this.map.values()) t.close();
+    this.map.clear();
+  }
+}
+
+/** Who dials whom: the member earlier in (stage, rank) order dials the later one. */
+export function dialsFirst(stages: readonly (readonly string[])[], a: string, b: string): boolean {
+  const pos = (p: string): [number, number] => {
+    for (let s = 0; s < stages.length; s++) {
+      const r = stages[s].indexOf(p);
+      if (r >= 0) return [s, r];
+    }
+    throw new Error(`${p} is not a member`);
+  };
+  const [sa, ra] = pos(a);
+  const [sb, rb] = pos(b);
+  return sa < sb || (sa === sb && ra < rb);
+}
+
+/** The peers a member of stage `s` needs links to: neighbours' replicas, its own replicas, the tied-wte partner stage. */
+export function neededPeers(stages: readonly (readonly string[])[], self: string, s: number): string[] {
+  const S = stages.length;
+  const want = new Set<string>();
+  const add = (i: number) => {
+    if (i >= 0 && i < S) for (const p of stages[i]) if (p !== self) want.add(p);
+  };
+  add(s - 1);
+  add(s);
+  add(s + 1);
+  if (S > 1 && s === 0) add(S - 1);
+  if (S > 1 && s === S - 1) add(0);
+  return [...want];
+}

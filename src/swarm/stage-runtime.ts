@@ -1,0 +1,573 @@
+// One swarm peer's training engine (docs/swarm.md): a pipeline Stage, the links to its neighbours' replicas and its
+// own, and the per-step protocol driven by the coordinator's control messages:
+//   step-begin  -> first stage: forward its own microbatches (bounded by the slot count) and send activations +
+//                  targets to a next-stage peer picked per microbatch (weight = speed / (1 + queue));
+//                  middle: forward, pass on, keep the slot until the gradient returns; last: forward + loss +
+//                  backward at once, gradient back to the sender, mb-loss to the coordinator. First stage: mb-done.
+//   step-reduce -> all-reduce the flat gradient across the stage's replicas, exchange + add the tied wte gradient
+//                  between first and last stage, the stage leader reports grad-sumsq.
+//   step-apply  -> AdamW (t = step + 1) with the coordinator's lr and clip scale, step-done with a params digest.
+// Every tensor carries {step, attempt, mb}. A new attempt of a step (a member vanished before the update) zeroes the
+// gradients and drops everything of the old attempt; tensors of a step/attempt this peer has not begun yet are kept.
+// All GPU work of the peer runs through one promise chain, so reads see exactly the launches before them.
+import type { Runtime } from '../gpu/runtime';
+import { gpt2ParamSpecs } from '../model/config';
+import { hashKeys, sampleBatch } from '../model/data';
+import { initParams } from '../model/init';
+import { Stage } from '../model/stage';
+import type { ControlMessage, ControlOf } from '../net/messages';
+import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor';
+import type { Transport } from '../net/transport';
+import { slotCount, type RunConfig } from '../coordinator/run-config';
+import { allReduceSum } from './allreduce';
+import type { Links } from './links';
+
+const WTE = 'transformer.wte.weight';
+
+export interface StageRuntimeOptions {
+  rt: Runtime;
+  run: RunConfig;
+  stage: number;
+  peerId: string;
+  links: Links;
+  /** Control message to the coordinator. */
+  send: (msg: ControlMessage) => void;
+  /** Training tokens (the first stage samples its microbatches from them). */
+  tokens?: Uint32Array;
+  /** Initial weights; default GPT-2 init from run.seed (identical on every peer). */
+  initial?: Map<string, Float32Array>;
+  reduceTimeoutMs?: number;
+  /** Compute a params digest for step-done (a full read of the parameters every step). Default true. */
+  digest?: boolean;
+  log?: (s: string) => void;
+  onError?: (err: Error) => void;
+}
+
+interface Arrival {
+  from: string;
+  origin: string;
+  route: string;
+  act?: Float32Array;
+  targets?: Uint32Array;
+}
+
+interface Inflight {
+  slot: number;
+  /** Middle stages: the peer whose activations these were (gets the input gradient). */
+  from?: string;
+  /** First stage: the next-stage peer the activations went to (its queue). */
+  to?: string;
+}
+
+interface StepState {
+  step: number;
+  attempt: number;
+  key: string;
+  owners: string[];
+  members: string[][];
+  /** First stage: own microbatches not started yet. */
+  todo: number[];
+  arrivals: Map<number, Arrival>;
+  inflight: Map<number, Inflight>;
+  /** Arrivals waiting for a free slot. */
+  waiting: number[];
+  /** Tied-wte gradients received from the partner stage. */
+  tie?: Float32Array;
+  tieWaiter?: (x: Float32Array) => void;
+  tieAbort?: (e: Error) => void;
+  reduced: boolean;
+  applied: boolean;
+}
+
+export class StaleAttempt extends Error {
+  override name = 'StaleAttempt';
+}
+
+/** FNV-1a over the bytes, two lanes: a cheap digest for "replicas agree bitwise". */
+export function digestFloats(a: Float32Array): string {
+  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ u.length;
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i];
+    h1 = Math.imul(h1 ^ x, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ ((x >>> 16) | (x << 16)), 0x5bd1e995) >>> 0;
+  }
+  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+}
+
+export class StageRuntime {
+  readonly stage: Stage;
+  readonly stageIndex: number;
+  readonly run: RunConfig;
+  readonly peerId: string;
+  readonly first: boolean;
+  readonly last: boolean;
+  private readonly rt: Runtime;
+  private readonly links: Links;
+  private readonly opts: StageRuntimeOptions;
+  private chain: Promise<void> = Promise.resolve();
+  private cur: StepState | null = null;
+  private readonly early = new Map<string, { from: string; x: IncomingTensor }[]>();
+  private freeSlots: number[];
+  /** Outstanding microbatches per next-stage peer (this step), for the wiring weights. */
+  private readonly queue = new Map<string, number>();
+  /** Speed per peer from the coordinator's membership (tokens/s). */
+  private speeds = new Map<string, number>();
+  private closed = false;
+  /** Optimizer steps applied (AdamW t of the last update). */
+  stepsDone = 0;
+  /** Timing of the last completed step's phases, ms. */
+  readonly timings = { compute: 0, reduce: 0, apply: 0 };
+  private tStepBegin = 0;
+
+  constructor(opts: StageRuntimeOptions) {
+    this.opts = opts;
+    this.rt = opts.rt;
+    this.run = opts.run;
+    this.stageIndex = opts.stage;
+    this.peerId = opts.peerId;
+    this.links = opts.links;
+    const range = opts.run.stages[opts.stage];
+    if (!range) throw new Error(`stage-runtime: run ${opts.run.runId} has no stage ${opts.stage}`);
+    this.stage = new Stage(opts.rt, opts.run.model, range, { B: opts.run.B, T: opts.run.T }, { slots: slotCount(opts.run) });
+    this.first = this.stage.first;
+    this.last = this.stage.last;
+    if (this.first && !opts.tokens) throw new Error('stage-runtime: the first stage needs the training tokens');
+    const initial = opts.initial ?? initParams(opts.run.model, gpt2ParamSpecs(opts.run.model), opts.run.seed);
+    this.stage.params.load(initial);
+    this.freeSlots = Array.from({ length: this.stage.slotCount }, (_, i) => i);
+  }
+
+  private log(s: string): void {
+    this.opts.log?.(`[${this.peerId} s${this.stageIndex}] ${s}`);
+  }
+
+  /** Runs `task` after every GPU task queued before it. Errors of stale attempts are swallowed, others reported. */
+  private enqueue(task: () => Promise<void> | void): Promise<void> {
+    const p = this.chain.then(async () => {
+      if (this.closed) return;
+      await task();
+    });
+    this.chain = p.catch((err: unknown) => {
+      if (this.closed || err instanceof StaleAttempt) return;
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.log(`error: ${e.stack ?? e.message}`);
+      this.opts.onError?.(e);
+    });
+    return this.chain;
+  }
+
+  /** Resolves when every queued GPU task has run. */
+  idle(): Promise<void> {
+    return this.enqueue(() => undefined);
+  }
+
+  setSpeeds(stages: string[][], speeds: number[][]): void {
+    this.speeds = new Map();
+    stages.forEach((ps, s) => ps.forEach((p, r) => this.speeds.set(p, speeds[s]?.[r] ?? 1)));
+  }
+
+  // ------------------------------------------------------------------------------------------- control plane
+
+  onControl(msg: ControlMessage): void {
+    if (this.closed) return;
+    switch (msg.type) {
+      case 'step-begin':
+        return this.begin(msg);
+      case 'step-reduce':
+        void this.reduce(msg).catch((err: unknown) => this.fail(err));
+        return;
+      case 'step-apply':
+        void this.apply(msg).catch((err: unknown) => this.fail(err));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed || err instanceof StaleAttempt) return;
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.log(`error: ${e.message}`);
+    this.opts.onError?.(e);
+  }
+
+  private isCurrent(step: number, attempt: number): boolean {
+    return !!this.cur && this.cur.step === step && this.cur.attempt === attempt;
+  }
+
+  private checkCurrent(st: StepState): void {
+    if (this.closed || this.cur !== st) throw new StaleAttempt(`step ${st.key} is no longer current`);
+  }
+
+  private static keyOf(step: number, attempt: number): string {
+    return `${step}:${attempt}`;
+  }
+
+  private static newer(step: number, attempt: number, than: StepState | null): boolean {
+    return !than || step > than.step || (step === than.step && attempt > than.attempt);
+  }
+
+  private begin(msg: ControlOf<'step-begin'>): void {
+    const { step, attempt } = msg;
+    if (!StageRuntime.newer(step, attempt, this.cur)) return; // duplicate or old
+    if (!msg.members[this.stageIndex]?.includes(this.peerId)) return; // not (yet) a member of this step
+    const old = this.cur;
+    old?.tieAbort?.(new StaleAttempt(`step ${old.key} superseded`));
+    const key = StageRuntime.keyOf(step, attempt);
+    const st: StepState = {
+      step, attempt, key, owners: msg.owners, members: msg.members, todo: [], arrivals: new Map(), inflight: new Map(),
+      waiting: [], reduced: false, applied: false,
+    };
+    if (this.first) msg.owners.forEach((o, k) => o === this.peerId && st.todo.push(k));
+    this.cur = st;
+    this.reservedSlots = 0;
+    this.queue.clear();
+    this.tStepBegin = performance.now();
+    if (old && old.step === step) this.log(`restart of step ${step} as attempt ${attempt}`);
+    // Old attempts/steps' buffered tensors are dead; this one's are replayed after the reset below.
+    for (const k of [...this.early.keys()]) {
+      const [s, a] = k.split(':').map(Number);
+      if (!StageRuntime.newer(s, a, st)) this.early.delete(k);
+    }
+    const replay = this.early.get(key) ?? [];
+    this.early.delete(key);
+    void this.enqueue(() => {
+      this.checkCurrent(st);
+      this.stage.zeroGrads();
+      this.freeSlots = Array.from({ length: this.stage.slotCount }, (_, i) => i);
+    });
+    for (const { from, x } of replay) this.accept(st, from, x);
+    if (this.first) this.pump(st);
+  }
+
+  // ------------------------------------------------------------------------------------------- tensors
+
+  /** Every pipeline tensor from a link (kinds act / targets / grad / tie). */
+  onTensor(from: string, x: IncomingTensor): void {
+    if (this.closed) return;
+    const step = Number(x.meta.step);
+    const attempt = Number(x.meta.attempt);
+    if (!Number.isInteger(step) || !Number.isInteger(attempt)) {
+      this.log(`dropping ${x.kind} from ${from}: no step/attempt in meta`);
+      return;
+    }
+    const st = this.cur;
+    if (st && st.step === step && st.attempt === attempt) return this.accept(st, from, x);
+    if (StageRuntime.newer(step, attempt, st)) {
+      const key = StageRuntime.keyOf(step, attempt);
+      const list = this.early.get(key) ?? [];
+      list.push({ from, x });
+      this.early.set(key, list);
+    }
+    // else: a tensor of an abandoned attempt or a finished step
+  }
+
+  private accept(st: StepState, from: string, x: IncomingTensor): void {
+    const mb = Number(x.meta.mb);
+    switch (x.kind) {
+      case 'act':
+      case 'targets': {
+        if (this.first) return this.log(`first stage got ${x.kind}; dropped`);
+        let a = st.arrivals.get(mb);
+        if (!a) {
+          a = { from, origin: String(x.meta.origin ?? ''), route: String(x.meta.route ?? '') };
+          st.arrivals.set(mb, a);
+        }
+        if (x.kind === 'act') a.act = Float32Array.from(tensorView(x) as Float32Array);
+        else a.targets = Uint32Array.from(tensorView(x) as Uint32Array);
+        if (a.act && a.targets) this.arrived(st, mb);
+        return;
+      }
+      case 'grad': {
+        const f = st.inflight.get(mb);
+        if (!f) return this.log(`gradient for microbatch ${mb} of step ${st.key} that is not in flight here; dropped`);
+        const g = Float32Array.from(tensorView(x) as Float32Array);
+        if (f.to) this.queue.set(f.to, Math.max(0, (this.queue.get(f.to) ?? 1) - 1));
+        void this.enqueue(() => this.backwardFromGrad(st, mb, f, g));
+        return;
+      }
+      case 'tie': {
+        const g = Float32Array.from(tensorView(x) as Float32Array);
+        if (st.tieWaiter) st.tieWaiter(g);
+        else st.tie = g;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- pipeline
+
+  private meta(st: StepState, mb: number, origin: string, route: string): TensorMeta {
+    const r = route ? `${route},${this.peerId}` : this.peerId;
+    return { step: st.step, attempt: st.attempt, mb, origin, route: r.length > 256 ? r.slice(r.length - 256) : r };
+  }
+
+  /** SWARM stochastic wiring: a next-stage member with an open link, weight = speed / (1 + my queue there). */
+  private pickNext(st: StepState, mb: number): string | undefined {
+    const cands = (st.members[this.stageIndex + 1] ?? []).filter((p) => this.links.get(p));
+    if (cands.length === 0) return undefined;
+    const w = cands.map((p) => Math.max(1e-9, this.speeds.get(p) ?? 1) / (1 + (this.queue.get(p) ?? 0)));
+    const total = w.reduce((a, b) => a + b, 0);
+    // Deterministic per (seed, step, attempt, mb, stage): reproducible routes for a given membership.
+    let u = (hashKeys([this.run.seed, st.step, st.attempt, mb, this.stageIndex]) / 0x100000000) * total;
+    for (let i = 0; i < cands.length; i++) {
+      u -= w[i];
+      if (u < 0) return cands[i];
+    }
+    return cands[cands.length - 1];
+  }
+
+  private sendTo(peer: string, what: Parameters<Transport['sendTensor']>[0]): void {
+    const t = this.links.get(peer);
+    if (!t) {
+      this.log(`no link to ${peer} for ${what.kind}; the coordinator will re-run the step`);
+      return;
+    }
+    t.sendTensor(what).catch((err: unknown) => this.log(`sending ${what.kind} to ${peer} failed: ${(err as Error).message}`));
+  }
+
+  /** First stage: start own microbatches while slots are free. */
+  private pump(st: StepState): void {
+    while (st.todo.length > 0 && this.reservedSlots < this.stage.slotCount) {
+      const mb = st.todo.shift()!;
+      this.reservedSlots++;
+      void this.enqueue(() => this.firstForward(st, mb));
+    }
+  }
+
+  /** Slots handed out or promised by queued tasks (first stage: bounded pumping). */
+  private reservedSlots = 0;
+
+  private takeSlot(): number {
+    const s = this.freeSlots.shift();
+    if (s === undefined) throw new Error('stage-runtime: no free slot (bookkeeping bug)');
+    return s;
+  }
+
+  private releaseSlot(st: StepState, slot: number): void {
+    this.freeSlots.push(slot);
+    this.reservedSlots = Math.max(0, this.reservedSlots - 1);
+    if (this.first) this.pump(st);
+    else {
+      const next = st.waiting.shift();
+      if (next !== undefined) {
+        this.reservedSlots++;
+        void this.enqueue(() => this.middleForward(st, next));
+      }
+    }
+  }
+
+  private async firstForward(st: StepState, mb: number): Promise<void> {
+    this.checkCurrent(st);
+    const { B, T, seed, M } = this.run;
+    const b = sampleBatch(this.opts.tokens!, { seed, step: st.step, micro: mb, B, T });
+    const slot = this.takeSlot();
+    this.stage.setTokens(slot, b.inputs);
+    if (this.last) {
+      // A single-stage swarm: the whole model here.
+      this.stage.setTargets(slot, b.targets);
+      const lossT = this.stage.forward(slot);
+      this.stage.backward(slot, { lossScale: 1 / (M * B * T) });
+      const loss = (await this.rt.read(lossT))[0];
+      this.checkCurrent(st);
+      this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: Number.isFinite(loss) ? loss : null });
+      this.opts.send({ type: 'mb-done', step: st.step, attempt: st.attempt, mb });
+      this.releaseSlot(st, slot);
+      return;
+    }
+    const out = this.stage.forward(slot);
+    const acts = await this.rt.read(out);
+    this.checkCurrent(st);
+    const next = this.pickNext(st, mb);
+    st.inflight.set(mb, { slot, to: next });
+    if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
+    this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
+    const meta = this.meta(st, mb, this.peerId, '');
+    this.sendTo(next, { kind: 'act', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: acts, meta });
+    this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: b.targets, meta });
+  }
+
+  private arrived(st: StepState, mb: number): void {
+    if (this.last) {
+      void this.enqueue(() => this.lastForwardBackward(st, mb));
+      return;
+    }
+    if (this.reservedSlots < this.stage.slotCount) {
+      this.reservedSlots++;
+      void this.enqueue(() => this.middleForward(st, mb));
+    } else st.waiting.push(mb);
+  }
+
+  private async middleForward(st: StepState, mb: number): Promise<void> {
+    this.checkCurrent(st);
+    const a = st.arrivals.get(mb)!;
+    const slot = this.takeSlot();
+    this.stage.setInput(slot, a.act!);
+    const out = this.stage.forward(slot);
+    const acts = await this.rt.read(out);
+    this.checkCurrent(st);
+    const next = this.pickNext(st, mb);
+    st.inflight.set(mb, { slot, from: a.from, to: next });
+    if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
+    this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
+    const meta = this.meta(st, mb, a.origin, a.route);
+    const { B, T } = this.run;
+    this.sendTo(next, { kind: 'act', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: acts, meta });
+    this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: a.targets!, meta });
+    a.act = undefined;
+  }
+
+  private async lastForwardBackward(st: StepState, mb: number): Promise<void> {
+    this.checkCurrent(st);
+    const a = st.arrivals.get(mb)!;
+    const { B, T, M } = this.run;
+    const slot = 0; // forward and backward in one task: any slot will do
+    this.stage.setInput(slot, a.act!);
+    this.stage.setTargets(slot, a.targets!);
+    const lossT = this.stage.forward(slot);
+    const dIn = this.stage.backward(slot, { lossScale: 1 / (M * B * T) })!;
+    const gradP = this.rt.read(dIn); // copy enqueued now, before any later backward reuses the scratch
+    const loss = (await this.rt.read(lossT))[0];
+    const grad = await gradP;
+    this.checkCurrent(st);
+    a.act = undefined;
+    this.sendTo(a.from, { kind: 'grad', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: grad, meta: this.meta(st, mb, a.origin, a.route) });
+    this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: Number.isFinite(loss) ? loss : null });
+  }
+
+  private async backwardFromGrad(st: StepState, mb: number, f: Inflight, g: Float32Array): Promise<void> {
+    this.checkCurrent(st);
+    st.inflight.delete(mb);
+    const dIn = this.stage.backward(f.slot, { gradOut: g });
+    if (this.first) {
+      this.opts.send({ type: 'mb-done', step: st.step, attempt: st.attempt, mb });
+      this.releaseSlot(st, f.slot);
+      return;
+    }
+    const grad = await this.rt.read(dIn!);
+    this.checkCurrent(st);
+    const a = st.arrivals.get(mb);
+    st.arrivals.delete(mb);
+    const { B, T } = this.run;
+    this.sendTo(f.from!, { kind: 'grad', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: grad, meta: this.meta(st, mb, a?.origin ?? '', a?.route ?? '') });
+    this.releaseSlot(st, f.slot);
+  }
+
+  // ------------------------------------------------------------------------------------------- reduce + apply
+
+  private async reduce(msg: ControlOf<'step-reduce'>): Promise<void> {
+    const st = this.cur;
+    if (!st || !this.isCurrent(msg.step, msg.attempt) || st.reduced) return;
+    st.reduced = true;
+    const t0 = performance.now();
+    this.timings.compute = t0 - this.tStepBegin;
+    st.members = msg.members;
+    let flat!: Float32Array;
+    await this.enqueue(async () => {
+      this.checkCurrent(st);
+      flat = await this.stage.params.readFlat('grads');
+    });
+    this.checkCurrent(st);
+    const mine = msg.members[this.stageIndex];
+    const rank = mine.indexOf(this.peerId);
+    if (rank < 0) throw new Error(`step-reduce ${st.key}: ${this.peerId} is not a member of stage ${this.stageIndex}`);
+    if (mine.length > 1) {
+      const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
+      if (links.some((l, j) => j !== rank && !l)) throw new StaleAttempt(`step-reduce ${st.key}: a replica link is down`);
+      const tag = `${this.run.runId}:${st.step}:${st.attempt}:s${this.stageIndex}`;
+      try {
+        flat = await allReduceSum({ rank, size: mine.length, links }, flat, tag, { timeoutMs: this.opts.reduceTimeoutMs ?? 60_000 });
+      } catch (err) {
+        this.checkCurrent(st); // a restart is on its way: stay quiet
+        throw err;
+      }
+      this.checkCurrent(st);
+    }
+    const S = this.run.stages.length;
+    if (S > 1 && (this.first || this.last)) await this.exchangeTied(st, msg.members, flat);
+    this.checkCurrent(st);
+    let value: number | null = null;
+    await this.enqueue(async () => {
+      this.checkCurrent(st);
+      this.stage.params.writeFlat('grads', flat);
+      if (rank === 0) {
+        const v = await this.stage.gradSumSquares({ excludeTiedWte: true });
+        value = Number.isFinite(v) ? v : null;
+      }
+    });
+    this.checkCurrent(st);
+    this.timings.reduce = performance.now() - t0;
+    if (rank === 0) this.opts.send({ type: 'grad-sumsq', step: st.step, attempt: st.attempt, stage: this.stageIndex, value });
+  }
+
+  /** First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `flat`. */
+  private async exchangeTied(st: StepState, members: string[][], flat: Float32Array): Promise<void> {
+    const firstM = members[0];
+    const lastM = members[members.length - 1];
+    const w = this.stage.params.byName.get(WTE)!;
+    const mine = flat.subarray(w.offset, w.offset + w.size);
+    const [own, other] = this.first ? [firstM, lastM] : [lastM, firstM];
+    const i = own.indexOf(this.peerId);
+    // Peer i of one stage receives from other[i % |other|], so it sends to every j of the other with j % |own| == i.
+    const meta = { step: st.step, attempt: st.attempt, mb: -1 };
+    const copy = mine.slice();
+    for (let j = 0; j < other.length; j++) {
+      if (j % own.length !== i) continue;
+      this.sendTo(other[j], { kind: 'tie', dtype: 'f32', shape: [w.size], data: copy, meta });
+    }
+    const from = other[i % other.length];
+    const theirs = st.tie ?? (await new Promise<Float32Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        st.tieWaiter = st.tieAbort = undefined;
+        reject(new Error(`step ${st.key}: no tied wte gradient from ${from}`));
+      }, this.opts.reduceTimeoutMs ?? 60_000);
+      st.tieWaiter = (x) => {
+        clearTimeout(timer);
+        st.tieWaiter = st.tieAbort = undefined;
+        resolve(x);
+      };
+      st.tieAbort = (e) => {
+        clearTimeout(timer);
+        st.tieWaiter = st.tieAbort = undefined;
+        reject(e);
+      };
+    }));
+    st.tie = undefined;
+    if (theirs.length !== w.size) throw new Error(`step ${st.key}: tied wte gradient has ${theirs.length} values, expected ${w.size}`);
+    // a + b == b + a in IEEE arithmetic: the first and the last stage end with the same bits.
+    for (let k = 0; k < w.size; k++) mine[k] = mine[k] + theirs[k];
+  }
+
+  private async apply(msg: ControlOf<'step-apply'>): Promise<void> {
+    const st = this.cur;
+    if (!st || !this.isCurrent(msg.step, msg.attempt) || st.applied) return;
+    st.applied = true;
+    const t0 = performance.now();
+    let digest = '';
+    await this.enqueue(async () => {
+      this.checkCurrent(st);
+      this.stage.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale: msg.scale });
+      this.stepsDone = st.step + 1;
+      if (this.opts.digest ?? true) digest = digestFloats(await this.stage.params.readFlat('params'));
+      else await this.rt.flush();
+    });
+    this.timings.apply = performance.now() - t0;
+    if (this.closed) return;
+    this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest });
+  }
+
+  /** Marks the step counter after a state transfer (a joining replica continues at `step`). */
+  setStepsDone(n: number): void {
+    this.stepsDone = n;
+  }
+
+  /** Stops all work; queued tasks are skipped. Does not destroy the runtime (the owner does). */
+  close(): void {
+    this.closed = true;
+    this.cur?.tieAbort?.(new StaleAttempt('closed'));
+  }
+}

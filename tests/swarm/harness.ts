@@ -1,0 +1,148 @@
+// Shared setup of the swarm suites: a real signaling server, a coordinator, in-process Node peers each with its own
+// GPU device, real node-datachannel WebRTC between them; and the single-peer reference (Trainer) on the same batches.
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
+import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coordinator';
+import type { RunConfig } from '../../src/coordinator/run-config';
+import { nodeRuntime } from '../../src/gpu/node-runtime';
+import type { Runtime } from '../../src/gpu/runtime';
+import type { GPTConfig } from '../../src/model/config';
+import { loadCorpus } from '../../src/model/corpus-node';
+import { Dataset, sampleBatch } from '../../src/model/data';
+import { CharTokenizer } from '../../src/model/tokenizer';
+import { Trainer } from '../../src/model/trainer';
+import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
+import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node.js';
+import { SignalingClient } from '../../src/net/signaling-client';
+import { SwarmPeer } from '../../src/swarm/peer';
+
+export const LOG = process.env.SWARM_LOG === '1' ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
+
+let dataset: Dataset | undefined;
+export function data(): Dataset {
+  if (!dataset) {
+    const text = loadCorpus();
+    dataset = Dataset.fromText(text, CharTokenizer.fromCorpus(text), { valFraction: 0.1 });
+  }
+  return dataset;
+}
+
+export function tinyRun(runId: string, nLayer: number, stages: [number, number][], overrides: Partial<RunConfig> = {}): RunConfig {
+  const vocab = data().tokenizer!.vocabSize;
+  const model: GPTConfig = { n_layer: nLayer, n_head: 2, n_embd: 32, vocab_size: vocab, block_size: 16 };
+  const schedule = { lr: 3e-3, minLr: 3e-4, warmup: 1, decaySteps: 3 };
+  return {
+    runId,
+    model,
+    stages: stages.map(([a, b]) => ({ layerStart: a, layerEnd: b })),
+    B: 2,
+    T: 16,
+    M: 4,
+    steps: 3,
+    schedule,
+    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
+    seed: 11,
+    ...overrides,
+  };
+}
+
+export interface Swarm {
+  server: SignalingServer;
+  coordSig: SignalingClient;
+  coordinator: Coordinator;
+  peers: SwarmPeer[];
+  addPeer(id: string, throughput?: number): Promise<SwarmPeer>;
+  close(): Promise<void>;
+}
+
+export async function startSwarm(run: RunConfig, room: string, opts: Partial<CoordinatorOptions> & { minPeers: number }): Promise<Swarm> {
+  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket });
+  const coordinator = new Coordinator(coordSig, { run, log: LOG, stepTimeoutMs: 30_000, readyTimeoutMs: 30_000, ...opts });
+  const peers: SwarmPeer[] = [];
+  const addPeer = async (id: string, throughput?: number) => {
+    const p = await SwarmPeer.join({
+      url: server.url,
+      room,
+      peerId: id,
+      WebSocket: nodeWebSocket,
+      rtcFactory: nodeRtcFactory(),
+      runtime: () => nodeRuntime({ quiet: true }),
+      tokens: () => data().train,
+      platform: 'node',
+      throughput,
+      reduceTimeoutMs: 20_000,
+      log: LOG,
+    });
+    peers.push(p);
+    return p;
+  };
+  return {
+    server,
+    coordSig,
+    coordinator,
+    peers,
+    addPeer,
+    async close() {
+      coordinator.close();
+      for (const p of peers) p.close();
+      coordSig.close();
+      await server.close();
+    },
+  };
+}
+
+/** The single-peer engine on the same init and batches: micro k of step s = sampleBatch(seed, s, k). */
+export async function reference(run: RunConfig, steps = run.steps): Promise<{ rt: Runtime; params: Map<string, Float32Array>; losses: number[] }> {
+  const rt = await nodeRuntime({ quiet: true });
+  const tr = await Trainer.create(rt, { config: run.model, B: run.B, T: run.T, schedule: run.schedule, optimizer: run.optimizer, seed: run.seed, tune: false });
+  const losses: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data().train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
+    losses.push((await tr.step(s, micro)).loss);
+  }
+  const params = await tr.exportParams();
+  return { rt, params, losses };
+}
+
+export interface Diff {
+  name: string;
+  maxAbs: number;
+  /** maxAbs / max |reference| of that tensor. */
+  rel: number;
+  /** maxAbs / max(1, max |reference|): the tolerance metric (AdamW updates are lr-sized whatever the weight). */
+  score: number;
+}
+
+/** Every parameter of every peer against the reference; the worst tensor. */
+export async function compareToReference(peers: SwarmPeer[], ref: Map<string, Float32Array>): Promise<{ worst: Diff; worstRel: Diff; checked: number }> {
+  let worst: Diff = { name: '', maxAbs: 0, rel: 0, score: 0 };
+  let worstRel = worst;
+  let checked = 0;
+  for (const p of peers) {
+    const got = await p.runtime!.stage.params.read('params');
+    for (const [name, v] of got) {
+      const e = ref.get(name)!;
+      let d = 0;
+      let mag = 0;
+      for (let i = 0; i < e.length; i++) {
+        d = Math.max(d, Math.abs(v[i] - e[i]));
+        mag = Math.max(mag, Math.abs(e[i]));
+      }
+      const diff: Diff = { name: `${p.peerId}:${name}`, maxAbs: d, rel: d / Math.max(mag, 1e-12), score: d / Math.max(1, mag) };
+      checked++;
+      if (diff.score > worst.score || !Number.isFinite(d)) worst = diff;
+      if (diff.rel > worstRel.rel) worstRel = diff;
+    }
+  }
+  return { worst, worstRel, checked };
+}
+
+/** Replicas of one stage: params, AdamW m and v byte-identical. */
+export async function replicasIdentical(a: SwarmPeer, b: SwarmPeer): Promise<boolean> {
+  for (const which of ['params', 'm', 'v'] as const) {
+    const x = await a.runtime!.stage.params.readFlat(which);
+    const y = await b.runtime!.stage.params.readFlat(which);
+    if (Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) !== 0) return false;
+  }
+  return true;
+}
