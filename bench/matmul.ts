@@ -3,7 +3,7 @@
 // Times are wall clock from recording to the GPU finishing (median of `reps` after a warm-up), for both sides
 // measured the same way (see timeGpu in src/gpu/autotune.ts).
 import { matmulChoices, matmulOperands, median, timeGpu, tuneMatmul, type MatmulShape } from '../src/gpu/autotune';
-import { chooseVariant, matmulShapeKey, matmulWith, MATMUL_VARIANTS, variantKernel } from '../src/gpu/ops/matmul';
+import { availableVariants, chooseVariant, matmulShapeKey, matmulWith, variantKernel } from '../src/gpu/ops/matmul';
 import type { Runtime } from '../src/gpu/runtime';
 
 export interface MatmulBenchOptions {
@@ -69,7 +69,7 @@ async function startTfjs(rt: Runtime): Promise<Tfjs> {
   tf.registerBackend(name, () => new WebGPUBackend(rt.device, rt.handle.adapter.info));
   await tf.setBackend(name);
   await tf.ready();
-  const backend = tf.backend() as unknown as { submitQueue(): void };
+  const backend = tf.backend() as unknown as { submitQueue(): void; endComputePassEncoder(): void };
   const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
   return {
     name: `tfjs-core ${tf.version_core} webgpu`,
@@ -90,7 +90,7 @@ async function startTfjs(rt: Runtime): Promise<Tfjs> {
       for (let i = 0; i < reps; i++) {
         const t0 = performance.now();
         const c = op();
-        backend.submitQueue();
+        backend.endComputePassEncoder(); backend.submitQueue();
         if (best > 4 && best < Infinity) await sleep(best * 0.8);
         await rt.device.queue.onSubmittedWorkDone();
         const t = performance.now() - t0;
@@ -120,7 +120,7 @@ export async function benchMatmul(rt: Runtime, opts: MatmulBenchOptions = {}): P
   const reps = opts.reps ?? 5;
   const log = opts.log ?? ((s: string) => console.log(s));
   const shapes = opts.shapes ?? modelShapes();
-  const variants = opts.variants ?? MATMUL_VARIANTS;
+  const variants = opts.variants ?? availableVariants(rt);
 
   log(`[bench matmul] adapter ${rt.handle.report.key}; tuning ${shapes.length} shapes...`);
   await tuneMatmul(rt, shapes, { reps: 3 });
@@ -145,7 +145,7 @@ export async function benchMatmul(rt: Runtime, opts: MatmulBenchOptions = {}): P
     let bestMs = Infinity;
     let best = '';
     for (const v of order) {
-      await rt.prepare(variantKernel(v, s).kernel);
+      await rt.prepare(variantKernel(v, s, rt).kernel);
       const t0 = performance.now();
       matmulWith(rt, v, args);
       await rt.flush();

@@ -161,7 +161,9 @@ export class Coordinator {
   }
 
   private join(peerId: string, msg: ControlOf<'peer-info'>): void {
-    if (this.peers.has(peerId)) return;
+    const known = this.peers.get(peerId);
+    if (known?.alive) return; // duplicate announcement
+    if (known) this.peers.delete(peerId); // the same id back after it vanished: a fresh peer (its state is gone)
     const stages = this.run.stages.map((r, s) => ({
       layers: r.layerEnd - r.layerStart,
       throughputs: [...this.peers.values()].filter((p) => p.alive && p.stage === s).map((p) => p.throughput),
@@ -336,7 +338,13 @@ export class Coordinator {
     // The update is out: from here a vanished member just stops counting.
     await this.waitFor(() => all.every((p) => !this.isAlive(p) || this.stepDone.has(p)), () => null, stepMs, `step ${step} apply`).catch((err: unknown) => {
       if (!(err instanceof Restart)) throw err;
-      for (const p of all) if (this.isAlive(p) && !this.stepDone.has(p)) this.log(`${p} did not confirm step ${step}`);
+      // A replica that did not apply this update is out of sync with its twins: it leaves the membership.
+      for (const p of all) {
+        if (!this.isAlive(p) || this.stepDone.has(p)) continue;
+        this.log(`${p} did not confirm step ${step}: dropped from the membership`);
+        this.vanish(p);
+        this.cp.sendControl({ type: 'shutdown', reason: `did not apply step ${step}` }, p);
+      }
     });
     let replicasAgree = true;
     const applied = members.map((m) => m.filter((p) => this.stepDone.has(p)));

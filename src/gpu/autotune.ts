@@ -3,6 +3,7 @@
 // its per-adapter default. The table exports to / imports from JSON (the CLI keeps it in a file, the browser in
 // localStorage).
 import {
+  availableVariants,
   MATMUL_VARIANTS,
   matmulChoiceTable,
   matmulShapeKey,
@@ -114,8 +115,8 @@ export async function tuneMatmul(
     const result: Record<string, number> = {};
     let best = Infinity;
     let bestVariant = '';
-    for (const v of opts.variants ?? MATMUL_VARIANTS) {
-      await rt.prepare(variantKernel(v, s).kernel);
+    for (const v of opts.variants ?? availableVariants(rt)) {
+      await rt.prepare(variantKernel(v, s, rt).kernel);
       const t0 = performance.now();
       matmulWith(rt, v, args);
       await rt.flush();

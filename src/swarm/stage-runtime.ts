@@ -11,6 +11,7 @@
 // gradients and drops everything of the old attempt; tensors of a step/attempt this peer has not begun yet are kept.
 // All GPU work of the peer runs through one promise chain, so reads see exactly the launches before them.
 import type { Runtime } from '../gpu/runtime';
+import { Emitter } from '../net/emitter';
 import { gpt2ParamSpecs } from '../model/config';
 import { hashKeys, sampleBatch } from '../model/data';
 import { initParams } from '../model/init';
@@ -76,6 +77,8 @@ interface StepState {
   tieWaiter?: (x: Float32Array) => void;
   tieAbort?: (e: Error) => void;
   reduced: boolean;
+  /** Settles when this replica's reduce phase (all-reduce, tie exchange, gradient write-back) is over. */
+  reduceDone?: Promise<void>;
   applied: boolean;
 }
 
@@ -96,7 +99,17 @@ export function digestFloats(a: Float32Array): string {
   return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
 }
 
+export type StageRuntimeEvents = {
+  /** A microbatch's forward ran here (activations sent on, or the loss computed on the last stage). */
+  forward: { step: number; attempt: number; mb: number };
+  /** A microbatch's backward ran here. */
+  backward: { step: number; attempt: number; mb: number };
+};
+
 export class StageRuntime {
+  readonly events = new Emitter<StageRuntimeEvents>();
+  /** Microbatch forwards / backwards run here (all steps and attempts). */
+  readonly counters = { forward: 0, backward: 0 };
   readonly stage: Stage;
   readonly stageIndex: number;
   readonly run: RunConfig;
@@ -175,9 +188,15 @@ export class StageRuntime {
     switch (msg.type) {
       case 'step-begin':
         return this.begin(msg);
-      case 'step-reduce':
-        void this.reduce(msg).catch((err: unknown) => this.fail(err));
+      case 'step-reduce': {
+        const st = this.cur;
+        const p = this.reduce(msg);
+        // step-apply can arrive while this replica still waits for its tied-wte partner (the coordinator only waits
+        // for each stage's leader): apply() waits for this.
+        if (st && this.isCurrent(msg.step, msg.attempt)) st.reduceDone ??= p;
+        p.catch((err: unknown) => this.fail(err));
         return;
+      }
       case 'step-apply':
         void this.apply(msg).catch((err: unknown) => this.fail(err));
         return;
@@ -374,6 +393,8 @@ export class StageRuntime {
       this.stage.backward(slot, { lossScale: 1 / (M * B * T) });
       const loss = (await this.rt.read(lossT))[0];
       this.checkCurrent(st);
+      this.counted('forward', st, mb);
+      this.counted('backward', st, mb);
       this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: Number.isFinite(loss) ? loss : null });
       this.opts.send({ type: 'mb-done', step: st.step, attempt: st.attempt, mb });
       this.releaseSlot(st, slot);
@@ -386,9 +407,15 @@ export class StageRuntime {
     st.inflight.set(mb, { slot, to: next });
     if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
     this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
+    this.counted('forward', st, mb);
     const meta = this.meta(st, mb, this.peerId, '');
     this.sendTo(next, { kind: 'act', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: acts, meta });
     this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: b.targets, meta });
+  }
+
+  private counted(what: 'forward' | 'backward', st: StepState, mb: number): void {
+    this.counters[what]++;
+    this.events.emit(what, { step: st.step, attempt: st.attempt, mb });
   }
 
   private arrived(st: StepState, mb: number): void {
@@ -414,6 +441,7 @@ export class StageRuntime {
     st.inflight.set(mb, { slot, from: a.from, to: next });
     if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
     this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
+    this.counted('forward', st, mb);
     const meta = this.meta(st, mb, a.origin, a.route);
     const { B, T } = this.run;
     this.sendTo(next, { kind: 'act', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: acts, meta });
@@ -435,6 +463,8 @@ export class StageRuntime {
     const grad = await gradP;
     this.checkCurrent(st);
     a.act = undefined;
+    this.counted('forward', st, mb);
+    this.counted('backward', st, mb);
     this.sendTo(a.from, { kind: 'grad', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: grad, meta: this.meta(st, mb, a.origin, a.route) });
     this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: Number.isFinite(loss) ? loss : null });
   }
@@ -443,6 +473,7 @@ export class StageRuntime {
     this.checkCurrent(st);
     st.inflight.delete(mb);
     const dIn = this.stage.backward(f.slot, { gradOut: g });
+    this.counted('backward', st, mb);
     if (this.first) {
       this.opts.send({ type: 'mb-done', step: st.step, attempt: st.attempt, mb });
       this.releaseSlot(st, f.slot);
@@ -546,6 +577,9 @@ export class StageRuntime {
     const st = this.cur;
     if (!st || !this.isCurrent(msg.step, msg.attempt) || st.applied) return;
     st.applied = true;
+    if (!st.reduceDone) throw new Error(`step-apply ${st.key} before step-reduce`);
+    await st.reduceDone; // throws if the reduce failed: this replica must not apply a partial gradient
+    this.checkCurrent(st);
     const t0 = performance.now();
     let digest = '';
     await this.enqueue(async () => {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { tuneMatmul, matmulChoices, exportTuning, importTuning } from '../../src/gpu/autotune';
-import { biasBackward, chooseVariant, matmul, matmulWith, MATMUL_VARIANTS } from '../../src/gpu/ops/matmul';
-import type { Runtime } from '../../src/gpu/runtime';
+import { acquireDevice } from '../../src/gpu/device';
+import { nodeGpu } from '../../src/gpu/node-gpu';
+import { biasBackward, chooseVariant, matmul, matmulWith, MATMUL_VARIANTS, subgroupsUsable } from '../../src/gpu/ops/matmul';
+import { Runtime } from '../../src/gpu/runtime';
 import { expectClose, freshSeed, gpuRuntime, poison, randn, rng } from '../support/gpu';
 
 interface Case {
@@ -69,6 +71,24 @@ const AWKWARD: [number, number, number][] = [
 ];
 const ALIGNED: [number, number, number][] = [[68, 132, 40], [4, 8, 4], [36, 12, 132], [132, 20, 64]];
 
+/** A second runtime whose device has the 'subgroups' feature (the shared runtime does not request it), or null. */
+let sgRuntime: Promise<Runtime | null> | undefined;
+function subgroupRuntime(): Promise<Runtime | null> {
+  sgRuntime ??= (async () => {
+    const { gpu } = await nodeGpu({ quiet: true });
+    const base = await acquireDevice(gpu);
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter || !adapter.features.has('subgroups' as GPUFeatureName)) return null;
+    const device = await adapter.requestDevice({
+      requiredFeatures: ['subgroups' as GPUFeatureName],
+      requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup },
+    });
+    base.device.destroy();
+    return new Runtime({ ...base, adapter, device });
+  })();
+  return sgRuntime;
+}
+
 describe('matmul', () => {
   for (const variant of MATMUL_VARIANTS) {
     it(`${variant}: every transpose / bias / accumulate combination matches float64`, async () => {
@@ -80,13 +100,34 @@ describe('matmul', () => {
         for (const [M, N, K] of [AWKWARD[i++ % AWKWARD.length], ALIGNED[(combo + i) % ALIGNED.length]]) {
           const c: Case = { M, N, K, ...flags };
           const s = seed + combo * 7919 + M;
-          if (process.env.MM_TRACE) console.log(variant, name(c));
           const { got, want } = await runCase(rt, variant, c, s);
           expectClose(`matmul ${variant} ${name(c)} seed=${s}`, got, want, tol(K), 1e-5);
         }
       }
-    });
+      // ~1 s with Mesa's shader disk cache warm; a cold cache compiles ~30 pipelines per variant (seconds each
+      // for the big register blocks on a loaded 2-core machine).
+    }, 240_000);
   }
+
+  it('subgroup variant (device with subgroups): every combination matches float64 and is deterministic', async (ctx) => {
+    const rt = await subgroupRuntime();
+    if (!rt || !subgroupsUsable(rt, 8)) return ctx.skip();
+    const seed = freshSeed();
+    for (let combo = 0; combo < 16; combo++) {
+      const flags = { transA: !!(combo & 1), transB: !!(combo & 2), bias: !!(combo & 4), accumulate: !!(combo & 8) };
+      for (const [M, N, K] of [AWKWARD[combo % AWKWARD.length], ALIGNED[combo % ALIGNED.length], [130, 68, 132] as [number, number, number]]) {
+        const c: Case = { M, N, K, ...flags };
+        const s = seed + combo * 7919 + M;
+        const { got, want } = await runCase(rt, 'rb8x8w8sg', c, s);
+        expectClose(`matmul rb8x8w8sg (subgroups) ${name(c)} seed=${s}`, got, want, tol(K), 1e-5);
+        if (combo === 4) {
+          const again = await runCase(rt, 'rb8x8w8sg', c, s);
+          expect(again.got.every((v, i) => Object.is(v, got[i])), `rb8x8w8sg ${name(c)} seed=${s}: runs differ`).toBe(true);
+        }
+      }
+    }
+    expect(chooseVariant(rt, { M: 768, N: 384, K: 128, bias: true })).toBe('rb8x8w8sg');
+  }, 240_000);
 
   it('model shapes match float64 with the default choice', async () => {
     const rt = await gpuRuntime();

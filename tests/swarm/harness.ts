@@ -146,3 +146,9 @@ export async function replicasIdentical(a: SwarmPeer, b: SwarmPeer): Promise<boo
   }
   return true;
 }
+
+/** The peer's StageRuntime once the coordinator assigned it a stage. */
+export function whenAssigned(p: SwarmPeer): Promise<NonNullable<SwarmPeer['runtime']>> {
+  if (p.runtime) return Promise.resolve(p.runtime);
+  return new Promise((resolve) => p.events.once('assigned', () => resolve(p.runtime!)));
+}

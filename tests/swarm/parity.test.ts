@@ -58,6 +58,9 @@ describe('swarm parity with the single-peer engine', () => {
     expect(byStage.map((m) => m.length)).toEqual([2, 2]);
     for (const r of reports) expect(r.replicasAgree).toBe(true);
     for (const m of byStage) expect(await replicasIdentical(m[0], m[1])).toBe(true);
+    // Both replicas of each stage did work: owners k mod 2 on the first stage, stochastic wiring into the second.
+    for (const m of byStage) for (const p of m) expect(p.runtime!.counters.forward).toBeGreaterThan(0);
+    console.log(`S=2 R=2 microbatch forwards per peer: ${swarm.peers.map((p) => `${p.peerId}=${p.runtime!.counters.forward}`).join(' ')}`);
 
     const ref = await reference(run);
     cleanups.push(() => ref.rt.destroy());

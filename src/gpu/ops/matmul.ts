@@ -35,6 +35,11 @@ export interface RegisterBlock {
   C: number;
   WX: number;
   WY: number;
+  /** Share A through subgroup shuffles: each lane loads one row's vec4 and the block's R rows are shuffled out of
+   *  lanes 0..R-1 (needs the device's 'subgroups' feature, subgroupMinSize >= R, WY = 1; applies to plain A with
+   *  K % 4 == 0, other cases compile the plain register block). On lavapipe every buffer load costs ~5-10 ns per
+   *  invocation whatever its width or uniformity, so cutting A's loads from R to 1 per 4 k nearly halves the time. */
+  sg?: boolean;
 }
 
 export const REGISTER_BLOCKS: Readonly<Record<string, RegisterBlock>> = {
@@ -42,9 +47,21 @@ export const REGISTER_BLOCKS: Readonly<Record<string, RegisterBlock>> = {
   rb4x4w16: { R: 4, C: 4, WX: 16, WY: 1 },
   rb4x8w8: { R: 4, C: 8, WX: 8, WY: 1 },
   rb8x8w8: { R: 8, C: 8, WX: 8, WY: 1 },
+  rb8x8w8sg: { R: 8, C: 8, WX: 8, WY: 1, sg: true },
 };
 
 export const MATMUL_VARIANTS: readonly string[] = ['naive', 'tiled', ...Object.keys(REGISTER_BLOCKS)];
+
+/** Whether this device can run subgroup register blocks of R rows. */
+export function subgroupsUsable(rt: Runtime, R: number): boolean {
+  const info = rt.handle.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
+  return rt.device.features.has('subgroups' as GPUFeatureName) && (info?.subgroupMinSize ?? 0) >= R;
+}
+
+/** Variants worth timing on this device (subgroup variants only where subgroups are enabled). */
+export function availableVariants(rt: Runtime): string[] {
+  return MATMUL_VARIANTS.filter((v) => !REGISTER_BLOCKS[v]?.sg || subgroupsUsable(rt, REGISTER_BLOCKS[v].R));
+}
 
 export interface MatmulCase {
   M: number;
@@ -77,14 +94,19 @@ export function matmulChoiceTable(rt: Runtime): Map<string, string> {
 /** The heuristic choice when a shape was not tuned: register blocks on CPU adapters, tiles on real GPUs. */
 export function defaultVariant(adapterKey: string, s: MatmulCase): string {
   if (adapterKey === 'lavapipe' || adapterKey === 'swiftshader') {
-    if (s.M * s.N < 64 * 64 || s.N < 32) return 'rb4x4w16';
-    return s.M >= 256 && s.N >= 256 ? 'rb8x8w8' : 'rb4x8w8';
+    // Measured (bench/matmul.ts, lavapipe): 8x8 blocks win once both sides fill them, 4x8 in 8x8-thread
+    // workgroups wastes least at the vocabulary's 65.
+    return s.M >= 128 && s.N >= 128 ? 'rb8x8w8' : 'rb4x8';
   }
   return s.M * s.N < 32 * 32 ? 'naive' : 'tiled';
 }
 
 export function chooseVariant(rt: Runtime, s: MatmulCase): string {
-  return matmulChoiceTable(rt).get(matmulShapeKey(s)) ?? defaultVariant(rt.handle.report.key, s);
+  const tuned = matmulChoiceTable(rt).get(matmulShapeKey(s));
+  if (tuned) return tuned;
+  const v = defaultVariant(rt.handle.report.key, s);
+  if (v === 'rb8x8w8' && !s.transA && s.K % 4 === 0 && subgroupsUsable(rt, 8)) return 'rb8x8w8sg';
+  return v;
 }
 
 // ------------------------------------------------------------------------------------------- kernels
@@ -134,13 +156,14 @@ function vecFlags(s: MatmulCase, blk: RegisterBlock): { vecA: boolean; vecB: boo
   };
 }
 
-function rbKernel(name: string, blk: RegisterBlock, s: MatmulCase): Launchable {
+function rbKernel(name: string, blk: RegisterBlock, s: MatmulCase, subgroups: boolean): Launchable {
   const f = flagsOf(s);
   const v = vecFlags(s, blk);
-  const key = `${name}|${+f.transA}${+f.transB}${+f.bias}${+f.accumulate}${+v.vecA}${+v.vecB}${+v.vecOut}`;
+  const sg = !!blk.sg && subgroups && !f.transA && v.vecA && blk.WY === 1;
+  const key = `${name}|${+f.transA}${+f.transB}${+f.bias}${+f.accumulate}${+v.vecA}${+v.vecB}${+v.vecOut}${+sg}`;
   let k = kernels.get(key);
   if (!k) {
-    const opts: RbCodeOptions = { ...blk, ...f, ...v };
+    const opts: RbCodeOptions = { ...blk, ...f, ...v, sg };
     k = {
       kernel: defineKernel({
         name: `matmul ${name}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}`,
@@ -156,12 +179,14 @@ function rbKernel(name: string, blk: RegisterBlock, s: MatmulCase): Launchable {
   return k;
 }
 
-export function variantKernel(variant: string, s: MatmulCase): Launchable {
+/** The kernel for a variant and case. Subgroup variants fall back to their plain register block where the device
+ *  lacks subgroups (so every variant runs everywhere; availableVariants() says which are worth timing). */
+export function variantKernel(variant: string, s: MatmulCase, rt?: Runtime): Launchable {
   if (variant === 'naive') return fileKernel('matmul_naive', s);
   if (variant === 'tiled') return fileKernel('matmul_tiled', s);
   const blk = REGISTER_BLOCKS[variant];
   if (!blk) throw new Error(`matmul: unknown variant ${variant} (known: ${MATMUL_VARIANTS.join(', ')})`);
-  return rbKernel(variant, blk, s);
+  return rbKernel(variant, blk, s, !!blk.sg && !!rt && subgroupsUsable(rt, blk.R));
 }
 
 // ------------------------------------------------------------------------------------------- launcher
@@ -183,7 +208,7 @@ export function matmulWith(rt: Runtime, variant: string, args: MatmulArgs): void
   const { M, N, K } = args;
   if (M === 0 || N === 0) return;
   const s: MatmulCase = { M, N, K, transA: args.transA, transB: args.transB, accumulate: args.accumulate, bias: !!args.bias };
-  const l = variantKernel(variant, s);
+  const l = variantKernel(variant, s, rt);
   const buffers: Tensor[] = [args.a, args.b];
   if (args.bias) buffers.push(args.bias);
   else if (l.alwaysBias) buffers.push(args.a);
@@ -219,6 +244,8 @@ export interface RbCodeOptions extends RegisterBlock {
   vecB: boolean;
   /** out (and bias) bound as vec4: needs N % 4 == 0. */
   vecOut: boolean;
+  /** A rows shared by subgroup shuffles (only with !transA, vecA, WY = 1, subgroup size >= R). */
+  sg?: boolean;
 }
 
 /**
@@ -235,6 +262,8 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
   const ta = o.vecA ? 'vec4f' : 'f32';
   const tb = o.vecB ? 'vec4f' : 'f32';
   const to = o.vecOut ? 'vec4f' : 'f32';
+  const sg = !!o.sg && !o.transA && o.vecA && WY === 1;
+  if (sg) L.push('enable subgroups;');
   L.push(`// generated by registerBlockedWgsl (src/gpu/ops/matmul.ts): ${JSON.stringify(o)}`);
   L.push('struct Params { M: u32, N: u32, K: u32 }');
   L.push('@group(0) @binding(0) var<uniform> p: Params;');
@@ -243,7 +272,7 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
   if (o.bias) L.push(`@group(0) @binding(3) var<storage, read> bias: array<${to}>;`);
   L.push(`@group(0) @binding(${o.bias ? 4 : 3}) var<storage, read_write> out: array<${to}>;`);
   L.push(`@compute @workgroup_size(${WX}, ${WY})`);
-  L.push('fn matmul_rb(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {');
+  L.push(`fn matmul_rb(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`);
   L.push('  let M = p.M; let N = p.N; let K = p.K;');
   L.push(WY === 1 ? `  let row0 = wg.y * ${R}u;` : `  let row0 = (wg.y * ${WY}u + lid.y) * ${R}u;`);
   L.push(`  let col0 = (wg.x * ${WX}u + lid.x) * ${C}u;`);
@@ -253,7 +282,9 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
   const elemB = (i: string) => (o.vecB ? `b[(${i}) >> 2u][(${i}) & 3u]` : `b[${i}]`);
 
   // Precomputed (clamped) base indices.
-  if (!o.transA) {
+  if (sg) {
+    L.push(`  let abl = min(row0 + lane % ${R}u, M - 1u) * (K >> 2u);`);
+  } else if (!o.transA) {
     for (let r = 0; r < R; r++) L.push(`  let ab${r} = min(row0 + ${r}u, M - 1u) * ${o.vecA ? '(K >> 2u)' : 'K'};`);
   } else if (o.vecA) {
     for (let g = 0; g < R / 4; g++) L.push(`  let ag${g} = min((row0 >> 2u) + ${g}u, (M >> 2u) - 1u);`);
@@ -274,7 +305,17 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
     const aval: string[][] = []; // [r][u]
     const bvec: string[][] = []; // [u][g] vec4 expressions
     // ---- A
-    if (!o.transA) {
+    if (sg && steps === 4) {
+      // lane l holds row (l % R)'s 4 values; row r comes from lane r (lanes 0..R-1 exist: subgroup size >= R)
+      L.push(`${ind}let val = a[abl + (k >> 2u)];`);
+      for (let r = 0; r < R; r++) {
+        L.push(`${ind}let va${r} = subgroupShuffle(val, ${r}u);`);
+        aval.push([0, 1, 2, 3].map((u) => `va${r}[${u}]`));
+      }
+    } else if (sg) {
+      // tail (never runs: K % 4 == 0 here) still has to compile
+      for (let r = 0; r < R; r++) aval.push([`0.0`]);
+    } else if (!o.transA) {
       for (let r = 0; r < R; r++) {
         aval.push([]);
         if (o.vecA && steps === 4) {

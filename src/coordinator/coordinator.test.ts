@@ -1,0 +1,259 @@
+// The coordinator's protocol logic against a fake control plane and scripted peers (no GPU, no network).
+import { describe, expect, it } from 'vitest';
+import { Emitter } from '../net/emitter';
+import type { ControlMessage, ControlOf } from '../net/messages';
+import { DEFAULT_OPTIMIZER } from '../model/stage';
+import { learningRate } from '../model/schedule';
+import { Coordinator, type ControlPlane } from './coordinator';
+import { evenStages, parseRunConfig, type RunConfig } from './run-config';
+
+class FakePlane implements ControlPlane {
+  readonly peerId = 'coord';
+  readonly ev = new Emitter<{ control: { from: string; msg: ControlMessage }; 'peer-left': { peerId: string } }>();
+  readonly sent: { msg: ControlMessage; to?: string }[] = [];
+  /** Scripted peers: called (asynchronously) with every message the coordinator sends. */
+  responder: (msg: ControlMessage, to?: string) => void = () => undefined;
+  on(event: 'control' | 'peer-left', handler: (ev: never) => void) {
+    return this.ev.on(event, handler as never);
+  }
+  sendControl(msg: ControlMessage, to?: string): void {
+    this.sent.push({ msg, to });
+    queueMicrotask(() => this.responder(msg, to));
+  }
+  from(peer: string, msg: ControlMessage): void {
+    this.ev.emit('control', { from: peer, msg });
+  }
+  leave(peerId: string): void {
+    this.ev.emit('peer-left', { peerId });
+  }
+  ofType<T extends ControlMessage['type']>(type: T): ControlOf<T>[] {
+    return this.sent.filter((s) => s.msg.type === type).map((s) => s.msg as ControlOf<T>);
+  }
+}
+
+function run(over: Partial<RunConfig> = {}): RunConfig {
+  const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 1, decaySteps: 4 };
+  return parseRunConfig({
+    runId: 'unit',
+    model: { n_layer: 4, n_head: 2, n_embd: 8, vocab_size: 10, block_size: 8 },
+    stages: evenStages(4, 2),
+    B: 1,
+    T: 8,
+    M: 4,
+    steps: 3,
+    schedule,
+    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr, gradClip: 1 },
+    seed: 1,
+    ...over,
+  });
+}
+
+/**
+ * Scripted swarm: every member answers like a correct peer. `sumsq[s]` is what stage s's leader reports.
+ * `hooks.beforeDone` may return true to swallow a message (e.g. to let a peer vanish first).
+ */
+function scriptPeers(plane: FakePlane, opts: { sumsq: number[]; dead?: Set<string>; intercept?: (msg: ControlMessage) => boolean }) {
+  const dead = opts.dead ?? new Set<string>();
+  const stageOf = new Map<string, number>();
+  plane.responder = (msg, to) => {
+    if (opts.intercept?.(msg)) return;
+    const say = (p: string, m: ControlMessage) => {
+      if (!dead.has(p)) plane.from(p, m);
+    };
+    switch (msg.type) {
+      case 'swarm-assign':
+        stageOf.set(to!, msg.stage);
+        return;
+      case 'swarm-members':
+        for (const p of msg.stages.flat()) say(p, { type: 'swarm-ready', epoch: msg.epoch });
+        return;
+      case 'step-begin': {
+        const { step, attempt } = msg;
+        const last = msg.members[msg.members.length - 1];
+        msg.owners.forEach((o, mb) => {
+          if (dead.has(o)) return;
+          say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: 2 + mb });
+          say(o, { type: 'mb-done', step, attempt, mb });
+        });
+        return;
+      }
+      case 'step-reduce':
+        msg.members.forEach((m, s) => say(m[0], { type: 'grad-sumsq', step: msg.step, attempt: msg.attempt, stage: s, value: opts.sumsq[s] }));
+        return;
+      case 'step-apply':
+        for (const [p, s] of stageOf) say(p, { type: 'step-done', step: msg.step, attempt: msg.attempt, stage: s, digest: `d${s}-${msg.step}` });
+        return;
+      default:
+        return;
+    }
+  };
+  return { stageOf };
+}
+
+const info = (throughput: number): ControlMessage => ({ type: 'peer-info', platform: 'node', gpu: true, throughput });
+
+describe('Coordinator', () => {
+  it('assigns, links up, runs every step and computes the global clip scale and lr', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run(), minPeers: 4 });
+    scriptPeers(plane, { sumsq: [3, 1] }); // norm 2 -> scale 1 / (2 + 1e-6)
+    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    const reports = await c.finished();
+    expect(plane.ofType('swarm-assign').map((m) => m.stage)).toEqual([0, 1, 0, 1]);
+    expect(plane.ofType('swarm-members')[0].stages).toEqual([['a', 'c'], ['b', 'd']]);
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
+    const apply = plane.ofType('step-apply');
+    expect(apply.map((a) => a.lr)).toEqual([0, 1, 2].map((s) => learningRate(s, run().schedule)));
+    expect(apply[0].scale).toBeCloseTo(1 / (2 + 1e-6), 12);
+    expect(reports[0].gradNorm).toBeCloseTo(2, 12);
+    expect(reports[0].loss).toBeCloseTo((2 + 3 + 4 + 5) / 4, 12);
+    expect(plane.ofType('step-begin')[0].owners).toEqual(['a', 'c', 'a', 'c']);
+    expect(reports.every((r) => r.replicasAgree && r.attempts === 1)).toBe(true);
+    expect(plane.sent[plane.sent.length - 1].msg.type).toBe('shutdown');
+    c.close();
+  });
+
+  it('no clipping below the threshold or with gradClip 0', async () => {
+    for (const [gradClip, sumsq, want] of [[1, [0.09, 0.16], 1], [0, [100, 1], 1]] as const) {
+      const plane = new FakePlane();
+      const r = run({ steps: 1 });
+      r.optimizer.gradClip = gradClip;
+      const c = new Coordinator(plane, { run: r, minPeers: 2 });
+      scriptPeers(plane, { sumsq: [...sumsq] });
+      plane.from('a', info(1));
+      plane.from('b', info(1));
+      await c.finished();
+      expect(plane.ofType('step-apply')[0].scale).toBe(want);
+      c.close();
+    }
+  });
+
+  it('re-runs a step whose member vanished before the update, re-owning its microbatches', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run(), minPeers: 4 });
+    const dead = new Set<string>();
+    let killed = false;
+    scriptPeers(plane, {
+      sumsq: [1, 1],
+      dead,
+      intercept: (msg) => {
+        if (msg.type === 'step-reduce' && msg.step === 1 && !killed) {
+          killed = true; // c dies after the microbatches, during the all-reduce
+          dead.add('c');
+          plane.leave('c');
+          return true;
+        }
+        return false;
+      },
+    });
+    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    const reports = await c.finished();
+    expect(reports.map((r) => r.attempts)).toEqual([1, 2, 1]);
+    const begins = plane.ofType('step-begin').filter((b) => b.step === 1);
+    expect(begins.map((b) => b.attempt)).toEqual([0, 1]);
+    expect(begins[1].owners).toEqual(['a', 'a', 'a', 'a']);
+    expect(begins[1].members).toEqual([['a'], ['b', 'd']]);
+    expect(reports[1].members).toEqual([['a'], ['b', 'd']]);
+    c.close();
+  });
+
+  it('a member vanishing after step-apply does not re-run the step', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run({ steps: 2 }), minPeers: 4 });
+    const dead = new Set<string>();
+    scriptPeers(plane, {
+      sumsq: [1, 1],
+      dead,
+      intercept: (msg) => {
+        if (msg.type === 'step-apply' && msg.step === 0 && !dead.has('d')) {
+          dead.add('d');
+          plane.leave('d');
+        }
+        return false;
+      },
+    });
+    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    const reports = await c.finished();
+    expect(reports.map((r) => r.attempts)).toEqual([1, 1]);
+    expect(reports[0].members).toEqual([['a', 'c'], ['b']]);
+    expect(plane.ofType('step-begin')[1].members).toEqual([['a', 'c'], ['b']]);
+    c.close();
+  });
+
+  it('a peer joining mid-run is placed by compute per layer and copies state from a live replica between steps', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run({ steps: 3 }), minPeers: 3 });
+    scriptPeers(plane, { sumsq: [1, 1] });
+    plane.from('a', info(100));
+    plane.from('b', info(100));
+    plane.from('c', info(100)); // both stages 2 layers: 100/2 = 50 each -> tie -> stage 0
+    c.events.once('step', () => plane.from('e', info(50))); // stage 1: 100/2 = 50 vs stage 0: 200/2 = 100
+    const reports = await c.finished();
+    const members = plane.ofType('swarm-members');
+    expect(members).toHaveLength(2);
+    expect(members[1].joins).toEqual([{ peer: 'e', stage: 1, source: 'b' }]);
+    expect(members[1].stages).toEqual([['a', 'c'], ['b', 'e']]);
+    expect(members[1].step).toBeGreaterThan(0);
+    expect(reports[reports.length - 1].members).toEqual([['a', 'c'], ['b', 'e']]);
+    c.close();
+  });
+
+  it('drops a replica that does not confirm the update (it would be out of sync with its twin)', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run({ steps: 2 }), minPeers: 4, stepTimeoutMs: 200 });
+    const dead = new Set<string>();
+    scriptPeers(plane, {
+      sumsq: [1, 1],
+      dead,
+      intercept: (msg) => {
+        if (msg.type === 'step-apply' && msg.step === 0) dead.add('c'); // alive, but silent from now on
+        return false;
+      },
+    });
+    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    const reports = await c.finished();
+    expect(reports[0].members).toEqual([['a'], ['b', 'd']]);
+    expect(plane.sent.some((x) => x.msg.type === 'shutdown' && x.to === 'c')).toBe(true);
+    expect(plane.ofType('step-begin')[1].members).toEqual([['a'], ['b', 'd']]);
+    c.close();
+  });
+
+  it('fails the run when a stage loses its last replica', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run(), minPeers: 2 });
+    const dead = new Set<string>();
+    scriptPeers(plane, {
+      sumsq: [1, 1],
+      dead,
+      intercept: (msg) => {
+        if (msg.type === 'step-begin' && msg.step === 1 && !dead.has('b')) {
+          dead.add('b');
+          plane.leave('b');
+          return true;
+        }
+        return false;
+      },
+    });
+    plane.from('a', info(1));
+    plane.from('b', info(1));
+    await expect(c.finished()).rejects.toThrow(/stage 1 has no live replica/);
+    c.close();
+  });
+});
+
+describe('run config', () => {
+  it('accepts contiguous stages and rejects gaps, overlaps, short cover and T > block_size', () => {
+    expect(run().stages).toEqual([{ layerStart: 0, layerEnd: 2 }, { layerStart: 2, layerEnd: 4 }]);
+    expect(() => run({ stages: [{ layerStart: 0, layerEnd: 1 }, { layerStart: 2, layerEnd: 4 }] })).toThrow(/starts at layer 2, expected 1/);
+    expect(() => run({ stages: [{ layerStart: 0, layerEnd: 3 }, { layerStart: 2, layerEnd: 4 }] })).toThrow(/expected 3/);
+    expect(() => run({ stages: [{ layerStart: 0, layerEnd: 3 }] })).toThrow(/end at layer 3, expected n_layer 4/);
+    expect(() => run({ stages: [{ layerStart: 0, layerEnd: 0 }, { layerStart: 0, layerEnd: 4 }] })).toThrow(/empty/);
+    expect(() => run({ T: 9 })).toThrow(/exceeds block_size/);
+    expect(() => run({ model: { n_layer: 4, n_head: 3, n_embd: 8, vocab_size: 10, block_size: 8 } })).toThrow(/divisible/);
+  });
+
+  it('evenStages splits layers contiguously', () => {
+    expect(evenStages(5, 3)).toEqual([{ layerStart: 0, layerEnd: 2 }, { layerStart: 2, layerEnd: 4 }, { layerStart: 4, layerEnd: 5 }]);
+    expect(() => evenStages(2, 3)).toThrow();
+  });
+});

@@ -1,0 +1,106 @@
+// Membership changes mid-run (docs/swarm.md, Membership), S=2 x R=2 Node peers over real WebRTC:
+//  - a first-stage replica vanishes in the middle of a step: the coordinator re-runs the step (attempt 2) with its
+//    microbatches owned by the twin; the step is not lost and training continues;
+//  - a new peer joins mid-run: it is assigned the stage with the least compute per layer, copies weights + AdamW
+//    state from a live replica between steps, and trains on, bitwise identical to its twin.
+// The whole run still ends on the single-peer engine's weights: nothing was lost or counted twice.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { StepReport } from '../../src/coordinator/coordinator';
+import { compareToReference, reference, replicasIdentical, startSwarm, tinyRun, whenAssigned, type Swarm } from './harness';
+
+let swarm: Swarm | undefined;
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  await swarm?.close();
+  swarm = undefined;
+  for (const c of cleanups.splice(0)) c();
+});
+
+describe('swarm churn', () => {
+  it('a replica vanishes mid-step, then a peer joins mid-run; the run matches the single-peer engine', async () => {
+    const run = tinyRun('churn', 4, [[0, 2], [2, 4]], { steps: 5, schedule: { lr: 3e-3, minLr: 3e-4, warmup: 1, decaySteps: 5 } });
+    swarm = await startSwarm(run, 'churn', { minPeers: 4 });
+    const sw = swarm;
+    for (const id of ['c0', 'c1', 'c2', 'c3']) await sw.addPeer(id, 1000);
+    const [c0, , c2] = sw.peers;
+
+    // Kill c2 (a first-stage replica) right after its first forward of step 1: mid-step, with microbatches in flight.
+    let killedAt: { step: number; attempt: number; mb: number } | undefined;
+    const off = (await whenAssigned(c2)).events.on('forward', (ev) => {
+      if (ev.step !== 1 || killedAt) return;
+      killedAt = ev;
+      off();
+      setTimeout(() => c2.close(), 0);
+    });
+
+    // A newcomer joins after step 2 (the real join benchmark decides its announced throughput).
+    let joiner: Promise<import('../../src/swarm/peer').SwarmPeer> | undefined;
+    const restarts: { step: number; attempt: number; reason: string }[] = [];
+    sw.coordinator.events.on('restart', (r) => restarts.push(r));
+    const joinT0 = { t: 0 };
+    sw.coordinator.events.on('step', (r: StepReport) => {
+      if (r.step === 2 && !joiner) {
+        joinT0.t = performance.now();
+        joiner = sw.addPeer('c4');
+      }
+    });
+
+    const reports = await sw.coordinator.finished();
+    const c4 = await joiner!;
+    console.log(
+      `churn: killed c2 at step ${killedAt?.step} mb ${killedAt?.mb}; restarts ${JSON.stringify(restarts)}; ` +
+        `c4 throughput ${c4.throughput.toFixed(0)} tok/s -> stage ${c4.runtime?.stageIndex}; ` +
+        `steps ${reports.map((r) => `${r.step}:${r.attempts}x ${r.ms.toFixed(0)}ms [${r.members.map((m) => m.join(',')).join('|')}]`).join(' ')}`,
+    );
+
+    expect(killedAt?.step).toBe(1);
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2, 3, 4]);
+    expect(reports[1].attempts).toBe(2); // step 1 was re-run, not lost
+    expect(reports[1].members[0]).toEqual(['c0']);
+    expect(restarts.some((r) => r.step === 1 && /c2 vanished/.test(r.reason))).toBe(true);
+    // The joiner is in the first stage (least compute per layer after c2 left) and trained the last step(s).
+    expect(c4.runtime!.stageIndex).toBe(0);
+    expect(reports[4].members[0]).toEqual(['c0', 'c4']);
+    expect(c4.runtime!.counters.forward).toBeGreaterThan(0);
+    for (const r of reports) expect(r.replicasAgree).toBe(true);
+    expect(await replicasIdentical(c0, c4)).toBe(true);
+    const stage1 = sw.peers.filter((p) => p.runtime?.stageIndex === 1);
+    expect(await replicasIdentical(stage1[0], stage1[1])).toBe(true);
+
+    const ref = await reference(run);
+    cleanups.push(() => ref.rt.destroy());
+    const live = sw.peers.filter((p) => p !== c2);
+    const cmp = await compareToReference(live, ref.params);
+    console.log(
+      `churn vs single peer: ${cmp.checked} tensors, worst ${cmp.worst.name} max|diff| ${cmp.worst.maxAbs.toExponential(2)}; ` +
+        `losses swarm ${reports.map((r) => r.loss.toFixed(5)).join(' ')} ref ${ref.losses.map((l) => l.toFixed(5)).join(' ')}`,
+    );
+    for (let s = 0; s < run.steps; s++) expect(Math.abs(reports[s].loss - ref.losses[s])).toBeLessThan(1e-5 * Math.max(1, ref.losses[s]));
+    expect(cmp.worst.score).toBeLessThan(1e-5);
+  }, 90_000);
+
+  it('a last-stage replica vanishes mid-step: the step is re-run on its twin', async () => {
+    const run = tinyRun('churn-last', 4, [[0, 2], [2, 4]], { steps: 3 });
+    swarm = await startSwarm(run, 'churn-last', { minPeers: 4 });
+    const sw = swarm;
+    for (const id of ['l0', 'l1', 'l2', 'l3']) await sw.addPeer(id, 1000);
+    const l3 = sw.peers[3];
+    let killedAt: { step: number; mb: number } | undefined;
+    (await whenAssigned(l3)).events.on('backward', (ev) => {
+      if (ev.step !== 1 || killedAt) return;
+      killedAt = ev; // it has computed a microbatch's loss and gradient of step 1: its contribution dies with it
+      setTimeout(() => l3.close(), 0);
+    });
+    const reports = await sw.coordinator.finished();
+    console.log(`churn-last: killed l3 at step ${killedAt?.step} mb ${killedAt?.mb}; steps ${reports.map((r) => `${r.step}:${r.attempts}x ${r.ms.toFixed(0)}ms`).join(' ')}`);
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
+    expect(reports[1].attempts).toBe(2);
+    expect(reports[2].members).toEqual([['l0', 'l2'], ['l1']]);
+    const ref = await reference(run);
+    cleanups.push(() => ref.rt.destroy());
+    const cmp = await compareToReference(sw.peers.filter((p) => p !== l3), ref.params);
+    console.log(`churn-last vs single peer: worst ${cmp.worst.name} max|diff| ${cmp.worst.maxAbs.toExponential(2)}`);
+    expect(cmp.worst.score).toBeLessThan(1e-5);
+    expect(await replicasIdentical(sw.peers[0], sw.peers[2])).toBe(true);
+  }, 90_000);
+});
