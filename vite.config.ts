@@ -11,6 +11,6 @@ export default defineConfig({
   build: {
     target: 'es2022',
     outDir: 'dist',
-    rollupOptions: { input: { index: resolve(__dirname, 'index.html') } },
+    rollupOptions: { input: { index: resolve(__dirname, 'index.html'), coordinator: resolve(__dirname, 'coordinator.html') } },
   },
 });

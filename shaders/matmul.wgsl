@@ -13,9 +13,12 @@
 //   matmul_naive  one thread per output, 16x16 threads per workgroup (reference / fallback).
 //   matmul_tiled  workgroup-memory tiles: 16x16 threads, 64x64 outputs per workgroup, 4x4 per thread,
 //                 K in slabs of 16 staged through workgroup memory (what real GPUs want).
-//   rb_*          register-blocked, no workgroup memory, vec4 loads (what CPU adapters want). Their code is
+//   rb*           register-blocked, no workgroup memory, vec4 loads (what CPU adapters want). Their code is
 //                 generated per block shape and per transpose/alignment case by `registerBlockedWgsl` in
 //                 src/gpu/ops/matmul.ts (a private register array cannot be sized by an override constant).
+//   rb*sg         the same, with A's values shared across the SIMD lanes by subgroupShuffle instead of every lane
+//                 loading them (needs the device feature 'subgroups'). On lavapipe every buffer load costs ~5-10 ns
+//                 per invocation whatever its width, uniformity or address space, so loads per FMA decide speed.
 //
 // Every variant reads any M, N, K (including 1), never outside a binding (indices are clamped, out-of-range
 // products are zeroed or never stored) and writes every output. Each output is one thread's fixed-order loop over

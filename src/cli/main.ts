@@ -1,7 +1,10 @@
 // The `tabswarm` command line. Each subcommand lives in its own file.
 import { UsageError } from './args';
+import { coordinator, coordinatorHelp } from './coordinator';
+import { demo, demoHelp } from './demo';
 import { evalHelp, evaluate } from './eval';
 import { grad, gradHelp } from './grad';
+import { peer, peerHelp } from './peer';
 import { sample, sampleHelp } from './sample';
 import { train, trainHelp } from './train';
 
@@ -10,6 +13,9 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   eval: { run: evaluate, help: evalHelp },
   sample: { run: sample, help: sampleHelp },
   grad: { run: grad, help: gradHelp },
+  demo: { run: demo, help: demoHelp },
+  coordinator: { run: coordinator, help: coordinatorHelp },
+  peer: { run: peer, help: peerHelp },
 };
 
 export function usage(): string {

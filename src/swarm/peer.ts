@@ -3,17 +3,19 @@
 // peer-info; the coordinator answers swarm-assign (run config + stage); swarm-members makes it link up with the
 // peers it needs (copying its stage's weights + AdamW state from a live replica when it joins a running swarm) and
 // report swarm-ready; the step messages then drive the StageRuntime. Browser-safe: the Node pieces (WebSocket,
-// RTC factory, GPU runtime) are passed in.
+// RTC factory, GPU compute) are passed in. The GPU work goes through a ComputeBackend (src/swarm/stage-compute.ts):
+// a Runtime in this process, or a Web Worker (src/swarm/worker-stage-compute.ts) in a browser tab.
 import { parseRunConfig, type RunConfig } from '../coordinator/run-config';
 import type { Runtime } from '../gpu/runtime';
-import { Stage } from '../model/stage';
 import { Emitter } from '../net/emitter';
 import type { ControlMessage, ControlOf } from '../net/messages';
 import { PeerNetwork, type PeerNetworkOptions } from '../net/peer-network';
 import type { RtcFactory } from '../net/rtc-session';
 import { SignalingClient, type WebSocketConstructor } from '../net/signaling-client';
 import { dialsFirst, Links, neededPeers } from './links';
-import { StageRuntime } from './stage-runtime';
+import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from './stage-compute';
+import { StageRuntime, stageSpecOf } from './stage-runtime';
+import { STEP_REPORT_STATE } from './step-reports';
 import { layoutOf, receiveStageState, sendStageState } from './state-transfer';
 
 export interface SwarmPeerOptions {
@@ -22,8 +24,10 @@ export interface SwarmPeerOptions {
   peerId?: string;
   WebSocket?: WebSocketConstructor;
   rtcFactory: RtcFactory;
-  /** This peer's own GPU runtime (destroyed by close()). */
-  runtime: () => Promise<Runtime>;
+  /** This peer's own GPU runtime in this process (destroyed by close()). Give this or `compute`. */
+  runtime?: () => Promise<Runtime>;
+  /** This peer's compute backend, e.g. a Web Worker (destroyed by close()). Give this or `runtime`. */
+  compute?: () => Promise<ComputeBackend>;
   /** Training tokens of the run (only the first stage reads them). */
   tokens: (run: RunConfig) => Uint32Array | Promise<Uint32Array>;
   platform: 'node' | 'browser';
@@ -36,7 +40,28 @@ export interface SwarmPeerOptions {
   log?: (s: string) => void;
 }
 
+/** What a peer is doing (UI). */
+export type SwarmPeerState = 'benchmarking' | 'joining' | 'assigned' | 'linking' | 'ready' | 'training' | 'finished' | 'error' | 'closed';
+
+export interface SwarmProgress {
+  state: SwarmPeerState;
+  /** Steps this peer has applied (the run's step counter as seen here). */
+  step: number;
+  /** Last loss known here: the coordinator's step report if it sends one, else this (last-stage) peer's microbatches. */
+  loss: number | null;
+  /** Microbatch forwards / backwards computed here. */
+  forward: number;
+  backward: number;
+  /** Tokens this peer computed (its own microbatches' forwards x B x T) per second, over the last step. */
+  tokensPerSec: number;
+  /** Tokens of the whole step (M x B x T) per second, over the last step as seen here. */
+  runTokensPerSec: number;
+}
+
 export type SwarmPeerEvents = {
+  state: SwarmPeerState;
+  /** After every applied step (and on coordinator step reports). */
+  progress: SwarmProgress;
   assigned: { stage: number; run: RunConfig };
   ready: { epoch: number };
   'state-received': { from: string; step: number; ms: number };
@@ -46,26 +71,10 @@ export type SwarmPeerEvents = {
 };
 
 /** Tokens/s of a tiny 1-layer stage (forward + backward), best of `reps` after a warm-up. */
-export async function benchmarkThroughput(rt: Runtime, reps = 2): Promise<number> {
-  const config = { n_layer: 1, n_head: 2, n_embd: 32, vocab_size: 64, block_size: 16 };
-  const B = 2;
-  const T = 16;
-  const st = new Stage(rt, config, { layerStart: 0, layerEnd: 1 }, { B, T });
-  const tokens = new Uint32Array(B * T).map((_, i) => (i * 7) % 64);
-  st.setTokens(0, tokens);
-  st.setTargets(0, tokens);
-  let best = Number.POSITIVE_INFINITY;
-  for (let r = 0; r <= reps; r++) {
-    const t0 = performance.now();
-    st.forward(0);
-    st.backward(0, { lossScale: 1 / (B * T) });
-    await rt.read(st.gradNormValue);
-    const dt = performance.now() - t0;
-    if (r > 0) best = Math.min(best, dt); // r = 0 compiles the pipelines
-  }
-  for (const t of [st.params.params, st.params.grads, st.params.m, st.params.v]) rt.release(t);
-  return (B * T * 1000) / Math.max(best, 1e-3);
+export function benchmarkThroughput(rt: Runtime, reps = 2): Promise<number> {
+  return benchmarkRuntime(rt, reps);
 }
+
 
 export class SwarmPeer {
   readonly events = new Emitter<SwarmPeerEvents>();
@@ -73,6 +82,12 @@ export class SwarmPeer {
   runtime: StageRuntime | null = null;
   run: RunConfig | null = null;
   throughput = 0;
+  state: SwarmPeerState = 'joining';
+  readonly progress: SwarmProgress = { state: 'joining', step: 0, loss: null, forward: 0, backward: 0, tokensPerSec: 0, runTokensPerSec: 0 };
+  private stepT0 = 0;
+  private forwardAtBegin = 0;
+  /** Last-stage peers: losses of their own microbatches per step (latest attempt). */
+  private stepLosses = new Map<number, { attempt: number; sum: number; n: number }>();
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly finishedP: Promise<{ reason?: string }>;
@@ -80,7 +95,7 @@ export class SwarmPeer {
   private constructor(
     readonly signaling: SignalingClient,
     readonly network: PeerNetwork,
-    readonly rt: Runtime,
+    readonly backend: ComputeBackend,
     private readonly opts: SwarmPeerOptions,
   ) {
     this.links = new Links(
@@ -92,23 +107,52 @@ export class SwarmPeer {
     signaling.on('control', ({ msg }) => this.onControl(msg));
   }
 
-  /** Joins the room, benchmarks, announces itself; training starts when the coordinator says so. */
-  static async join(opts: SwarmPeerOptions): Promise<SwarmPeer> {
-    const rt = await opts.runtime();
+  /**
+   * Joins the room, benchmarks, announces itself; training starts when the coordinator says so. `onState` sees the
+   * states before the peer exists (benchmarking, joining).
+   */
+  static async join(opts: SwarmPeerOptions & { onState?: (s: SwarmPeerState) => void }): Promise<SwarmPeer> {
+    let backend: ComputeBackend;
+    if (opts.compute) backend = await opts.compute();
+    else if (opts.runtime) backend = new LocalComputeBackend(await opts.runtime());
+    else throw new Error('SwarmPeer.join: give `runtime` or `compute`');
     let sig: SignalingClient | undefined;
     try {
-      const throughput = opts.throughput ?? (await benchmarkThroughput(rt));
+      let throughput = opts.throughput;
+      if (throughput === undefined) {
+        opts.onState?.('benchmarking');
+        throughput = await backend.benchmark();
+      }
+      opts.onState?.('joining');
       sig = await SignalingClient.connect(opts.url, { room: opts.room, peerId: opts.peerId, role: 'peer', WebSocket: opts.WebSocket });
       const net = new PeerNetwork(sig, opts.rtcFactory, opts.network ?? {});
-      const peer = new SwarmPeer(sig, net, rt, opts);
+      const peer = new SwarmPeer(sig, net, backend, opts);
       peer.throughput = throughput;
-      sig.sendControl({ type: 'peer-info', platform: opts.platform, gpu: true, throughput });
+      const announce = () => sig!.sendControl({ type: 'peer-info', platform: opts.platform, gpu: true, throughput });
+      if (sig.coordinatorId) announce();
+      else {
+        // No coordinator in the room yet (a tab opened before the run): announce when one arrives.
+        peer.log('waiting for a coordinator');
+        const off = sig.on('peer-joined', (p) => {
+          if (p.role !== 'coordinator' || peer.closed) return;
+          off();
+          announce();
+        });
+      }
       return peer;
     } catch (err) {
       sig?.close();
-      rt.destroy();
+      await backend.destroy().catch(() => undefined);
       throw err;
     }
+  }
+
+  private setState(s: SwarmPeerState): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.progress.state = s;
+    this.events.emit('state', s);
+    this.events.emit('progress', { ...this.progress });
   }
 
   get peerId(): string {
@@ -128,6 +172,7 @@ export class SwarmPeer {
     if (this.closed) return;
     const e = err instanceof Error ? err : new Error(String(err));
     this.log(`error: ${e.message}`);
+    this.setState('error');
     this.events.emit('error', e);
     try {
       this.signaling.sendControl({ type: 'status', state: 'error', detail: e.message.slice(0, 1000) });
@@ -150,9 +195,19 @@ export class SwarmPeer {
         this.chain = this.chain.then(() => (msg.type === 'swarm-assign' ? this.assign(msg) : this.members(msg))).catch((e: unknown) => this.report(e));
         return;
       case 'shutdown':
+        this.setState('finished');
         this.events.emit('shutdown', { reason: msg.reason });
         return;
+      case 'status':
+        if (msg.state === STEP_REPORT_STATE) this.onStepReport(msg.step, msg.detail);
+        return;
       default:
+        // (An error state is not terminal: the coordinator re-runs a failed step, training goes on.)
+        if (msg.type === 'step-begin' && (this.state === 'ready' || this.state === 'error')) this.setState('training');
+        if (msg.type === 'step-begin' && msg.attempt === 0) {
+          this.stepT0 = performance.now();
+          this.forwardAtBegin = this.runtime?.counters.forward ?? 0;
+        }
         // Step messages: after any pending assign/membership work.
         if (this.runtime) this.runtime.onControl(msg);
         else void this.chain.then(() => this.runtime?.onControl(msg));
@@ -167,8 +222,9 @@ export class SwarmPeer {
     }
     this.run = run;
     const tokens = msg.stage === 0 ? await this.opts.tokens(run) : undefined;
+    const compute = await this.backend.createStage(stageSpecOf(run, msg.stage));
     this.runtime = new StageRuntime({
-      rt: this.rt,
+      compute,
       run,
       stage: msg.stage,
       peerId: this.peerId,
@@ -179,7 +235,24 @@ export class SwarmPeer {
       log: this.opts.log,
       onError: (e) => this.report(e),
     });
+    const sr = this.runtime;
+    sr.events.on('forward', () => {
+      this.progress.forward = sr.counters.forward;
+    });
+    sr.events.on('backward', () => {
+      this.progress.backward = sr.counters.backward;
+    });
+    sr.events.on('loss', ({ step, attempt, loss }) => {
+      let e = this.stepLosses.get(step);
+      if (!e || e.attempt < attempt) this.stepLosses.set(step, (e = { attempt, sum: 0, n: 0 }));
+      if (e.attempt === attempt && loss !== null) {
+        e.sum += loss;
+        e.n++;
+      }
+    });
+    sr.events.on('applied', ({ step }) => this.onApplied(step));
     await this.runtime.idle();
+    this.setState('assigned');
     this.log(`assigned stage ${msg.stage} [${run.stages[msg.stage].layerStart}, ${run.stages[msg.stage].layerEnd})`);
     this.events.emit('assigned', { stage: msg.stage, run });
   }
@@ -190,6 +263,7 @@ export class SwarmPeer {
     const s = sr.stageIndex;
     if (!msg.stages[s]?.includes(this.peerId)) return; // not part of this epoch (e.g. waiting for a source)
     sr.setSpeeds(msg.stages, msg.speeds);
+    if (this.state !== 'training') this.setState('linking');
     const timeoutMs = this.opts.linkTimeoutMs ?? 30_000;
     const need = neededPeers(msg.stages, this.peerId, s);
     await Promise.all(need.map((p) => this.links.link(p, dialsFirst(msg.stages, this.peerId, p), timeoutMs)));
@@ -200,9 +274,10 @@ export class SwarmPeer {
         const t0 = performance.now();
         await sr.idle();
         const [params, m, v] = [await store.readFlat('params'), await store.readFlat('m'), await store.readFlat('v')];
+        const layout = layoutOf(store);
         const t = this.links.get(j.peer);
         if (!t) throw new Error(`no link to joining replica ${j.peer}`);
-        await sendStageState(t, { params, m, v, step: msg.step, layout: layoutOf(store) }, { stage: s, runId: sr.run.runId });
+        await sendStageState(t, { params, m, v, step: msg.step, layout }, { stage: s, runId: sr.run.runId });
         this.events.emit('state-sent', { to: j.peer, ms: performance.now() - t0 });
       }
       if (j.peer === this.peerId) {
@@ -211,30 +286,67 @@ export class SwarmPeer {
         if (!t) throw new Error(`no link to state source ${j.source}`);
         const got = await receiveStageState(t, { timeoutMs, expectLayout: layoutOf(store) });
         if (got.step !== msg.step) throw new Error(`state from ${j.source} is at step ${got.step}, the run is at ${msg.step}`);
-        store.writeFlat('params', got.params);
-        store.writeFlat('m', got.m);
-        store.writeFlat('v', got.v);
+        await sr.loadState(got);
         sr.setStepsDone(got.step);
+        this.progress.step = got.step;
         await sr.idle();
         this.log(`received stage ${s} state from ${j.source} (step ${got.step}, digest ${got.digest})`);
         this.events.emit('state-received', { from: j.source, step: got.step, ms: performance.now() - t0 });
       }
     }
     this.send({ type: 'swarm-ready', epoch: msg.epoch });
+    if (this.state !== 'training') this.setState('ready');
     this.events.emit('ready', { epoch: msg.epoch });
+  }
+
+  private onApplied(step: number): void {
+    const run = this.run;
+    this.progress.step = step + 1;
+    const dt = performance.now() - this.stepT0;
+    if (run && this.stepT0 > 0 && dt > 0) {
+      const own = (this.runtime?.counters.forward ?? 0) - this.forwardAtBegin;
+      this.progress.tokensPerSec = (own * run.B * run.T * 1000) / dt;
+      this.progress.runTokensPerSec = (run.M * run.B * run.T * 1000) / dt;
+    }
+    const l = this.stepLosses.get(step);
+    this.stepLosses.delete(step);
+    if (l && l.n > 0 && !this.reportedLoss.has(step)) this.progress.loss = l.sum / l.n;
+    this.events.emit('progress', { ...this.progress });
+  }
+
+  /** Steps the coordinator reported a loss for (the whole step's mean beats this peer's own microbatches). */
+  private reportedLoss = new Set<number>();
+
+  private onStepReport(step: number | undefined, detail: string | undefined): void {
+    if (step === undefined) return;
+    let loss: number | null = null;
+    try {
+      const d = JSON.parse(detail ?? '{}') as { loss?: unknown };
+      if (typeof d.loss === 'number') loss = d.loss;
+    } catch {
+      return;
+    }
+    this.progress.step = Math.max(this.progress.step, step + 1);
+    if (loss !== null) {
+      this.progress.loss = loss;
+      this.reportedLoss.add(step);
+      if (this.reportedLoss.size > 64) this.reportedLoss.delete(Math.min(...this.reportedLoss));
+    }
+    this.events.emit('progress', { ...this.progress });
   }
 
   /** Leaves cleanly: links, signaling, GPU. */
   close(): void {
     if (this.closed) return;
+    this.setState('closed');
     this.closed = true;
     this.runtime?.close();
     this.links.close();
     this.network.close();
     this.signaling.close();
     // Let queued GPU work settle before the device goes away.
-    const rt = this.rt;
+    const backend = this.backend;
     const idle = this.runtime?.idle() ?? Promise.resolve();
-    void idle.finally(() => rt.destroy());
+    void idle.finally(() => backend.destroy().catch(() => undefined));
   }
 }

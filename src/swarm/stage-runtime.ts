@@ -9,24 +9,39 @@
 //   step-apply  -> AdamW (t = step + 1) with the coordinator's lr and clip scale, step-done with a params digest.
 // Every tensor carries {step, attempt, mb}. A new attempt of a step (a member vanished before the update) zeroes the
 // gradients and drops everything of the old attempt; tensors of a step/attempt this peer has not begun yet are kept.
-// All GPU work of the peer runs through one promise chain, so reads see exactly the launches before them.
-import type { Runtime } from '../gpu/runtime';
+// All GPU work of the peer runs through one promise chain, so reads see exactly the launches before them. The GPU
+// work itself goes through a StageCompute (src/swarm/stage-compute.ts): the same process, or a Web Worker in a tab.
 import { Emitter } from '../net/emitter';
-import { gpt2ParamSpecs } from '../model/config';
 import { hashKeys, sampleBatch } from '../model/data';
-import { initParams } from '../model/init';
-import { Stage } from '../model/stage';
 import type { ControlMessage, ControlOf } from '../net/messages';
 import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { slotCount, type RunConfig } from '../coordinator/run-config';
 import { allReduceSum } from './allreduce';
 import type { Links } from './links';
+import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from './stage-compute';
 
 const WTE = 'transformer.wte.weight';
 
+/** The StageSpec of stage `stage` of a run. */
+export function stageSpecOf(run: RunConfig, stage: number): StageSpec {
+  const range = run.stages[stage];
+  if (!range) throw new Error(`stage-runtime: run ${run.runId} has no stage ${stage}`);
+  return { model: run.model, range: { ...range }, B: run.B, T: run.T, slots: slotCount(run) };
+}
+
+/** Host-side view of a stage's parameters (reads go through the StageCompute). */
+export interface StageParamsView {
+  readonly total: number;
+  readonly slots: StageCompute['layout']['slots'];
+  readonly byName: Map<string, StageCompute['layout']['slots'][number]>;
+  readFlat(which: FlatWhich): Promise<Float32Array>;
+  read(which?: FlatWhich): Promise<Map<string, Float32Array>>;
+}
+
 export interface StageRuntimeOptions {
-  rt: Runtime;
+  /** The stage's compute, built from stageSpecOf(run, stage). */
+  compute: StageCompute;
   run: RunConfig;
   stage: number;
   peerId: string;
@@ -104,19 +119,24 @@ export type StageRuntimeEvents = {
   forward: { step: number; attempt: number; mb: number };
   /** A microbatch's backward ran here. */
   backward: { step: number; attempt: number; mb: number };
+  /** Last stage: a microbatch's loss computed here (as sent in mb-loss). */
+  loss: { step: number; attempt: number; mb: number; loss: number | null };
+  /** The optimizer update of `step` was applied here. */
+  applied: { step: number; attempt: number };
 };
 
 export class StageRuntime {
   readonly events = new Emitter<StageRuntimeEvents>();
   /** Microbatch forwards / backwards run here (all steps and attempts). */
   readonly counters = { forward: 0, backward: 0 };
-  readonly stage: Stage;
+  readonly compute: StageCompute;
+  /** The stage's parameters, host side (tests, state transfer). */
+  readonly stage: { readonly params: StageParamsView; readonly slotCount: number };
   readonly stageIndex: number;
   readonly run: RunConfig;
   readonly peerId: string;
   readonly first: boolean;
   readonly last: boolean;
-  private readonly rt: Runtime;
   private readonly links: Links;
   private readonly opts: StageRuntimeOptions;
   private chain: Promise<void> = Promise.resolve();
@@ -136,20 +156,32 @@ export class StageRuntime {
 
   constructor(opts: StageRuntimeOptions) {
     this.opts = opts;
-    this.rt = opts.rt;
+    this.compute = opts.compute;
     this.run = opts.run;
     this.stageIndex = opts.stage;
     this.peerId = opts.peerId;
     this.links = opts.links;
-    const range = opts.run.stages[opts.stage];
-    if (!range) throw new Error(`stage-runtime: run ${opts.run.runId} has no stage ${opts.stage}`);
-    this.stage = new Stage(opts.rt, opts.run.model, range, { B: opts.run.B, T: opts.run.T }, { slots: slotCount(opts.run) });
-    this.first = this.stage.first;
-    this.last = this.stage.last;
+    const spec = stageSpecOf(opts.run, opts.stage);
+    const c = opts.compute;
+    const layout = c.layout;
+    if (layout.first !== (spec.range.layerStart === 0) || layout.last !== (spec.range.layerEnd === spec.model.n_layer) || layout.slotCount !== spec.slots) {
+      throw new Error(`stage-runtime: the compute was not built for stage ${opts.stage} of run ${opts.run.runId}`);
+    }
+    const byName = new Map(layout.slots.map((s) => [s.spec.name, s] as const));
+    const params: StageParamsView = {
+      total: layout.total,
+      slots: layout.slots,
+      byName,
+      readFlat: (which) => c.readFlat(which),
+      read: async (which = 'params') => splitFlat(layout, await c.readFlat(which)),
+    };
+    this.stage = { params, slotCount: layout.slotCount };
+    this.first = layout.first;
+    this.last = layout.last;
     if (this.first && !opts.tokens) throw new Error('stage-runtime: the first stage needs the training tokens');
-    const initial = opts.initial ?? initParams(opts.run.model, gpt2ParamSpecs(opts.run.model), opts.run.seed);
-    this.stage.params.load(initial);
-    this.freeSlots = Array.from({ length: this.stage.slotCount }, (_, i) => i);
+    const initial = opts.initial;
+    void this.enqueue(() => (initial ? c.load(initial) : c.init(opts.run.seed)));
+    this.freeSlots = Array.from({ length: layout.slotCount }, (_, i) => i);
   }
 
   private log(s: string): void {
@@ -248,14 +280,15 @@ export class StageRuntime {
     // Old attempts/steps' buffered tensors are dead; this one's are replayed after the reset below.
     for (const k of [...this.early.keys()]) {
       const [s, a] = k.split(':').map(Number);
-      if (!StageRuntime.newer(s, a, st)) this.early.delete(k);
+      // (Not this attempt's own: a tensor can overtake the step-begin that announces its attempt.)
+      if (k !== key && !StageRuntime.newer(s, a, st)) this.early.delete(k);
     }
     const replay = this.early.get(key) ?? [];
     this.early.delete(key);
-    void this.enqueue(() => {
+    void this.enqueue(async () => {
       this.checkCurrent(st);
-      this.stage.zeroGrads();
       this.freeSlots = Array.from({ length: this.stage.slotCount }, (_, i) => i);
+      await this.compute.zeroGrads();
     });
     for (const { from, x } of replay) this.accept(st, from, x);
     if (this.first) this.pump(st);
@@ -385,23 +418,18 @@ export class StageRuntime {
     const { B, T, seed, M } = this.run;
     const b = sampleBatch(this.opts.tokens!, { seed, step: st.step, micro: mb, B, T });
     const slot = this.takeSlot();
-    this.stage.setTokens(slot, b.inputs);
     if (this.last) {
       // A single-stage swarm: the whole model here.
-      this.stage.setTargets(slot, b.targets);
-      const lossT = this.stage.forward(slot);
-      this.stage.backward(slot, { lossScale: 1 / (M * B * T) });
-      const loss = (await this.rt.read(lossT))[0];
+      const { loss } = await this.compute.forwardBackward(slot, { tokens: b.inputs }, b.targets, 1 / (M * B * T));
       this.checkCurrent(st);
       this.counted('forward', st, mb);
       this.counted('backward', st, mb);
-      this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: Number.isFinite(loss) ? loss : null });
+      this.lossOut(st, mb, loss);
       this.opts.send({ type: 'mb-done', step: st.step, attempt: st.attempt, mb });
       this.releaseSlot(st, slot);
       return;
     }
-    const out = this.stage.forward(slot);
-    const acts = await this.rt.read(out);
+    const acts = await this.compute.forward(slot, { tokens: b.inputs });
     this.checkCurrent(st);
     const next = this.pickNext(st, mb);
     st.inflight.set(mb, { slot, to: next });
@@ -433,9 +461,9 @@ export class StageRuntime {
     this.checkCurrent(st);
     const a = st.arrivals.get(mb)!;
     const slot = this.takeSlot();
-    this.stage.setInput(slot, a.act!);
-    const out = this.stage.forward(slot);
-    const acts = await this.rt.read(out);
+    const input = a.act!;
+    a.act = undefined; // handed to the compute (possibly transferred to a worker)
+    const acts = await this.compute.forward(slot, { acts: input });
     this.checkCurrent(st);
     const next = this.pickNext(st, mb);
     st.inflight.set(mb, { slot, from: a.from, to: next });
@@ -446,7 +474,6 @@ export class StageRuntime {
     const { B, T } = this.run;
     this.sendTo(next, { kind: 'act', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: acts, meta });
     this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: a.targets!, meta });
-    a.act = undefined;
   }
 
   private async lastForwardBackward(st: StepState, mb: number): Promise<void> {
@@ -454,33 +481,39 @@ export class StageRuntime {
     const a = st.arrivals.get(mb)!;
     const { B, T, M } = this.run;
     const slot = 0; // forward and backward in one task: any slot will do
-    this.stage.setInput(slot, a.act!);
-    this.stage.setTargets(slot, a.targets!);
-    const lossT = this.stage.forward(slot);
-    const dIn = this.stage.backward(slot, { lossScale: 1 / (M * B * T) })!;
-    const gradP = this.rt.read(dIn); // copy enqueued now, before any later backward reuses the scratch
-    const loss = (await this.rt.read(lossT))[0];
-    const grad = await gradP;
+    const [input, targets] = [a.act!, a.targets!];
+    a.act = undefined; // handed to the compute (possibly transferred to a worker)
+    a.targets = undefined;
+    const { loss, gradIn } = await this.compute.forwardBackward(slot, { acts: input }, targets, 1 / (M * B * T));
+    const grad = gradIn!;
     this.checkCurrent(st);
-    a.act = undefined;
     this.counted('forward', st, mb);
     this.counted('backward', st, mb);
     this.sendTo(a.from, { kind: 'grad', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: grad, meta: this.meta(st, mb, a.origin, a.route) });
-    this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: Number.isFinite(loss) ? loss : null });
+    this.lossOut(st, mb, loss);
+  }
+
+  private lossOut(st: StepState, mb: number, loss: number): void {
+    const l = Number.isFinite(loss) ? loss : null;
+    this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: l });
+    this.events.emit('loss', { step: st.step, attempt: st.attempt, mb, loss: l });
   }
 
   private async backwardFromGrad(st: StepState, mb: number, f: Inflight, g: Float32Array): Promise<void> {
     this.checkCurrent(st);
     st.inflight.delete(mb);
-    const dIn = this.stage.backward(f.slot, { gradOut: g });
-    this.counted('backward', st, mb);
+    const gradP = this.compute.backward(f.slot, g);
     if (this.first) {
+      await gradP;
+      this.checkCurrent(st);
+      this.counted('backward', st, mb);
       this.opts.send({ type: 'mb-done', step: st.step, attempt: st.attempt, mb });
       this.releaseSlot(st, f.slot);
       return;
     }
-    const grad = await this.rt.read(dIn!);
+    const grad = (await gradP)!;
     this.checkCurrent(st);
+    this.counted('backward', st, mb);
     const a = st.arrivals.get(mb);
     st.arrivals.delete(mb);
     const { B, T } = this.run;
@@ -500,7 +533,7 @@ export class StageRuntime {
     let flat!: Float32Array;
     await this.enqueue(async () => {
       this.checkCurrent(st);
-      flat = await this.stage.params.readFlat('grads');
+      flat = await this.compute.readFlat('grads');
     });
     this.checkCurrent(st);
     const mine = msg.members[this.stageIndex];
@@ -514,6 +547,13 @@ export class StageRuntime {
         flat = await allReduceSum({ rank, size: mine.length, links }, flat, tag, { timeoutMs: this.opts.reduceTimeoutMs ?? 60_000 });
       } catch (err) {
         this.checkCurrent(st); // a restart is on its way: stay quiet
+        // A replica's link went down mid-reduce: that replica vanished, and the coordinator re-runs the step
+        // (it sees the peer leave). Not an error of this peer.
+        const down = mine.filter((p) => p !== this.peerId && !this.links.get(p));
+        if (down.length > 0) {
+          this.log(`all-reduce of step ${st.key} lost ${down.join(', ')}; waiting for the coordinator's restart`);
+          throw new StaleAttempt(`step-reduce ${st.key}: replica link down (${down.join(', ')})`);
+        }
         throw err;
       }
       this.checkCurrent(st);
@@ -524,9 +564,9 @@ export class StageRuntime {
     let value: number | null = null;
     await this.enqueue(async () => {
       this.checkCurrent(st);
-      this.stage.params.writeFlat('grads', flat);
+      await this.compute.writeFlat('grads', flat);
       if (rank === 0) {
-        const v = await this.stage.gradSumSquares({ excludeTiedWte: true });
+        const v = await this.compute.gradSumSquares({ excludeTiedWte: true });
         value = Number.isFinite(v) ? v : null;
       }
     });
@@ -584,14 +624,24 @@ export class StageRuntime {
     let digest = '';
     await this.enqueue(async () => {
       this.checkCurrent(st);
-      this.stage.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale: msg.scale });
+      const readParams = this.opts.digest ?? true;
+      const params = await this.compute.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale: msg.scale, readParams });
       this.stepsDone = st.step + 1;
-      if (this.opts.digest ?? true) digest = digestFloats(await this.stage.params.readFlat('params'));
-      else await this.rt.flush();
+      if (params) digest = digestFloats(params);
     });
     this.timings.apply = performance.now() - t0;
     if (this.closed) return;
     this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest });
+    this.events.emit('applied', { step: st.step, attempt: st.attempt });
+  }
+
+  /** A joining replica's state (weights + AdamW moments), written after every queued GPU task. */
+  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array }): Promise<void> {
+    return this.enqueue(async () => {
+      await this.compute.writeFlat('params', s.params);
+      await this.compute.writeFlat('m', s.m);
+      await this.compute.writeFlat('v', s.v);
+    });
   }
 
   /** Marks the step counter after a state transfer (a joining replica continues at `step`). */

@@ -1,8 +1,11 @@
-// Contributor page: starts the engine worker and shows the adapter, step, loss and throughput as it trains.
-// The swarm issue turns this into a swarm peer (assigned stage, state); the engine view stays.
+// Contributor page. With swarm parameters (?signal=ws://host:port&room=ROOM, see src/ui/swarm-params.ts) this tab
+// joins the swarm as a browser peer (<tabswarm-peer>, src/ui/swarm-peer-view.ts). Without them it is the single-tab
+// engine: the engine worker trains alone and the page shows the adapter, step, loss and throughput.
 import * as Comlink from 'comlink';
 import { LitElement, css, html } from 'lit';
 import type { EngineInfo, EngineWorkerApi } from '../worker/engine-worker';
+import { swarmParams } from './swarm-params';
+import { TabswarmPeer } from './swarm-peer-view';
 
 class TabswarmEngine extends LitElement {
   static override styles = css`
@@ -80,3 +83,14 @@ class TabswarmEngine extends LitElement {
 }
 
 customElements.define('tabswarm-engine', TabswarmEngine);
+
+const swarm = swarmParams();
+if (swarm) {
+  const view = new TabswarmPeer();
+  view.params = swarm;
+  const engine = document.querySelector('tabswarm-engine');
+  if (engine) engine.replaceWith(view);
+  else document.body.append(view);
+  const lead = document.querySelector('p.lead');
+  if (lead) lead.textContent = `This tab is a swarm peer: it trains one pipeline stage of a GPT with the other tabs of room "${swarm.room}", over WebRTC.`;
+}

@@ -1,0 +1,197 @@
+// Swarm benchmark: training throughput (tokens/s) of S=2 and S=4 pipelines of Node peers (in this process, each
+// with its own GPU device, real signaling server and node-datachannel WebRTC on loopback) against the single-peer
+// engine (Trainer) in the same run, on the same model and global batch (M microbatches of B sequences per step).
+// Also the pipeline bubble: for every peer, the share of the step time its GPU work chain was idle (waiting for
+// activations, gradients, the all-reduce or the coordinator), from the durations of the tasks StageRuntime runs on
+// its serialized compute chain.
+//
+// All peers share this machine's CPU/GPU: on a software adapter (lavapipe, 2 cores) a pipeline cannot beat one
+// peer, and the numbers measure the swarm's overhead (transfers, synchronisation, bubble) rather than a speed-up.
+import { startSignalingServer } from '../signaling-server/server';
+import { Coordinator, type StepReport } from '../src/coordinator/coordinator';
+import { evenStages, parseRunConfig, type RunConfig } from '../src/coordinator/run-config';
+import { nodeRuntime } from '../src/gpu/node-runtime';
+import { loadCorpus } from '../src/model/corpus-node';
+import { Dataset, sampleBatch } from '../src/model/data';
+import { DEFAULT_OPTIMIZER } from '../src/model/stage';
+import { CharTokenizer } from '../src/model/tokenizer';
+import { Trainer } from '../src/model/trainer';
+import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
+import { SignalingClient } from '../src/net/signaling-client';
+import { SwarmPeer } from '../src/swarm/peer';
+
+export interface SwarmBenchRow {
+  config: string;
+  stages: number;
+  peers: number;
+  /** Median step time over the measured steps, ms. */
+  medianStepMs: number;
+  tokensPerS: number;
+  /** tokens/s relative to the single-peer engine. */
+  vsSingle: number;
+  /** Per stage (mean over its replicas): idle share of the step time, 0..1. Empty for the single peer. */
+  bubble: number[];
+  /** Per stage: GPU-chain busy ms per step. */
+  busyMsPerStep: number[];
+}
+
+export interface SwarmBenchResult {
+  model: RunConfig['model'];
+  B: number;
+  M: number;
+  T: number;
+  tokensPerStep: number;
+  warmupSteps: number;
+  measuredSteps: number;
+  rows: SwarmBenchRow[];
+}
+
+const WARMUP = 2;
+const MEASURE = 6;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M: number }): RunConfig {
+  const model = { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: vocab, block_size: 64 };
+  const steps = WARMUP + MEASURE;
+  const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 2, decaySteps: steps };
+  return parseRunConfig({
+    runId, model, stages: evenStages(model.n_layer, S), B: opts.B, T: model.block_size, M: opts.M, steps, schedule,
+    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr }, seed: 1337,
+  });
+}
+
+/** Busy time of a StageRuntime's serialized compute chain: wraps its (private) enqueue. */
+function instrument(runtime: object): { busyMs: () => number } {
+  let busy = 0;
+  const r = runtime as { enqueue?: (task: () => Promise<void> | void) => Promise<void> };
+  const orig = r.enqueue?.bind(runtime);
+  if (!orig) return { busyMs: () => Number.NaN };
+  r.enqueue = (task) =>
+    orig(async () => {
+      const t0 = performance.now();
+      try {
+        await task();
+      } finally {
+        busy += performance.now() - t0;
+      }
+    });
+  return { busyMs: () => busy };
+}
+
+async function single(data: Dataset, run: RunConfig): Promise<number[]> {
+  const rt = await nodeRuntime({ quiet: true });
+  try {
+    const tr = await Trainer.create(rt, { config: run.model, B: run.B, T: run.T, schedule: run.schedule, optimizer: run.optimizer, seed: run.seed, tune: false });
+    const ms: number[] = [];
+    for (let s = 0; s < run.steps; s++) {
+      const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data.train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
+      const t0 = performance.now();
+      await tr.step(s, micro);
+      ms.push(performance.now() - t0);
+    }
+    return ms.slice(WARMUP);
+  } finally {
+    rt.destroy();
+  }
+}
+
+async function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<{ stepMs: number[]; busyPerStage: number[][] }> {
+  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  const room = run.runId;
+  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket });
+  const S = run.stages.length;
+  const coordinator = new Coordinator(coordSig, { run, minPeers: S, stepTimeoutMs: 120_000, readyTimeoutMs: 60_000 });
+  const peers: SwarmPeer[] = [];
+  const meters = new Map<SwarmPeer, { busyMs: () => number }>();
+  const busyAtStep: Map<SwarmPeer, number>[] = [];
+  try {
+    for (let i = 0; i < S; i++) {
+      const p = await SwarmPeer.join({
+        url: server.url, room, peerId: `b${i}`, WebSocket: nodeWebSocket, rtcFactory: nodeRtcFactory(),
+        runtime: () => nodeRuntime({ quiet: true }), tokens: () => data.train, platform: 'node', throughput: 1000,
+      });
+      p.events.on('assigned', () => meters.set(p, instrument(p.runtime!)));
+      peers.push(p);
+    }
+    const snap = () => {
+      const m = new Map<SwarmPeer, number>();
+      for (const p of peers) m.set(p, meters.get(p)?.busyMs() ?? 0);
+      busyAtStep.push(m);
+    };
+    coordinator.events.on('membership', () => busyAtStep.length === 0 && snap());
+    coordinator.events.on('step', (r: StepReport) => {
+      snap();
+      log(`  S=${S} step ${r.step}: ${r.ms.toFixed(0)} ms loss ${r.loss.toFixed(4)}`);
+    });
+    const reports = await coordinator.finished();
+    const stepMs = reports.map((r) => r.ms).slice(WARMUP);
+    // busy per stage per measured step (mean over replicas).
+    const busyPerStage: number[][] = Array.from({ length: S }, () => []);
+    for (let k = WARMUP; k < reports.length; k++) {
+      const a = busyAtStep[k];
+      const b = busyAtStep[k + 1];
+      for (const p of peers) {
+        const s = p.runtime!.stageIndex;
+        busyPerStage[s].push((b.get(p) ?? 0) - (a.get(p) ?? 0));
+      }
+    }
+    return { stepMs, busyPerStage };
+  } finally {
+    coordinator.close();
+    for (const p of peers) p.close();
+    coordSig.close();
+    await server.close();
+  }
+}
+
+export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: string) => void } = {}): Promise<SwarmBenchResult> {
+  const log = opts.log ?? ((s: string) => console.log(s));
+  const B = opts.B ?? 4;
+  const M = opts.M ?? 4;
+  const text = loadCorpus();
+  const data = Dataset.fromText(text, CharTokenizer.fromCorpus(text), { valFraction: 0.1 });
+  const vocab = data.tokenizer!.vocabSize;
+  const tokensPerStep = B * M * 64;
+  log(`\nswarm (n_layer 4, n_head 4, n_embd 128, block 64; ${M} microbatches x ${B} sequences = ${tokensPerStep} tokens/step; ${WARMUP} warm-up + ${MEASURE} measured steps)`);
+  const rows: SwarmBenchRow[] = [];
+  // The single peer runs before and after the pipelines (load drift on a shared machine hits both); no matmul
+  // autotuning on either side (swarm peers do not tune).
+  const singleSteps = await single(data, benchRun('bench-single', vocab, 1, { B, M }));
+  const pending: SwarmBenchRow[] = [];
+  for (const S of [2, 4]) {
+    const r = await swarm(data, benchRun(`bench-s${S}`, vocab, S, { B, M }), log);
+    const stepMs = median(r.stepMs);
+    const totalStep = r.stepMs.reduce((a, b) => a + b, 0);
+    const perStageBusy = r.busyPerStage.map((xs) => xs.reduce((a, b) => a + b, 0));
+    const replicas = r.busyPerStage.map((xs) => xs.length / r.stepMs.length);
+    pending.push({
+      config: `swarm S=${S} x R=1`,
+      stages: S,
+      peers: S,
+      medianStepMs: stepMs,
+      tokensPerS: (tokensPerStep * 1000) / stepMs,
+      vsSingle: Number.NaN,
+      busyMsPerStep: perStageBusy.map((b, s) => b / replicas[s] / r.stepMs.length),
+      bubble: perStageBusy.map((b, s) => Math.max(0, 1 - b / replicas[s] / totalStep)),
+    });
+  }
+  singleSteps.push(...(await single(data, benchRun('bench-single-2', vocab, 1, { B, M }))));
+  const singleMs = median(singleSteps);
+  rows.push({ config: 'single peer (Trainer)', stages: 1, peers: 1, medianStepMs: singleMs, tokensPerS: (tokensPerStep * 1000) / singleMs, vsSingle: 1, bubble: [], busyMsPerStep: [] });
+  for (const r of pending) rows.push({ ...r, vsSingle: singleMs / r.medianStepMs });
+  console.table(
+    rows.map((r) => ({
+      config: r.config,
+      'median step ms': r.medianStepMs.toFixed(1),
+      'tokens/s': r.tokensPerS.toFixed(0),
+      'vs single': r.vsSingle.toFixed(2),
+      'busy ms/step per stage': r.busyMsPerStep.map((x) => x.toFixed(0)).join(' / ') || '-',
+      'bubble (idle share) per stage': r.bubble.map((x) => `${(x * 100).toFixed(0)}%`).join(' / ') || '-',
+    })),
+  );
+  return { model: { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: vocab, block_size: 64 }, B, M, T: 64, tokensPerStep, warmupSteps: WARMUP, measuredSteps: MEASURE, rows };
+}

@@ -1,0 +1,318 @@
+// `tabswarm demo` (`npm run demo`): the whole swarm on this machine, on loopback only.
+//   1. a signaling server on 127.0.0.1 (ephemeral port unless --port),
+//   2. the built pages (vite build -> .cache/demo-dist) on a static server on 127.0.0.1, with the URL a person
+//      can open in another browser on this machine to join the run,
+//   3. a coordinator (in this process) for a tinyshakespeare run,
+//   4. N contributors: headless Chromium tabs on the contributor page (default), or Node peers (--node-peers:
+//      child processes running `tabswarm peer`; --in-process: SwarmPeers inside this process),
+//   5. a live table; then the trained weights come to this process over WebRTC (an observer peer copies one
+//      replica per stage through the swarm's state transfer) and Sampler prints a text sample,
+//   6. a clean exit (browser, peers, servers closed); the last stdout line is the JSON summary
+//      {"steps","peers","stages","first_loss","last_loss","tokens_per_s"}.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize, sep } from 'node:path';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
+import type { StepReport } from '../coordinator/coordinator';
+import type { RunConfig } from '../coordinator/run-config';
+import { nodeRuntime } from '../gpu/node-runtime';
+import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
+import { SwarmPeer } from '../swarm/peer';
+import { num, parse, str, UsageError } from './args';
+import {
+  collectWeights, corpus, exitSoon, runFlagOptions, runFlagsHelp, runFromFlags, sampleText, startCoordinatorSession, summarize, type CoordinatorSession,
+} from './coordinator';
+import { cliRuntime, repoRoot } from './engine';
+import { LiveTable } from './live-table';
+
+export const demoHelp = `tabswarm demo [flags]             a whole swarm on loopback: signaling server, pages, coordinator, contributors
+  --tabs 4            headless Chromium tabs on the contributor page (2 stages x 2 replicas)
+  --node-peers        Node peers (child processes running \`tabswarm peer\`) instead of tabs
+  --in-process        with --node-peers: the peers run inside this process
+  --peers N           number of contributors (same as --tabs)
+${runFlagsHelp}
+  --port 0            signaling server port (127.0.0.1)    --pages-port 0   static page server port
+  --no-pages          do not build/serve the pages (only with --node-peers)
+  --room demo         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)`;
+
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// As tests/browser/harness.ts: new headless, loopback WebRTC, WebGPU (SwiftShader without a GPU), no throttling of
+// background tabs (a swarm tab is usually not the visible one), nothing phoning home.
+const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--no-default-browser-check', '--allow-loopback-in-peer-connection', '--enable-unsafe-webgpu',
+  '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
+];
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8', '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.map': 'application/json', '.wgsl': 'text/plain; charset=utf-8',
+};
+
+/** A static file server for the built pages on 127.0.0.1. */
+export async function serveStatic(root: string, port = 0): Promise<{ url: string; close(): Promise<void>; server: Server }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    let file = normalize(join(root, path));
+    if (!file.startsWith(root + sep) && file !== root) {
+      res.writeHead(403).end();
+      return;
+    }
+    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
+    if (!existsSync(file) && path === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
+    if (!existsSync(file)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+    res.end(readFileSync(file));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const p = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${p}`,
+    server,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+/** vite build of the pages into .cache/demo-dist (the repository's dist/ is left alone). */
+export async function buildPages(log: (s: string) => void): Promise<string> {
+  const outDir = join(repoRoot, '.cache', 'demo-dist');
+  const t0 = performance.now();
+  process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING ??= 'true';
+  const { build } = await import('vite');
+  await build({ root: repoRoot, configFile: join(repoRoot, 'vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  log(`built the pages in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return outDir;
+}
+
+/** True once the contributor page understands ?signal=&room= (the swarm tab mode). */
+export function tabModeAvailable(): boolean {
+  try {
+    const page = readFileSync(join(repoRoot, 'src', 'ui', 'contributor-page.ts'), 'utf8');
+    return /signal/.test(page) && existsSync(join(repoRoot, 'src', 'worker', 'stage-worker.ts'));
+  } catch {
+    return false;
+  }
+}
+
+interface Contributors {
+  /** Waits for the contributors to leave (after the shutdown), ending stragglers. */
+  stop(): Promise<void>;
+}
+
+function lineTap(stream: NodeJS.ReadableStream, prefix: string, sink: (s: string) => void, keep: string[]): void {
+  let buf = '';
+  stream.setEncoding?.('utf8');
+  stream.on('data', (d: string) => {
+    buf += d;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      keep.push(`${prefix}${line}`);
+      if (keep.length > 40) keep.shift();
+      sink(`${prefix}${line}`);
+    }
+  });
+}
+
+async function startNodeChildren(n: number, url: string, room: string, data: string | undefined, log: (s: string) => void, verbose: boolean, onExit: (id: string, code: number | null, tail: string[]) => void): Promise<Contributors> {
+  const kids: { id: string; cp: ChildProcess; exited: Promise<number | null> }[] = [];
+  const bin = join(repoRoot, 'bin', 'tabswarm.mjs');
+  for (let i = 0; i < n; i++) {
+    const id = `node-${i + 1}`;
+    const args = [bin, 'peer', '--signal', url, '--room', room, '--id', id, ...(data ? ['--data', data] : []), ...(verbose ? ['--verbose'] : [])];
+    const cp = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TABSWARM_QUIET: '1' } });
+    const tail: string[] = [];
+    lineTap(cp.stdout!, `[${id}] `, verbose ? log : () => undefined, tail);
+    lineTap(cp.stderr!, '', verbose ? log : () => undefined, tail);
+    const exited = new Promise<number | null>((resolve) => cp.once('exit', (code) => {
+      onExit(id, code, tail);
+      resolve(code);
+    }));
+    kids.push({ id, cp, exited });
+  }
+  log(`started ${n} Node peer process(es): ${kids.map((k) => `${k.id} (pid ${k.cp.pid})`).join(', ')}`);
+  return {
+    async stop() {
+      // They leave by themselves on the coordinator's shutdown; stragglers get SIGTERM, then SIGKILL.
+      const wait = (ms: number) => Promise.race([Promise.all(kids.map((k) => k.exited)), new Promise((r) => setTimeout(r, ms))]);
+      await wait(15_000);
+      for (const k of kids) if (k.cp.exitCode === null && k.cp.signalCode === null) k.cp.kill('SIGTERM');
+      await wait(5_000);
+      for (const k of kids) if (k.cp.exitCode === null && k.cp.signalCode === null) k.cp.kill('SIGKILL');
+      await Promise.all(kids.map((k) => k.exited));
+    },
+  };
+}
+
+async function startInProcess(n: number, url: string, room: string, dataPath: string | undefined, log?: (s: string) => void): Promise<Contributors> {
+  const { data } = corpus(dataPath);
+  const peers: SwarmPeer[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = await SwarmPeer.join({
+      url, room, peerId: `node-${i + 1}`, WebSocket: nodeWebSocket, rtcFactory: nodeRtcFactory(),
+      runtime: () => nodeRuntime({ quiet: true }), tokens: () => data.train, platform: 'node', log,
+    });
+    void p.finished().then(() => p.close());
+    peers.push(p);
+  }
+  return {
+    async stop() {
+      for (const p of peers) p.close();
+      await new Promise((r) => setTimeout(r, 200));
+    },
+  };
+}
+
+async function startTabs(n: number, pageUrl: string, log: (s: string) => void, verbose: boolean): Promise<Contributors> {
+  const { chromium } = await import('playwright-core');
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`no Chromium at ${CHROMIUM_PATH}: run \`bash scripts/setup.sh\` (or set CHROMIUM_PATH)`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  const context = await browser.newContext({ permissions: ['microphone'] });
+  for (let i = 0; i < n; i++) {
+    const page = await context.newPage();
+    const tag = `[tab-${i + 1}] `;
+    page.on('console', (m) => (verbose || m.type() === 'error') && log(`${tag}${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => log(`${tag}page error: ${e.message}`));
+    await page.goto(`${pageUrl}&peer=tab-${i + 1}`);
+  }
+  log(`opened ${n} headless Chromium tab(s)`);
+  return {
+    async stop() {
+      await new Promise((r) => setTimeout(r, 500)); // let the tabs see the shutdown
+      await context.close().catch(() => undefined);
+      await browser.close().catch(() => undefined);
+    },
+  };
+}
+
+export async function demo(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    ...runFlagOptions,
+    tabs: { type: 'string' }, peers: { type: 'string' }, 'node-peers': { type: 'boolean' }, 'in-process': { type: 'boolean' },
+    port: { type: 'string' }, 'pages-port': { type: 'string' }, 'no-pages': { type: 'boolean' }, room: { type: 'string' },
+    'sample-chars': { type: 'string' }, timeout: { type: 'string' }, verbose: { type: 'boolean' },
+  });
+  const t0 = performance.now();
+  const nodePeers = values['node-peers'] === true || values['in-process'] === true;
+  const n = num(values, 'peers', num(values, 'tabs', 4, { int: true, min: 1 }), { int: true, min: 1 });
+  if (values['no-pages'] && !nodePeers) throw new UsageError('--no-pages needs --node-peers (the tabs load the pages)');
+  if (!nodePeers && !tabModeAvailable()) {
+    throw new UsageError('the contributor page has no swarm tab mode yet (?signal=&room=): use --node-peers');
+  }
+  const room = str(values, 'room') ?? 'demo';
+  const sampleChars = num(values, 'sample-chars', 200, { int: true, min: 0 });
+  const timeoutMs = num(values, 'timeout', 1200, { min: 1 }) * 1000;
+  const verbose = values.verbose === true;
+  const say = (s: string) => process.stderr.write(`[demo] ${s}\n`);
+  const swarmLog = verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
+  const { tokenizer } = corpus(str(values, 'data'));
+  const run: RunConfig = runFromFlags(values, tokenizer.vocabSize);
+  if (n < run.stages.length) throw new UsageError(`${n} contributor(s) cannot fill ${run.stages.length} stages`);
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let contributors: Contributors | undefined;
+  let session: CoordinatorSession | undefined;
+  let sig: SignalingServer | undefined;
+  let failure: Error | null = null;
+  let table: LiveTable | undefined;
+  try {
+    sig = await startSignalingServer({ host: '127.0.0.1', port: num(values, 'port', 0, { int: true, min: 0 }) });
+    cleanups.push(() => sig!.close());
+    say(`signaling server ${sig.url}`);
+    let joinUrl: string | undefined;
+    if (!values['no-pages']) {
+      const dist = await buildPages(say);
+      const pages = await serveStatic(dist, num(values, 'pages-port', 0, { int: true, min: 0 }));
+      cleanups.push(() => pages.close());
+      joinUrl = `${pages.url}/?signal=${encodeURIComponent(sig.url)}&room=${encodeURIComponent(room)}`;
+    }
+    session = await startCoordinatorSession({ url: sig.url, room, run, minPeers: n, log: swarmLog });
+    const s = session;
+    cleanups.push(() => s.close());
+    const P = run.stages.length;
+    say(
+      `run ${run.runId}: GPT ${run.model.n_layer} layers x ${run.model.n_embd} (${P} stage(s)), ${run.steps} steps of ` +
+        `${run.M} microbatches x ${run.B} x ${run.T} tokens; ${n} ${nodePeers ? 'Node peer' : 'tab'}(s)`,
+    );
+    if (joinUrl) {
+      say(`join from another browser on this machine (WebGPU needed): ${joinUrl}`);
+      if (!tabModeAvailable()) say('(the contributor page does not have the swarm tab mode yet: that URL only shows the engine page)');
+    }
+    say(`or a Node peer: node bin/tabswarm.mjs peer --signal ${sig.url} --room ${room}`);
+    table = new LiveTable(s.coordinator, s.sig, { tokensPerStep: run.M * run.B * run.T, steps: run.steps, title: `demo ${run.runId}`, out: process.stdout });
+
+    let finishedRun = false;
+    let fail!: (e: Error) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    failed.catch(() => undefined);
+    if (nodePeers && values['in-process']) contributors = await startInProcess(n, sig.url, room, str(values, 'data'), swarmLog);
+    else if (nodePeers) {
+      contributors = await startNodeChildren(n, sig.url, room, str(values, 'data'), say, verbose, (id, code, tail) => {
+        if (code !== 0 && !finishedRun) {
+          say(`${id} exited with ${code}:\n  ${tail.slice(-15).join('\n  ')}`);
+          fail(new Error(`Node peer ${id} exited with code ${code} during the run`));
+        }
+      });
+    } else contributors = await startTabs(n, joinUrl!, say, verbose);
+
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the run did not finish within ${timeoutMs / 1000} s`)), timeoutMs);
+    });
+    let reports: StepReport[];
+    try {
+      reports = await Promise.race([s.coordinator.finished(), failed, timeout]);
+    } finally {
+      clearTimeout(timer);
+      finishedRun = true;
+      table.stop();
+    }
+    const trainedAt = performance.now();
+    if (sampleChars > 0) {
+      const params = await collectWeights({ url: sig.url, room, run, session: s, members: s.coordinator.members(), step: s.coordinator.step, log: swarmLog ?? ((m) => say(m)) });
+      const rt = await cliRuntime();
+      try {
+        const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
+        process.stdout.write(`\n--- sample after ${reports.length} steps ---\n${text}\n--------------\n`);
+      } finally {
+        rt.destroy();
+      }
+    }
+    s.release();
+    const summary = summarize(run, reports, table.tokensPerSecond());
+    say(`trained in ${((trainedAt - t0) / 1000).toFixed(1)} s wall (setup included); loss ${summary.first_loss.toFixed(4)} -> ${summary.last_loss.toFixed(4)}`);
+    await contributors.stop();
+    contributors = undefined;
+    for (const c of cleanups.splice(0).reverse()) await c();
+    say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(JSON.stringify(summary));
+    return 0;
+  } catch (e) {
+    failure = e as Error;
+    throw e;
+  } finally {
+    if (failure) {
+      table?.stop();
+      session?.release();
+      await contributors?.stop().catch(() => undefined);
+      for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+    }
+    exitSoon();
+  }
+}

@@ -1,0 +1,54 @@
+// `tabswarm peer`: a headless Node contributor, a first-class swarm peer (src/swarm/peer.ts) on this machine's GPU
+// (Dawn; lavapipe on a machine without one). Joins the room, benchmarks, gets a stage from the coordinator, trains
+// until the coordinator shuts the run down, then leaves cleanly and exits 0.
+import { randomBytes } from 'node:crypto';
+import { nodeRuntime } from '../gpu/node-runtime';
+import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
+import { SwarmPeer } from '../swarm/peer';
+import { num, parse, required, str } from './args';
+import { corpus, exitSoon } from './coordinator';
+
+export const peerHelp = `tabswarm peer --signal ws://127.0.0.1:8787/ [flags]   join a swarm as a headless Node contributor
+  --room tabswarm    room of the run              --id ID           peer id (default: node-<random>)
+  --throughput N     skip the join benchmark, announce N tokens/s
+  --data public/tinyshakespeare.txt               the run's corpus (must match the coordinator's)
+  --verbose          swarm log on stderr`;
+
+export async function peer(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    signal: { type: 'string' }, room: { type: 'string' }, id: { type: 'string' }, throughput: { type: 'string' },
+    data: { type: 'string' }, verbose: { type: 'boolean' },
+  });
+  const url = required(values, 'signal');
+  const room = str(values, 'room') ?? 'tabswarm';
+  const peerId = str(values, 'id') ?? `node-${randomBytes(3).toString('hex')}`;
+  const throughput = values.throughput === undefined ? undefined : num(values, 'throughput', 1, { min: 1e-6 });
+  const say = (s: string) => process.stderr.write(`[peer ${peerId}] ${s}\n`);
+  const log = values.verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
+  let data: ReturnType<typeof corpus>['data'] | undefined;
+  const p = await SwarmPeer.join({
+    url, room, peerId, WebSocket: nodeWebSocket, rtcFactory: nodeRtcFactory(),
+    runtime: () => nodeRuntime({ quiet: !values.verbose }),
+    tokens: () => (data ??= corpus(str(values, 'data')).data).train,
+    platform: 'node', throughput, log,
+  });
+  say(`joined room "${room}" (${Math.round(p.throughput)} tok/s benchmark)`);
+  const result = await new Promise<{ reason?: string; error?: Error }>((resolve) => {
+    p.events.on('assigned', ({ stage, run }) => say(`stage ${stage} [${run.stages[stage].layerStart}, ${run.stages[stage].layerEnd}) of run ${run.runId}`));
+    p.events.on('state-received', ({ from, step, ms }) => say(`copied stage state from ${from} at step ${step} (${ms.toFixed(0)} ms)`));
+    p.events.on('error', (e) => say(`error: ${e.message}`));
+    void p.finished().then(resolve);
+    p.signaling.on('close', ({ code, reason }) => resolve({ error: new Error(`signaling connection closed (${code} ${reason})`) }));
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve({ reason: sig }));
+  });
+  p.close();
+  exitSoon(2000);
+  if (result.error) {
+    say(result.error.message);
+    return 1;
+  }
+  say(`done: ${result.reason ?? 'shutdown'} (${p.runtime?.counters.forward ?? 0} forwards, ${p.runtime?.counters.backward ?? 0} backwards)`);
+  // Give the GPU teardown (close() destroys the device after the queue drains) a moment.
+  await new Promise((r) => setTimeout(r, 100));
+  return 0;
+}

@@ -1,0 +1,121 @@
+// StageRuntime's protocol logic against a fake StageCompute (no GPU, no network): what the StageCompute seam buys.
+import { describe, expect, it } from 'vitest';
+import type { RunConfig } from '../coordinator/run-config';
+import { DEFAULT_OPTIMIZER } from '../model/stage';
+import { Emitter } from '../net/emitter';
+import type { ControlMessage } from '../net/messages';
+import type { IncomingTensor } from '../net/tensor';
+import type { Transport } from '../net/transport';
+import { Links } from './links';
+import type { FlatWhich, StageCompute, StageInput, StageLayout } from './stage-compute';
+import { StageRuntime, stageSpecOf } from './stage-runtime';
+
+const run: RunConfig = {
+  runId: 'fake',
+  model: { n_layer: 2, n_head: 2, n_embd: 8, vocab_size: 16, block_size: 4 },
+  stages: [{ layerStart: 0, layerEnd: 1 }, { layerStart: 1, layerEnd: 2 }],
+  B: 1,
+  T: 4,
+  M: 2,
+  steps: 1,
+  schedule: { lr: 1e-3, minLr: 1e-4, warmup: 0, decaySteps: 1 },
+  optimizer: { ...DEFAULT_OPTIMIZER, lr: 1e-3 },
+  seed: 1,
+};
+
+/** Records calls; every array result is zeros of the right size. */
+class FakeCompute implements StageCompute {
+  readonly calls: string[] = [];
+  readonly layout: StageLayout;
+  constructor(stage: number) {
+    const spec = stageSpecOf(run, stage);
+    const first = spec.range.layerStart === 0;
+    const last = spec.range.layerEnd === run.model.n_layer;
+    this.layout = { total: 64, decayEnd: 32, slots: [{ spec: { name: 'transformer.wte.weight', shape: [16, 4] }, offset: 0, size: 64 }], first, last, slotCount: spec.slots, count: 64 };
+  }
+  get slotCount() { return this.layout.slotCount; }
+  get first() { return this.layout.first; }
+  get last() { return this.layout.last; }
+  private acts() { return new Float32Array(run.B * run.T * run.model.n_embd); }
+  async load() { this.calls.push('load'); }
+  async init(seed: number) { this.calls.push(`init ${seed}`); }
+  async forward(slot: number, input: StageInput) { this.calls.push(`forward ${slot} ${'tokens' in input ? 'tokens' : 'acts'}`); return this.acts(); }
+  async forwardBackward(slot: number) { this.calls.push(`forwardBackward ${slot}`); return { loss: 2.5, gradIn: this.layout.first ? null : this.acts() }; }
+  async backward(slot: number) { this.calls.push(`backward ${slot}`); return this.layout.first ? null : this.acts(); }
+  async zeroGrads() { this.calls.push('zeroGrads'); }
+  async readFlat(which: FlatWhich) { this.calls.push(`readFlat ${which}`); return new Float32Array(this.layout.total); }
+  async writeFlat(which: FlatWhich) { this.calls.push(`writeFlat ${which}`); }
+  async gradSumSquares() { this.calls.push('gradSumSquares'); return 1; }
+  async optimizerStep(step: number, _h: unknown, opts: { readParams?: boolean }) { this.calls.push(`optimizerStep ${step}`); return opts.readParams ? new Float32Array(this.layout.total) : null; }
+  async dispose() {}
+}
+
+const noNet = { connect: (): Promise<Transport> => Promise.reject(new Error('no network')), onConnection: () => () => undefined };
+
+function tensor(kind: 'act' | 'targets', meta: Record<string, number | string>): IncomingTensor {
+  const n = run.B * run.T;
+  const data = kind === 'act' ? new Float32Array(n * run.model.n_embd) : new Uint32Array(n);
+  return { msgId: 1, kind, dtype: kind === 'act' ? 'f32' : 'u32', shape: [data.length], meta, bytes: new Uint8Array(data.buffer) };
+}
+
+function lastStage() {
+  const sent: ControlMessage[] = [];
+  const compute = new FakeCompute(1);
+  const errors: Error[] = [];
+  const sr = new StageRuntime({
+    compute, run, stage: 1, peerId: 'last', links: new Links(noNet, () => undefined), send: (m) => sent.push(m), onError: (e) => errors.push(e),
+  });
+  return { sr, sent, compute, errors, events: new Emitter() };
+}
+
+async function settle(sr: StageRuntime): Promise<void> {
+  for (let i = 0; i < 5; i++) await sr.idle();
+}
+
+describe('StageRuntime with a fake StageCompute', () => {
+  it('initialises the stage from the run seed through the compute', async () => {
+    const { sr, compute } = lastStage();
+    await sr.idle();
+    expect(compute.calls[0]).toBe(`init ${run.seed}`);
+    expect(sr.stage.slotCount).toBe(2);
+  });
+
+  it('keeps pipeline tensors that overtake their step-begin (same attempt) and computes them after it', async () => {
+    const { sr, sent, compute, errors } = lastStage();
+    const members = [['first'], ['last']];
+    // Attempt 1 of step 0: its activations arrive before its step-begin (WebRTC overtakes the signaling path).
+    const meta = { step: 0, attempt: 1, mb: 0, origin: 'first', route: 'first' };
+    sr.onTensor('first', tensor('act', meta));
+    sr.onTensor('first', tensor('targets', meta));
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members });
+    await settle(sr);
+    expect(errors).toEqual([]);
+    expect(compute.calls).toContain('forwardBackward 0');
+    expect(sent).toContainEqual({ type: 'mb-loss', step: 0, attempt: 1, mb: 0, loss: 2.5 });
+  });
+
+  it('drops tensors of an attempt older than the current one', async () => {
+    const { sr, sent } = lastStage();
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members: [['first'], ['last']] });
+    const old = { step: 0, attempt: 0, mb: 1, origin: 'first', route: 'first' };
+    sr.onTensor('first', tensor('act', old));
+    sr.onTensor('first', tensor('targets', old));
+    await settle(sr);
+    expect(sent.filter((m) => m.type === 'mb-loss')).toEqual([]);
+  });
+
+  it('reduce + apply go through the compute: read grads, write back, sum of squares, optimizer step with the digest read', async () => {
+    const { sr, sent, compute } = lastStage();
+    const members = [['first'], ['last']];
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: ['first', 'first'], members });
+    // A 2-stage run: the last stage exchanges the tied wte gradient with the first; fake it arriving.
+    sr.onTensor('first', { msgId: 9, kind: 'tie', dtype: 'f32', shape: [64], meta: { step: 0, attempt: 0, mb: -1 }, bytes: new Uint8Array(64 * 4) });
+    sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
+    sr.onControl({ type: 'step-apply', step: 0, attempt: 0, scale: 1, lr: 1e-3 });
+    for (let i = 0; i < 20 && !sent.some((m) => m.type === 'step-done'); i++) await settle(sr);
+    expect(compute.calls.filter((c) => /Flat|Squares|optimizer/.test(c))).toEqual(['readFlat grads', 'writeFlat grads', 'gradSumSquares', 'optimizerStep 1']);
+    expect(sent.find((m) => m.type === 'grad-sumsq')).toMatchObject({ stage: 1, value: 1 });
+    expect(sent.find((m) => m.type === 'step-done')).toMatchObject({ step: 0, stage: 1 });
+    expect(sr.stepsDone).toBe(1);
+  });
+});

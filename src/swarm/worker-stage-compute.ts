@@ -1,0 +1,112 @@
+// Page side of the stage worker (src/worker/stage-worker.ts): a ComputeBackend whose stages run in a dedicated Web
+// Worker behind comlink. Arrays handed to a stage are transferred to the worker when they own their whole buffer
+// (StageCompute's contract: callers do not reuse them), else copied.
+import * as Comlink from 'comlink';
+import type { AdapterReport } from '../gpu/device';
+import type { OptimizerHyper } from '../model/stage';
+import type { StageWorkerApi } from '../worker/stage-worker';
+import type { ComputeBackend, FlatWhich, StageCompute, StageInput, StageLayout, StageSpec } from './stage-compute';
+
+function give<T extends Float32Array | Uint32Array>(a: T): T {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(a, [a.buffer as ArrayBuffer]) : a;
+}
+
+function giveInput(input: StageInput): StageInput {
+  const a = 'tokens' in input ? input.tokens : input.acts;
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(input, [a.buffer as ArrayBuffer]) : input;
+}
+
+export class WorkerStageCompute implements StageCompute {
+  constructor(
+    private readonly api: Comlink.Remote<StageWorkerApi>,
+    private readonly id: number,
+    readonly layout: StageLayout,
+  ) {}
+
+  get slotCount(): number {
+    return this.layout.slotCount;
+  }
+  get first(): boolean {
+    return this.layout.first;
+  }
+  get last(): boolean {
+    return this.layout.last;
+  }
+
+  load(values: Map<string, Float32Array>): Promise<void> {
+    return this.api.load(this.id, values);
+  }
+  init(seed: number): Promise<void> {
+    return this.api.initStage(this.id, seed);
+  }
+  forward(slot: number, input: StageInput): Promise<Float32Array> {
+    return this.api.forward(this.id, slot, giveInput(input));
+  }
+  forwardBackward(slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }> {
+    // Two arrays: transfer both buffers in one message when they are whole.
+    const a = 'tokens' in input ? input.tokens : input.acts;
+    const whole = (x: ArrayBufferView) => x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && a.buffer !== targets.buffer;
+    const list = [a, targets].filter(whole).map((x) => x.buffer as ArrayBuffer);
+    return this.api.forwardBackward(this.id, slot, Comlink.transfer(input, list), targets, lossScale);
+  }
+  backward(slot: number, gradOut: Float32Array): Promise<Float32Array | null> {
+    return this.api.backward(this.id, slot, give(gradOut));
+  }
+  zeroGrads(): Promise<void> {
+    return this.api.zeroGrads(this.id);
+  }
+  readFlat(which: FlatWhich): Promise<Float32Array> {
+    return this.api.readFlat(this.id, which);
+  }
+  writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
+    return this.api.writeFlat(this.id, which, give(data));
+  }
+  gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
+    return this.api.gradSumSquares(this.id, opts);
+  }
+  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
+    return this.api.optimizerStep(this.id, step, hyper, opts);
+  }
+  dispose(): Promise<void> {
+    return this.api.dispose(this.id);
+  }
+}
+
+export class WorkerComputeBackend implements ComputeBackend {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly api: Comlink.Remote<StageWorkerApi>,
+    readonly adapter: AdapterReport,
+  ) {}
+
+  /** Starts the stage worker and acquires its WebGPU device. */
+  static async start(worker?: Worker): Promise<WorkerComputeBackend> {
+    const w = worker ?? new Worker(new URL('../worker/stage-worker.ts', import.meta.url), { type: 'module', name: 'tabswarm-stage' });
+    const api = Comlink.wrap<StageWorkerApi>(w);
+    try {
+      const adapter = await api.open();
+      return new WorkerComputeBackend(w, api, adapter);
+    } catch (err) {
+      w.terminate();
+      throw err;
+    }
+  }
+
+  benchmark(reps?: number): Promise<number> {
+    return this.api.benchmark(reps);
+  }
+
+  async createStage(spec: StageSpec): Promise<StageCompute> {
+    const { id, layout } = await this.api.createStage(spec);
+    return new WorkerStageCompute(this.api, id, layout);
+  }
+
+  async destroy(): Promise<void> {
+    try {
+      await Promise.race([this.api.destroy(), new Promise((r) => setTimeout(r, 2000))]);
+    } finally {
+      this.api[Comlink.releaseProxy]();
+      this.worker.terminate();
+    }
+  }
+}

@@ -1,0 +1,39 @@
+// URL parameters of the swarm pages.
+//   contributor (index.html): ?signal=ws://host:port&room=ROOM[&peer=ID][&throughput=N][&log=1]
+//   Swarm mode is on when `signal` or `room` is given; a missing `signal` defaults to ws(s)://<page host>:8787,
+//   a missing `room` to "tabswarm".
+export const DEFAULT_SIGNAL_PORT = 8787;
+export const DEFAULT_ROOM = 'tabswarm';
+/** The training corpus, served from public/. */
+export const CORPUS_URL = '/tinyshakespeare.txt';
+
+export interface SwarmParams {
+  signal: string;
+  room: string;
+  peerId?: string;
+  throughput?: number;
+  log: boolean;
+}
+
+export function defaultSignalUrl(loc: Location = location): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.hostname || '127.0.0.1'}:${DEFAULT_SIGNAL_PORT}`;
+}
+
+/** The swarm parameters of a contributor URL, or null for the single-tab engine mode. */
+export function swarmParams(search: string = location.search, loc: Location = location): SwarmParams | null {
+  const q = new URLSearchParams(search);
+  if (!q.has('signal') && !q.has('room')) return null;
+  const t = Number(q.get('throughput'));
+  return {
+    signal: q.get('signal') || defaultSignalUrl(loc),
+    room: q.get('room') || DEFAULT_ROOM,
+    peerId: q.get('peer') || undefined,
+    throughput: q.has('throughput') && t > 0 ? t : undefined,
+    log: q.get('log') === '1',
+  };
+}
+
+/** "layer 3" or "layers 2–5" for the stage [start, end). */
+export function layersLabel(start: number, end: number): string {
+  return end - start === 1 ? `layer ${start}` : `layers ${start}–${end - 1}`;
+}

@@ -1,0 +1,109 @@
+// The swarm's GPU side in a dedicated Web Worker (comlink). Chromium has no RTCPeerConnection in workers, so a
+// browser swarm peer keeps signaling, links and the StageRuntime's protocol logic in the page and sends the compute
+// here: this worker owns the WebGPU Runtime and the peer's Stage(s) (a LocalStageCompute each). The page side is
+// src/swarm/worker-stage-compute.ts. Big arrays travel both ways as transferables.
+import * as Comlink from 'comlink';
+import { browserRuntime } from '../gpu/browser-runtime';
+import type { AdapterReport } from '../gpu/device';
+import type { Runtime } from '../gpu/runtime';
+import type { OptimizerHyper } from '../model/stage';
+import { benchmarkRuntime, LocalStageCompute, type FlatWhich, type StageInput, type StageLayout, type StageSpec } from '../swarm/stage-compute';
+
+/** Transfers the array's buffer when it owns it whole, else sends a copy. */
+function out<T extends Float32Array | Uint32Array>(a: T): T {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(a, [a.buffer as ArrayBuffer]) : a;
+}
+
+class StageWorker {
+  private rt?: Runtime;
+  private readonly stages = new Map<number, LocalStageCompute>();
+  private nextId = 1;
+
+  /** Acquires the device (once). */
+  async open(): Promise<AdapterReport> {
+    this.rt ??= await browserRuntime();
+    return this.rt.handle.report;
+  }
+
+  private runtime(): Runtime {
+    if (!this.rt) throw new Error('stage worker: init() first');
+    return this.rt;
+  }
+
+  private stage(id: number): LocalStageCompute {
+    const s = this.stages.get(id);
+    if (!s) throw new Error(`stage worker: no stage ${id}`);
+    return s;
+  }
+
+  benchmark(reps?: number): Promise<number> {
+    return benchmarkRuntime(this.runtime(), reps);
+  }
+
+  createStage(spec: StageSpec): { id: number; layout: StageLayout } {
+    const s = new LocalStageCompute(this.runtime(), spec);
+    const id = this.nextId++;
+    this.stages.set(id, s);
+    return { id, layout: s.layout };
+  }
+
+  load(id: number, values: Map<string, Float32Array>): Promise<void> {
+    return this.stage(id).load(values);
+  }
+
+  initStage(id: number, seed: number): Promise<void> {
+    return this.stage(id).init(seed);
+  }
+
+  async forward(id: number, slot: number, input: StageInput): Promise<Float32Array> {
+    return out(await this.stage(id).forward(slot, input));
+  }
+
+  async forwardBackward(id: number, slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }> {
+    const r = await this.stage(id).forwardBackward(slot, input, targets, lossScale);
+    return r.gradIn ? Comlink.transfer(r, [r.gradIn.buffer as ArrayBuffer]) : r;
+  }
+
+  async backward(id: number, slot: number, gradOut: Float32Array): Promise<Float32Array | null> {
+    const g = await this.stage(id).backward(slot, gradOut);
+    return g ? out(g) : null;
+  }
+
+  zeroGrads(id: number): Promise<void> {
+    return this.stage(id).zeroGrads();
+  }
+
+  async readFlat(id: number, which: FlatWhich): Promise<Float32Array> {
+    return out(await this.stage(id).readFlat(which));
+  }
+
+  writeFlat(id: number, which: FlatWhich, data: Float32Array): Promise<void> {
+    return this.stage(id).writeFlat(which, data);
+  }
+
+  gradSumSquares(id: number, opts?: { excludeTiedWte?: boolean }): Promise<number> {
+    return this.stage(id).gradSumSquares(opts);
+  }
+
+  async optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
+    const p = await this.stage(id).optimizerStep(step, hyper, opts);
+    return p ? out(p) : null;
+  }
+
+  async dispose(id: number): Promise<void> {
+    const s = this.stages.get(id);
+    this.stages.delete(id);
+    await s?.dispose();
+  }
+
+  /** Releases the device; the page terminates the worker afterwards. */
+  async destroy(): Promise<void> {
+    this.stages.clear();
+    this.rt?.destroy();
+    this.rt = undefined;
+  }
+}
+
+export type StageWorkerApi = StageWorker;
+
+Comlink.expose(new StageWorker());
