@@ -25,6 +25,10 @@ if (want('train')) {
   console.table([{ 'median step ms': r.medianStepMs.toFixed(1), 'tokens/step': r.tokensPerStep, 'tokens/s': r.tokensPerS.toFixed(0), 'target tokens/s': 2000 }]);
   results.tuning = matmulChoices(rt);
 }
+if (want('swarm')) {
+  const { benchSwarm } = await import('./swarm');
+  results.swarm = await benchSwarm();
+}
 if (want('net')) {
   const { benchNet } = await import('./net');
   results.net = await benchNet();
