@@ -32,6 +32,8 @@ export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
   /** Request shader-f16 when the adapter has it (off by default: f32 is the engine's default precision). */
   f16?: boolean;
+  /** Request the `subgroups` feature when the adapter has it (default true). */
+  subgroups?: boolean;
 }
 
 export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promise<DeviceHandle> {
@@ -50,6 +52,8 @@ export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promis
   const features: GPUFeatureName[] = [];
   const hasF16 = !!opts.f16 && adapter.features.has('shader-f16');
   if (hasF16) features.push('shader-f16');
+  // Subgroups let matmul lanes share loaded values (the fastest variants on CPU adapters); optional everywhere.
+  if (opts.subgroups !== false && adapter.features.has('subgroups' as GPUFeatureName)) features.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({ requiredLimits: want, requiredFeatures: features });
   device.addEventListener('uncapturederror', (ev) => {
     // Every launch runs inside an error scope; anything reaching here escaped one. Never let it pass silently.

@@ -12,6 +12,11 @@ const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
 const MAP_READ = 0x01;
 const RING_BYTES = 1 << 20;
 
+/** How long the caller expects the submitted work to take (see flush). */
+export interface WaitHint {
+  sleepMs?: number;
+}
+
 interface PendingError {
   op: string;
   promise: Promise<GPUError | null>;
@@ -164,8 +169,8 @@ export class Runtime {
   }
 
   /** GPU -> host. Flushes, then maps a staging buffer. */
-  async read(t: Tensor, count = t.size): Promise<Float32Array> {
-    const raw = await this.readBytes(t, count);
+  async read(t: Tensor, count = t.size, wait?: WaitHint): Promise<Float32Array> {
+    const raw = await this.readBytes(t, count, wait);
     return new Float32Array(raw);
   }
 
@@ -173,14 +178,14 @@ export class Runtime {
     return new Uint32Array(await this.readBytes(t, count));
   }
 
-  private async readBytes(t: Tensor, count: number): Promise<ArrayBuffer> {
+  private async readBytes(t: Tensor, count: number, wait?: WaitHint): Promise<ArrayBuffer> {
     const bytes = count * 4;
     const staging = this.guarded(`readback ${t.label}`, () =>
       this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE_READBACK }),
     );
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
-    await this.flush();
+    await this.flush(wait);
     await staging.mapAsync(MAP_READ);
     const out = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
@@ -337,8 +342,11 @@ export class Runtime {
   }
 
   /** Submits and waits for the GPU; throws the first GPU error recorded since the last flush. */
-  async flush(): Promise<void> {
+  async flush(wait?: WaitHint): Promise<void> {
     this.submit();
+    // Dawn's Node binding polls by spinning the main thread while a GPU promise is pending, which takes a core
+    // from a CPU adapter's worker threads. A caller that knows roughly how long the work takes sleeps first.
+    if (wait?.sleepMs && wait.sleepMs > 1) await new Promise((r) => setTimeout(r, wait.sleepMs));
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
   }

@@ -40,6 +40,8 @@ export class Trainer {
   private evalStage?: Stage;
   private stepLosses: Tensor;
   private readonly maxMicro = 256;
+  /** Moving average of how long a step's GPU work takes after recording (the wait hint). */
+  private gpuMsEma = 0;
   /** Optimizer steps taken so far (AdamW's t). */
   stepsDone = 0;
 
@@ -77,7 +79,11 @@ export class Trainer {
     const lr = learningRate(it, this.opts.schedule);
     this.stepsDone++;
     st.optimizerStep(this.stepsDone, { ...this.hyper, lr });
-    const losses = await this.rt.read(this.stepLosses, micro.length);
+    // Sleep through most of the expected GPU time instead of letting Dawn spin (see Runtime.flush).
+    const t0 = performance.now();
+    const losses = await this.rt.read(this.stepLosses, micro.length, { sleepMs: 0.8 * this.gpuMsEma });
+    const waited = performance.now() - t0;
+    this.gpuMsEma = this.gpuMsEma === 0 ? waited : 0.8 * this.gpuMsEma + 0.2 * waited;
     const norm = (await this.rt.read(st.gradNormValue))[0];
     let sum = 0;
     for (const l of losses) sum += l;
