@@ -18,7 +18,7 @@ export async function evaluate(argv: string[]): Promise<number> {
   const B = num(values, 'batch-size', 12, { int: true, min: 1 });
   const T = num(values, 'block-size', ck.config.block_size, { int: true, min: 1 });
   const rt = await cliRuntime();
-  const trainer = await Trainer.create(rt, { config: ck.config, B, T, initial: ck.params, schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 } });
+  const trainer = await Trainer.create(rt, { config: ck.config, B, T, initial: ck.params, tune: false, schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 } });
   const batches = evalBatches(data.val, { B, T, maxBatches: num(values, 'eval-batches', 50, { int: true, min: 1 }) });
   const loss = await trainer.evaluate(batches);
   console.log(JSON.stringify({ val_loss: loss, batches: batches.length, tokens: batches.length * B * T }));

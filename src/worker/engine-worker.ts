@@ -16,6 +16,8 @@ export interface EngineInit {
   B: number;
   seed: number;
   schedule: LrSchedule;
+  /** Autotune matmuls for this adapter first (default true; tests skip it: compiling every variant is slow on SwiftShader). */
+  tune?: boolean;
 }
 
 export interface EngineInfo {
@@ -39,7 +41,7 @@ class EngineWorker {
     this.data = Dataset.fromText(text, tokenizer, { valFraction: 0.1 });
     this.rt = await browserRuntime();
     const config: GPTConfig = { ...init.model, vocab_size: tokenizer.vocabSize };
-    this.trainer = await Trainer.create(this.rt, { config, B: init.B, T: init.model.block_size, seed: init.seed, schedule: init.schedule });
+    this.trainer = await Trainer.create(this.rt, { config, B: init.B, T: init.model.block_size, seed: init.seed, schedule: init.schedule, tune: init.tune });
     this.init = init;
     return { adapter: this.rt.handle.report, params: this.trainer.stage.params.count, vocabSize: tokenizer.vocabSize };
   }

@@ -15,6 +15,7 @@ const init: EngineInit = {
   B: 4,
   seed: 11,
   schedule: { lr: 3e-3, minLr: 3e-4, warmup: 2, decaySteps: 20 },
+  tune: false,
 };
 const STEPS = 6;
 
@@ -45,7 +46,7 @@ describe('engine in a browser Web Worker', () => {
     const tokenizer = CharTokenizer.fromCorpus(text);
     const data = Dataset.fromText(text, tokenizer, { valFraction: 0.1 });
     const rt = await gpuRuntime();
-    const tr = await Trainer.create(rt, { config: { ...init.model, vocab_size: tokenizer.vocabSize }, B: init.B, T: init.model.block_size, seed: init.seed, schedule: init.schedule });
+    const tr = await Trainer.create(rt, { config: { ...init.model, vocab_size: tokenizer.vocabSize }, B: init.B, T: init.model.block_size, seed: init.seed, schedule: init.schedule, tune: false });
     const nodeLosses: number[] = [];
     for (let it = 0; it < STEPS; it++) {
       nodeLosses.push((await tr.step(it, [sampleBatch(data.train, { seed: init.seed, step: it, micro: 0, B: init.B, T: init.model.block_size })])).loss);
