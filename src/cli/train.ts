@@ -17,7 +17,8 @@ export const trainHelp = `tabswarm train [flags]
   --eval-every 250 --eval-batches 20                     validation loss every N steps (and at the end)
   --data public/tinyshakespeare.txt                      --out out/model.safetensors
   --sample-chars 300     sample printed at the end (0: none)
-  --json                 JSON lines instead of the progress bar; last line is the summary`;
+  --json                 JSON lines instead of the progress bar; last line is the summary
+  --no-tune              skip the matmul autotuner (its choices are cached in .cache/matmul-tuning.json)`;
 
 export async function train(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -26,7 +27,7 @@ export async function train(argv: string[]): Promise<number> {
     'min-lr': { type: 'string' }, warmup: { type: 'string' }, 'weight-decay': { type: 'string' }, beta2: { type: 'string' },
     'grad-clip': { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-batches': { type: 'string' },
     data: { type: 'string' }, out: { type: 'string' }, 'sample-chars': { type: 'string' }, json: { type: 'boolean' },
-    'log-every': { type: 'string' },
+    'log-every': { type: 'string' }, 'no-tune': { type: 'boolean' },
   });
   const json = values.json === true;
   const int = { int: true, min: 1 };
@@ -56,7 +57,7 @@ export async function train(argv: string[]): Promise<number> {
     config, B, T: blockSize, seed,
     schedule: { lr, minLr: num(values, 'min-lr', 1e-4, { min: 0 }), warmup: num(values, 'warmup', 100, { int: true, min: 0 }), decaySteps: steps },
     optimizer: { weightDecay: num(values, 'weight-decay', 0.1, { min: 0 }), beta2: num(values, 'beta2', 0.99, { min: 0 }), gradClip: num(values, 'grad-clip', 1.0, { min: 0 }) },
-    log,
+    log, tune: values['no-tune'] !== true,
   });
   saveTuning(rt);
   log(`[train] ${trainer.stage.params.count.toLocaleString()} parameters; ${steps} steps of ${accum}x${B}x${blockSize} tokens`);

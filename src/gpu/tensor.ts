@@ -44,3 +44,24 @@ export function expectShape(op: string, what: string, t: Tensor, shape: readonly
 export function expectSize(op: string, what: string, t: Tensor, n: number): void {
   if (t.size < n) throw new Error(`${op}: ${what} ${t.label} holds ${t.size} elements, needs ${n}`);
 }
+
+/**
+ * WebGPU rejects a dispatch that binds one buffer both read-only and writable, or two writable bindings whose bound
+ * ranges overlap. Catch it before launch, named after the op, instead of as an anonymous validation error at submit.
+ * Ranges are the ones Runtime.launch binds: the tensor's bytes from its offset, rounded up to 16.
+ */
+export function expectNoAliasing(op: string, reads: readonly (readonly [string, Tensor])[], writes: readonly (readonly [string, Tensor])[]): void {
+  const all = [...reads.map(([n, t]) => [n, t, false] as const), ...writes.map(([n, t]) => [n, t, true] as const)];
+  const range = (t: Tensor): [number, number] => [t.byteOffset, t.byteOffset + Math.max(16, Math.ceil(t.bytes / 16) * 16)];
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const [na, a, wa] = all[i];
+      const [nb, b, wb] = all[j];
+      if (a.buffer !== b.buffer || (!wa && !wb)) continue;
+      if (wa !== wb) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} share a buffer (one is read, the other written)`);
+      const [a0, a1] = range(a);
+      const [b0, b1] = range(b);
+      if (a0 < b1 && b0 < a1) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} are written through overlapping bindings`);
+    }
+  }
+}

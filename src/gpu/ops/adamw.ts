@@ -4,7 +4,7 @@
 import code from '../../../shaders/adamw.wgsl?raw';
 import { defineKernel, packParams } from '../kernel';
 import type { Runtime } from '../runtime';
-import { expectSize, type Tensor } from '../tensor';
+import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
 
 const kernel = defineKernel({ name: 'adamw', code, entry: 'adamw', bindings: ['uniform', 'read', 'read', 'rw', 'rw', 'rw'] });
 
@@ -80,23 +80,3 @@ export function adamwUpdate(
   );
 }
 
-/**
- * WebGPU rejects a dispatch that binds one buffer both read-only and writable, or two writable bindings whose
- * bound ranges overlap (a view at byte offset 0 binds its whole parent buffer). Catch it here, named after the op,
- * instead of as an anonymous validation error at submit.
- */
-function expectNoAliasing(op: string, reads: readonly (readonly [string, Tensor])[], writes: readonly (readonly [string, Tensor])[]): void {
-  const all = [...reads.map(([n, t]) => [n, t, false] as const), ...writes.map(([n, t]) => [n, t, true] as const)];
-  const range = (t: Tensor): [number, number] => (t.byteOffset === 0 ? [0, t.buffer.size] : [t.byteOffset, t.byteOffset + Math.ceil(t.bytes / 16) * 16]);
-  for (let i = 0; i < all.length; i++) {
-    for (let j = i + 1; j < all.length; j++) {
-      const [na, a, wa] = all[i];
-      const [nb, b, wb] = all[j];
-      if (a.buffer !== b.buffer || (!wa && !wb)) continue;
-      if (wa !== wb) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} share a buffer (one is read, the other written)`);
-      const [a0, a1] = range(a);
-      const [b0, b1] = range(b);
-      if (a0 < b1 && b0 < a1) throw new Error(`${op}: ${na} ${a.label} and ${nb} ${b.label} are written through overlapping bindings`);
-    }
-  }
-}
