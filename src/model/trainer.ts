@@ -65,7 +65,7 @@ export class Trainer {
    * `it` is the 0-based iteration for the learning-rate schedule.
    */
   async step(it: number, micro: Batch[]): Promise<StepResult> {
-    if (micro.length < 1 || micro.length > this.maxMicro) throw new Error(`step: ${micro.length} microbatches (1..${this.maxMicro})`);
+    if (micro.length < 1 || micro.length >= this.maxMicro) throw new Error(`step: ${micro.length} microbatches (1..${this.maxMicro - 1})`);
     const st = this.stage;
     const tokensPerMicro = this.opts.B * this.opts.T;
     st.zeroGrads();
@@ -81,10 +81,13 @@ export class Trainer {
     st.optimizerStep(this.stepsDone, { ...this.hyper, lr });
     // Sleep through most of the expected GPU time instead of letting Dawn spin (see Runtime.flush).
     const t0 = performance.now();
-    const losses = await this.rt.read(this.stepLosses, micro.length, { sleepMs: 0.8 * this.gpuMsEma });
+    // One readback for the losses and the gradient norm (each readback is a GPU round trip).
+    this.rt.copy(st.gradNormValue, this.stepLosses, 1, 0, micro.length);
+    const readback = await this.rt.read(this.stepLosses, micro.length + 1, { sleepMs: 0.8 * this.gpuMsEma });
+    const losses = readback.subarray(0, micro.length);
+    const norm = readback[micro.length];
     const waited = performance.now() - t0;
     this.gpuMsEma = this.gpuMsEma === 0 ? waited : 0.8 * this.gpuMsEma + 0.2 * waited;
-    const norm = (await this.rt.read(st.gradNormValue))[0];
     let sum = 0;
     for (const l of losses) sum += l;
     const loss = sum / micro.length;
