@@ -22,6 +22,10 @@ import { controlMessageSchema, MAX_CONTROL_BYTES, type ControlMessage } from './
 import type { RawChannel } from './raw-channel.js';
 import { DEFAULT_REASSEMBLER_OPTIONS, Reassembler, type PartialDrop, type ReassemblerOptions } from './reassembler.js';
 import { tensorDescriptorSchema, type IncomingTensor, type OutgoingTensor } from './tensor.js';
+
+/** After a local close: how long to wait for the goodbye to leave the send buffer, then for it to settle. */
+const BYE_DRAIN_MS = 500;
+const BYE_SETTLE_MS = 20;
 import type { CloseInfo, CloseReason, ProtocolError, Transport, TransportStats } from './transport.js';
 
 export interface FramedTransportOptions {
@@ -186,12 +190,33 @@ export class FramedTransport implements Transport {
 
   close(): void {
     if (!this.isOpen) return;
+    let byeQueued = false;
     try {
-      if (this.raw.isOpen) this.raw.send(encodeByeFrame());
+      if (this.raw.isOpen) {
+        this.raw.send(encodeByeFrame());
+        byeQueued = true;
+      }
     } catch {
       // Already going down.
     }
-    this.shutdown('local', 'closed locally');
+    // Closing the data channel right behind the goodbye can let the other side see the channel close before the
+    // goodbye (node-datachannel delivers them on different paths), and call a clean close 'channel'. So the link is
+    // closed for us now, and the channel itself once the goodbye has left this side's buffer (bounded wait).
+    this.shutdown('local', 'closed locally', byeQueued);
+  }
+
+  private closeRawAfterDrain(detail: string): void {
+    const deadline = Date.now() + BYE_DRAIN_MS;
+    const poll = () => {
+      if (!this.raw.isOpen || this.raw.bufferedAmount === 0 || Date.now() >= deadline) {
+        // One more turn so the goodbye is on the wire before the close frame.
+        // Not unref'd: bounded (< BYE_DRAIN_MS + BYE_SETTLE_MS), and the channel must really close.
+        setTimeout(() => this.raw.close(detail), BYE_SETTLE_MS);
+        return;
+      }
+      setTimeout(poll, 5);
+    };
+    poll();
   }
 
   private plan(t: OutgoingTensor): { bytes: Uint8Array; descriptor: Uint8Array; count: number } {
@@ -306,14 +331,15 @@ export class FramedTransport implements Transport {
     }
   }
 
-  private shutdown(reason: CloseReason, detail: string): void {
+  private shutdown(reason: CloseReason, detail: string, drainFirst = false): void {
     if (this.info) return;
     this.info = { reason, detail };
     this.heartbeat.stop();
     this.reassembler.close();
     this.tensorsIn.clear();
     this.controlIn.clear();
-    this.raw.close(detail);
+    if (drainFirst) this.closeRawAfterDrain(detail);
+    else this.raw.close(detail);
     this.events.emit('close', this.info);
   }
 }

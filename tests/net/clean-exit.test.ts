@@ -17,6 +17,8 @@ it('a process that closes its network layer exits on its own', async () => {
   expect(out).toContain('closed');
   expect(signal).toBeNull(); // not killed by the timeout
   expect(code).toBe(0);
-  // Exit must follow the last close quickly (the close grace period is 1 s at most).
-  expect(performance.now() - closedAt).toBeLessThan(3000);
+  // Exit must follow the last close on its own. Alone it takes < 1 s (the close grace period is 1 s at most); with
+  // other suites loading both cores, node-datachannel's native teardown at exit was measured at 8-11 s. The bound
+  // separates that from a hang (the kill above fires at 30 s).
+  expect(performance.now() - closedAt).toBeLessThan(15_000);
 });
