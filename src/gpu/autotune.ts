@@ -10,19 +10,13 @@ import {
   matmulWith,
   variantKernel,
   type MatmulArgs,
+  type MatmulCase,
 } from './ops/matmul';
 import type { Runtime } from './runtime';
 import type { Tensor } from './tensor';
 
-export interface MatmulShape {
-  M: number;
-  N: number;
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-  accumulate?: boolean;
-  bias?: boolean;
-}
+/** A matmul problem the tuner times: the same description the launcher keys its choices by. */
+export type MatmulShape = MatmulCase;
 
 interface Entry {
   variant: string;
