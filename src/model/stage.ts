@@ -152,7 +152,6 @@ export class Stage {
   /** [0] = global gradient norm of the last optimizer step, [0] of gradScale = the clip factor applied. */
   readonly gradNormValue: Tensor;
   private readonly gradScale: Tensor;
-  private readonly hostTokens: Uint32Array;
 
   constructor(private readonly rt: Runtime, config: GPTConfig, range: StageRange, dims: MicroDims, opts: StageOptions = {}) {
     this.config = validateConfig(config);
@@ -187,7 +186,6 @@ export class Stage {
     this.gradNormPartials = rt.tensor([gradNormScratchSize(this.params.total)], 'gradnorm_partials');
     this.gradNormValue = rt.tensor([1], 'grad_norm');
     this.gradScale = rt.tensor([1], 'grad_scale');
-    this.hostTokens = new Uint32Array(N);
   }
 
   get slotCount(): number {
@@ -231,7 +229,6 @@ export class Stage {
     if (!this.first) throw new Error('stage: only the first stage reads tokens');
     this.checkIds('tokens', tokens);
     const s = this.slot(i);
-    this.hostTokens.set(tokens);
     this.rt.write(s.tokens!, tokens);
     s.tokenIndex!.update(tokens);
   }
