@@ -9,11 +9,8 @@ import { defineKernel, packParams, type Kernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor } from '../tensor';
 
-export interface MatmulArgs {
-  out: Tensor;
-  a: Tensor;
-  b: Tensor;
-  bias?: Tensor;
+/** A matmul problem: out[M, N] (= or +=) op(a)[M, K] @ op(b)[K, N] (+ bias). Keys the autotuner's choices. */
+export interface MatmulCase {
   M: number;
   N: number;
   K: number;
@@ -23,6 +20,15 @@ export interface MatmulArgs {
   transB?: boolean;
   /** out += result (parameter gradients) instead of out = result */
   accumulate?: boolean;
+  bias?: boolean;
+}
+
+/** A launch: the case plus its tensors (bias present means a bias tensor is added). */
+export interface MatmulArgs extends Omit<MatmulCase, 'bias'> {
+  out: Tensor;
+  a: Tensor;
+  b: Tensor;
+  bias?: Tensor;
 }
 
 // ------------------------------------------------------------------------------------------- variants
@@ -63,16 +69,6 @@ export function subgroupsUsable(rt: Runtime): boolean {
 /** Variants worth timing on this device (subgroup variants only where subgroups are enabled). */
 export function availableVariants(rt: Runtime): string[] {
   return MATMUL_VARIANTS.filter((v) => !REGISTER_BLOCKS[v]?.sg || subgroupsUsable(rt));
-}
-
-export interface MatmulCase {
-  M: number;
-  N: number;
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-  accumulate?: boolean;
-  bias?: boolean;
 }
 
 /** Canonical key of a matmul shape/case, e.g. "768x384x128 tB bias acc". */
