@@ -155,7 +155,7 @@ export class PeerNetwork {
         // Signaling went away; the peer's own timeout frees its half.
       }
     }
-    session.close();
+    session.close(reason);
   }
 
   private abortPeer(peerId: string, reason: string): void {

@@ -101,7 +101,7 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
         return;
       }
       case 'abort':
-        this.close(); // the dialer gave up on this attempt (its reason is in data.reason)
+        this.close(`the other side abandoned the attempt: ${data.reason ?? 'no reason given'}`);
         return;
     }
   }
@@ -115,11 +115,16 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
   }
 
   /** Tears the attempt down (no-op for the transport once it has been handed out and is open). */
-  close(): void {
+  close(reason = 'closed locally'): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.transport) this.transport.close();
-    else this.pc.close();
+    // An attempt that never opened is torn down with its real reason, so opened() (and the dialer's ConnectError)
+    // says why; an open transport says goodbye to its peer first.
+    if (this.transport && this.raw?.isOpen) this.transport.close();
+    else {
+      this.raw?.close(reason);
+      this.pc.close();
+    }
   }
 
   /** Detach: the attempt succeeded and the transport now owns the peer connection (closing it closes the pc). */
