@@ -14,7 +14,9 @@ const groups: ReduceGroup[] = [];
 
 beforeAll(async () => {
   server = await startServer();
-  for (let k = 0; k < R; k++) peers.push(await nodePeer(server, 'ar', `p${k}`));
+  // Six handshakes at once in one process: with other suites loading both cores a libdatachannel handshake was seen
+  // to outlast the default 10 s attempt timeout, so this mesh allows each attempt 25 s.
+  for (let k = 0; k < R; k++) peers.push(await nodePeer(server, 'ar', `p${k}`, { connectTimeoutMs: 25_000 }));
   const links: (Transport | undefined)[][] = Array.from({ length: R }, () => new Array<Transport | undefined>(R));
   // Incoming links: attach the swarm demultiplexer synchronously, before anything can be delivered.
   const incoming = peers.map(
@@ -42,7 +44,7 @@ beforeAll(async () => {
   }
   await Promise.all([...dials, ...incoming]);
   for (let k = 0; k < R; k++) groups.push({ rank: k, size: R, links: links[k] });
-}, 30_000);
+}, 90_000);
 
 afterAll(async () => {
   for (const p of peers) p.close();
