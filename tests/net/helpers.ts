@@ -6,6 +6,7 @@ import { PeerNetwork, type PeerNetworkOptions } from '../../src/net/peer-network
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node.js';
 import { SignalingClient } from '../../src/net/signaling-client.js';
 import type { Role } from '../../src/net/signaling-protocol.js';
+import type { Transport } from '../../src/net/transport.js';
 
 export async function startServer(opts: SignalingServerOptions = {}): Promise<SignalingServer> {
   return startSignalingServer({ host: '127.0.0.1', port: 0, ...opts });
@@ -29,6 +30,31 @@ export async function nodePeer(
     close() {
       network.close();
       signaling.close();
+    },
+  };
+}
+
+export type NodePeer = Awaited<ReturnType<typeof nodePeer>>;
+
+/** Two Node peers in `room` with one open link: `ab` is the dialer's end, `ba` the answerer's. */
+export async function linkedPair(
+  server: SignalingServer,
+  room: string,
+  ids: [dialer: string, answerer: string],
+): Promise<{ a: NodePeer; b: NodePeer; ab: Transport; ba: Transport; close(): void }> {
+  const a = await nodePeer(server, room, ids[0]);
+  const b = await nodePeer(server, room, ids[1]);
+  const incoming = nextEvent<Transport>((h) => b.network.onConnection(h), 30_000);
+  const ab = await a.network.connect(ids[1]);
+  const ba = await incoming;
+  return {
+    a,
+    b,
+    ab,
+    ba,
+    close() {
+      a.close();
+      b.close();
     },
   };
 }

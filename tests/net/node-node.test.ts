@@ -4,22 +4,18 @@ import type { SignalingServer } from '../../signaling-server/server.js';
 import { ConnectError } from '../../src/net/peer-network.js';
 import type { IncomingTensor } from '../../src/net/tensor.js';
 import type { Transport } from '../../src/net/transport.js';
-import { nextEvent, nodePeer, join, startServer } from './helpers.js';
+import { linkedPair, nextEvent, nodePeer, join, startServer, type NodePeer } from './helpers.js';
 import { firstMismatch, patternBytes } from './pattern.js';
 
 let server: SignalingServer;
-let a: Awaited<ReturnType<typeof nodePeer>>;
-let b: Awaited<ReturnType<typeof nodePeer>>;
+let a: NodePeer;
+let b: NodePeer;
 let ab: Transport;
 let ba: Transport;
 
 beforeAll(async () => {
   server = await startServer();
-  a = await nodePeer(server, 'nn', 'a');
-  b = await nodePeer(server, 'nn', 'b');
-  const incoming = nextEvent<Transport>((h) => b.network.onConnection(h), 30_000);
-  ab = await a.network.connect('b');
-  ba = await incoming;
+  ({ a, b, ab, ba } = await linkedPair(server, 'nn', ['a', 'b']));
 });
 afterAll(async () => {
   a?.close();

@@ -16,7 +16,7 @@ import {
   StateTransferError,
   type StageState,
 } from '../../src/swarm/state-transfer.js';
-import { nextEvent, nodePeer, startServer } from '../net/helpers.js';
+import { linkedPair, startServer } from '../net/helpers.js';
 
 function store(names: [string, number[]][], align = 64) {
   let off = 0;
@@ -166,24 +166,19 @@ describe('state transfer over real WebRTC', () => {
   const N = 2_000_000;
   const layout = JSON.stringify({ total: N, slots: [['flat', 0, N, [N]]] });
   let server: SignalingServer;
-  let a: Awaited<ReturnType<typeof nodePeer>>;
-  let b: Awaited<ReturnType<typeof nodePeer>>;
+  let pair: Awaited<ReturnType<typeof linkedPair>>;
   let ab: Transport;
   let ba: Transport;
 
   beforeAll(async () => {
     server = await startServer();
-    a = await nodePeer(server, 'st', 'live');
-    b = await nodePeer(server, 'st', 'joiner');
-    const incoming = nextEvent<Transport>((h) => b.network.onConnection(h), 30_000);
-    ab = await a.network.connect('joiner');
+    pair = await linkedPair(server, 'st', ['live', 'joiner']);
+    ({ ab, ba } = pair);
     attachSwarmTransport(ab);
-    ba = await incoming;
     attachSwarmTransport(ba);
   }, 30_000);
   afterAll(async () => {
-    a?.close();
-    b?.close();
+    pair?.close();
     await server?.close();
   });
 
