@@ -1,16 +1,21 @@
 // Deterministic GPT-2 initialisation from a seed, so every peer of a run can build identical weights locally.
 import { initStd, type GPTConfig, type ParamSpec } from './config';
 
-/** A counter-free PRNG (mulberry32) good enough for initialisation; normal samples via Box-Muller. */
-function normalSource(seed: number): () => number {
+/** mulberry32: a small seeded uniform [0, 1) generator, identical on every JS engine. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  const uniform = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Normal samples via Box-Muller over mulberry32, good enough for initialisation. */
+function normalSource(seed: number): () => number {
+  const uniform = mulberry32(seed);
   return () => Math.sqrt(-2 * Math.log(Math.max(uniform(), 1e-12))) * Math.cos(2 * Math.PI * uniform());
 }
 

@@ -2,6 +2,7 @@
 // depend only on tokens <= p, so the window is padded on the right and the logits at the last real token are read.
 import type { Runtime } from '../gpu/runtime';
 import type { GPTConfig } from './config';
+import { mulberry32 } from './init';
 import type { ParamStore } from './params';
 import { Stage } from './stage';
 
@@ -24,14 +25,7 @@ export class Sampler {
     const V = this.config.vocab_size;
     const temperature = opts.temperature ?? 0.8;
     const topK = Math.min(opts.topK ?? V, V);
-    let seed = (opts.seed ?? 42) >>> 0;
-    const uniform = () => {
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const uniform = mulberry32(opts.seed ?? 42);
     const seq = Array.from(prompt.length ? prompt : [0]);
     const window = new Uint32Array(T);
     for (let n = 0; n < opts.maxNewTokens; n++) {
