@@ -9,7 +9,7 @@
 // peer, and the numbers measure the swarm's overhead (transfers, synchronisation, bubble) rather than a speed-up.
 import { startSignalingServer } from '../signaling-server/server';
 import { Coordinator, type StepReport } from '../src/coordinator/coordinator';
-import { evenStages, parseRunConfig, type RunConfig } from '../src/coordinator/run-config';
+import { evenStages, parseRunConfig, type RunConfig } from '../src/protocol/run-config';
 import { nodeRuntime } from '../src/gpu/node-runtime';
 import { loadCorpus } from '../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../src/model/data';

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
 import { Coordinator, type ControlPlane, type StepReport } from '../coordinator/coordinator';
-import { evenStages, parseRunConfig, type RunConfig } from '../coordinator/run-config';
+import { evenStages, parseRunConfig, type RunConfig } from '../protocol/run-config';
 import type { Runtime } from '../gpu/runtime';
 import { gpt2ParamSpecs, type GPTConfig } from '../model/config';
 import { loadCorpus } from '../model/corpus-node';
@@ -18,7 +18,7 @@ import { ParamStore } from '../model/params';
 import { Sampler } from '../model/sampler';
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { CharTokenizer } from '../model/tokenizer';
-import type { ControlMessage, ControlOf } from '../net/messages';
+import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { PeerNetwork } from '../net/peer-network';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
 import { SignalingClient } from '../net/signaling-client';

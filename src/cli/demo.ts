@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
 import type { StepReport } from '../coordinator/coordinator';
-import type { RunConfig } from '../coordinator/run-config';
+import type { RunConfig } from '../protocol/run-config';
 import { nodeRuntime } from '../gpu/node-runtime';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
 import { SwarmPeer } from '../swarm/peer';

@@ -2,7 +2,7 @@
 // and state. It listens to the coordinator's events and to the control messages the coordinator receives (which
 // tell what each peer is doing). On a TTY the table is redrawn in place; otherwise one line per finished step.
 import type { Coordinator, StepReport } from '../coordinator/coordinator';
-import type { ControlMessage } from '../net/messages';
+import type { ControlMessage } from '../protocol/messages';
 import type { Unsubscribe } from '../net/emitter';
 
 export type PeerState = 'joined' | 'assigned' | 'linking' | 'ready' | 'forward/backward' | 'reducing' | 'applied' | 'error' | 'gone';

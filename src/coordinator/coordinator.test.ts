@@ -1,11 +1,12 @@
 // The coordinator's protocol logic against a fake control plane and scripted peers (no GPU, no network).
 import { describe, expect, it } from 'vitest';
 import { Emitter } from '../net/emitter';
-import type { ControlMessage, ControlOf } from '../net/messages';
+import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { learningRate } from '../model/schedule';
 import { Coordinator, type ControlPlane } from './coordinator';
-import { evenStages, parseRunConfig, type RunConfig } from './run-config';
+import { evenStages, parseRunConfig, type RunConfig } from '../protocol/run-config';
+import { PROTOCOL_VERSION } from '../protocol/version';
 
 class FakePlane implements ControlPlane {
   readonly peerId = 'coord';
@@ -90,7 +91,7 @@ function scriptPeers(plane: FakePlane, opts: { sumsq: number[]; dead?: Set<strin
   return { stageOf };
 }
 
-const info = (throughput: number): ControlMessage => ({ type: 'peer-info', platform: 'node', gpu: true, throughput });
+const info = (throughput: number): ControlMessage => ({ type: 'peer-info', protocol: PROTOCOL_VERSION, platform: 'node', gpu: true, throughput });
 
 describe('Coordinator', () => {
   it('assigns, links up, runs every step and computes the global clip scale and lr', async () => {

@@ -4,10 +4,10 @@
 // gradient sums of squares, and re-runs a step (attempt + 1, microbatches re-owned by live first-stage replicas)
 // when a member vanishes before the step's update was sent.
 import { Emitter, type Unsubscribe } from '../net/emitter';
-import type { ControlMessage, ControlOf } from '../net/messages';
+import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { learningRate } from '../model/schedule';
 import { assignStage } from './assignment';
-import type { RunConfig } from './run-config';
+import type { RunConfig } from '../protocol/run-config';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
 export interface ControlPlane {
@@ -172,7 +172,7 @@ export class Coordinator {
     const rec: PeerRecord = { peerId, stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true };
     this.peers.set(peerId, rec);
     this.log(`${peerId} (${msg.platform}, ${Math.round(rec.throughput)} tok/s) -> stage ${stage}`);
-    this.cp.sendControl({ type: 'swarm-assign', stage, run: this.run as unknown as ControlOf<'swarm-assign'>['run'] }, peerId);
+    this.cp.sendControl({ type: 'swarm-assign', stage, run: this.run }, peerId);
     this.events.emit('assigned', { peerId, stage });
   }
 

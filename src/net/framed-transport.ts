@@ -18,7 +18,8 @@ import {
 } from './framing.js';
 import { DEFAULT_HEARTBEAT, Heartbeat, type HeartbeatOptions } from './heartbeat.js';
 import { Inbox, iterate } from './inbox.js';
-import { controlMessageSchema, MAX_CONTROL_BYTES, type ControlMessage } from './messages.js';
+import { controlMessageSchema, type ControlMessage } from '../protocol/messages';
+import { MAX_CONTROL_BYTES } from './ids.js';
 import type { RawChannel } from './raw-channel.js';
 import { DEFAULT_REASSEMBLER_OPTIONS, Reassembler, type PartialDrop, type ReassemblerOptions } from './reassembler.js';
 import { tensorDescriptorSchema, type IncomingTensor, type OutgoingTensor } from './tensor.js';

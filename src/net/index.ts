@@ -2,7 +2,7 @@
 
 export * from './dtype.js';
 export * from './emitter.js';
-export * from './messages.js';
+export * from './ids.js';
 export * from './tensor.js';
 export * from './transport.js';
 export { FramedTransport, DEFAULT_TRANSPORT_OPTIONS, type TransportOptionsInput } from './framed-transport.js';

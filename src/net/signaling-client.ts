@@ -2,7 +2,7 @@
 // constructor from ./rtc-node.js: Node 20 has no global WebSocket). Every server message is schema-checked.
 
 import { Emitter, type Unsubscribe } from './emitter.js';
-import type { ControlMessage } from './messages.js';
+import type { ControlMessage } from '../protocol/messages';
 import {
   serverMessageSchema,
   type ClientMessage,

@@ -3,7 +3,8 @@
 // check exactly the same shapes.
 
 import { z } from 'zod';
-import { controlMessageSchema, peerIdSchema, roomIdSchema } from './messages.js';
+import { controlMessageSchema } from '../protocol/messages';
+import { peerIdSchema, roomIdSchema } from './ids.js';
 
 export const roleSchema = z.enum(['peer', 'coordinator']);
 export type Role = z.infer<typeof roleSchema>;

@@ -3,7 +3,7 @@
 // (browser RTCDataChannel, node-datachannel, or the in-memory pair).
 
 import type { Unsubscribe } from './emitter.js';
-import type { ControlMessage } from './messages.js';
+import type { ControlMessage } from '../protocol/messages';
 import type { ChunkRejection, PartialDrop } from './reassembler.js';
 import type { IncomingTensor, OutgoingTensor } from './tensor.js';
 

@@ -5,10 +5,11 @@
 // report swarm-ready; the step messages then drive the StageRuntime. Browser-safe: the Node pieces (WebSocket,
 // RTC factory, GPU compute) are passed in. The GPU work goes through a ComputeBackend (src/swarm/stage-compute.ts):
 // a Runtime in this process, or a Web Worker (src/swarm/worker-stage-compute.ts) in a browser tab.
-import { parseRunConfig, type RunConfig } from '../coordinator/run-config';
+import { parseRunConfig, type RunConfig } from '../protocol/run-config';
 import type { Runtime } from '../gpu/runtime';
 import { Emitter } from '../net/emitter';
-import type { ControlMessage, ControlOf } from '../net/messages';
+import type { ControlMessage, ControlOf } from '../protocol/messages';
+import { PROTOCOL_VERSION } from '../protocol/version';
 import { PeerNetwork, type PeerNetworkOptions } from '../net/peer-network';
 import type { RtcFactory } from '../net/rtc-session';
 import { SignalingClient, type WebSocketConstructor } from '../net/signaling-client';
@@ -128,7 +129,7 @@ export class SwarmPeer {
       const net = new PeerNetwork(sig, opts.rtcFactory, opts.network ?? {});
       const peer = new SwarmPeer(sig, net, backend, opts);
       peer.throughput = throughput;
-      const announce = () => sig!.sendControl({ type: 'peer-info', platform: opts.platform, gpu: true, throughput });
+      const announce = () => sig!.sendControl({ type: 'peer-info', protocol: PROTOCOL_VERSION, platform: opts.platform, gpu: true, throughput });
       if (sig.coordinatorId) announce();
       else {
         // No coordinator in the room yet (a tab opened before the run): announce when one arrives.

@@ -1,9 +1,9 @@
 // StageRuntime's protocol logic against a fake StageCompute (no GPU, no network): what the StageCompute seam buys.
 import { describe, expect, it } from 'vitest';
-import type { RunConfig } from '../coordinator/run-config';
+import type { RunConfig } from '../protocol/run-config';
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { Emitter } from '../net/emitter';
-import type { ControlMessage } from '../net/messages';
+import type { ControlMessage } from '../protocol/messages';
 import type { IncomingTensor } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { Links } from './links';

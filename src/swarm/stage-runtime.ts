@@ -13,10 +13,10 @@
 // work itself goes through a StageCompute (src/swarm/stage-compute.ts): the same process, or a Web Worker in a tab.
 import { Emitter } from '../net/emitter';
 import { hashKeys, sampleBatch } from '../model/data';
-import type { ControlMessage, ControlOf } from '../net/messages';
+import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor';
 import type { Transport } from '../net/transport';
-import { slotCount, type RunConfig } from '../coordinator/run-config';
+import { slotCount, type RunConfig } from '../protocol/run-config';
 import { allReduceSum } from './allreduce';
 import type { Links } from './links';
 import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from './stage-compute';

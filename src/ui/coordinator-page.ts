@@ -7,7 +7,7 @@
 // block, lr, seed, minPeers, autostart=1 (start at load).
 import { LitElement, css, html } from 'lit';
 import { Coordinator, type StepReport } from '../coordinator/coordinator';
-import { evenStages, parseRunConfig, type RunConfig } from '../coordinator/run-config';
+import { evenStages, parseRunConfig, type RunConfig } from '../protocol/run-config';
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { CharTokenizer } from '../model/tokenizer';
 import { SignalingClient } from '../net/signaling-client';

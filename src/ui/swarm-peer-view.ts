@@ -3,7 +3,7 @@
 // compute runs in the stage worker (src/worker/stage-worker.ts). Shows adapter, stage, state, throughput, step,
 // loss and a live loss chart. `window.tabswarm.snapshot()` exposes the same for tests.
 import { LitElement, css, html } from 'lit';
-import type { RunConfig } from '../coordinator/run-config';
+import type { RunConfig } from '../protocol/run-config';
 import type { AdapterReport } from '../gpu/device';
 import { Dataset } from '../model/data';
 import { CharTokenizer } from '../model/tokenizer';

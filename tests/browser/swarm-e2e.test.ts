@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
 import { Coordinator, type StepReport } from '../../src/coordinator/coordinator';
-import { evenStages, type RunConfig } from '../../src/coordinator/run-config';
+import { evenStages, type RunConfig } from '../../src/protocol/run-config';
 import { loadCorpus } from '../../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../../src/model/data';
 import { Trainer } from '../../src/model/trainer';

@@ -2,7 +2,7 @@
 // room isolation, the control plane, and peer-left announcements.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignalingServer } from '../../signaling-server/server.js';
-import type { ControlMessage } from '../../src/net/messages.js';
+import type { ControlMessage } from '../../src/protocol/messages';
 import { CLOSE_POLICY_VIOLATION } from '../../src/net/signaling-protocol.js';
 import { join, nextEvent, rawSocket, startServer } from './helpers.js';
 

@@ -2,7 +2,7 @@
 // GPU device, real node-datachannel WebRTC between them; and the single-peer reference (Trainer) on the same batches.
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coordinator';
-import type { RunConfig } from '../../src/coordinator/run-config';
+import type { RunConfig } from '../../src/protocol/run-config';
 import { nodeRuntime } from '../../src/gpu/node-runtime';
 import type { Runtime } from '../../src/gpu/runtime';
 import type { GPTConfig } from '../../src/model/config';

@@ -1,5 +1,5 @@
-// The run configuration the coordinator decides and every peer receives in `swarm-assign` (docs/swarm.md).
-// Validation: a real GPT config, stages that cover [0, n_layer) contiguously in order, T <= block_size, and a sane
+// The run configuration the coordinator decides and every peer receives in `swarm-assign` (docs/swarm.md). Its
+// type is derived from the schema; the checks at the end keep it assignable to the model's own types. Validation: a real GPT config, stages that cover [0, n_layer) contiguously in order, T <= block_size, and a sane
 // optimizer/schedule.
 import { z } from 'zod';
 import type { GPTConfig } from '../model/config';
@@ -67,19 +67,17 @@ export const runConfigSchema = z
     if (c.schedule.lr !== c.optimizer.lr) ctx.addIssue({ code: 'custom', path: ['optimizer', 'lr'], message: 'optimizer.lr must equal schedule.lr (the schedule drives the learning rate)' });
   });
 
-export interface RunConfig {
-  runId: string;
-  model: GPTConfig;
-  stages: StageRange[];
-  B: number;
-  T: number;
-  M: number;
-  steps: number;
-  schedule: LrSchedule;
-  optimizer: OptimizerHyper;
-  seed: number;
-  slots?: number;
-}
+export type RunConfig = z.infer<typeof runConfigSchema>;
+
+// Compile-time checks: a RunConfig's parts are what the model layer takes (and the other way round).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const compatible = {
+  model: true satisfies Same<RunConfig['model'], GPTConfig>,
+  stages: true satisfies Same<RunConfig['stages'][number], StageRange>,
+  schedule: true satisfies Same<RunConfig['schedule'], LrSchedule>,
+  optimizer: true satisfies Same<RunConfig['optimizer'], OptimizerHyper>,
+};
+void compatible;
 
 /** Validates (throws with every problem listed) and returns a typed RunConfig. */
 export function parseRunConfig(x: unknown): RunConfig {
@@ -90,6 +88,7 @@ export function parseRunConfig(x: unknown): RunConfig {
   return r.data;
 }
 
+// evenStages is a run-builder helper, not protocol: it stays here until the run builder (src/coordinator) takes it.
 /** Splits n_layer into `s` contiguous stages as evenly as possible (earlier stages get the extra layers). */
 export function evenStages(nLayer: number, s: number): StageRange[] {
   if (!Number.isInteger(s) || s < 1 || s > nLayer) throw new Error(`evenStages: cannot split ${nLayer} layers into ${s} stages`);
