@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../../src/model/checkpoint';
-import { gpt2ParamSpecs, type GPTConfig } from '../../src/model/config';
-import { decodeSafetensors, encodeSafetensors, type StTensor } from '../../src/model/safetensors';
-import { CharTokenizer } from '../../src/model/tokenizer';
-import { freshSeed, randn, rng } from '../support/gpu';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint';
+import { gpt2ParamSpecs, type GPTConfig } from './config';
+import { decodeSafetensors, encodeSafetensors, type StTensor } from './safetensors';
+import { CharTokenizer } from './tokenizer';
+import { freshSeed, randn, rng } from '../../tests/support/random';
 
 const config: GPTConfig = { n_layer: 2, n_head: 2, n_embd: 8, vocab_size: 11, block_size: 5 };
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CORPUS_PATH, loadCorpus } from '../../src/model/corpus-node';
-import { Dataset, evalBatches, hashKeys, sampleBatch, sampleOffset } from '../../src/model/data';
-import { CharTokenizer } from '../../src/model/tokenizer';
+import { DEFAULT_CORPUS_PATH, loadCorpus } from './corpus-node';
+import { Dataset, evalBatches, hashKeys, sampleBatch, sampleOffset } from './data';
+import { CharTokenizer } from './tokenizer';
 
 describe('CharTokenizer', () => {
   it('builds the sorted vocabulary, encodes and decodes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSafetensors, encodeSafetensors, halfToFloat, parseStrictJson } from '../../src/model/safetensors';
+import { decodeSafetensors, encodeSafetensors, halfToFloat, parseStrictJson } from './safetensors';
 
 /** A file from a raw header string and data bytes (header length field = header byte length unless given). */
 function build(header: string | object, data: Uint8Array | number = 0, lenField?: bigint): Uint8Array {

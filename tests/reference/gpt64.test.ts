@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gpt2ParamSpecs, type GPTConfig } from '../../src/model/config';
-import { freshSeed, randInt, randn, rng } from '../support/gpu';
+import { freshSeed, randInt, randn, rng } from '../support/random';
 import { gpt64Backward, gpt64Forward, initParams64, type Params64 } from './gpt64';
 
 const config: GPTConfig = { n_layer: 2, n_head: 2, n_embd: 8, vocab_size: 11, block_size: 5 };

@@ -6,7 +6,7 @@
 // Activation layouts (llm.c): [B, T, C]-style rows flattened to [N = B*T, ...]; attention maps [B, NH, T, T] with
 // zeros above the diagonal.
 import { gpt2ParamSpecs, initStd, validateConfig, type GPTConfig } from '../../src/model/config';
-import { randn, rng } from '../support/gpu';
+import { randn, rng } from '../support/random';
 
 export type Params64 = Map<string, Float64Array>;
 
