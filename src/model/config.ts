@@ -18,6 +18,12 @@ export interface ParamSpec {
   layer: number;
 }
 
+/** Names of the parameters outside the blocks. */
+export const WTE = 'transformer.wte.weight';
+export const WPE = 'transformer.wpe.weight';
+export const LNF_W = 'transformer.ln_f.weight';
+export const LNF_B = 'transformer.ln_f.bias';
+
 export function validateConfig(c: GPTConfig): GPTConfig {
   for (const k of ['n_layer', 'n_head', 'n_embd', 'vocab_size', 'block_size'] as const) {
     const v = c[k];
@@ -31,34 +37,46 @@ export function validateConfig(c: GPTConfig): GPTConfig {
 export function gpt2ParamSpecs(c: GPTConfig): ParamSpec[] {
   const C = c.n_embd;
   const specs: ParamSpec[] = [
-    { name: 'transformer.wte.weight', shape: [c.vocab_size, C], decay: true, layer: -1 },
-    { name: 'transformer.wpe.weight', shape: [c.block_size, C], decay: true, layer: -1 },
+    { name: WTE, shape: [c.vocab_size, C], decay: true, layer: -1 },
+    { name: WPE, shape: [c.block_size, C], decay: true, layer: -1 },
   ];
   for (let l = 0; l < c.n_layer; l++) specs.push(...blockParamSpecs(c, l));
   specs.push(
-    { name: 'transformer.ln_f.weight', shape: [C], decay: false, layer: c.n_layer },
-    { name: 'transformer.ln_f.bias', shape: [C], decay: false, layer: c.n_layer },
+    { name: LNF_W, shape: [C], decay: false, layer: c.n_layer },
+    { name: LNF_B, shape: [C], decay: false, layer: c.n_layer },
   );
   return specs;
 }
 
+/**
+ * One transformer block's parameters, in checkpoint order: llm.c's field name (the handle a launch uses, see
+ * src/model/param-handles.ts), the Hugging Face name under `transformer.h.<l>.`, the shape for n_embd = C, and
+ * whether AdamW decays it. The one table both the parameter list and the per-layer handles are built from.
+ */
+export const BLOCK_PARAMS = [
+  { key: 'ln1w', hf: 'ln_1.weight', shape: (C: number) => [C], decay: false },
+  { key: 'ln1b', hf: 'ln_1.bias', shape: (C: number) => [C], decay: false },
+  { key: 'qkvw', hf: 'attn.c_attn.weight', shape: (C: number) => [C, 3 * C], decay: true },
+  { key: 'qkvb', hf: 'attn.c_attn.bias', shape: (C: number) => [3 * C], decay: false },
+  { key: 'attprojw', hf: 'attn.c_proj.weight', shape: (C: number) => [C, C], decay: true },
+  { key: 'attprojb', hf: 'attn.c_proj.bias', shape: (C: number) => [C], decay: false },
+  { key: 'ln2w', hf: 'ln_2.weight', shape: (C: number) => [C], decay: false },
+  { key: 'ln2b', hf: 'ln_2.bias', shape: (C: number) => [C], decay: false },
+  { key: 'fcw', hf: 'mlp.c_fc.weight', shape: (C: number) => [C, 4 * C], decay: true },
+  { key: 'fcb', hf: 'mlp.c_fc.bias', shape: (C: number) => [4 * C], decay: false },
+  { key: 'fcprojw', hf: 'mlp.c_proj.weight', shape: (C: number) => [4 * C, C], decay: true },
+  { key: 'fcprojb', hf: 'mlp.c_proj.bias', shape: (C: number) => [C], decay: false },
+] as const;
+
+export type BlockParamKey = (typeof BLOCK_PARAMS)[number]['key'];
+
+/** The Hugging Face name of block `l`'s parameter `hf` (a BLOCK_PARAMS entry's suffix). */
+export function blockParamName(l: number, hf: string): string {
+  return `transformer.h.${l}.${hf}`;
+}
+
 export function blockParamSpecs(c: GPTConfig, l: number): ParamSpec[] {
-  const C = c.n_embd;
-  const p = `transformer.h.${l}.`;
-  return [
-    { name: p + 'ln_1.weight', shape: [C], decay: false, layer: l },
-    { name: p + 'ln_1.bias', shape: [C], decay: false, layer: l },
-    { name: p + 'attn.c_attn.weight', shape: [C, 3 * C], decay: true, layer: l },
-    { name: p + 'attn.c_attn.bias', shape: [3 * C], decay: false, layer: l },
-    { name: p + 'attn.c_proj.weight', shape: [C, C], decay: true, layer: l },
-    { name: p + 'attn.c_proj.bias', shape: [C], decay: false, layer: l },
-    { name: p + 'ln_2.weight', shape: [C], decay: false, layer: l },
-    { name: p + 'ln_2.bias', shape: [C], decay: false, layer: l },
-    { name: p + 'mlp.c_fc.weight', shape: [C, 4 * C], decay: true, layer: l },
-    { name: p + 'mlp.c_fc.bias', shape: [4 * C], decay: false, layer: l },
-    { name: p + 'mlp.c_proj.weight', shape: [4 * C, C], decay: true, layer: l },
-    { name: p + 'mlp.c_proj.bias', shape: [C], decay: false, layer: l },
-  ];
+  return BLOCK_PARAMS.map((b) => ({ name: blockParamName(l, b.hf), shape: b.shape(c.n_embd), decay: b.decay, layer: l }));
 }
 
 export function countParams(c: GPTConfig): number {

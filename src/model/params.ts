@@ -57,7 +57,8 @@ export class ParamStore {
     return this.byName.has(name);
   }
 
-  private slot(name: string): ParamSlot {
+  /** Where parameter `name` lives in the flat buffers (an error naming it when the store lacks it). */
+  slotOf(name: string): ParamSlot {
     const s = this.byName.get(name);
     if (!s) throw new Error(`no parameter ${name} in this stage`);
     return s;
@@ -77,7 +78,7 @@ export class ParamStore {
     const key = kind + name;
     let t = this.views.get(key);
     if (!t) {
-      const s = this.slot(name);
+      const s = this.slotOf(name);
       t = this.rt.view(flat, s.offset, s.spec.shape, `${kind === 'p' ? '' : 'd'}${name}`);
       this.views.set(key, t);
     }

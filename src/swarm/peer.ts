@@ -3,7 +3,7 @@
 // peer-info; the coordinator answers swarm-assign (run config + stage); swarm-members makes it link up with the
 // peers it needs (copying its stage's weights + AdamW state from a live replica when it joins a running swarm) and
 // report swarm-ready; the step messages then drive the StageRuntime. Browser-safe: the Node pieces (WebSocket,
-// RTC factory, GPU compute) are passed in. The GPU work goes through a ComputeBackend (src/swarm/stage-compute.ts):
+// RTC factory, GPU compute) are passed in. The GPU work goes through a ComputeBackend (src/model/stage-compute.ts):
 // a Runtime in this process, or a Web Worker (src/swarm/worker-stage-compute.ts) in a browser tab.
 import { parseRunConfig, type RunConfig } from '../protocol/run-config';
 import type { Runtime } from '../gpu/runtime';
@@ -14,7 +14,7 @@ import { PeerNetwork, type PeerNetworkOptions } from '../net/peer-network';
 import type { RtcFactory } from '../net/rtc-session';
 import { SignalingClient, type WebSocketConstructor } from '../net/signaling-client';
 import { dialsFirst, Links, neededPeers } from './links';
-import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from './stage-compute';
+import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
 import { STEP_REPORT_STATE } from './step-reports';
 import { layoutOf, receiveStageState, sendStageState } from './state-transfer';

@@ -7,7 +7,7 @@ import type { ControlMessage } from '../protocol/messages';
 import type { IncomingTensor } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { Links } from './links';
-import type { FlatWhich, StageCompute, StageInput, StageLayout } from './stage-compute';
+import type { FlatWhich, StageCompute, StageInput, StageLayout } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
 
 const run: RunConfig = {

@@ -10,7 +10,7 @@
 // Every tensor carries {step, attempt, mb}. A new attempt of a step (a member vanished before the update) zeroes the
 // gradients and drops everything of the old attempt; tensors of a step/attempt this peer has not begun yet are kept.
 // All GPU work of the peer runs through one promise chain, so reads see exactly the launches before them. The GPU
-// work itself goes through a StageCompute (src/swarm/stage-compute.ts): the same process, or a Web Worker in a tab.
+// work itself goes through a StageCompute (src/model/stage-compute.ts): the same process, or a Web Worker in a tab.
 import { Emitter } from '../net/emitter';
 import { hashKeys, sampleBatch } from '../model/data';
 import type { ControlMessage, ControlOf } from '../protocol/messages';
@@ -19,7 +19,7 @@ import type { Transport } from '../net/transport';
 import { slotCount, type RunConfig } from '../protocol/run-config';
 import { allReduceSum } from './allreduce';
 import type { Links } from './links';
-import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from './stage-compute';
+import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from '../model/stage-compute';
 
 const WTE = 'transformer.wte.weight';
 

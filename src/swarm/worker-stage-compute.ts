@@ -1,11 +1,12 @@
-// Page side of the stage worker (src/worker/stage-worker.ts): a ComputeBackend whose stages run in a dedicated Web
-// Worker behind comlink. Arrays handed to a stage are transferred to the worker when they own their whole buffer
-// (StageCompute's contract: callers do not reuse them), else copied.
+// Page side of the stage worker (src/worker/stage-worker.ts, loaded by URL, never imported): a ComputeBackend whose
+// stages run in a dedicated Web Worker behind comlink, speaking StageWorkerApi (src/model/stage-worker-api.ts).
+// Arrays handed to a stage are transferred to the worker when they own their whole buffer (StageCompute's contract:
+// callers do not reuse them), else copied.
 import * as Comlink from 'comlink';
 import type { AdapterReport } from '../gpu/device';
 import type { OptimizerHyper } from '../model/stage';
-import type { StageWorkerApi } from '../worker/stage-worker';
-import type { ComputeBackend, FlatWhich, StageCompute, StageInput, StageLayout, StageSpec } from './stage-compute';
+import type { ComputeBackend, FlatWhich, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
+import type { StageWorkerApi } from '../model/stage-worker-api';
 
 function give<T extends Float32Array | Uint32Array>(a: T): T {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(a, [a.buffer as ArrayBuffer]) : a;

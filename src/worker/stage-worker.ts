@@ -1,20 +1,22 @@
 // The swarm's GPU side in a dedicated Web Worker (comlink). Chromium has no RTCPeerConnection in workers, so a
 // browser swarm peer keeps signaling, links and the StageRuntime's protocol logic in the page and sends the compute
 // here: this worker owns the WebGPU Runtime and the peer's Stage(s) (a LocalStageCompute each). The page side is
-// src/swarm/worker-stage-compute.ts. Big arrays travel both ways as transferables.
+// src/swarm/worker-stage-compute.ts; both speak StageWorkerApi (src/model/stage-worker-api.ts). Big arrays travel
+// both ways as transferables.
 import * as Comlink from 'comlink';
 import { browserRuntime } from '../gpu/browser-runtime';
 import type { AdapterReport } from '../gpu/device';
 import type { Runtime } from '../gpu/runtime';
 import type { OptimizerHyper } from '../model/stage';
-import { benchmarkRuntime, LocalStageCompute, type FlatWhich, type StageInput, type StageLayout, type StageSpec } from '../swarm/stage-compute';
+import { benchmarkRuntime, LocalStageCompute, type FlatWhich, type StageInput, type StageLayout, type StageSpec } from '../model/stage-compute';
+import type { StageWorkerApi } from '../model/stage-worker-api';
 
 /** Transfers the array's buffer when it owns it whole, else sends a copy. */
 function out<T extends Float32Array | Uint32Array>(a: T): T {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(a, [a.buffer as ArrayBuffer]) : a;
 }
 
-class StageWorker {
+class StageWorker implements StageWorkerApi {
   private rt?: Runtime;
   private readonly stages = new Map<number, LocalStageCompute>();
   private nextId = 1;
@@ -40,7 +42,7 @@ class StageWorker {
     return benchmarkRuntime(this.runtime(), reps);
   }
 
-  createStage(spec: StageSpec): { id: number; layout: StageLayout } {
+  async createStage(spec: StageSpec): Promise<{ id: number; layout: StageLayout }> {
     const s = new LocalStageCompute(this.runtime(), spec);
     const id = this.nextId++;
     this.stages.set(id, s);
@@ -103,7 +105,5 @@ class StageWorker {
     this.rt = undefined;
   }
 }
-
-export type StageWorkerApi = StageWorker;
 
 Comlink.expose(new StageWorker());

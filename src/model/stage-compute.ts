@@ -1,8 +1,9 @@
 // The GPU side of one swarm peer, as asynchronous host-array operations (docs/swarm.md). StageRuntime (the protocol
 // logic) only talks to a StageCompute, so the compute can live in the same process (LocalStageCompute: Node peers,
 // tests) or in a dedicated Web Worker behind comlink (WorkerStageCompute, src/swarm/worker-stage-compute.ts +
-// src/worker/stage-worker.ts): Chromium has no RTCPeerConnection in workers, so a browser peer keeps the network in
-// the page and the WGSL work in the worker.
+// src/worker/stage-worker.ts, speaking src/model/stage-worker-api.ts): Chromium has no RTCPeerConnection in workers,
+// so a browser peer keeps the network in the page and the WGSL work in the worker. It lives in src/model so that the
+// swarm (which drives it) and the worker (which hosts it) both depend on it and not on each other.
 //
 // Contract:
 // - Calls are made one at a time by the owner (StageRuntime serializes its GPU work on one promise chain); an
@@ -12,9 +13,10 @@
 // - `backward` of the first stage returns null without waiting for the GPU (errors surface at the next read).
 import type { Runtime } from '../gpu/runtime';
 import type { AdapterReport } from '../gpu/device';
-import { initParams } from '../model/init';
-import type { GPTConfig } from '../model/config';
-import { Stage, stageParamSpecs, type OptimizerHyper, type StageRange } from '../model/stage';
+import type { GPTConfig } from './config';
+import { initParams } from './init';
+import { Stage, stageParamSpecs, type OptimizerHyper } from './stage';
+import { embedsTokens, hasHead, type StageRange } from './stage-role';
 
 export type FlatWhich = 'params' | 'grads' | 'm' | 'v';
 
@@ -32,7 +34,9 @@ export interface StageLayout {
   total: number;
   decayEnd: number;
   slots: { spec: { name: string; shape: number[] }; offset: number; size: number }[];
+  /** Whether the stage reads tokens (role first or single). */
   first: boolean;
+  /** Whether the stage ends in the loss (role last or single). */
   last: boolean;
   slotCount: number;
   /** Real (unpadded) parameter count. */
@@ -93,8 +97,8 @@ function layoutOfStage(st: Stage): StageLayout {
     total: ps.total,
     decayEnd: ps.decayEnd,
     slots: ps.slots.map((s) => ({ spec: { name: s.spec.name, shape: [...s.spec.shape] }, offset: s.offset, size: s.size })),
-    first: st.first,
-    last: st.last,
+    first: embedsTokens(st.role),
+    last: hasHead(st.role),
     slotCount: st.slotCount,
     count: ps.count,
   };
@@ -117,10 +121,10 @@ export class LocalStageCompute implements StageCompute {
     return this.stage.slotCount;
   }
   get first(): boolean {
-    return this.stage.first;
+    return this.layout.first;
   }
   get last(): boolean {
-    return this.stage.last;
+    return this.layout.last;
   }
 
   async load(values: Map<string, Float32Array>): Promise<void> {
@@ -138,7 +142,7 @@ export class LocalStageCompute implements StageCompute {
   }
 
   async forward(slot: number, input: StageInput): Promise<Float32Array> {
-    if (this.stage.last) throw new Error('stage-compute: forward() of the last stage; use forwardBackward()');
+    if (this.stage.parts.head) throw new Error('stage-compute: forward() of the last stage; use forwardBackward()');
     this.setInput(slot, input);
     return this.rt.read(this.stage.forward(slot));
   }

@@ -1,0 +1,103 @@
+// One GPT-2 transformer block on the GPU, forward and backward (llm.c naming):
+//   ln1 = LN(x); qkv = ln1 @ Wattn + b; atty = attn(qkv); res2 = x + atty @ Wproj + b
+//   ln2 = LN(res2); fch = ln2 @ Wfc + b; fchGelu = gelu(fch); out = res2 + fchGelu @ Wfcproj + b
+// Backward walks it in reverse with one residual-gradient buffer `dres` that the LayerNorm backwards accumulate into.
+import { attentionBackward, attentionForward } from '../gpu/ops/attention';
+import { geluBackward, geluForward } from '../gpu/ops/gelu';
+import { layernormBackward, layernormForward } from '../gpu/ops/layernorm';
+import { biasBackward } from '../gpu/ops/matmul';
+import type { Runtime } from '../gpu/runtime';
+import type { Tensor } from '../gpu/tensor';
+import { launchMatmul, type BlockMatmuls } from './matmul-plan';
+import type { LayerParams, ParamsAndGrads } from './param-handles';
+
+/** Block sizes: B sequences of T tokens, n_embd C, n_head NH. */
+export interface BlockDims {
+  B: number;
+  T: number;
+  C: number;
+  NH: number;
+}
+
+/** What one block's forward keeps for its backward, per in-flight microbatch. */
+export interface LayerActs {
+  ln1: Tensor; ln1Mean: Tensor; ln1Rstd: Tensor; qkv: Tensor; atty: Tensor; att: Tensor; res2: Tensor;
+  ln2: Tensor; ln2Mean: Tensor; ln2Rstd: Tensor; fch: Tensor; fchGelu: Tensor; out: Tensor;
+}
+
+/** Backward scratch shared by every block and slot of a stage. `dres` ends as the gradient of the block input. */
+export interface BlockScratch {
+  dres: Tensor; dC: Tensor; dqkv: Tensor; datt: Tensor; dfch: Tensor; dfchGelu: Tensor;
+}
+
+export function allocLayerActs(rt: Runtime, d: BlockDims, prefix: string): LayerActs {
+  const { B, T, C, NH } = d;
+  const N = B * T;
+  const t = (shape: number[], name: string) => rt.tensor(shape, `${prefix}.${name}`);
+  return {
+    ln1: t([N, C], 'ln1'), ln1Mean: t([N], 'ln1_mean'), ln1Rstd: t([N], 'ln1_rstd'),
+    qkv: t([N, 3 * C], 'qkv'), atty: t([N, C], 'atty'), att: t([B, NH, T, T], 'att'),
+    res2: t([N, C], 'res2'), ln2: t([N, C], 'ln2'), ln2Mean: t([N], 'ln2_mean'),
+    ln2Rstd: t([N], 'ln2_rstd'), fch: t([N, 4 * C], 'fch'), fchGelu: t([N, 4 * C], 'fch_gelu'),
+    out: t([N, C], 'out'),
+  };
+}
+
+export function allocBlockScratch(rt: Runtime, d: BlockDims): BlockScratch {
+  const { B, T, C, NH } = d;
+  const N = B * T;
+  return {
+    dres: rt.tensor([N, C], 'dres'),
+    dC: rt.tensor([N, C], 'dC'),
+    dqkv: rt.tensor([N, 3 * C], 'dqkv'),
+    datt: rt.tensor([B, NH, T, T], 'datt'),
+    dfch: rt.tensor([N, 4 * C], 'dfch'),
+    dfchGelu: rt.tensor([N, 4 * C], 'dfch_gelu'),
+  };
+}
+
+/** Forward of one block from input `x` into `a` (a.out is its output). */
+export function blockForward(rt: Runtime, mm: BlockMatmuls, w: LayerParams, a: LayerActs, x: Tensor, d: BlockDims): void {
+  const { B, T, C, NH } = d;
+  const N = B * T;
+  layernormForward(rt, { out: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, inp: x, weight: w.ln1w, bias: w.ln1b }, { N, C });
+  launchMatmul(rt, mm.qkv.forward, { out: a.qkv, a: a.ln1, b: w.qkvw, bias: w.qkvb });
+  attentionForward(rt, { out: a.atty, att: a.att, qkv: a.qkv }, { B, T, C, NH });
+  rt.copy(x, a.res2);
+  launchMatmul(rt, mm.attproj.forward, { out: a.res2, a: a.atty, b: w.attprojw, bias: w.attprojb });
+  layernormForward(rt, { out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, inp: a.res2, weight: w.ln2w, bias: w.ln2b }, { N, C });
+  launchMatmul(rt, mm.fc.forward, { out: a.fch, a: a.ln2, b: w.fcw, bias: w.fcb });
+  geluForward(rt, a.fchGelu, a.fch);
+  rt.copy(a.res2, a.out);
+  launchMatmul(rt, mm.fcproj.forward, { out: a.out, a: a.fchGelu, b: w.fcprojw, bias: w.fcprojb });
+}
+
+/**
+ * Backward of one block whose forward read `x`: takes the gradient of its output in `s.dres`, accumulates the
+ * parameter gradients into `p.grads` and leaves the gradient of `x` in `s.dres`.
+ */
+export function blockBackward(rt: Runtime, mm: BlockMatmuls, p: ParamsAndGrads<LayerParams>, a: LayerActs, x: Tensor, s: BlockScratch, d: BlockDims): void {
+  const { B, T, C, NH } = d;
+  const N = B * T;
+  const w = p.params;
+  const dw = p.grads;
+  const { dres, dC } = s;
+  // MLP
+  launchMatmul(rt, mm.fcproj.dInput, { out: s.dfchGelu, a: dres, b: w.fcprojw });
+  launchMatmul(rt, mm.fcproj.dWeight, { out: dw.fcprojw, a: a.fchGelu, b: dres });
+  biasBackward(rt, dw.fcprojb, dres, N, C);
+  geluBackward(rt, s.dfch, a.fch, s.dfchGelu);
+  launchMatmul(rt, mm.fc.dInput, { out: dC, a: s.dfch, b: w.fcw });
+  launchMatmul(rt, mm.fc.dWeight, { out: dw.fcw, a: a.ln2, b: s.dfch });
+  biasBackward(rt, dw.fcb, s.dfch, N, 4 * C);
+  layernormBackward(rt, { dinp: dres, dweight: dw.ln2w, dbias: dw.ln2b, dout: dC, inp: a.res2, weight: w.ln2w, mean: a.ln2Mean, rstd: a.ln2Rstd }, { N, C });
+  // attention
+  launchMatmul(rt, mm.attproj.dInput, { out: dC, a: dres, b: w.attprojw });
+  launchMatmul(rt, mm.attproj.dWeight, { out: dw.attprojw, a: a.atty, b: dres });
+  biasBackward(rt, dw.attprojb, dres, N, C);
+  attentionBackward(rt, { dqkv: s.dqkv, datt: s.datt, dout: dC, qkv: a.qkv, att: a.att }, { B, T, C, NH });
+  launchMatmul(rt, mm.qkv.dInput, { out: dC, a: s.dqkv, b: w.qkvw });
+  launchMatmul(rt, mm.qkv.dWeight, { out: dw.qkvw, a: a.ln1, b: s.dqkv });
+  biasBackward(rt, dw.qkvb, s.dqkv, N, 3 * C);
+  layernormBackward(rt, { dinp: dres, dweight: dw.ln1w, dbias: dw.ln1b, dout: dC, inp: x, weight: w.ln1w, mean: a.ln1Mean, rstd: a.ln1Rstd }, { N, C });
+}

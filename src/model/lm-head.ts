@@ -1,0 +1,91 @@
+// The last stage's output part: ln_f, the lm_head tied to wte, softmax cross-entropy and the mean loss; and their
+// backward from the loss to the gradient of the last block's output. Holds its parameter handles, the dlogits
+// scratch and, per in-flight microbatch, the targets and what the backward needs.
+import { crossEntropyBackward, crossEntropyForward, lossReduce } from '../gpu/ops/crossentropy';
+import { layernormBackward, layernormForward } from '../gpu/ops/layernorm';
+import type { Runtime } from '../gpu/runtime';
+import type { Tensor } from '../gpu/tensor';
+import { launchMatmul, type LinearMatmuls } from './matmul-plan';
+import type { HeadParams, ParamsAndGrads } from './param-handles';
+
+interface HeadSlot {
+  targets: Tensor;
+  lnf: Tensor;
+  lnfMean: Tensor;
+  lnfRstd: Tensor;
+  logits: Tensor;
+  probs: Tensor;
+  losses: Tensor;
+  loss: Tensor;
+}
+
+export class LmHead {
+  private readonly slots: HeadSlot[];
+  private readonly dlogits: Tensor;
+
+  constructor(
+    private readonly rt: Runtime,
+    readonly weights: ParamsAndGrads<HeadParams>,
+    /** The lm_head's matmuls (also listed by Stage.matmulShapes). */
+    readonly mm: LinearMatmuls,
+    private readonly dims: { N: number; C: number; V: number },
+    slotCount: number,
+  ) {
+    const { N, C, V } = dims;
+    this.slots = Array.from({ length: slotCount }, (_, i) => {
+      const t = (shape: number[], name: string, dtype: 'f32' | 'u32' = 'f32') => rt.tensor(shape, `slot${i}.${name}`, dtype);
+      return {
+        targets: t([N], 'targets', 'u32'), lnf: t([N, C], 'lnf'), lnfMean: t([N], 'lnf_mean'), lnfRstd: t([N], 'lnf_rstd'),
+        logits: t([N, V], 'logits'), probs: t([N, V], 'probs'), losses: t([N], 'losses'), loss: t([1], 'loss'),
+      };
+    });
+    this.dlogits = rt.tensor([N, V], 'dlogits');
+  }
+
+  private slot(i: number): HeadSlot {
+    const s = this.slots[i];
+    if (!s) throw new Error(`lm head: slot ${i} out of range (0..${this.slots.length - 1})`);
+    return s;
+  }
+
+  /** Next-token targets [B*T] of slot `i` (ids already checked against the vocabulary). */
+  setTargets(i: number, targets: Uint32Array): void {
+    this.rt.write(this.slot(i).targets, targets);
+  }
+
+  /** From the last block's output `x`: logits, probabilities, per-token losses; returns the mean loss [1]. */
+  forward(i: number, x: Tensor): Tensor {
+    const rt = this.rt;
+    const s = this.slot(i);
+    const { N, C, V } = this.dims;
+    const w = this.weights.params;
+    layernormForward(rt, { out: s.lnf, mean: s.lnfMean, rstd: s.lnfRstd, inp: x, weight: w.lnfw, bias: w.lnfb }, { N, C });
+    launchMatmul(rt, this.mm.forward, { out: s.logits, a: s.lnf, b: w.wte });
+    crossEntropyForward(rt, { losses: s.losses, probs: s.probs, logits: s.logits, targets: s.targets }, { N, V });
+    lossReduce(rt, { loss: s.loss, losses: s.losses }, { N, scale: 1 / N });
+    return s.loss;
+  }
+
+  /** The logits of slot `i` (after forward), [B*T, V]. */
+  logits(i: number): Tensor {
+    return this.slot(i).logits;
+  }
+
+  /**
+   * Backward from the loss (gradient `scale` per token) to the gradient of the last block's output `x`, written
+   * into `dres` (`dC` is scratch); accumulates the gradients of wte and ln_f.
+   */
+  backward(i: number, x: Tensor, scale: number, scratch: { dres: Tensor; dC: Tensor }): void {
+    const rt = this.rt;
+    const s = this.slot(i);
+    const { N, C, V } = this.dims;
+    const w = this.weights.params;
+    const dw = this.weights.grads;
+    const { dres, dC } = scratch;
+    crossEntropyBackward(rt, { dlogits: this.dlogits, probs: s.probs, targets: s.targets }, { N, V, scale });
+    launchMatmul(rt, this.mm.dInput, { out: dC, a: this.dlogits, b: w.wte });
+    launchMatmul(rt, this.mm.dWeight, { out: dw.wte, a: this.dlogits, b: s.lnf });
+    rt.fill(dres, 0);
+    layernormBackward(rt, { dinp: dres, dweight: dw.lnfw, dbias: dw.lnfb, dout: dC, inp: x, weight: w.lnfw, mean: s.lnfMean, rstd: s.lnfRstd }, { N, C });
+  }
+}

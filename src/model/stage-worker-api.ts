@@ -1,0 +1,28 @@
+// What the stage worker (src/worker/stage-worker.ts) exposes over comlink, and what its page-side client
+// (src/swarm/worker-stage-compute.ts) calls: the StageCompute operations addressed by stage id, plus device and
+// lifecycle calls. Declared here, below both, so neither imports the other.
+import type { AdapterReport } from '../gpu/device';
+import type { FlatWhich, StageInput, StageLayout, StageSpec } from './stage-compute';
+import type { OptimizerHyper } from './stage';
+
+export interface StageWorkerApi {
+  /** Acquires the device (once). */
+  open(): Promise<AdapterReport>;
+  /** Tokens/s of a tiny stage (benchmarkRuntime). */
+  benchmark(reps?: number): Promise<number>;
+  createStage(spec: StageSpec): Promise<{ id: number; layout: StageLayout }>;
+  load(id: number, values: Map<string, Float32Array>): Promise<void>;
+  initStage(id: number, seed: number): Promise<void>;
+  forward(id: number, slot: number, input: StageInput): Promise<Float32Array>;
+  forwardBackward(id: number, slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }>;
+  backward(id: number, slot: number, gradOut: Float32Array): Promise<Float32Array | null>;
+  zeroGrads(id: number): Promise<void>;
+  readFlat(id: number, which: FlatWhich): Promise<Float32Array>;
+  writeFlat(id: number, which: FlatWhich, data: Float32Array): Promise<void>;
+  gradSumSquares(id: number, opts?: { excludeTiedWte?: boolean }): Promise<number>;
+  optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null>;
+  /** Frees stage `id`'s GPU buffers. */
+  dispose(id: number): Promise<void>;
+  /** Releases the device; the page terminates the worker afterwards. */
+  destroy(): Promise<void>;
+}
