@@ -164,7 +164,8 @@ export function decodeSafetensors(bytes: Uint8Array, opts: { maxHeaderBytes?: nu
   let prev: RawEntry | undefined;
   for (const e of sorted) {
     if (e.begin < cursor) {
-      throw new Error(`safetensors: tensor "${e.name}" [${e.begin}, ${e.end}] overlaps tensor "${prev!.name}" [${prev!.begin}, ${prev!.end}]`);
+      const other = prev ? `tensor "${prev.name}" [${prev.begin}, ${prev.end}]` : 'the start of the data section';
+      throw new Error(`safetensors: tensor "${e.name}" [${e.begin}, ${e.end}] overlaps ${other}`);
     }
     if (e.begin > cursor) {
       throw new Error(`safetensors: hole in the data section: bytes [${cursor}, ${e.begin}) before tensor "${e.name}" belong to no tensor`);

@@ -16,7 +16,7 @@ export class CharTokenizer {
     const set = new Set<string>();
     for (const ch of corpus) set.add(ch);
     if (set.size === 0) throw new Error('CharTokenizer: corpus is empty');
-    return new CharTokenizer([...set].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!));
+    return new CharTokenizer([...set].sort((a, b) => codePoint(a) - codePoint(b)));
   }
 
   /** Builds a tokenizer from an explicit vocabulary (validated like fromJSON). */
@@ -35,7 +35,7 @@ export class CharTokenizer {
     for (const ch of text) {
       const id = this.index.get(ch);
       if (id === undefined) {
-        const cp = ch.codePointAt(0)!;
+        const cp = codePoint(ch);
         throw new Error(
           `CharTokenizer: character ${JSON.stringify(ch)} (U+${cp.toString(16).toUpperCase().padStart(4, '0')}) at offset ${pos} is not in the vocabulary`,
         );
@@ -87,10 +87,17 @@ function validateChars(chars: readonly unknown[]): string[] {
     if (typeof c !== 'string' || c.length === 0 || [...c].length !== 1) {
       throw new Error(`CharTokenizer: vocabulary entry ${i} (${JSON.stringify(c)}) is not a single character`);
     }
-    const cp = c.codePointAt(0)!;
+    const cp = codePoint(c);
     if (cp <= prev) throw new Error(`CharTokenizer: vocabulary entry ${i} (${JSON.stringify(c)}) is not in strictly increasing code point order`);
     prev = cp;
     out.push(c);
   });
   return out;
+}
+
+/** The code point of a one-character string. */
+function codePoint(ch: string): number {
+  const cp = ch.codePointAt(0);
+  if (cp === undefined) throw new Error('CharTokenizer: an empty string is not a character');
+  return cp;
 }
