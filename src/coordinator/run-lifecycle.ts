@@ -1,0 +1,153 @@
+// A coordinator's run from start to summary, for the CLI (`tabswarm coordinator`, `tabswarm demo`) and the
+// coordinator page alike: the Coordinator on its own signaling connection, one RunView of the run fed by the
+// coordinator's events and the messages it receives, the run's step reports broadcast to the room, weight
+// collection by an observer peer after the last step, and the run's summary. Environment-neutral: the WebSocket
+// constructor (Node) and the RTCPeerConnection factory (weight collection) come from the caller.
+import type { WebSocketConstructor } from '../net/signaling-client';
+import { SignalingClient } from '../net/signaling-client';
+import type { Unsubscribe } from '../net/emitter';
+import type { RtcFactory } from '../net/rtc-session';
+import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
+import type { ControlMessage } from '../protocol/messages';
+import type { RunConfig } from '../protocol/run-config';
+import { Coordinator, type ControlPlane, type StepReport } from './coordinator';
+import { runSummary, type RunSummary } from './run-view';
+import { RunViewStore } from './run-view-store';
+import { broadcastStepReports } from './step-report-broadcast';
+import { collectWeights } from './weight-collector';
+
+export interface CoordinatorRunOptions {
+  /** Signaling server URL and room. */
+  url: string;
+  room: string;
+  run: RunConfig;
+  /** Peers that must have joined (every stage one at least) before step 0. */
+  minPeers: number;
+  /** Defaults to globalThis.WebSocket (browsers); Node passes `ws`. */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * Hold the coordinator's room-wide `shutdown` at the end of the run until release(): the peers stay up, idle
+   * between steps, so collectWeights() can copy their stages.
+   */
+  holdShutdown?: boolean;
+  /** The view to feed (default: a new one). */
+  view?: RunViewStore;
+  log?: (s: string) => void;
+  /** A step (or a membership's ready) without progress for this long is re-run (default 120 s). */
+  stepTimeoutMs?: number;
+  readyTimeoutMs?: number;
+}
+
+export class CoordinatorRun {
+  readonly coordinator: Coordinator;
+  readonly view: RunViewStore;
+  readonly run: RunConfig;
+  private readonly held: ControlMessage[] = [];
+  private released: boolean;
+  private readonly offs: Unsubscribe[] = [];
+  private readonly done: Promise<StepReport[]>;
+
+  /** Connects to the signaling server as the room's coordinator and starts the run (step 0 waits for peers). */
+  static async start(opts: CoordinatorRunOptions): Promise<CoordinatorRun> {
+    const sig = await SignalingClient.connect(opts.url, { room: opts.room, peerId: 'coordinator', role: 'coordinator', WebSocket: opts.WebSocket, control: swarmControl });
+    return new CoordinatorRun(sig, opts);
+  }
+
+  private constructor(
+    readonly sig: SwarmSignaling,
+    private readonly opts: CoordinatorRunOptions,
+  ) {
+    this.run = opts.run;
+    this.released = !opts.holdShutdown;
+    this.view = opts.view ?? new RunViewStore();
+    const cp: ControlPlane = {
+      get peerId() {
+        return sig.peerId;
+      },
+      on: sig.on.bind(sig),
+      sendControl: (msg, to) => {
+        if (!this.released && msg.type === 'shutdown' && (to === undefined || to === '*')) {
+          this.held.push(msg);
+          return;
+        }
+        if (sig.isOpen) sig.sendControl(msg, to);
+      },
+    };
+    // The view subscribes in the same tick as the coordinator: peers waiting in the room announce themselves as
+    // soon as a coordinator arrives, and no announcement may be missed.
+    this.coordinator = new Coordinator(cp, {
+      run: opts.run, minPeers: opts.minPeers, log: opts.log, stepTimeoutMs: opts.stepTimeoutMs ?? 120_000, readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
+    });
+    this.feedView();
+    this.offs.push(broadcastStepReports(this.coordinator, sig));
+    this.done = this.coordinator.finished().then(
+      (reports) => {
+        this.view.dispatch({ kind: 'finished' });
+        return reports;
+      },
+      (e: unknown) => {
+        this.view.dispatch({ kind: 'failed', error: e instanceof Error ? e.message : String(e) });
+        throw e;
+      },
+    );
+    this.done.catch(() => undefined);
+  }
+
+  private feedView(): void {
+    const v = this.view;
+    const c = this.coordinator.events;
+    v.dispatch({ kind: 'started', run: this.run });
+    for (const [peerId, role] of this.sig.peers) if (role === 'peer') v.dispatch({ kind: 'peer-joined', peerId });
+    this.offs.push(
+      this.sig.on('peer-joined', ({ peerId, role }) => role === 'peer' && v.dispatch({ kind: 'peer-joined', peerId })),
+      this.sig.on('peer-left', ({ peerId }) => v.dispatch({ kind: 'peer-left', peerId })),
+      this.sig.on('control', ({ from, msg }) => v.dispatch({ kind: 'control', from, msg })),
+      c.on('assigned', (e) => v.dispatch({ kind: 'assigned', ...e })),
+      c.on('membership', (e) => v.dispatch({ kind: 'membership', ...e })),
+      c.on('vanished', (e) => v.dispatch({ kind: 'vanished', ...e })),
+      c.on('restart', (e) => v.dispatch({ kind: 'restart', ...e })),
+      c.on('step', (report) => v.dispatch({ kind: 'step', report })),
+    );
+  }
+
+  /** Every step's report once the run's steps are done; rejects if the run cannot go on. */
+  finished(): Promise<StepReport[]> {
+    return this.done;
+  }
+
+  /**
+   * The trained parameters (by gpt2ParamSpecs name), copied from one replica per stage by an observer peer. Call
+   * after finished() and before release() (holdShutdown: the peers must still be up).
+   */
+  collectWeights(o: { rtcFactory: RtcFactory; timeoutMs?: number; log?: (s: string) => void }): Promise<Map<string, Float32Array>> {
+    const { url, room, WebSocket } = this.opts;
+    return collectWeights({
+      connect: (peerId) => SignalingClient.connect(url, { room, peerId, role: 'peer', WebSocket, control: swarmControl }),
+      control: this.sig,
+      rtcFactory: o.rtcFactory,
+      members: this.coordinator.members(),
+      step: this.coordinator.step,
+      timeoutMs: o.timeoutMs,
+      log: o.log,
+    });
+  }
+
+  /** The run's one-line summary (steps, peers, stages, first and last loss, tokens/s). */
+  summary(): RunSummary {
+    return runSummary(this.view.view);
+  }
+
+  /** Sends the run's final `shutdown` (held back with holdShutdown so the weights can be collected first). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const msgs = this.held.length ? this.held.splice(0) : [{ type: 'shutdown', reason: `run ${this.run.runId} over` } as const];
+    for (const m of msgs) if (this.sig.isOpen) this.sig.sendControl(m, '*');
+  }
+
+  close(): void {
+    for (const off of this.offs.splice(0)) off();
+    this.coordinator.close();
+    this.sig.close();
+  }
+}

@@ -1,0 +1,266 @@
+// One view of a swarm run, for every place that shows one: the CLI's live table (src/cli/live-table.ts), the
+// coordinator page (src/ui/coordinator-page.ts) and, fed only the coordinator's step reports, a contributor's page
+// (src/ui/swarm-peer-view.ts). A pure reducer: (view, input) -> view, where an input is a coordinator event, a
+// control message the coordinator (or a peer) received, a room change, or a phase of the run's lifecycle. An input
+// that changes nothing returns the same view object, so a renderer can skip it.
+import type { ControlMessage } from '../protocol/messages';
+import type { RunConfig } from '../protocol/run-config';
+import type { StepReport } from './coordinator';
+
+/** Where a peer is, in one vocabulary for every renderer. */
+export type PeerState =
+  | 'in room' // in the signaling room, not announced yet
+  | 'joined' // announced itself (peer-info)
+  | 'assigned' // has a stage, waits for the next membership
+  | 'linking' // linking up with its stage neighbours and replicas
+  | 'copying state' // joining mid-run: copying its stage's weights from a live replica
+  | 'ready' // linked for the current membership
+  | 'forward/backward' // working on the step's microbatches
+  | 'reducing' // all-reducing its stage's gradients
+  | 'applied' // applied the last step's update
+  | 'error'
+  | 'gone';
+
+export type RunPhase = 'idle' | 'connecting' | 'waiting' | 'training' | 'finished' | 'error';
+
+export interface PeerView {
+  id: string;
+  platform: string;
+  /** Join benchmark, tokens/s (0: not announced). */
+  throughput: number;
+  stage: number | null;
+  state: PeerState;
+  /** Microbatches this peer finished: mb-done on the first stage, mb-loss on the others (M per step per stage). */
+  microbatches: number;
+  /** What the peer said with its last error. */
+  detail?: string;
+}
+
+export interface StageView {
+  layerStart: number;
+  layerEnd: number;
+  /** Current members, in rank order (latest membership or step). */
+  members: string[];
+}
+
+export interface RunEvent {
+  /** Steps completed when it happened. */
+  step: number;
+  text: string;
+}
+
+export interface RunView {
+  phase: RunPhase;
+  runId: string | null;
+  /** Steps of the run (0: not known yet). */
+  steps: number;
+  /** Tokens a step trains on (M*B*T; 0: not known yet). */
+  tokensPerStep: number;
+  stages: StageView[];
+  /** In the order they were first seen. */
+  peers: PeerView[];
+  /** Steps completed. */
+  step: number;
+  /** The run's mean loss per step, index = step (NaN: not finite, or not reported here). */
+  losses: number[];
+  /** Every completed step's report, on the coordinator's side (a contributor gets losses only). */
+  reports: StepReport[];
+  restarts: number;
+  /** The latest step re-run, for a one-line status under a table. */
+  note: string;
+  /** The run's notable events, the latest MAX_EVENTS. */
+  events: RunEvent[];
+  error: string;
+}
+
+export const MAX_EVENTS = 200;
+/** How much of a peer's error detail the view keeps. */
+export const MAX_DETAIL = 200;
+
+export type RunViewInput =
+  // lifecycle (the coordinator's side)
+  | { kind: 'connecting' }
+  | { kind: 'started'; run: RunConfig }
+  | { kind: 'finished' }
+  | { kind: 'failed'; error: string }
+  // the signaling room
+  | { kind: 'peer-joined'; peerId: string }
+  | { kind: 'peer-left'; peerId: string }
+  // a control message received (by the coordinator; by a peer: the coordinator's step reports)
+  | { kind: 'control'; from: string; msg: ControlMessage }
+  // the coordinator's events (src/coordinator/coordinator.ts CoordinatorEvents)
+  | { kind: 'assigned'; peerId: string; stage: number }
+  | { kind: 'membership'; epoch: number; stages: string[][]; joins: string[] }
+  | { kind: 'vanished'; peerId: string }
+  | { kind: 'restart'; step: number; attempt: number; reason: string }
+  | { kind: 'step'; report: StepReport };
+
+export function emptyRunView(): RunView {
+  return {
+    phase: 'idle', runId: null, steps: 0, tokensPerStep: 0, stages: [], peers: [], step: 0, losses: [], reports: [],
+    restarts: 0, note: '', events: [], error: '',
+  };
+}
+
+/** States a step's end does not overwrite. */
+const SETTLED: ReadonlySet<PeerState> = new Set<PeerState>(['gone', 'error']);
+
+export function reduceRunView(v: RunView, input: RunViewInput): RunView {
+  switch (input.kind) {
+    case 'connecting':
+      return { ...emptyRunView(), phase: 'connecting' };
+    case 'started': {
+      const { run } = input;
+      return {
+        ...v,
+        phase: 'waiting',
+        runId: run.runId,
+        steps: run.steps,
+        tokensPerStep: run.M * run.B * run.T,
+        stages: run.stages.map((r) => ({ layerStart: r.layerStart, layerEnd: r.layerEnd, members: [] })),
+      };
+    }
+    case 'finished':
+      return logged({ ...v, phase: 'finished' }, `run ${v.runId ?? ''} finished after ${v.step} step(s)`);
+    case 'failed':
+      return logged({ ...v, phase: 'error', error: input.error }, `run failed: ${input.error}`);
+    case 'peer-joined':
+      return v.peers.some((p) => p.id === input.peerId) ? v : withPeer(v, input.peerId, (p) => p);
+    case 'peer-left':
+      return v.peers.some((p) => p.id === input.peerId) ? withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })) : v;
+    case 'control':
+      return onControl(v, input.from, input.msg);
+    case 'assigned':
+      return logged(withPeer(v, input.peerId, (p) => ({ ...p, stage: input.stage, state: 'assigned' })), `${input.peerId} assigned to stage ${input.stage}`);
+    case 'membership': {
+      const members = new Set(input.stages.flat());
+      const joins = new Set(input.joins);
+      let next = v;
+      for (const id of members) {
+        next = withPeer(next, id, (p) => (p.state === 'gone' ? p : { ...p, state: joins.has(id) ? 'copying state' : 'linking' }));
+      }
+      next = { ...next, stages: withMembers(next.stages, input.stages) };
+      const text = `membership epoch ${input.epoch}: ${input.stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}` +
+        (input.joins.length ? `; joining: ${input.joins.join(',')}` : '');
+      return logged(next, text);
+    }
+    case 'vanished':
+      return logged(withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })), `${input.peerId} vanished`);
+    case 'restart': {
+      const note = `step ${input.step} re-run (attempt ${input.attempt + 1}): ${input.reason}`;
+      return logged({ ...v, restarts: v.restarts + 1, note }, note);
+    }
+    case 'step': {
+      const r = input.report;
+      const applied = new Set(r.members.flat());
+      // Middle stages send no per-microbatch message: a step's members did their part.
+      const peers = v.peers.map((p) => (applied.has(p.id) && !SETTLED.has(p.state) ? { ...p, state: 'applied' as const } : p));
+      return {
+        ...withLoss(v, r.step, r.loss),
+        phase: 'training',
+        peers,
+        stages: withMembers(v.stages, r.members),
+        reports: [...v.reports, r],
+      };
+    }
+  }
+}
+
+function onControl(v: RunView, from: string, msg: ControlMessage): RunView {
+  switch (msg.type) {
+    case 'peer-info':
+      return withPeer(v, from, (p) => ({ ...p, platform: msg.platform, throughput: msg.throughput ?? 0, state: 'joined' }));
+    case 'swarm-ready':
+      return withPeer(v, from, (p) => ({ ...p, state: 'ready' }));
+    case 'mb-done':
+    case 'mb-loss': {
+      // One count per microbatch and stage: the first stage reports mb-done, the last mb-loss (a single stage both).
+      const counts = (p: PeerView) => (msg.type === 'mb-done') === (p.stage === 0 || p.stage === null);
+      return withPeer(v, from, (p) => ({ ...p, microbatches: p.microbatches + (counts(p) ? 1 : 0), state: 'forward/backward' }));
+    }
+    case 'grad-sumsq':
+      return withPeer(v, from, (p) => ({ ...p, state: 'reducing' }));
+    case 'step-done':
+      return withPeer(v, from, (p) => ({ ...p, state: 'applied' }));
+    case 'status':
+      if (msg.state !== 'error') return v;
+      return logged(
+        withPeer(v, from, (p) => ({ ...p, state: 'error', detail: (msg.detail ?? '').slice(0, MAX_DETAIL) })),
+        `${from} reports an error: ${msg.detail ?? ''}`,
+      );
+    case 'step-report': {
+      // What a contributor learns of the run: the coordinator's per-step loss.
+      const next = withLoss(v, msg.step, msg.loss ?? Number.NaN);
+      return next.phase === 'idle' || next.phase === 'waiting' ? { ...next, phase: 'training' } : next;
+    }
+    default:
+      return v;
+  }
+}
+
+/** The view with peer `id` (created if new) replaced by f(peer). */
+function withPeer(v: RunView, id: string, f: (p: PeerView) => PeerView): RunView {
+  const i = v.peers.findIndex((p) => p.id === id);
+  const peers = [...v.peers];
+  if (i < 0) peers.push(f({ id, platform: '?', throughput: 0, stage: null, state: 'in room', microbatches: 0 }));
+  else peers[i] = f(peers[i]);
+  return { ...v, peers };
+}
+
+function withMembers(stages: StageView[], members: string[][]): StageView[] {
+  return stages.map((s, i) => ({ ...s, members: [...(members[i] ?? [])] }));
+}
+
+/** Records step `step`'s loss (gaps before it are NaN) and the steps completed. */
+function withLoss(v: RunView, step: number, loss: number): RunView {
+  const losses = [...v.losses];
+  while (losses.length < step) losses.push(Number.NaN);
+  losses[step] = Number.isFinite(loss) ? loss : Number.NaN;
+  return { ...v, losses, step: Math.max(v.step, step + 1) };
+}
+
+function logged(v: RunView, text: string): RunView {
+  const events = [...v.events, { step: v.step, text }];
+  return { ...v, events: events.length > MAX_EVENTS ? events.slice(-MAX_EVENTS) : events };
+}
+
+// ------------------------------------------------------------------------------------------- derived figures
+
+/** Tokens/s over the finished steps: every step's M*B*T over the sum of the step times. */
+export function runTokensPerSecond(v: RunView): number {
+  const ms = v.reports.reduce((a, r) => a + r.ms, 0);
+  return ms > 0 ? (v.reports.length * v.tokensPerStep * 1000) / ms : 0;
+}
+
+/** Tokens/s of one step. */
+export function stepTokensPerSecond(v: RunView, r: StepReport): number {
+  return (v.tokensPerStep * 1000) / Math.max(r.ms, 1e-3);
+}
+
+/** The run's last known loss (NaN: none yet). */
+export function lastLoss(v: RunView): number {
+  for (let i = v.losses.length - 1; i >= 0; i--) if (Number.isFinite(v.losses[i])) return v.losses[i];
+  return Number.NaN;
+}
+
+/** The one-line JSON summary the coordinator and demo commands end with. */
+export interface RunSummary {
+  steps: number;
+  peers: number;
+  stages: number;
+  first_loss: number;
+  last_loss: number;
+  tokens_per_s: number;
+}
+
+export function runSummary(v: RunView): RunSummary {
+  const peers = new Set(v.reports.flatMap((r) => r.members.flat()));
+  return {
+    steps: v.reports.length,
+    peers: peers.size,
+    stages: v.stages.length,
+    first_loss: v.reports[0]?.loss ?? Number.NaN,
+    last_loss: v.reports[v.reports.length - 1]?.loss ?? Number.NaN,
+    tokens_per_s: runTokensPerSecond(v),
+  };
+}
