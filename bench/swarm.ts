@@ -18,6 +18,7 @@ import { CharTokenizer } from '../src/model/tokenizer';
 import { Trainer } from '../src/model/trainer';
 import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
 import { SignalingClient } from '../src/net/signaling-client';
+import { swarmControl } from '../src/protocol/control-codec';
 import { SwarmPeer } from '../src/swarm/peer';
 
 export interface SwarmBenchRow {
@@ -102,7 +103,7 @@ async function single(data: Dataset, run: RunConfig): Promise<number[]> {
 async function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<{ stepMs: number[]; busyPerStage: number[][] }> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
   const room = run.runId;
-  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket });
+  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket, control: swarmControl });
   const S = run.stages.length;
   const coordinator = new Coordinator(coordSig, { run, minPeers: S, stepTimeoutMs: 120_000, readyTimeoutMs: 60_000 });
   const peers: SwarmPeer[] = [];

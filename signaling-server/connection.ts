@@ -1,10 +1,17 @@
-// One client connection: size and rate limits, schema validation, strikes, and routing within its room.
-// Every rejected message gets an `error` reply; after `maxStrikes` of them the connection is closed.
+// One client connection: size, depth and rate limits, envelope validation, strikes, and routing within its room.
+// Every rejected message gets an `error` reply; after `maxStrikes` of them the connection is closed. Control
+// payloads are relayed unread: the server checks only the envelope (src/net/signaling-protocol.ts), so a new swarm
+// message never touches it. Nothing a client sends can take the process down: the text is bounded in size and
+// nesting depth before it is parsed, and any exception while handling a message closes that connection only.
 
 import type { WebSocket } from 'ws';
+import { parseBoundedJson } from '../src/net/bounded-json.js';
+import { MAX_CONTROL_BYTES } from '../src/net/control-envelope.js';
 import {
   clientMessageSchema,
+  CLOSE_INTERNAL_ERROR,
   CLOSE_POLICY_VIOLATION,
+  MAX_SIGNALING_DEPTH,
   type ClientMessage,
   type ErrorCode,
   type Role,
@@ -33,12 +40,37 @@ export class Connection {
     private readonly ctx: ConnectionContext,
   ) {
     this.bucket = new TokenBucket(ctx.limits.rate);
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('close', () => this.leave());
-    ws.on('error', () => this.leave());
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onMessage(data, isBinary);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    ws.on('close', () => this.guard(() => this.leave()));
+    // ws reports protocol violations (invalid UTF-8, bad frames, over maxPayload) here and closes the socket itself.
+    ws.on('error', () => this.guard(() => this.leave()));
     ws.on('pong', () => {
       this.alive = true;
     });
+  }
+
+  /** An exception while handling this client's input: this connection goes, the server stays. */
+  private fail(err: unknown): void {
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.ctx.log(`closing ${this.peerId ?? 'unjoined client'}: internal error (${what.slice(0, 200)})`);
+    this.guard(() => {
+      this.ws.close(CLOSE_INTERNAL_ERROR, 'internal error');
+      this.leave();
+    });
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.ctx.log(`ignored error while closing a connection: ${String(err).slice(0, 200)}`);
+    }
   }
 
   get peerId(): string | null {
@@ -67,12 +99,13 @@ export class Connection {
       return this.reject('too-large', `message of ${bytes.byteLength} bytes > ${this.ctx.limits.maxMessageBytes}`);
     }
     if (isBinary) return this.reject('malformed', 'binary messages are not accepted');
-    let json: unknown;
-    try {
-      json = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      return this.reject('malformed', 'not JSON');
+    // Bounded before parsing: no recursive walk (zod, stringify) ever sees deeper nesting than this.
+    const bounded = parseBoundedJson(bytes.toString('utf8'), { maxChars: this.ctx.limits.maxMessageBytes, maxDepth: MAX_SIGNALING_DEPTH });
+    if (!bounded.ok) {
+      const code = bounded.reason === 'not-json' ? 'malformed' : bounded.reason;
+      return this.reject(code, bounded.detail);
     }
+    const json = bounded.value;
     const parsed = clientMessageSchema.safeParse(json);
     if (!parsed.success) {
       const known = typeof json === 'object' && json !== null && 'type' in json;
@@ -96,6 +129,8 @@ export class Connection {
         return;
       }
       case 'control': {
+        const payloadBytes = Buffer.byteLength(JSON.stringify(msg.msg));
+        if (payloadBytes > MAX_CONTROL_BYTES) return this.reject('too-large', `control payload of ${payloadBytes} bytes > ${MAX_CONTROL_BYTES}`);
         const text = JSON.stringify({ type: 'control', from: member.peerId, msg: msg.msg } satisfies ServerMessage);
         if (member.role === 'peer') {
           if (!room.coordinator) return this.reject('no-coordinator', `room ${room.id} has no coordinator`);

@@ -41,6 +41,16 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     res.end('tabswarm signaling server\n');
   });
   const wss = new WebSocketServer({ server: http, maxPayload: limits.hardMaxBytes });
+  // A failed upgrade or a broken client socket is that client's problem; never an unhandled 'error' event.
+  wss.on('error', (err) => log(`websocket server error: ${err.message}`));
+  wss.on('wsClientError', (err, socket) => {
+    log(`bad websocket handshake: ${err.message}`);
+    socket.destroy();
+  });
+  http.on('clientError', (err, socket) => {
+    log(`bad http request: ${err.message}`);
+    socket.destroy();
+  });
   wss.on('connection', (ws) => {
     const conn = new Connection(ws, {
       rooms,
@@ -61,7 +71,12 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
         continue;
       }
       conn.alive = false;
-      conn.ping();
+      try {
+        conn.ping();
+      } catch {
+        conn.terminate(); // not open any more: it will never answer
+        connections.delete(conn);
+      }
     }
   }, limits.keepaliveMs);
   keepalive.unref();

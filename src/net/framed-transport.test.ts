@@ -1,5 +1,7 @@
 // Framing, reassembly and heartbeat over the in-memory channel pair (fast; real networks are covered in tests/net).
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { ControlCodec } from './control-envelope.js';
 import { FramedTransport } from './framed-transport.js';
 import { chunkPayloadSize, encodeTensorChunk, encodeControlFrame, MAX_DESCRIPTOR_BYTES } from './framing.js';
 import { createMemoryChannelPair } from './memory-channel.js';
@@ -13,6 +15,15 @@ function pair(opts: ConstructorParameters<typeof FramedTransport>[2] = {}) {
   const b = new FramedTransport('a', rb, opts);
   return { a, b, ra, rb };
 }
+
+// src/net knows no message of the layer above: a transport checks control payloads with the codec it is given.
+const statusSchema = z.object({ type: z.literal('status'), state: z.string().min(1), step: z.number().int().optional() });
+const statusOnly: ControlCodec<unknown> = {
+  parse: (p) => {
+    const r = statusSchema.safeParse(p);
+    return r.success ? { ok: true, value: r.data } : { ok: false, error: r.error.message };
+  },
+};
 
 const CHUNK = chunkPayloadSize(256 * 1024);
 const enc = new TextEncoder();
@@ -58,7 +69,7 @@ describe('FramedTransport over memory channels', () => {
   });
 
   it('delivers and validates control messages; drops invalid ones', async () => {
-    const { a, b, ra } = pair();
+    const { a, b, ra } = pair({ control: statusOnly });
     const got: unknown[] = [];
     const errors: ProtocolError[] = [];
     b.onProtocolError((e) => errors.push(e));

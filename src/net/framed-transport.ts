@@ -1,5 +1,5 @@
 // Transport over a RawChannel: tensors split into chunks under the max message size and reassembled on the
-// other side, JSON control messages validated against the control schema, heartbeats, and a goodbye frame so a
+// other side, JSON control payloads checked against the envelope (and an optional codec), heartbeats, and a goodbye frame so a
 // clean close is told apart from a dead peer.
 
 import { ChannelClosedError, DEFAULT_BACKPRESSURE, waitForRoom, type BackpressureOptions } from './backpressure.js';
@@ -18,8 +18,7 @@ import {
 } from './framing.js';
 import { DEFAULT_HEARTBEAT, Heartbeat, type HeartbeatOptions } from './heartbeat.js';
 import { Inbox, iterate } from './inbox.js';
-import { controlMessageSchema, type ControlMessage } from '../protocol/messages';
-import { MAX_CONTROL_BYTES } from './ids.js';
+import { checkControlPayload, opaqueControl, readControlPayload, type ControlCodec, type ControlPayload } from './control-envelope.js';
 import type { RawChannel } from './raw-channel.js';
 import { DEFAULT_REASSEMBLER_OPTIONS, Reassembler, type PartialDrop, type ReassemblerOptions } from './reassembler.js';
 import { tensorDescriptorSchema, type IncomingTensor, type OutgoingTensor } from './tensor.js';
@@ -35,6 +34,8 @@ export interface FramedTransportOptions {
   reassembly: Omit<ReassemblerOptions, 'maxMessageSize'>;
   /** Frames we cannot decode before the link is closed as 'protocol'. Chunk rejections count too. */
   maxProtocolErrors: number;
+  /** Checks control payloads both ways after the envelope (the layer above's schema); default: envelope only. */
+  control: ControlCodec<unknown>;
 }
 
 export const DEFAULT_TRANSPORT_OPTIONS: FramedTransportOptions = {
@@ -42,6 +43,7 @@ export const DEFAULT_TRANSPORT_OPTIONS: FramedTransportOptions = {
   heartbeat: DEFAULT_HEARTBEAT,
   reassembly: DEFAULT_REASSEMBLER_OPTIONS,
   maxProtocolErrors: 16,
+  control: opaqueControl,
 };
 
 export type TransportOptionsInput = {
@@ -49,6 +51,7 @@ export type TransportOptionsInput = {
   heartbeat?: Partial<HeartbeatOptions>;
   reassembly?: Partial<Omit<ReassemblerOptions, 'maxMessageSize'>>;
   maxProtocolErrors?: number;
+  control?: ControlCodec<unknown>;
 };
 
 export function resolveTransportOptions(input: TransportOptionsInput = {}): FramedTransportOptions {
@@ -57,6 +60,7 @@ export function resolveTransportOptions(input: TransportOptionsInput = {}): Fram
     heartbeat: { ...DEFAULT_HEARTBEAT, ...input.heartbeat },
     reassembly: { ...DEFAULT_REASSEMBLER_OPTIONS, ...input.reassembly },
     maxProtocolErrors: input.maxProtocolErrors ?? DEFAULT_TRANSPORT_OPTIONS.maxProtocolErrors,
+    control: input.control ?? DEFAULT_TRANSPORT_OPTIONS.control,
   };
 }
 
@@ -68,7 +72,7 @@ const decoder = new TextDecoder();
 export class FramedTransport implements Transport {
   private readonly events = new Emitter<Events>();
   private readonly tensorsIn = new Inbox<IncomingTensor>();
-  private readonly controlIn = new Inbox<ControlMessage>();
+  private readonly controlIn = new Inbox<ControlPayload>();
   private readonly reassembler: Reassembler;
   private readonly heartbeat: Heartbeat;
   private readonly opts: FramedTransportOptions;
@@ -133,11 +137,12 @@ export class FramedTransport implements Transport {
     return run;
   }
 
-  sendControl(msg: ControlMessage): void {
-    const checked = controlMessageSchema.safeParse(msg);
-    if (!checked.success) throw new Error(`invalid control message: ${checked.error.message}`);
-    const json = encoder.encode(JSON.stringify(checked.data));
-    if (json.byteLength > MAX_CONTROL_BYTES) throw new Error(`control message of ${json.byteLength} bytes is too large`);
+  sendControl(msg: ControlPayload): void {
+    const checked = checkControlPayload(msg);
+    if (!checked.ok) throw new Error(`invalid control message: ${checked.error}`);
+    const typed = this.opts.control.parse(checked.value.payload);
+    if (!typed.ok) throw new Error(`invalid control message: ${typed.error}`);
+    const json = encoder.encode(checked.value.json);
     if (!this.isOpen) throw new ChannelClosedError(`transport to ${this.peerId} is closed`);
     this.sendFrame(encodeControlFrame(json));
   }
@@ -146,7 +151,7 @@ export class FramedTransport implements Transport {
     return this.tensorsIn.subscribe(handler);
   }
 
-  onControl(handler: (msg: ControlMessage) => void): Unsubscribe {
+  onControl(handler: (msg: ControlPayload) => void): Unsubscribe {
     return this.controlIn.subscribe(handler);
   }
 
@@ -305,23 +310,17 @@ export class FramedTransport implements Transport {
   }
 
   private receiveControl(json: Uint8Array): void {
-    if (json.byteLength > MAX_CONTROL_BYTES) {
-      this.protocolError({ kind: 'control', detail: `control message of ${json.byteLength} bytes` });
+    const r = readControlPayload(decoder.decode(json));
+    if (!r.ok) {
+      this.protocolError({ kind: 'control', detail: r.error });
       return;
     }
-    let value: unknown;
-    try {
-      value = JSON.parse(decoder.decode(json));
-    } catch {
-      this.protocolError({ kind: 'control', detail: 'control message is not JSON' });
+    const typed = this.opts.control.parse(r.value.payload);
+    if (!typed.ok) {
+      this.protocolError({ kind: 'control', detail: typed.error });
       return;
     }
-    const r = controlMessageSchema.safeParse(value);
-    if (!r.success) {
-      this.protocolError({ kind: 'control', detail: r.error.message });
-      return;
-    }
-    this.controlIn.deliver(r.data);
+    this.controlIn.deliver(r.value.payload);
   }
 
   private protocolError(err: ProtocolError): void {

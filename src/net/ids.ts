@@ -8,6 +8,3 @@ export const peerIdSchema = z
   .regex(/^[A-Za-z0-9_.:-]+$/, 'peer ids are 1-64 characters of [A-Za-z0-9_.:-]');
 
 export const roomIdSchema = peerIdSchema;
-
-/** Largest control payload (UTF-8 JSON) accepted anywhere; far below one data-channel message. */
-export const MAX_CONTROL_BYTES = 16 * 1024;

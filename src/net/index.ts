@@ -3,6 +3,8 @@
 export * from './dtype.js';
 export * from './emitter.js';
 export * from './ids.js';
+export * from './control-envelope.js';
+export * from './bounded-json.js';
 export * from './tensor.js';
 export * from './transport.js';
 export { FramedTransport, DEFAULT_TRANSPORT_OPTIONS, type TransportOptionsInput } from './framed-transport.js';
@@ -17,6 +19,7 @@ export {
   SignalingError,
   type SignalingConnectOptions,
   type SignalEvent,
+  type SignalingLink,
   type WebSocketConstructor,
 } from './signaling-client.js';
 export type { Role, SignalData, PeerSummary, ErrorCode } from './signaling-protocol.js';

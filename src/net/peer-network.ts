@@ -8,7 +8,7 @@ import { Emitter, type Unsubscribe } from './emitter.js';
 import type { TransportOptionsInput } from './framed-transport.js';
 import { Inbox } from './inbox.js';
 import { framedAdopter, RtcSession, type RtcFactory } from './rtc-session.js';
-import type { SignalEvent, SignalingClient } from './signaling-client.js';
+import type { SignalEvent, SignalingLink } from './signaling-client.js';
 import { sleep, TimeoutError, withTimeout } from './timers.js';
 import type { Transport } from './transport.js';
 
@@ -55,7 +55,7 @@ export class PeerNetwork {
   private closed = false;
 
   constructor(
-    readonly signaling: SignalingClient,
+    readonly signaling: SignalingLink,
     private readonly factory: RtcFactory,
     options: PeerNetworkOptions = {},
   ) {

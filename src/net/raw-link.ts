@@ -4,20 +4,20 @@
 
 import type { RtcRawChannel } from './rtc-channel.js';
 import { RtcSession, type RtcFactory } from './rtc-session.js';
-import type { SignalEvent, SignalingClient } from './signaling-client.js';
+import type { SignalEvent, SignalingLink } from './signaling-client.js';
 import { withTimeout } from './timers.js';
 
 const identity = (raw: RtcRawChannel) => raw;
 
 /** Feeds this session's signals to it; the first failure rejects `failed` with its real cause. */
-function route(signaling: SignalingClient, session: RtcSession<RtcRawChannel>, fail: (err: Error) => void): () => void {
+function route(signaling: SignalingLink, session: RtcSession<RtcRawChannel>, fail: (err: Error) => void): () => void {
   return signaling.on('signal', (ev) => {
     if (ev.from !== session.remotePeerId || ev.connId !== session.connId) return;
     session.handle(ev.data).catch((err: unknown) => fail(new Error(`raw link: ${ev.data.kind} failed: ${(err as Error)?.message ?? err}`)));
   });
 }
 
-async function open(session: RtcSession<RtcRawChannel>, signaling: SignalingClient, first: () => Promise<void>, timeoutMs: number): Promise<RtcRawChannel> {
+async function open(session: RtcSession<RtcRawChannel>, signaling: SignalingLink, first: () => Promise<void>, timeoutMs: number): Promise<RtcRawChannel> {
   let fail: (err: Error) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => {
     fail = reject;
@@ -34,14 +34,14 @@ async function open(session: RtcSession<RtcRawChannel>, signaling: SignalingClie
   }
 }
 
-export function dialRaw(signaling: SignalingClient, factory: RtcFactory, peerId: string, timeoutMs = 10_000): Promise<RtcRawChannel> {
+export function dialRaw(signaling: SignalingLink, factory: RtcFactory, peerId: string, timeoutMs = 10_000): Promise<RtcRawChannel> {
   const connId = `raw${Math.random().toString(36).slice(2, 10)}`;
   const session = new RtcSession(peerId, connId, 'dialer', factory, (d) => signaling.sendSignal(peerId, connId, d), identity);
   return open(session, signaling, () => session.start(), timeoutMs);
 }
 
 /** Answers the next offer that arrives on this signaling client. */
-export function acceptRaw(signaling: SignalingClient, factory: RtcFactory, timeoutMs = 10_000): Promise<RtcRawChannel> {
+export function acceptRaw(signaling: SignalingLink, factory: RtcFactory, timeoutMs = 10_000): Promise<RtcRawChannel> {
   const offer = new Promise<SignalEvent>((resolve) => {
     const off = signaling.on('signal', (ev) => {
       if (ev.data.kind !== 'offer') return;

@@ -1,9 +1,13 @@
 // Client side of the signaling protocol. Runs in the browser (native WebSocket) and in Node (pass the `ws`
-// constructor from ./rtc-node.js: Node 20 has no global WebSocket). Every server message is schema-checked.
+// constructor from ./rtc-node.js: Node 20 has no global WebSocket). Every server message is bounded in size and
+// depth, then schema-checked. Control payloads are opaque to src/net: the layer above passes a ControlCodec that
+// types them (src/protocol's swarmControl); payloads it rejects are reported as 'control-rejected' and dropped.
 
+import { parseBoundedJson } from './bounded-json.js';
+import { checkControlPayload, opaqueControl, type ControlCodec, type ControlPayload } from './control-envelope.js';
 import { Emitter, type Unsubscribe } from './emitter.js';
-import type { ControlMessage } from '../protocol/messages';
 import {
+  MAX_SIGNALING_DEPTH,
   serverMessageSchema,
   type ClientMessage,
   type ErrorCode,
@@ -27,13 +31,15 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-export interface SignalingConnectOptions {
+export interface SignalingConnectOptions<C = ControlPayload> {
   room: string;
   peerId?: string;
   role: Role;
   /** Defaults to globalThis.WebSocket (browsers, Node >= 22). */
   WebSocket?: WebSocketConstructor;
   timeoutMs?: number;
+  /** Types incoming control payloads and checks outgoing ones; default: opaque payloads. */
+  control?: ControlCodec<C>;
 }
 
 export interface SignalEvent {
@@ -48,11 +54,13 @@ export interface ServerError {
   strikesLeft: number;
 }
 
-export type SignalingEvents = {
+export type SignalingEvents<C = ControlPayload> = {
   'peer-joined': PeerSummary;
   'peer-left': PeerSummary;
   signal: SignalEvent;
-  control: { from: string; msg: ControlMessage };
+  control: { from: string; msg: C };
+  /** A control payload the codec refused: dropped, never delivered as `control`. */
+  'control-rejected': { from: string; error: string };
   error: ServerError;
   close: { code: number; reason: string };
 };
@@ -69,8 +77,23 @@ export class SignalingError extends Error {
 
 const OPEN = 1;
 
-export class SignalingClient {
-  readonly events = new Emitter<SignalingEvents>();
+/** What a WebRTC link needs of the signaling connection (PeerNetwork, raw-link): no control plane, so any codec. */
+export interface SignalingLink {
+  readonly peerId: string;
+  readonly room: string;
+  readonly peers: ReadonlyMap<string, Role>;
+  readonly isOpen: boolean;
+  on(event: 'signal', handler: (ev: SignalEvent) => void): Unsubscribe;
+  on(event: 'peer-left', handler: (ev: PeerSummary) => void): Unsubscribe;
+  sendSignal(to: string, connId: string, data: SignalData): void;
+  waitForPeer(peerId: string, timeoutMs: number): Promise<void>;
+}
+
+/** Largest server message the client reads (the server's own hard cap). */
+const MAX_SERVER_MESSAGE_CHARS = 1024 * 1024;
+
+export class SignalingClient<C = ControlPayload> implements SignalingLink {
+  readonly events = new Emitter<SignalingEvents<C>>();
   /** Other members of the room, kept current from peer-joined / peer-left. */
   readonly peers = new Map<string, Role>();
   private closed = false;
@@ -83,15 +106,16 @@ export class SignalingClient {
     readonly peerId: string,
     readonly role: Role,
     peers: PeerSummary[],
+    private readonly codec: ControlCodec<C>,
   ) {
     for (const p of peers) this.peers.set(p.peerId, p.role);
   }
 
-  static async connect(url: string, opts: SignalingConnectOptions): Promise<SignalingClient> {
+  static async connect<C = ControlPayload>(url: string, opts: SignalingConnectOptions<C>): Promise<SignalingClient<C>> {
     const Ctor = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor) throw new Error('no WebSocket implementation: pass opts.WebSocket (nodeWebSocket from rtc-node.ts)');
     const ws = new Ctor(url);
-    let client: SignalingClient | null = null;
+    let client: SignalingClient<C> | null = null;
     const early: unknown[] = [];
     const joined = new Promise<ServerMessageOf<'joined'>>((resolve, reject) => {
       ws.onopen = () => {
@@ -117,7 +141,9 @@ export class SignalingClient {
       ws.close();
       throw err;
     }
-    client = new SignalingClient(ws, msg.room, msg.peerId, msg.role, msg.peers);
+    // Without a codec the payloads stay opaque: C is then ControlPayload (the default type argument).
+    const codec = opts.control ?? (opaqueControl as ControlCodec<unknown> as ControlCodec<C>);
+    client = new SignalingClient<C>(ws, msg.room, msg.peerId, msg.role, msg.peers, codec);
     client.attach();
     for (const data of early) client.handle(data);
     return client;
@@ -133,7 +159,7 @@ export class SignalingClient {
     return !this.closed && this.ws.readyState === OPEN;
   }
 
-  on<K extends keyof SignalingEvents>(event: K, handler: (payload: SignalingEvents[K]) => void): Unsubscribe {
+  on<K extends keyof SignalingEvents<C>>(event: K, handler: (payload: SignalingEvents<C>[K]) => void): Unsubscribe {
     return this.events.on(event, handler);
   }
 
@@ -142,8 +168,13 @@ export class SignalingClient {
   }
 
   /** Peers: to the coordinator (omit `to`). Coordinator: to a peer id or '*' for the whole room. */
-  sendControl(msg: ControlMessage, to?: string): void {
-    this.send({ type: 'control', msg, ...(to !== undefined ? { to } : {}) });
+  /** Throws if `msg` fails the envelope (size, depth, shape) or the codec. */
+  sendControl(msg: C, to?: string): void {
+    const checked = checkControlPayload(msg);
+    if (!checked.ok) throw new SignalingError('invalid', `invalid control message: ${checked.error}`);
+    const typed = this.codec.parse(checked.value.payload);
+    if (!typed.ok) throw new SignalingError('invalid', `invalid control message: ${typed.error}`);
+    this.send({ type: 'control', msg: checked.value.payload, ...(to !== undefined ? { to } : {}) });
   }
 
   /** Resolves once `peerId` is in the room (at once if it already is); rejects after `timeoutMs`. */
@@ -190,7 +221,16 @@ export class SignalingClient {
   }
 
   private attach(): void {
-    this.ws.onmessage = (ev) => this.handle(ev.data);
+    this.ws.onmessage = (ev) => {
+      // A bug in a handler must not take the connection's message loop down with it: report it and go on.
+      try {
+        this.handle(ev.data);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    };
     this.ws.onclose = (ev) => this.finish(ev.code, ev.reason);
     this.ws.onerror = () => undefined; // always followed by close
   }
@@ -213,9 +253,12 @@ export class SignalingClient {
       case 'signal':
         this.events.emit('signal', { from: msg.from, connId: msg.connId, data: msg.data });
         return;
-      case 'control':
-        this.events.emit('control', { from: msg.from, msg: msg.msg });
+      case 'control': {
+        const typed = this.codec.parse(msg.msg);
+        if (typed.ok) this.events.emit('control', { from: msg.from, msg: typed.value });
+        else this.events.emit('control-rejected', { from: msg.from, error: typed.error });
         return;
+      }
       case 'pong':
         if (msg.nonce !== undefined) this.pongs.get(msg.nonce)?.();
         return;
@@ -236,13 +279,9 @@ export class SignalingClient {
 
 function parseServerMessage(data: unknown): ServerMessage | null {
   const text = typeof data === 'string' ? data : data instanceof Uint8Array ? new TextDecoder().decode(data) : String(data);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const r = serverMessageSchema.safeParse(json);
+  const json = parseBoundedJson(text, { maxChars: MAX_SERVER_MESSAGE_CHARS, maxDepth: MAX_SIGNALING_DEPTH });
+  if (!json.ok) return null;
+  const r = serverMessageSchema.safeParse(json.value);
   return r.success ? r.data : null;
 }
 

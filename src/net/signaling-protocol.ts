@@ -1,10 +1,14 @@
 // The signaling wire protocol: JSON over one WebSocket per peer. One schema per message type, in two
 // discriminated unions (client -> server, server -> client). Shared by the server and the client so both sides
-// check exactly the same shapes.
+// check exactly the same shapes. The control plane's payloads are opaque here (control-envelope.ts): the server
+// checks the envelope (type, addressing, room, size, nesting depth) and relays payloads it does not interpret.
 
 import { z } from 'zod';
-import { controlMessageSchema } from '../protocol/messages';
+import { controlPayloadSchema, MAX_CONTROL_DEPTH } from './control-envelope.js';
 import { peerIdSchema, roomIdSchema } from './ids.js';
+
+/** Deepest nesting of a whole signaling message: a control payload inside its envelope object. */
+export const MAX_SIGNALING_DEPTH = MAX_CONTROL_DEPTH + 1;
 
 export const roleSchema = z.enum(['peer', 'coordinator']);
 export type Role = z.infer<typeof roleSchema>;
@@ -49,7 +53,7 @@ export const signalOutSchema = z.strictObject({
 export const controlOutSchema = z.strictObject({
   type: z.literal('control'),
   to: z.union([peerIdSchema, z.literal('*')]).optional(),
-  msg: controlMessageSchema,
+  msg: controlPayloadSchema,
 });
 
 export const pingOutSchema = z.strictObject({ type: z.literal('ping'), nonce: z.number().int().optional() });
@@ -77,13 +81,14 @@ export const signalInSchema = z.strictObject({
   connId: connIdSchema,
   data: signalDataSchema,
 });
-export const controlInSchema = z.strictObject({ type: z.literal('control'), from: peerIdSchema, msg: controlMessageSchema });
+export const controlInSchema = z.strictObject({ type: z.literal('control'), from: peerIdSchema, msg: controlPayloadSchema });
 export const pongInSchema = z.strictObject({ type: z.literal('pong'), nonce: z.number().int().optional() });
 
 export const ERROR_CODES = [
   'malformed', // not JSON, or not an object with a known `type`
   'invalid', // a known type whose fields fail its schema
   'too-large', // message over the size limit
+  'too-deep', // arrays/objects nested deeper than MAX_SIGNALING_DEPTH
   'rate-limited', // over the per-connection message rate
   'not-joined', // anything but join before joining
   'already-joined',
@@ -118,3 +123,5 @@ export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMes
 
 /** WebSocket close code the server uses when a client exhausted its strikes (RFC 6455 "policy violation"). */
 export const CLOSE_POLICY_VIOLATION = 1008;
+/** WebSocket close code for a connection whose handling failed unexpectedly (RFC 6455 "internal error"). */
+export const CLOSE_INTERNAL_ERROR = 1011;

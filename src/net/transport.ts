@@ -3,7 +3,7 @@
 // (browser RTCDataChannel, node-datachannel, or the in-memory pair).
 
 import type { Unsubscribe } from './emitter.js';
-import type { ControlMessage } from '../protocol/messages';
+import type { ControlPayload } from './control-envelope.js';
 import type { ChunkRejection, PartialDrop } from './reassembler.js';
 import type { IncomingTensor, OutgoingTensor } from './tensor.js';
 
@@ -46,10 +46,10 @@ export interface Transport {
   /** Resolves when the tensor has been handed to the channel (under backpressure), not when it is received. */
   sendTensor(tensor: OutgoingTensor): Promise<void>;
   /** Sends at once, ahead of queued tensor chunks not yet handed to the channel. Throws if closed or invalid. */
-  sendControl(msg: ControlMessage): void;
+  sendControl(msg: ControlPayload): void;
   /** Tensors that arrive before the first subscriber are kept and delivered to it. */
   onTensor(handler: (t: IncomingTensor) => void): Unsubscribe;
-  onControl(handler: (msg: ControlMessage) => void): Unsubscribe;
+  onControl(handler: (msg: ControlPayload) => void): Unsubscribe;
   onClose(handler: (info: CloseInfo) => void): Unsubscribe;
   /** A partial incoming message was abandoned and its memory freed. */
   onDrop(handler: (drop: PartialDrop) => void): Unsubscribe;

@@ -2,3 +2,4 @@
 export * from './messages';
 export * from './run-config';
 export * from './version';
+export * from './control-codec';

@@ -1,4 +1,4 @@
-// A swarm peer, Node or browser: SignalingClient (control plane) + PeerNetwork (WebRTC links) + StageRuntime.
+// A swarm peer, Node or browser: SwarmSignaling (control plane) + PeerNetwork (WebRTC links) + StageRuntime.
 // At join it times a couple of forward/backward passes of a tiny stage (its throughput, tokens/s) and sends
 // peer-info; the coordinator answers swarm-assign (run config + stage); swarm-members makes it link up with the
 // peers it needs (copying its stage's weights + AdamW state from a live replica when it joins a running swarm) and
@@ -13,6 +13,7 @@ import { PROTOCOL_VERSION } from '../protocol/version';
 import { PeerNetwork, type PeerNetworkOptions } from '../net/peer-network';
 import type { RtcFactory } from '../net/rtc-session';
 import { SignalingClient, type WebSocketConstructor } from '../net/signaling-client';
+import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
 import { dialsFirst, Links, neededPeers } from './links';
 import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
@@ -94,7 +95,7 @@ export class SwarmPeer {
   private readonly finishedP: Promise<{ reason?: string }>;
 
   private constructor(
-    readonly signaling: SignalingClient,
+    readonly signaling: SwarmSignaling,
     readonly network: PeerNetwork,
     readonly backend: ComputeBackend,
     private readonly opts: SwarmPeerOptions,
@@ -117,7 +118,7 @@ export class SwarmPeer {
     if (opts.compute) backend = await opts.compute();
     else if (opts.runtime) backend = new LocalComputeBackend(await opts.runtime());
     else throw new Error('SwarmPeer.join: give `runtime` or `compute`');
-    let sig: SignalingClient | undefined;
+    let sig: SwarmSignaling | undefined;
     try {
       let throughput = opts.throughput;
       if (throughput === undefined) {
@@ -125,7 +126,7 @@ export class SwarmPeer {
         throughput = await backend.benchmark();
       }
       opts.onState?.('joining');
-      sig = await SignalingClient.connect(opts.url, { room: opts.room, peerId: opts.peerId, role: 'peer', WebSocket: opts.WebSocket });
+      sig = await SignalingClient.connect(opts.url, { room: opts.room, peerId: opts.peerId, role: 'peer', WebSocket: opts.WebSocket, control: swarmControl });
       const net = new PeerNetwork(sig, opts.rtcFactory, opts.network ?? {});
       const peer = new SwarmPeer(sig, net, backend, opts);
       peer.throughput = throughput;

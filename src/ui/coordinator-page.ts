@@ -1,4 +1,4 @@
-// Coordinator page (coordinator.html): runs the swarm's Coordinator in this tab (SignalingClient role 'coordinator')
+// Coordinator page (coordinator.html): runs the swarm's Coordinator in this tab (SwarmSignaling role 'coordinator')
 // for a run configured from the URL or the form, shows the peers per stage (id, platform, throughput, state) and the
 // loss curve, and starts the run. Contributor tabs join with index.html?signal=<same url>&room=<same room>; tabs
 // opened before the run wait in the room and announce themselves when the coordinator arrives.
@@ -11,6 +11,7 @@ import { evenStages, parseRunConfig, type RunConfig } from '../protocol/run-conf
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { CharTokenizer } from '../model/tokenizer';
 import { SignalingClient } from '../net/signaling-client';
+import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
 import { broadcastStepReports } from '../swarm/step-reports';
 import './loss-chart';
 import { CORPUS_URL, DEFAULT_ROOM, defaultSignalUrl, layersLabel } from './swarm-params';
@@ -109,7 +110,7 @@ export class TabswarmCoordinator extends LitElement {
 
   form: RunForm = formFromUrl();
   snap: CoordinatorSnapshot = { phase: 'idle', step: 0, steps: 0, losses: [], reports: [], peers: [], error: '' };
-  private sig: SignalingClient | null = null;
+  private sig: SwarmSignaling | null = null;
   private coordinator: Coordinator | null = null;
   private run: RunConfig | null = null;
   private readonly rows = new Map<string, PeerRow>();
@@ -146,7 +147,7 @@ export class TabswarmCoordinator extends LitElement {
       const vocab = CharTokenizer.fromCorpus(await res.text()).vocabSize;
       const run = runFromForm(f, vocab);
       this.run = run;
-      const sig = await SignalingClient.connect(f.signal, { room: f.room, peerId: 'coordinator', role: 'coordinator' });
+      const sig = await SignalingClient.connect(f.signal, { room: f.room, peerId: 'coordinator', role: 'coordinator', control: swarmControl });
       this.sig = sig;
       // Subscribe before any peer can announce itself (tabs waiting in the room announce when we arrive).
       const coordinator = new Coordinator(sig, { run, minPeers: f.minPeers, log: (s) => console.log(s) });
@@ -170,7 +171,7 @@ export class TabswarmCoordinator extends LitElement {
     }
   }
 
-  private watch(sig: SignalingClient, c: Coordinator): void {
+  private watch(sig: SwarmSignaling, c: Coordinator): void {
     sig.on('peer-joined', (p) => {
       if (p.role === 'peer') {
         this.row(p.peerId);

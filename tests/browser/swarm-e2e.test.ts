@@ -19,6 +19,7 @@ import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { nodeWebSocket } from '../../src/net/rtc-node.js';
 import { SignalingClient } from '../../src/net/signaling-client';
+import { swarmControl } from '../../src/protocol/control-codec';
 import { broadcastStepReports } from '../../src/swarm/step-reports';
 import type { CoordinatorSnapshot } from '../../src/ui/coordinator-page';
 import type { PeerSnapshot } from '../../src/ui/swarm-peer-view';
@@ -64,7 +65,7 @@ function tinyRun(runId: string, steps: number, M: number): RunConfig {
 }
 
 async function startCoordinator(run: RunConfig, room: string, minPeers: number) {
-  const sig = await SignalingClient.connect(signaling.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket });
+  const sig = await SignalingClient.connect(signaling.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket, control: swarmControl });
   const coordinator = new Coordinator(sig, { run, minPeers, log: LOG, stepTimeoutMs: 60_000, readyTimeoutMs: 60_000 });
   broadcastStepReports(coordinator, sig);
   cleanup.push(() => {
