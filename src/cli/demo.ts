@@ -16,16 +16,18 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
 import type { StepReport } from '../coordinator/coordinator';
+import { DEFAULT_ROOM } from '../coordinator/run-builder';
+import { CoordinatorRun } from '../coordinator/run-lifecycle';
+import { sampleText } from '../coordinator/sample-text';
 import type { RunConfig } from '../protocol/run-config';
 import { nodeRuntime } from '../gpu/node-runtime';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
 import { SwarmPeer } from '../swarm/peer';
 import { num, parse, str, UsageError } from './args';
-import {
-  collectWeights, corpus, exitSoon, runFlagOptions, runFlagsHelp, runFromFlags, sampleText, startCoordinatorSession, summarize, type CoordinatorSession,
-} from './coordinator';
 import { cliRuntime, repoRoot } from './engine';
 import { LiveTable } from './live-table';
+import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
+import { corpus, exitSoon } from './swarm-common';
 
 export const demoHelp = `tabswarm demo [flags]             a whole swarm on loopback: signaling server, pages, coordinator, contributors
   --tabs 4            headless Chromium tabs on the contributor page (2 stages x 2 replicas)
@@ -35,7 +37,7 @@ export const demoHelp = `tabswarm demo [flags]             a whole swarm on loop
 ${runFlagsHelp}
   --port 0            signaling server port (127.0.0.1)    --pages-port 0   static page server port
   --no-pages          do not build/serve the pages (only with --node-peers)
-  --room demo         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)`;
+  --room ${DEFAULT_ROOM}         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)`;
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // As tests/browser/harness.ts: new headless, loopback WebRTC, WebGPU (SwiftShader without a GPU), no throttling of
@@ -215,7 +217,7 @@ export async function demo(argv: string[]): Promise<number> {
   if (!nodePeers && !tabModeAvailable()) {
     throw new UsageError('the contributor page has no swarm tab mode yet (?signal=&room=): use --node-peers');
   }
-  const room = str(values, 'room') ?? 'demo';
+  const room = str(values, 'room') ?? DEFAULT_ROOM;
   const sampleChars = num(values, 'sample-chars', 200, { int: true, min: 0 });
   const timeoutMs = num(values, 'timeout', 1200, { min: 1 }) * 1000;
   const verbose = values.verbose === true;
@@ -227,7 +229,7 @@ export async function demo(argv: string[]): Promise<number> {
 
   const cleanups: (() => Promise<void> | void)[] = [];
   let contributors: Contributors | undefined;
-  let session: CoordinatorSession | undefined;
+  let session: CoordinatorRun | undefined;
   let sig: SignalingServer | undefined;
   let failure: Error | null = null;
   let table: LiveTable | undefined;
@@ -242,7 +244,7 @@ export async function demo(argv: string[]): Promise<number> {
       cleanups.push(() => pages.close());
       joinUrl = `${pages.url}/?signal=${encodeURIComponent(sig.url)}&room=${encodeURIComponent(room)}`;
     }
-    session = await startCoordinatorSession({ url: sig.url, room, run, minPeers: n, log: swarmLog });
+    session = await CoordinatorRun.start({ url: sig.url, room, run, minPeers: n, log: swarmLog, WebSocket: nodeWebSocket, holdShutdown: true });
     const s = session;
     cleanups.push(() => s.close());
     const P = run.stages.length;
@@ -255,7 +257,7 @@ export async function demo(argv: string[]): Promise<number> {
       if (!tabModeAvailable()) say('(the contributor page does not have the swarm tab mode yet: that URL only shows the engine page)');
     }
     say(`or a Node peer: node bin/tabswarm.mjs peer --signal ${sig.url} --room ${room}`);
-    table = new LiveTable(s.coordinator, s.sig, { tokensPerStep: run.M * run.B * run.T, steps: run.steps, title: `demo ${run.runId}`, out: process.stdout });
+    table = new LiveTable(s.view, { title: `demo ${run.runId}`, out: process.stdout });
 
     let finishedRun = false;
     let fail!: (e: Error) => void;
@@ -277,7 +279,7 @@ export async function demo(argv: string[]): Promise<number> {
     });
     let reports: StepReport[];
     try {
-      reports = await Promise.race([s.coordinator.finished(), failed, timeout]);
+      reports = await Promise.race([s.finished(), failed, timeout]);
     } finally {
       clearTimeout(timer);
       finishedRun = true;
@@ -285,7 +287,7 @@ export async function demo(argv: string[]): Promise<number> {
     }
     const trainedAt = performance.now();
     if (sampleChars > 0) {
-      const params = await collectWeights({ url: sig.url, room, run, session: s, members: s.coordinator.members(), step: s.coordinator.step, log: swarmLog ?? ((m) => say(m)) });
+      const params = await s.collectWeights({ rtcFactory: nodeRtcFactory(), log: swarmLog ?? ((m) => say(m)) });
       const rt = await cliRuntime();
       try {
         const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
@@ -295,7 +297,7 @@ export async function demo(argv: string[]): Promise<number> {
       }
     }
     s.release();
-    const summary = summarize(run, reports, table.tokensPerSecond());
+    const summary = s.summary();
     say(`trained in ${((trainedAt - t0) / 1000).toFixed(1)} s wall (setup included); loss ${summary.first_loss.toFixed(4)} -> ${summary.last_loss.toFixed(4)}`);
     await contributors.stop();
     contributors = undefined;

@@ -2,14 +2,15 @@
 // (Dawn; lavapipe on a machine without one). Joins the room, benchmarks, gets a stage from the coordinator, trains
 // until the coordinator shuts the run down, then leaves cleanly and exits 0.
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { nodeRuntime } from '../gpu/node-runtime';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
 import { SwarmPeer } from '../swarm/peer';
 import { num, parse, required, str } from './args';
-import { corpus, exitSoon } from './coordinator';
+import { corpus, exitSoon } from './swarm-common';
 
 export const peerHelp = `tabswarm peer --signal ws://127.0.0.1:8787/ [flags]   join a swarm as a headless Node contributor
-  --room tabswarm    room of the run              --id ID           peer id (default: node-<random>)
+  --room ${DEFAULT_ROOM}        room of the run              --id ID           peer id (default: node-<random>)
   --throughput N     skip the join benchmark, announce N tokens/s
   --data public/tinyshakespeare.txt               the run's corpus (must match the coordinator's)
   --verbose          swarm log on stderr`;
@@ -20,7 +21,7 @@ export async function peer(argv: string[]): Promise<number> {
     data: { type: 'string' }, verbose: { type: 'boolean' },
   });
   const url = required(values, 'signal');
-  const room = str(values, 'room') ?? 'tabswarm';
+  const room = str(values, 'room') ?? DEFAULT_ROOM;
   const peerId = str(values, 'id') ?? `node-${randomBytes(3).toString('hex')}`;
   const throughput = values.throughput === undefined ? undefined : num(values, 'throughput', 1, { min: 1e-6 });
   const say = (s: string) => process.stderr.write(`[peer ${peerId}] ${s}\n`);

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { RunConfig } from '../protocol/run-config';
+import type { StepReport } from './coordinator';
+import { buildRun } from './run-builder';
+import { emptyRunView, lastLoss, reduceRunView, runSummary, runTokensPerSecond, type RunView, type RunViewInput } from './run-view';
+
+const run: RunConfig = buildRun({ steps: 3, microbatches: 2, 'batch-size': 2, 'block-size': 8, 'run-id': 'r' }, 20);
+const reduce = (inputs: RunViewInput[], from: RunView = emptyRunView()) => inputs.reduce(reduceRunView, from);
+const report = (step: number, loss: number, members: string[][], ms = 100): StepReport =>
+  ({ step, attempts: 1, loss, lr: 1e-3, gradNorm: 1, scale: 1, members, replicasAgree: true, ms });
+const peer = (v: RunView, id: string) => v.peers.find((p) => p.id === id);
+const info = (from: string, throughput: number): RunViewInput =>
+  ({ kind: 'control', from, msg: { type: 'peer-info', protocol: 1, platform: 'node', gpu: true, throughput } });
+const stepKey = { step: 0, attempt: 0 };
+
+describe('reduceRunView', () => {
+  it('follows a peer from the room through a step, in one vocabulary of states', () => {
+    let v = reduce([{ kind: 'connecting' }, { kind: 'started', run }, { kind: 'peer-joined', peerId: 'a' }]);
+    expect(v).toMatchObject({ phase: 'waiting', runId: 'r', steps: 3, tokensPerStep: 2 * 2 * 8 });
+    expect(v.stages).toEqual([{ layerStart: 0, layerEnd: 2, members: [] }, { layerStart: 2, layerEnd: 4, members: [] }]);
+    expect(peer(v, 'a')?.state).toBe('in room');
+    v = reduce([info('a', 500)], v);
+    expect(peer(v, 'a')).toMatchObject({ platform: 'node', throughput: 500, state: 'joined', stage: null });
+    v = reduce([{ kind: 'assigned', peerId: 'a', stage: 0 }], v);
+    expect(peer(v, 'a')).toMatchObject({ stage: 0, state: 'assigned' });
+    v = reduce([{ kind: 'membership', epoch: 1, stages: [['a'], ['b']], joins: [] }], v);
+    expect(peer(v, 'a')?.state).toBe('linking');
+    expect(v.stages.map((s) => s.members)).toEqual([['a'], ['b']]);
+    v = reduce([{ kind: 'control', from: 'a', msg: { type: 'swarm-ready', epoch: 1 } }], v);
+    expect(peer(v, 'a')?.state).toBe('ready');
+    v = reduce([{ kind: 'control', from: 'a', msg: { type: 'mb-done', ...stepKey, mb: 0 } }], v);
+    expect(peer(v, 'a')).toMatchObject({ state: 'forward/backward', microbatches: 1 });
+    v = reduce([{ kind: 'control', from: 'a', msg: { type: 'grad-sumsq', ...stepKey, stage: 0, value: 1 } }], v);
+    expect(peer(v, 'a')?.state).toBe('reducing');
+    v = reduce([{ kind: 'control', from: 'a', msg: { type: 'step-done', ...stepKey, stage: 0, digest: 'd' } }], v);
+    expect(peer(v, 'a')?.state).toBe('applied');
+    v = reduce([{ kind: 'peer-left', peerId: 'a' }], v);
+    expect(peer(v, 'a')?.state).toBe('gone');
+  });
+
+  it('counts one message per microbatch and stage: mb-done on the first stage, mb-loss on the others', () => {
+    const mb = (from: string, type: 'mb-done' | 'mb-loss'): RunViewInput =>
+      ({ kind: 'control', from, msg: type === 'mb-done' ? { type, ...stepKey, mb: 0 } : { type, ...stepKey, mb: 0, loss: 1 } });
+    const v = reduce([
+      { kind: 'started', run }, { kind: 'assigned', peerId: 'a', stage: 0 }, { kind: 'assigned', peerId: 'b', stage: 1 },
+      mb('a', 'mb-done'), mb('a', 'mb-loss'), mb('b', 'mb-done'), mb('b', 'mb-loss'), mb('b', 'mb-loss'),
+    ]);
+    expect(peer(v, 'a')?.microbatches).toBe(1);
+    expect(peer(v, 'b')?.microbatches).toBe(2);
+  });
+
+  it('marks a joiner copying state, a vanished peer gone, an error with its detail; a step settles the rest', () => {
+    let v = reduce([
+      { kind: 'started', run }, { kind: 'assigned', peerId: 'a', stage: 0 }, { kind: 'assigned', peerId: 'b', stage: 1 },
+      { kind: 'assigned', peerId: 'c', stage: 1 }, { kind: 'membership', epoch: 2, stages: [['a'], ['b', 'c']], joins: ['c'] },
+    ]);
+    expect(peer(v, 'c')?.state).toBe('copying state');
+    v = reduce([{ kind: 'control', from: 'b', msg: { type: 'status', state: 'error', detail: 'x'.repeat(500) } }, { kind: 'vanished', peerId: 'c' }], v);
+    expect(peer(v, 'b')?.state).toBe('error');
+    expect(peer(v, 'b')?.detail).toHaveLength(200);
+    v = reduce([{ kind: 'step', report: report(0, 3, [['a'], ['b', 'c']]) }], v);
+    expect(v.peers.map((p) => p.state)).toEqual(['applied', 'error', 'gone']);
+    expect(v.events.map((e) => e.text)).toContain('c vanished');
+  });
+
+  it('keeps losses per step, restarts as a note, tokens/s over the steps, and the summary', () => {
+    let v = reduce([{ kind: 'started', run }, { kind: 'restart', step: 0, attempt: 1, reason: 'a vanished during step 0' }]);
+    expect(v.note).toBe('step 0 re-run (attempt 2): a vanished during step 0');
+    expect(v.restarts).toBe(1);
+    v = reduce([{ kind: 'step', report: report(0, 3, [['a'], ['b']], 100) }, { kind: 'step', report: report(1, 2.5, [['a', 'c'], ['b']], 300) }], v);
+    expect(v).toMatchObject({ phase: 'training', step: 2, losses: [3, 2.5] });
+    expect(v.reports.map((r) => r.step)).toEqual([0, 1]);
+    expect(v.stages.map((s) => s.members)).toEqual([['a', 'c'], ['b']]);
+    expect(runTokensPerSecond(v)).toBeCloseTo((2 * 32 * 1000) / 400, 9);
+    v = reduce([{ kind: 'finished' }], v);
+    expect(v.phase).toBe('finished');
+    expect(runSummary(v)).toEqual({ steps: 2, peers: 3, stages: 2, first_loss: 3, last_loss: 2.5, tokens_per_s: (2 * 32 * 1000) / 400 });
+  });
+
+  it('a contributor learns the run loss from step reports; gaps before a late join are NaN', () => {
+    const v = reduce([
+      { kind: 'control', from: 'coordinator', msg: { type: 'step-report', step: 2, loss: 2, ms: 5, attempts: 1 } },
+      { kind: 'control', from: 'coordinator', msg: { type: 'step-report', step: 3, loss: null, ms: 5, attempts: 1 } },
+    ]);
+    expect(v.phase).toBe('training');
+    expect(v.step).toBe(4);
+    expect(v.losses).toHaveLength(4);
+    expect(v.losses.slice(0, 2).every(Number.isNaN)).toBe(true);
+    expect(v.losses[2]).toBe(2);
+    expect(lastLoss(v)).toBe(2);
+  });
+
+  it('returns the same view for an input that changes nothing', () => {
+    const v = reduce([{ kind: 'started', run }]);
+    expect(reduceRunView(v, { kind: 'control', from: 'a', msg: { type: 'status', state: 'idle' } })).toBe(v);
+    expect(reduceRunView(v, { kind: 'peer-left', peerId: 'nobody' })).toBe(v);
+  });
+
+  it('fails with the error', () => {
+    const v = reduce([{ kind: 'started', run }, { kind: 'failed', error: 'stage 0 has no live replica' }]);
+    expect(v).toMatchObject({ phase: 'error', error: 'stage 0 has no live replica' });
+  });
+});
