@@ -24,17 +24,26 @@
 // registers and loads vec4s where alignment allows. No workgroup memory, no barriers, no atomics; every reduction
 // is a serial loop in a fixed order: bitwise deterministic.
 //
-// Vector type (generic entries): qkv/out/dout/dqkv are indexed in VT units. The launcher replaces the CONFIG block
-// with VT = f32 for head sizes that are not a multiple of 4; att/datt are scalar there.
+// Template (src/gpu/wgsl.ts). VEC4 (hs % 4 == 0): the generic entries index qkv/out/dout/dqkv in VT = vec4f
+// units, else f32; att/datt are scalar there. The fast-path entries are vec4 throughout and need VEC4.
+// WS, WD, WG4 are lane counts the launcher sets per kernel.
 
-// CONFIG-BEGIN (replaced per variant by src/gpu/ops/attention.ts; these defaults are the vec4 variant)
+//#define VEC4 true
+//#define WS 32
+//#define WD 8
+//#define WG4 64
+//#if VEC4
 alias VT = vec4f;
 fn hsum(x: VT) -> f32 { return (x.x + x.y) + (x.z + x.w); }
-// CONFIG-END
+//#else
+alias VT = f32;
+fn hsum(x: VT) -> f32 { return x; }
+//#endif
 
 const R: u32 = 4u;           // rows (or columns) per thread, held in registers
-override WS: u32 = 32u;      // lanes along s in attention_scores
-override WD: u32 = 8u;       // lanes along d (VT units) in attention_av / attention_backward_dqkv
+const WS: u32 = {{WS}}u;     // lanes along s in attention_scores (s-blocks in attention_scores4)
+const WD: u32 = {{WD}}u;     // lanes along d (VT units) in attention_av / attention_backward_dqkv
+const WG4: u32 = {{WG4}}u;   // threads per workgroup in attention_av4 / attention_atv4
 
 struct Params {
   T: u32,
@@ -53,8 +62,8 @@ struct Params {
 // ---- scores: dst[b,h,t,s] = scale * a_t . b_s for s <= t (entries s > t untouched)
 // forward: a = q, b = k (dst = att, raw scores);  backward: a = dout, b = v (dst = datt).
 // workgroup (t-block of R rows, b*NH + h); lanes along s; the a rows are the same for every lane.
-@group(0) @binding(1) var<storage, read> sa: array<VT>;
-@group(0) @binding(2) var<storage, read> sb: array<VT>;
+@group(0) @binding(1) var<storage, read> sc_a: array<VT>;
+@group(0) @binding(2) var<storage, read> sc_b: array<VT>;
 @group(0) @binding(3) var<storage, read_write> sdst: array<f32>;
 
 @compute @workgroup_size(WS)
@@ -79,11 +88,11 @@ fn attention_scores(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_
     var c2 = VT(0.0);
     var c3 = VT(0.0);
     for (var i = 0u; i < hsv; i++) {
-      let kv = sb[bs + i];
-      c0 += sa[a0 + i] * kv;
-      c1 += sa[a1 + i] * kv;
-      c2 += sa[a2 + i] * kv;
-      c3 += sa[a3 + i] * kv;
+      let kv = sc_b[bs + i];
+      c0 += sc_a[a0 + i] * kv;
+      c1 += sc_a[a1 + i] * kv;
+      c2 += sc_a[a2 + i] * kv;
+      c3 += sc_a[a3 + i] * kv;
     }
     let o = orow + s;
     if (s <= t0) { sdst[o] = hsum(c0) * p.scale; }
@@ -376,7 +385,6 @@ fn attention_softmax_backward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_wo
 // ---- y[b, t, h, d4] = sum_{s <= t} P[b,h,t,s] x[b, s, h, d4]   (P zero above the diagonal)
 // forward out = att @ v; backward dq = datt @ k. Thread = (t-block of 4 rows, d4); x at aStride/aOff, y at
 // bStride/bOff. grid (ceil(T4 * hsv / WG4), B * NH).
-override WG4: u32 = 64u;
 @group(0) @binding(1) var<storage, read> fav_p: array<vec4f>;
 @group(0) @binding(2) var<storage, read> fav_x: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> fav_y: array<vec4f>;

@@ -22,8 +22,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-override WG: u32 = 64u; // forward threads per row: a power of two, at most 256
-override WB: u32 = 64u; // backward threads per row: at most 256
+// Template knobs (src/gpu/wgsl.ts), set per adapter and V by the launcher:
+//#define WG 64
+//#define WB 64
+const WG: u32 = {{WG}}u; // forward threads per row: a power of two, at most 256
+const WB: u32 = {{WB}}u; // backward threads per row: at most 256
 
 const LOWEST: f32 = -3.4028234663852886e38;
 

@@ -8,8 +8,16 @@
 //          uniq[k] (increasing; offsets are absolute indices into the positions section). One thread per
 //          (k, column): work is K*C threads, B*T*C loads in total, independent of V.
 //   dwpe:  dwpe[t, c] += sum_{b = 0..B-1} dout[b*T + t, c]   one thread per (t, column).
-// Scalar entries: one column per thread. *4 entries (C % 4 == 0): one vec4 column group per thread, Cw = C/4.
-// All entries: 256 threads, i = (wg.y * num_wg.x + wg.x) * 256 + lid.x; items are row-major (row, column group).
+// Template (src/gpu/wgsl.ts): VEC4 (C % 4 == 0) gives each thread one vec4 column group, Cw = C/4; otherwise one
+// column, Cw = C. All entries: 256 threads, i = (wg.y * num_wg.x + wg.x) * 256 + lid.x; items are row-major
+// (row, column group).
+
+//#define VEC4 false
+//#if VEC4
+alias VT = vec4f;
+//#else
+alias VT = f32;
+//#endif
 
 struct Params { items: u32, T: u32, Cw: u32, V: u32, B: u32, BT: u32 }
 
@@ -19,9 +27,9 @@ fn gid(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) 
 
 // ---- forward
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
-@group(0) @binding(2) var<storage, read> wte: array<f32>;
-@group(0) @binding(3) var<storage, read> wpe: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> wte: array<VT>;
+@group(0) @binding(3) var<storage, read> wpe: array<VT>;
+@group(0) @binding(4) var<storage, read_write> out: array<VT>;
 
 @compute @workgroup_size(256)
 fn encoder_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -35,26 +43,10 @@ fn encoder_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
   out[i] = wte[tok * p.Cw + c] + wpe[t * p.Cw + c];
 }
 
-@group(0) @binding(2) var<storage, read> wte4: array<vec4f>;
-@group(0) @binding(3) var<storage, read> wpe4: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> out4: array<vec4f>;
-
-@compute @workgroup_size(256)
-fn encoder_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                    @builtin(local_invocation_id) lid: vec3u) {
-  let i = gid(wg, nwg, lid);
-  if (i >= p.items) { return; }
-  let row = i / p.Cw;
-  let c = i - row * p.Cw;
-  let tok = min(tokens[row], p.V - 1u);
-  let t = row % p.T;
-  out4[i] = wte4[tok * p.Cw + c] + wpe4[t * p.Cw + c];
-}
-
 // ---- backward: dwte (items = K * Cw)
 @group(0) @binding(1) var<storage, read> idx: array<u32>;
-@group(0) @binding(2) var<storage, read> dout: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dwte: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<VT>;
+@group(0) @binding(3) var<storage, read_write> dwte: array<VT>;
 
 @compute @workgroup_size(256)
 fn encoder_backward_wte(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -67,37 +59,16 @@ fn encoder_backward_wte(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
   let start = idx[p.BT + k];
   let end = idx[p.BT + k + 1u];
   let pos0 = 2u * p.BT + 1u;
-  var acc = 0.0;
+  var acc = VT(0.0);
   for (var j = start; j < end; j++) {
     acc += dout[idx[pos0 + j] * p.Cw + c];
   }
   dwte[v * p.Cw + c] += acc;
 }
 
-@group(0) @binding(2) var<storage, read> dout4: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> dwte4: array<vec4f>;
-
-@compute @workgroup_size(256)
-fn encoder_backward_wte4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                         @builtin(local_invocation_id) lid: vec3u) {
-  let i = gid(wg, nwg, lid);
-  if (i >= p.items) { return; }
-  let k = i / p.Cw;
-  let c = i - k * p.Cw;
-  let v = min(idx[k], p.V - 1u);
-  let start = idx[p.BT + k];
-  let end = idx[p.BT + k + 1u];
-  let pos0 = 2u * p.BT + 1u;
-  var acc = vec4f(0.0);
-  for (var j = start; j < end; j++) {
-    acc += dout4[idx[pos0 + j] * p.Cw + c];
-  }
-  dwte4[v * p.Cw + c] += acc;
-}
-
 // ---- backward: dwpe (items = T * Cw)
-@group(0) @binding(1) var<storage, read> pdout: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dwpe: array<f32>;
+@group(0) @binding(1) var<storage, read> pdout: array<VT>;
+@group(0) @binding(2) var<storage, read_write> dwpe: array<VT>;
 
 @compute @workgroup_size(256)
 fn encoder_backward_wpe(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -105,25 +76,9 @@ fn encoder_backward_wpe(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
   let i = gid(wg, nwg, lid);
   if (i >= p.items) { return; }
   let stride = p.T * p.Cw;
-  var acc = 0.0;
+  var acc = VT(0.0);
   for (var b = 0u; b < p.B; b++) {
     acc += pdout[b * stride + i];
   }
   dwpe[i] += acc;
-}
-
-@group(0) @binding(1) var<storage, read> pdout4: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dwpe4: array<vec4f>;
-
-@compute @workgroup_size(256)
-fn encoder_backward_wpe4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                         @builtin(local_invocation_id) lid: vec3u) {
-  let i = gid(wg, nwg, lid);
-  if (i >= p.items) { return; }
-  let stride = p.T * p.Cw;
-  var acc = vec4f(0.0);
-  for (var b = 0u; b < p.B; b++) {
-    acc += pdout4[b * stride + i];
-  }
-  dwpe4[i] += acc;
 }

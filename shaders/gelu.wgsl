@@ -7,8 +7,15 @@
 //   sech^2 u   = 4e/(1+e)^2
 // Past |u| >= 40 (|x| > ~8.5) the tail is below f32 resolution: e and the sech^2 term are set to exactly 0 (so
 // gelu = x or 0, gelu' = 1 or 0, finite even when x^2 or x^3 overflow to inf), and exp never sees a huge argument.
-// Scalar entries: 256 threads, i = (wg.y * num_wg.x + wg.x) * 256 + lid.x. The *4 entries (n % 4 == 0) do one
-// vec4 per thread over n/4 items.
+// 256 threads, i = (wg.y * num_wg.x + wg.x) * 256 + lid.x over the items: n scalars, or (VEC4, n % 4 == 0) n/4 vec4s.
+// Template (src/gpu/wgsl.ts): VEC4 picks the element type VT.
+
+//#define VEC4 false
+//#if VEC4
+alias VT = vec4f;
+//#else
+alias VT = f32;
+//#endif
 
 struct Params { n: u32 }
 
@@ -17,82 +24,55 @@ struct Params { n: u32 }
 const S: f32 = 0.7978845608028654; // sqrt(2/pi)
 const K: f32 = 0.044715;
 
-// Returns (gelu(x), gelu'(x)).
-fn gelu_both(x: f32) -> vec2f {
-  let x2 = x * x;
-  let u = S * x * (1.0 + K * x2);
-  let sat = !(abs(u) < 40.0);                            // also true for NaN u: NaN x propagates through y
-  let e = select(exp(-2.0 * min(abs(u), 40.0)), 0.0, sat);
-  let inv = 1.0 / (1.0 + e);
-  let half_one_plus_t = select(e, 1.0, u >= 0.0) * inv; // 0.5 * (1 + tanh u)
-  let half_sech2 = 2.0 * e * inv * inv;                  // 0.5 * sech^2 u
-  let y = x * half_one_plus_t;
-  let dy = half_one_plus_t + select(x * half_sech2 * S * (1.0 + 3.0 * K * x2), 0.0, sat);
-  return vec2f(y, dy);
+// e = exp(-2|u|), 0 where saturated (|u| >= 40 or NaN u: NaN x still propagates through x).
+fn tail(u: VT) -> VT {
+  let sat = !(abs(u) < VT(40.0));
+  return select(exp(-2.0 * min(abs(u), VT(40.0))), VT(0.0), sat);
 }
 
-fn gelu4(x: vec4f) -> vec4f {
-  let x2 = x * x;
-  let u = S * x * (1.0 + K * x2);
-  let sat = !(abs(u) < vec4f(40.0));
-  let e = select(exp(-2.0 * min(abs(u), vec4f(40.0))), vec4f(0.0), sat);
-  return x * select(e, vec4f(1.0), u >= vec4f(0.0)) / (1.0 + e);
+fn gelu(x: VT) -> VT {
+  let u = S * x * (1.0 + K * (x * x));
+  let e = tail(u);
+//#if VEC4
+  return x * select(e, VT(1.0), u >= VT(0.0)) / (1.0 + e);
+//#else
+  // (the scalar form keeps its own rounding: x * (h * inv), as it always computed)
+  let inv = 1.0 / (1.0 + e);
+  return x * (select(e, VT(1.0), u >= VT(0.0)) * inv);
+//#endif
 }
 
-fn gelu_grad4(x: vec4f) -> vec4f {
+fn gelu_grad(x: VT) -> VT {
   let x2 = x * x;
   let u = S * x * (1.0 + K * x2);
-  let sat = !(abs(u) < vec4f(40.0));
-  let e = select(exp(-2.0 * min(abs(u), vec4f(40.0))), vec4f(0.0), sat);
+  let sat = !(abs(u) < VT(40.0));
+  let e = select(exp(-2.0 * min(abs(u), VT(40.0))), VT(0.0), sat);
   let inv = 1.0 / (1.0 + e);
-  let h = select(e, vec4f(1.0), u >= vec4f(0.0)) * inv;
-  return h + select(x * (2.0 * e * inv * inv) * S * (1.0 + 3.0 * K * x2), vec4f(0.0), sat);
+  let h = select(e, VT(1.0), u >= VT(0.0)) * inv;     // 0.5 * (1 + tanh u)
+  return h + select(x * (2.0 * e * inv * inv) * S * (1.0 + 3.0 * K * x2), VT(0.0), sat);
 }
 
 // ---- forward
-@group(0) @binding(1) var<storage, read> inp: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> inp: array<VT>;
+@group(0) @binding(2) var<storage, read_write> out: array<VT>;
 
 @compute @workgroup_size(256)
 fn gelu_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_id) lid: vec3u) {
   let i = (wg.y * nwg.x + wg.x) * 256u + lid.x;
   if (i >= p.n) { return; }
-  out[i] = gelu_both(inp[i]).x;
-}
-
-@group(0) @binding(1) var<storage, read> inp4: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> out4: array<vec4f>;
-
-@compute @workgroup_size(256)
-fn gelu_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                 @builtin(local_invocation_id) lid: vec3u) {
-  let i = (wg.y * nwg.x + wg.x) * 256u + lid.x;
-  if (i >= p.n) { return; }
-  out4[i] = gelu4(inp4[i]);
+  out[i] = gelu(inp[i]);
 }
 
 // ---- backward (overwrites dinp)
-@group(0) @binding(1) var<storage, read> binp: array<f32>;
-@group(0) @binding(2) var<storage, read> dout: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(1) var<storage, read> binp: array<VT>;
+@group(0) @binding(2) var<storage, read> dout: array<VT>;
+@group(0) @binding(3) var<storage, read_write> dinp: array<VT>;
 
 @compute @workgroup_size(256)
 fn gelu_backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_id) lid: vec3u) {
   let i = (wg.y * nwg.x + wg.x) * 256u + lid.x;
   if (i >= p.n) { return; }
-  dinp[i] = dout[i] * gelu_both(binp[i]).y;
-}
-
-@group(0) @binding(1) var<storage, read> binp4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> dout4: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> dinp4: array<vec4f>;
-
-@compute @workgroup_size(256)
-fn gelu_backward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                  @builtin(local_invocation_id) lid: vec3u) {
-  let i = (wg.y * nwg.x + wg.x) * 256u + lid.x;
-  if (i >= p.n) { return; }
-  dinp4[i] = dout4[i] * gelu_grad4(binp4[i]);
+  dinp[i] = dout[i] * gelu_grad(binp[i]);
 }

@@ -12,20 +12,29 @@
 //   layernorm_dw_final has one thread per column summing the chunks in order and adding into dweight (part 0) or
 //   dbias (part 1), one dispatch each.
 //   R and the chunk count depend only on (N, C): bitwise deterministic.
-// *4 entries (C % 4 == 0) read vec4s; Cw = C / 4 there, Cw = C in the scalar entries.
+// Template (src/gpu/wgsl.ts): VEC4 (C % 4 == 0) reads and writes the [., C] tensors as vec4s, Cw = C / 4;
+// otherwise f32, Cw = C. mean/rstd are f32 either way.
+
+//#define VEC4 false
+//#if VEC4
+alias VT = vec4f;
+fn hsum(v: VT) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+//#else
+alias VT = f32;
+fn hsum(v: VT) -> f32 { return v; }
+//#endif
 
 struct Params { N: u32, Cw: u32, C: f32, eps: f32, R: u32, chunks: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
 fn gid(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) * 64u + lid.x; }
-fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
 
 // ---- forward
-@group(0) @binding(1) var<storage, read> inp: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> inp: array<VT>;
+@group(0) @binding(2) var<storage, read> weight: array<VT>;
+@group(0) @binding(3) var<storage, read> bias: array<VT>;
+@group(0) @binding(4) var<storage, read_write> out: array<VT>;
 @group(0) @binding(5) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rstd: array<f32>;
 
@@ -35,12 +44,12 @@ fn layernorm_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) 
   let row = gid(wg, nwg, lid);
   if (row >= p.N) { return; }
   let base = row * p.Cw;
-  var s = 0.0;
+  var s = VT(0.0);
   for (var c = 0u; c < p.Cw; c++) { s += inp[base + c]; }
-  let m = s / p.C;
-  var v = 0.0;
+  let m = hsum(s) / p.C;
+  var v = VT(0.0);
   for (var c = 0u; c < p.Cw; c++) { let d = inp[base + c] - m; v += d * d; }
-  let r = 1.0 / sqrt(v / p.C + p.eps);
+  let r = 1.0 / sqrt(hsum(v) / p.C + p.eps);
   for (var c = 0u; c < p.Cw; c++) {
     out[base + c] = (inp[base + c] - m) * r * weight[c] + bias[c];
   }
@@ -48,37 +57,13 @@ fn layernorm_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) 
   rstd[row] = r;
 }
 
-@group(0) @binding(1) var<storage, read> inp4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> weight4: array<vec4f>;
-@group(0) @binding(3) var<storage, read> bias4: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> out4: array<vec4f>;
-
-@compute @workgroup_size(64)
-fn layernorm_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                      @builtin(local_invocation_id) lid: vec3u) {
-  let row = gid(wg, nwg, lid);
-  if (row >= p.N) { return; }
-  let base = row * p.Cw;
-  var s = vec4f(0.0);
-  for (var c = 0u; c < p.Cw; c++) { s += inp4[base + c]; }
-  let m = hsum(s) / p.C;
-  var v = vec4f(0.0);
-  for (var c = 0u; c < p.Cw; c++) { let d = inp4[base + c] - m; v += d * d; }
-  let r = 1.0 / sqrt(hsum(v) / p.C + p.eps);
-  for (var c = 0u; c < p.Cw; c++) {
-    out4[base + c] = (inp4[base + c] - m) * r * weight4[c] + bias4[c];
-  }
-  mean[row] = m;
-  rstd[row] = r;
-}
-
 // ---- backward: dinp (one thread per row)
-@group(0) @binding(1) var<storage, read> dout: array<f32>;
-@group(0) @binding(2) var<storage, read> binp: array<f32>;
-@group(0) @binding(3) var<storage, read> bweight: array<f32>;
+@group(0) @binding(1) var<storage, read> dout: array<VT>;
+@group(0) @binding(2) var<storage, read> binp: array<VT>;
+@group(0) @binding(3) var<storage, read> bweight: array<VT>;
 @group(0) @binding(4) var<storage, read> bmean: array<f32>;
 @group(0) @binding(5) var<storage, read> brstd: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dinp: array<VT>;
 
 @compute @workgroup_size(64)
 fn layernorm_backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -88,15 +73,15 @@ fn layernorm_backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgr
   let base = row * p.Cw;
   let m = bmean[row];
   let r = brstd[row];
-  var sg = 0.0;
-  var sgx = 0.0;
+  var sg = VT(0.0);
+  var sgx = VT(0.0);
   for (var c = 0u; c < p.Cw; c++) {
     let g = dout[base + c] * bweight[c];
     sg += g;
     sgx += g * ((binp[base + c] - m) * r);
   }
-  let mg = sg / p.C;
-  let mgx = sgx / p.C;
+  let mg = hsum(sg) / p.C;
+  let mgx = hsum(sgx) / p.C;
   for (var c = 0u; c < p.Cw; c++) {
     let g = dout[base + c] * bweight[c];
     let xhat = (binp[base + c] - m) * r;
@@ -104,37 +89,9 @@ fn layernorm_backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgr
   }
 }
 
-@group(0) @binding(1) var<storage, read> dout4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> binp4: array<vec4f>;
-@group(0) @binding(3) var<storage, read> bweight4: array<vec4f>;
-@group(0) @binding(6) var<storage, read_write> dinp4: array<vec4f>;
-
-@compute @workgroup_size(64)
-fn layernorm_backward_dinp4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                            @builtin(local_invocation_id) lid: vec3u) {
-  let row = gid(wg, nwg, lid);
-  if (row >= p.N) { return; }
-  let base = row * p.Cw;
-  let m = bmean[row];
-  let r = brstd[row];
-  var sg = vec4f(0.0);
-  var sgx = vec4f(0.0);
-  for (var c = 0u; c < p.Cw; c++) {
-    let g = dout4[base + c] * bweight4[c];
-    sg += g;
-    sgx += g * ((binp4[base + c] - m) * r);
-  }
-  let mg = hsum(sg) / p.C;
-  let mgx = hsum(sgx) / p.C;
-  for (var c = 0u; c < p.Cw; c++) {
-    let g = dout4[base + c] * bweight4[c];
-    let xhat = (binp4[base + c] - m) * r;
-    dinp4[base + c] += r * (g - mg - xhat * mgx);
-  }
-}
-
 // ---- backward: column partials (items = chunks * Cw); scratch layout [chunk][2][Cw]
-@group(0) @binding(3) var<storage, read_write> scratch: array<f32>;
+// (reads dout, binp, bmean, brstd above)
+@group(0) @binding(3) var<storage, read_write> scratch: array<VT>;
 
 @compute @workgroup_size(64)
 fn layernorm_dw_partial(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -145,8 +102,8 @@ fn layernorm_dw_partial(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
   let c = i - chunk * p.Cw;
   let r0 = chunk * p.R;
   let r1 = min(p.N, r0 + p.R);
-  var dw = 0.0;
-  var db = 0.0;
+  var dw = VT(0.0);
+  var db = VT(0.0);
   for (var row = r0; row < r1; row++) {
     let d = dout[row * p.Cw + c];
     dw += d * ((binp[row * p.Cw + c] - bmean[row]) * brstd[row]);
@@ -156,58 +113,21 @@ fn layernorm_dw_partial(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
   scratch[(2u * chunk + 1u) * p.Cw + c] = db;
 }
 
-@group(0) @binding(3) var<storage, read_write> scratch4: array<vec4f>;
-
-@compute @workgroup_size(64)
-fn layernorm_dw_partial4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                         @builtin(local_invocation_id) lid: vec3u) {
-  let i = gid(wg, nwg, lid);
-  if (i >= p.chunks * p.Cw) { return; }
-  let chunk = i / p.Cw;
-  let c = i - chunk * p.Cw;
-  let r0 = chunk * p.R;
-  let r1 = min(p.N, r0 + p.R);
-  var dw = vec4f(0.0);
-  var db = vec4f(0.0);
-  for (var row = r0; row < r1; row++) {
-    let d = dout4[row * p.Cw + c];
-    dw += d * ((binp4[row * p.Cw + c] - bmean[row]) * brstd[row]);
-    db += d;
-  }
-  scratch4[(2u * chunk) * p.Cw + c] = dw;
-  scratch4[(2u * chunk + 1u) * p.Cw + c] = db;
-}
-
 // ---- backward: final column sums (items = Cw). One dispatch per output (dweight from part 0, dbias from part 1):
 // dweight and dbias are often views of one gradient buffer, and a dispatch must not bind overlapping writable ranges.
 struct FinalParams { N: u32, Cw: u32, C: f32, eps: f32, R: u32, chunks: u32, part: u32 }
 @group(0) @binding(0) var<uniform> fp: FinalParams;
-@group(0) @binding(1) var<storage, read> fscratch: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dparam: array<f32>;
+@group(0) @binding(1) var<storage, read> fscratch: array<VT>;
+@group(0) @binding(2) var<storage, read_write> dparam: array<VT>;
 
 @compute @workgroup_size(64)
 fn layernorm_dw_final(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                       @builtin(local_invocation_id) lid: vec3u) {
   let c = gid(wg, nwg, lid);
   if (c >= fp.Cw) { return; }
-  var acc = 0.0;
+  var acc = VT(0.0);
   for (var k = 0u; k < fp.chunks; k++) {
     acc += fscratch[(2u * k + fp.part) * fp.Cw + c];
   }
   dparam[c] += acc;
-}
-
-@group(0) @binding(1) var<storage, read> fscratch4: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dparam4: array<vec4f>;
-
-@compute @workgroup_size(64)
-fn layernorm_dw_final4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                       @builtin(local_invocation_id) lid: vec3u) {
-  let c = gid(wg, nwg, lid);
-  if (c >= fp.Cw) { return; }
-  var acc = vec4f(0.0);
-  for (var k = 0u; k < fp.chunks; k++) {
-    acc += fscratch4[(2u * k + fp.part) * fp.Cw + c];
-  }
-  dparam4[c] += acc;
 }

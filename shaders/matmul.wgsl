@@ -15,7 +15,8 @@
 //                 K in slabs of 16 staged through workgroup memory (what real GPUs want).
 //   rb*           register-blocked, no workgroup memory, vec4 loads (what CPU adapters want). Their code is
 //                 generated per block shape and per transpose/alignment case by `registerBlockedWgsl` in
-//                 src/gpu/ops/matmul.ts (a private register array cannot be sized by an override constant).
+//                 src/gpu/ops/matmul.ts (unrolled register blocks: a generator rather than a template, made
+//                 through the same kernelVariants mechanism as this file's cases).
 //   rb*sg         the same, with A's values shared across the SIMD lanes by subgroupShuffle instead of every lane
 //                 loading them (needs the device feature 'subgroups'). On lavapipe every buffer load costs ~5-10 ns
 //                 per invocation whatever its width, uniformity or address space, so loads per FMA decide speed.
@@ -23,35 +24,50 @@
 // Every variant reads any M, N, K (including 1), never outside a binding (indices are clamped, out-of-range
 // products are zeroed or never stored) and writes every output. Each output is one thread's fixed-order loop over
 // k = 0..K-1, so results are bitwise reproducible (no atomics, no split-K).
-// Bindings: 0 params, 1 a, 2 b, 3 bias (the launcher binds `a` again when there is no bias), 4 out.
+// Template (src/gpu/wgsl.ts): TRANS_A, TRANS_B, HAS_BIAS, ACCUM select the case (one kernel per case and variant).
+// Bindings (read from the source per case): params, a, b, bias (only with HAS_BIAS), out.
+
+//#define TRANS_A false
+//#define TRANS_B false
+//#define HAS_BIAS false
+//#define ACCUM false
 
 struct Params { M: u32, N: u32, K: u32 }
-
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
-override ACCUM: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
+//#if HAS_BIAS
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+//#else
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+//#endif
 
 // op(a)[m, k] and op(b)[k, n]; callers keep m < M, k < K, n < N.
 fn load_a(m: u32, k: u32) -> f32 {
-  if (TRANS_A) { return a[k * p.M + m]; }
+//#if TRANS_A
+  return a[k * p.M + m];
+//#else
   return a[m * p.K + k];
+//#endif
 }
 fn load_b(k: u32, n: u32) -> f32 {
-  if (TRANS_B) { return b[n * p.K + k]; }
+//#if TRANS_B
+  return b[n * p.K + k];
+//#else
   return b[k * p.N + n];
+//#endif
 }
 fn store(m: u32, n: u32, v: f32) {
   var r = v;
-  if (HAS_BIAS) { r += bias[n]; }
+//#if HAS_BIAS
+  r += bias[n];
+//#endif
   let i = m * p.N + n;
-  if (ACCUM) { r += out[i]; }
+//#if ACCUM
+  r += out[i];
+//#endif
   out[i] = r;
 }
 
@@ -88,12 +104,20 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
     for (var j = 0u; j < 4u; j++) {
       let e = j * 256u + li;
       var mm: u32; var ka: u32;
-      if (TRANS_A) { mm = e % TM; ka = e / TM; } else { ka = e % TK; mm = e / TK; }
+//#if TRANS_A
+      mm = e % TM; ka = e / TM;
+//#else
+      ka = e % TK; mm = e / TK;
+//#endif
       var va = 0.0;
       if (m0 + mm < p.M && k0 + ka < p.K) { va = load_a(m0 + mm, k0 + ka); }
       tileA[ka * TM + mm] = va;
       var nn: u32; var kb: u32;
-      if (TRANS_B) { kb = e % TK; nn = e / TK; } else { nn = e % TN; kb = e / TN; }
+//#if TRANS_B
+      kb = e % TK; nn = e / TK;
+//#else
+      nn = e % TN; kb = e / TN;
+//#endif
       var vb = 0.0;
       if (n0 + nn < p.N && k0 + kb < p.K) { vb = load_b(k0 + kb, n0 + nn); }
       tileB[kb * TN + nn] = vb;

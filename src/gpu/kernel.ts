@@ -1,27 +1,69 @@
-// A kernel is one WGSL entry point with a declared binding list. Binding i of group 0 is `bindings[i]`:
-// 'uniform' (the launch's params, at most one, first), 'read' (read-only storage) or 'rw' (read_write storage).
-// Kernels are defined once (module level or memoized per variant) so the runtime can cache their pipelines by id.
+// A kernel is one WGSL entry point of one specialised source. Its bindings are read from that source (the group-0
+// variables the entry point uses, see src/gpu/wgsl.ts): binding i is `bindings[i]`, 'uniform' (the launch's params,
+// at most one, first), 'read' (read-only storage) or 'rw' (read_write storage), named `bindingNames[i]`.
+// Kernels are made once per variant (`kernelVariants` memoizes them) so the runtime caches one pipeline per variant.
+import { entryBindings, specialise, type Defines } from './wgsl';
 
 export type BindingKind = 'uniform' | 'read' | 'rw';
 
 export interface Kernel {
   readonly id: number;
   readonly name: string;
+  /** The specialised WGSL the pipeline compiles. */
   readonly code: string;
   readonly entry: string;
   readonly bindings: readonly BindingKind[];
-  /** Pipeline-overridable constants (WGSL `override`). */
-  readonly constants?: Readonly<Record<string, number>>;
+  readonly bindingNames: readonly string[];
 }
 
 let nextId = 1;
 
-export function defineKernel(spec: Omit<Kernel, 'id'>): Kernel {
-  const u = spec.bindings.indexOf('uniform');
-  if (u > 0 || spec.bindings.lastIndexOf('uniform') !== u) {
+/** A kernel from finished WGSL (no template directives left). */
+export function defineKernel(spec: { name: string; code: string; entry: string }): Kernel {
+  const decls = entryBindings(spec.code, spec.entry, `kernel ${spec.name}`);
+  const bindings = decls.map((d) => d.kind);
+  const u = bindings.indexOf('uniform');
+  if (u > 0 || bindings.lastIndexOf('uniform') !== u) {
     throw new Error(`kernel ${spec.name}: the uniform binding, if any, must be binding 0 and unique`);
   }
-  return Object.freeze({ ...spec, id: nextId++ });
+  return Object.freeze({ ...spec, id: nextId++, bindings, bindingNames: decls.map((d) => d.name) });
+}
+
+/** How one kernel family is specialised: V is its typed variant descriptor (width, flags, thread counts...). */
+export interface KernelTemplate<V> {
+  /** Label for pipelines and errors. */
+  name: (v: V) => string;
+  entry: string;
+  /** A template (specialised with `defines(v)`) or a generator of the finished source (matmul's register blocks). */
+  source: string | ((v: V) => string);
+  defines?: (v: V) => Defines;
+}
+
+function stableKey(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).sort().map((k) => `${k}:${stableKey(o[k])}`).join(',')}}`;
+}
+
+/** A kernel per variant, made on first use and kept: one specialised source and one pipeline per variant. */
+export function kernelVariants<V>(t: KernelTemplate<V>): (v: V) => Kernel {
+  const made = new Map<string, Kernel>();
+  return (v: V) => {
+    const key = stableKey(v);
+    let k = made.get(key);
+    if (!k) {
+      const name = t.name(v);
+      const code = typeof t.source === 'string' ? specialise(t.source, t.defines?.(v) ?? {}, `kernel ${name}`) : t.source(v);
+      k = defineKernel({ name, code, entry: t.entry });
+      made.set(key, k);
+    }
+    return k;
+  };
+}
+
+/** A kernel with no variants (the template's defaults). */
+export function singleKernel(name: string, source: string, entry: string): Kernel {
+  return kernelVariants<null>({ name: () => name, source, entry })(null);
 }
 
 /** Packs a params struct: each entry is [type, value], laid out as consecutive 4-byte scalars (WGSL struct of u32/i32/f32). */

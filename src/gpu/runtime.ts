@@ -6,6 +6,17 @@ import type { DeviceHandle } from './device';
 import { groups, type Kernel } from './kernel';
 import { shapeSize, Tensor, type DType } from './tensor';
 
+/** The buffers for a kernel's storage bindings, in binding order, from a record keyed by binding name. */
+function byBindingName(k: Kernel, names: readonly string[], named: Readonly<Record<string, Tensor | GPUBuffer>>): (Tensor | GPUBuffer)[] {
+  const extra = Object.keys(named).filter((n) => !names.includes(n));
+  if (extra.length > 0) throw new Error(`${k.name}: no binding named ${extra.join(', ')} (binds ${names.join(', ')})`);
+  return names.map((n) => {
+    const b = named[n];
+    if (!b) throw new Error(`${k.name}: binding ${n} not given`);
+    return b;
+  });
+}
+
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (numeric: works before globals exist)
 const USAGE_UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
 const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
@@ -214,7 +225,7 @@ export class Runtime {
         return this.device.createComputePipeline({
           label: k.name,
           layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-          compute: { module, entryPoint: k.entry, constants: k.constants ? { ...k.constants } : undefined },
+          compute: { module, entryPoint: k.entry },
         });
       });
       this.pipelines.set(k.id, p);
@@ -248,13 +259,14 @@ export class Runtime {
   }
 
   /**
-   * Records one dispatch. `buffers` fill the kernel's storage bindings in order; `params` fills its uniform.
-   * `workgroups` are counts per dimension (each at most the adapter's per-dimension limit).
+   * Records one dispatch. `named` gives the kernel's storage bindings by the names its WGSL declares them with
+   * (every one, nothing else); `params` fills its uniform. `workgroups` are counts per dimension (each at most the
+   * adapter's per-dimension limit).
    */
-  launch(k: Kernel, buffers: readonly (Tensor | GPUBuffer)[], workgroups: readonly number[], params?: ArrayBuffer): void {
+  launch(k: Kernel, named: Readonly<Record<string, Tensor | GPUBuffer>>, workgroups: readonly number[], params?: ArrayBuffer): void {
     const hasUniform = k.bindings[0] === 'uniform';
-    const nStorage = k.bindings.length - (hasUniform ? 1 : 0);
-    if (buffers.length !== nStorage) throw new Error(`${k.name}: ${buffers.length} buffers given, kernel binds ${nStorage}`);
+    const names = k.bindingNames.slice(hasUniform ? 1 : 0);
+    const buffers = byBindingName(k, names, named);
     if (hasUniform !== (params !== undefined)) throw new Error(`${k.name}: params ${hasUniform ? 'missing' : 'not expected'}`);
     const [x, y = 1, z = 1] = workgroups;
     const maxDim = this.handle.report.limits.maxComputeWorkgroupsPerDimension;

@@ -2,11 +2,11 @@
 // Adam step, with the gradient multiplied by gradNorm's clip factor as it is read. Launched once per decay group
 // over views into the flat params/grads/m/v buffers. See shaders/adamw.wgsl.
 import code from '../../../shaders/adamw.wgsl?raw';
-import { defineKernel, packParams } from '../kernel';
+import { packParams, singleKernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
 
-const kernel = defineKernel({ name: 'adamw', code, entry: 'adamw', bindings: ['uniform', 'read', 'read', 'rw', 'rw', 'rw'] });
+const kernel = singleKernel('adamw', code, 'adamw');
 
 export interface AdamWHyper {
   n: number;
@@ -64,7 +64,7 @@ export function adamwUpdate(
   const s = adamwScalars(d);
   rt.launch(
     kernel,
-    [a.grads, a.gradScale, a.params, a.m, a.v],
+    { grads: a.grads, grad_scale: a.gradScale, params: a.params, m: a.m, v: a.v },
     rt.grid1d(n, 256),
     packParams([
       ['u32', n],

@@ -1,11 +1,12 @@
 // Causal multi-head self-attention (GPT-2), forward and backward. Shapes and passes in shaders/attention.wgsl.
 // qkv [B,T,3C] (q | k | v), out [B,T,C], att/datt [B,NH,T,T], dout [B,T,C], dqkv [B,T,3C]; hs = C / NH.
 // T % 4 == 0 and hs % 4 == 0 (the model configs) take the vec4 fast path; other shapes the generic entries, with
-// vec4 loads along d when hs % 4 == 0 and a scalar variant of the same shader otherwise.
+// vec4 loads along d when hs % 4 == 0 and their scalar variant (VEC4 off in the one template) otherwise.
 import code from '../../../shaders/attention.wgsl?raw';
-import { defineKernel, packParams, type Kernel } from '../kernel';
+import { kernelVariants, packParams, type Kernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor } from '../tensor';
+import { widthDefines, type Width } from '../wgsl';
 
 export interface AttentionDims {
   B: number;
@@ -28,26 +29,6 @@ type Entry =
   | 'attention_av4'
   | 'attention_atv4';
 
-const BINDINGS: Record<Entry, Kernel['bindings']> = {
-  attention_scores: ['uniform', 'read', 'read', 'rw'],
-  attention_softmax: ['uniform', 'rw'],
-  attention_softmax_backward: ['uniform', 'read', 'rw'],
-  attention_av: ['uniform', 'read', 'read', 'rw'],
-  attention_backward_dqkv: ['uniform', 'read', 'read', 'read', 'read', 'rw'],
-  attention_scores4: ['uniform', 'read', 'read', 'rw'],
-  attention_softmax4: ['uniform', 'rw'],
-  attention_softmax_backward4: ['uniform', 'read', 'rw'],
-  attention_av4: ['uniform', 'read', 'read', 'rw'],
-  attention_atv4: ['uniform', 'read', 'read', 'rw'],
-};
-
-const CONFIG_BLOCK = /\/\/ CONFIG-BEGIN[\s\S]*?\/\/ CONFIG-END/;
-if (!CONFIG_BLOCK.test(code)) throw new Error('attention.wgsl: CONFIG-BEGIN/CONFIG-END block missing');
-const scalarCode = code.replace(
-  CONFIG_BLOCK,
-  '// CONFIG-BEGIN (scalar variant)\nalias VT = f32;\nfn hsum(x: VT) -> f32 { return x; }\n// CONFIG-END',
-);
-
 /** Rows (t) per thread; must match `R` in the shader. */
 const R = 4;
 /** Lanes along s in attention_scores (rows) and attention_scores4 (4-column blocks). */
@@ -58,20 +39,43 @@ const WG4 = 64;
 /** Lanes along d (VT units) in attention_av / attention_backward_dqkv; more d go to grid z. */
 const WD_MAX = 8;
 
-const kernels = new Map<string, Kernel>();
-function kernel(entry: Entry, vec4: boolean, constants: Record<string, number> = {}): Kernel {
-  const key = `${entry}:${vec4 ? 'v4' : 's'}:${JSON.stringify(constants)}`;
-  let k = kernels.get(key);
-  if (!k) {
-    const name = `${entry}${vec4 ? '' : '_scalar'}`;
-    k = defineKernel({ name, code: vec4 ? code : scalarCode, entry, bindings: BINDINGS[entry], constants });
-    kernels.set(key, k);
+/** One attention kernel variant: its entry, the width of the generic entries' VT, and its lane count. */
+interface Variant {
+  entry: Entry;
+  width: Width;
+  /** WS (scores), WD (av, backward_dqkv) or WG4 (av4, atv4); none for the softmax entries. */
+  lanes?: number;
+}
+
+const LANE_KNOB: Partial<Record<Entry, 'WS' | 'WD' | 'WG4'>> = {
+  attention_scores: 'WS',
+  attention_scores4: 'WS',
+  attention_av: 'WD',
+  attention_backward_dqkv: 'WD',
+  attention_av4: 'WG4',
+  attention_atv4: 'WG4',
+};
+
+const makers = new Map<Entry, (v: Variant) => Kernel>();
+function kernel(entry: Entry, width: Width, lanes?: number): Kernel {
+  let make = makers.get(entry);
+  if (!make) {
+    make = kernelVariants<Variant>({
+      name: (v) => `${v.entry}${v.width === 4 ? '' : '_scalar'}`,
+      source: code,
+      entry,
+      defines: (v) => {
+        const knob = LANE_KNOB[v.entry];
+        return { ...widthDefines(v.width), ...(knob && v.lanes !== undefined ? { [knob]: v.lanes } : {}) };
+      },
+    });
+    makers.set(entry, make);
   }
-  return k;
+  return make(lanes === undefined ? { entry, width } : { entry, width, lanes });
 }
 
 interface Plan {
-  vec4: boolean;
+  width: Width;
   /** T % 4 == 0 and hs % 4 == 0: the *4 entries (vec4 along s and d). */
   fast: boolean;
   /** Head size, C and 3C in VT units. */
@@ -96,14 +100,13 @@ function plan(op: string, d: AttentionDims): Plan {
   if (C % NH !== 0) throw new Error(`${op}: C ${C} is not divisible by NH ${NH}`);
   if (B * NH * T * T > 0xffffffff || B * T * 3 * C > 0xffffffff) throw new Error(`${op}: ${B}x${T}x${C} (NH ${NH}) overflows u32 indexing`);
   const hs = C / NH;
-  const vec4 = hs % 4 === 0;
-  const w = vec4 ? 4 : 1;
+  const w: Width = hs % 4 === 0 ? 4 : 1;
   const hsv = hs / w;
   const wd = WD_MAX; // fixed: one pipeline per variant (lavapipe compiles are slow); idle lanes return
   const tBlocks = Math.ceil(T / R);
   return {
-    vec4,
-    fast: vec4 && T % 4 === 0 && !d.generic,
+    width: w,
+    fast: w === 4 && T % 4 === 0 && !d.generic,
     hsv,
     cv: C / w,
     wd,
@@ -141,16 +144,16 @@ export function attentionForward(rt: Runtime, a: { out: Tensor; att: Tensor; qkv
   expectSize(op, 'att', a.att, B * NH * T * T);
   const c3 = 3 * pl.cv;
   if (pl.fast) {
-    rt.launch(kernel('attention_scores4', true, { WS: WS4 }), [a.qkv, a.qkv, a.att], pl.grid4s, params(d, pl, c3, 0, c3, pl.cv, pl.scale));
-    rt.launch(kernel('attention_softmax4', true), [a.att], rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, 1));
-    rt.launch(kernel('attention_av4', true, { WG4 }), [a.att, a.qkv, a.out], pl.grid4, params(d, pl, c3, 2 * pl.cv, pl.cv, 0, 1));
+    rt.launch(kernel('attention_scores4', 4, WS4), { fs_a: a.qkv, fs_b: a.qkv, fs_dst: a.att }, pl.grid4s, params(d, pl, c3, 0, c3, pl.cv, pl.scale));
+    rt.launch(kernel('attention_softmax4', 4), { fsm: a.att }, rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, 1));
+    rt.launch(kernel('attention_av4', 4, WG4), { fav_p: a.att, fav_x: a.qkv, fav_y: a.out }, pl.grid4, params(d, pl, c3, 2 * pl.cv, pl.cv, 0, 1));
     return;
   }
   // att <- q . k * scale (s <= t)
-  rt.launch(kernel('attention_scores', pl.vec4, { WS }), [a.qkv, a.qkv, a.att], pl.gridRows, params(d, pl, c3, 0, c3, pl.cv, pl.scale));
-  rt.launch(kernel('attention_softmax', pl.vec4), [a.att], rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, 1));
+  rt.launch(kernel('attention_scores', pl.width, WS), { sc_a: a.qkv, sc_b: a.qkv, sdst: a.att }, pl.gridRows, params(d, pl, c3, 0, c3, pl.cv, pl.scale));
+  rt.launch(kernel('attention_softmax', pl.width), { smx: a.att }, rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, 1));
   // out <- att @ v
-  rt.launch(kernel('attention_av', pl.vec4, { WD: pl.wd }), [a.att, a.qkv, a.out], pl.gridD, params(d, pl, c3, 2 * pl.cv, pl.cv, 0, 1));
+  rt.launch(kernel('attention_av', pl.width, pl.wd), { av_p: a.att, av_x: a.qkv, av_y: a.out }, pl.gridD, params(d, pl, c3, 2 * pl.cv, pl.cv, 0, 1));
 }
 
 /**
@@ -173,18 +176,18 @@ export function attentionBackward(
   const c3 = 3 * pl.cv;
   if (pl.fast) {
     const cv = pl.cv;
-    rt.launch(kernel('attention_scores4', true, { WS: WS4 }), [a.dout, a.qkv, a.datt], pl.grid4s, params(d, pl, cv, 0, c3, 2 * cv, 1));
-    rt.launch(kernel('attention_softmax_backward4', true), [a.att, a.datt], rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, pl.scale));
+    rt.launch(kernel('attention_scores4', 4, WS4), { fs_a: a.dout, fs_b: a.qkv, fs_dst: a.datt }, pl.grid4s, params(d, pl, cv, 0, c3, 2 * cv, 1));
+    rt.launch(kernel('attention_softmax_backward4', 4), { fsb_att: a.att, fsb_datt: a.datt }, rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, pl.scale));
     // dq = datt @ k, dk = datt^T @ q, dv = att^T @ dout
-    rt.launch(kernel('attention_av4', true, { WG4 }), [a.datt, a.qkv, a.dqkv], pl.grid4, params(d, pl, c3, cv, c3, 0, 1));
-    rt.launch(kernel('attention_atv4', true, { WG4 }), [a.datt, a.qkv, a.dqkv], pl.grid4, params(d, pl, c3, 0, c3, cv, 1));
-    rt.launch(kernel('attention_atv4', true, { WG4 }), [a.att, a.dout, a.dqkv], pl.grid4, params(d, pl, cv, 0, c3, 2 * cv, 1));
+    rt.launch(kernel('attention_av4', 4, WG4), { fav_p: a.datt, fav_x: a.qkv, fav_y: a.dqkv }, pl.grid4, params(d, pl, c3, cv, c3, 0, 1));
+    rt.launch(kernel('attention_atv4', 4, WG4), { fav_p: a.datt, fav_x: a.qkv, fav_y: a.dqkv }, pl.grid4, params(d, pl, c3, 0, c3, cv, 1));
+    rt.launch(kernel('attention_atv4', 4, WG4), { fav_p: a.att, fav_x: a.dout, fav_y: a.dqkv }, pl.grid4, params(d, pl, cv, 0, c3, 2 * cv, 1));
     return;
   }
   // datt <- dout . v (s <= t)
-  rt.launch(kernel('attention_scores', pl.vec4, { WS }), [a.dout, a.qkv, a.datt], pl.gridRows, params(d, pl, pl.cv, 0, c3, 2 * pl.cv, 1));
+  rt.launch(kernel('attention_scores', pl.width, WS), { sc_a: a.dout, sc_b: a.qkv, sdst: a.datt }, pl.gridRows, params(d, pl, pl.cv, 0, c3, 2 * pl.cv, 1));
   // datt <- att * (datt - rowsum(att * datt)) * scale, zeros above the diagonal
-  rt.launch(kernel('attention_softmax_backward', pl.vec4), [a.att, a.datt], rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, pl.scale));
+  rt.launch(kernel('attention_softmax_backward', pl.width), { sb_att: a.att, sb_datt: a.datt }, rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, pl.scale));
   // dq, dk, dv
-  rt.launch(kernel('attention_backward_dqkv', pl.vec4, { WD: pl.wd }), [a.qkv, a.att, a.dout, a.datt, a.dqkv], pl.gridD, params(d, pl, c3, pl.cv, 0, 0, 1));
+  rt.launch(kernel('attention_backward_dqkv', pl.width, pl.wd), { bw_qkv: a.qkv, bw_att: a.att, bw_dout: a.dout, bw_datt: a.datt, bw_dqkv: a.dqkv }, pl.gridD, params(d, pl, c3, pl.cv, 0, 0, 1));
 }

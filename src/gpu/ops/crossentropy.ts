@@ -2,44 +2,16 @@
 // of the losses (mean: scale = 1/N), and the backward into the logits. Shapes: logits/probs/dlogits [N, V],
 // targets [N] (u32 token ids), losses [N], loss [1]. See shaders/crossentropy.wgsl for the kernel layout.
 import code from '../../../shaders/crossentropy.wgsl?raw';
-import { defineKernel, packParams, type Kernel } from '../kernel';
+import { kernelVariants, packParams, singleKernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
 
 const NAN_BITS = 0x7fc00000;
 
-const kernels = new Map<string, Kernel>();
-function forwardKernel(wg: number): Kernel {
-  const key = `f${wg}`;
-  let k = kernels.get(key);
-  if (!k) {
-    k = defineKernel({
-      name: `crossentropy_forward(wg=${wg})`,
-      code,
-      entry: 'crossentropy_forward',
-      bindings: ['uniform', 'read', 'read', 'rw', 'rw'],
-      constants: { WG: wg },
-    });
-    kernels.set(key, k);
-  }
-  return k;
-}
-function backwardKernel(wb: number): Kernel {
-  const key = `b${wb}`;
-  let k = kernels.get(key);
-  if (!k) {
-    k = defineKernel({
-      name: `crossentropy_backward(wb=${wb})`,
-      code,
-      entry: 'crossentropy_backward',
-      bindings: ['uniform', 'read', 'read', 'rw'],
-      constants: { WB: wb },
-    });
-    kernels.set(key, k);
-  }
-  return k;
-}
-const reduceKernel = defineKernel({ name: 'loss_reduce', code, entry: 'loss_reduce', bindings: ['uniform', 'read', 'rw'] });
+// Threads per row are template knobs (//#define WG / WB in the shader): one kernel per thread count.
+const forwardKernel = kernelVariants<number>({ name: (wg) => `crossentropy_forward(wg=${wg})`, source: code, entry: 'crossentropy_forward', defines: (wg) => ({ WG: wg }) });
+const backwardKernel = kernelVariants<number>({ name: (wb) => `crossentropy_backward(wb=${wb})`, source: code, entry: 'crossentropy_backward', defines: (wb) => ({ WB: wb }) });
+const reduceKernel = singleKernel('loss_reduce', code, 'loss_reduce');
 
 /**
  * Threads per row for the forward (a power of two: the width of its reduction tree) and the backward. A function of
@@ -99,7 +71,7 @@ export function crossEntropyForward(
   const threads = d.threads ?? crossEntropyThreads(V, rt.handle.report.key).forward;
   checkThreads(op, threads, true);
   if (N === 0) return;
-  rt.launch(forwardKernel(threads), [a.logits, a.targets, a.probs, a.losses], rt.grid1d(N, 1), packParams([['u32', N], ['u32', V], ['f32', 0], ['u32', NAN_BITS]]));
+  rt.launch(forwardKernel(threads), { logits: a.logits, targets: a.targets, probs: a.probs, losses: a.losses }, rt.grid1d(N, 1), packParams([['u32', N], ['u32', V], ['f32', 0], ['u32', NAN_BITS]]));
 }
 
 /**
@@ -114,7 +86,7 @@ export function lossReduce(rt: Runtime, a: { loss: Tensor; losses: Tensor }, d: 
   expectSize(op, 'loss', a.loss, 1);
   expectSize(op, 'losses', a.losses, N);
   expectNoAliasing(op, [['losses', a.losses]], [['loss', a.loss]]);
-  rt.launch(reduceKernel, [a.losses, a.loss], [1], packParams([['u32', N], ['u32', 1], ['f32', scale], ['u32', NAN_BITS]]));
+  rt.launch(reduceKernel, { losses_in: a.losses, loss_out: a.loss }, [1], packParams([['u32', N], ['u32', 1], ['f32', scale], ['u32', NAN_BITS]]));
 }
 
 /**
@@ -139,5 +111,5 @@ export function crossEntropyBackward(
   const threads = d.threads ?? crossEntropyThreads(V, rt.handle.report.key).backward;
   checkThreads(op, threads, false);
   if (N === 0) return;
-  rt.launch(backwardKernel(threads), [a.probs, a.targets, a.dlogits], rt.grid1d(N, 1), packParams([['u32', N], ['u32', V], ['f32', scale], ['u32', NAN_BITS]]));
+  rt.launch(backwardKernel(threads), { probs_in: a.probs, targets_in: a.targets, dlogits: a.dlogits }, rt.grid1d(N, 1), packParams([['u32', N], ['u32', V], ['f32', scale], ['u32', NAN_BITS]]));
 }

@@ -1,24 +1,28 @@
 // GPT-2 encoder (token + learned position embedding), forward and backward.
 // Shapes: tokens u32 [B*T]; wte [V, C]; wpe [maxT, C] (maxT >= T); out/dout [B, T, C].
 // The backward scatter into dwte uses a host-built CSR index (TokenIndex), so it needs no atomics, runs in a fixed
-// order (bitwise deterministic) and costs O(B*T*C) whatever V is. C % 4 == 0 takes the vec4 entry points.
+// order (bitwise deterministic) and costs O(B*T*C) whatever V is. C % 4 == 0 takes the vec4 variant of each kernel.
 import code from '../../../shaders/encoder.wgsl?raw';
-import { defineKernel, packParams } from '../kernel';
+import { kernelVariants, packParams } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor } from '../tensor';
+import { widthDefines, type Width } from '../wgsl';
 
-const k = (entry: string, bindings: ('read' | 'rw')[]) => defineKernel({ name: entry, code, entry, bindings: ['uniform', ...bindings] });
-const fwd = k('encoder_forward', ['read', 'read', 'read', 'rw']);
-const fwd4 = k('encoder_forward4', ['read', 'read', 'read', 'rw']);
-const bwdWte = k('encoder_backward_wte', ['read', 'read', 'rw']);
-const bwdWte4 = k('encoder_backward_wte4', ['read', 'read', 'rw']);
-const bwdWpe = k('encoder_backward_wpe', ['read', 'rw']);
-const bwdWpe4 = k('encoder_backward_wpe4', ['read', 'rw']);
+const variants = (entry: string) =>
+  kernelVariants<Width>({ name: (w) => `${entry}${w === 4 ? '4' : ''}`, source: code, entry, defines: widthDefines });
+const fwd = variants('encoder_forward');
+const bwdWte = variants('encoder_backward_wte');
+const bwdWpe = variants('encoder_backward_wpe');
 
 function checkDims(op: string, d: Record<string, number>): void {
   for (const [name, v] of Object.entries(d)) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${op}: ${name} = ${v} must be a positive integer`);
   }
+}
+
+/** C % 4 == 0 reads rows as vec4s. */
+function width(C: number): Width {
+  return C % 4 === 0 ? 4 : 1;
 }
 
 function params(items: number, T: number, Cw: number, V: number, B: number, BT: number): ArrayBuffer {
@@ -42,10 +46,10 @@ export function encoderForward(rt: Runtime, a: { out: Tensor; tokens: Tensor; wt
   expectSize(op, 'wte', a.wte, V * C);
   expectSize(op, 'wpe', a.wpe, T * C);
   expectSize(op, 'out', a.out, BT * C);
-  const vec = C % 4 === 0;
-  const Cw = vec ? C / 4 : C;
+  const w = width(C);
+  const Cw = C / w;
   const items = BT * Cw;
-  rt.launch(vec ? fwd4 : fwd, [a.tokens, a.wte, a.wpe, a.out], rt.grid1d(items, 256), params(items, T, Cw, V, B, BT));
+  rt.launch(fwd(w), { tokens: a.tokens, wte: a.wte, wpe: a.wpe, out: a.out }, rt.grid1d(items, 256), params(items, T, Cw, V, B, BT));
 }
 
 /**
@@ -122,10 +126,10 @@ export function encoderBackward(rt: Runtime, a: { dwte: Tensor; dwpe: Tensor; do
   expectSize(op, 'dout', a.dout, BT * C);
   expectSize(op, 'dwte', a.dwte, V * C);
   expectSize(op, 'dwpe', a.dwpe, T * C);
-  const vec = C % 4 === 0;
-  const Cw = vec ? C / 4 : C;
+  const w = width(C);
+  const Cw = C / w;
   const nWte = idx.distinct * Cw;
-  if (nWte > 0) rt.launch(vec ? bwdWte4 : bwdWte, [idx.tensor, a.dout, a.dwte], rt.grid1d(nWte, 256), params(nWte, T, Cw, V, B, BT));
+  if (nWte > 0) rt.launch(bwdWte(w), { idx: idx.tensor, dout: a.dout, dwte: a.dwte }, rt.grid1d(nWte, 256), params(nWte, T, Cw, V, B, BT));
   const nWpe = T * Cw;
-  rt.launch(vec ? bwdWpe4 : bwdWpe, [a.dout, a.dwpe], rt.grid1d(nWpe, 256), params(nWpe, T, Cw, V, B, BT));
+  rt.launch(bwdWpe(w), { pdout: a.dout, dwpe: a.dwpe }, rt.grid1d(nWpe, 256), params(nWpe, T, Cw, V, B, BT));
 }

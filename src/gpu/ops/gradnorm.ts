@@ -2,15 +2,15 @@
 // squares over one flat gradient buffer. Produces norm [1] and the clip factor scale [1]; AdamW multiplies the
 // gradients by scale as it reads them, so grads are never rewritten. See shaders/gradnorm.wgsl.
 import code from '../../../shaders/gradnorm.wgsl?raw';
-import { defineKernel, packParams } from '../kernel';
+import { packParams, singleKernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
 
 /** Elements reduced by one first-level workgroup (must match CHUNK in the shader). */
 const CHUNK = 4096;
 
-const partialsKernel = defineKernel({ name: 'gradnorm_partials', code, entry: 'gradnorm_partials', bindings: ['uniform', 'read', 'rw'] });
-const finalizeKernel = defineKernel({ name: 'gradnorm_finalize', code, entry: 'gradnorm_finalize', bindings: ['uniform', 'read', 'rw', 'rw'] });
+const partialsKernel = singleKernel('gradnorm_partials', code, 'gradnorm_partials');
+const finalizeKernel = singleKernel('gradnorm_finalize', code, 'gradnorm_finalize');
 
 /** Number of f32 elements the `partials` scratch tensor must hold for n gradient elements. */
 export function gradNormScratchSize(n: number): number {
@@ -38,7 +38,7 @@ export function gradNorm(
   expectSize(op, 'scale', a.scale, 1);
   expectNoAliasing(op, [['grads', a.grads]], [['partials', a.partials]]);
   expectNoAliasing(op, [['partials', a.partials]], [['norm', a.norm], ['scale', a.scale]]);
-  rt.launch(partialsKernel, [a.grads, a.partials], rt.grid1d(P, 1), packParams([['u32', n], ['f32', maxNorm]]));
-  rt.launch(finalizeKernel, [a.partials, a.norm, a.scale], [1], packParams([['u32', P], ['f32', maxNorm]]));
+  rt.launch(partialsKernel, { grads: a.grads, partials: a.partials }, rt.grid1d(P, 1), packParams([['u32', n], ['f32', maxNorm]]));
+  rt.launch(finalizeKernel, { partials_in: a.partials, norm: a.norm, scale: a.scale }, [1], packParams([['u32', P], ['f32', maxNorm]]));
 }
 

@@ -2,25 +2,23 @@
 // Shapes: inp/out/dout/dinp [N, C]; weight/bias/dweight/dbias [C]; mean/rstd [N].
 // Rows run one thread per row (registers only). Column sums for dweight/dbias are two fixed-order passes through a
 // scratch buffer (row chunks of LN_ROWS_PER_CHUNK, then chunks in order): no atomics, bitwise deterministic.
-// C % 4 == 0 takes the vec4 entry points (the variant depends only on C).
+// C % 4 == 0 takes the vec4 variant of each kernel (the variant depends only on C).
 import code from '../../../shaders/layernorm.wgsl?raw';
-import { defineKernel, packParams } from '../kernel';
+import { kernelVariants, packParams } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor } from '../tensor';
+import { widthDefines, type Width } from '../wgsl';
 
 export const LN_EPS = 1e-5;
 /** Rows per partial-sum chunk in the dweight/dbias reduction (fixed: results depend only on shapes). */
 export const LN_ROWS_PER_CHUNK = 32;
 
-const k = (entry: string, bindings: ('read' | 'rw')[]) => defineKernel({ name: entry, code, entry, bindings: ['uniform', ...bindings] });
-const fwd = k('layernorm_forward', ['read', 'read', 'read', 'rw', 'rw', 'rw']);
-const fwd4 = k('layernorm_forward4', ['read', 'read', 'read', 'rw', 'rw', 'rw']);
-const bwdDinp = k('layernorm_backward_dinp', ['read', 'read', 'read', 'read', 'read', 'rw']);
-const bwdDinp4 = k('layernorm_backward_dinp4', ['read', 'read', 'read', 'read', 'read', 'rw']);
-const dwPartial = k('layernorm_dw_partial', ['read', 'read', 'rw', 'read', 'read']);
-const dwPartial4 = k('layernorm_dw_partial4', ['read', 'read', 'rw', 'read', 'read']);
-const dwFinal = k('layernorm_dw_final', ['read', 'rw']);
-const dwFinal4 = k('layernorm_dw_final4', ['read', 'rw']);
+const variants = (entry: string) =>
+  kernelVariants<Width>({ name: (w) => `${entry}${w === 4 ? '4' : ''}`, source: code, entry, defines: widthDefines });
+const fwd = variants('layernorm_forward');
+const bwdDinp = variants('layernorm_backward_dinp');
+const dwPartial = variants('layernorm_dw_partial');
+const dwFinal = variants('layernorm_dw_final');
 
 function checkDims(op: string, d: { N: number; C: number }): void {
   for (const [name, v] of Object.entries(d)) {
@@ -37,11 +35,11 @@ export function layernormScratchSize(d: { N: number; C: number }): number {
   return 2 * d.C * chunks(d.N);
 }
 
-function params(N: number, C: number, part = 0): { vec: boolean; Cw: number; buf: ArrayBuffer } {
-  const vec = C % 4 === 0;
-  const Cw = vec ? C / 4 : C;
+function params(N: number, C: number, part = 0): { w: Width; Cw: number; buf: ArrayBuffer } {
+  const w: Width = C % 4 === 0 ? 4 : 1;
+  const Cw = C / w;
   const buf = packParams([['u32', N], ['u32', Cw], ['f32', C], ['f32', LN_EPS], ['u32', LN_ROWS_PER_CHUNK], ['u32', chunks(N)], ['u32', part]]);
-  return { vec, Cw, buf };
+  return { w, Cw, buf };
 }
 
 /** out[N,C] = (inp - mean)*rstd*weight + bias; writes mean[N], rstd[N] for backward. */
@@ -59,8 +57,8 @@ export function layernormForward(
   expectSize(op, 'bias', a.bias, C);
   expectSize(op, 'mean', a.mean, N);
   expectSize(op, 'rstd', a.rstd, N);
-  const { vec, buf } = params(N, C);
-  rt.launch(vec ? fwd4 : fwd, [a.inp, a.weight, a.bias, a.out, a.mean, a.rstd], rt.grid1d(N, 64), buf);
+  const { w, buf } = params(N, C);
+  rt.launch(fwd(w), { inp: a.inp, weight: a.weight, bias: a.bias, out: a.out, mean: a.mean, rstd: a.rstd }, rt.grid1d(N, 64), buf);
 }
 
 // Scratch used when the caller passes none: one per runtime, grown on demand (allocated once, not per call).
@@ -99,10 +97,11 @@ export function layernormBackward(
   const need = layernormScratchSize(d);
   if (a.scratch) expectSize(op, 'scratch', a.scratch, need);
   const scratch = a.scratch ?? defaultScratch(rt, need);
-  const { vec, Cw, buf } = params(N, C);
-  rt.launch(vec ? bwdDinp4 : bwdDinp, [a.dout, a.inp, a.weight, a.mean, a.rstd, a.dinp], rt.grid1d(N, 64), buf);
-  rt.launch(vec ? dwPartial4 : dwPartial, [a.dout, a.inp, scratch, a.mean, a.rstd], rt.grid1d(chunks(N) * Cw, 64), buf);
+  const { w, Cw, buf } = params(N, C);
+  const saved = { dout: a.dout, binp: a.inp, bmean: a.mean, brstd: a.rstd };
+  rt.launch(bwdDinp(w), { ...saved, bweight: a.weight, dinp: a.dinp }, rt.grid1d(N, 64), buf);
+  rt.launch(dwPartial(w), { ...saved, scratch }, rt.grid1d(chunks(N) * Cw, 64), buf);
   // dweight and dbias in separate dispatches: as views of one gradient buffer they must not be bound rw together.
-  rt.launch(vec ? dwFinal4 : dwFinal, [scratch, a.dweight], rt.grid1d(Cw, 64), buf);
-  rt.launch(vec ? dwFinal4 : dwFinal, [scratch, a.dbias], rt.grid1d(Cw, 64), params(N, C, 1).buf);
+  rt.launch(dwFinal(w), { fscratch: scratch, dparam: a.dweight }, rt.grid1d(Cw, 64), buf);
+  rt.launch(dwFinal(w), { fscratch: scratch, dparam: a.dbias }, rt.grid1d(Cw, 64), params(N, C, 1).buf);
 }

@@ -1,11 +1,12 @@
 // Matrix multiply (the engine's hot path) and bias backward. Shapes and the variant list: shaders/matmul.wgsl.
 //   out[M, N] (= or +=) op(a)[M, K] @ op(b)[K, N] (+ bias[N])
-// Variants: 'naive' and 'tiled' are hand-written in shaders/matmul.wgsl (transposes etc. are override constants);
-// 'rb<R>x<C>' and 'rb<R>x<C>w<WX>[x<WY>]' are register-blocked kernels generated here per block shape and per case
-// (transposes, bias, accumulate, which operands may be read as vec4). The autotuner (src/gpu/autotune.ts) times the
+// Variants: 'naive' and 'tiled' are hand-written in shaders/matmul.wgsl (the template is specialised per case:
+// transposes, bias, accumulate); 'rb<R>x<C>' and 'rb<R>x<C>w<WX>[x<WY>]' are register-blocked kernels generated here
+// per block shape and per case (plus which operands may be read as vec4). Both go through kernelVariants
+// (src/gpu/kernel.ts), which caches one kernel, and so one pipeline, per variant. The autotuner (src/gpu/autotune.ts) times the
 // variants per adapter and shape; `matmul()` uses its cached choice, else `defaultVariant()`.
 import code from '../../../shaders/matmul.wgsl?raw';
-import { defineKernel, packParams, type Kernel } from '../kernel';
+import { kernelVariants, packParams, singleKernel, type Kernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor } from '../tensor';
 
@@ -113,36 +114,32 @@ interface Launchable {
   kernel: Kernel;
   /** workgroup counts for (M, N) */
   grid(M: number, N: number): [number, number];
-  /** the kernel binds a bias buffer even when there is no bias (the launcher passes `a` as a dummy) */
-  alwaysBias: boolean;
 }
 
-const kernels = new Map<string, Launchable>();
+type Flags = { transA: boolean; transB: boolean; bias: boolean; accumulate: boolean };
 
-function flagsOf(s: MatmulCase): { transA: boolean; transB: boolean; bias: boolean; accumulate: boolean } {
+function flagsOf(s: MatmulCase): Flags {
   return { transA: !!s.transA, transB: !!s.transB, bias: !!s.bias, accumulate: !!s.accumulate };
 }
 
-function fileKernel(entry: 'matmul_naive' | 'matmul_tiled', s: MatmulCase): Launchable {
-  const f = flagsOf(s);
-  const key = `${entry}|${+f.transA}${+f.transB}${+f.bias}${+f.accumulate}`;
-  let k = kernels.get(key);
-  if (!k) {
-    const tile = entry === 'matmul_naive' ? 16 : 64;
-    k = {
-      kernel: defineKernel({
-        name: `matmul ${entry.slice(7)}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}`,
-        code,
-        entry,
-        bindings: ['uniform', 'read', 'read', 'read', 'rw'],
-        constants: { TRANS_A: +f.transA, TRANS_B: +f.transB, HAS_BIAS: +f.bias, ACCUM: +f.accumulate },
-      }),
-      grid: (M, N) => [Math.ceil(N / tile), Math.ceil(M / tile)],
-      alwaysBias: true,
-    };
-    kernels.set(key, k);
-  }
-  return k;
+function caseName(variant: string, f: Flags): string {
+  return `matmul ${variant}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}`;
+}
+
+// The hand-written variants: shaders/matmul.wgsl specialised per case (its TRANS_A / TRANS_B / HAS_BIAS / ACCUM knobs).
+type FileVariant = Flags & { entry: 'matmul_naive' | 'matmul_tiled' };
+const fileVariants = (entry: FileVariant['entry']) =>
+  kernelVariants<FileVariant>({
+    name: (v) => caseName(v.entry.slice(7), v),
+    source: code,
+    entry,
+    defines: (v) => ({ TRANS_A: v.transA, TRANS_B: v.transB, HAS_BIAS: v.bias, ACCUM: v.accumulate }),
+  });
+const fileKernels = { matmul_naive: fileVariants('matmul_naive'), matmul_tiled: fileVariants('matmul_tiled') };
+
+function fileKernel(entry: FileVariant['entry'], s: MatmulCase): Launchable {
+  const tile = entry === 'matmul_naive' ? 16 : 64;
+  return { kernel: fileKernels[entry]({ ...flagsOf(s), entry }), grid: (M, N) => [Math.ceil(N / tile), Math.ceil(M / tile)] };
 }
 
 /** Which operands a register-blocked kernel may read as vec4 for this shape (row starts must be 16-byte aligned). */
@@ -154,27 +151,21 @@ function vecFlags(s: MatmulCase, blk: RegisterBlock): { vecA: boolean; vecB: boo
   };
 }
 
+// The register-blocked variants: generated source per block shape and case.
+const rbKernels = kernelVariants<RbCodeOptions & { variant: string }>({
+  name: (v) => caseName(v.variant, v),
+  source: registerBlockedWgsl,
+  entry: 'matmul_rb',
+});
+
 function rbKernel(name: string, blk: RegisterBlock, s: MatmulCase, subgroups: boolean): Launchable {
   const f = flagsOf(s);
   const v = vecFlags(s, blk);
   const sg = !!blk.sg && subgroups && v.vecA && blk.WY === 1 && blk.R % 8 === 0;
-  const key = `${name}|${+f.transA}${+f.transB}${+f.bias}${+f.accumulate}${+v.vecA}${+v.vecB}${+v.vecOut}${+sg}`;
-  let k = kernels.get(key);
-  if (!k) {
-    const opts: RbCodeOptions = { ...blk, ...f, ...v, sg };
-    k = {
-      kernel: defineKernel({
-        name: `matmul ${name}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}`,
-        code: registerBlockedWgsl(opts),
-        entry: 'matmul_rb',
-        bindings: f.bias ? ['uniform', 'read', 'read', 'read', 'rw'] : ['uniform', 'read', 'read', 'rw'],
-      }),
-      grid: (M, N) => [Math.ceil(N / (blk.C * blk.WX)), Math.ceil(M / (blk.R * blk.WY))],
-      alwaysBias: false,
-    };
-    kernels.set(key, k);
-  }
-  return k;
+  return {
+    kernel: rbKernels({ ...blk, ...f, ...v, sg, variant: name }),
+    grid: (M, N) => [Math.ceil(N / (blk.C * blk.WX)), Math.ceil(M / (blk.R * blk.WY))],
+  };
 }
 
 /** The kernel for a variant and case. Subgroup variants fall back to their plain register block where the device
@@ -207,10 +198,7 @@ export function matmulWith(rt: Runtime, variant: string, args: MatmulArgs): void
   if (M === 0 || N === 0) return;
   const s: MatmulCase = { M, N, K, transA: args.transA, transB: args.transB, accumulate: args.accumulate, bias: !!args.bias };
   const l = variantKernel(variant, s, rt);
-  const buffers: Tensor[] = [args.a, args.b];
-  if (args.bias) buffers.push(args.bias);
-  else if (l.alwaysBias) buffers.push(args.a);
-  buffers.push(args.out);
+  const buffers: Record<string, Tensor> = args.bias ? { a: args.a, b: args.b, bias: args.bias, out: args.out } : { a: args.a, b: args.b, out: args.out };
   rt.launch(l.kernel, buffers, l.grid(M, N), packParams([['u32', M], ['u32', N], ['u32', K]]));
 }
 
@@ -220,13 +208,13 @@ export function matmul(rt: Runtime, args: MatmulArgs): void {
   matmulWith(rt, chooseVariant(rt, s), args);
 }
 
-const biasBackwardKernel = defineKernel({ name: 'bias_backward', code, entry: 'bias_backward', bindings: ['uniform', 'read', 'rw'] });
+const biasBackwardKernel = singleKernel('bias_backward', code, 'bias_backward');
 
 /** dbias[N] += sum over rows m of dout[m, n]   (dout: [M, N]); deterministic fixed-order sum. */
 export function biasBackward(rt: Runtime, dbias: Tensor, dout: Tensor, M: number, N: number): void {
   expectSize('bias_backward', 'dout [M,N]', dout, M * N);
   expectSize('bias_backward', 'dbias [N]', dbias, N);
-  rt.launch(biasBackwardKernel, [dout, dbias], [Math.ceil(N / 64)], packParams([['u32', M], ['u32', N], ['u32', 0]]));
+  rt.launch(biasBackwardKernel, { dout, dbias }, [Math.ceil(N / 64)], packParams([['u32', M], ['u32', N], ['u32', 0]]));
 }
 
 // ------------------------------------------------------------------------------------------- code generation
