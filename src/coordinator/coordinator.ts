@@ -5,6 +5,7 @@
 // when a member vanishes before the step's update was sent.
 import { Emitter, type Unsubscribe } from '../net/emitter';
 import type { ControlMessage, ControlOf } from '../protocol/messages';
+import { PROTOCOL_VERSION } from '../protocol/version';
 import { learningRate } from '../model/schedule';
 import { assignStage } from './assignment';
 import type { RunConfig } from '../protocol/run-config';
@@ -128,7 +129,16 @@ export class Coordinator {
     for (const w of [...this.wakers]) w();
   }
 
+  /** A throw while handling one peer's message is that message's problem: logged, never the coordinator's end. */
   private onControl(from: string, msg: ControlMessage): void {
+    try {
+      this.handleControl(from, msg);
+    } catch (err) {
+      this.log(`dropped ${msg.type} from ${from}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private handleControl(from: string, msg: ControlMessage): void {
     if (this.closed) return;
     const c = this.cur;
     const mine = (m: { step: number; attempt: number }) => !!c && m.step === c.step && m.attempt === c.attempt;
@@ -161,6 +171,12 @@ export class Coordinator {
   }
 
   private join(peerId: string, msg: ControlOf<'peer-info'>): void {
+    if (msg.protocol !== PROTOCOL_VERSION) {
+      const reason = `protocol version ${msg.protocol} is not this coordinator's ${PROTOCOL_VERSION}: update the peer`;
+      this.log(`refusing ${peerId}: ${reason}`);
+      this.cp.sendControl({ type: 'refused', reason, protocol: PROTOCOL_VERSION }, peerId);
+      return;
+    }
     const known = this.peers.get(peerId);
     if (known?.alive) return; // duplicate announcement
     if (known) this.peers.delete(peerId); // the same id back after it vanished: a fresh peer (its state is gone)

@@ -17,7 +17,6 @@ import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
 import { dialsFirst, Links, neededPeers } from './links';
 import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
-import { STEP_REPORT_STATE } from './step-reports';
 import { layoutOf, receiveStageState, sendStageState } from './state-transfer';
 
 export interface SwarmPeerOptions {
@@ -106,7 +105,15 @@ export class SwarmPeer {
       (peer, info) => this.log(`link to ${peer} closed (${info.reason})`),
     );
     this.finishedP = new Promise((resolve) => this.events.once('shutdown', resolve));
-    signaling.on('control', ({ msg }) => this.onControl(msg));
+    signaling.on('control', ({ msg }) => {
+      // Whatever the coordinator's message makes us do, a throw ends as a reported error, never the process.
+      try {
+        this.onControl(msg);
+      } catch (err) {
+        this.report(err);
+      }
+    });
+    signaling.on('control-rejected', ({ from, error }) => this.log(`dropped a control message from ${from}: ${error}`));
   }
 
   /**
@@ -200,8 +207,13 @@ export class SwarmPeer {
         this.setState('finished');
         this.events.emit('shutdown', { reason: msg.reason });
         return;
+      case 'refused':
+        this.refused(msg.reason, msg.protocol);
+        return;
+      case 'step-report':
+        this.onStepReport(msg);
+        return;
       case 'status':
-        if (msg.state === STEP_REPORT_STATE) this.onStepReport(msg.step, msg.detail);
         return;
       default:
         // (An error state is not terminal: the coordinator re-runs a failed step, training goes on.)
@@ -319,15 +331,17 @@ export class SwarmPeer {
   /** Steps the coordinator reported a loss for (the whole step's mean beats this peer's own microbatches). */
   private reportedLoss = new Set<number>();
 
-  private onStepReport(step: number | undefined, detail: string | undefined): void {
-    if (step === undefined) return;
-    let loss: number | null = null;
-    try {
-      const d = JSON.parse(detail ?? '{}') as { loss?: unknown };
-      if (typeof d.loss === 'number') loss = d.loss;
-    } catch {
-      return;
-    }
+  /** The coordinator will not have us (another protocol version): say so loudly and end, as after a shutdown. */
+  private refused(reason: string, protocol: number): void {
+    const err = new Error(`refused by the coordinator (protocol ${protocol}, this peer ${PROTOCOL_VERSION}): ${reason}`);
+    this.log(err.message);
+    this.setState('error');
+    this.events.emit('error', err);
+    this.setState('finished');
+    this.events.emit('shutdown', { reason: err.message });
+  }
+
+  private onStepReport({ step, loss }: ControlOf<'step-report'>): void {
     this.progress.step = Math.max(this.progress.step, step + 1);
     if (loss !== null) {
       this.progress.loss = loss;

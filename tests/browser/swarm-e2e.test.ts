@@ -20,7 +20,7 @@ import { CharTokenizer } from '../../src/model/tokenizer';
 import { nodeWebSocket } from '../../src/net/rtc-node.js';
 import { SignalingClient } from '../../src/net/signaling-client';
 import { swarmControl } from '../../src/protocol/control-codec';
-import { broadcastStepReports } from '../../src/swarm/step-reports';
+import { broadcastStepReports } from '../../src/coordinator/step-report-broadcast';
 import type { CoordinatorSnapshot } from '../../src/ui/coordinator-page';
 import type { PeerSnapshot } from '../../src/ui/swarm-peer-view';
 import { gpuRuntime } from '../support/gpu';
