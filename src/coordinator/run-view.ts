@@ -113,7 +113,8 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
       const { run } = input;
       return {
         ...v,
-        phase: 'waiting',
+        // A contributor may hear of the run's steps before its own assignment.
+        phase: v.phase === 'training' ? 'training' : 'waiting',
         runId: run.runId,
         steps: run.steps,
         tokensPerStep: run.M * run.B * run.T,

@@ -1,9 +1,11 @@
 // URL parameters of the swarm pages.
 //   contributor (index.html): ?signal=ws://host:port&room=ROOM[&peer=ID][&throughput=N][&log=1]
 //   Swarm mode is on when `signal` or `room` is given; a missing `signal` defaults to ws(s)://<page host>:8787,
-//   a missing `room` to "tabswarm".
+//   a missing `room` to the run builder's DEFAULT_ROOM (the CLI's too).
+import { DEFAULT_ROOM } from '../coordinator/run-builder';
+
+export { DEFAULT_ROOM };
 export const DEFAULT_SIGNAL_PORT = 8787;
-export const DEFAULT_ROOM = 'tabswarm';
 /** The training corpus, served from public/. */
 export const CORPUS_URL = '/tinyshakespeare.txt';
 

@@ -2,7 +2,12 @@
 // StageRuntime's protocol run here in the page (Chromium has no RTCPeerConnection in workers); the stage's WGSL
 // compute runs in the stage worker (src/worker/stage-worker.ts). Shows adapter, stage, state, throughput, step,
 // loss and a live loss chart. `window.tabswarm.snapshot()` exposes the same for tests.
+//
+// The run's loss per step comes from the coordinator: its `step-report` messages are reduced into a run view
+// (src/coordinator/run-view.ts, the same view-model the coordinator's table and page render). This peer's own
+// microbatch losses (last stage only) fill the steps the coordinator did not report.
 import { LitElement, css, html } from 'lit';
+import { RunViewStore } from '../coordinator/run-view-store';
 import type { RunConfig } from '../protocol/run-config';
 import type { AdapterReport } from '../gpu/device';
 import { Dataset } from '../model/data';
@@ -70,6 +75,12 @@ export class TabswarmPeer extends LitElement {
     step: 0, loss: null, losses: [], tokensPerSec: 0, runTokensPerSec: 0, forward: 0, backward: 0, error: '', log: [],
   };
   private peer: SwarmPeer | null = null;
+  /** The run as the coordinator reports it. */
+  private readonly run = new RunViewStore();
+  /** This peer's own view of the run's loss per step (index = step; NaN: none). */
+  private ownLosses: number[] = [];
+  private progressStep = 0;
+  private progressLoss: number | null = null;
   private backend: WorkerComputeBackend | null = null;
   private started = false;
 
@@ -114,8 +125,13 @@ export class TabswarmPeer extends LitElement {
       });
       this.peer = peer;
       this.update_({ peerId: peer.peerId, benchmark: peer.throughput, state: peer.state });
+      peer.signaling.on('control', ({ from, msg }) => {
+        if (msg.type === 'step-report') this.run.dispatch({ kind: 'control', from, msg });
+      });
+      this.run.onChange(() => this.refreshLoss());
       peer.events.on('assigned', ({ stage, run }) => {
         const r = run.stages[stage];
+        this.run.dispatch({ kind: 'started', run });
         this.update_({ stage, layers: [r.layerStart, r.layerEnd], runId: run.runId, steps: run.steps });
       });
       peer.events.on('progress', (pr: SwarmProgress) => this.onProgress(pr));
@@ -128,10 +144,26 @@ export class TabswarmPeer extends LitElement {
   }
 
   private onProgress(pr: SwarmProgress): void {
-    const losses = [...this.snap.losses];
-    // One point per step: the loss known after step `pr.step - 1` was applied / reported.
-    if (pr.loss !== null && pr.step > 0) losses[pr.step - 1] = pr.loss;
-    this.update_({ state: pr.state, step: pr.step, loss: pr.loss, tokensPerSec: pr.tokensPerSec, runTokensPerSec: pr.runTokensPerSec, forward: pr.forward, backward: pr.backward, losses });
+    // One point per step: the loss known here after step `pr.step - 1` was applied.
+    if (pr.loss !== null && pr.step > 0) {
+      while (this.ownLosses.length < pr.step - 1) this.ownLosses.push(Number.NaN);
+      this.ownLosses[pr.step - 1] = pr.loss;
+    }
+    this.progressStep = pr.step;
+    this.progressLoss = pr.loss;
+    this.update_({ state: pr.state, tokensPerSec: pr.tokensPerSec, runTokensPerSec: pr.runTokensPerSec, forward: pr.forward, backward: pr.backward });
+    this.refreshLoss();
+  }
+
+  /** Step, loss and the loss curve: the coordinator's figures where it reported them, this peer's elsewhere. */
+  private refreshLoss(): void {
+    const run = this.run.view;
+    const n = Math.max(run.losses.length, this.ownLosses.length);
+    const losses = Array.from({ length: n }, (_, i) => (Number.isFinite(run.losses[i]) ? run.losses[i] : (this.ownLosses[i] ?? Number.NaN)));
+    const step = Math.max(this.progressStep, run.step);
+    const atStep = step > 0 ? losses[step - 1] : undefined;
+    const loss = atStep !== undefined && Number.isFinite(atStep) ? atStep : this.progressLoss;
+    this.update_({ step, loss, losses });
   }
 
   leave(): void {
@@ -149,14 +181,14 @@ export class TabswarmPeer extends LitElement {
         <dt>swarm</dt><dd>${p ? `${p.signal} · room ${p.room}` : '—'}${s.peerId ? ` · peer ${s.peerId}` : ''}</dd>
         <dt>adapter</dt><dd data-k="adapter">${a ? `${a.vendor} ${a.architecture} ${a.description} [${a.key}]` : '—'}</dd>
         <dt>state</dt><dd class="state" data-k="state">${s.state}</dd>
-        <dt>stage</dt><dd data-k="stage">${s.stage === null ? '—' : `${s.stage} (${layersLabel(s.layers![0], s.layers![1])})${s.runId ? ` of run ${s.runId}` : ''}`}</dd>
+        <dt>stage</dt><dd data-k="stage">${s.stage === null || s.layers === null ? '—' : `${s.stage} (${layersLabel(s.layers[0], s.layers[1])})${s.runId ? ` of run ${s.runId}` : ''}`}</dd>
         <dt>benchmark</dt><dd>${s.benchmark ? `${s.benchmark.toFixed(0)} tokens/s` : '—'}</dd>
         <dt>throughput</dt><dd data-k="throughput">${s.runTokensPerSec ? `${s.tokensPerSec.toFixed(0)} tokens/s here · ${s.runTokensPerSec.toFixed(0)} tokens/s swarm (last step)` : '—'}</dd>
         <dt>step</dt><dd data-k="step">${s.step}${s.steps !== null ? ` / ${s.steps}` : ''}</dd>
         <dt>loss</dt><dd data-k="loss">${s.loss === null ? '—' : s.loss.toFixed(4)}</dd>
         <dt>microbatches</dt><dd>${s.forward} forward · ${s.backward} backward</dd>
       </dl>
-      <tabswarm-loss-chart .values=${s.losses.filter((x) => x !== undefined)}></tabswarm-loss-chart>
+      <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}
       <details><summary>log</summary><pre>${s.log.join('\n')}</pre></details>
     `;
