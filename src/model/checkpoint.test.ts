@@ -19,8 +19,12 @@ function tensorsOf(c: GPTConfig, params: Map<string, Float32Array>): StTensor[] 
 }
 
 const fullMeta = (c: GPTConfig): Record<string, string> => ({
-  n_layer: String(c.n_layer), n_head: String(c.n_head), n_embd: String(c.n_embd),
-  vocab_size: String(c.vocab_size), block_size: String(c.block_size), format: 'pt',
+  n_layer: String(c.n_layer),
+  n_head: String(c.n_head),
+  n_embd: String(c.n_embd),
+  vocab_size: String(c.vocab_size),
+  block_size: String(c.block_size),
+  format: 'pt',
 });
 
 describe('GPT-2 checkpoint', () => {

@@ -65,7 +65,7 @@ describe('tinyshakespeare', () => {
     expect(ds.train.length).toBe(1_003_854);
     expect(ds.val.length).toBe(111_540);
     expect(tok.decode(ds.train.subarray(0, 14))).toBe('First Citizen:');
-    expect(tok.decode(ds.val.subarray(-20)) ).toBe(text.slice(-20));
+    expect(tok.decode(ds.val.subarray(-20))).toBe(text.slice(-20));
   });
 
   it('refuses bad inputs', () => {

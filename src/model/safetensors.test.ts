@@ -47,7 +47,10 @@ describe('safetensors encode/decode', () => {
   it('writes the reference layout: u64 length, space-padded JSON to a multiple of 8, contiguous data in order', () => {
     const a = Float32Array.from([1, 2, 3]);
     const b = Float32Array.from([4, 5]);
-    const bytes = encodeSafetensors([{ name: 'a', shape: [3], data: a }, { name: 'b', shape: [1, 2], data: b }]);
+    const bytes = encodeSafetensors([
+      { name: 'a', shape: [3], data: a },
+      { name: 'b', shape: [1, 2], data: b },
+    ]);
     const dv = new DataView(bytes.buffer);
     const n = Number(dv.getBigUint64(0, true));
     expect(n % 8).toBe(0);
@@ -126,7 +129,12 @@ describe('safetensors encode/decode', () => {
   it('refuses invalid inputs to the encoder', () => {
     const d = Float32Array.from([1, 2]);
     expect(() => encodeSafetensors([{ name: 'a', shape: [3], data: d }])).toThrow(/"a".*2 values.*needs 3/);
-    expect(() => encodeSafetensors([{ name: 'a', shape: [2], data: d }, { name: 'a', shape: [2], data: d }])).toThrow(/duplicate.*"a"/);
+    expect(() =>
+      encodeSafetensors([
+        { name: 'a', shape: [2], data: d },
+        { name: 'a', shape: [2], data: d },
+      ]),
+    ).toThrow(/duplicate.*"a"/);
     expect(() => encodeSafetensors([{ name: '__metadata__', shape: [2], data: d }])).toThrow(/reserved/);
     expect(() => encodeSafetensors([{ name: 'a', shape: [-2], data: d }])).toThrow(/"a".*invalid shape/);
     expect(() => encodeSafetensors([], { n: 3 as unknown as string })).toThrow(/metadata.*"n".*string/);
@@ -146,7 +154,15 @@ describe('safetensors validation', () => {
     ['file shorter than 8 bytes', () => new Uint8Array(5), /5 bytes, shorter than the 8-byte/],
     ['header length larger than the file', () => build(ok, 8, 10_000n), /header length 10000 is larger than/],
     ['header length not a safe integer', () => build(ok, 8, 2n ** 63n), /not a safe integer/],
-    ['header not UTF-8', () => { const f = build('{"a":1}  '); f[9] = 0xff; return f; }, /not valid UTF-8/],
+    [
+      'header not UTF-8',
+      () => {
+        const f = build('{"a":1}  ');
+        f[9] = 0xff;
+        return f;
+      },
+      /not valid UTF-8/,
+    ],
     ['header not JSON', () => build('{"a": '), /not valid JSON/],
     ['header JSON not an object', () => build('[1, 2]'), /not an object/],
     ['header trailing garbage', () => build('{} x'), /not valid JSON.*trailing/],
@@ -162,7 +178,11 @@ describe('safetensors validation', () => {
     ['negative dim', () => build({ a: entry(0, 8, [-2]) }, 8), /tensor "a": shape \[-2\] has an invalid dimension -2/],
     ['non-integer dim', () => build({ a: entry(0, 8, [1.5]) }, 8), /tensor "a".*invalid dimension 1.5/],
     ['string dim', () => build({ a: entry(0, 8, ['2' as unknown as number]) }, 8), /tensor "a".*invalid dimension "2"/],
-    ['data_offsets wrong arity', () => build({ a: { ...entry(0, 8), data_offsets: [0, 4, 8] } }, 8), /tensor "a": data_offsets \[0,4,8\] is not \[begin, end\]/],
+    [
+      'data_offsets wrong arity',
+      () => build({ a: { ...entry(0, 8), data_offsets: [0, 4, 8] } }, 8),
+      /tensor "a": data_offsets \[0,4,8\] is not \[begin, end\]/,
+    ],
     ['data_offsets not ints', () => build({ a: { ...entry(0, 8), data_offsets: [0, 8.5] } }, 8), /tensor "a": data_offsets.*non-negative integers/],
     ['data_offsets negative', () => build({ a: { ...entry(0, 8), data_offsets: [-4, 4] } }, 8), /tensor "a": data_offsets.*non-negative integers/],
     ['begin > end', () => build({ a: { ...entry(0, 8), data_offsets: [8, 0] } }, 8), /tensor "a": data_offsets \[8, 0\] have begin > end/],
@@ -175,7 +195,11 @@ describe('safetensors validation', () => {
     ['hole between tensors', () => build({ a: entry(0, 8), b: entry(12, 16) }, 16), /hole.*\[8, 12\) before tensor "b"/],
     ['hole at the start', () => build({ a: entry(4, 12) }, 12), /hole.*\[0, 4\) before tensor "a"/],
     ['trailing bytes', () => build({ a: entry(0, 8) }, 12), /hole.*\[8, 12\) at the end/],
-    ['duplicate names', () => build('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8), /duplicate key "a"/],
+    [
+      'duplicate names',
+      () => build('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8),
+      /duplicate key "a"/,
+    ],
     ['duplicate __metadata__', () => build('{"__metadata__":{},"__metadata__":{}}'), /duplicate key "__metadata__"/],
   ];
   for (const [what, make, re] of cases) {

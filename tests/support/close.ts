@@ -20,7 +20,8 @@ export function expectClose(what: string, actual: ArrayLike<number>, expected: A
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i];
     const e = expected[i];
-    if (!Number.isFinite(e)) throw new Error(`${what}: expected element ${i} is ${e}: the reference is broken (a non-finite value cannot be compared)`);
+    if (!Number.isFinite(e))
+      throw new Error(`${what}: expected element ${i} is ${e}: the reference is broken (a non-finite value cannot be compared)`);
     if (!Number.isFinite(a)) throw new Error(`${what}: element ${i} is ${a}, expected ${e}`);
     const d = Math.abs(a - e);
     const excess = d - (atol + rtol * Math.abs(e));

@@ -11,7 +11,7 @@ describe('test seeds', () => {
     expect(testSeed('some case')).toBe((hashName('some case') ^ seedOverride()) >>> 0);
   });
 
-  it('freshSeed is the test name\'s seed, distinct per call within a test', () => {
+  it("freshSeed is the test name's seed, distinct per call within a test", () => {
     const first = freshSeed();
     const second = freshSeed();
     expect(first).toBe(testSeed(expect.getState().currentTestName!));

@@ -6,6 +6,7 @@
 // The whole run still ends on the single-peer engine's weights: nothing was lost or counted twice.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StepReport } from '../../src/coordinator/coordinator';
+import type { SwarmPeer } from '../../src/swarm/peer';
 import { compareToReference, reference, replicasIdentical, startSwarm, tinyRun, whenAssigned, type Swarm } from './harness';
 
 let swarm: Swarm | undefined;
@@ -18,8 +19,22 @@ afterEach(async () => {
 
 describe('swarm churn', () => {
   it('a replica vanishes mid-step, then a peer joins mid-run; the run matches the single-peer engine', async () => {
-    const run = tinyRun('churn', 4, [[0, 2], [2, 4]], { steps: 5, schedule: { lr: 3e-3, minLr: 3e-4, warmup: 1, decaySteps: 5 } });
-    swarm = await startSwarm(run, 'churn', { minPeers: 4 });
+    const run = tinyRun(
+      'churn',
+      4,
+      [
+        [0, 2],
+        [2, 4],
+      ],
+      { steps: 5, schedule: { lr: 3e-3, minLr: 3e-4, warmup: 1, decaySteps: 5 } },
+    );
+    // The joiner must be in the run before it ends, however long its join benchmark takes on a loaded machine: step 3
+    // begins only once the joiner holds its stage, so the coordinator admits it at the next step boundary (step 4).
+    let joinerHasStage: Promise<unknown> | undefined;
+    swarm = await startSwarm(run, 'churn', {
+      minPeers: 4,
+      holdControl: (msg) => (msg.type === 'step-begin' && msg.step === 3 ? joinerHasStage : undefined),
+    });
     const sw = swarm;
     for (const id of ['c0', 'c1', 'c2', 'c3']) await sw.addPeer(id, 1000);
     const [c0, , c2] = sw.peers;
@@ -34,7 +49,7 @@ describe('swarm churn', () => {
     });
 
     // A newcomer joins after step 2 (the real join benchmark decides its announced throughput).
-    let joiner: Promise<import('../../src/swarm/peer').SwarmPeer> | undefined;
+    let joiner: Promise<SwarmPeer> | undefined;
     const restarts: { step: number; attempt: number; reason: string }[] = [];
     sw.coordinator.events.on('restart', (r) => restarts.push(r));
     const joinT0 = { t: 0 };
@@ -42,6 +57,7 @@ describe('swarm churn', () => {
       if (r.step === 2 && !joiner) {
         joinT0.t = performance.now();
         joiner = sw.addPeer('c4');
+        joinerHasStage = joiner.then(whenAssigned, () => undefined); // a failed join releases the run (and fails below)
       }
     });
 
@@ -80,7 +96,15 @@ describe('swarm churn', () => {
   }, 90_000);
 
   it('a last-stage replica vanishes mid-step: the step is re-run on its twin', async () => {
-    const run = tinyRun('churn-last', 4, [[0, 2], [2, 4]], { steps: 3 });
+    const run = tinyRun(
+      'churn-last',
+      4,
+      [
+        [0, 2],
+        [2, 4],
+      ],
+      { steps: 3 },
+    );
     swarm = await startSwarm(run, 'churn-last', { minPeers: 4 });
     const sw = swarm;
     for (const id of ['l0', 'l1', 'l2', 'l3']) await sw.addPeer(id, 1000);
@@ -92,13 +116,18 @@ describe('swarm churn', () => {
       setTimeout(() => l3.close(), 0);
     });
     const reports = await sw.coordinator.finished();
-    console.log(`churn-last: killed l3 at step ${killedAt?.step} mb ${killedAt?.mb}; steps ${reports.map((r) => `${r.step}:${r.attempts}x ${r.ms.toFixed(0)}ms`).join(' ')}`);
+    console.log(
+      `churn-last: killed l3 at step ${killedAt?.step} mb ${killedAt?.mb}; steps ${reports.map((r) => `${r.step}:${r.attempts}x ${r.ms.toFixed(0)}ms`).join(' ')}`,
+    );
     expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
     expect(reports[1].attempts).toBe(2);
     expect(reports[2].members).toEqual([['l0', 'l2'], ['l1']]);
     const ref = await reference(run);
     cleanups.push(() => ref.rt.destroy());
-    const cmp = await compareToReference(sw.peers.filter((p) => p !== l3), ref.params);
+    const cmp = await compareToReference(
+      sw.peers.filter((p) => p !== l3),
+      ref.params,
+    );
     console.log(`churn-last vs single peer: worst ${cmp.worst.name} max|diff| ${cmp.worst.maxAbs.toExponential(2)}`);
     expect(cmp.worst.score).toBeLessThan(1e-5);
     expect(await replicasIdentical(sw.peers[0], sw.peers[2])).toBe(true);

@@ -1,6 +1,6 @@
 // Shared setup of the swarm suites: a real signaling server, a coordinator, in-process Node peers each with its own
 // GPU device, real node-datachannel WebRTC between them; and the single-peer reference (Trainer) on the same batches.
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator/coordinator';
 import type { RunConfig } from '../../src/protocol/run-config';
 import { nodeRuntime } from '../../src/gpu/node-runtime';
@@ -11,9 +11,10 @@ import { Dataset, sampleBatch } from '../../src/model/data';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { Trainer } from '../../src/model/trainer';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
-import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node.js';
+import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
 import { SwarmPeer } from '../../src/swarm/peer';
+import { holdingControlPlane, type HoldControl } from './held-control';
 
 export const LOG = process.env.SWARM_LOG === '1' ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
 
@@ -54,10 +55,16 @@ export interface Swarm {
   close(): Promise<void>;
 }
 
-export async function startSwarm(run: RunConfig, room: string, opts: Partial<CoordinatorOptions> & { minPeers: number }): Promise<Swarm> {
+/** `holdControl` holds chosen coordinator messages until an event (see held-control.ts). */
+export async function startSwarm(
+  run: RunConfig,
+  room: string,
+  { holdControl, ...opts }: Partial<CoordinatorOptions> & { minPeers: number; holdControl?: HoldControl },
+): Promise<Swarm> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
   const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket });
-  const coordinator = new Coordinator(coordSig, { run, log: LOG, stepTimeoutMs: 30_000, readyTimeoutMs: 30_000, ...opts });
+  const plane = holdControl ? holdingControlPlane(coordSig, holdControl) : coordSig;
+  const coordinator = new Coordinator(plane, { run, log: LOG, stepTimeoutMs: 30_000, readyTimeoutMs: 30_000, ...opts });
   const peers: SwarmPeer[] = [];
   const addPeer = async (id: string, throughput?: number) => {
     const p = await SwarmPeer.join({

@@ -1,0 +1,97 @@
+// Import boundaries (docs/architecture.md): the layers, top to bottom,
+//
+//   ui, cli (entries; bench too)  ->  coordinator  ->  swarm  ->  protocol  ->  model  ->  gpu
+//                                                                     \->  net (generic transport, below protocol)
+//   worker (a Web Worker entry): model, gpu only.   signaling-server: net only.
+//
+// Each rule names what it forbids, so a failing `npm run lint` says which boundary an import crosses. Tests (tests/
+// and any *.test.ts) may import anything: they are never the `from` side of a rule.
+/** @type {import('dependency-cruiser').IConfiguration} */
+
+const TESTS = '(^tests/|\\.test\\.ts$)';
+const OURS = '^(src|signaling-server|bench|bin)/';
+
+/** A rule forbidding modules under `from` (tests excepted) to import any of ours outside `allowed`. */
+const onlyDown = (name, comment, from, allowed) => ({
+  name,
+  comment,
+  severity: 'error',
+  from: { path: from, pathNot: TESTS },
+  to: { path: OURS, pathNot: allowed },
+});
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'An import cycle ties layers together: split the shared part out, below both.',
+      severity: 'error',
+      from: { pathNot: TESTS },
+      to: { circular: true },
+    },
+    onlyDown('gpu-is-the-bottom', 'src/gpu imports nothing of ours above it.', '^src/gpu/', '^src/gpu/'),
+    onlyDown('model-only-on-gpu', 'src/model imports src/gpu only.', '^src/model/', '^src/(model|gpu)/'),
+    onlyDown('net-is-generic', 'src/net imports nothing of ours above it: the swarm protocol lives in src/protocol.', '^src/net/', '^src/net/'),
+    onlyDown('protocol-on-net-and-model', 'src/protocol imports src/net and src/model only.', '^src/protocol/', '^src/(protocol|net|model|gpu)/'),
+    onlyDown(
+      'swarm-below-coordinator',
+      'src/swarm imports protocol, net, model, gpu; never src/coordinator (the coordinator may use swarm parts).',
+      '^src/swarm/',
+      '^src/(swarm|protocol|net|model|gpu)/',
+    ),
+    onlyDown(
+      'coordinator-below-entries',
+      'src/coordinator imports swarm, protocol, net, model, gpu; never the entries (ui, cli, worker).',
+      '^src/coordinator/',
+      '^src/(coordinator|swarm|protocol|net|model|gpu)/',
+    ),
+    onlyDown(
+      'worker-only-model-gpu',
+      'src/worker (a Web Worker entry) hosts a stage: model and gpu only.',
+      '^src/worker/',
+      '^src/(worker|model|gpu)/',
+    ),
+    onlyDown(
+      'server-only-net',
+      'The signaling server relays envelopes: it imports src/net only.',
+      '^signaling-server/',
+      '^(signaling-server|src/net)/',
+    ),
+    {
+      name: 'nothing-imports-ui',
+      comment: 'src/ui holds entries (pages): nothing below imports them.',
+      severity: 'error',
+      from: { path: OURS, pathNot: `${TESTS}|^src/ui/` },
+      to: { path: '^src/ui/' },
+    },
+    {
+      name: 'nothing-imports-cli',
+      comment: 'src/cli holds entries (commands): only bin/ starts them.',
+      severity: 'error',
+      from: { path: OURS, pathNot: `${TESTS}|^src/cli/|^bin/` },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'nothing-imports-bench',
+      comment: 'bench/ measures; nothing depends on it.',
+      severity: 'error',
+      from: { path: OURS, pathNot: `${TESTS}|^bench/` },
+      to: { path: '^bench/' },
+    },
+    {
+      name: 'not-to-unresolvable',
+      comment: 'An import that resolves to nothing (a typo, a moved file).',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true, pathNot: '\\?raw$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)(node_modules|dist|\\.cache)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
