@@ -25,3 +25,4 @@ export {
 export type { Role, SignalData, PeerSummary, ErrorCode } from './signaling-protocol.js';
 export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from './heartbeat.js';
 export type { PartialDrop, ChunkRejection } from './reassembler.js';
+export { TensorDemux, type TensorDemuxOptions } from './tensor-demux.js';

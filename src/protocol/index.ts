@@ -3,3 +3,4 @@ export * from './messages';
 export * from './run-config';
 export * from './version';
 export * from './control-codec';
+export * from './tensors';

@@ -16,7 +16,7 @@
 // the local call starts are kept and concurrent reductions with different tags are kept apart.
 //
 // IMPORTANT (transport wiring): Transport.onTensor keeps early tensors only until the FIRST subscriber appears, and
-// then hands the backlog to that subscriber alone. Attach the demultiplexer as the transport's first (ideally only)
+// then hands the backlog to that subscriber alone. Attach the demultiplexer (src/net/tensor-demux.ts) as the transport's first (ideally only)
 // tensor subscriber, synchronously when the transport is obtained:
 //     const t = await net.connect(id);  attachSwarmTransport(t);     net.onConnection((t) => attachSwarmTransport(t));
 // and route other kinds through it too (`TensorDemux.of(t).on('act', handler)`), which keeps early tensors per kind.
@@ -25,106 +25,13 @@
 import type { Unsubscribe } from '../net/emitter.js';
 import type { IncomingTensor } from '../net/tensor.js';
 import type { CloseInfo, Transport } from '../net/transport.js';
+import { TensorDemux } from '../net/tensor-demux';
+import { allreduceMeta, readAllreduceMeta } from '../protocol/tensors';
 
 export const ALLREDUCE_KIND = 'allreduce';
 const DEFAULT_TIMEOUT_MS = 60_000;
 /** Elements summed per block in the reduce step (bounds the float64 scratch buffer). */
 const REDUCE_BLOCK = 1 << 16;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Per-transport demultiplexer by tensor kind.
-
-export interface TensorDemuxOptions {
-  /** Tensors of a kind nobody listens to yet are kept up to this many bytes in total (oldest dropped beyond). */
-  maxBacklogBytes: number;
-  /** ... and up to this many messages. */
-  maxBacklogMessages: number;
-}
-
-const DEFAULT_DEMUX: TensorDemuxOptions = { maxBacklogBytes: 2 * 1024 ** 3, maxBacklogMessages: 4096 };
-
-/**
- * Routes a transport's incoming tensors by `kind`. Registers ONE onTensor handler per transport (get it with
- * `TensorDemux.of(t)`, idempotent). Tensors of a kind with no subscriber are kept (bounded) and handed to the first
- * subscriber of that kind, so every consumer gets the "early messages are kept" guarantee, not just the first.
- */
-export class TensorDemux {
-  private static readonly attached = new WeakMap<Transport, TensorDemux>();
-
-  static of(t: Transport, options: Partial<TensorDemuxOptions> = {}): TensorDemux {
-    let d = TensorDemux.attached.get(t);
-    if (!d) {
-      d = new TensorDemux(t, { ...DEFAULT_DEMUX, ...options });
-      TensorDemux.attached.set(t, d);
-    }
-    return d;
-  }
-
-  private readonly handlers = new Map<string, Set<(x: IncomingTensor) => void>>();
-  private backlog: IncomingTensor[] = [];
-  private backlogBytes = 0;
-  /** Backlogged tensors dropped because the backlog was full. */
-  dropped = 0;
-
-  private constructor(
-    readonly transport: Transport,
-    private readonly opts: TensorDemuxOptions,
-  ) {
-    transport.onTensor((x) => this.deliver(x));
-    transport.onClose(() => {
-      this.backlog = [];
-      this.backlogBytes = 0;
-    });
-  }
-
-  on(kind: string, handler: (x: IncomingTensor) => void): Unsubscribe {
-    let set = this.handlers.get(kind);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(kind, set);
-    }
-    set.add(handler);
-    const mine = this.backlog.filter((x) => x.kind === kind);
-    if (mine.length > 0) {
-      this.backlog = this.backlog.filter((x) => x.kind !== kind);
-      for (const x of mine) this.backlogBytes -= x.bytes.byteLength;
-      for (const x of mine) handler(x);
-    }
-    return () => {
-      set.delete(handler);
-    };
-  }
-
-  private deliver(x: IncomingTensor): void {
-    const set = this.handlers.get(x.kind);
-    if (set && set.size > 0) {
-      for (const h of [...set]) {
-        try {
-          h(x);
-        } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
-      }
-      return;
-    }
-    this.backlog.push(x);
-    this.backlogBytes += x.bytes.byteLength;
-    while (
-      this.backlog.length > 0 &&
-      (this.backlogBytes > this.opts.maxBacklogBytes || this.backlog.length > this.opts.maxBacklogMessages)
-    ) {
-      const old = this.backlog.shift()!;
-      this.backlogBytes -= old.bytes.byteLength;
-      this.dropped++;
-    }
-  }
-
-  get backlogSize(): { messages: number; bytes: number } {
-    return { messages: this.backlog.length, bytes: this.backlogBytes };
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // All-reduce mailbox: one per transport, buffers 'allreduce' messages by tag.
@@ -413,7 +320,7 @@ export async function allReduceSum(
           dtype: 'f32',
           shape: [payload.length],
           data: payload,
-          meta: { tag, phase, shard, from: r, size: R, n },
+          meta: allreduceMeta({ tag, phase, shard, from: r, size: R, n }),
         })
         .then(
           () => {
@@ -437,17 +344,18 @@ export async function allReduceSum(
     const receive = (j: number, x: IncomingTensor | Error) => {
       if (done) return;
       if (x instanceof Error) return fail(x.message, j);
-      const m = x.meta;
-      const phase = m.phase;
       const bad = (why: string) => fail(`malformed message from ${who(j)}: ${why}`, j);
       if (x.kind !== ALLREDUCE_KIND) return bad(`kind ${x.kind}`);
-      if (phase !== 'scatter' && phase !== 'gather') return bad(`phase ${String(phase)}`);
-      if (m.from !== j) return bad(`claims to be from rank ${String(m.from)}`);
-      if (m.size !== R) return bad(`group size ${String(m.size)}, expected ${R}`);
-      if (m.n !== n) return bad(`vector length ${String(m.n)}, expected ${n}`);
+      const read = readAllreduceMeta(x.meta);
+      if (!read.ok) return bad(read.error);
+      const m = read.value;
+      const phase = m.phase;
+      if (m.from !== j) return bad(`claims to be from rank ${m.from}`);
+      if (m.size !== R) return bad(`group size ${m.size}, expected ${R}`);
+      if (m.n !== n) return bad(`vector length ${m.n}, expected ${n}`);
       if (x.dtype !== 'f32') return bad(`dtype ${x.dtype}, expected f32`);
       const shard = phase === 'scatter' ? r : j;
-      if (m.shard !== shard) return bad(`${phase} of shard ${String(m.shard)}, expected shard ${shard}`);
+      if (m.shard !== shard) return bad(`${phase} of shard ${m.shard}, expected shard ${shard}`);
       const [lo, hi] = shardBounds(n, R, shard);
       const len = hi - lo;
       if (x.shape.length !== 1 || x.shape[0] !== len || x.bytes.byteLength !== len * 4) {

@@ -17,6 +17,7 @@ import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { slotCount, type RunConfig } from '../protocol/run-config';
+import { microbatchMeta, readStepTensor, tieMeta, type StepTensor } from '../protocol/tensors';
 import { allReduceSum } from './allreduce';
 import type { Links } from './links';
 import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from '../model/stage-compute';
@@ -141,7 +142,7 @@ export class StageRuntime {
   private readonly opts: StageRuntimeOptions;
   private chain: Promise<void> = Promise.resolve();
   private cur: StepState | null = null;
-  private readonly early = new Map<string, { from: string; x: IncomingTensor }[]>();
+  private readonly early = new Map<string, { from: string; x: StepTensor }[]>();
   private freeSlots: number[];
   /** Outstanding microbatches per next-stage peer (this step), for the wiring weights. */
   private readonly queue = new Map<string, number>();
@@ -299,32 +300,35 @@ export class StageRuntime {
   /** Every pipeline tensor from a link (kinds act / targets / grad / tie). */
   onTensor(from: string, x: IncomingTensor): void {
     if (this.closed) return;
-    const step = Number(x.meta.step);
-    const attempt = Number(x.meta.attempt);
-    if (!Number.isInteger(step) || !Number.isInteger(attempt)) {
-      this.log(`dropping ${x.kind} from ${from}: no step/attempt in meta`);
+    // Typed meta or nothing: a tensor whose meta does not parse is reported and dropped.
+    const read = readStepTensor(x);
+    if (!read.ok) {
+      this.log(`dropping ${x.kind.slice(0, 64)} from ${from}: ${read.error}`);
       return;
     }
+    const t = read.value;
+    const { step, attempt } = t.meta;
     const st = this.cur;
-    if (st && st.step === step && st.attempt === attempt) return this.accept(st, from, x);
+    if (st && st.step === step && st.attempt === attempt) return this.accept(st, from, t);
     if (StageRuntime.newer(step, attempt, st)) {
       const key = StageRuntime.keyOf(step, attempt);
       const list = this.early.get(key) ?? [];
-      list.push({ from, x });
+      list.push({ from, x: t });
       this.early.set(key, list);
     }
     // else: a tensor of an abandoned attempt or a finished step
   }
 
-  private accept(st: StepState, from: string, x: IncomingTensor): void {
-    const mb = Number(x.meta.mb);
-    switch (x.kind) {
+  private accept(st: StepState, from: string, t: StepTensor): void {
+    const { x, meta } = t;
+    const mb = meta.mb;
+    switch (t.kind) {
       case 'act':
       case 'targets': {
         if (this.first) return this.log(`first stage got ${x.kind}; dropped`);
         let a = st.arrivals.get(mb);
         if (!a) {
-          a = { from, origin: String(x.meta.origin ?? ''), route: String(x.meta.route ?? '') };
+          a = { from, origin: t.meta.origin, route: t.meta.route };
           st.arrivals.set(mb, a);
         }
         if (x.kind === 'act') a.act = Float32Array.from(tensorView(x) as Float32Array);
@@ -346,8 +350,6 @@ export class StageRuntime {
         else st.tie = g;
         return;
       }
-      default:
-        return;
     }
   }
 
@@ -355,7 +357,7 @@ export class StageRuntime {
 
   private meta(st: StepState, mb: number, origin: string, route: string): TensorMeta {
     const r = route ? `${route},${this.peerId}` : this.peerId;
-    return { step: st.step, attempt: st.attempt, mb, origin, route: r.length > 256 ? r.slice(r.length - 256) : r };
+    return microbatchMeta({ step: st.step, attempt: st.attempt, mb, origin, route: r.length > 256 ? r.slice(r.length - 256) : r });
   }
 
   /** SWARM stochastic wiring: a next-stage member with an open link, weight = speed / (1 + my queue there). */
@@ -584,7 +586,7 @@ export class StageRuntime {
     const [own, other] = this.first ? [firstM, lastM] : [lastM, firstM];
     const i = own.indexOf(this.peerId);
     // Peer i of one stage receives from other[i % |other|], so it sends to every j of the other with j % |own| == i.
-    const meta = { step: st.step, attempt: st.attempt, mb: -1 };
+    const meta = tieMeta({ step: st.step, attempt: st.attempt, mb: -1 });
     const copy = mine.slice();
     for (let j = 0; j < other.length; j++) {
       if (j % own.length !== i) continue;

@@ -11,13 +11,13 @@
 // A layout other than `expectLayout`, wrong lengths, dtype or order are refused with a clear error, and the rest of
 // that transfer is discarded as it arrives.
 //
-// Incoming parts are collected through the per-transport TensorDemux (see allreduce.ts), so a transfer that arrives
+// Incoming parts are collected through the per-transport TensorDemux (src/net/tensor-demux.ts), so a transfer that arrives
 // before receiveStageState() is called is kept, and all-reduce traffic on the same link does not interfere.
 
 import type { Unsubscribe } from '../net/emitter.js';
 import type { IncomingTensor, TensorMeta } from '../net/tensor.js';
 import type { Transport } from '../net/transport.js';
-import { TensorDemux } from './allreduce.js';
+import { TensorDemux } from '../net/tensor-demux';
 
 export const STATE_KIND = 'stage-state';
 const DEFAULT_TIMEOUT_MS = 120_000;
