@@ -4,11 +4,11 @@
 // the trained weights (fetched from one replica per stage over WebRTC: tensors never pass the signaling server),
 // and a JSON summary as the last line. The run itself (lifecycle, view, weight collection) is
 // src/coordinator/run-lifecycle.ts; this file is flags and printing.
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { sampleText } from '../coordinator/sample-text';
-import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
+import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
 import { num, parse, str, UsageError } from './args';
 import { cliRuntime, saveCheckpointFile } from './engine';
 import { LiveTable } from './live-table';

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { nodeRuntime } from '../gpu/node-runtime';
-import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node.js';
+import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
 import { SwarmPeer } from '../swarm/peer';
 import { num, parse, required, str } from './args';
 import { corpus, exitSoon } from './swarm-common';
