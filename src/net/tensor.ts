@@ -3,8 +3,8 @@
 import { z } from 'zod';
 import { DTYPES, type DType } from './dtype.js';
 
-/** 'act' | 'grad' | 'weights' are what the pipeline sends today; any short identifier is accepted for later kinds. */
-export type TensorKind = 'act' | 'grad' | 'weights' | 'optim' | (string & {});
+/** A short identifier the layer above gives its tensors (src/protocol/tensors.ts lists the swarm's); opaque here. */
+export type TensorKind = string;
 
 /** Flat metadata (run step, microbatch index, ...): JSON scalars only, so it stays small and cheap to validate. */
 export type TensorMeta = Record<string, string | number | boolean | null>;
