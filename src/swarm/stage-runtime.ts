@@ -216,7 +216,16 @@ export class StageRuntime {
 
   // ------------------------------------------------------------------------------------------- control plane
 
+  /** A throw while handling the coordinator's message fails this step attempt (reported), never the process. */
   onControl(msg: ControlMessage): void {
+    try {
+      this.handleControl(msg);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private handleControl(msg: ControlMessage): void {
     if (this.closed) return;
     switch (msg.type) {
       case 'step-begin':
@@ -298,7 +307,16 @@ export class StageRuntime {
   // ------------------------------------------------------------------------------------------- tensors
 
   /** Every pipeline tensor from a link (kinds act / targets / grad / tie). */
+  /** A throw while handling a peer's tensor is logged and the tensor dropped; never the process. */
   onTensor(from: string, x: IncomingTensor): void {
+    try {
+      this.handleTensor(from, x);
+    } catch (err) {
+      this.log(`dropping ${x.kind.slice(0, 64)} from ${from}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private handleTensor(from: string, x: IncomingTensor): void {
     if (this.closed) return;
     // Typed meta or nothing: a tensor whose meta does not parse is reported and dropped.
     const read = readStepTensor(x);
