@@ -13,6 +13,7 @@ import { Trainer } from '../../src/model/trainer';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
+import { swarmControl, type SwarmSignaling } from '../../src/protocol/control-codec';
 import { SwarmPeer } from '../../src/swarm/peer';
 import { holdingControlPlane, type HoldControl } from './held-control';
 
@@ -48,7 +49,7 @@ export function tinyRun(runId: string, nLayer: number, stages: [number, number][
 
 export interface Swarm {
   server: SignalingServer;
-  coordSig: SignalingClient;
+  coordSig: SwarmSignaling;
   coordinator: Coordinator;
   peers: SwarmPeer[];
   addPeer(id: string, throughput?: number): Promise<SwarmPeer>;
@@ -62,7 +63,7 @@ export async function startSwarm(
   { holdControl, ...opts }: Partial<CoordinatorOptions> & { minPeers: number; holdControl?: HoldControl },
 ): Promise<Swarm> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
-  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket });
+  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket, control: swarmControl });
   const plane = holdControl ? holdingControlPlane(coordSig, holdControl) : coordSig;
   const coordinator = new Coordinator(plane, { run, log: LOG, stepTimeoutMs: 30_000, readyTimeoutMs: 30_000, ...opts });
   const peers: SwarmPeer[] = [];
