@@ -5,8 +5,8 @@
 // nesting depth before it is parsed, and any exception while handling a message closes that connection only.
 
 import type { WebSocket } from 'ws';
-import { parseBoundedJson } from '../src/net/bounded-json.js';
-import { MAX_CONTROL_BYTES } from '../src/net/control-envelope.js';
+import { parseBoundedJson } from '../src/net/bounded-json';
+import { MAX_CONTROL_BYTES } from '../src/net/control-envelope';
 import {
   clientMessageSchema,
   CLOSE_INTERNAL_ERROR,
@@ -16,10 +16,10 @@ import {
   type ErrorCode,
   type Role,
   type ServerMessage,
-} from '../src/net/signaling-protocol.js';
-import { TokenBucket } from './rate-limit.js';
-import type { Member, Room, Rooms } from './rooms.js';
-import type { ServerLimits } from './limits.js';
+} from '../src/net/signaling-protocol';
+import { TokenBucket } from './rate-limit';
+import type { Member, Room, Rooms } from './rooms';
+import type { ServerLimits } from './limits';
 
 export interface ConnectionContext {
   rooms: Rooms;

@@ -1,6 +1,6 @@
 // Server limits; every one can be overridden by startSignalingServer's options (tests use small values).
 
-import type { RateLimit } from './rate-limit.js';
+import type { RateLimit } from './rate-limit';
 
 export interface ServerLimits {
   /** Messages above this get a `too-large` error reply (an SDP is a few KiB). */

@@ -2,7 +2,7 @@
 // Binds loopback unless --host says otherwise; binding another address is an explicit choice.
 
 import { parseArgs } from 'node:util';
-import { startSignalingServer } from './server.js';
+import { startSignalingServer } from './server';
 
 const { values } = parseArgs({
   options: {

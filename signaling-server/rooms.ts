@@ -1,7 +1,7 @@
 // Rooms: one per training run. Members are addressed by peer id only within their room, which is what makes
 // "out-of-room" messages impossible to deliver: a lookup never crosses rooms.
 
-import type { Role } from '../src/net/signaling-protocol.js';
+import type { Role } from '../src/net/signaling-protocol';
 
 export interface Member {
   peerId: string;

@@ -4,9 +4,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { Connection } from './connection.js';
-import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
-import { Rooms } from './rooms.js';
+import { Connection } from './connection';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits';
+import { Rooms } from './rooms';
 
 export interface SignalingServerOptions {
   host?: string;

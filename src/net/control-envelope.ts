@@ -5,7 +5,7 @@
 // and the transports.
 
 import { z } from 'zod';
-import { parseBoundedJson, type JsonLimits } from './bounded-json.js';
+import { parseBoundedJson, type JsonLimits } from './bounded-json';
 
 /** Largest control payload (UTF-8 JSON) accepted anywhere; far below one data-channel message. */
 export const MAX_CONTROL_BYTES = 16 * 1024;

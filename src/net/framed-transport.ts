@@ -2,9 +2,9 @@
 // other side, JSON control payloads checked against the envelope (and an optional codec), heartbeats, and a goodbye frame so a
 // clean close is told apart from a dead peer.
 
-import { ChannelClosedError, DEFAULT_BACKPRESSURE, waitForRoom, type BackpressureOptions } from './backpressure.js';
-import { expectedByteLength, DTYPES } from './dtype.js';
-import { Emitter, type Unsubscribe } from './emitter.js';
+import { ChannelClosedError, DEFAULT_BACKPRESSURE, waitForRoom, type BackpressureOptions } from './backpressure';
+import { expectedByteLength, DTYPES } from './dtype';
+import { Emitter, type Unsubscribe } from './emitter';
 import {
   chunkCountFor,
   chunkPayloadSize,
@@ -15,18 +15,18 @@ import {
   encodeTensorChunk,
   FrameError,
   MAX_DESCRIPTOR_BYTES,
-} from './framing.js';
-import { DEFAULT_HEARTBEAT, Heartbeat, type HeartbeatOptions } from './heartbeat.js';
-import { Inbox, iterate } from './inbox.js';
-import { checkControlPayload, opaqueControl, readControlPayload, type ControlCodec, type ControlPayload } from './control-envelope.js';
-import type { RawChannel } from './raw-channel.js';
-import { DEFAULT_REASSEMBLER_OPTIONS, Reassembler, type PartialDrop, type ReassemblerOptions } from './reassembler.js';
-import { tensorDescriptorSchema, type IncomingTensor, type OutgoingTensor } from './tensor.js';
+} from './framing';
+import { DEFAULT_HEARTBEAT, Heartbeat, type HeartbeatOptions } from './heartbeat';
+import { Inbox, iterate } from './inbox';
+import { checkControlPayload, opaqueControl, readControlPayload, type ControlCodec, type ControlPayload } from './control-envelope';
+import type { RawChannel } from './raw-channel';
+import { DEFAULT_REASSEMBLER_OPTIONS, Reassembler, type PartialDrop, type ReassemblerOptions } from './reassembler';
+import { tensorDescriptorSchema, type IncomingTensor, type OutgoingTensor } from './tensor';
 
 /** After a local close: how long to wait for the goodbye to leave the send buffer, then for it to settle. */
 const BYE_DRAIN_MS = 500;
 const BYE_SETTLE_MS = 20;
-import type { CloseInfo, CloseReason, ProtocolError, Transport, TransportStats } from './transport.js';
+import type { CloseInfo, CloseReason, ProtocolError, Transport, TransportStats } from './transport';
 
 export interface FramedTransportOptions {
   backpressure: BackpressureOptions;

@@ -3,9 +3,9 @@
 // depth, then schema-checked. Control payloads are opaque to src/net: the layer above passes a ControlCodec that
 // types them (src/protocol's swarmControl); payloads it rejects are reported as 'control-rejected' and dropped.
 
-import { parseBoundedJson } from './bounded-json.js';
-import { checkControlPayload, opaqueControl, type ControlCodec, type ControlPayload } from './control-envelope.js';
-import { Emitter, type Unsubscribe } from './emitter.js';
+import { parseBoundedJson } from './bounded-json';
+import { checkControlPayload, opaqueControl, type ControlCodec, type ControlPayload } from './control-envelope';
+import { Emitter, type Unsubscribe } from './emitter';
 import {
   MAX_SIGNALING_DEPTH,
   serverMessageSchema,
@@ -16,8 +16,8 @@ import {
   type ServerMessage,
   type ServerMessageOf,
   type SignalData,
-} from './signaling-protocol.js';
-import { withTimeout } from './timers.js';
+} from './signaling-protocol';
+import { withTimeout } from './timers';
 
 /** The subset of the WebSocket API used here; both the DOM WebSocket and `ws` satisfy it. */
 export interface WebSocketLike {

@@ -4,8 +4,8 @@
 // checks the envelope (type, addressing, room, size, nesting depth) and relays payloads it does not interpret.
 
 import { z } from 'zod';
-import { controlPayloadSchema, MAX_CONTROL_DEPTH } from './control-envelope.js';
-import { peerIdSchema, roomIdSchema } from './ids.js';
+import { controlPayloadSchema, MAX_CONTROL_DEPTH } from './control-envelope';
+import { peerIdSchema, roomIdSchema } from './ids';
 
 /** Deepest nesting of a whole signaling message: a control payload inside its envelope object. */
 export const MAX_SIGNALING_DEPTH = MAX_CONTROL_DEPTH + 1;

@@ -2,9 +2,9 @@
 // only; the demux is that one subscriber and keeps early tensors per kind (bounded), so every consumer of a kind
 // (activations, gradients, all-reduce shards, state transfer...) gets them, whoever subscribes first.
 
-import type { Unsubscribe } from './emitter.js';
-import type { IncomingTensor } from './tensor.js';
-import type { Transport } from './transport.js';
+import type { Unsubscribe } from './emitter';
+import type { IncomingTensor } from './tensor';
+import type { Transport } from './transport';
 
 
 export interface TensorDemuxOptions {

@@ -9,8 +9,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { afterAll, expect, it, onTestFailed } from 'vitest';
-import { nodeWebSocket } from '../../src/net/rtc-node.js';
-import { SignalingClient } from '../../src/net/signaling-client.js';
+import { nodeWebSocket } from '../../src/net/rtc-node';
+import { SignalingClient } from '../../src/net/signaling-client';
 
 const SEED = Number(process.env.TABSWARM_FUZZ_SEED ?? process.env.TABSWARM_TEST_SEED ?? 0x7ab5) >>> 0;
 const MESSAGES = Number(process.env.TABSWARM_FUZZ_MESSAGES ?? 10_000);

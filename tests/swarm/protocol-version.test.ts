@@ -2,7 +2,7 @@
 // `refused` message that says so, and a refused SwarmPeer ends with that error instead of waiting forever.
 // No GPU: the refused peer never gets a stage, so its compute backend is a stub.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling-server/server.js';
+import type { SignalingServer } from '../../signaling-server/server';
 import { Coordinator } from '../../src/coordinator/coordinator';
 import type { ComputeBackend } from '../../src/model/stage-compute';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
