@@ -9,7 +9,8 @@
 // peer, and the numbers measure the swarm's overhead (transfers, synchronisation, bubble) rather than a speed-up.
 import { startSignalingServer } from '../signaling-server/server';
 import { Coordinator, type StepReport } from '../src/coordinator/coordinator';
-import { evenStages, parseRunConfig, type RunConfig } from '../src/protocol/run-config';
+import { evenStages } from '../src/coordinator/run-builder';
+import { parseRunConfig, type RunConfig } from '../src/protocol/run-config';
 import { nodeRuntime } from '../src/gpu/node-runtime';
 import { loadCorpus } from '../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../src/model/data';

@@ -5,7 +5,8 @@ import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { learningRate } from '../model/schedule';
 import { Coordinator, type ControlPlane } from './coordinator';
-import { evenStages, parseRunConfig, type RunConfig } from '../protocol/run-config';
+import { parseRunConfig, type RunConfig } from '../protocol/run-config';
+import { evenStages } from './run-builder';
 import { PROTOCOL_VERSION } from '../protocol/version';
 
 class FakePlane implements ControlPlane {
@@ -91,14 +92,19 @@ function scriptPeers(plane: FakePlane, opts: { sumsq: number[]; dead?: Set<strin
   return { stageOf };
 }
 
-const info = (throughput: number): ControlMessage => ({ type: 'peer-info', protocol: PROTOCOL_VERSION, platform: 'node', gpu: true, throughput });
+const info = (throughput: number): ControlMessage => ({ type: 'peer-info', platform: 'node', gpu: true, throughput });
+/** The join handshake: `hello` with the protocol version, then `peer-info`. */
+const announce = (plane: { from(peer: string, msg: ControlMessage): void }, peer: string, throughput: number): void => {
+  plane.from(peer, { type: 'hello', protocol: PROTOCOL_VERSION });
+  plane.from(peer, info(throughput));
+};
 
 describe('Coordinator', () => {
   it('assigns, links up, runs every step and computes the global clip scale and lr', async () => {
     const plane = new FakePlane();
     const c = new Coordinator(plane, { run: run(), minPeers: 4 });
     scriptPeers(plane, { sumsq: [3, 1] }); // norm 2 -> scale 1 / (2 + 1e-6)
-    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    for (const p of ['a', 'b', 'c', 'd']) announce(plane, p, 100);
     const reports = await c.finished();
     expect(plane.ofType('swarm-assign').map((m) => m.stage)).toEqual([0, 1, 0, 1]);
     expect(plane.ofType('swarm-members')[0].stages).toEqual([['a', 'c'], ['b', 'd']]);
@@ -121,8 +127,8 @@ describe('Coordinator', () => {
       r.optimizer.gradClip = gradClip;
       const c = new Coordinator(plane, { run: r, minPeers: 2 });
       scriptPeers(plane, { sumsq: [...sumsq] });
-      plane.from('a', info(1));
-      plane.from('b', info(1));
+      announce(plane, 'a', 1);
+      announce(plane, 'b', 1);
       await c.finished();
       expect(plane.ofType('step-apply')[0].scale).toBe(want);
       c.close();
@@ -147,7 +153,7 @@ describe('Coordinator', () => {
         return false;
       },
     });
-    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    for (const p of ['a', 'b', 'c', 'd']) announce(plane, p, 100);
     const reports = await c.finished();
     expect(reports.map((r) => r.attempts)).toEqual([1, 2, 1]);
     const begins = plane.ofType('step-begin').filter((b) => b.step === 1);
@@ -173,7 +179,7 @@ describe('Coordinator', () => {
         return false;
       },
     });
-    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    for (const p of ['a', 'b', 'c', 'd']) announce(plane, p, 100);
     const reports = await c.finished();
     expect(reports.map((r) => r.attempts)).toEqual([1, 1]);
     expect(reports[0].members).toEqual([['a', 'c'], ['b']]);
@@ -185,10 +191,10 @@ describe('Coordinator', () => {
     const plane = new FakePlane();
     const c = new Coordinator(plane, { run: run({ steps: 3 }), minPeers: 3 });
     scriptPeers(plane, { sumsq: [1, 1] });
-    plane.from('a', info(100));
-    plane.from('b', info(100));
-    plane.from('c', info(100)); // both stages 2 layers: 100/2 = 50 each -> tie -> stage 0
-    c.events.once('step', () => plane.from('e', info(50))); // stage 1: 100/2 = 50 vs stage 0: 200/2 = 100
+    announce(plane, 'a', 100);
+    announce(plane, 'b', 100);
+    announce(plane, 'c', 100); // both stages 2 layers: 100/2 = 50 each -> tie -> stage 0
+    c.events.once('step', () => announce(plane, 'e', 50)); // stage 1: 100/2 = 50 vs stage 0: 200/2 = 100
     const reports = await c.finished();
     const members = plane.ofType('swarm-members');
     expect(members).toHaveLength(2);
@@ -211,7 +217,7 @@ describe('Coordinator', () => {
         return false;
       },
     });
-    for (const p of ['a', 'b', 'c', 'd']) plane.from(p, info(100));
+    for (const p of ['a', 'b', 'c', 'd']) announce(plane, p, 100);
     const reports = await c.finished();
     expect(reports[0].members).toEqual([['a'], ['b', 'd']]);
     expect(plane.sent.some((x) => x.msg.type === 'shutdown' && x.to === 'c')).toBe(true);
@@ -235,8 +241,8 @@ describe('Coordinator', () => {
         return false;
       },
     });
-    plane.from('a', info(1));
-    plane.from('b', info(1));
+    announce(plane, 'a', 1);
+    announce(plane, 'b', 1);
     await expect(c.finished()).rejects.toThrow(/stage 1 has no live replica/);
     c.close();
   });

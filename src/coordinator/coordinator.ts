@@ -71,6 +71,8 @@ export class Coordinator {
   readonly run: RunConfig;
   readonly reports: StepReport[] = [];
   private readonly peers = new Map<string, PeerRecord>();
+  /** Peers whose `hello` named this coordinator's protocol version. */
+  private readonly spoken = new Set<string>();
   private readonly offs: Unsubscribe[] = [];
   private readonly opts: CoordinatorOptions;
   private wakers = new Set<() => void>();
@@ -96,7 +98,10 @@ export class Coordinator {
     this.run = opts.run;
     this.offs.push(
       cp.on('control', ({ from, msg }) => this.onControl(from, msg)),
-      cp.on('peer-left', ({ peerId }) => this.vanish(peerId)),
+      cp.on('peer-left', ({ peerId }) => {
+        this.spoken.delete(peerId);
+        this.vanish(peerId);
+      }),
     );
     this.done = this.main();
     this.done.catch(() => undefined);
@@ -143,6 +148,9 @@ export class Coordinator {
     const c = this.cur;
     const mine = (m: { step: number; attempt: number }) => !!c && m.step === c.step && m.attempt === c.attempt;
     switch (msg.type) {
+      case 'hello':
+        this.hello(from, msg.protocol);
+        return;
       case 'peer-info':
         this.join(from, msg);
         break;
@@ -170,13 +178,24 @@ export class Coordinator {
     this.wake();
   }
 
-  private join(peerId: string, msg: ControlOf<'peer-info'>): void {
-    if (msg.protocol !== PROTOCOL_VERSION) {
-      const reason = `protocol version ${msg.protocol} is not this coordinator's ${PROTOCOL_VERSION}: update the peer`;
-      this.log(`refusing ${peerId}: ${reason}`);
-      this.cp.sendControl({ type: 'refused', reason, protocol: PROTOCOL_VERSION }, peerId);
+  /** The join handshake's first message: a peer of another protocol version is refused, saying both versions. */
+  private hello(peerId: string, protocol: number): void {
+    if (protocol === PROTOCOL_VERSION) {
+      this.spoken.add(peerId);
       return;
     }
+    this.spoken.delete(peerId);
+    this.refuse(peerId, `protocol version ${protocol} is not this coordinator's ${PROTOCOL_VERSION}: update the peer`);
+  }
+
+  private refuse(peerId: string, reason: string): void {
+    this.log(`refusing ${peerId}: ${reason}`);
+    this.cp.sendControl({ type: 'refused', reason, protocol: PROTOCOL_VERSION }, peerId);
+  }
+
+  private join(peerId: string, msg: ControlOf<'peer-info'>): void {
+    // Peers of version 1 sent no hello: their peer-info must not slip in as if it were ours.
+    if (!this.spoken.has(peerId)) return this.refuse(peerId, `peer-info without a hello: the peer speaks a protocol older than ${PROTOCOL_VERSION}; update the peer`);
     const known = this.peers.get(peerId);
     if (known?.alive) return; // duplicate announcement
     if (known) this.peers.delete(peerId); // the same id back after it vanished: a fresh peer (its state is gone)

@@ -10,7 +10,7 @@ const report = (step: number, loss: number, members: string[][], ms = 100): Step
   ({ step, attempts: 1, loss, lr: 1e-3, gradNorm: 1, scale: 1, members, replicasAgree: true, ms });
 const peer = (v: RunView, id: string) => v.peers.find((p) => p.id === id);
 const info = (from: string, throughput: number): RunViewInput =>
-  ({ kind: 'control', from, msg: { type: 'peer-info', protocol: 1, platform: 'node', gpu: true, throughput } });
+  ({ kind: 'control', from, msg: { type: 'peer-info', platform: 'node', gpu: true, throughput } });
 const stepKey = { step: 0, attempt: 0 };
 
 describe('reduceRunView', () => {

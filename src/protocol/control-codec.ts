@@ -4,7 +4,6 @@
 import type { ControlCodec } from '../net/control-envelope';
 import type { SignalingClient } from '../net/signaling-client';
 import { controlMessageSchema, type ControlMessage } from './messages';
-import { PROTOCOL_VERSION } from './version';
 
 export const swarmControl: ControlCodec<ControlMessage> = {
   parse(payload) {
@@ -14,8 +13,7 @@ export const swarmControl: ControlCodec<ControlMessage> = {
       .slice(0, 3)
       .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
       .join('; ');
-    const version = payload.type === 'peer-info' && payload.protocol !== PROTOCOL_VERSION ? ` (protocol ${String(payload.protocol)}, expected ${PROTOCOL_VERSION})` : '';
-    return { ok: false, error: `invalid ${payload.type.slice(0, 64)} message${version}: ${issues}` };
+    return { ok: false, error: `invalid ${payload.type.slice(0, 64)} message: ${issues}` };
   },
 };
 

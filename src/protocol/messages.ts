@@ -13,11 +13,20 @@ export { peerIdSchema };
 
 const count = z.number().int().nonnegative();
 
-/** Peer -> coordinator, once after joining: what the peer can do, and the protocol version it speaks. */
+/**
+ * Peer -> coordinator, the first message after joining: the protocol version the peer speaks. This schema is frozen
+ * across versions (loose: a later version may add fields), so a coordinator of any version can read it and answer a
+ * peer of another version with `refused` — whatever the other messages of that version look like.
+ */
+export const helloSchema = z.looseObject({
+  type: z.literal('hello'),
+  /** PROTOCOL_VERSION of the sender. */
+  protocol: count,
+});
+
+/** Peer -> coordinator, right after `hello`: what the peer can do. */
 export const peerInfoSchema = z.object({
   type: z.literal('peer-info'),
-  /** PROTOCOL_VERSION of the sender; a coordinator of another version answers `refused`. */
-  protocol: count,
   platform: z.enum(['browser', 'node']),
   gpu: z.boolean(),
   /** Free memory the peer is willing to spend on its model slice, in bytes. */
@@ -122,6 +131,7 @@ export const stepReportSchema = z.object({
 });
 
 export const controlSchemas = {
+  hello: helloSchema,
   'peer-info': peerInfoSchema,
   refused: refusedSchema,
   status: statusSchema,
@@ -140,6 +150,7 @@ export const controlSchemas = {
 } as const;
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
+  helloSchema,
   peerInfoSchema,
   refusedSchema,
   statusSchema,

@@ -88,19 +88,6 @@ export function parseRunConfig(x: unknown): RunConfig {
   return r.data;
 }
 
-// evenStages is a run-builder helper, not protocol: it stays here until the run builder (src/coordinator) takes it.
-/** Splits n_layer into `s` contiguous stages as evenly as possible (earlier stages get the extra layers). */
-export function evenStages(nLayer: number, s: number): StageRange[] {
-  if (!Number.isInteger(s) || s < 1 || s > nLayer) throw new Error(`evenStages: cannot split ${nLayer} layers into ${s} stages`);
-  const out: StageRange[] = [];
-  let at = 0;
-  for (let i = 0; i < s; i++) {
-    const n = Math.floor(nLayer / s) + (i < nLayer % s ? 1 : 0);
-    out.push({ layerStart: at, layerEnd: at + n });
-    at += n;
-  }
-  return out;
-}
 
 export function slotCount(c: RunConfig): number {
   return c.slots ?? Math.min(c.M, 8);

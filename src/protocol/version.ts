@@ -1,4 +1,5 @@
-// The swarm protocol's version. A peer sends it in `peer-info` when it joins; a coordinator of another version
-// refuses the peer with `refused` (the message says both versions) instead of running a swarm that cannot agree.
+// The swarm protocol's version. A peer sends it in `hello`, its first message after joining (a schema frozen across
+// versions); a coordinator of another version refuses the peer with `refused` (the message says both versions)
+// instead of running a swarm that cannot agree.
 // Bump it whenever a message, a tensor kind or its meta changes incompatibly.
 export const PROTOCOL_VERSION = 2;

@@ -134,10 +134,14 @@ export class SwarmPeer {
       }
       opts.onState?.('joining');
       sig = await SignalingClient.connect(opts.url, { room: opts.room, peerId: opts.peerId, role: 'peer', WebSocket: opts.WebSocket, control: swarmControl });
-      const net = new PeerNetwork(sig, opts.rtcFactory, opts.network ?? {});
+      const signaling = sig;
+      const net = new PeerNetwork(signaling, opts.rtcFactory, opts.network ?? {});
       const peer = new SwarmPeer(sig, net, backend, opts);
       peer.throughput = throughput;
-      const announce = () => sig!.sendControl({ type: 'peer-info', protocol: PROTOCOL_VERSION, platform: opts.platform, gpu: true, throughput });
+      const announce = (): void => {
+        signaling.sendControl({ type: 'hello', protocol: PROTOCOL_VERSION });
+        signaling.sendControl({ type: 'peer-info', platform: opts.platform, gpu: true, throughput });
+      };
       if (sig.coordinatorId) announce();
       else {
         // No coordinator in the room yet (a tab opened before the run): announce when one arrives.

@@ -67,7 +67,7 @@ class Fuzzer {
       () => ({ type: 'signal', to: this.pick(ids), connId: 'c1', data: { kind: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' } }),
       () => ({ type: 'signal', to: this.pick(ids), connId: 'c2', data: { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 } }),
       () => ({ type: 'signal', to: this.pick(ids), connId: 'c3', data: { kind: 'abort', reason: 'x' } }),
-      () => ({ type: 'control', msg: { type: 'peer-info', protocol: 2, platform: 'node', gpu: true, throughput: 10 } }),
+      () => ({ type: 'control', msg: { type: 'peer-info', platform: 'node', gpu: true, throughput: 10 } }),
       () => ({ type: 'control', to: '*', msg: { type: 'step-begin', step: 1, attempt: 0, owners: ['g1'], members: [['g1'], ['g2']] } }),
       () => ({ type: 'control', to: this.pick(ids), msg: { type: 'swarm-assign', stage: 0, run: { runId: 'r', model: { n_layer: 2 }, stages: [{ layerStart: 0, layerEnd: 2 }] } } }),
       () => ({ type: 'control', msg: { type: 'mb-loss', step: 3, attempt: 0, mb: 1, loss: 2.5 } }),

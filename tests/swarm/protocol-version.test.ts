@@ -10,7 +10,8 @@ import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
 import { swarmControl } from '../../src/protocol/control-codec';
 import type { ControlMessage } from '../../src/protocol/messages';
-import { evenStages, parseRunConfig } from '../../src/protocol/run-config';
+import { evenStages } from '../../src/coordinator/run-builder';
+import { parseRunConfig } from '../../src/protocol/run-config';
 import { PROTOCOL_VERSION } from '../../src/protocol/version';
 import { SwarmPeer } from '../../src/swarm/peer';
 import { nextEvent, startServer } from '../net/helpers';
@@ -45,12 +46,24 @@ describe('protocol version in the join handshake', () => {
     coordinator.events.on('assigned', (a) => assigned.push(a.peerId));
     const old = await connect('v1', 'old', 'peer');
     const reply = nextEvent<{ msg: ControlMessage }>((h) => old.on('control', h));
-    old.sendControl({ type: 'peer-info', protocol: PROTOCOL_VERSION + 1, platform: 'node', gpu: true, throughput: 10 });
+    // A later version's hello may carry fields this version does not know: it is still read, and refused.
+    old.sendControl({ type: 'hello', protocol: PROTOCOL_VERSION + 1, features: ['x'] });
+    old.sendControl({ type: 'peer-info', platform: 'node', gpu: true, throughput: 10 });
     const { msg } = await reply;
     expect(msg).toMatchObject({ type: 'refused', protocol: PROTOCOL_VERSION });
     expect(msg.type === 'refused' && msg.reason).toContain(`protocol version ${PROTOCOL_VERSION + 1}`);
     await old.ping();
     expect(assigned).toEqual([]);
+    // A peer that skips the hello (version 1 had none) is refused too, never assigned.
+    const older = await connect('v1', 'older', 'peer');
+    const reply2 = nextEvent<{ msg: ControlMessage }>((h) => older.on('control', h));
+    older.sendControl({ type: 'peer-info', platform: 'node', gpu: true, throughput: 10 });
+    const second = (await reply2).msg;
+    expect(second).toMatchObject({ type: 'refused', protocol: PROTOCOL_VERSION });
+    expect(second.type === 'refused' && second.reason).toContain('without a hello');
+    await older.ping();
+    expect(assigned).toEqual([]);
+    older.close();
     old.close();
     coordSig.close();
   });
@@ -59,7 +72,7 @@ describe('protocol version in the join handshake', () => {
     // A coordinator of another version: answers every peer-info with `refused`.
     const coordSig = await connect('v2', 'coord', 'coordinator');
     coordSig.on('control', ({ from, msg }) => {
-      if (msg.type === 'peer-info') coordSig.sendControl({ type: 'refused', reason: `protocol version ${msg.protocol} is not 99`, protocol: 99 }, from);
+      if (msg.type === 'hello') coordSig.sendControl({ type: 'refused', reason: `protocol version ${msg.protocol} is not 99`, protocol: 99 }, from);
     });
     const stub: ComputeBackend = {
       adapter: null,
