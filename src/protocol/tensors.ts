@@ -33,6 +33,43 @@ export const allreduceMetaSchema = z.object({
 });
 export type AllreduceMeta = z.infer<typeof allreduceMetaSchema>;
 
+/**
+ * Stage state transfer (src/swarm/state-transfer.ts): the first part (the layout) carries the transfer's header;
+ * the caller's own flat meta (e.g. {stage, runId}) travels beside it, so the header schema is loose.
+ */
+export const stateHeadMetaSchema = z.looseObject({
+  xfer: z.string().min(1).max(64),
+  part: z.literal('layout'),
+  step: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  n: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  digest: z.string().min(1).max(64),
+});
+export type StateHeadMeta = z.infer<typeof stateHeadMetaSchema>;
+
+/** The later parts of a state transfer: the flat f32 buffers, in this order. */
+export const STATE_BUFFER_PARTS = ['params', 'm', 'v'] as const;
+export const statePartMetaSchema = z.object({ xfer: z.string().min(1).max(64), part: z.enum(STATE_BUFFER_PARTS) });
+export type StatePartMeta = z.infer<typeof statePartMetaSchema>;
+
+/** The header keys of a state transfer; caller meta may not use them. */
+export const STATE_RESERVED_META = new Set(['xfer', 'part', 'step', 'n', 'digest']);
+
+/** Parses a state-transfer part's meta: the head (part 'layout') or a buffer part. */
+export function readStateMeta(meta: TensorMeta): TensorRead<{ head: StateHeadMeta } | { part: StatePartMeta }> {
+  if (meta.part === 'layout') {
+    const r = stateHeadMetaSchema.safeParse(meta);
+    return r.success ? { ok: true, value: { head: r.data } } : { ok: false, error: `state head meta: ${issues(r.error)}` };
+  }
+  const r = statePartMetaSchema.safeParse(meta);
+  return r.success ? { ok: true, value: { part: r.data } } : { ok: false, error: `state part meta: ${issues(r.error)}` };
+}
+export function stateHeadMeta(m: StateHeadMeta, extra: TensorMeta): TensorMeta {
+  return { ...extra, xfer: m.xfer, part: m.part, step: m.step, n: m.n, digest: m.digest };
+}
+export function statePartMeta(m: StatePartMeta): TensorMeta {
+  return m;
+}
+
 /** A pipeline/step tensor with its typed meta, discriminated by kind. */
 export type StepTensor =
   | { kind: 'act' | 'targets' | 'grad'; meta: MicrobatchMeta; x: IncomingTensor }

@@ -14,15 +14,15 @@
 // Incoming parts are collected through the per-transport TensorDemux (src/net/tensor-demux.ts), so a transfer that arrives
 // before receiveStageState() is called is kept, and all-reduce traffic on the same link does not interfere.
 
-import type { Unsubscribe } from '../net/emitter.js';
-import type { IncomingTensor, TensorMeta } from '../net/tensor.js';
-import type { Transport } from '../net/transport.js';
+import type { Unsubscribe } from '../net/emitter';
+import type { IncomingTensor, TensorMeta } from '../net/tensor';
+import type { Transport } from '../net/transport';
 import { TensorDemux } from '../net/tensor-demux';
+import { readStateMeta, STATE_BUFFER_PARTS, STATE_RESERVED_META, stateHeadMeta, statePartMeta, type StateHeadMeta } from '../protocol/tensors';
 
 export const STATE_KIND = 'stage-state';
 const DEFAULT_TIMEOUT_MS = 120_000;
-const RESERVED = new Set(['xfer', 'part', 'step', 'n', 'digest']);
-const PARTS = ['layout', 'params', 'm', 'v'] as const;
+const PARTS = ['layout', ...STATE_BUFFER_PARTS] as const;
 
 export interface StageState {
   params: Float32Array;
@@ -170,7 +170,7 @@ export async function sendStageState(t: Transport, s: StageState, meta: Record<s
   validateState(s, 'sendStageState');
   const extra: TensorMeta = {};
   for (const [k, v] of Object.entries(meta)) {
-    if (RESERVED.has(k)) throw new Error(`sendStageState: meta key "${k}" is reserved`);
+    if (STATE_RESERVED_META.has(k)) throw new Error(`sendStageState: meta key "${k}" is reserved`);
     if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
       throw new Error(`sendStageState: meta "${k}" must be a string, number, boolean or null`);
     }
@@ -185,10 +185,10 @@ export async function sendStageState(t: Transport, s: StageState, meta: Record<s
       dtype: 'u8',
       shape: [layoutBytes.byteLength],
       data: layoutBytes,
-      meta: { ...extra, xfer, part: 'layout', step: s.step, n, digest: stateDigest(s) },
+      meta: stateHeadMeta({ xfer, part: 'layout', step: s.step, n, digest: stateDigest(s) }, extra),
     }),
-    ...(['params', 'm', 'v'] as const).map((part) =>
-      t.sendTensor({ kind: STATE_KIND, dtype: 'f32', shape: [n], data: s[part], meta: { xfer, part } }),
+    ...STATE_BUFFER_PARTS.map((part) =>
+      t.sendTensor({ kind: STATE_KIND, dtype: 'f32', shape: [n], data: s[part], meta: statePartMeta({ xfer, part }) }),
     ),
   ];
   const results = await Promise.allSettled(sends);
@@ -237,7 +237,11 @@ class StateMailbox {
   subscribe(handler: (x: IncomingTensor) => void): Unsubscribe {
     if (this.waiter) throw new Error(`a receiveStageState is already waiting on the link to ${this.transport.peerId}`);
     this.waiter = handler;
-    while (this.queue.length > 0 && this.waiter === handler) handler(this.queue.shift()!);
+    while (this.waiter === handler) {
+      const x = this.queue.shift();
+      if (!x) break;
+      handler(x);
+    }
     return () => this.release(handler);
   }
 
@@ -276,7 +280,7 @@ export function receiveStageState(
   return new Promise<ReceivedStageState>((resolve, reject) => {
     let done = false;
     let xfer: string | null = null;
-    let head: { layout: string; step: number; n: number; digest: string; meta: TensorMeta } | null = null;
+    let head: (StateHeadMeta & { layout: string; meta: TensorMeta }) | null = null;
     const bufs: Partial<Record<'params' | 'm' | 'v', Float32Array>> = {};
     let next = 0; // index into PARTS
     const offs: Unsubscribe[] = [];
@@ -294,45 +298,45 @@ export function receiveStageState(
 
     const onPart = (x: IncomingTensor) => {
       if (done) return;
-      const m = x.meta;
-      const part = PARTS[next];
-      if (typeof m.xfer !== 'string') return fail('a part without a transfer id');
+      const read = readStateMeta(x.meta);
+      if (!read.ok) return fail(read.error);
       if (next === 0) {
+        if (!('head' in read.value)) return fail(`expected the layout part first, got "${read.value.part.part}"`);
+        const m = read.value.head;
         xfer = m.xfer;
-        if (m.part !== 'layout') return fail(`expected the layout part first, got "${String(m.part)}"`);
         if (x.dtype !== 'u8') return fail(`layout part has dtype ${x.dtype}`);
         const layout = new TextDecoder().decode(x.bytes);
-        const { step, n, digest } = m;
-        if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) return fail(`bad step ${String(step)}`);
-        if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return fail(`bad length ${String(n)}`);
-        if (typeof digest !== 'string') return fail('no digest');
         if (opts.expectLayout !== undefined && layout !== opts.expectLayout) {
           return fail(
             `layout mismatch (wrong stage?): expected ${describeLayout(opts.expectLayout)}, got ${describeLayout(layout)}`,
           );
         }
         const total = layoutTotal(layout);
-        if (total !== undefined && total !== n) return fail(`layout says ${total} elements, sender announces ${n}`);
+        if (total !== undefined && total !== m.n) return fail(`layout says ${total} elements, sender announces ${m.n}`);
         const meta: TensorMeta = {};
-        for (const [k, v] of Object.entries(m)) if (!RESERVED.has(k)) meta[k] = v;
-        head = { layout, step, n, digest, meta };
+        for (const [k, v] of Object.entries(x.meta)) if (!STATE_RESERVED_META.has(k)) meta[k] = v;
+        head = { ...m, layout, meta };
         next = 1;
         return;
       }
+      const h = head;
+      if (!h) return fail('a buffer part before the layout');
+      if (!('part' in read.value)) return fail(`a second layout part inside transfer ${String(xfer)}`);
+      const m = read.value.part;
+      const part = PARTS[next];
       if (m.xfer !== xfer) return fail(`part of transfer ${m.xfer} arrived inside transfer ${String(xfer)}`);
-      if (m.part !== part) return fail(`expected part "${part}", got "${String(m.part)}"`);
-      const n = head!.n;
+      if (m.part !== part) return fail(`expected part "${part}", got "${m.part}"`);
+      const n = h.n;
       if (x.dtype !== 'f32') return fail(`${part} has dtype ${x.dtype}, expected f32`);
       if (x.shape.length !== 1 || x.shape[0] !== n || x.bytes.byteLength !== n * 4) {
         return fail(`${part} has shape [${x.shape.join(',')}], expected [${n}]`);
       }
       const b = x.bytes;
-      bufs[part as 'params' | 'm' | 'v'] =
-        b.byteOffset % 4 === 0 ? new Float32Array(b.buffer, b.byteOffset, n) : new Float32Array(b.slice().buffer);
+      bufs[m.part] = b.byteOffset % 4 === 0 ? new Float32Array(b.buffer, b.byteOffset, n) : new Float32Array(b.slice().buffer);
       next++;
-      if (next < PARTS.length) return;
-      const h = head!;
-      const state: StageState = { params: bufs.params!, m: bufs.m!, v: bufs.v!, step: h.step, layout: h.layout };
+      const { params, m: mom, v } = bufs;
+      if (!params || !mom || !v) return;
+      const state: StageState = { params, m: mom, v, step: h.step, layout: h.layout };
       const digest = stateDigest(state);
       if (digest !== h.digest) return fail(`digest mismatch: sender ${h.digest}, received ${digest}`);
       end();

@@ -136,6 +136,23 @@ describe('state transfer over memory transports', () => {
     a.close();
   });
 
+  it('refuses parts whose meta does not parse (no transfer id, unknown part, forged step), naming the problem', async () => {
+    const s = randomState(total, 8, layout);
+    const enc = new TextEncoder().encode(layout);
+    const cases: [Record<string, string | number>, RegExp][] = [
+      [{ part: 'layout', step: 1, n: total, digest: stateDigest(s) }, /state head meta: xfer/],
+      [{ xfer: 'x', part: 'layout', step: -1, n: total, digest: stateDigest(s) }, /state head meta: step/],
+      [{ xfer: 'x', part: 'weights' }, /state part meta: part/],
+    ];
+    for (const [meta, why] of cases) {
+      const [a, b] = memoryPair();
+      const p = receiveStageState(b);
+      await a.sendTensor({ kind: 'stage-state', dtype: 'u8', shape: [enc.length], data: enc, meta });
+      await expect(p).rejects.toThrow(why);
+      a.close();
+    }
+  });
+
   it('refuses a state whose digest does not match', async () => {
     const s = randomState(total, 7, layout);
     const [a, b] = memoryPair();
