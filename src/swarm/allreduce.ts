@@ -264,7 +264,13 @@ export async function allReduceSum(
   const n = data.length;
   if (R === 1) return data.slice();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const who = (j: number) => `rank ${j} (peer ${links[j]!.peerId})`;
+  /** The link to rank j (validateGroup checked that every other rank has one). */
+  const link = (j: number): Transport => {
+    const t = links[j];
+    if (!t) throw new Error(`allReduceSum: no link to rank ${j}`);
+    return t;
+  };
+  const who = (j: number) => `rank ${j} (peer ${link(j).peerId})`;
   const prefix = `all-reduce "${tag}" (rank ${r} of ${R})`;
 
   return new Promise<Float32Array>((resolve, reject) => {
@@ -301,7 +307,7 @@ export async function allReduceSum(
           `${prefix}: ${detail}`,
           tag,
           blamed,
-          blamed === undefined ? undefined : links[blamed]!.peerId,
+          blamed === undefined ? undefined : link(blamed).peerId,
           pending,
         ),
       );
@@ -314,7 +320,7 @@ export async function allReduceSum(
     };
     const send = (j: number, phase: 'scatter' | 'gather', shard: number, payload: Float32Array) => {
       sendsPending[j]++;
-      links[j]!
+      link(j)
         .sendTensor({
           kind: ALLREDUCE_KIND,
           dtype: 'f32',
@@ -332,7 +338,11 @@ export async function allReduceSum(
     };
     const reduce = () => {
       const parts: Float32Array[] = [];
-      for (let k = 0; k < R; k++) parts.push(contrib[k]!);
+      for (let k = 0; k < R; k++) {
+        const c = contrib[k];
+        if (!c) return fail(`reduce before the shard of ${who(k)} arrived`, k);
+        parts.push(c);
+      }
       const mine = reduceInOrder(parts, myHi - myLo);
       out.set(mine, myLo);
       reduced = true;
@@ -382,7 +392,7 @@ export async function allReduceSum(
     try {
       for (let j = 0; j < R; j++) {
         if (j === r) continue;
-        const mb = AllReduceMailbox.of(links[j]!);
+        const mb = AllReduceMailbox.of(link(j));
         cleanups.push(mb.listen(tag, (x) => (early ? early.push([j, x]) : receive(j, x))));
         mailboxes.push(mb);
       }
@@ -393,7 +403,7 @@ export async function allReduceSum(
     }
     for (let j = 0; j < R && !done; j++) {
       if (j === r) continue;
-      const t = links[j]!;
+      const t = link(j);
       const onClose = (info: CloseInfo) => {
         if (!contrib[j] || !gathered[j] || sendsPending[j] > 0) {
           fail(`link to ${who(j)} closed (${info.reason}: ${info.detail})`, j);
