@@ -16,7 +16,13 @@ async function runtimeWithSubgroups(): Promise<Runtime> {
   const l = adapter.limits;
   const device = await adapter.requestDevice({
     requiredFeatures: ['subgroups' as GPUFeatureName],
-    requiredLimits: { maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize, maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX },
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    },
   });
   base.device.destroy();
   return new Runtime({ ...base, adapter, device });

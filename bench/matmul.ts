@@ -28,7 +28,12 @@ export interface MatmulBenchRow {
 
 /** The model's matmuls at the reference config (B=12, T=64 -> 768 tokens, C=128, V=65) plus squares. */
 export function modelShapes(Ntok = 768, C = 128, V = 65): Array<MatmulShape & { label: string }> {
-  const linears: Array<[string, number, number]> = [['attn.c_attn', C, 3 * C], ['attn.c_proj', C, C], ['mlp.c_fc', C, 4 * C], ['mlp.c_proj', 4 * C, C]];
+  const linears: Array<[string, number, number]> = [
+    ['attn.c_attn', C, 3 * C],
+    ['attn.c_proj', C, C],
+    ['mlp.c_fc', C, 4 * C],
+    ['mlp.c_proj', 4 * C, C],
+  ];
   const out: Array<MatmulShape & { label: string }> = [];
   for (const [name, IN, OUT] of linears) {
     out.push({ label: `${name} fwd`, M: Ntok, N: OUT, K: IN, bias: true });
@@ -56,7 +61,10 @@ async function startTfjs(rt: Runtime): Promise<Tfjs> {
   // device, so navigator.gpu is only sniffed: in Node it is Dawn's GPU object from nodeGpu().
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator?.gpu) {
-    const gpu = typeof process !== 'undefined' && process.versions?.node ? (await (await import('../src/gpu/node-gpu')).nodeGpu({ quiet: true })).gpu : undefined;
+    const gpu =
+      typeof process !== 'undefined' && process.versions?.node
+        ? (await (await import('../src/gpu/node-gpu')).nodeGpu({ quiet: true })).gpu
+        : undefined;
     if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'node' }, configurable: true, writable: true });
     else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   }
@@ -78,9 +86,7 @@ async function startTfjs(rt: Runtime): Promise<Tfjs> {
       const b = tf.tensor2d(fill(s.K * s.N), s.transB ? [s.N, s.K] : [s.K, s.N]);
       const bias = s.bias ? tf.tensor1d(fill(s.N)) : undefined;
       const op = () =>
-        bias
-          ? tf.fused.matMul({ a, b, transposeA: !!s.transA, transposeB: !!s.transB, bias })
-          : tf.matMul(a, b, !!s.transA, !!s.transB);
+        bias ? tf.fused.matMul({ a, b, transposeA: !!s.transA, transposeB: !!s.transB, bias }) : tf.matMul(a, b, !!s.transA, !!s.transB);
       // warm-up (compiles tfjs's program for this shape) and a correctness touch
       const w = op();
       await w.data();
@@ -90,7 +96,8 @@ async function startTfjs(rt: Runtime): Promise<Tfjs> {
       for (let i = 0; i < reps; i++) {
         const t0 = performance.now();
         const c = op();
-        backend.endComputePassEncoder(); backend.submitQueue();
+        backend.endComputePassEncoder();
+        backend.submitQueue();
         if (best > 4 && best < Infinity) await sleep(best * 0.8);
         await rt.device.queue.onSubmittedWorkDone();
         const t = performance.now() - t0;
@@ -110,7 +117,10 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-export async function benchMatmul(rt: Runtime, opts: MatmulBenchOptions = {}): Promise<{
+export async function benchMatmul(
+  rt: Runtime,
+  opts: MatmulBenchOptions = {},
+): Promise<{
   adapter: string;
   tfjs: string | null;
   reps: number;

@@ -182,7 +182,8 @@ for (let i = 0; i < ROUNDS; i++) {
   runs['peerjs binary'].push(await peerjsRun(pjBin));
 }
 const raw = median(runs.raw);
-for (const [k, v] of Object.entries(runs)) results[k] = { medianMBps: +median(v).toFixed(1), vsRaw: +(median(v) / raw).toFixed(2), runs: v.map((x) => +x.toFixed(1)) };
+for (const [k, v] of Object.entries(runs))
+  results[k] = { medianMBps: +median(v).toFixed(1), vsRaw: +(median(v) / raw).toFixed(2), runs: v.map((x) => +x.toFixed(1)) };
 console.table(Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { 'MB/s': v.medianMBps, 'x raw': v.vsRaw, runs: v.runs.join(' ') }])));
 console.log(JSON.stringify(results));
 process.exit(0); // PeerJS's server leaves interval timers behind (notes)

@@ -22,7 +22,9 @@ if (want('train')) {
   const r = await benchTrainStep(rt);
   results.trainStep = r;
   console.log('\ntrain step (reference config n_layer 4, n_head 4, n_embd 128, block 64, batch 12)');
-  console.table([{ 'median step ms': r.medianStepMs.toFixed(1), 'tokens/step': r.tokensPerStep, 'tokens/s': r.tokensPerS.toFixed(0), 'target tokens/s': 2000 }]);
+  console.table([
+    { 'median step ms': r.medianStepMs.toFixed(1), 'tokens/step': r.tokensPerStep, 'tokens/s': r.tokensPerS.toFixed(0), 'target tokens/s': 2000 },
+  ]);
   results.tuning = matmulChoices(rt);
 }
 if (want('swarm')) {

@@ -61,8 +61,16 @@ function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M:
   const steps = WARMUP + MEASURE;
   const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 2, decaySteps: steps };
   return parseRunConfig({
-    runId, model, stages: evenStages(model.n_layer, S), B: opts.B, T: model.block_size, M: opts.M, steps, schedule,
-    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr }, seed: 1337,
+    runId,
+    model,
+    stages: evenStages(model.n_layer, S),
+    B: opts.B,
+    T: model.block_size,
+    M: opts.M,
+    steps,
+    schedule,
+    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
+    seed: 1337,
   });
 }
 
@@ -87,7 +95,15 @@ function instrument(runtime: object): { busyMs: () => number } {
 async function single(data: Dataset, run: RunConfig): Promise<number[]> {
   const rt = await nodeRuntime({ quiet: true });
   try {
-    const tr = await Trainer.create(rt, { config: run.model, B: run.B, T: run.T, schedule: run.schedule, optimizer: run.optimizer, seed: run.seed, tune: false });
+    const tr = await Trainer.create(rt, {
+      config: run.model,
+      B: run.B,
+      T: run.T,
+      schedule: run.schedule,
+      optimizer: run.optimizer,
+      seed: run.seed,
+      tune: false,
+    });
     const ms: number[] = [];
     for (let s = 0; s < run.steps; s++) {
       const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data.train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
@@ -104,7 +120,13 @@ async function single(data: Dataset, run: RunConfig): Promise<number[]> {
 async function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<{ stepMs: number[]; busyPerStage: number[][] }> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
   const room = run.runId;
-  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket, control: swarmControl });
+  const coordSig = await SignalingClient.connect(server.url, {
+    room,
+    peerId: 'coord',
+    role: 'coordinator',
+    WebSocket: nodeWebSocket,
+    control: swarmControl,
+  });
   const S = run.stages.length;
   const coordinator = new Coordinator(coordSig, { run, minPeers: S, stepTimeoutMs: 120_000, readyTimeoutMs: 60_000 });
   const peers: SwarmPeer[] = [];
@@ -113,8 +135,15 @@ async function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): P
   try {
     for (let i = 0; i < S; i++) {
       const p = await SwarmPeer.join({
-        url: server.url, room, peerId: `b${i}`, WebSocket: nodeWebSocket, rtcFactory: nodeRtcFactory(),
-        runtime: () => nodeRuntime({ quiet: true }), tokens: () => data.train, platform: 'node', throughput: 1000,
+        url: server.url,
+        room,
+        peerId: `b${i}`,
+        WebSocket: nodeWebSocket,
+        rtcFactory: nodeRtcFactory(),
+        runtime: () => nodeRuntime({ quiet: true }),
+        tokens: () => data.train,
+        platform: 'node',
+        throughput: 1000,
       });
       p.events.on('assigned', () => meters.set(p, instrument(p.runtime!)));
       peers.push(p);
@@ -158,7 +187,9 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
   const data = Dataset.fromText(text, CharTokenizer.fromCorpus(text), { valFraction: 0.1 });
   const vocab = data.tokenizer!.vocabSize;
   const tokensPerStep = B * M * 64;
-  log(`\nswarm (n_layer 4, n_head 4, n_embd 128, block 64; ${M} microbatches x ${B} sequences = ${tokensPerStep} tokens/step; ${WARMUP} warm-up + ${MEASURE} measured steps)`);
+  log(
+    `\nswarm (n_layer 4, n_head 4, n_embd 128, block 64; ${M} microbatches x ${B} sequences = ${tokensPerStep} tokens/step; ${WARMUP} warm-up + ${MEASURE} measured steps)`,
+  );
   const rows: SwarmBenchRow[] = [];
   // The single peer runs before and after the pipelines (load drift on a shared machine hits both); no matmul
   // autotuning on either side (swarm peers do not tune).
@@ -183,7 +214,16 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
   }
   singleSteps.push(...(await single(data, benchRun('bench-single-2', vocab, 1, { B, M }))));
   const singleMs = median(singleSteps);
-  rows.push({ config: 'single peer (Trainer)', stages: 1, peers: 1, medianStepMs: singleMs, tokensPerS: (tokensPerStep * 1000) / singleMs, vsSingle: 1, bubble: [], busyMsPerStep: [] });
+  rows.push({
+    config: 'single peer (Trainer)',
+    stages: 1,
+    peers: 1,
+    medianStepMs: singleMs,
+    tokensPerS: (tokensPerStep * 1000) / singleMs,
+    vsSingle: 1,
+    bubble: [],
+    busyMsPerStep: [],
+  });
   for (const r of pending) rows.push({ ...r, vsSingle: singleMs / r.medianStepMs });
   console.table(
     rows.map((r) => ({
@@ -195,5 +235,14 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
       'bubble (idle share) per stage': r.bubble.map((x) => `${(x * 100).toFixed(0)}%`).join(' / ') || '-',
     })),
   );
-  return { model: { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: vocab, block_size: 64 }, B, M, T: 64, tokensPerStep, warmupSteps: WARMUP, measuredSteps: MEASURE, rows };
+  return {
+    model: { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: vocab, block_size: 64 },
+    B,
+    M,
+    T: 64,
+    tokensPerStep,
+    warmupSteps: WARMUP,
+    measuredSteps: MEASURE,
+    rows,
+  };
 }

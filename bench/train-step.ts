@@ -16,13 +16,22 @@ export interface TrainStepResult {
   steps: number;
 }
 
-export async function benchTrainStep(rt: Runtime, opts: { n_layer?: number; n_head?: number; n_embd?: number; T?: number; B?: number; steps?: number } = {}): Promise<TrainStepResult> {
+export async function benchTrainStep(
+  rt: Runtime,
+  opts: { n_layer?: number; n_head?: number; n_embd?: number; T?: number; B?: number; steps?: number } = {},
+): Promise<TrainStepResult> {
   const text = loadCorpus();
   const tokenizer = CharTokenizer.fromCorpus(text);
   const data = Dataset.fromText(text, tokenizer);
   const T = opts.T ?? 64;
   const B = opts.B ?? 12;
-  const config: GPTConfig = { n_layer: opts.n_layer ?? 4, n_head: opts.n_head ?? 4, n_embd: opts.n_embd ?? 128, vocab_size: tokenizer.vocabSize, block_size: T };
+  const config: GPTConfig = {
+    n_layer: opts.n_layer ?? 4,
+    n_head: opts.n_head ?? 4,
+    n_embd: opts.n_embd ?? 128,
+    vocab_size: tokenizer.vocabSize,
+    block_size: T,
+  };
   const trainer = await Trainer.create(rt, { config, B, T, seed: 1, schedule: { lr: 1e-3, minLr: 1e-4, warmup: 10, decaySteps: 1000 } });
   const steps = opts.steps ?? 20;
   const times: number[] = [];

@@ -27,9 +27,15 @@ ${runFlagsHelp}
 export async function coordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     ...runFlagOptions,
-    signal: { type: 'string' }, serve: { type: 'boolean' }, port: { type: 'string' }, room: { type: 'string' },
-    'min-peers': { type: 'string' }, 'sample-chars': { type: 'string' }, out: { type: 'string' },
-    'step-timeout': { type: 'string' }, verbose: { type: 'boolean' },
+    signal: { type: 'string' },
+    serve: { type: 'boolean' },
+    port: { type: 'string' },
+    room: { type: 'string' },
+    'min-peers': { type: 'string' },
+    'sample-chars': { type: 'string' },
+    out: { type: 'string' },
+    'step-timeout': { type: 'string' },
+    verbose: { type: 'boolean' },
   });
   const signal = str(values, 'signal');
   if (!signal && !values.serve) throw new UsageError('give --signal URL or --serve');
@@ -46,7 +52,14 @@ export async function coordinator(argv: string[]): Promise<number> {
   const url = server?.url ?? signal;
   if (!url) throw new UsageError('give --signal URL or --serve');
   const session = await CoordinatorRun.start({
-    url, room, run, minPeers, log, WebSocket: nodeWebSocket, holdShutdown: true, stepTimeoutMs: num(values, 'step-timeout', 120, { min: 1 }) * 1000,
+    url,
+    room,
+    run,
+    minPeers,
+    log,
+    WebSocket: nodeWebSocket,
+    holdShutdown: true,
+    stepTimeoutMs: num(values, 'step-timeout', 120, { min: 1 }) * 1000,
   });
   const stop = () => {
     session.close();

@@ -43,15 +43,33 @@ const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // As tests/browser/harness.ts: new headless, loopback WebRTC, WebGPU (SwiftShader without a GPU), no throttling of
 // background tabs (a swarm tab is usually not the visible one), nothing phoning home.
 const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-first-run', '--no-default-browser-check', '--allow-loopback-in-peer-connection', '--enable-unsafe-webgpu',
-  '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--no-default-browser-check',
+  '--allow-loopback-in-peer-connection',
+  '--enable-unsafe-webgpu',
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
 ];
 
 const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8', '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.map': 'application/json', '.wgsl': 'text/plain; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.map': 'application/json',
+  '.wgsl': 'text/plain; charset=utf-8',
 };
 
 /** A static file server for the built pages on 127.0.0.1. */
@@ -83,10 +101,11 @@ export async function serveStatic(root: string, port = 0): Promise<{ url: string
   return {
     url: `http://127.0.0.1:${p}`,
     server,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -132,7 +151,15 @@ function lineTap(stream: NodeJS.ReadableStream, prefix: string, sink: (s: string
   });
 }
 
-async function startNodeChildren(n: number, url: string, room: string, data: string | undefined, log: (s: string) => void, verbose: boolean, onExit: (id: string, code: number | null, tail: string[]) => void): Promise<Contributors> {
+async function startNodeChildren(
+  n: number,
+  url: string,
+  room: string,
+  data: string | undefined,
+  log: (s: string) => void,
+  verbose: boolean,
+  onExit: (id: string, code: number | null, tail: string[]) => void,
+): Promise<Contributors> {
   const kids: { id: string; cp: ChildProcess; exited: Promise<number | null> }[] = [];
   const bin = join(repoRoot, 'bin', 'tabswarm.mjs');
   for (let i = 0; i < n; i++) {
@@ -142,10 +169,12 @@ async function startNodeChildren(n: number, url: string, room: string, data: str
     const tail: string[] = [];
     lineTap(cp.stdout!, `[${id}] `, verbose ? log : () => undefined, tail);
     lineTap(cp.stderr!, '', verbose ? log : () => undefined, tail);
-    const exited = new Promise<number | null>((resolve) => cp.once('exit', (code) => {
-      onExit(id, code, tail);
-      resolve(code);
-    }));
+    const exited = new Promise<number | null>((resolve) =>
+      cp.once('exit', (code) => {
+        onExit(id, code, tail);
+        resolve(code);
+      }),
+    );
     kids.push({ id, cp, exited });
   }
   log(`started ${n} Node peer process(es): ${kids.map((k) => `${k.id} (pid ${k.cp.pid})`).join(', ')}`);
@@ -167,8 +196,15 @@ async function startInProcess(n: number, url: string, room: string, dataPath: st
   const peers: SwarmPeer[] = [];
   for (let i = 0; i < n; i++) {
     const p = await SwarmPeer.join({
-      url, room, peerId: `node-${i + 1}`, WebSocket: nodeWebSocket, rtcFactory: nodeRtcFactory(),
-      runtime: () => nodeRuntime({ quiet: true }), tokens: () => data.train, platform: 'node', log,
+      url,
+      room,
+      peerId: `node-${i + 1}`,
+      WebSocket: nodeWebSocket,
+      rtcFactory: nodeRtcFactory(),
+      runtime: () => nodeRuntime({ quiet: true }),
+      tokens: () => data.train,
+      platform: 'node',
+      log,
     });
     void p.finished().then(() => p.close());
     peers.push(p);
@@ -206,9 +242,17 @@ async function startTabs(n: number, pageUrl: string, log: (s: string) => void, v
 export async function demo(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     ...runFlagOptions,
-    tabs: { type: 'string' }, peers: { type: 'string' }, 'node-peers': { type: 'boolean' }, 'in-process': { type: 'boolean' },
-    port: { type: 'string' }, 'pages-port': { type: 'string' }, 'no-pages': { type: 'boolean' }, room: { type: 'string' },
-    'sample-chars': { type: 'string' }, timeout: { type: 'string' }, verbose: { type: 'boolean' },
+    tabs: { type: 'string' },
+    peers: { type: 'string' },
+    'node-peers': { type: 'boolean' },
+    'in-process': { type: 'boolean' },
+    port: { type: 'string' },
+    'pages-port': { type: 'string' },
+    'no-pages': { type: 'boolean' },
+    room: { type: 'string' },
+    'sample-chars': { type: 'string' },
+    timeout: { type: 'string' },
+    verbose: { type: 'boolean' },
   });
   const t0 = performance.now();
   const nodePeers = values['node-peers'] === true || values['in-process'] === true;
@@ -298,7 +342,9 @@ export async function demo(argv: string[]): Promise<number> {
     }
     s.release();
     const summary = s.summary();
-    say(`trained in ${((trainedAt - t0) / 1000).toFixed(1)} s wall (setup included); loss ${summary.first_loss.toFixed(4)} -> ${summary.last_loss.toFixed(4)}`);
+    say(
+      `trained in ${((trainedAt - t0) / 1000).toFixed(1)} s wall (setup included); loss ${summary.first_loss.toFixed(4)} -> ${summary.last_loss.toFixed(4)}`,
+    );
     await contributors.stop();
     contributors = undefined;
     for (const c of cleanups.splice(0).reverse()) await c();

@@ -33,7 +33,7 @@ export function readText(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -42,12 +42,12 @@ export function loadCheckpointFile(path: string): Checkpoint {
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch (e) {
-    throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}`, { cause: e });
   }
   try {
     return decodeCheckpoint(bytes);
   } catch (e) {
-    throw new Error(`checkpoint ${path}: ${(e as Error).message}`);
+    throw new Error(`checkpoint ${path}: ${(e as Error).message}`, { cause: e });
   }
 }
 

@@ -8,7 +8,10 @@ export const evalHelp = `tabswarm eval --checkpoint C [--data F] [--batch-size 1
 
 export async function evaluate(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    checkpoint: { type: 'string' }, data: { type: 'string' }, 'batch-size': { type: 'string' }, 'eval-batches': { type: 'string' },
+    checkpoint: { type: 'string' },
+    data: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'eval-batches': { type: 'string' },
     'block-size': { type: 'string' },
   });
   const ck = loadCheckpointFile(required(values, 'checkpoint'));
@@ -18,7 +21,14 @@ export async function evaluate(argv: string[]): Promise<number> {
   const B = num(values, 'batch-size', 12, { int: true, min: 1 });
   const T = num(values, 'block-size', ck.config.block_size, { int: true, min: 1 });
   const rt = await cliRuntime();
-  const trainer = await Trainer.create(rt, { config: ck.config, B, T, initial: ck.params, tune: false, schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 } });
+  const trainer = await Trainer.create(rt, {
+    config: ck.config,
+    B,
+    T,
+    initial: ck.params,
+    tune: false,
+    schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 },
+  });
   const batches = evalBatches(data.val, { B, T, maxBatches: num(values, 'eval-batches', 50, { int: true, min: 1 }) });
   const loss = await trainer.evaluate(batches);
   console.log(JSON.stringify({ val_loss: loss, batches: batches.length, tokens: batches.length * B * T }));

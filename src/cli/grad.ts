@@ -14,7 +14,7 @@ export function parseBatchJson(text: string, vocab: number, blockSize: number): 
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new Error(`batch: not JSON (${(e as Error).message})`);
+    throw new Error(`batch: not JSON (${(e as Error).message})`, { cause: e });
   }
   if (typeof raw !== 'object' || raw === null) throw new Error('batch: expected an object {"inputs": [[...]], "targets": [[...]]}');
   const obj = raw as Record<string, unknown>;
@@ -24,7 +24,8 @@ export function parseBatchJson(text: string, vocab: number, blockSize: number): 
     return v.map((row, i) => {
       if (!Array.isArray(row) || row.length === 0) throw new Error(`batch: ${key}[${i}] must be a non-empty array of token ids`);
       return row.map((id, j) => {
-        if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`batch: ${key}[${i}][${j}] = ${JSON.stringify(id)} is not a token id below vocab_size ${vocab}`);
+        if (!Number.isInteger(id) || id < 0 || id >= vocab)
+          throw new Error(`batch: ${key}[${i}][${j}] = ${JSON.stringify(id)} is not a token id below vocab_size ${vocab}`);
         return id as number;
       });
     });
@@ -34,8 +35,13 @@ export function parseBatchJson(text: string, vocab: number, blockSize: number): 
   const T = inputs[0].length;
   if (T > blockSize) throw new Error(`batch: rows have ${T} tokens, more than block_size ${blockSize}`);
   if (targets.length !== inputs.length) throw new Error(`batch: ${inputs.length} input rows but ${targets.length} target rows`);
-  for (const [name, rs] of [['inputs', inputs], ['targets', targets]] as const) {
-    rs.forEach((r, i) => { if (r.length !== T) throw new Error(`batch: ${name}[${i}] has ${r.length} ids, expected ${T} like inputs[0]`); });
+  for (const [name, rs] of [
+    ['inputs', inputs],
+    ['targets', targets],
+  ] as const) {
+    rs.forEach((r, i) => {
+      if (r.length !== T) throw new Error(`batch: ${name}[${i}] has ${r.length} ids, expected ${T} like inputs[0]`);
+    });
   }
   return { B: inputs.length, T, inputs: Uint32Array.from(inputs.flat()), targets: Uint32Array.from(targets.flat()) };
 }
@@ -48,7 +54,12 @@ export async function grad(argv: string[]): Promise<number> {
   const batch = parseBatchJson(readFileSync(batchPath, 'utf8'), ck.config.vocab_size, ck.config.block_size);
   const rt = await cliRuntime();
   const trainer = await Trainer.create(rt, {
-    config: ck.config, B: batch.B, T: batch.T, initial: ck.params, tune: false, schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 },
+    config: ck.config,
+    B: batch.B,
+    T: batch.T,
+    initial: ck.params,
+    tune: false,
+    schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 },
   });
   const st = trainer.stage;
   st.zeroGrads();

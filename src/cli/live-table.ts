@@ -25,8 +25,10 @@ export function stepLine(v: RunView, r: StepReport): string {
     .filter((p) => p.stage !== null)
     .map((p) => `${p.id}:s${p.stage}${p.state === 'gone' ? '(gone)' : ''}`)
     .join(' ');
-  return `step ${lpad(String(r.step + 1), String(v.steps).length)}/${v.steps}  loss ${r.loss.toFixed(4)}  ` +
-    `${lpad(stepTokensPerSecond(v, r).toFixed(0), 6)} tok/s  ${lpad(r.ms.toFixed(0), 6)} ms${r.attempts > 1 ? ` (${r.attempts} attempts)` : ''}  [${peers}]`;
+  return (
+    `step ${lpad(String(r.step + 1), String(v.steps).length)}/${v.steps}  loss ${r.loss.toFixed(4)}  ` +
+    `${lpad(stepTokensPerSecond(v, r).toFixed(0), 6)} tok/s  ${lpad(r.ms.toFixed(0), 6)} ms${r.attempts > 1 ? ` (${r.attempts} attempts)` : ''}  [${peers}]`
+  );
 }
 
 /** The table as lines: a header with the run's progress, one row per peer (by stage, then id), the last re-run. */

@@ -17,8 +17,12 @@ export const peerHelp = `tabswarm peer --signal ws://127.0.0.1:8787/ [flags]   j
 
 export async function peer(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    signal: { type: 'string' }, room: { type: 'string' }, id: { type: 'string' }, throughput: { type: 'string' },
-    data: { type: 'string' }, verbose: { type: 'boolean' },
+    signal: { type: 'string' },
+    room: { type: 'string' },
+    id: { type: 'string' },
+    throughput: { type: 'string' },
+    data: { type: 'string' },
+    verbose: { type: 'boolean' },
   });
   const url = required(values, 'signal');
   const room = str(values, 'room') ?? DEFAULT_ROOM;
@@ -28,14 +32,22 @@ export async function peer(argv: string[]): Promise<number> {
   const log = values.verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
   let data: ReturnType<typeof corpus>['data'] | undefined;
   const p = await SwarmPeer.join({
-    url, room, peerId, WebSocket: nodeWebSocket, rtcFactory: nodeRtcFactory(),
+    url,
+    room,
+    peerId,
+    WebSocket: nodeWebSocket,
+    rtcFactory: nodeRtcFactory(),
     runtime: () => nodeRuntime({ quiet: !values.verbose }),
     tokens: () => (data ??= corpus(str(values, 'data')).data).train,
-    platform: 'node', throughput, log,
+    platform: 'node',
+    throughput,
+    log,
   });
   say(`joined room "${room}" (${Math.round(p.throughput)} tok/s benchmark)`);
   const result = await new Promise<{ reason?: string; error?: Error }>((resolve) => {
-    p.events.on('assigned', ({ stage, run }) => say(`stage ${stage} [${run.stages[stage].layerStart}, ${run.stages[stage].layerEnd}) of run ${run.runId}`));
+    p.events.on('assigned', ({ stage, run }) =>
+      say(`stage ${stage} [${run.stages[stage].layerStart}, ${run.stages[stage].layerEnd}) of run ${run.runId}`),
+    );
     p.events.on('state-received', ({ from, step, ms }) => say(`copied stage state from ${from} at step ${step} (${ms.toFixed(0)} ms)`));
     p.events.on('error', (e) => say(`error: ${e.message}`));
     void p.finished().then(resolve);

@@ -23,7 +23,11 @@ export const runFlagsHelp = `  --stages ${D.stages} --steps ${D.steps} --microba
 export function runFromFlags(values: Record<string, unknown>, vocab: number): RunConfig {
   const flag = (name: RunOptionName) => `--${name}`;
   try {
-    return buildRun(readRunOptions((name) => str(values, name), flag), vocab, flag);
+    return buildRun(
+      readRunOptions((name) => str(values, name), flag),
+      vocab,
+      flag,
+    );
   } catch (e) {
     if (e instanceof RunBuildError) throw new UsageError(e.message);
     throw e;

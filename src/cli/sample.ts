@@ -9,8 +9,13 @@ export const sampleHelp = `tabswarm sample --checkpoint C --prompt P [--chars 50
 
 export async function sample(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    checkpoint: { type: 'string' }, prompt: { type: 'string' }, chars: { type: 'string' }, temperature: { type: 'string' },
-    'top-k': { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' },
+    checkpoint: { type: 'string' },
+    prompt: { type: 'string' },
+    chars: { type: 'string' },
+    temperature: { type: 'string' },
+    'top-k': { type: 'string' },
+    seed: { type: 'string' },
+    data: { type: 'string' },
   });
   const ck = loadCheckpointFile(required(values, 'checkpoint'));
   const prompt = str(values, 'prompt') ?? '\n';

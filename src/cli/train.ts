@@ -22,12 +22,28 @@ export const trainHelp = `tabswarm train [flags]
 
 export async function train(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    'n-layer': { type: 'string' }, 'n-head': { type: 'string' }, 'n-embd': { type: 'string' }, 'block-size': { type: 'string' },
-    'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' },
-    'min-lr': { type: 'string' }, warmup: { type: 'string' }, 'weight-decay': { type: 'string' }, beta2: { type: 'string' },
-    'grad-clip': { type: 'string' }, seed: { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-batches': { type: 'string' },
-    data: { type: 'string' }, out: { type: 'string' }, 'sample-chars': { type: 'string' }, json: { type: 'boolean' },
-    'log-every': { type: 'string' }, 'no-tune': { type: 'boolean' },
+    'n-layer': { type: 'string' },
+    'n-head': { type: 'string' },
+    'n-embd': { type: 'string' },
+    'block-size': { type: 'string' },
+    'batch-size': { type: 'string' },
+    'grad-accum': { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    'min-lr': { type: 'string' },
+    warmup: { type: 'string' },
+    'weight-decay': { type: 'string' },
+    beta2: { type: 'string' },
+    'grad-clip': { type: 'string' },
+    seed: { type: 'string' },
+    'eval-every': { type: 'string' },
+    'eval-batches': { type: 'string' },
+    data: { type: 'string' },
+    out: { type: 'string' },
+    'sample-chars': { type: 'string' },
+    json: { type: 'boolean' },
+    'log-every': { type: 'string' },
+    'no-tune': { type: 'boolean' },
   });
   const json = values.json === true;
   const int = { int: true, min: 1 };
@@ -47,25 +63,44 @@ export async function train(argv: string[]): Promise<number> {
   const tokenizer = CharTokenizer.fromCorpus(text);
   const data = Dataset.fromText(text, tokenizer, { valFraction: 0.1 });
   const config = {
-    n_layer: num(values, 'n-layer', 4, int), n_head: num(values, 'n-head', 4, int), n_embd: num(values, 'n-embd', 128, int),
-    vocab_size: tokenizer.vocabSize, block_size: blockSize,
+    n_layer: num(values, 'n-layer', 4, int),
+    n_head: num(values, 'n-head', 4, int),
+    n_embd: num(values, 'n-embd', 128, int),
+    vocab_size: tokenizer.vocabSize,
+    block_size: blockSize,
   };
-  const log = (s: string) => { if (!json) process.stderr.write(s + '\n'); };
+  const log = (s: string) => {
+    if (!json) process.stderr.write(s + '\n');
+  };
   const rt = await cliRuntime();
   log(`[train] ${describeAdapter(rt.handle.report)}`);
   const trainer = await Trainer.create(rt, {
-    config, B, T: blockSize, seed,
+    config,
+    B,
+    T: blockSize,
+    seed,
     schedule: { lr, minLr: num(values, 'min-lr', 1e-4, { min: 0 }), warmup: num(values, 'warmup', 100, { int: true, min: 0 }), decaySteps: steps },
-    optimizer: { weightDecay: num(values, 'weight-decay', 0.1, { min: 0 }), beta2: num(values, 'beta2', 0.99, { min: 0 }), gradClip: num(values, 'grad-clip', 1.0, { min: 0 }) },
-    log, tune: values['no-tune'] !== true,
+    optimizer: {
+      weightDecay: num(values, 'weight-decay', 0.1, { min: 0 }),
+      beta2: num(values, 'beta2', 0.99, { min: 0 }),
+      gradClip: num(values, 'grad-clip', 1.0, { min: 0 }),
+    },
+    log,
+    tune: values['no-tune'] !== true,
   });
   saveTuning(rt);
   log(`[train] ${trainer.stage.params.count.toLocaleString()} parameters; ${steps} steps of ${accum}x${B}x${blockSize} tokens`);
   const valBatches: Batch[] = evalBatches(data.val, { B, T: blockSize, maxBatches: evalCount });
-  const bar = json ? null : new cliProgress.SingleBar({
-    format: 'train |{bar}| {value}/{total} | loss {loss} | val {val} | {tps} tok/s | ETA {eta_formatted}',
-    hideCursor: true, etaBuffer: 50,
-  }, cliProgress.Presets.shades_classic);
+  const bar = json
+    ? null
+    : new cliProgress.SingleBar(
+        {
+          format: 'train |{bar}| {value}/{total} | loss {loss} | val {val} | {tps} tok/s | ETA {eta_formatted}',
+          hideCursor: true,
+          etaBuffer: 50,
+        },
+        cliProgress.Presets.shades_classic,
+      );
   bar?.start(steps, 0, { loss: '-', val: '-', tps: '-' });
   const tokensPerStep = accum * B * blockSize;
   let valLoss = Number.NaN;

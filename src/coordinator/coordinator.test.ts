@@ -107,7 +107,10 @@ describe('Coordinator', () => {
     for (const p of ['a', 'b', 'c', 'd']) announce(plane, p, 100);
     const reports = await c.finished();
     expect(plane.ofType('swarm-assign').map((m) => m.stage)).toEqual([0, 1, 0, 1]);
-    expect(plane.ofType('swarm-members')[0].stages).toEqual([['a', 'c'], ['b', 'd']]);
+    expect(plane.ofType('swarm-members')[0].stages).toEqual([
+      ['a', 'c'],
+      ['b', 'd'],
+    ]);
     expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
     const apply = plane.ofType('step-apply');
     expect(apply.map((a) => a.lr)).toEqual([0, 1, 2].map((s) => learningRate(s, run().schedule)));
@@ -121,7 +124,10 @@ describe('Coordinator', () => {
   });
 
   it('no clipping below the threshold or with gradClip 0', async () => {
-    for (const [gradClip, sumsq, want] of [[1, [0.09, 0.16], 1], [0, [100, 1], 1]] as const) {
+    for (const [gradClip, sumsq, want] of [
+      [1, [0.09, 0.16], 1],
+      [0, [100, 1], 1],
+    ] as const) {
       const plane = new FakePlane();
       const r = run({ steps: 1 });
       r.optimizer.gradClip = gradClip;
@@ -199,9 +205,15 @@ describe('Coordinator', () => {
     const members = plane.ofType('swarm-members');
     expect(members).toHaveLength(2);
     expect(members[1].joins).toEqual([{ peer: 'e', stage: 1, source: 'b' }]);
-    expect(members[1].stages).toEqual([['a', 'c'], ['b', 'e']]);
+    expect(members[1].stages).toEqual([
+      ['a', 'c'],
+      ['b', 'e'],
+    ]);
     expect(members[1].step).toBeGreaterThan(0);
-    expect(reports[reports.length - 1].members).toEqual([['a', 'c'], ['b', 'e']]);
+    expect(reports[reports.length - 1].members).toEqual([
+      ['a', 'c'],
+      ['b', 'e'],
+    ]);
     c.close();
   });
 
@@ -250,17 +262,45 @@ describe('Coordinator', () => {
 
 describe('run config', () => {
   it('accepts contiguous stages and rejects gaps, overlaps, short cover and T > block_size', () => {
-    expect(run().stages).toEqual([{ layerStart: 0, layerEnd: 2 }, { layerStart: 2, layerEnd: 4 }]);
-    expect(() => run({ stages: [{ layerStart: 0, layerEnd: 1 }, { layerStart: 2, layerEnd: 4 }] })).toThrow(/starts at layer 2, expected 1/);
-    expect(() => run({ stages: [{ layerStart: 0, layerEnd: 3 }, { layerStart: 2, layerEnd: 4 }] })).toThrow(/expected 3/);
+    expect(run().stages).toEqual([
+      { layerStart: 0, layerEnd: 2 },
+      { layerStart: 2, layerEnd: 4 },
+    ]);
+    expect(() =>
+      run({
+        stages: [
+          { layerStart: 0, layerEnd: 1 },
+          { layerStart: 2, layerEnd: 4 },
+        ],
+      }),
+    ).toThrow(/starts at layer 2, expected 1/);
+    expect(() =>
+      run({
+        stages: [
+          { layerStart: 0, layerEnd: 3 },
+          { layerStart: 2, layerEnd: 4 },
+        ],
+      }),
+    ).toThrow(/expected 3/);
     expect(() => run({ stages: [{ layerStart: 0, layerEnd: 3 }] })).toThrow(/end at layer 3, expected n_layer 4/);
-    expect(() => run({ stages: [{ layerStart: 0, layerEnd: 0 }, { layerStart: 0, layerEnd: 4 }] })).toThrow(/empty/);
+    expect(() =>
+      run({
+        stages: [
+          { layerStart: 0, layerEnd: 0 },
+          { layerStart: 0, layerEnd: 4 },
+        ],
+      }),
+    ).toThrow(/empty/);
     expect(() => run({ T: 9 })).toThrow(/exceeds block_size/);
     expect(() => run({ model: { n_layer: 4, n_head: 3, n_embd: 8, vocab_size: 10, block_size: 8 } })).toThrow(/divisible/);
   });
 
   it('evenStages splits layers contiguously', () => {
-    expect(evenStages(5, 3)).toEqual([{ layerStart: 0, layerEnd: 2 }, { layerStart: 2, layerEnd: 4 }, { layerStart: 4, layerEnd: 5 }]);
+    expect(evenStages(5, 3)).toEqual([
+      { layerStart: 0, layerEnd: 2 },
+      { layerStart: 2, layerEnd: 4 },
+      { layerStart: 4, layerEnd: 5 },
+    ]);
     expect(() => evenStages(2, 3)).toThrow();
   });
 });

@@ -195,7 +195,8 @@ export class Coordinator {
 
   private join(peerId: string, msg: ControlOf<'peer-info'>): void {
     // Peers of version 1 sent no hello: their peer-info must not slip in as if it were ours.
-    if (!this.spoken.has(peerId)) return this.refuse(peerId, `peer-info without a hello: the peer speaks a protocol older than ${PROTOCOL_VERSION}; update the peer`);
+    if (!this.spoken.has(peerId))
+      return this.refuse(peerId, `peer-info without a hello: the peer speaks a protocol older than ${PROTOCOL_VERSION}; update the peer`);
     const known = this.peers.get(peerId);
     if (known?.alive) return; // duplicate announcement
     if (known) this.peers.delete(peerId); // the same id back after it vanished: a fresh peer (its state is gone)
@@ -237,9 +238,12 @@ export class Coordinator {
         if (why) return finish(new Restart(why));
         if (done()) return finish();
       };
-      const timer = setInterval(() => {
-        if (performance.now() - this.progressAt > timeoutMs) finish(new Restart(`no progress for ${timeoutMs} ms while ${what}`));
-      }, Math.min(1000, timeoutMs / 4));
+      const timer = setInterval(
+        () => {
+          if (performance.now() - this.progressAt > timeoutMs) finish(new Restart(`no progress for ${timeoutMs} ms while ${what}`));
+        },
+        Math.min(1000, timeoutMs / 4),
+      );
       const finish = (err?: Error) => {
         clearInterval(timer);
         this.wakers.delete(check);
@@ -315,7 +319,9 @@ export class Coordinator {
       }
       const epoch = ++this.epoch;
       const everyone = stages.flat();
-      this.log(`membership epoch ${epoch}: ${stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}${joins.length ? ` joins ${joins.map((j) => `${j.peer}<-${j.source}`).join(',')}` : ''}`);
+      this.log(
+        `membership epoch ${epoch}: ${stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}${joins.length ? ` joins ${joins.map((j) => `${j.peer}<-${j.source}`).join(',')}` : ''}`,
+      );
       this.cp.sendControl({ type: 'swarm-members', epoch, stages, speeds: this.throughputs(stages), joins, step: this.step }, '*');
       this.events.emit('membership', { epoch, stages, joins: joins.map((j) => j.peer) });
       try {
@@ -371,7 +377,12 @@ export class Coordinator {
     const lr = learningRate(step, this.run.schedule);
     this.cp.sendControl({ type: 'step-apply', step, attempt, scale, lr }, '*');
     // The update is out: from here a vanished member just stops counting.
-    await this.waitFor(() => all.every((p) => !this.isAlive(p) || this.stepDone.has(p)), () => null, stepMs, `step ${step} apply`).catch((err: unknown) => {
+    await this.waitFor(
+      () => all.every((p) => !this.isAlive(p) || this.stepDone.has(p)),
+      () => null,
+      stepMs,
+      `step ${step} apply`,
+    ).catch((err: unknown) => {
       if (!(err instanceof Restart)) throw err;
       // A replica that did not apply this update is out of sync with its twins: it leaves the membership.
       for (const p of all) {
@@ -387,8 +398,20 @@ export class Coordinator {
     if (!replicasAgree) this.log(`step ${step}: replicas disagree on their params digest`);
     let lossSum = 0;
     for (const l of this.losses.values()) lossSum += l ?? Number.NaN;
-    const report: StepReport = { step, attempts: attempt + 1, loss: lossSum / M, lr, gradNorm, scale, members: applied, replicasAgree, ms: performance.now() - t0 };
-    this.log(`step ${step}: loss ${report.loss.toFixed(4)} norm ${gradNorm.toFixed(4)} scale ${scale.toFixed(4)} ${report.ms.toFixed(0)} ms${attempt ? ` (${attempt + 1} attempts)` : ''}`);
+    const report: StepReport = {
+      step,
+      attempts: attempt + 1,
+      loss: lossSum / M,
+      lr,
+      gradNorm,
+      scale,
+      members: applied,
+      replicasAgree,
+      ms: performance.now() - t0,
+    };
+    this.log(
+      `step ${step}: loss ${report.loss.toFixed(4)} norm ${gradNorm.toFixed(4)} scale ${scale.toFixed(4)} ${report.ms.toFixed(0)} ms${attempt ? ` (${attempt + 1} attempts)` : ''}`,
+    );
     return report;
   }
 

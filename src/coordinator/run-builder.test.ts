@@ -9,7 +9,10 @@ describe('buildRun', () => {
     expect(run.M).toBe(4);
     expect(run.T).toBe(64);
     expect(run.model).toEqual({ n_layer: 4, n_head: 4, n_embd: 64, vocab_size: 65, block_size: 64 });
-    expect(run.stages).toEqual([{ layerStart: 0, layerEnd: 2 }, { layerStart: 2, layerEnd: 4 }]);
+    expect(run.stages).toEqual([
+      { layerStart: 0, layerEnd: 2 },
+      { layerStart: 2, layerEnd: 4 },
+    ]);
     expect(run.schedule).toEqual({ lr: 3e-3, minLr: 3e-4, warmup: 5, decaySteps: 40 });
     expect(run.optimizer.lr).toBe(3e-3);
     expect(run.optimizer.gradClip).toBe(RUN_DEFAULTS['grad-clip']);
@@ -40,7 +43,12 @@ describe('readRunOptions', () => {
   });
 
   it('refuses a non-number and a fractional integer option', () => {
-    expect(() => readRunOptions((n) => (n === 'steps' ? 'many' : undefined), (n) => `--${n}`)).toThrow('--steps: "many" is not a number');
+    expect(() =>
+      readRunOptions(
+        (n) => (n === 'steps' ? 'many' : undefined),
+        (n) => `--${n}`,
+      ),
+    ).toThrow('--steps: "many" is not a number');
     expect(() => readRunOptions((n) => (n === 'batch-size' ? '2.5' : undefined))).toThrow('batch-size: "2.5" is not an integer');
     expect(() => readRunOptions((n) => (n === 'lr' ? '' : undefined))).toThrow('is not a number');
   });
@@ -48,7 +56,10 @@ describe('readRunOptions', () => {
 
 describe('evenStages', () => {
   it('splits layers contiguously, earlier stages taking the extra ones', () => {
-    expect(evenStages(5, 2)).toEqual([{ layerStart: 0, layerEnd: 3 }, { layerStart: 3, layerEnd: 5 }]);
+    expect(evenStages(5, 2)).toEqual([
+      { layerStart: 0, layerEnd: 3 },
+      { layerStart: 3, layerEnd: 5 },
+    ]);
     expect(evenStages(3, 3).map((s) => s.layerEnd - s.layerStart)).toEqual([1, 1, 1]);
     expect(() => evenStages(2, 3)).toThrow();
   });

@@ -63,13 +63,37 @@ export const DEFAULT_ROOM = 'demo';
 
 /** The options whose value is a number, in the order help texts list them. */
 export const NUMERIC_RUN_OPTIONS: readonly NumericRunOption[] = [
-  'stages', 'steps', 'microbatches', 'batch-size', 'n-layer', 'n-head', 'n-embd', 'block-size',
-  'lr', 'min-lr', 'warmup', 'weight-decay', 'beta2', 'grad-clip', 'seed', 'slots',
+  'stages',
+  'steps',
+  'microbatches',
+  'batch-size',
+  'n-layer',
+  'n-head',
+  'n-embd',
+  'block-size',
+  'lr',
+  'min-lr',
+  'warmup',
+  'weight-decay',
+  'beta2',
+  'grad-clip',
+  'seed',
+  'slots',
 ];
 
 /** Options that only take integers. */
 const INTEGER_OPTIONS: ReadonlySet<RunOptionName> = new Set<RunOptionName>([
-  'stages', 'steps', 'microbatches', 'batch-size', 'n-layer', 'n-head', 'n-embd', 'block-size', 'warmup', 'seed', 'slots',
+  'stages',
+  'steps',
+  'microbatches',
+  'batch-size',
+  'n-layer',
+  'n-head',
+  'n-embd',
+  'block-size',
+  'warmup',
+  'seed',
+  'slots',
 ]);
 
 export class RunBuildError extends Error {

@@ -49,7 +49,13 @@ export class CoordinatorRun {
 
   /** Connects to the signaling server as the room's coordinator and starts the run (step 0 waits for peers). */
   static async start(opts: CoordinatorRunOptions): Promise<CoordinatorRun> {
-    const sig = await SignalingClient.connect(opts.url, { room: opts.room, peerId: 'coordinator', role: 'coordinator', WebSocket: opts.WebSocket, control: swarmControl });
+    const sig = await SignalingClient.connect(opts.url, {
+      room: opts.room,
+      peerId: 'coordinator',
+      role: 'coordinator',
+      WebSocket: opts.WebSocket,
+      control: swarmControl,
+    });
     return new CoordinatorRun(sig, opts);
   }
 
@@ -76,7 +82,11 @@ export class CoordinatorRun {
     // The view subscribes in the same tick as the coordinator: peers waiting in the room announce themselves as
     // soon as a coordinator arrives, and no announcement may be missed.
     this.coordinator = new Coordinator(cp, {
-      run: opts.run, minPeers: opts.minPeers, log: opts.log, stepTimeoutMs: opts.stepTimeoutMs ?? 120_000, readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
+      run: opts.run,
+      minPeers: opts.minPeers,
+      log: opts.log,
+      stepTimeoutMs: opts.stepTimeoutMs ?? 120_000,
+      readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
     });
     this.feedView();
     this.offs.push(broadcastStepReports(this.coordinator, sig));

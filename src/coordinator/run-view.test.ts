@@ -6,18 +6,33 @@ import { emptyRunView, lastLoss, reduceRunView, runSummary, runTokensPerSecond, 
 
 const run: RunConfig = buildRun({ steps: 3, microbatches: 2, 'batch-size': 2, 'block-size': 8, 'run-id': 'r' }, 20);
 const reduce = (inputs: RunViewInput[], from: RunView = emptyRunView()) => inputs.reduce(reduceRunView, from);
-const report = (step: number, loss: number, members: string[][], ms = 100): StepReport =>
-  ({ step, attempts: 1, loss, lr: 1e-3, gradNorm: 1, scale: 1, members, replicasAgree: true, ms });
+const report = (step: number, loss: number, members: string[][], ms = 100): StepReport => ({
+  step,
+  attempts: 1,
+  loss,
+  lr: 1e-3,
+  gradNorm: 1,
+  scale: 1,
+  members,
+  replicasAgree: true,
+  ms,
+});
 const peer = (v: RunView, id: string) => v.peers.find((p) => p.id === id);
-const info = (from: string, throughput: number): RunViewInput =>
-  ({ kind: 'control', from, msg: { type: 'peer-info', platform: 'node', gpu: true, throughput } });
+const info = (from: string, throughput: number): RunViewInput => ({
+  kind: 'control',
+  from,
+  msg: { type: 'peer-info', platform: 'node', gpu: true, throughput },
+});
 const stepKey = { step: 0, attempt: 0 };
 
 describe('reduceRunView', () => {
   it('follows a peer from the room through a step, in one vocabulary of states', () => {
     let v = reduce([{ kind: 'connecting' }, { kind: 'started', run }, { kind: 'peer-joined', peerId: 'a' }]);
     expect(v).toMatchObject({ phase: 'waiting', runId: 'r', steps: 3, tokensPerStep: 2 * 2 * 8 });
-    expect(v.stages).toEqual([{ layerStart: 0, layerEnd: 2, members: [] }, { layerStart: 2, layerEnd: 4, members: [] }]);
+    expect(v.stages).toEqual([
+      { layerStart: 0, layerEnd: 2, members: [] },
+      { layerStart: 2, layerEnd: 4, members: [] },
+    ]);
     expect(peer(v, 'a')?.state).toBe('in room');
     v = reduce([info('a', 500)], v);
     expect(peer(v, 'a')).toMatchObject({ platform: 'node', throughput: 500, state: 'joined', stage: null });
@@ -39,11 +54,20 @@ describe('reduceRunView', () => {
   });
 
   it('counts one message per microbatch and stage: mb-done on the first stage, mb-loss on the others', () => {
-    const mb = (from: string, type: 'mb-done' | 'mb-loss'): RunViewInput =>
-      ({ kind: 'control', from, msg: type === 'mb-done' ? { type, ...stepKey, mb: 0 } : { type, ...stepKey, mb: 0, loss: 1 } });
+    const mb = (from: string, type: 'mb-done' | 'mb-loss'): RunViewInput => ({
+      kind: 'control',
+      from,
+      msg: type === 'mb-done' ? { type, ...stepKey, mb: 0 } : { type, ...stepKey, mb: 0, loss: 1 },
+    });
     const v = reduce([
-      { kind: 'started', run }, { kind: 'assigned', peerId: 'a', stage: 0 }, { kind: 'assigned', peerId: 'b', stage: 1 },
-      mb('a', 'mb-done'), mb('a', 'mb-loss'), mb('b', 'mb-done'), mb('b', 'mb-loss'), mb('b', 'mb-loss'),
+      { kind: 'started', run },
+      { kind: 'assigned', peerId: 'a', stage: 0 },
+      { kind: 'assigned', peerId: 'b', stage: 1 },
+      mb('a', 'mb-done'),
+      mb('a', 'mb-loss'),
+      mb('b', 'mb-done'),
+      mb('b', 'mb-loss'),
+      mb('b', 'mb-loss'),
     ]);
     expect(peer(v, 'a')?.microbatches).toBe(1);
     expect(peer(v, 'b')?.microbatches).toBe(2);
@@ -51,11 +75,20 @@ describe('reduceRunView', () => {
 
   it('marks a joiner copying state, a vanished peer gone, an error with its detail; a step settles the rest', () => {
     let v = reduce([
-      { kind: 'started', run }, { kind: 'assigned', peerId: 'a', stage: 0 }, { kind: 'assigned', peerId: 'b', stage: 1 },
-      { kind: 'assigned', peerId: 'c', stage: 1 }, { kind: 'membership', epoch: 2, stages: [['a'], ['b', 'c']], joins: ['c'] },
+      { kind: 'started', run },
+      { kind: 'assigned', peerId: 'a', stage: 0 },
+      { kind: 'assigned', peerId: 'b', stage: 1 },
+      { kind: 'assigned', peerId: 'c', stage: 1 },
+      { kind: 'membership', epoch: 2, stages: [['a'], ['b', 'c']], joins: ['c'] },
     ]);
     expect(peer(v, 'c')?.state).toBe('copying state');
-    v = reduce([{ kind: 'control', from: 'b', msg: { type: 'status', state: 'error', detail: 'x'.repeat(500) } }, { kind: 'vanished', peerId: 'c' }], v);
+    v = reduce(
+      [
+        { kind: 'control', from: 'b', msg: { type: 'status', state: 'error', detail: 'x'.repeat(500) } },
+        { kind: 'vanished', peerId: 'c' },
+      ],
+      v,
+    );
     expect(peer(v, 'b')?.state).toBe('error');
     expect(peer(v, 'b')?.detail).toHaveLength(200);
     v = reduce([{ kind: 'step', report: report(0, 3, [['a'], ['b', 'c']]) }], v);
@@ -64,10 +97,19 @@ describe('reduceRunView', () => {
   });
 
   it('keeps losses per step, restarts as a note, tokens/s over the steps, and the summary', () => {
-    let v = reduce([{ kind: 'started', run }, { kind: 'restart', step: 0, attempt: 1, reason: 'a vanished during step 0' }]);
+    let v = reduce([
+      { kind: 'started', run },
+      { kind: 'restart', step: 0, attempt: 1, reason: 'a vanished during step 0' },
+    ]);
     expect(v.note).toBe('step 0 re-run (attempt 2): a vanished during step 0');
     expect(v.restarts).toBe(1);
-    v = reduce([{ kind: 'step', report: report(0, 3, [['a'], ['b']], 100) }, { kind: 'step', report: report(1, 2.5, [['a', 'c'], ['b']], 300) }], v);
+    v = reduce(
+      [
+        { kind: 'step', report: report(0, 3, [['a'], ['b']], 100) },
+        { kind: 'step', report: report(1, 2.5, [['a', 'c'], ['b']], 300) },
+      ],
+      v,
+    );
     expect(v).toMatchObject({ phase: 'training', step: 2, losses: [3, 2.5] });
     expect(v.reports.map((r) => r.step)).toEqual([0, 1]);
     expect(v.stages.map((s) => s.members)).toEqual([['a', 'c'], ['b']]);
@@ -97,7 +139,10 @@ describe('reduceRunView', () => {
   });
 
   it('fails with the error', () => {
-    const v = reduce([{ kind: 'started', run }, { kind: 'failed', error: 'stage 0 has no live replica' }]);
+    const v = reduce([
+      { kind: 'started', run },
+      { kind: 'failed', error: 'stage 0 has no live replica' },
+    ]);
     expect(v).toMatchObject({ phase: 'error', error: 'stage 0 has no live replica' });
   });
 });

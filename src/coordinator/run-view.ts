@@ -97,8 +97,19 @@ export type RunViewInput =
 
 export function emptyRunView(): RunView {
   return {
-    phase: 'idle', runId: null, steps: 0, tokensPerStep: 0, stages: [], peers: [], step: 0, losses: [], reports: [],
-    restarts: 0, note: '', events: [], error: '',
+    phase: 'idle',
+    runId: null,
+    steps: 0,
+    tokensPerStep: 0,
+    stages: [],
+    peers: [],
+    step: 0,
+    losses: [],
+    reports: [],
+    restarts: 0,
+    note: '',
+    events: [],
+    error: '',
   };
 }
 
@@ -132,7 +143,10 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
     case 'control':
       return onControl(v, input.from, input.msg);
     case 'assigned':
-      return logged(withPeer(v, input.peerId, (p) => ({ ...p, stage: input.stage, state: 'assigned' })), `${input.peerId} assigned to stage ${input.stage}`);
+      return logged(
+        withPeer(v, input.peerId, (p) => ({ ...p, stage: input.stage, state: 'assigned' })),
+        `${input.peerId} assigned to stage ${input.stage}`,
+      );
     case 'membership': {
       const members = new Set(input.stages.flat());
       const joins = new Set(input.joins);
@@ -141,12 +155,16 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
         next = withPeer(next, id, (p) => (p.state === 'gone' ? p : { ...p, state: joins.has(id) ? 'copying state' : 'linking' }));
       }
       next = { ...next, stages: withMembers(next.stages, input.stages) };
-      const text = `membership epoch ${input.epoch}: ${input.stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}` +
+      const text =
+        `membership epoch ${input.epoch}: ${input.stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}` +
         (input.joins.length ? `; joining: ${input.joins.join(',')}` : '');
       return logged(next, text);
     }
     case 'vanished':
-      return logged(withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })), `${input.peerId} vanished`);
+      return logged(
+        withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })),
+        `${input.peerId} vanished`,
+      );
     case 'restart': {
       const note = `step ${input.step} re-run (attempt ${input.attempt + 1}): ${input.reason}`;
       return logged({ ...v, restarts: v.restarts + 1, note }, note);

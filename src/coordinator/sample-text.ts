@@ -7,7 +7,14 @@ import { Sampler } from '../model/sampler';
 import type { CharTokenizer } from '../model/tokenizer';
 
 /** `chars` characters sampled after a newline; `params` holds every gpt2ParamSpecs name. */
-export async function sampleText(rt: Runtime, config: GPTConfig, params: Map<string, Float32Array>, tokenizer: CharTokenizer, chars: number, seed: number): Promise<string> {
+export async function sampleText(
+  rt: Runtime,
+  config: GPTConfig,
+  params: Map<string, Float32Array>,
+  tokenizer: CharTokenizer,
+  chars: number,
+  seed: number,
+): Promise<string> {
   const store = new ParamStore(rt, gpt2ParamSpecs(config), 'sample');
   store.load(params);
   const sampler = new Sampler(rt, config, store);

@@ -7,7 +7,10 @@ import type { Coordinator } from './coordinator';
 export function broadcastStepReports(coordinator: Coordinator, cp: { sendControl(msg: ControlMessage, to?: string): void }): Unsubscribe {
   return coordinator.events.on('step', (r) => {
     try {
-      cp.sendControl({ type: 'step-report', step: r.step, loss: Number.isFinite(r.loss) ? r.loss : null, ms: Math.round(r.ms), attempts: r.attempts }, '*');
+      cp.sendControl(
+        { type: 'step-report', step: r.step, loss: Number.isFinite(r.loss) ? r.loss : null, ms: Math.round(r.ms), attempts: r.attempts },
+        '*',
+      );
     } catch {
       // signaling gone: the run is over for this coordinator anyway
     }

@@ -76,7 +76,7 @@ function filler(n: number, seed: number): Float32Array {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    out[i] = ((x >>> 0) / 2 ** 31) - 1;
+    out[i] = (x >>> 0) / 2 ** 31 - 1;
   }
   return out;
 }
@@ -128,7 +128,10 @@ export async function tuneMatmul(
     const flops = 2 * s.M * s.N * s.K;
     opts.log?.(
       `[tune] ${rt.handle.report.key} ${key}: ${bestVariant} (` +
-        Object.entries(result).map(([v, ms]) => `${v} ${(flops / ms / 1e6).toFixed(2)}`).join(', ') + ' GFLOP/s)',
+        Object.entries(result)
+          .map(([v, ms]) => `${v} ${(flops / ms / 1e6).toFixed(2)}`)
+          .join(', ') +
+        ' GFLOP/s)',
     );
   }
 }

@@ -62,11 +62,12 @@ export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promis
   });
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`.toLowerCase();
-  const key = text.includes('llvmpipe') || text.includes('lavapipe')
-    ? 'lavapipe'
-    : text.includes('swiftshader')
-      ? 'swiftshader'
-      : (info.vendor || 'unknown').replace(/\W+/g, '_') + '_' + (info.architecture || 'gpu').replace(/\W+/g, '_');
+  const key =
+    text.includes('llvmpipe') || text.includes('lavapipe')
+      ? 'lavapipe'
+      : text.includes('swiftshader')
+        ? 'swiftshader'
+        : (info.vendor || 'unknown').replace(/\W+/g, '_') + '_' + (info.architecture || 'gpu').replace(/\W+/g, '_');
   const report: AdapterReport = {
     vendor: info.vendor ?? '',
     architecture: info.architecture ?? '',
@@ -90,7 +91,9 @@ export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promis
 
 export function describeAdapter(r: AdapterReport): string {
   const name = [r.vendor, r.architecture, r.device, r.description].filter(Boolean).join(' / ');
-  return `${name || 'unknown adapter'} [${r.key}] wg-storage ${r.limits.maxComputeWorkgroupStorageSize} B, ` +
+  return (
+    `${name || 'unknown adapter'} [${r.key}] wg-storage ${r.limits.maxComputeWorkgroupStorageSize} B, ` +
     `storage binding ${(r.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, ` +
-    `invocations ${r.limits.maxComputeInvocationsPerWorkgroup}; features: ${r.features.join(', ') || 'none'}`;
+    `invocations ${r.limits.maxComputeInvocationsPerWorkgroup}; features: ${r.features.join(', ') || 'none'}`
+  );
 }

@@ -2,9 +2,9 @@
 // variables the entry point uses, see src/gpu/wgsl.ts): binding i is `bindings[i]`, 'uniform' (the launch's params,
 // at most one, first), 'read' (read-only storage) or 'rw' (read_write storage), named `bindingNames[i]`.
 // Kernels are made once per variant (`kernelVariants` memoizes them) so the runtime caches one pipeline per variant.
-import { entryBindings, specialise, type Defines } from './wgsl';
+import { entryBindings, specialise, type BindingKind, type Defines } from './wgsl';
 
-export type BindingKind = 'uniform' | 'read' | 'rw';
+export type { BindingKind };
 
 export interface Kernel {
   readonly id: number;
@@ -42,7 +42,10 @@ export interface KernelTemplate<V> {
 function stableKey(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).sort().map((k) => `${k}:${stableKey(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${k}:${stableKey(o[k])}`)
+    .join(',')}}`;
 }
 
 /** A kernel per variant, made on first use and kept: one specialised source and one pipeline per variant. */

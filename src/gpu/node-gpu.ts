@@ -24,8 +24,7 @@ export function chooseIcd(env: NodeJS.ProcessEnv = process.env): NodeGpu['icd'] 
   if (existsSync(LAVAPIPE_ICD)) return { path: LAVAPIPE_ICD, source: 'lavapipe' };
   if (existsSync(SWIFTSHADER_ICD)) return { path: SWIFTSHADER_ICD, source: 'swiftshader' };
   throw new Error(
-    'no Vulkan driver found: run `bash scripts/setup.sh` (installs Mesa lavapipe and Chromium), ' +
-      'or set VK_ICD_FILENAMES to an ICD json',
+    'no Vulkan driver found: run `bash scripts/setup.sh` (installs Mesa lavapipe and Chromium), ' + 'or set VK_ICD_FILENAMES to an ICD json',
   );
 }
 

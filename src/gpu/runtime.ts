@@ -126,7 +126,8 @@ export class Runtime {
     const byteOffset = parent.byteOffset + elementOffset * 4;
     const align = this.device.limits.minStorageBufferOffsetAlignment;
     if (byteOffset % align !== 0) throw new Error(`view ${label}: byte offset ${byteOffset} is not a multiple of ${align}`);
-    if (elementOffset + shapeSize(shape) > parent.size) throw new Error(`view ${label}: [${shape.join('x')}] at ${elementOffset} overflows ${parent}`);
+    if (elementOffset + shapeSize(shape) > parent.size)
+      throw new Error(`view ${label}: [${shape.join('x')}] at ${elementOffset} overflows ${parent}`);
     return new Tensor(parent.buffer, [...shape], parent.dtype, label, byteOffset);
   }
 
@@ -242,15 +243,15 @@ export class Runtime {
 
   private uniformSlot(params: ArrayBuffer): { buffer: GPUBuffer; offset: number } {
     const size = params.byteLength;
-    let i = this.ringIndex;
+    const i = this.ringIndex;
     if (i >= this.ring.length) {
       this.ring.push(this.createBuffer(RING_BYTES, USAGE_UNIFORM, `uniform ring ${i}`));
       this.ringStaging.push(new Uint8Array(RING_BYTES));
       this.ringUsed.push(0);
     }
-    let off = Math.ceil(this.ringUsed[i] / this.align) * this.align;
+    const off = Math.ceil(this.ringUsed[i] / this.align) * this.align;
     if (off + size > RING_BYTES) {
-      this.ringIndex = ++i;
+      this.ringIndex = i + 1;
       return this.uniformSlot(params);
     }
     this.ringStaging[i].set(new Uint8Array(params), off);

@@ -7,7 +7,9 @@ import layernorm from '../../shaders/layernorm.wgsl?raw';
 import matmul from '../../shaders/matmul.wgsl?raw';
 import { entryBindings, specialise } from './wgsl';
 
-const T = ['//#define A false', '//#define N 8', 'x {{N}}', '//#if A', 'a', '//#if !A', 'never', '//#endif', '//#else', 'not a', '//#endif'].join('\n');
+const T = ['//#define A false', '//#define N 8', 'x {{N}}', '//#if A', 'a', '//#if !A', 'never', '//#endif', '//#else', 'not a', '//#endif'].join(
+  '\n',
+);
 
 describe('specialise', () => {
   it('keeps, drops and substitutes by the variant over the defaults', () => {
@@ -56,9 +58,19 @@ describe('entryBindings', () => {
 describe('the shaders', () => {
   const cases: [string, string, string[], Record<string, boolean>[]][] = [
     ['gelu', gelu, ['gelu_forward', 'gelu_backward'], [{ VEC4: false }, { VEC4: true }]],
-    ['layernorm', layernorm, ['layernorm_forward', 'layernorm_backward_dinp', 'layernorm_dw_partial', 'layernorm_dw_final'], [{ VEC4: false }, { VEC4: true }]],
+    [
+      'layernorm',
+      layernorm,
+      ['layernorm_forward', 'layernorm_backward_dinp', 'layernorm_dw_partial', 'layernorm_dw_final'],
+      [{ VEC4: false }, { VEC4: true }],
+    ],
     ['encoder', encoder, ['encoder_forward', 'encoder_backward_wte', 'encoder_backward_wpe'], [{ VEC4: false }, { VEC4: true }]],
-    ['attention', attention, ['attention_scores', 'attention_softmax', 'attention_backward_dqkv', 'attention_av4', 'attention_atv4'], [{ VEC4: false }, { VEC4: true }]],
+    [
+      'attention',
+      attention,
+      ['attention_scores', 'attention_softmax', 'attention_backward_dqkv', 'attention_av4', 'attention_atv4'],
+      [{ VEC4: false }, { VEC4: true }],
+    ],
     ['matmul', matmul, ['matmul_naive', 'matmul_tiled'], [{ HAS_BIAS: false }, { HAS_BIAS: true, TRANS_A: true, ACCUM: true }]],
   ];
   it.each(cases)('%s specialises to plain WGSL whose entries bind 0..n-1', (name, src, entries, variants) => {

@@ -6,7 +6,8 @@
 //   //#if NAME  /  //#if !NAME  /  //#else  /  //#endif    keep or drop lines (NAME: a true/false knob; nests)
 //   {{NAME}}              replaced by the knob's value (e.g. `@workgroup_size({{WG}})`)
 // A scalar/vec4 pair is one entry point under `//#if VEC4` (see `widthDefines`), not two written twice.
-import type { BindingKind } from './kernel';
+/** How a kernel reads one binding: a uniform block, a read-only or a read-write storage buffer. */
+export type BindingKind = 'uniform' | 'read' | 'rw';
 
 export type DefineValue = string | number | boolean;
 export type Defines = Readonly<Record<string, DefineValue>>;
@@ -77,7 +78,8 @@ export interface BindingDecl {
   kind: BindingKind;
 }
 
-const BINDING = /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage\s*,\s*read_write|storage\s*,\s*read|storage)\s*>\s*([A-Za-z_]\w*)/g;
+const BINDING =
+  /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage\s*,\s*read_write|storage\s*,\s*read|storage)\s*>\s*([A-Za-z_]\w*)/g;
 const FN = /\bfn\s+([A-Za-z_]\w*)\s*\(/g;
 const IDENT = /(?<![\w.])[A-Za-z_]\w*/g;
 const LOCAL = /\b(?:let|var|const)\s+([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*:/g;

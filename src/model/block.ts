@@ -21,13 +21,29 @@ export interface BlockDims {
 
 /** What one block's forward keeps for its backward, per in-flight microbatch. */
 export interface LayerActs {
-  ln1: Tensor; ln1Mean: Tensor; ln1Rstd: Tensor; qkv: Tensor; atty: Tensor; att: Tensor; res2: Tensor;
-  ln2: Tensor; ln2Mean: Tensor; ln2Rstd: Tensor; fch: Tensor; fchGelu: Tensor; out: Tensor;
+  ln1: Tensor;
+  ln1Mean: Tensor;
+  ln1Rstd: Tensor;
+  qkv: Tensor;
+  atty: Tensor;
+  att: Tensor;
+  res2: Tensor;
+  ln2: Tensor;
+  ln2Mean: Tensor;
+  ln2Rstd: Tensor;
+  fch: Tensor;
+  fchGelu: Tensor;
+  out: Tensor;
 }
 
 /** Backward scratch shared by every block and slot of a stage. `dres` ends as the gradient of the block input. */
 export interface BlockScratch {
-  dres: Tensor; dC: Tensor; dqkv: Tensor; datt: Tensor; dfch: Tensor; dfchGelu: Tensor;
+  dres: Tensor;
+  dC: Tensor;
+  dqkv: Tensor;
+  datt: Tensor;
+  dfch: Tensor;
+  dfchGelu: Tensor;
 }
 
 export function allocLayerActs(rt: Runtime, d: BlockDims, prefix: string): LayerActs {
@@ -35,10 +51,18 @@ export function allocLayerActs(rt: Runtime, d: BlockDims, prefix: string): Layer
   const N = B * T;
   const t = (shape: number[], name: string) => rt.tensor(shape, `${prefix}.${name}`);
   return {
-    ln1: t([N, C], 'ln1'), ln1Mean: t([N], 'ln1_mean'), ln1Rstd: t([N], 'ln1_rstd'),
-    qkv: t([N, 3 * C], 'qkv'), atty: t([N, C], 'atty'), att: t([B, NH, T, T], 'att'),
-    res2: t([N, C], 'res2'), ln2: t([N, C], 'ln2'), ln2Mean: t([N], 'ln2_mean'),
-    ln2Rstd: t([N], 'ln2_rstd'), fch: t([N, 4 * C], 'fch'), fchGelu: t([N, 4 * C], 'fch_gelu'),
+    ln1: t([N, C], 'ln1'),
+    ln1Mean: t([N], 'ln1_mean'),
+    ln1Rstd: t([N], 'ln1_rstd'),
+    qkv: t([N, 3 * C], 'qkv'),
+    atty: t([N, C], 'atty'),
+    att: t([B, NH, T, T], 'att'),
+    res2: t([N, C], 'res2'),
+    ln2: t([N, C], 'ln2'),
+    ln2Mean: t([N], 'ln2_mean'),
+    ln2Rstd: t([N], 'ln2_rstd'),
+    fch: t([N, 4 * C], 'fch'),
+    fchGelu: t([N, 4 * C], 'fch_gelu'),
     out: t([N, C], 'out'),
   };
 }
@@ -76,7 +100,15 @@ export function blockForward(rt: Runtime, mm: BlockMatmuls, w: LayerParams, a: L
  * Backward of one block whose forward read `x`: takes the gradient of its output in `s.dres`, accumulates the
  * parameter gradients into `p.grads` and leaves the gradient of `x` in `s.dres`.
  */
-export function blockBackward(rt: Runtime, mm: BlockMatmuls, p: ParamsAndGrads<LayerParams>, a: LayerActs, x: Tensor, s: BlockScratch, d: BlockDims): void {
+export function blockBackward(
+  rt: Runtime,
+  mm: BlockMatmuls,
+  p: ParamsAndGrads<LayerParams>,
+  a: LayerActs,
+  x: Tensor,
+  s: BlockScratch,
+  d: BlockDims,
+): void {
   const { B, T, C, NH } = d;
   const N = B * T;
   const w = p.params;
@@ -90,7 +122,11 @@ export function blockBackward(rt: Runtime, mm: BlockMatmuls, p: ParamsAndGrads<L
   launchMatmul(rt, mm.fc.dInput, { out: dC, a: s.dfch, b: w.fcw });
   launchMatmul(rt, mm.fc.dWeight, { out: dw.fcw, a: a.ln2, b: s.dfch });
   biasBackward(rt, dw.fcb, s.dfch, N, 4 * C);
-  layernormBackward(rt, { dinp: dres, dweight: dw.ln2w, dbias: dw.ln2b, dout: dC, inp: a.res2, weight: w.ln2w, mean: a.ln2Mean, rstd: a.ln2Rstd }, { N, C });
+  layernormBackward(
+    rt,
+    { dinp: dres, dweight: dw.ln2w, dbias: dw.ln2b, dout: dC, inp: a.res2, weight: w.ln2w, mean: a.ln2Mean, rstd: a.ln2Rstd },
+    { N, C },
+  );
   // attention
   launchMatmul(rt, mm.attproj.dInput, { out: dC, a: dres, b: w.attprojw });
   launchMatmul(rt, mm.attproj.dWeight, { out: dw.attprojw, a: a.atty, b: dres });
@@ -99,5 +135,9 @@ export function blockBackward(rt: Runtime, mm: BlockMatmuls, p: ParamsAndGrads<L
   launchMatmul(rt, mm.qkv.dInput, { out: dC, a: s.dqkv, b: w.qkvw });
   launchMatmul(rt, mm.qkv.dWeight, { out: dw.qkvw, a: a.ln1, b: s.dqkv });
   biasBackward(rt, dw.qkvb, s.dqkv, N, 3 * C);
-  layernormBackward(rt, { dinp: dres, dweight: dw.ln1w, dbias: dw.ln1b, dout: dC, inp: x, weight: w.ln1w, mean: a.ln1Mean, rstd: a.ln1Rstd }, { N, C });
+  layernormBackward(
+    rt,
+    { dinp: dres, dweight: dw.ln1w, dbias: dw.ln1b, dout: dC, inp: x, weight: w.ln1w, mean: a.ln1Mean, rstd: a.ln1Rstd },
+    { N, C },
+  );
 }

@@ -33,7 +33,7 @@ function checkTokenizer(where: string, tok: string, vocab: number): void {
   try {
     t = CharTokenizer.fromJSON(tok);
   } catch (e) {
-    throw new Error(`${where}: tokenizer is invalid: ${(e as Error).message}`);
+    throw new Error(`${where}: tokenizer is invalid: ${(e as Error).message}`, { cause: e });
   }
   if (t.vocabSize > vocab) throw new Error(`${where}: tokenizer has ${t.vocabSize} tokens but vocab_size is ${vocab}`);
 }
@@ -98,7 +98,9 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     const need = (name: string, key: string) => {
       const t = tensors.get(name);
       if (!t || t.shape.length !== 2) {
-        throw new Error(`decodeCheckpoint: metadata has no ${key} and it cannot be inferred: tensor "${name}" is ${t ? `shape [${t.shape}]` : 'missing'}`);
+        throw new Error(
+          `decodeCheckpoint: metadata has no ${key} and it cannot be inferred: tensor "${name}" is ${t ? `shape [${t.shape}]` : 'missing'}`,
+        );
       }
       return t.shape;
     };
@@ -116,7 +118,7 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   try {
     config = validateConfig(partial as GPTConfig);
   } catch (e) {
-    throw new Error(`decodeCheckpoint: ${(e as Error).message}`);
+    throw new Error(`decodeCheckpoint: ${(e as Error).message}`, { cause: e });
   }
 
   const params = new Map<string, Float32Array>();
@@ -132,7 +134,8 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     if (expected.has(name)) continue;
     if (name === LM_HEAD) {
       const want = [config.vocab_size, config.n_embd];
-      if (!sameShape(t.shape, want)) throw new Error(`decodeCheckpoint: tensor "${LM_HEAD}" has shape [${t.shape}], expected [${want}] (tied to wte)`);
+      if (!sameShape(t.shape, want))
+        throw new Error(`decodeCheckpoint: tensor "${LM_HEAD}" has shape [${t.shape}], expected [${want}] (tied to wte)`);
       continue;
     }
     const m = HF_BUFFER.exec(name);

@@ -41,10 +41,7 @@ export function gpt2ParamSpecs(c: GPTConfig): ParamSpec[] {
     { name: WPE, shape: [c.block_size, C], decay: true, layer: -1 },
   ];
   for (let l = 0; l < c.n_layer; l++) specs.push(...blockParamSpecs(c, l));
-  specs.push(
-    { name: LNF_W, shape: [C], decay: false, layer: c.n_layer },
-    { name: LNF_B, shape: [C], decay: false, layer: c.n_layer },
-  );
+  specs.push({ name: LNF_W, shape: [C], decay: false, layer: c.n_layer }, { name: LNF_B, shape: [C], decay: false, layer: c.n_layer });
   return specs;
 }
 

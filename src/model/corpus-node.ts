@@ -11,7 +11,7 @@ export function loadCorpus(path: string = DEFAULT_CORPUS_PATH): string {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new Error(`loadCorpus: cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`loadCorpus: cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -50,7 +50,7 @@ function checkKey(what: string, v: number): void {
 export function hashKeys(keys: readonly number[]): number {
   let h = 0x243f6a88; // pi
   for (const k of keys) {
-    const lo = k % 0x100000000 >>> 0;
+    const lo = (k % 0x100000000) >>> 0;
     const hi = Math.floor(k / 0x100000000) >>> 0;
     h = mix32((h + 0x9e3779b9) ^ lo);
     h = mix32((h + 0x7f4a7c15) ^ hi);

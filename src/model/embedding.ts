@@ -21,7 +21,10 @@ export class Embedding {
     slotCount: number,
   ) {
     const N = dims.B * dims.T;
-    this.slots = Array.from({ length: slotCount }, (_, i) => ({ tokens: rt.tensor([N], `slot${i}.tokens`, 'u32'), index: new TokenIndex(rt, N, dims.V) }));
+    this.slots = Array.from({ length: slotCount }, (_, i) => ({
+      tokens: rt.tensor([N], `slot${i}.tokens`, 'u32'),
+      index: new TokenIndex(rt, N, dims.V),
+    }));
   }
 
   private slot(i: number): EmbeddingSlot {

@@ -35,8 +35,14 @@ export class LmHead {
     this.slots = Array.from({ length: slotCount }, (_, i) => {
       const t = (shape: number[], name: string, dtype: 'f32' | 'u32' = 'f32') => rt.tensor(shape, `slot${i}.${name}`, dtype);
       return {
-        targets: t([N], 'targets', 'u32'), lnf: t([N, C], 'lnf'), lnfMean: t([N], 'lnf_mean'), lnfRstd: t([N], 'lnf_rstd'),
-        logits: t([N, V], 'logits'), probs: t([N, V], 'probs'), losses: t([N], 'losses'), loss: t([1], 'loss'),
+        targets: t([N], 'targets', 'u32'),
+        lnf: t([N, C], 'lnf'),
+        lnfMean: t([N], 'lnf_mean'),
+        lnfRstd: t([N], 'lnf_rstd'),
+        logits: t([N, V], 'logits'),
+        probs: t([N, V], 'probs'),
+        losses: t([N], 'losses'),
+        loss: t([1], 'loss'),
       };
     });
     this.dlogits = rt.tensor([N, V], 'dlogits');
@@ -86,6 +92,10 @@ export class LmHead {
     launchMatmul(rt, this.mm.dInput, { out: dC, a: this.dlogits, b: w.wte });
     launchMatmul(rt, this.mm.dWeight, { out: dw.wte, a: this.dlogits, b: s.lnf });
     rt.fill(dres, 0);
-    layernormBackward(rt, { dinp: dres, dweight: dw.lnfw, dbias: dw.lnfb, dout: dC, inp: x, weight: w.lnfw, mean: s.lnfMean, rstd: s.lnfRstd }, { N, C });
+    layernormBackward(
+      rt,
+      { dinp: dres, dweight: dw.lnfw, dbias: dw.lnfb, dout: dC, inp: x, weight: w.lnfw, mean: s.lnfMean, rstd: s.lnfRstd },
+      { N, C },
+    );
   }
 }

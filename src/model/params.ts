@@ -23,7 +23,11 @@ export class ParamStore {
   readonly v: Tensor;
   private views = new Map<string, Tensor>();
 
-  constructor(private readonly rt: Runtime, specs: ParamSpec[], label = 'params') {
+  constructor(
+    private readonly rt: Runtime,
+    specs: ParamSpec[],
+    label = 'params',
+  ) {
     const align = rt.viewAlignment;
     const ordered = [...specs.filter((s) => s.decay), ...specs.filter((s) => !s.decay)];
     let off = 0;

@@ -123,7 +123,7 @@ export function decodeSafetensors(bytes: Uint8Array, opts: { maxHeaderBytes?: nu
   try {
     header = parseStrictJson(text);
   } catch (e) {
-    throw new Error(`safetensors: header is not valid JSON: ${(e as Error).message}`);
+    throw new Error(`safetensors: header is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     throw new Error('safetensors: header JSON is not an object');
@@ -153,9 +153,7 @@ export function decodeSafetensors(bytes: Uint8Array, opts: { maxHeaderBytes?: nu
     }
     const want = numel(e.shape) * DTYPE_BYTES[e.dtype];
     if (e.end - e.begin !== want) {
-      throw new Error(
-        `safetensors: tensor "${e.name}" spans ${e.end - e.begin} bytes but ${e.dtype} shape [${e.shape}] needs ${want}`,
-      );
+      throw new Error(`safetensors: tensor "${e.name}" spans ${e.end - e.begin} bytes but ${e.dtype} shape [${e.shape}] needs ${want}`);
     }
   }
   // The data section must be covered exactly: no holes, no overlaps, nothing trailing.
@@ -354,7 +352,11 @@ export function parseStrictJson(text: string): unknown {
       i += m[0].length;
       return Number(m[0]);
     }
-    for (const [lit, v] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [lit, v] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (text.startsWith(lit, i)) {
         i += lit.length;
         return v;

@@ -16,7 +16,11 @@ export interface SampleOptions {
 export class Sampler {
   private readonly stage: Stage;
 
-  constructor(private readonly rt: Runtime, private readonly config: GPTConfig, params: ParamStore) {
+  constructor(
+    private readonly rt: Runtime,
+    private readonly config: GPTConfig,
+    params: ParamStore,
+  ) {
     this.stage = new Stage(rt, config, { layerStart: 0, layerEnd: config.n_layer }, { B: 1, T: config.block_size }, { params });
   }
 
@@ -44,7 +48,9 @@ export class Sampler {
 }
 
 function pick(logits: Float32Array, temperature: number, topK: number, uniform: () => number): number {
-  const idx = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, topK);
+  const idx = Array.from(logits.keys())
+    .sort((a, b) => logits[b] - logits[a])
+    .slice(0, topK);
   if (temperature <= 0) return idx[0];
   const max = logits[idx[0]];
   const w = idx.map((i) => Math.exp((logits[i] - max) / temperature));

@@ -147,7 +147,12 @@ export class LocalStageCompute implements StageCompute {
     return this.rt.read(this.stage.forward(slot));
   }
 
-  async forwardBackward(slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }> {
+  async forwardBackward(
+    slot: number,
+    input: StageInput,
+    targets: Uint32Array,
+    lossScale: number,
+  ): Promise<{ loss: number; gradIn: Float32Array | null }> {
     this.setInput(slot, input);
     this.stage.setTargets(slot, targets);
     const lossT = this.stage.forward(slot);

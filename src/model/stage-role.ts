@@ -12,7 +12,13 @@ export type StageRole = 'first' | 'middle' | 'last' | 'single';
 
 /** Throws unless `r` is a non-empty range of blocks of `config`. */
 export function validateRange(config: GPTConfig, r: StageRange): void {
-  if (!Number.isInteger(r.layerStart) || !Number.isInteger(r.layerEnd) || r.layerStart < 0 || r.layerEnd > config.n_layer || r.layerStart >= r.layerEnd) {
+  if (
+    !Number.isInteger(r.layerStart) ||
+    !Number.isInteger(r.layerEnd) ||
+    r.layerStart < 0 ||
+    r.layerEnd > config.n_layer ||
+    r.layerStart >= r.layerEnd
+  ) {
     throw new Error(`stage layers [${r.layerStart}, ${r.layerEnd}) are not a non-empty range inside [0, ${config.n_layer})`);
   }
 }

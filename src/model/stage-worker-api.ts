@@ -14,7 +14,13 @@ export interface StageWorkerApi {
   load(id: number, values: Map<string, Float32Array>): Promise<void>;
   initStage(id: number, seed: number): Promise<void>;
   forward(id: number, slot: number, input: StageInput): Promise<Float32Array>;
-  forwardBackward(id: number, slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }>;
+  forwardBackward(
+    id: number,
+    slot: number,
+    input: StageInput,
+    targets: Uint32Array,
+    lossScale: number,
+  ): Promise<{ loss: number; gradIn: Float32Array | null }>;
   backward(id: number, slot: number, gradOut: Float32Array): Promise<Float32Array | null>;
   zeroGrads(id: number): Promise<void>;
   readFlat(id: number, which: FlatWhich): Promise<Float32Array>;

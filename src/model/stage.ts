@@ -50,10 +50,7 @@ export function stageParamSpecs(config: GPTConfig, r: StageRange): ParamSpec[] {
   if (embedsTokens(role)) specs.push({ name: WPE, shape: [config.block_size, C], decay: true, layer: -1 });
   for (let l = r.layerStart; l < r.layerEnd; l++) specs.push(...blockParamSpecs(config, l));
   if (hasHead(role)) {
-    specs.push(
-      { name: LNF_W, shape: [C], decay: false, layer: config.n_layer },
-      { name: LNF_B, shape: [C], decay: false, layer: config.n_layer },
-    );
+    specs.push({ name: LNF_W, shape: [C], decay: false, layer: config.n_layer }, { name: LNF_B, shape: [C], decay: false, layer: config.n_layer });
   }
   return specs;
 }
@@ -118,7 +115,13 @@ export class Stage {
   readonly gradNormValue: Tensor;
   private readonly gradScale: Tensor;
 
-  constructor(private readonly rt: Runtime, config: GPTConfig, range: StageRange, dims: MicroDims, opts: StageOptions = {}) {
+  constructor(
+    private readonly rt: Runtime,
+    config: GPTConfig,
+    range: StageRange,
+    dims: MicroDims,
+    opts: StageOptions = {},
+  ) {
     this.config = validateConfig(config);
     validateRange(config, range);
     if (!Number.isInteger(dims.B) || dims.B < 1) throw new Error(`stage: microbatch size B must be a positive integer, got ${dims.B}`);
@@ -201,7 +204,8 @@ export class Stage {
     if (this.parts.embedding) throw new Error('stage: the first stage reads tokens, not activations');
     const s = this.slot(i);
     if (acts instanceof Float32Array) {
-      if (acts.length !== s.input.size) throw new Error(`stage: input activations have ${acts.length} values, expected ${s.input.size} [${s.input.shape.join(', ')}]`);
+      if (acts.length !== s.input.size)
+        throw new Error(`stage: input activations have ${acts.length} values, expected ${s.input.size} [${s.input.shape.join(', ')}]`);
       this.rt.write(s.input, acts);
     } else {
       expectShape('stage.setInput', 'activations', acts, s.input.shape);
@@ -257,7 +261,8 @@ export class Stage {
       const g = opts.gradOut;
       if (!g) throw new Error('stage: backward of a non-last stage needs the gradient of its output');
       if (g instanceof Float32Array) {
-        if (g.length !== dres.size) throw new Error(`stage: output gradient has ${g.length} values, expected ${dres.size} [${dres.shape.join(', ')}]`);
+        if (g.length !== dres.size)
+          throw new Error(`stage: output gradient has ${g.length} values, expected ${dres.size} [${dres.shape.join(', ')}]`);
         rt.write(dres, g);
       } else {
         expectShape('stage.backward', 'output gradient', g, dres.shape);
@@ -310,17 +315,29 @@ export class Stage {
     const rt = this.rt;
     const ps = this.params;
     if (opts.scale === undefined) {
-      gradNorm(rt, { norm: this.gradNormValue, scale: this.gradScale, grads: ps.grads, partials: this.gradNormPartials }, { n: ps.total, maxNorm: h.gradClip });
+      gradNorm(
+        rt,
+        { norm: this.gradNormValue, scale: this.gradScale, grads: ps.grads, partials: this.gradNormPartials },
+        { n: ps.total, maxNorm: h.gradClip },
+      );
     } else {
-      if (!(opts.scale >= 0) || !Number.isFinite(opts.scale)) throw new Error(`optimizerStep: clip scale ${opts.scale} is not a finite non-negative number`);
+      if (!(opts.scale >= 0) || !Number.isFinite(opts.scale))
+        throw new Error(`optimizerStep: clip scale ${opts.scale} is not a finite non-negative number`);
       rt.write(this.gradScale, Float32Array.of(opts.scale));
     }
     const common = { lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, step };
-    const groups: [number, number, number][] = [[0, ps.decayEnd, h.weightDecay], [ps.decayEnd, ps.total, 0]];
+    const groups: [number, number, number][] = [
+      [0, ps.decayEnd, h.weightDecay],
+      [ps.decayEnd, ps.total, 0],
+    ];
     for (const [start, end, wd] of groups) {
       if (end <= start) continue;
       const v = (t: Tensor, name: string) => rt.view(t, start, [end - start], name);
-      adamwUpdate(rt, { params: v(ps.params, 'params'), grads: v(ps.grads, 'grads'), m: v(ps.m, 'm'), v: v(ps.v, 'v'), gradScale: this.gradScale }, { n: end - start, weightDecay: wd, ...common });
+      adamwUpdate(
+        rt,
+        { params: v(ps.params, 'params'), grads: v(ps.grads, 'grads'), m: v(ps.m, 'm'), v: v(ps.v, 'v'), gradScale: this.gradScale },
+        { n: end - start, weightDecay: wd, ...common },
+      );
     }
   }
 }

@@ -69,7 +69,7 @@ export class CharTokenizer {
     try {
       v = JSON.parse(s);
     } catch (e) {
-      throw new Error(`CharTokenizer.fromJSON: not valid JSON (${(e as Error).message})`);
+      throw new Error(`CharTokenizer.fromJSON: not valid JSON (${(e as Error).message})`, { cause: e });
     }
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('CharTokenizer.fromJSON: not a JSON object');
     const o = v as Record<string, unknown>;

@@ -45,7 +45,10 @@ export class Trainer {
   /** Optimizer steps taken so far (AdamW's t). */
   stepsDone = 0;
 
-  private constructor(private readonly rt: Runtime, readonly opts: TrainerOptions) {
+  private constructor(
+    private readonly rt: Runtime,
+    readonly opts: TrainerOptions,
+  ) {
     this.config = validateConfig(opts.config);
     this.hyper = { ...DEFAULT_OPTIMIZER, ...opts.optimizer, lr: opts.schedule.lr };
     this.stage = new Stage(rt, this.config, { layerStart: 0, layerEnd: this.config.n_layer }, { B: opts.B, T: opts.T });
@@ -98,7 +101,13 @@ export class Trainer {
   /** Mean loss over evaluation batches (forward only, no gradient). */
   async evaluate(batches: Batch[]): Promise<number> {
     if (batches.length === 0) throw new Error('evaluate: no batches');
-    this.evalStage ??= new Stage(this.rt, this.config, { layerStart: 0, layerEnd: this.config.n_layer }, { B: this.opts.B, T: this.opts.T }, { params: this.stage.params });
+    this.evalStage ??= new Stage(
+      this.rt,
+      this.config,
+      { layerStart: 0, layerEnd: this.config.n_layer },
+      { B: this.opts.B, T: this.opts.T },
+      { params: this.stage.params },
+    );
     const es = this.evalStage;
     const n = Math.min(batches.length, this.maxMicro);
     for (let k = 0; k < n; k++) {

@@ -2,7 +2,7 @@
 // `bufferedamountlow` event is the fast path; a polling timer is the fallback because some stacks have been seen
 // never to fire it (see the loopback notes on @roamhq/wrtc), and a missed event must not stall a transfer forever.
 
-import type { RawChannel } from './raw-channel.js';
+import type { RawChannel } from './raw-channel';
 
 export interface BackpressureOptions {
   /** Stop sending while bufferedAmount is above this. */

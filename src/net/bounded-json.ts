@@ -10,9 +10,7 @@ export interface JsonLimits {
   maxDepth: number;
 }
 
-export type BoundedJson =
-  | { ok: true; value: unknown }
-  | { ok: false; reason: 'too-large' | 'too-deep' | 'not-json'; detail: string };
+export type BoundedJson = { ok: true; value: unknown } | { ok: false; reason: 'too-large' | 'too-deep' | 'not-json'; detail: string };
 
 /** Nesting depth of `text`'s arrays/objects, ignoring brackets inside strings; stops early past `limit`. */
 export function jsonDepth(text: string, limit = Infinity): number {

@@ -1,13 +1,13 @@
 // Framing, reassembly and heartbeat over the in-memory channel pair (fast; real networks are covered in tests/net).
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { ControlCodec } from './control-envelope.js';
-import { FramedTransport } from './framed-transport.js';
-import { chunkPayloadSize, encodeTensorChunk, encodeControlFrame, MAX_DESCRIPTOR_BYTES } from './framing.js';
-import { createMemoryChannelPair } from './memory-channel.js';
-import type { PartialDrop } from './reassembler.js';
-import type { ProtocolError } from './transport.js';
-import { firstMismatch, patternBytes } from '../../tests/net/pattern.js';
+import type { ControlCodec } from './control-envelope';
+import { FramedTransport } from './framed-transport';
+import { chunkPayloadSize, encodeTensorChunk, encodeControlFrame, MAX_DESCRIPTOR_BYTES } from './framing';
+import { createMemoryChannelPair } from './memory-channel';
+import type { PartialDrop } from './reassembler';
+import type { ProtocolError } from './transport';
+import { firstMismatch, patternBytes } from '../../tests/net/pattern';
 
 function pair(opts: ConstructorParameters<typeof FramedTransport>[2] = {}) {
   const [ra, rb] = createMemoryChannelPair();
@@ -36,9 +36,7 @@ describe('FramedTransport over memory channels', () => {
     const got: { bytes: Uint8Array; meta: unknown; shape: number[] }[] = [];
     b.onTensor((t) => got.push(t));
     await Promise.all(
-      sizes.map((n, i) =>
-        a.sendTensor({ kind: 'act', dtype: 'u8', shape: [n], data: patternBytes(i + 1, n), meta: { step: i, mb: 2 } }),
-      ),
+      sizes.map((n, i) => a.sendTensor({ kind: 'act', dtype: 'u8', shape: [n], data: patternBytes(i + 1, n), meta: { step: i, mb: 2 } })),
     );
     await expect.poll(() => got.length).toBe(sizes.length);
     sizes.forEach((n, i) => {
@@ -62,9 +60,7 @@ describe('FramedTransport over memory channels', () => {
 
   it('rejects a tensor whose data does not match dtype x shape before sending', async () => {
     const { a } = pair();
-    await expect(a.sendTensor({ kind: 'act', dtype: 'f32', shape: [3], data: new Float32Array(4) })).rejects.toThrow(
-      /needs 12 bytes/,
-    );
+    await expect(a.sendTensor({ kind: 'act', dtype: 'f32', shape: [3], data: new Float32Array(4) })).rejects.toThrow(/needs 12 bytes/);
     a.close();
   });
 
@@ -101,8 +97,14 @@ describe('FramedTransport over memory channels', () => {
     for (const index of [0, 1]) {
       ra.send(
         encodeTensorChunk({
-          msgId: 77, index, count: 3, chunkSize: CHUNK, totalBytes: total, dtype: 'u8',
-          descriptor: index === 0 ? desc([total]) : null, payload: data.subarray(index * CHUNK, (index + 1) * CHUNK),
+          msgId: 77,
+          index,
+          count: 3,
+          chunkSize: CHUNK,
+          totalBytes: total,
+          dtype: 'u8',
+          descriptor: index === 0 ? desc([total]) : null,
+          payload: data.subarray(index * CHUNK, (index + 1) * CHUNK),
         }),
       );
     }
@@ -126,7 +128,11 @@ describe('reassembly rejects bad chunks and frees memory', () => {
   const chunk = (over: Partial<Parameters<typeof encodeTensorChunk>[0]> & { index: number }) => {
     const index = over.index;
     return encodeTensorChunk({
-      msgId: 5, count: 3, chunkSize: CHUNK, totalBytes: total, dtype: 'u8',
+      msgId: 5,
+      count: 3,
+      chunkSize: CHUNK,
+      totalBytes: total,
+      dtype: 'u8',
       descriptor: index === 0 ? desc([total]) : null,
       payload: data.subarray(index * CHUNK, Math.min(total, (index + 1) * CHUNK)),
       ...over,
@@ -162,8 +168,7 @@ describe('reassembly rejects bad chunks and frees memory', () => {
   it('wrong payload length', () => expectRejected([chunk({ index: 1, payload: new Uint8Array(5) })], 'mismatch'));
   it('oversized tensor', () => expectRejected([chunk({ index: 0, totalBytes: 2 ** 40, count: Math.ceil(2 ** 40 / CHUNK) })], 'oversized'));
   it('descriptor disagrees with length', () => expectRejected([chunk({ index: 0, descriptor: desc([7]) })], 'bad-descriptor'));
-  it('descriptor not valid', () =>
-    expectRejected([chunk({ index: 0, descriptor: enc.encode('{"kind":"act","shape":"x"}') })], 'bad-descriptor'));
+  it('descriptor not valid', () => expectRejected([chunk({ index: 0, descriptor: enc.encode('{"kind":"act","shape":"x"}') })], 'bad-descriptor'));
 
   it('gives up on a stalled message and frees it', async () => {
     const { a, b, ra } = pair({ reassembly: { stallTimeoutMs: 200 } });
@@ -187,9 +192,7 @@ describe('reassembly rejects bad chunks and frees memory', () => {
     const meta: Record<string, string> = {};
     for (let i = 0; i < 40; i++) meta[`k${i}`] = 'x'.repeat(200);
     expect(MAX_DESCRIPTOR_BYTES).toBe(4096);
-    await expect(a.sendTensor({ kind: 'act', dtype: 'u8', shape: [1], data: new Uint8Array(1), meta })).rejects.toThrow(
-      /descriptor/,
-    );
+    await expect(a.sendTensor({ kind: 'act', dtype: 'u8', shape: [1], data: new Uint8Array(1), meta })).rejects.toThrow(/descriptor/);
     a.close();
   });
 });

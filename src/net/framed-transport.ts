@@ -243,11 +243,7 @@ export class FramedTransport implements Transport {
     return { bytes, descriptor, count: chunkCountFor(bytes.byteLength, this.chunkSize) };
   }
 
-  private async pump(
-    msgId: number,
-    t: OutgoingTensor,
-    plan: { bytes: Uint8Array; descriptor: Uint8Array; count: number },
-  ): Promise<void> {
+  private async pump(msgId: number, t: OutgoingTensor, plan: { bytes: Uint8Array; descriptor: Uint8Array; count: number }): Promise<void> {
     const { bytes, descriptor, count } = plan;
     for (let index = 0; index < count; index++) {
       if (!this.isOpen) throw new ChannelClosedError(`transport to ${this.peerId} closed: ${this.info?.detail}`);

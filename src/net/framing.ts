@@ -8,7 +8,7 @@
 // Every chunk repeats msgId/count/size/total/dtype, so the receiver can reject a chunk that disagrees with the
 // first one it saw for the same message; the descriptor (kind, shape, meta) travels once, in chunk 0.
 
-import { dtypeCode, dtypeFromCode, type DType } from './dtype.js';
+import { dtypeCode, dtypeFromCode, type DType } from './dtype';
 
 export const FRAME_MAGIC = 0x5754; // "TW" little-endian
 export const FRAME_VERSION = 1;

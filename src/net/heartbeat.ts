@@ -4,7 +4,7 @@
 // Detection time is therefore at most deadAfterMs + one check period (intervalMs / 2). If this side's own event
 // loop was blocked, the verdict waits one more check period so queued frames are seen first.
 
-import { TimeoutError, unrefTimer } from './timers.js';
+import { TimeoutError, unrefTimer } from './timers';
 
 export interface HeartbeatOptions {
   intervalMs: number;

@@ -1,19 +1,19 @@
 // Browser-safe public API of the network layer. Node-only factories live in ./rtc-node.js (import it directly).
 
-export * from './dtype.js';
-export * from './emitter.js';
-export * from './ids.js';
-export * from './control-envelope.js';
-export * from './bounded-json.js';
-export * from './tensor.js';
-export * from './transport.js';
-export { FramedTransport, DEFAULT_TRANSPORT_OPTIONS, type TransportOptionsInput } from './framed-transport.js';
-export { createMemoryChannelPair, MemoryChannel } from './memory-channel.js';
-export type { RawChannel } from './raw-channel.js';
-export { RtcRawChannel } from './rtc-channel.js';
-export { type RtcFactory, CHANNEL_LABEL } from './rtc-session.js';
-export { browserRtcFactory } from './rtc-browser.js';
-export { PeerNetwork, ConnectError, type PeerNetworkOptions } from './peer-network.js';
+export * from './dtype';
+export * from './emitter';
+export * from './ids';
+export * from './control-envelope';
+export * from './bounded-json';
+export * from './tensor';
+export * from './transport';
+export { FramedTransport, DEFAULT_TRANSPORT_OPTIONS, type TransportOptionsInput } from './framed-transport';
+export { createMemoryChannelPair, MemoryChannel } from './memory-channel';
+export type { RawChannel } from './raw-channel';
+export { RtcRawChannel } from './rtc-channel';
+export { type RtcFactory, CHANNEL_LABEL } from './rtc-session';
+export { browserRtcFactory } from './rtc-browser';
+export { PeerNetwork, ConnectError, type PeerNetworkOptions } from './peer-network';
 export {
   SignalingClient,
   SignalingError,
@@ -21,8 +21,8 @@ export {
   type SignalEvent,
   type SignalingLink,
   type WebSocketConstructor,
-} from './signaling-client.js';
-export type { Role, SignalData, PeerSummary, ErrorCode } from './signaling-protocol.js';
-export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from './heartbeat.js';
-export type { PartialDrop, ChunkRejection } from './reassembler.js';
-export { TensorDemux, type TensorDemuxOptions } from './tensor-demux.js';
+} from './signaling-client';
+export type { Role, SignalData, PeerSummary, ErrorCode } from './signaling-protocol';
+export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from './heartbeat';
+export type { PartialDrop, ChunkRejection } from './reassembler';
+export { TensorDemux, type TensorDemuxOptions } from './tensor-demux';

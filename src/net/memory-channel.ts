@@ -2,8 +2,8 @@
 // channel: a max message size, an asynchronous ordered delivery, and a bufferedAmount that drains over time.
 // Never the only test of anything that crosses a network.
 
-import { Emitter } from './emitter.js';
-import { MAX_MESSAGE_SIZE_CAP, type RawChannel, type RawChannelEvents } from './raw-channel.js';
+import { Emitter } from './emitter';
+import { MAX_MESSAGE_SIZE_CAP, type RawChannel, type RawChannelEvents } from './raw-channel';
 
 export class MemoryChannel implements RawChannel {
   readonly events = new Emitter<RawChannelEvents>();

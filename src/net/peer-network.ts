@@ -4,13 +4,13 @@
 // Direction is the caller's choice: if two peers dial each other at once they get two independent links. The
 // swarm should pick one dialer per pair (e.g. the lower pipeline stage dials the next one).
 
-import { Emitter, type Unsubscribe } from './emitter.js';
-import type { TransportOptionsInput } from './framed-transport.js';
-import { Inbox } from './inbox.js';
-import { framedAdopter, RtcSession, type RtcFactory } from './rtc-session.js';
-import type { SignalEvent, SignalingLink } from './signaling-client.js';
-import { sleep, TimeoutError, withTimeout } from './timers.js';
-import type { Transport } from './transport.js';
+import { Emitter, type Unsubscribe } from './emitter';
+import type { TransportOptionsInput } from './framed-transport';
+import { Inbox } from './inbox';
+import { framedAdopter, RtcSession, type RtcFactory } from './rtc-session';
+import type { SignalEvent, SignalingLink } from './signaling-client';
+import { sleep, TimeoutError, withTimeout } from './timers';
+import type { Transport } from './transport';
 
 export interface PeerNetworkOptions {
   /** Per attempt. The notes saw node-datachannel connects of ~1 s under load, so stay well above that. */
@@ -50,8 +50,7 @@ export class PeerNetwork {
   private readonly open = new Set<Transport>();
   private readonly incoming = new Inbox<Transport>();
   private readonly offs: Unsubscribe[] = [];
-  private readonly opts: Required<Omit<PeerNetworkOptions, 'transport' | 'accept'>> &
-    Pick<PeerNetworkOptions, 'transport' | 'accept'>;
+  private readonly opts: Required<Omit<PeerNetworkOptions, 'transport' | 'accept'>> & Pick<PeerNetworkOptions, 'transport' | 'accept'>;
   private closed = false;
 
   constructor(

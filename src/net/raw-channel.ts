@@ -2,7 +2,7 @@
 // Implementations: RtcRawChannel (an RTCDataChannel, native in the browser or node-datachannel's polyfill in
 // Node) and the in-memory pair for unit tests.
 
-import type { Emitter } from './emitter.js';
+import type { Emitter } from './emitter';
 
 export type RawChannelEvents = {
   /** The channel became open (never fires for a channel that is open when handed over). */

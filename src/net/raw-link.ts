@@ -2,10 +2,10 @@
 // but without framing. Exists to measure what framing costs (bench/net.ts); swarm code uses PeerNetwork.
 // Use a signaling client that has no PeerNetwork attached: both would answer the same offers.
 
-import type { RtcRawChannel } from './rtc-channel.js';
-import { RtcSession, type RtcFactory } from './rtc-session.js';
-import type { SignalEvent, SignalingLink } from './signaling-client.js';
-import { withTimeout } from './timers.js';
+import type { RtcRawChannel } from './rtc-channel';
+import { RtcSession, type RtcFactory } from './rtc-session';
+import type { SignalEvent, SignalingLink } from './signaling-client';
+import { withTimeout } from './timers';
 
 const identity = (raw: RtcRawChannel) => raw;
 
@@ -17,7 +17,12 @@ function route(signaling: SignalingLink, session: RtcSession<RtcRawChannel>, fai
   });
 }
 
-async function open(session: RtcSession<RtcRawChannel>, signaling: SignalingLink, first: () => Promise<void>, timeoutMs: number): Promise<RtcRawChannel> {
+async function open(
+  session: RtcSession<RtcRawChannel>,
+  signaling: SignalingLink,
+  first: () => Promise<void>,
+  timeoutMs: number,
+): Promise<RtcRawChannel> {
   let fail: (err: Error) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => {
     fail = reject;

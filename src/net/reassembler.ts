@@ -2,10 +2,10 @@
 // chunk is checked against the first one seen for its message and against hard size limits, and a message whose
 // chunks stop arriving is abandoned and its buffer released.
 
-import { expectedByteLength, type DType } from './dtype.js';
-import { chunkCountFor, MIN_CHUNK_SIZE, TENSOR_HEADER_BYTES, type DecodedFrame } from './framing.js';
-import { unrefTimer } from './timers.js';
-import { tensorDescriptorSchema, type IncomingTensor, type TensorDescriptor } from './tensor.js';
+import { expectedByteLength, type DType } from './dtype';
+import { chunkCountFor, MIN_CHUNK_SIZE, TENSOR_HEADER_BYTES, type DecodedFrame } from './framing';
+import { unrefTimer } from './timers';
+import { tensorDescriptorSchema, type IncomingTensor, type TensorDescriptor } from './tensor';
 
 export type RejectReason =
   | 'oversized' // total or pending bytes over the limit, or a chunk larger than a message may be
@@ -142,12 +142,7 @@ export class Reassembler {
       this.partials.set(msgId, p);
       this.pendingBytes += frame.totalBytes;
       this.ensureSweep();
-    } else if (
-      p.count !== frame.count ||
-      p.chunkSize !== frame.chunkSize ||
-      p.totalBytes !== frame.totalBytes ||
-      p.dtype !== frame.dtype
-    ) {
+    } else if (p.count !== frame.count || p.chunkSize !== frame.chunkSize || p.totalBytes !== frame.totalBytes || p.dtype !== frame.dtype) {
       return reject('mismatch', 'header differs from the first chunk of this message');
     }
 

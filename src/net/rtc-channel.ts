@@ -1,9 +1,9 @@
 // RawChannel over a standard RTCDataChannel. The same code serves the browser's native implementation and
 // node-datachannel's polyfill in Node: both expose the W3C API, so nothing here imports a Node module.
 
-import { Emitter } from './emitter.js';
-import { MAX_MESSAGE_SIZE_CAP, type RawChannel, type RawChannelEvents } from './raw-channel.js';
-import { unrefTimer } from './timers.js';
+import { Emitter } from './emitter';
+import { MAX_MESSAGE_SIZE_CAP, type RawChannel, type RawChannelEvents } from './raw-channel';
+import { unrefTimer } from './timers';
 
 /** How long a clean close waits for the data channel to flush before tearing the peer connection down. */
 const CLOSE_GRACE_MS = 1000;

@@ -3,8 +3,8 @@
 
 import { RTCPeerConnection as NdcPeerConnection } from 'node-datachannel/polyfill';
 import WebSocket from 'ws';
-import type { RtcFactory } from './rtc-session.js';
-import type { WebSocketConstructor } from './signaling-client.js';
+import type { RtcFactory } from './rtc-session';
+import type { WebSocketConstructor } from './signaling-client';
 
 export interface NodeRtcOptions {
   /**

@@ -5,9 +5,9 @@
 //  - the answerer holds its candidates until its answer is sent;
 //  - remote candidates that arrive before the remote description is applied are queued, not dropped.
 
-import { FramedTransport, type TransportOptionsInput } from './framed-transport.js';
-import { RtcRawChannel } from './rtc-channel.js';
-import type { SignalData } from './signaling-protocol.js';
+import { FramedTransport, type TransportOptionsInput } from './framed-transport';
+import { RtcRawChannel } from './rtc-channel';
+import type { SignalData } from './signaling-protocol';
 
 export type RtcFactory = () => RTCPeerConnection;
 

@@ -284,4 +284,3 @@ function parseServerMessage(data: unknown): ServerMessage | null {
   const r = serverMessageSchema.safeParse(json.value);
   return r.success ? r.data : null;
 }
-

@@ -14,7 +14,11 @@ export const roleSchema = z.enum(['peer', 'coordinator']);
 export type Role = z.infer<typeof roleSchema>;
 
 /** Identifies one connection attempt, so signals of an abandoned attempt cannot confuse its retry. */
-export const connIdSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
+export const connIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/);
 
 const MAX_SDP_CHARS = 32 * 1024;
 

@@ -6,7 +6,6 @@ import type { Unsubscribe } from './emitter';
 import type { IncomingTensor } from './tensor';
 import type { Transport } from './transport';
 
-
 export interface TensorDemuxOptions {
   /** Tensors of a kind nobody listens to yet are kept up to this many bytes in total (oldest dropped beyond). */
   maxBacklogBytes: number;
@@ -84,10 +83,7 @@ export class TensorDemux {
     }
     this.backlog.push(x);
     this.backlogBytes += x.bytes.byteLength;
-    while (
-      this.backlog.length > 0 &&
-      (this.backlogBytes > this.opts.maxBacklogBytes || this.backlog.length > this.opts.maxBacklogMessages)
-    ) {
+    while (this.backlog.length > 0 && (this.backlogBytes > this.opts.maxBacklogBytes || this.backlog.length > this.opts.maxBacklogMessages)) {
       const old = this.backlog.shift();
       if (old) this.backlogBytes -= old.bytes.byteLength;
       this.dropped++;

@@ -1,7 +1,7 @@
 // What a tensor message is, independent of how it is framed: the descriptor schema validates chunk 0's JSON.
 
 import { z } from 'zod';
-import { DTYPES, type DType } from './dtype.js';
+import { DTYPES, type DType } from './dtype';
 
 /** A short identifier the layer above gives its tensors (src/protocol/tensors.ts lists the swarm's); opaque here. */
 export type TensorKind = string;
@@ -12,7 +12,11 @@ export type TensorMeta = Record<string, string | number | boolean | null>;
 export const MAX_TENSOR_RANK = 8;
 
 export const tensorDescriptorSchema = z.strictObject({
-  kind: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/),
+  kind: z
+    .string()
+    .min(1)
+    .max(32)
+    .regex(/^[A-Za-z0-9_.-]+$/),
   shape: z.array(z.number().int().nonnegative()).max(MAX_TENSOR_RANK),
   meta: z.record(z.string().max(64), z.union([z.string().max(256), z.number(), z.boolean(), z.null()])),
 });

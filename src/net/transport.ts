@@ -2,10 +2,10 @@
 // backpressure, dead-peer detection and a close event. Implemented by FramedTransport over any RawChannel
 // (browser RTCDataChannel, node-datachannel, or the in-memory pair).
 
-import type { Unsubscribe } from './emitter.js';
-import type { ControlPayload } from './control-envelope.js';
-import type { ChunkRejection, PartialDrop } from './reassembler.js';
-import type { IncomingTensor, OutgoingTensor } from './tensor.js';
+import type { Unsubscribe } from './emitter';
+import type { ControlPayload } from './control-envelope';
+import type { ChunkRejection, PartialDrop } from './reassembler';
+import type { IncomingTensor, OutgoingTensor } from './tensor';
 
 export type CloseReason =
   | 'local' // close() was called here
@@ -19,10 +19,7 @@ export interface CloseInfo {
   detail: string;
 }
 
-export type ProtocolError =
-  | { kind: 'frame'; detail: string }
-  | { kind: 'control'; detail: string }
-  | ({ kind: 'chunk' } & ChunkRejection);
+export type ProtocolError = { kind: 'frame'; detail: string } | { kind: 'control'; detail: string } | ({ kind: 'chunk' } & ChunkRejection);
 
 export interface TransportStats {
   bytesSent: number;

@@ -36,7 +36,11 @@ export const optimizerHyperSchema = z.object({
 
 export const runConfigSchema = z
   .object({
-    runId: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/),
+    runId: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_.:-]+$/),
     model: gptConfigSchema,
     stages: z.array(stageRangeSchema).min(1).max(256),
     /** Sequences per microbatch. */
@@ -55,16 +59,28 @@ export const runConfigSchema = z
   })
   .superRefine((c, ctx) => {
     const m = c.model;
-    if (m.n_embd % m.n_head !== 0) ctx.addIssue({ code: 'custom', path: ['model', 'n_embd'], message: `n_embd ${m.n_embd} is not divisible by n_head ${m.n_head}` });
+    if (m.n_embd % m.n_head !== 0)
+      ctx.addIssue({ code: 'custom', path: ['model', 'n_embd'], message: `n_embd ${m.n_embd} is not divisible by n_head ${m.n_head}` });
     if (c.T > m.block_size) ctx.addIssue({ code: 'custom', path: ['T'], message: `T ${c.T} exceeds block_size ${m.block_size}` });
     let next = 0;
     c.stages.forEach((s, i) => {
-      if (s.layerStart !== next) ctx.addIssue({ code: 'custom', path: ['stages', i, 'layerStart'], message: `stage ${i} starts at layer ${s.layerStart}, expected ${next} (stages must be contiguous from 0)` });
-      if (s.layerEnd <= s.layerStart) ctx.addIssue({ code: 'custom', path: ['stages', i], message: `stage ${i} [${s.layerStart}, ${s.layerEnd}) is empty` });
+      if (s.layerStart !== next)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['stages', i, 'layerStart'],
+          message: `stage ${i} starts at layer ${s.layerStart}, expected ${next} (stages must be contiguous from 0)`,
+        });
+      if (s.layerEnd <= s.layerStart)
+        ctx.addIssue({ code: 'custom', path: ['stages', i], message: `stage ${i} [${s.layerStart}, ${s.layerEnd}) is empty` });
       next = s.layerEnd;
     });
     if (next !== m.n_layer) ctx.addIssue({ code: 'custom', path: ['stages'], message: `stages end at layer ${next}, expected n_layer ${m.n_layer}` });
-    if (c.schedule.lr !== c.optimizer.lr) ctx.addIssue({ code: 'custom', path: ['optimizer', 'lr'], message: 'optimizer.lr must equal schedule.lr (the schedule drives the learning rate)' });
+    if (c.schedule.lr !== c.optimizer.lr)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['optimizer', 'lr'],
+        message: 'optimizer.lr must equal schedule.lr (the schedule drives the learning rate)',
+      });
   });
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
@@ -87,7 +103,6 @@ export function parseRunConfig(x: unknown): RunConfig {
   }
   return r.data;
 }
-
 
 export function slotCount(c: RunConfig): number {
   return c.slots ?? Math.min(c.M, 8);

@@ -72,8 +72,7 @@ export function statePartMeta(m: StatePartMeta): TensorMeta {
 
 /** A pipeline/step tensor with its typed meta, discriminated by kind. */
 export type StepTensor =
-  | { kind: 'act' | 'targets' | 'grad'; meta: MicrobatchMeta; x: IncomingTensor }
-  | { kind: 'tie'; meta: TieMeta; x: IncomingTensor };
+  { kind: 'act' | 'targets' | 'grad'; meta: MicrobatchMeta; x: IncomingTensor } | { kind: 'tie'; meta: TieMeta; x: IncomingTensor };
 
 export type TensorRead<T> = { ok: true; value: T } | { ok: false; error: string };
 

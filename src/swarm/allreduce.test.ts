@@ -1,17 +1,9 @@
 // Butterfly all-reduce over in-memory framed transports (fast). Real WebRTC: tests/swarm/allreduce-webrtc.test.ts.
 import { afterEach, describe, expect, it } from 'vitest';
-import { FramedTransport } from '../net/framed-transport.js';
-import { createMemoryChannelPair, type MemoryChannel } from '../net/memory-channel.js';
-import type { Transport } from '../net/transport.js';
-import {
-  AllReduceError,
-  AllReduceMailbox,
-  allReduceSum,
-  attachSwarmTransport,
-  averageInPlace,
-  shardBounds,
-  type ReduceGroup,
-} from './allreduce.js';
+import { FramedTransport } from '../net/framed-transport';
+import { createMemoryChannelPair, type MemoryChannel } from '../net/memory-channel';
+import type { Transport } from '../net/transport';
+import { AllReduceError, AllReduceMailbox, allReduceSum, attachSwarmTransport, averageInPlace, shardBounds, type ReduceGroup } from './allreduce';
 
 interface Mesh {
   groups: ReduceGroup[];
@@ -214,9 +206,7 @@ describe('allReduceSum over memory transports', () => {
     const x = Array.from({ length: R }, (_, k) => randomData(40 + k, 1000));
     for (const c of m.raw[2]) c?.vanish();
     const t0 = performance.now();
-    const errs = await Promise.all(
-      [0, 1, 3].map((k) => allReduceSum(m.groups[k], x[k], 'step:10', { timeoutMs: 300 }).catch((e: unknown) => e)),
-    );
+    const errs = await Promise.all([0, 1, 3].map((k) => allReduceSum(m.groups[k], x[k], 'step:10', { timeoutMs: 300 }).catch((e: unknown) => e)));
     const took = performance.now() - t0;
     expect(took).toBeGreaterThanOrEqual(250);
     expect(took).toBeLessThan(2000);
@@ -245,9 +235,11 @@ describe('allReduceSum over memory transports', () => {
     const e0 = await p0;
     expect(e0).toBeInstanceOf(AllReduceError);
     expect((e0 as AllReduceError).rank).toBe(2);
-    expect((e0 as Error).message).toMatch(/malformed message from rank 2 \(peer p2\): scatter shard 0 has shape \[34\] \(136 bytes\), expected \[33\]/);
+    expect((e0 as Error).message).toMatch(
+      /malformed message from rank 2 \(peer p2\): scatter shard 0 has shape \[34\] \(136 bytes\), expected \[33\]/,
+    );
     expect(await p1).toBeInstanceOf(AllReduceError); // rank 2 never sent it anything: timeout naming rank 2
-    expect((await p1 as AllReduceError).rank).toBe(2);
+    expect(((await p1) as AllReduceError).rank).toBe(2);
   });
 
   it('rejects other malformed shards: wrong dtype, impostor rank, duplicate, mismatched group size', async () => {
@@ -319,12 +311,8 @@ describe('allReduceSum over memory transports', () => {
 
   it('rejects an invalid group up front', async () => {
     const m = mesh(2);
-    await expect(allReduceSum({ rank: 2, size: 2, links: m.groups[0].links }, new Float32Array(1), 'x')).rejects.toThrow(
-      /outside the group/,
-    );
-    await expect(allReduceSum({ rank: 0, size: 2, links: [undefined, undefined] }, new Float32Array(1), 'x')).rejects.toThrow(
-      /no link to rank 1/,
-    );
+    await expect(allReduceSum({ rank: 2, size: 2, links: m.groups[0].links }, new Float32Array(1), 'x')).rejects.toThrow(/outside the group/);
+    await expect(allReduceSum({ rank: 0, size: 2, links: [undefined, undefined] }, new Float32Array(1), 'x')).rejects.toThrow(/no link to rank 1/);
   });
 
   it('averageInPlace divides by the member count', () => {

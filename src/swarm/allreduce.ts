@@ -22,9 +22,9 @@
 // and route other kinds through it too (`TensorDemux.of(t).on('act', handler)`), which keeps early tensors per kind.
 // allReduceSum attaches the mailbox itself if nobody did, which is fine in tests and when no other subscriber exists.
 
-import type { Unsubscribe } from '../net/emitter.js';
-import type { IncomingTensor } from '../net/tensor.js';
-import type { CloseInfo, Transport } from '../net/transport.js';
+import type { Unsubscribe } from '../net/emitter';
+import type { IncomingTensor } from '../net/tensor';
+import type { CloseInfo, Transport } from '../net/transport';
 import { TensorDemux } from '../net/tensor-demux';
 import { allreduceMeta, readAllreduceMeta } from '../protocol/tensors';
 
@@ -249,12 +249,7 @@ function validateGroup(group: ReduceGroup): void {
  * AllReduceError naming the peer/rank if a member's link closes, a member sends a malformed shard, or the timeout
  * passes, so the caller can re-form the group. `data` must not be modified until the promise settles.
  */
-export async function allReduceSum(
-  group: ReduceGroup,
-  data: Float32Array,
-  tag: string,
-  opts: AllReduceOptions = {},
-): Promise<Float32Array> {
+export async function allReduceSum(group: ReduceGroup, data: Float32Array, tag: string, opts: AllReduceOptions = {}): Promise<Float32Array> {
   validateGroup(group);
   if (!(data instanceof Float32Array)) throw new Error('allReduceSum: data must be a Float32Array');
   if (typeof tag !== 'string' || tag.length === 0 || tag.length > 200) {
@@ -302,15 +297,7 @@ export async function allReduceSum(
       if (done) return;
       const pending = owing();
       finish();
-      reject(
-        new AllReduceError(
-          `${prefix}: ${detail}`,
-          tag,
-          blamed,
-          blamed === undefined ? undefined : link(blamed).peerId,
-          pending,
-        ),
-      );
+      reject(new AllReduceError(`${prefix}: ${detail}`, tag, blamed, blamed === undefined ? undefined : link(blamed).peerId, pending));
     };
     const maybeDone = () => {
       if (done || !reduced || gatherLeft > 0) return;

@@ -1,11 +1,11 @@
 // The peer-to-peer links of one swarm peer: one Transport per neighbour, keyed by peer id. Every transport gets the
 // swarm's tensor demultiplexer attached synchronously (src/swarm/allreduce.ts: attachSwarmTransport) and the
 // pipeline kinds are routed to one handler. One dialer per pair: the member earlier in the (stage, rank) order dials.
-import type { Unsubscribe } from '../net/emitter.js';
-import type { IncomingTensor } from '../net/tensor.js';
-import type { CloseInfo, Transport } from '../net/transport.js';
-import { attachSwarmTransport } from './allreduce.js';
-import { attachStateMailbox } from './state-transfer.js';
+import type { Unsubscribe } from '../net/emitter';
+import type { IncomingTensor } from '../net/tensor';
+import type { CloseInfo, Transport } from '../net/transport';
+import { attachSwarmTransport } from './allreduce';
+import { attachStateMailbox } from './state-transfer';
 
 /** Tensor kinds of the pipeline (the all-reduce and state transfer use their own kinds on the same links). */
 export const PIPELINE_KINDS = ['act', 'targets', 'grad', 'tie'] as const;

@@ -76,7 +76,6 @@ export function benchmarkThroughput(rt: Runtime, reps = 2): Promise<number> {
   return benchmarkRuntime(rt, reps);
 }
 
-
 export class SwarmPeer {
   readonly events = new Emitter<SwarmPeerEvents>();
   readonly links: Links;
@@ -133,7 +132,13 @@ export class SwarmPeer {
         throughput = await backend.benchmark();
       }
       opts.onState?.('joining');
-      sig = await SignalingClient.connect(opts.url, { room: opts.room, peerId: opts.peerId, role: 'peer', WebSocket: opts.WebSocket, control: swarmControl });
+      sig = await SignalingClient.connect(opts.url, {
+        room: opts.room,
+        peerId: opts.peerId,
+        role: 'peer',
+        WebSocket: opts.WebSocket,
+        control: swarmControl,
+      });
       const signaling = sig;
       const net = new PeerNetwork(signaling, opts.rtcFactory, opts.network ?? {});
       const peer = new SwarmPeer(sig, net, backend, opts);
@@ -205,7 +210,9 @@ export class SwarmPeer {
       case 'swarm-assign':
       case 'swarm-members':
         // Ordered and possibly slow (building the stage, linking up, state transfer).
-        this.chain = this.chain.then(() => (msg.type === 'swarm-assign' ? this.assign(msg) : this.members(msg))).catch((e: unknown) => this.report(e));
+        this.chain = this.chain
+          .then(() => (msg.type === 'swarm-assign' ? this.assign(msg) : this.members(msg)))
+          .catch((e: unknown) => this.report(e));
         return;
       case 'shutdown':
         this.setState('finished');

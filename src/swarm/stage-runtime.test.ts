@@ -13,7 +13,10 @@ import { StageRuntime, stageSpecOf } from './stage-runtime';
 const run: RunConfig = {
   runId: 'fake',
   model: { n_layer: 2, n_head: 2, n_embd: 8, vocab_size: 16, block_size: 4 },
-  stages: [{ layerStart: 0, layerEnd: 1 }, { layerStart: 1, layerEnd: 2 }],
+  stages: [
+    { layerStart: 0, layerEnd: 1 },
+    { layerStart: 1, layerEnd: 2 },
+  ],
   B: 1,
   T: 4,
   M: 2,
@@ -31,22 +34,64 @@ class FakeCompute implements StageCompute {
     const spec = stageSpecOf(run, stage);
     const first = spec.range.layerStart === 0;
     const last = spec.range.layerEnd === run.model.n_layer;
-    this.layout = { total: 64, decayEnd: 32, slots: [{ spec: { name: 'transformer.wte.weight', shape: [16, 4] }, offset: 0, size: 64 }], first, last, slotCount: spec.slots, count: 64 };
+    this.layout = {
+      total: 64,
+      decayEnd: 32,
+      slots: [{ spec: { name: 'transformer.wte.weight', shape: [16, 4] }, offset: 0, size: 64 }],
+      first,
+      last,
+      slotCount: spec.slots,
+      count: 64,
+    };
   }
-  get slotCount() { return this.layout.slotCount; }
-  get first() { return this.layout.first; }
-  get last() { return this.layout.last; }
-  private acts() { return new Float32Array(run.B * run.T * run.model.n_embd); }
-  async load() { this.calls.push('load'); }
-  async init(seed: number) { this.calls.push(`init ${seed}`); }
-  async forward(slot: number, input: StageInput) { this.calls.push(`forward ${slot} ${'tokens' in input ? 'tokens' : 'acts'}`); return this.acts(); }
-  async forwardBackward(slot: number) { this.calls.push(`forwardBackward ${slot}`); return { loss: 2.5, gradIn: this.layout.first ? null : this.acts() }; }
-  async backward(slot: number) { this.calls.push(`backward ${slot}`); return this.layout.first ? null : this.acts(); }
-  async zeroGrads() { this.calls.push('zeroGrads'); }
-  async readFlat(which: FlatWhich) { this.calls.push(`readFlat ${which}`); return new Float32Array(this.layout.total); }
-  async writeFlat(which: FlatWhich) { this.calls.push(`writeFlat ${which}`); }
-  async gradSumSquares() { this.calls.push('gradSumSquares'); return 1; }
-  async optimizerStep(step: number, _h: unknown, opts: { readParams?: boolean }) { this.calls.push(`optimizerStep ${step}`); return opts.readParams ? new Float32Array(this.layout.total) : null; }
+  get slotCount() {
+    return this.layout.slotCount;
+  }
+  get first() {
+    return this.layout.first;
+  }
+  get last() {
+    return this.layout.last;
+  }
+  private acts() {
+    return new Float32Array(run.B * run.T * run.model.n_embd);
+  }
+  async load() {
+    this.calls.push('load');
+  }
+  async init(seed: number) {
+    this.calls.push(`init ${seed}`);
+  }
+  async forward(slot: number, input: StageInput) {
+    this.calls.push(`forward ${slot} ${'tokens' in input ? 'tokens' : 'acts'}`);
+    return this.acts();
+  }
+  async forwardBackward(slot: number) {
+    this.calls.push(`forwardBackward ${slot}`);
+    return { loss: 2.5, gradIn: this.layout.first ? null : this.acts() };
+  }
+  async backward(slot: number) {
+    this.calls.push(`backward ${slot}`);
+    return this.layout.first ? null : this.acts();
+  }
+  async zeroGrads() {
+    this.calls.push('zeroGrads');
+  }
+  async readFlat(which: FlatWhich) {
+    this.calls.push(`readFlat ${which}`);
+    return new Float32Array(this.layout.total);
+  }
+  async writeFlat(which: FlatWhich) {
+    this.calls.push(`writeFlat ${which}`);
+  }
+  async gradSumSquares() {
+    this.calls.push('gradSumSquares');
+    return 1;
+  }
+  async optimizerStep(step: number, _h: unknown, opts: { readParams?: boolean }) {
+    this.calls.push(`optimizerStep ${step}`);
+    return opts.readParams ? new Float32Array(this.layout.total) : null;
+  }
   async dispose() {}
 }
 
@@ -63,7 +108,13 @@ function lastStage() {
   const compute = new FakeCompute(1);
   const errors: Error[] = [];
   const sr = new StageRuntime({
-    compute, run, stage: 1, peerId: 'last', links: new Links(noNet, () => undefined), send: (m) => sent.push(m), onError: (e) => errors.push(e),
+    compute,
+    run,
+    stage: 1,
+    peerId: 'last',
+    links: new Links(noNet, () => undefined),
+    send: (m) => sent.push(m),
+    onError: (e) => errors.push(e),
   });
   return { sr, sent, compute, errors, events: new Emitter() };
 }
@@ -113,7 +164,12 @@ describe('StageRuntime with a fake StageCompute', () => {
     sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
     sr.onControl({ type: 'step-apply', step: 0, attempt: 0, scale: 1, lr: 1e-3 });
     for (let i = 0; i < 20 && !sent.some((m) => m.type === 'step-done'); i++) await settle(sr);
-    expect(compute.calls.filter((c) => /Flat|Squares|optimizer/.test(c))).toEqual(['readFlat grads', 'writeFlat grads', 'gradSumSquares', 'optimizerStep 1']);
+    expect(compute.calls.filter((c) => /Flat|Squares|optimizer/.test(c))).toEqual([
+      'readFlat grads',
+      'writeFlat grads',
+      'gradSumSquares',
+      'optimizerStep 1',
+    ]);
     expect(sent.find((m) => m.type === 'grad-sumsq')).toMatchObject({ stage: 1, value: 1 });
     expect(sent.find((m) => m.type === 'step-done')).toMatchObject({ step: 0, stage: 1 });
     expect(sr.stepsDone).toBe(1);

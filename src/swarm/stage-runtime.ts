@@ -165,7 +165,11 @@ export class StageRuntime {
     const spec = stageSpecOf(opts.run, opts.stage);
     const c = opts.compute;
     const layout = c.layout;
-    if (layout.first !== (spec.range.layerStart === 0) || layout.last !== (spec.range.layerEnd === spec.model.n_layer) || layout.slotCount !== spec.slots) {
+    if (
+      layout.first !== (spec.range.layerStart === 0) ||
+      layout.last !== (spec.range.layerEnd === spec.model.n_layer) ||
+      layout.slotCount !== spec.slots
+    ) {
       throw new Error(`stage-runtime: the compute was not built for stage ${opts.stage} of run ${opts.run.runId}`);
     }
     const byName = new Map(layout.slots.map((s) => [s.spec.name, s] as const));
@@ -278,8 +282,17 @@ export class StageRuntime {
     old?.tieAbort?.(new StaleAttempt(`step ${old.key} superseded`));
     const key = StageRuntime.keyOf(step, attempt);
     const st: StepState = {
-      step, attempt, key, owners: msg.owners, members: msg.members, todo: [], arrivals: new Map(), inflight: new Map(),
-      waiting: [], reduced: false, applied: false,
+      step,
+      attempt,
+      key,
+      owners: msg.owners,
+      members: msg.members,
+      todo: [],
+      arrivals: new Map(),
+      inflight: new Map(),
+      waiting: [],
+      reduced: false,
+      applied: false,
     };
     if (this.first) msg.owners.forEach((o, k) => o === this.peerId && st.todo.push(k));
     this.cur = st;
@@ -509,7 +522,13 @@ export class StageRuntime {
     this.checkCurrent(st);
     this.counted('forward', st, mb);
     this.counted('backward', st, mb);
-    this.sendTo(a.from, { kind: 'grad', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: grad, meta: this.meta(st, mb, a.origin, a.route) });
+    this.sendTo(a.from, {
+      kind: 'grad',
+      dtype: 'f32',
+      shape: [B * T, this.run.model.n_embd],
+      data: grad,
+      meta: this.meta(st, mb, a.origin, a.route),
+    });
     this.lossOut(st, mb, loss);
   }
 
@@ -537,7 +556,13 @@ export class StageRuntime {
     const a = st.arrivals.get(mb);
     st.arrivals.delete(mb);
     const { B, T } = this.run;
-    this.sendTo(f.from!, { kind: 'grad', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: grad, meta: this.meta(st, mb, a?.origin ?? '', a?.route ?? '') });
+    this.sendTo(f.from!, {
+      kind: 'grad',
+      dtype: 'f32',
+      shape: [B * T, this.run.model.n_embd],
+      data: grad,
+      meta: this.meta(st, mb, a?.origin ?? '', a?.route ?? ''),
+    });
     this.releaseSlot(st, f.slot);
   }
 
@@ -611,22 +636,24 @@ export class StageRuntime {
       this.sendTo(other[j], { kind: 'tie', dtype: 'f32', shape: [w.size], data: copy, meta });
     }
     const from = other[i % other.length];
-    const theirs = st.tie ?? (await new Promise<Float32Array>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        st.tieWaiter = st.tieAbort = undefined;
-        reject(new Error(`step ${st.key}: no tied wte gradient from ${from}`));
-      }, this.opts.reduceTimeoutMs ?? 60_000);
-      st.tieWaiter = (x) => {
-        clearTimeout(timer);
-        st.tieWaiter = st.tieAbort = undefined;
-        resolve(x);
-      };
-      st.tieAbort = (e) => {
-        clearTimeout(timer);
-        st.tieWaiter = st.tieAbort = undefined;
-        reject(e);
-      };
-    }));
+    const theirs =
+      st.tie ??
+      (await new Promise<Float32Array>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          st.tieWaiter = st.tieAbort = undefined;
+          reject(new Error(`step ${st.key}: no tied wte gradient from ${from}`));
+        }, this.opts.reduceTimeoutMs ?? 60_000);
+        st.tieWaiter = (x) => {
+          clearTimeout(timer);
+          st.tieWaiter = st.tieAbort = undefined;
+          resolve(x);
+        };
+        st.tieAbort = (e) => {
+          clearTimeout(timer);
+          st.tieWaiter = st.tieAbort = undefined;
+          reject(e);
+        };
+      }));
     st.tie = undefined;
     if (theirs.length !== w.size) throw new Error(`step ${st.key}: tied wte gradient has ${theirs.length} values, expected ${w.size}`);
     // a + b == b + a in IEEE arithmetic: the first and the last stage end with the same bits.

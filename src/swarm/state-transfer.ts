@@ -54,8 +54,7 @@ export class Fnv64 {
 
   /** Hashes the bytes of `data` as 32-bit words (its byteLength must be a multiple of 4). */
   update(data: Float32Array | Uint32Array | Int32Array): this {
-    const u =
-      data instanceof Uint32Array ? data : new Uint32Array(data.buffer, data.byteOffset, data.length);
+    const u = data instanceof Uint32Array ? data : new Uint32Array(data.buffer, data.byteOffset, data.length);
     let hi = this.hi;
     let lo = this.lo;
     for (let i = 0; i < u.length; i++) {
@@ -113,10 +112,7 @@ export function stateDigest(s: StageState): string {
  * The layout string of a ParamStore-like object: JSON {total, slots: [[name, offset, size, shape], ...]} in slot
  * order. Two stages with the same layout string have interchangeable flat buffers.
  */
-export function layoutOf(store: {
-  slots: { spec: { name: string; shape: number[] }; offset: number; size: number }[];
-  total: number;
-}): string {
+export function layoutOf(store: { slots: { spec: { name: string; shape: number[] }; offset: number; size: number }[]; total: number }): string {
   return JSON.stringify({
     total: store.total,
     slots: store.slots.map((s) => [s.spec.name, s.offset, s.size, [...s.spec.shape]]),
@@ -270,10 +266,7 @@ export class StateTransferError extends Error {
  * Receives one stage state from `t`. Rejects (StateTransferError) on a layout other than `expectLayout`, wrong
  * lengths/dtype/order, a digest mismatch, the link closing, or `timeoutMs` (default 120 s, whole transfer) passing.
  */
-export function receiveStageState(
-  t: Transport,
-  opts: { timeoutMs?: number; expectLayout?: string } = {},
-): Promise<ReceivedStageState> {
+export function receiveStageState(t: Transport, opts: { timeoutMs?: number; expectLayout?: string } = {}): Promise<ReceivedStageState> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const box = StateMailbox.of(t);
   const from = `peer ${t.peerId}`;
@@ -307,9 +300,7 @@ export function receiveStageState(
         if (x.dtype !== 'u8') return fail(`layout part has dtype ${x.dtype}`);
         const layout = new TextDecoder().decode(x.bytes);
         if (opts.expectLayout !== undefined && layout !== opts.expectLayout) {
-          return fail(
-            `layout mismatch (wrong stage?): expected ${describeLayout(opts.expectLayout)}, got ${describeLayout(layout)}`,
-          );
+          return fail(`layout mismatch (wrong stage?): expected ${describeLayout(opts.expectLayout)}, got ${describeLayout(layout)}`);
         }
         const total = layoutTotal(layout);
         if (total !== undefined && total !== m.n) return fail(`layout says ${total} elements, sender announces ${m.n}`);
@@ -345,10 +336,7 @@ export function receiveStageState(
 
     if (!t.isOpen) return fail(`link is closed (${t.closeInfo?.reason}: ${t.closeInfo?.detail})`);
     offs.push(t.onClose((info) => fail(`link closed (${info.reason}: ${info.detail})`)));
-    const timer = setTimeout(
-      () => fail(`timed out after ${timeoutMs} ms (${next} of ${PARTS.length} parts received)`),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms (${next} of ${PARTS.length} parts received)`), timeoutMs);
     offs.push(() => clearTimeout(timer));
     try {
       box.subscribe(onPart);

@@ -9,17 +9,41 @@ import { TabswarmPeer } from './swarm-peer-view';
 
 class TabswarmEngine extends LitElement {
   static override styles = css`
-    :host { display: block; }
-    dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.3rem 1rem; }
-    dt { color: #56607a; }
-    .err { color: #b3261e; white-space: pre-wrap; }
-    button { font: inherit; padding: 0.4rem 1rem; }
-    svg { width: 100%; height: 120px; background: #f6f7fb; border-radius: 6px; }
+    :host {
+      display: block;
+    }
+    dl {
+      display: grid;
+      grid-template-columns: max-content 1fr;
+      gap: 0.3rem 1rem;
+    }
+    dt {
+      color: #56607a;
+    }
+    .err {
+      color: #b3261e;
+      white-space: pre-wrap;
+    }
+    button {
+      font: inherit;
+      padding: 0.4rem 1rem;
+    }
+    svg {
+      width: 100%;
+      height: 120px;
+      background: #f6f7fb;
+      border-radius: 6px;
+    }
   `;
 
   static override properties = {
-    info: { state: true }, step: { state: true }, loss: { state: true }, tps: { state: true }, error: { state: true },
-    running: { state: true }, losses: { state: true },
+    info: { state: true },
+    step: { state: true },
+    loss: { state: true },
+    tps: { state: true },
+    error: { state: true },
+    running: { state: true },
+    losses: { state: true },
   };
 
   info: EngineInfo | null = null;
@@ -39,7 +63,10 @@ class TabswarmEngine extends LitElement {
       this.api = Comlink.wrap<EngineWorkerApi>(worker);
       const block = 64;
       this.info = await this.api.start({
-        corpusUrl: '/tinyshakespeare.txt', model: { n_layer: 4, n_head: 4, n_embd: 128, block_size: block }, B: 12, seed: 1337,
+        corpusUrl: '/tinyshakespeare.txt',
+        model: { n_layer: 4, n_head: 4, n_embd: 128, block_size: block },
+        B: 12,
+        seed: 1337,
         schedule: { lr: 1e-3, minLr: 1e-4, warmup: 100, decaySteps: 2000 },
       });
       while (this.running && this.step < 2000) {
@@ -62,7 +89,9 @@ class TabswarmEngine extends LitElement {
     const max = Math.max(...ls);
     const min = Math.min(...ls);
     const pts = ls.map((l, i) => `${(i / (ls.length - 1)) * 100},${100 - ((l - min) / Math.max(max - min, 1e-9)) * 100}`).join(' ');
-    return html`<svg viewBox="0 0 100 100" preserveAspectRatio="none"><polyline fill="none" stroke="#3b5bdb" stroke-width="1" vector-effect="non-scaling-stroke" points=${pts}></polyline></svg>`;
+    return html`<svg viewBox="0 0 100 100" preserveAspectRatio="none">
+      <polyline fill="none" stroke="#3b5bdb" stroke-width="1" vector-effect="non-scaling-stroke" points=${pts}></polyline>
+    </svg>`;
   }
 
   override render() {
@@ -70,14 +99,18 @@ class TabswarmEngine extends LitElement {
     return html`
       <button @click=${() => (this.running ? (this.running = false) : this.start())}>${this.running ? 'Stop' : 'Start training'}</button>
       <dl>
-        <dt>adapter</dt><dd>${a ? `${a.vendor} ${a.architecture} ${a.description} [${a.key}]` : '—'}</dd>
-        <dt>parameters</dt><dd>${this.info ? this.info.params.toLocaleString() : '—'}</dd>
-        <dt>step</dt><dd>${this.step}</dd>
-        <dt>loss</dt><dd>${Number.isNaN(this.loss) ? '—' : this.loss.toFixed(4)}</dd>
-        <dt>throughput</dt><dd>${this.tps ? `${this.tps.toFixed(0)} tokens/s` : '—'}</dd>
+        <dt>adapter</dt>
+        <dd>${a ? `${a.vendor} ${a.architecture} ${a.description} [${a.key}]` : '—'}</dd>
+        <dt>parameters</dt>
+        <dd>${this.info ? this.info.params.toLocaleString() : '—'}</dd>
+        <dt>step</dt>
+        <dd>${this.step}</dd>
+        <dt>loss</dt>
+        <dd>${Number.isNaN(this.loss) ? '—' : this.loss.toFixed(4)}</dd>
+        <dt>throughput</dt>
+        <dd>${this.tps ? `${this.tps.toFixed(0)} tokens/s` : '—'}</dd>
       </dl>
-      ${this.chart()}
-      ${this.error ? html`<p class="err">${this.error}</p>` : ''}
+      ${this.chart()} ${this.error ? html`<p class="err">${this.error}</p>` : ''}
     `;
   }
 }
@@ -92,5 +125,6 @@ if (swarm) {
   if (engine) engine.replaceWith(view);
   else document.body.append(view);
   const lead = document.querySelector('p.lead');
-  if (lead) lead.textContent = `This tab is a swarm peer: it trains one pipeline stage of a GPT with the other tabs of room "${swarm.room}", over WebRTC.`;
+  if (lead)
+    lead.textContent = `This tab is a swarm peer: it trains one pipeline stage of a GPT with the other tabs of room "${swarm.room}", over WebRTC.`;
 }

@@ -9,7 +9,15 @@
 // n-layer, n-head, n-embd, block-size, lr, min-lr, warmup, seed, ...), with the same defaults as the CLI. Older
 // short names are still read: M, B, n_layer, n_embd, n_head, block, minPeers.
 import { LitElement, css, html } from 'lit';
-import { buildRun, DEFAULT_ROOM, NUMERIC_RUN_OPTIONS, readRunOptions, RUN_DEFAULTS, type NumericRunOption, type RunOptionName } from '../coordinator/run-builder';
+import {
+  buildRun,
+  DEFAULT_ROOM,
+  NUMERIC_RUN_OPTIONS,
+  readRunOptions,
+  RUN_DEFAULTS,
+  type NumericRunOption,
+  type RunOptionName,
+} from '../coordinator/run-builder';
 import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { runTokensPerSecond, type PeerView, type RunView } from '../coordinator/run-view';
 import { RunViewStore } from '../coordinator/run-view-store';
@@ -19,17 +27,42 @@ import './loss-chart';
 import { CORPUS_URL, defaultSignalUrl, layersLabel } from './swarm-params';
 
 /** The run options the form shows (the rest come from the URL or the defaults). */
-const FORM_OPTIONS = ['stages', 'steps', 'microbatches', 'batch-size', 'n-layer', 'n-embd', 'n-head', 'block-size', 'lr', 'seed'] as const satisfies readonly NumericRunOption[];
+const FORM_OPTIONS = [
+  'stages',
+  'steps',
+  'microbatches',
+  'batch-size',
+  'n-layer',
+  'n-embd',
+  'n-head',
+  'block-size',
+  'lr',
+  'seed',
+] as const satisfies readonly NumericRunOption[];
 type FormOption = (typeof FORM_OPTIONS)[number];
 
 const LABELS: Record<FormOption, string> = {
-  stages: 'stages', steps: 'steps', microbatches: 'microbatches M', 'batch-size': 'sequences B', 'n-layer': 'n_layer',
-  'n-embd': 'n_embd', 'n-head': 'n_head', 'block-size': 'block (T)', lr: 'learning rate', seed: 'seed',
+  stages: 'stages',
+  steps: 'steps',
+  microbatches: 'microbatches M',
+  'batch-size': 'sequences B',
+  'n-layer': 'n_layer',
+  'n-embd': 'n_embd',
+  'n-head': 'n_head',
+  'block-size': 'block (T)',
+  lr: 'learning rate',
+  seed: 'seed',
 };
 
 /** Today's URL parameter names (the CLI flags') -> the older ones, still read. */
 const OLDER_NAMES: Partial<Record<string, string>> = {
-  microbatches: 'M', 'batch-size': 'B', 'n-layer': 'n_layer', 'n-embd': 'n_embd', 'n-head': 'n_head', 'block-size': 'block', 'min-peers': 'minPeers',
+  microbatches: 'M',
+  'batch-size': 'B',
+  'n-layer': 'n_layer',
+  'n-embd': 'n_embd',
+  'n-head': 'n_head',
+  'block-size': 'block',
+  'min-peers': 'minPeers',
 };
 
 /** The form's text: signaling URL, room, min peers (empty: one per stage) and the run options by name. */
@@ -67,7 +100,10 @@ export function formFromUrl(search: string = location.search): RunForm {
 
 /** The run the form describes (the run builder's defaults for the rest); throws naming a bad field. */
 export function runFromForm(f: RunForm, vocab: number): RunConfig {
-  return buildRun(readRunOptions((name) => f.options[name]), vocab);
+  return buildRun(
+    readRunOptions((name) => f.options[name]),
+    vocab,
+  );
 }
 
 function minPeersOf(f: RunForm, run: RunConfig): number {
@@ -81,20 +117,68 @@ const busy = (v: RunView) => v.phase === 'connecting' || v.phase === 'waiting' |
 
 export class TabswarmCoordinator extends LitElement {
   static override styles = css`
-    :host { display: block; }
-    form { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: 0.5rem 1rem; margin-bottom: 1rem; }
-    label { display: flex; flex-direction: column; font-size: 0.8rem; color: #56607a; }
-    label.wide { grid-column: span 2; }
-    input { font: inherit; padding: 0.2rem 0.3rem; }
-    button { font: inherit; padding: 0.4rem 1rem; }
-    table { border-collapse: collapse; width: 100%; margin: 0.5rem 0; font-size: 0.9rem; }
-    th, td { text-align: left; padding: 0.2rem 0.6rem; border-bottom: 1px solid #e3e6ef; }
-    th { color: #56607a; font-weight: 500; }
-    h3 { margin: 1rem 0 0.3rem; font-size: 1rem; }
-    .err { color: #b3261e; white-space: pre-wrap; }
-    .muted { color: #56607a; }
-    details { font-size: 0.8rem; color: #56607a; }
-    pre { white-space: pre-wrap; max-height: 12rem; overflow: auto; }
+    :host {
+      display: block;
+    }
+    form {
+      display: grid;
+      grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr));
+      gap: 0.5rem 1rem;
+      margin-bottom: 1rem;
+    }
+    label {
+      display: flex;
+      flex-direction: column;
+      font-size: 0.8rem;
+      color: #56607a;
+    }
+    label.wide {
+      grid-column: span 2;
+    }
+    input {
+      font: inherit;
+      padding: 0.2rem 0.3rem;
+    }
+    button {
+      font: inherit;
+      padding: 0.4rem 1rem;
+    }
+    table {
+      border-collapse: collapse;
+      width: 100%;
+      margin: 0.5rem 0;
+      font-size: 0.9rem;
+    }
+    th,
+    td {
+      text-align: left;
+      padding: 0.2rem 0.6rem;
+      border-bottom: 1px solid #e3e6ef;
+    }
+    th {
+      color: #56607a;
+      font-weight: 500;
+    }
+    h3 {
+      margin: 1rem 0 0.3rem;
+      font-size: 1rem;
+    }
+    .err {
+      color: #b3261e;
+      white-space: pre-wrap;
+    }
+    .muted {
+      color: #56607a;
+    }
+    details {
+      font-size: 0.8rem;
+      color: #56607a;
+    }
+    pre {
+      white-space: pre-wrap;
+      max-height: 12rem;
+      overflow: auto;
+    }
   `;
 
   static override properties = { form: { state: true }, snap: { state: true } };
@@ -125,7 +209,14 @@ export class TabswarmCoordinator extends LitElement {
       if (!res.ok) throw new Error(`corpus ${CORPUS_URL}: HTTP ${res.status}`);
       const vocab = CharTokenizer.fromCorpus(await res.text()).vocabSize;
       const run = runFromForm(f, vocab);
-      this.session = await CoordinatorRun.start({ url: f.signal, room: f.room, run, minPeers: minPeersOf(f, run), view: this.store, log: (s) => console.log(s) });
+      this.session = await CoordinatorRun.start({
+        url: f.signal,
+        room: f.room,
+        run,
+        minPeers: minPeersOf(f, run),
+        view: this.store,
+        log: (s) => console.log(s),
+      });
       await this.session.finished();
     } catch (e) {
       // A run that failed is already in the view; this is a failure to start one.
@@ -146,8 +237,14 @@ export class TabswarmCoordinator extends LitElement {
       if (k === 'signal' || k === 'room' || k === 'minPeers') this.form = { ...this.form, [k]: s };
       else this.form = { ...this.form, options: { ...this.form.options, [k]: s } };
     };
-    return html`<label class=${wide ? 'wide' : ''}>${label}<input name=${k} .value=${value} placeholder=${k === 'minPeers' ? 'one per stage' : ''}
-      ?disabled=${busy(this.snap)} @change=${(e: Event) => set((e.target as HTMLInputElement).value)} /></label>`;
+    return html`<label class=${wide ? 'wide' : ''}
+      >${label}<input
+        name=${k}
+        .value=${value}
+        placeholder=${k === 'minPeers' ? 'one per stage' : ''}
+        ?disabled=${busy(this.snap)}
+        @change=${(e: Event) => set((e.target as HTMLInputElement).value)}
+    /></label>`;
   }
 
   override render() {
@@ -158,38 +255,66 @@ export class TabswarmCoordinator extends LitElement {
     const S = stages?.length ?? (Number(this.form.options.stages) || RUN_DEFAULTS.stages);
     const tps = runTokensPerSecond(s);
     return html`
-      <form @submit=${(e: Event) => { e.preventDefault(); void this.start(); }}>
-        ${this.field('signal', 'signaling server', true)} ${this.field('room', 'room')}
-        ${this.field('stages', LABELS.stages)} ${this.field('minPeers', 'min peers')}
-        ${FORM_OPTIONS.filter((k) => k !== 'stages').map((k) => this.field(k, LABELS[k]))}
+      <form
+        @submit=${(e: Event) => {
+          e.preventDefault();
+          void this.start();
+        }}
+      >
+        ${this.field('signal', 'signaling server', true)} ${this.field('room', 'room')} ${this.field('stages', LABELS.stages)}
+        ${this.field('minPeers', 'min peers')} ${FORM_OPTIONS.filter((k) => k !== 'stages').map((k) => this.field(k, LABELS[k]))}
         <button type="submit" ?disabled=${busy(s)}>${busy(s) ? 'Running…' : 'Start run'}</button>
       </form>
       <p class="muted">Contributors open <a href=${contributor} target="_blank">${contributor}</a></p>
-      <p data-k="phase">phase <b>${s.phase}</b> · step ${s.step}${s.steps ? ` / ${s.steps}` : ''}${last ? html` · loss <b data-k="loss">${last.loss.toFixed(4)}</b> · ${last.ms.toFixed(0)} ms/step` : ''}${tps ? ` · ${tps.toFixed(0)} tokens/s` : ''}${s.runId ? ` · run ${s.runId}` : ''}${s.restarts ? ` · ${s.restarts} step re-run(s)` : ''}</p>
-      ${Array.from({ length: S }, (_, st) => this.stageTable(st))}
-      ${this.unassigned()}
+      <p data-k="phase">
+        phase <b>${s.phase}</b> · step
+        ${s.step}${s.steps ? ` / ${s.steps}` : ''}${last ? html` · loss <b data-k="loss">${last.loss.toFixed(4)}</b> · ${last.ms.toFixed(0)} ms/step` : ''}${tps ? ` · ${tps.toFixed(0)} tokens/s` : ''}${s.runId ? ` · run ${s.runId}` : ''}${s.restarts ? ` · ${s.restarts} step re-run(s)` : ''}
+      </p>
+      ${Array.from({ length: S }, (_, st) => this.stageTable(st))} ${this.unassigned()}
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}
-      <details><summary>events</summary><pre>${s.events.map((e) => `[step ${e.step}] ${e.text}`).join('\n')}</pre></details>
+      <details>
+        <summary>events</summary>
+        <pre>${s.events.map((e) => `[step ${e.step}] ${e.text}`).join('\n')}</pre>
+      </details>
     `;
   }
 
   private table(rows: PeerView[]) {
     return html`<table>
-      <tr><th>peer</th><th>platform</th><th>benchmark</th><th>microbatches</th><th>state</th></tr>
-      ${rows.map((r) => html`<tr data-peer=${r.id}><td>${r.id}</td><td>${r.platform}</td><td>${r.throughput ? `${r.throughput.toFixed(0)} tok/s` : '—'}</td><td>${r.microbatches}</td><td>${r.state}${r.detail ? `: ${r.detail}` : ''}</td></tr>`)}
+      <tr>
+        <th>peer</th>
+        <th>platform</th>
+        <th>benchmark</th>
+        <th>microbatches</th>
+        <th>state</th>
+      </tr>
+      ${rows.map(
+        (r) =>
+          html`<tr data-peer=${r.id}>
+            <td>${r.id}</td>
+            <td>${r.platform}</td>
+            <td>${r.throughput ? `${r.throughput.toFixed(0)} tok/s` : '—'}</td>
+            <td>${r.microbatches}</td>
+            <td>${r.state}${r.detail ? `: ${r.detail}` : ''}</td>
+          </tr>`,
+      )}
     </table>`;
   }
 
   private stageTable(st: number) {
     const r = this.snap.stages[st];
     const rows = this.snap.peers.filter((p) => p.stage === st);
-    return html`<h3>stage ${st}${r ? ` (${layersLabel(r.layerStart, r.layerEnd)})` : ''}</h3>${rows.length ? this.table(rows) : html`<p class="muted">no peers yet</p>`}`;
+    return html`<h3>stage ${st}${r ? ` (${layersLabel(r.layerStart, r.layerEnd)})` : ''}</h3>
+      ${rows.length ? this.table(rows) : html`<p class="muted">no peers yet</p>`}`;
   }
 
   private unassigned() {
     const rows = this.snap.peers.filter((p) => p.stage === null);
-    return rows.length ? html`<h3>in the room, not assigned</h3>${this.table(rows)}` : '';
+    return rows.length
+      ? html`<h3>in the room, not assigned</h3>
+          ${this.table(rows)}`
+      : '';
   }
 }
 

@@ -3,10 +3,25 @@ import { LitElement, css, html, svg } from 'lit';
 
 export class TabswarmLossChart extends LitElement {
   static override styles = css`
-    :host { display: block; }
-    figure { margin: 0.5rem 0; }
-    svg { width: 100%; height: 120px; background: #f6f7fb; border-radius: 6px; display: block; }
-    figcaption { font-size: 0.8rem; color: #56607a; display: flex; justify-content: space-between; }
+    :host {
+      display: block;
+    }
+    figure {
+      margin: 0.5rem 0;
+    }
+    svg {
+      width: 100%;
+      height: 120px;
+      background: #f6f7fb;
+      border-radius: 6px;
+      display: block;
+    }
+    figcaption {
+      font-size: 0.8rem;
+      color: #56607a;
+      display: flex;
+      justify-content: space-between;
+    }
   `;
 
   static override properties = { values: { attribute: false }, label: {} };
@@ -16,7 +31,11 @@ export class TabswarmLossChart extends LitElement {
 
   override render() {
     const ls = this.values.filter((v) => Number.isFinite(v));
-    if (ls.length === 0) return html`<figure><svg viewBox="0 0 100 100"></svg><figcaption><span>${this.label}: no steps yet</span></figcaption></figure>`;
+    if (ls.length === 0)
+      return html`<figure>
+        <svg viewBox="0 0 100 100"></svg>
+        <figcaption><span>${this.label}: no steps yet</span></figcaption>
+      </figure>`;
     const max = Math.max(...ls);
     const min = Math.min(...ls);
     const n = ls.length;
@@ -28,7 +47,10 @@ export class TabswarmLossChart extends LitElement {
         ${svg`<polyline fill="none" stroke="#3b5bdb" stroke-width="1.5" vector-effect="non-scaling-stroke" points=${pts}></polyline>`}
         ${n === 1 ? svg`<circle cx="50" cy=${y(ls[0])} r="1.5" fill="#3b5bdb"></circle>` : ''}
       </svg>
-      <figcaption><span>${this.label}: ${ls[0].toFixed(4)} → ${ls[n - 1].toFixed(4)} (${n} steps)</span><span>min ${min.toFixed(4)} · max ${max.toFixed(4)}</span></figcaption>
+      <figcaption>
+        <span>${this.label}: ${ls[0].toFixed(4)} → ${ls[n - 1].toFixed(4)} (${n} steps)</span
+        ><span>min ${min.toFixed(4)} · max ${max.toFixed(4)}</span>
+      </figcaption>
     </figure>`;
   }
 }

@@ -58,21 +58,56 @@ async function trainingTokens(run: RunConfig): Promise<Uint32Array> {
 
 export class TabswarmPeer extends LitElement {
   static override styles = css`
-    :host { display: block; }
-    dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.3rem 1rem; }
-    dt { color: #56607a; }
-    .state { font-weight: 600; }
-    .err { color: #b3261e; white-space: pre-wrap; }
-    details { font-size: 0.8rem; color: #56607a; }
-    pre { white-space: pre-wrap; max-height: 12rem; overflow: auto; }
+    :host {
+      display: block;
+    }
+    dl {
+      display: grid;
+      grid-template-columns: max-content 1fr;
+      gap: 0.3rem 1rem;
+    }
+    dt {
+      color: #56607a;
+    }
+    .state {
+      font-weight: 600;
+    }
+    .err {
+      color: #b3261e;
+      white-space: pre-wrap;
+    }
+    details {
+      font-size: 0.8rem;
+      color: #56607a;
+    }
+    pre {
+      white-space: pre-wrap;
+      max-height: 12rem;
+      overflow: auto;
+    }
   `;
 
   static override properties = { params: { attribute: false }, snap: { state: true } };
 
   params: SwarmParams | null = null;
   snap: PeerSnapshot = {
-    peerId: null, state: 'starting', adapter: null, benchmark: 0, stage: null, layers: null, runId: null, steps: null,
-    step: 0, loss: null, losses: [], tokensPerSec: 0, runTokensPerSec: 0, forward: 0, backward: 0, error: '', log: [],
+    peerId: null,
+    state: 'starting',
+    adapter: null,
+    benchmark: 0,
+    stage: null,
+    layers: null,
+    runId: null,
+    steps: null,
+    step: 0,
+    loss: null,
+    losses: [],
+    tokensPerSec: 0,
+    runTokensPerSec: 0,
+    forward: 0,
+    backward: 0,
+    error: '',
+    log: [],
   };
   private peer: SwarmPeer | null = null;
   /** The run as the coordinator reports it. */
@@ -178,19 +213,35 @@ export class TabswarmPeer extends LitElement {
     const p = this.params;
     return html`
       <dl>
-        <dt>swarm</dt><dd>${p ? `${p.signal} · room ${p.room}` : '—'}${s.peerId ? ` · peer ${s.peerId}` : ''}</dd>
-        <dt>adapter</dt><dd data-k="adapter">${a ? `${a.vendor} ${a.architecture} ${a.description} [${a.key}]` : '—'}</dd>
-        <dt>state</dt><dd class="state" data-k="state">${s.state}</dd>
-        <dt>stage</dt><dd data-k="stage">${s.stage === null || s.layers === null ? '—' : `${s.stage} (${layersLabel(s.layers[0], s.layers[1])})${s.runId ? ` of run ${s.runId}` : ''}`}</dd>
-        <dt>benchmark</dt><dd>${s.benchmark ? `${s.benchmark.toFixed(0)} tokens/s` : '—'}</dd>
-        <dt>throughput</dt><dd data-k="throughput">${s.runTokensPerSec ? `${s.tokensPerSec.toFixed(0)} tokens/s here · ${s.runTokensPerSec.toFixed(0)} tokens/s swarm (last step)` : '—'}</dd>
-        <dt>step</dt><dd data-k="step">${s.step}${s.steps !== null ? ` / ${s.steps}` : ''}</dd>
-        <dt>loss</dt><dd data-k="loss">${s.loss === null ? '—' : s.loss.toFixed(4)}</dd>
-        <dt>microbatches</dt><dd>${s.forward} forward · ${s.backward} backward</dd>
+        <dt>swarm</dt>
+        <dd>${p ? `${p.signal} · room ${p.room}` : '—'}${s.peerId ? ` · peer ${s.peerId}` : ''}</dd>
+        <dt>adapter</dt>
+        <dd data-k="adapter">${a ? `${a.vendor} ${a.architecture} ${a.description} [${a.key}]` : '—'}</dd>
+        <dt>state</dt>
+        <dd class="state" data-k="state">${s.state}</dd>
+        <dt>stage</dt>
+        <dd data-k="stage">
+          ${s.stage === null || s.layers === null ? '—' : `${s.stage} (${layersLabel(s.layers[0], s.layers[1])})${s.runId ? ` of run ${s.runId}` : ''}`}
+        </dd>
+        <dt>benchmark</dt>
+        <dd>${s.benchmark ? `${s.benchmark.toFixed(0)} tokens/s` : '—'}</dd>
+        <dt>throughput</dt>
+        <dd data-k="throughput">
+          ${s.runTokensPerSec ? `${s.tokensPerSec.toFixed(0)} tokens/s here · ${s.runTokensPerSec.toFixed(0)} tokens/s swarm (last step)` : '—'}
+        </dd>
+        <dt>step</dt>
+        <dd data-k="step">${s.step}${s.steps !== null ? ` / ${s.steps}` : ''}</dd>
+        <dt>loss</dt>
+        <dd data-k="loss">${s.loss === null ? '—' : s.loss.toFixed(4)}</dd>
+        <dt>microbatches</dt>
+        <dd>${s.forward} forward · ${s.backward} backward</dd>
       </dl>
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}
-      <details><summary>log</summary><pre>${s.log.join('\n')}</pre></details>
+      <details>
+        <summary>log</summary>
+        <pre>${s.log.join('\n')}</pre>
+      </details>
     `;
   }
 }

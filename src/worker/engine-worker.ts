@@ -41,7 +41,14 @@ class EngineWorker {
     this.data = Dataset.fromText(text, tokenizer, { valFraction: 0.1 });
     this.rt = await browserRuntime();
     const config: GPTConfig = { ...init.model, vocab_size: tokenizer.vocabSize };
-    this.trainer = await Trainer.create(this.rt, { config, B: init.B, T: init.model.block_size, seed: init.seed, schedule: init.schedule, tune: init.tune });
+    this.trainer = await Trainer.create(this.rt, {
+      config,
+      B: init.B,
+      T: init.model.block_size,
+      seed: init.seed,
+      schedule: init.schedule,
+      tune: init.tune,
+    });
     this.init = init;
     return { adapter: this.rt.handle.report, params: this.trainer.stage.params.count, vocabSize: tokenizer.vocabSize };
   }

@@ -61,7 +61,13 @@ class StageWorker implements StageWorkerApi {
     return out(await this.stage(id).forward(slot, input));
   }
 
-  async forwardBackward(id: number, slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }> {
+  async forwardBackward(
+    id: number,
+    slot: number,
+    input: StageInput,
+    targets: Uint32Array,
+    lossScale: number,
+  ): Promise<{ loss: number; gradIn: Float32Array | null }> {
     const r = await this.stage(id).forwardBackward(slot, input, targets, lossScale);
     return r.gradIn ? Comlink.transfer(r, [r.gradIn.buffer as ArrayBuffer]) : r;
   }

@@ -46,10 +46,19 @@ describe('engine in a browser Web Worker', () => {
     const tokenizer = CharTokenizer.fromCorpus(text);
     const data = Dataset.fromText(text, tokenizer, { valFraction: 0.1 });
     const rt = await gpuRuntime();
-    const tr = await Trainer.create(rt, { config: { ...init.model, vocab_size: tokenizer.vocabSize }, B: init.B, T: init.model.block_size, seed: init.seed, schedule: init.schedule, tune: false });
+    const tr = await Trainer.create(rt, {
+      config: { ...init.model, vocab_size: tokenizer.vocabSize },
+      B: init.B,
+      T: init.model.block_size,
+      seed: init.seed,
+      schedule: init.schedule,
+      tune: false,
+    });
     const nodeLosses: number[] = [];
     for (let it = 0; it < STEPS; it++) {
-      nodeLosses.push((await tr.step(it, [sampleBatch(data.train, { seed: init.seed, step: it, micro: 0, B: init.B, T: init.model.block_size })])).loss);
+      nodeLosses.push(
+        (await tr.step(it, [sampleBatch(data.train, { seed: init.seed, step: it, micro: 0, B: init.B, T: init.model.block_size })])).loss,
+      );
     }
     expect(out.info.params).toBe(tr.stage.params.count);
     for (let i = 0; i < STEPS; i++) expect(Math.abs(browserLosses[i] - nodeLosses[i])).toBeLessThan(2e-3);

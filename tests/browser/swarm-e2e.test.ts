@@ -9,7 +9,7 @@
 // SWARM_LOG=1 prints the coordinator's and the tabs' logs.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server.js';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { Coordinator, type StepReport } from '../../src/coordinator/coordinator';
 import { evenStages } from '../../src/coordinator/run-builder';
 import type { RunConfig } from '../../src/protocol/run-config';
@@ -18,7 +18,7 @@ import { Dataset, sampleBatch } from '../../src/model/data';
 import { Trainer } from '../../src/model/trainer';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
-import { nodeWebSocket } from '../../src/net/rtc-node.js';
+import { nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
 import { swarmControl } from '../../src/protocol/control-codec';
 import { broadcastStepReports } from '../../src/coordinator/step-report-broadcast';
@@ -66,7 +66,13 @@ function tinyRun(runId: string, steps: number, M: number): RunConfig {
 }
 
 async function startCoordinator(run: RunConfig, room: string, minPeers: number) {
-  const sig = await SignalingClient.connect(signaling.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket, control: swarmControl });
+  const sig = await SignalingClient.connect(signaling.url, {
+    room,
+    peerId: 'coord',
+    role: 'coordinator',
+    WebSocket: nodeWebSocket,
+    control: swarmControl,
+  });
   const coordinator = new Coordinator(sig, { run, minPeers, log: LOG, stepTimeoutMs: 60_000, readyTimeoutMs: 60_000 });
   broadcastStepReports(coordinator, sig);
   cleanup.push(() => {
@@ -99,7 +105,15 @@ async function referenceLosses(run: RunConfig): Promise<number[]> {
   const text = loadCorpus();
   const data = Dataset.fromText(text, CharTokenizer.fromCorpus(text), { valFraction: 0.1 });
   const rt = await gpuRuntime();
-  const tr = await Trainer.create(rt, { config: run.model, B: run.B, T: run.T, schedule: run.schedule, optimizer: run.optimizer, seed: run.seed, tune: false });
+  const tr = await Trainer.create(rt, {
+    config: run.model,
+    B: run.B,
+    T: run.T,
+    schedule: run.schedule,
+    optimizer: run.optimizer,
+    seed: run.seed,
+    tune: false,
+  });
   const losses: number[] = [];
   for (let s = 0; s < run.steps; s++) {
     const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data.train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
@@ -116,7 +130,9 @@ async function waitForState(p: Page, states: string[], timeoutMs: number): Promi
 }
 
 function summary(reports: StepReport[]): string {
-  return reports.map((r) => `${r.step}:${r.attempts}x loss ${r.loss.toFixed(4)} ${r.ms.toFixed(0)}ms [${r.members.map((m) => m.join(',')).join('|')}]`).join('; ');
+  return reports
+    .map((r) => `${r.step}:${r.attempts}x loss ${r.loss.toFixed(4)} ${r.ms.toFixed(0)}ms [${r.members.map((m) => m.join(',')).join('|')}]`)
+    .join('; ');
 }
 
 describe('swarm in browser tabs', () => {
@@ -197,7 +213,9 @@ describe('swarm in browser tabs', () => {
 
     const reports = await coordinator.finished();
     await closing;
-    console.log(`churn tabs: closed ${victim} at step ${closedAt?.step} mb ${closedAt?.mb}; restarts ${JSON.stringify(restarts)}; ${summary(reports)}`);
+    console.log(
+      `churn tabs: closed ${victim} at step ${closedAt?.step} mb ${closedAt?.mb}; restarts ${JSON.stringify(restarts)}; ${summary(reports)}`,
+    );
     expect(closedAt?.step).toBe(1);
     expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
     expect(reports[0].members.map((m) => m.length)).toEqual([2, 2]);
@@ -260,14 +278,32 @@ describe('swarm in browser tabs', () => {
 
   it('the coordinator page runs 2 contributor tabs (2 stages x 1)', async () => {
     const room = 'coordpage';
-    const cfg = { stages: '2', steps: '2', M: '2', B: '2', n_layer: '2', n_embd: '32', n_head: '2', block: '16', lr: '0.01', seed: '7', minPeers: '2', autostart: '1' };
+    const cfg = {
+      stages: '2',
+      steps: '2',
+      M: '2',
+      B: '2',
+      n_layer: '2',
+      n_embd: '32',
+      n_head: '2',
+      block: '16',
+      lr: '0.01',
+      seed: '7',
+      minPeers: '2',
+      autostart: '1',
+    };
     const coord = await openTab(room, 'coordinator-tab', 'coordinator.html', cfg);
     await coord.waitForFunction(() => window.tabswarmCoordinator?.snapshot().phase === 'waiting', undefined, { timeout: 30_000 });
     // tab-y runs the real join benchmark in its stage worker (empty `throughput`).
     const tabs = [await openTab(room, 'tab-x'), await openTab(room, 'tab-y', 'index.html', { throughput: '' })];
-    await coord.waitForFunction(() => ['finished', 'error'].includes(window.tabswarmCoordinator!.snapshot().phase), undefined, { timeout: 90_000, polling: 200 });
+    await coord.waitForFunction(() => ['finished', 'error'].includes(window.tabswarmCoordinator!.snapshot().phase), undefined, {
+      timeout: 90_000,
+      polling: 200,
+    });
     const snap: CoordinatorSnapshot = await coord.evaluate(() => window.tabswarmCoordinator!.snapshot());
-    console.log(`coordinator page: ${summary(snap.reports)}; peers ${snap.peers.map((p) => `${p.id}@${p.stage}:${p.platform}:${p.state}:${p.microbatches}`).join(' ')}`);
+    console.log(
+      `coordinator page: ${summary(snap.reports)}; peers ${snap.peers.map((p) => `${p.id}@${p.stage}:${p.platform}:${p.state}:${p.microbatches}`).join(' ')}`,
+    );
     expect(snap.error).toBe('');
     expect(snap.phase).toBe('finished');
     expect(snap.reports.map((r) => r.step)).toEqual([0, 1]);

@@ -15,7 +15,10 @@ interface Summary {
   tokens_per_s: number;
 }
 
-async function runDemo(args: string[], timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }> {
+async function runDemo(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'tabswarm.mjs'), 'demo', ...args], {
     cwd: ROOT,
@@ -47,7 +50,26 @@ function check(s: Summary, expected: { steps: number; peers: number; stages: num
   expect(s.tokens_per_s).toBeGreaterThan(0);
 }
 
-const TINY = ['--n-layer', '2', '--n-head', '2', '--n-embd', '32', '--block-size', '32', '--batch-size', '4', '--microbatches', '4', '--lr', '1e-2', '--warmup', '1', '--sample-chars', '40'];
+const TINY = [
+  '--n-layer',
+  '2',
+  '--n-head',
+  '2',
+  '--n-embd',
+  '32',
+  '--block-size',
+  '32',
+  '--batch-size',
+  '4',
+  '--microbatches',
+  '4',
+  '--lr',
+  '1e-2',
+  '--warmup',
+  '1',
+  '--sample-chars',
+  '40',
+];
 
 describe('tabswarm demo', () => {
   it('--node-peers: 4 `tabswarm peer` processes, 2 stages x 2 replicas, loss goes down, clean exit', async () => {

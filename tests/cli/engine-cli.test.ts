@@ -33,7 +33,15 @@ describe('tabswarm CLI (engine)', () => {
     const config: GPTConfig = { n_layer: 2, n_head: 2, n_embd: 8, vocab_size: 13, block_size: 6 };
     const rand = rng(4242);
     const params = new Map<string, Float32Array>();
-    for (const s of gpt2ParamSpecs(config)) params.set(s.name, randn(s.shape.reduce((a, b) => a * b, 1), rand, 0.3));
+    for (const s of gpt2ParamSpecs(config))
+      params.set(
+        s.name,
+        randn(
+          s.shape.reduce((a, b) => a * b, 1),
+          rand,
+          0.3,
+        ),
+      );
     const ck = join(dir, 'tiny.safetensors');
     writeFileSync(ck, encodeCheckpoint({ config, params }));
     const B = 2;
@@ -77,10 +85,40 @@ describe('tabswarm CLI (engine)', () => {
 
   it('train --json ends with the summary; eval and sample read its checkpoint', async () => {
     const ck = join(dir, 'trained.safetensors');
-    const r = await tabswarm(['train', '--n-layer', '1', '--n-head', '2', '--n-embd', '16', '--block-size', '16', '--batch-size', '4',
-      '--steps', '12', '--warmup', '2', '--lr', '3e-3', '--eval-every', '6', '--eval-batches', '2', '--log-every', '3', '--json', '--no-tune', '--out', ck]);
+    const r = await tabswarm([
+      'train',
+      '--n-layer',
+      '1',
+      '--n-head',
+      '2',
+      '--n-embd',
+      '16',
+      '--block-size',
+      '16',
+      '--batch-size',
+      '4',
+      '--steps',
+      '12',
+      '--warmup',
+      '2',
+      '--lr',
+      '3e-3',
+      '--eval-every',
+      '6',
+      '--eval-batches',
+      '2',
+      '--log-every',
+      '3',
+      '--json',
+      '--no-tune',
+      '--out',
+      ck,
+    ]);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const summary = lines[lines.length - 1];
     expect(Object.keys(summary).sort()).toEqual(['steps', 'tokens_per_s', 'train_loss', 'val_loss']);
     expect(summary.steps).toBe(12);

@@ -168,7 +168,10 @@ describe('attention', () => {
     const seed = freshSeed();
     const rt = await gpuRuntime();
     const rand = rng(seed);
-    for (const d of [{ B: 2, T: 11, C: 12, NH: 2 }, { B: 2, T: 12, C: 12, NH: 2 }]) {
+    for (const d of [
+      { B: 2, T: 11, C: 12, NH: 2 },
+      { B: 2, T: 12, C: 12, NH: 2 },
+    ]) {
       const got = await runGpu(rt, randn(d.B * d.T * 3 * d.C, rand), randn(d.B * d.T * d.C, rand), d);
       for (let r = 0; r < d.B * d.NH * d.T; r++) {
         const t = r % d.T;
@@ -186,7 +189,10 @@ describe('attention', () => {
   it('float64 reference backward matches finite differences', () => {
     const seed = freshSeed();
     const rand = rng(seed);
-    for (const d of [{ B: 2, T: 5, C: 6, NH: 2 }, { B: 1, T: 6, C: 8, NH: 1 }]) {
+    for (const d of [
+      { B: 2, T: 5, C: 6, NH: 2 },
+      { B: 1, T: 6, C: 8, NH: 1 },
+    ]) {
       const qkv = Float64Array.from(randn(d.B * d.T * 3 * d.C, rand));
       const w = Float64Array.from(randn(d.B * d.T * d.C, rand));
       const loss = (x: Float64Array) => refForward(x, d).out.reduce((acc, o, i) => acc + o * w[i], 0);
@@ -211,7 +217,11 @@ describe('attention', () => {
     const seed = freshSeed();
     const rand = rng(seed);
     const rt = await gpuRuntime();
-    for (const d of [{ B: 3, T: 64, C: 64, NH: 2 }, { B: 3, T: 70, C: 64, NH: 2 }, { B: 2, T: 21, C: 30, NH: 5 }]) {
+    for (const d of [
+      { B: 3, T: 64, C: 64, NH: 2 },
+      { B: 3, T: 70, C: 64, NH: 2 },
+      { B: 2, T: 21, C: 30, NH: 5 },
+    ]) {
       const qkv = randn(d.B * d.T * 3 * d.C, rand);
       const dout = randn(d.B * d.T * d.C, rand);
       const r1 = await runGpu(rt, qkv, dout, d);

@@ -236,17 +236,25 @@ describe('crossentropy', () => {
     expect(() => crossEntropyForward(rt, { losses: small, probs, logits, targets: rt.tensor([2], 't2', 'u32') }, { N: 4, V: 10 })).toThrow(
       /crossentropy_forward: targets t2 holds 2 elements, needs 4/,
     );
-    expect(() => crossEntropyForward(rt, { losses, probs, logits, targets: ftargets }, { N: 4, V: 10 })).toThrow(/crossentropy_forward: targets ftargets must be u32/);
+    expect(() => crossEntropyForward(rt, { losses, probs, logits, targets: ftargets }, { N: 4, V: 10 })).toThrow(
+      /crossentropy_forward: targets ftargets must be u32/,
+    );
     expect(() => crossEntropyForward(rt, { losses, probs, logits, targets }, { N: 4, V: 0 })).toThrow(/crossentropy_forward: V/);
-    expect(() => lossReduce(rt, { loss: losses, losses: rt.tensor([2], 'l2') }, { N: 4, scale: 1 })).toThrow(/loss_reduce: losses l2 holds 2 elements, needs 4/);
+    expect(() => lossReduce(rt, { loss: losses, losses: rt.tensor([2], 'l2') }, { N: 4, scale: 1 })).toThrow(
+      /loss_reduce: losses l2 holds 2 elements, needs 4/,
+    );
     expect(() => lossReduce(rt, { loss: losses, losses }, { N: 4, scale: 1 })).toThrow(/loss_reduce: .*share a buffer/);
     expect(() => crossEntropyBackward(rt, { dlogits: small, probs, targets }, { N: 4, V: 10, scale: 1 })).toThrow(
       /crossentropy_backward: dlogits small holds 30 elements, needs 40/,
     );
-    expect(() => crossEntropyBackward(rt, { dlogits: probs, probs, targets }, { N: 4, V: 10, scale: 1 })).toThrow(/crossentropy_backward: .*share a buffer/);
+    expect(() => crossEntropyBackward(rt, { dlogits: probs, probs, targets }, { N: 4, V: 10, scale: 1 })).toThrow(
+      /crossentropy_backward: .*share a buffer/,
+    );
     expect(() => crossEntropyBackward(rt, { dlogits: logits, probs, targets }, { N: 4, V: 10, scale: NaN })).toThrow(/crossentropy_backward: scale/);
     expect(() => crossEntropyForward(rt, { losses, probs, logits, targets }, { N: 4, V: 10, threads: 48 })).toThrow(/crossentropy_forward: threads/);
-    expect(() => crossEntropyBackward(rt, { dlogits: logits, probs, targets }, { N: 4, V: 10, scale: 1, threads: 512 })).toThrow(/crossentropy_backward: threads/);
+    expect(() => crossEntropyBackward(rt, { dlogits: logits, probs, targets }, { N: 4, V: 10, scale: 1, threads: 512 })).toThrow(
+      /crossentropy_backward: threads/,
+    );
     await rt.flush(); // nothing was launched, nothing failed
   });
 });

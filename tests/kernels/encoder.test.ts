@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { encoderBackward, encoderForward, TokenIndex } from '../../src/gpu/ops/encoder';
 import { expectClose, freshSeed, gpuRuntime, poison, randInt, randn, rng } from '../support/gpu';
 
-interface Case { B: number; T: number; C: number; V: number; maxT: number; tokens?: 'random' | 'same' | 'few' }
+interface Case {
+  B: number;
+  T: number;
+  C: number;
+  V: number;
+  maxT: number;
+  tokens?: 'random' | 'same' | 'few';
+}
 
 function makeTokens(c: Case, rand: () => number): Uint32Array {
   const n = c.B * c.T;
@@ -119,7 +126,10 @@ describe('encoder', () => {
     const seed = freshSeed();
     const rand = rng(seed);
     const rt = await gpuRuntime();
-    const B = 1, T = 6, C = 5, V = 3;
+    const B = 1,
+      T = 6,
+      C = 5,
+      V = 3;
     // wte is a view followed by NaN: any read past row V-1 would poison the output.
     const big = rt.tensor([V * C + 4 * C + 64], 'big');
     poison(rt, big);
@@ -139,7 +149,10 @@ describe('encoder', () => {
     const seed = freshSeed();
     const rand = rng(seed);
     const rt = await gpuRuntime();
-    const B = 12, T = 64, V = 65, maxT = 80;
+    const B = 12,
+      T = 64,
+      V = 65,
+      maxT = 80;
     for (const C of [128, 130]) {
       const a = rt.viewAlignment;
       const wteOff = a;
@@ -171,7 +184,10 @@ describe('encoder', () => {
 
   it('names the op when shapes are wrong', async () => {
     const rt = await gpuRuntime();
-    const B = 2, T = 4, C = 8, V = 10;
+    const B = 2,
+      T = 4,
+      C = 8,
+      V = 10;
     const tokens = rt.upload(new Uint32Array(B * T), [B * T], 'tokens');
     const wte = rt.tensor([V, C], 'wte');
     const wpe = rt.tensor([T, C], 'wpe');
@@ -185,6 +201,8 @@ describe('encoder', () => {
     expect(() => encoderBackward(rt, { dwte: small, dwpe: wpe, dout: out, index }, { B, T, C, V })).toThrow(/encoder_backward: dwte small/);
     expect(() => encoderBackward(rt, { dwte: wte, dwpe: small, dout: out, index }, { B, T, C, V })).toThrow(/encoder_backward: dwpe small/);
     expect(() => encoderBackward(rt, { dwte: wte, dwpe: wpe, dout: small, index }, { B, T, C, V })).toThrow(/encoder_backward: dout small/);
-    expect(() => encoderBackward(rt, { dwte: wte, dwpe: wpe, dout: out, index }, { B: 1, T, C, V })).toThrow(/encoder_backward: index was built for B\*T = 8/);
+    expect(() => encoderBackward(rt, { dwte: wte, dwpe: wpe, dout: out, index }, { B: 1, T, C, V })).toThrow(
+      /encoder_backward: index was built for B\*T = 8/,
+    );
   });
 });

@@ -36,14 +36,22 @@ describe('gelu', () => {
       const dy = randn(n, rand);
       const { y, dx } = await run(n, x, dy);
       expectClose(`gelu fwd n=${n} seed=${seed}`, y, Array.from(x, geluRef), 2e-6, 2e-6);
-      expectClose(`gelu bwd n=${n} seed=${seed}`, dx, Array.from(x, (v, i) => dy[i] * geluGradRef(v)), 3e-6, 1e-5);
+      expectClose(
+        `gelu bwd n=${n} seed=${seed}`,
+        dx,
+        Array.from(x, (v, i) => dy[i] * geluGradRef(v)),
+        3e-6,
+        1e-5,
+      );
     });
   }
 
   for (const n of [71, 72]) {
     it(`is finite and correct at extreme inputs (n=${n}, ${n % 4 === 0 ? 'vec4' : 'scalar'})`, async () => {
-      const special = [0, -0, 1e-30, -1e-30, 1e-3, -1e-3, 3, -3, 5, -5, 8, -8, 10, -10, 20, -20, 30, -30, 40, -40, 50, -50,
-        88, -88, 100, -100, 1e4, -1e4, 1e10, -1e10, 1e20, -1e20, 3e38, -3e38];
+      const special = [
+        0, -0, 1e-30, -1e-30, 1e-3, -1e-3, 3, -3, 5, -5, 8, -8, 10, -10, 20, -20, 30, -30, 40, -40, 50, -50, 88, -88, 100, -100, 1e4, -1e4, 1e10,
+        -1e10, 1e20, -1e20, 3e38, -3e38,
+      ];
       const x = new Float32Array(n);
       for (let i = 0; i < n; i++) x[i] = i < special.length ? special[i] : -50 + (100 * (i - special.length)) / (n - special.length);
       const dy = new Float32Array(n).fill(1);
@@ -52,8 +60,20 @@ describe('gelu', () => {
         if (!Number.isFinite(y[i]) || !Number.isFinite(dx[i])) throw new Error(`gelu(${x[i]}) = ${y[i]}, gelu' = ${dx[i]}`);
       }
       // Reference in float64 (tanh saturates exactly where float64 allows; at |x| >= ~10 gelu is x or 0 to f32).
-      expectClose(`gelu fwd extremes`, y, Array.from(x, (v) => (Math.abs(v) > 1e6 ? Math.max(v, 0) : geluRef(v))), 2e-6, 2e-6);
-      expectClose(`gelu bwd extremes`, dx, Array.from(x, (v) => (Math.abs(v) > 1e6 ? (v > 0 ? 1 : 0) : geluGradRef(v))), 3e-6, 1e-5);
+      expectClose(
+        `gelu fwd extremes`,
+        y,
+        Array.from(x, (v) => (Math.abs(v) > 1e6 ? Math.max(v, 0) : geluRef(v))),
+        2e-6,
+        2e-6,
+      );
+      expectClose(
+        `gelu bwd extremes`,
+        dx,
+        Array.from(x, (v) => (Math.abs(v) > 1e6 ? (v > 0 ? 1 : 0) : geluGradRef(v))),
+        3e-6,
+        1e-5,
+      );
     });
   }
 

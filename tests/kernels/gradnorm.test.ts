@@ -91,7 +91,9 @@ describe('gradnorm', () => {
     expect(() => gradNorm(rt, { norm, scale, grads, partials: rt.tensor([2], 'p2') }, { n: 10_000, maxNorm: 1 })).toThrow(
       /gradnorm: partials p2 holds 2 elements, needs 3/,
     );
-    expect(() => gradNorm(rt, { norm, scale, grads, partials }, { n: 10_001, maxNorm: 1 })).toThrow(/gradnorm: grads grads holds 10000 elements, needs 10001/);
+    expect(() => gradNorm(rt, { norm, scale, grads, partials }, { n: 10_001, maxNorm: 1 })).toThrow(
+      /gradnorm: grads grads holds 10000 elements, needs 10001/,
+    );
     expect(() => gradNorm(rt, { norm, scale: rt.tensor([0], 'empty'), grads, partials }, { n: 10, maxNorm: 1 })).toThrow(/gradnorm: scale empty/);
     expect(() => gradNorm(rt, { norm, scale: norm, grads, partials }, { n: 10, maxNorm: 1 })).toThrow(/gradnorm: .*overlapping/);
     expect(() => gradNorm(rt, { norm, scale, grads, partials: grads }, { n: 10, maxNorm: 1 })).toThrow(/gradnorm: .*share a buffer/);

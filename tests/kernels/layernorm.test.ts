@@ -53,11 +53,31 @@ function backwardRef(x: ArrayLike<number>, w: ArrayLike<number>, dout: ArrayLike
 }
 
 const cases: [number, number][] = [
-  [1, 1], [7, 3], [129, 5], [7, 17], [1, 384], [33, 4], [129, 130], [768, 128], [100, 384], [768, 383],
+  [1, 1],
+  [7, 3],
+  [129, 5],
+  [7, 17],
+  [1, 384],
+  [33, 4],
+  [129, 130],
+  [768, 128],
+  [100, 384],
+  [768, 383],
 ];
 
-async function runBoth(rt: Runtime, N: number, C: number, x: Float32Array, w: Float32Array, b: Float32Array, dy: Float32Array,
-  dinp0: Float32Array, dw0: Float32Array, db0: Float32Array, opts: { views?: boolean; scratch?: boolean } = {}) {
+async function runBoth(
+  rt: Runtime,
+  N: number,
+  C: number,
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array,
+  dy: Float32Array,
+  dinp0: Float32Array,
+  dw0: Float32Array,
+  db0: Float32Array,
+  opts: { views?: boolean; scratch?: boolean } = {},
+) {
   const inp = rt.upload(x, [N, C], 'inp');
   const weight = rt.upload(w, [C], 'weight');
   const bias = rt.upload(b, [C], 'bias');
@@ -106,8 +126,12 @@ async function runBoth(rt: Runtime, N: number, C: number, x: Float32Array, w: Fl
   }
   layernormBackward(rt, { dinp, dweight, dbias, dout, inp, weight, mean, rstd, scratch }, { N, C });
   const res = {
-    out: await rt.read(out), mean: await rt.read(mean), rstd: await rt.read(rstd),
-    dinp: await rt.read(dinp), dw: await rt.read(dweight), db: await rt.read(dbias),
+    out: await rt.read(out),
+    mean: await rt.read(mean),
+    rstd: await rt.read(rstd),
+    dinp: await rt.read(dinp),
+    dw: await rt.read(dweight),
+    db: await rt.read(dbias),
     grads: grads ? await rt.read(grads) : undefined,
   };
   for (const t of [inp, weight, bias, dout, out, dinp]) rt.release(t);
@@ -144,16 +168,38 @@ describe('layernorm', () => {
       expectClose(`layernorm mean ${what}`, got.mean, f.mean, 1e-5, 1e-5);
       expectClose(`layernorm rstd ${what}`, got.rstd, f.rstd, 1e-5, 1e-5);
       const g = backwardRef(x, w, dy, N, C);
-      expectClose(`layernorm dinp ${what}`, got.dinp, Array.from(g.dinp, (v, i) => v + dinp0[i]), 5e-5, 5e-5);
-      expectClose(`layernorm dweight ${what}`, got.dw, Array.from(g.dw, (v, i) => v + dw0[i]), 1e-4, 2e-5);
-      expectClose(`layernorm dbias ${what}`, got.db, Array.from(g.db, (v, i) => v + db0[i]), 1e-4, 2e-5);
+      expectClose(
+        `layernorm dinp ${what}`,
+        got.dinp,
+        Array.from(g.dinp, (v, i) => v + dinp0[i]),
+        5e-5,
+        5e-5,
+      );
+      expectClose(
+        `layernorm dweight ${what}`,
+        got.dw,
+        Array.from(g.dw, (v, i) => v + dw0[i]),
+        1e-4,
+        2e-5,
+      );
+      expectClose(
+        `layernorm dbias ${what}`,
+        got.db,
+        Array.from(g.db, (v, i) => v + db0[i]),
+        1e-4,
+        2e-5,
+      );
     });
   }
 
   it('float64 reference backward matches finite differences', () => {
     const seed = freshSeed();
     const rand = rng(seed);
-    for (const [N, C] of [[1, 1], [2, 3], [3, 5]]) {
+    for (const [N, C] of [
+      [1, 1],
+      [2, 3],
+      [3, 5],
+    ]) {
       const x = Float64Array.from(randn(N * C, rand, 2));
       const w = Float64Array.from(randn(C, rand));
       const b = Float64Array.from(randn(C, rand));
@@ -182,7 +228,10 @@ describe('layernorm', () => {
   it('works with dweight/dbias (and mean/rstd) as views of one buffer, and is bitwise deterministic', async () => {
     const seed = freshSeed();
     const rt = await gpuRuntime();
-    for (const [N, C] of [[768, 128], [129, 130]]) {
+    for (const [N, C] of [
+      [768, 128],
+      [129, 130],
+    ]) {
       const rand = rng(seed + C);
       const { x, w, b, dy, dinp0, dw0, db0 } = randomInputs(N, C, rand);
       const r1 = await runBoth(rt, N, C, x, w, b, dy, dinp0, dw0, db0, { views: true });
@@ -192,17 +241,31 @@ describe('layernorm', () => {
       const what = `N=${N} C=${C} seed=${seed}`;
       for (const key of ['out', 'mean', 'rstd', 'dinp', 'dw', 'db', 'grads'] as const) {
         expect(Buffer.from(r1[key]!.buffer).equals(Buffer.from(r2[key]!.buffer)), `layernorm ${key} not bitwise equal, ${what}`).toBe(true);
-        if (key !== 'grads') expect(Buffer.from(r1[key].buffer).equals(Buffer.from(r3[key].buffer)), `layernorm ${key} views vs plain, ${what}`).toBe(true);
+        if (key !== 'grads')
+          expect(Buffer.from(r1[key].buffer).equals(Buffer.from(r3[key].buffer)), `layernorm ${key} views vs plain, ${what}`).toBe(true);
       }
       const g = backwardRef(x, w, dy, N, C);
-      expectClose(`layernorm dweight view ${what}`, r1.dw, Array.from(g.dw, (v, i) => v + dw0[i]), 1e-4, 2e-5);
-      expectClose(`layernorm dbias view ${what}`, r1.db, Array.from(g.db, (v, i) => v + db0[i]), 1e-4, 2e-5);
+      expectClose(
+        `layernorm dweight view ${what}`,
+        r1.dw,
+        Array.from(g.dw, (v, i) => v + dw0[i]),
+        1e-4,
+        2e-5,
+      );
+      expectClose(
+        `layernorm dbias view ${what}`,
+        r1.db,
+        Array.from(g.db, (v, i) => v + db0[i]),
+        1e-4,
+        2e-5,
+      );
     }
   });
 
   it('names the op when shapes are wrong', async () => {
     const rt = await gpuRuntime();
-    const N = 5, C = 8;
+    const N = 5,
+      C = 8;
     const big = rt.tensor([N, C], 'nc');
     const vecC = rt.tensor([C], 'c');
     const vecN = rt.tensor([N], 'n');

@@ -67,9 +67,21 @@ function tol(K: number): number {
 
 // Awkward shapes (no multiple of any tile) and shapes that are multiples of 4 but not of the blocks (vec4 paths).
 const AWKWARD: [number, number, number][] = [
-  [17, 65, 130], [130, 127, 3], [1, 3, 17], [65, 130, 127], [3, 1, 65], [127, 17, 1], [1, 1, 1], [65, 65, 65],
+  [17, 65, 130],
+  [130, 127, 3],
+  [1, 3, 17],
+  [65, 130, 127],
+  [3, 1, 65],
+  [127, 17, 1],
+  [1, 1, 1],
+  [65, 65, 65],
 ];
-const ALIGNED: [number, number, number][] = [[68, 132, 40], [4, 8, 4], [36, 12, 132], [132, 20, 64]];
+const ALIGNED: [number, number, number][] = [
+  [68, 132, 40],
+  [4, 8, 4],
+  [36, 12, 132],
+  [132, 20, 64],
+];
 
 /** A second runtime whose device has the 'subgroups' feature (the shared runtime does not request it), or null. */
 let sgRuntime: Promise<Runtime | null> | undefined;
@@ -81,7 +93,10 @@ function subgroupRuntime(): Promise<Runtime | null> {
     if (!adapter || !adapter.features.has('subgroups' as GPUFeatureName)) return null;
     const device = await adapter.requestDevice({
       requiredFeatures: ['subgroups' as GPUFeatureName],
-      requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup },
+      requiredLimits: {
+        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+      },
     });
     base.device.destroy();
     return new Runtime({ ...base, adapter, device });
@@ -132,7 +147,10 @@ describe('matmul', () => {
           expectClose(`matmul ${variant} (subgroups) ${name(c)} seed=${s}`, got, want, tol(K), 1e-5);
           if (combo === 4 || combo === 9) {
             const again = await runCase(rt, variant, c, s);
-            expect(again.got.every((v, i) => Object.is(v, got[i])), `${variant} ${name(c)} seed=${s}: runs differ`).toBe(true);
+            expect(
+              again.got.every((v, i) => Object.is(v, got[i])),
+              `${variant} ${name(c)} seed=${s}: runs differ`,
+            ).toBe(true);
           }
         }
       }
@@ -177,7 +195,12 @@ describe('matmul', () => {
     const rt = await gpuRuntime();
     const seed = freshSeed();
     const rand = rng(seed);
-    for (const [M, N] of [[1, 1], [130, 65], [768, 128], [3, 513]]) {
+    for (const [M, N] of [
+      [1, 1],
+      [130, 65],
+      [768, 128],
+      [3, 513],
+    ]) {
       const dout = randn(M * N, rand);
       const init = randn(N, rand);
       const td = rt.upload(dout, [M, N], 'dout');
@@ -194,7 +217,10 @@ describe('matmul', () => {
       rt.write(tb, init);
       biasBackward(rt, tb, td, M, N);
       const again = await rt.read(tb);
-      expect(again.every((v, i) => Object.is(v, got[i])), `bias_backward ${M}x${N} seed=${seed}: runs differ`).toBe(true);
+      expect(
+        again.every((v, i) => Object.is(v, got[i])),
+        `bias_backward ${M}x${N} seed=${seed}: runs differ`,
+      ).toBe(true);
     }
   });
 

@@ -2,12 +2,12 @@
 // the real signaling server, with the production src/net code loaded into the pages by Vite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import type { SignalingServer } from '../../signaling-server/server.js';
-import type { IncomingTensor } from '../../src/net/tensor.js';
-import type { Transport } from '../../src/net/transport.js';
-import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from '../browser/harness.js';
-import { nextEvent, nodePeer, startServer } from './helpers.js';
-import { firstMismatch, patternBytes } from './pattern.js';
+import type { SignalingServer } from '../../signaling-server/server';
+import type { IncomingTensor } from '../../src/net/tensor';
+import type { Transport } from '../../src/net/transport';
+import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from '../browser/harness';
+import { nextEvent, nodePeer, startServer } from './helpers';
+import { firstMismatch, patternBytes } from './pattern';
 
 const SIZES = [
   ['1 B', 1],

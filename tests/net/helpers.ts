@@ -1,12 +1,12 @@
 // Shared setup for the network suites: a real signaling server on an ephemeral loopback port and Node peers.
 
 import WebSocket from 'ws';
-import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from '../../signaling-server/server.js';
-import { PeerNetwork, type PeerNetworkOptions } from '../../src/net/peer-network.js';
-import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node.js';
-import { SignalingClient } from '../../src/net/signaling-client.js';
-import type { Role } from '../../src/net/signaling-protocol.js';
-import type { Transport } from '../../src/net/transport.js';
+import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from '../../signaling-server/server';
+import { PeerNetwork, type PeerNetworkOptions } from '../../src/net/peer-network';
+import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
+import { SignalingClient } from '../../src/net/signaling-client';
+import type { Role } from '../../src/net/signaling-protocol';
+import type { Transport } from '../../src/net/transport';
 
 export async function startServer(opts: SignalingServerOptions = {}): Promise<SignalingServer> {
   return startSignalingServer({ host: '127.0.0.1', port: 0, ...opts });

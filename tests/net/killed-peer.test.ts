@@ -3,10 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling-server/server.js';
-import type { PartialDrop } from '../../src/net/reassembler.js';
-import type { CloseInfo, Transport } from '../../src/net/transport.js';
-import { nextEvent, nodePeer, startServer } from './helpers.js';
+import type { SignalingServer } from '../../signaling-server/server';
+import type { PartialDrop } from '../../src/net/reassembler';
+import type { CloseInfo, Transport } from '../../src/net/transport';
+import { nextEvent, nodePeer, startServer } from './helpers';
 
 // Stated bound: heartbeat every 200 ms, dead after 1000 ms of silence, checked every 100 ms => <= 1.1 s, plus
 // scheduling slack on a loaded 2-core machine.

@@ -1,11 +1,11 @@
 // Node peer to Node peer over real node-datachannel WebRTC (loopback only), through the signaling server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling-server/server.js';
-import { ConnectError } from '../../src/net/peer-network.js';
-import type { IncomingTensor } from '../../src/net/tensor.js';
-import type { Transport } from '../../src/net/transport.js';
-import { linkedPair, nextEvent, nodePeer, join, startServer, type NodePeer } from './helpers.js';
-import { firstMismatch, patternBytes } from './pattern.js';
+import type { SignalingServer } from '../../signaling-server/server';
+import { ConnectError } from '../../src/net/peer-network';
+import type { IncomingTensor } from '../../src/net/tensor';
+import type { Transport } from '../../src/net/transport';
+import { linkedPair, nextEvent, nodePeer, join, startServer, type NodePeer } from './helpers';
+import { firstMismatch, patternBytes } from './pattern';
 
 let server: SignalingServer;
 let a: NodePeer;

@@ -65,11 +65,20 @@ class Fuzzer {
       () => ({ type: 'join', room: this.pick(['good', 'fz', 'other-room']), peerId: this.pick(ids), role: this.pick(['peer', 'coordinator']) }),
       () => ({ type: 'join', room: `fz-${this.int(50)}`, role: 'peer' }),
       () => ({ type: 'signal', to: this.pick(ids), connId: 'c1', data: { kind: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' } }),
-      () => ({ type: 'signal', to: this.pick(ids), connId: 'c2', data: { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 } }),
+      () => ({
+        type: 'signal',
+        to: this.pick(ids),
+        connId: 'c2',
+        data: { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 },
+      }),
       () => ({ type: 'signal', to: this.pick(ids), connId: 'c3', data: { kind: 'abort', reason: 'x' } }),
       () => ({ type: 'control', msg: { type: 'peer-info', platform: 'node', gpu: true, throughput: 10 } }),
       () => ({ type: 'control', to: '*', msg: { type: 'step-begin', step: 1, attempt: 0, owners: ['g1'], members: [['g1'], ['g2']] } }),
-      () => ({ type: 'control', to: this.pick(ids), msg: { type: 'swarm-assign', stage: 0, run: { runId: 'r', model: { n_layer: 2 }, stages: [{ layerStart: 0, layerEnd: 2 }] } } }),
+      () => ({
+        type: 'control',
+        to: this.pick(ids),
+        msg: { type: 'swarm-assign', stage: 0, run: { runId: 'r', model: { n_layer: 2 }, stages: [{ layerStart: 0, layerEnd: 2 }] } },
+      }),
       () => ({ type: 'control', msg: { type: 'mb-loss', step: 3, attempt: 0, mb: 1, loss: 2.5 } }),
       () => ({ type: 'ping', nonce: this.int(1000) }),
     ])();
@@ -87,7 +96,8 @@ class Fuzzer {
     if (depth > 3 || this.chance(0.6)) return this.pick(leaves)();
     if (this.chance(0.5)) return Array.from({ length: this.int(4) }, () => this.value(depth + 1));
     const o: Record<string, unknown> = {};
-    for (let i = 0, n = this.int(4); i < n; i++) o[this.pick(['type', 'to', 'msg', 'data', 'room', 'peerId', '__proto__', this.str(3)])] = this.value(depth + 1);
+    for (let i = 0, n = this.int(4); i < n; i++)
+      o[this.pick(['type', 'to', 'msg', 'data', 'room', 'peerId', '__proto__', this.str(3)])] = this.value(depth + 1);
     return o;
   }
 
@@ -142,7 +152,11 @@ class Fuzzer {
     }
     if (k < 0.68) return { data: this.bytes(this.int(2000)), binary: true, label: 'binary' };
     if (k < 0.72) {
-      const b = Buffer.concat([Buffer.from('{"type":"ping","x":"'), this.pick([Buffer.from([0xff, 0xfe]), Buffer.from([0xc3]), Buffer.from([0xed, 0xa0, 0x80])]), Buffer.from('"}')]);
+      const b = Buffer.concat([
+        Buffer.from('{"type":"ping","x":"'),
+        this.pick([Buffer.from([0xff, 0xfe]), Buffer.from([0xc3]), Buffer.from([0xed, 0xa0, 0x80])]),
+        Buffer.from('"}'),
+      ]);
       return { data: b, binary: false, label: 'invalid-utf8' };
     }
     if (k < 0.82) return { data: JSON.stringify(this.value()), binary: false, label: 'random-json' };
@@ -244,7 +258,8 @@ it(`survives ${MESSAGES} fuzzed messages while good clients keep relaying (seed 
   const { url } = (await server.next()) as { url: string };
 
   // Good clients: a coordinator and two peers in room "good".
-  const connect = (peerId: string, role: 'peer' | 'coordinator') => SignalingClient.connect(url, { room: 'good', peerId, role, WebSocket: nodeWebSocket });
+  const connect = (peerId: string, role: 'peer' | 'coordinator') =>
+    SignalingClient.connect(url, { room: 'good', peerId, role, WebSocket: nodeWebSocket });
   const gc = await connect('gc', 'coordinator');
   const g1 = await connect('g1', 'peer');
   const g2 = await connect('g2', 'peer');
@@ -296,7 +311,9 @@ it(`survives ${MESSAGES} fuzzed messages while good clients keep relaying (seed 
     // Memory and bookkeeping back to baseline once the attackers are gone.
     await expect.poll(async () => (await server!.heap()).stats, { timeout: 10_000 }).toEqual({ connections: 3, rooms: 1 });
     const end = await server.heap();
-    console.log(`[fuzz] seed ${SEED}: ${MESSAGES} messages ${JSON.stringify(counts)} in ${Math.round(performance.now() - t0)} ms; heap ${(base.heap / 2 ** 20).toFixed(1)} -> ${(end.heap / 2 ** 20).toFixed(1)} MiB`);
+    console.log(
+      `[fuzz] seed ${SEED}: ${MESSAGES} messages ${JSON.stringify(counts)} in ${Math.round(performance.now() - t0)} ms; heap ${(base.heap / 2 ** 20).toFixed(1)} -> ${(end.heap / 2 ** 20).toFixed(1)} MiB`,
+    );
     expect(end.heap - base.heap).toBeLessThan(HEAP_SLACK);
     expect(server.exit).toBeNull();
   } finally {

@@ -1,10 +1,10 @@
 // The signaling server against real WebSocket clients: validation of every message kind, limits, strikes,
 // room isolation, the control plane, and peer-left announcements.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling-server/server.js';
-import type { ControlPayload } from '../../src/net/control-envelope.js';
-import { CLOSE_POLICY_VIOLATION } from '../../src/net/signaling-protocol.js';
-import { join, nextEvent, rawSocket, startServer } from './helpers.js';
+import type { SignalingServer } from '../../signaling-server/server';
+import type { ControlPayload } from '../../src/net/control-envelope';
+import { CLOSE_POLICY_VIOLATION } from '../../src/net/signaling-protocol';
+import { join, nextEvent, rawSocket, startServer } from './helpers';
 
 let server: SignalingServer;
 beforeAll(async () => {

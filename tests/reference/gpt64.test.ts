@@ -34,7 +34,21 @@ describe('gpt64 reference', () => {
     }
     // mean of per-position losses is the loss
     expect(acts.losses.reduce((a, b) => a + b, 0) / (B * T)).toBeCloseTo(loss, 12);
-    for (const k of ['encoded', 'h.0.ln1', 'h.0.qkv', 'h.0.atty', 'h.0.att', 'h.0.res2', 'h.0.fch', 'h.0.fch_gelu', 'h.0.out', 'h.1.out', 'lnf', 'logits', 'probs']) {
+    for (const k of [
+      'encoded',
+      'h.0.ln1',
+      'h.0.qkv',
+      'h.0.atty',
+      'h.0.att',
+      'h.0.res2',
+      'h.0.fch',
+      'h.0.fch_gelu',
+      'h.0.out',
+      'h.1.out',
+      'lnf',
+      'logits',
+      'probs',
+    ]) {
       expect(acts[k], k).toBeInstanceOf(Float64Array);
     }
     expect(acts['h.0.qkv'].length).toBe(B * T * 3 * config.n_embd);

@@ -30,7 +30,14 @@ function matmul(inp: Float64Array, w: Float64Array, b: Float64Array | null, N: n
 
 /** Returns dinp; accumulates dw (+= inp^T @ dout) and db (+= column sums of dout). */
 function matmulBackward(
-  dout: Float64Array, inp: Float64Array, w: Float64Array, dw: Float64Array, db: Float64Array | null, N: number, IN: number, OUT: number,
+  dout: Float64Array,
+  inp: Float64Array,
+  w: Float64Array,
+  dw: Float64Array,
+  db: Float64Array | null,
+  N: number,
+  IN: number,
+  OUT: number,
 ): Float64Array {
   const dinp = new Float64Array(N * IN);
   for (let n = 0; n < N; n++) {
@@ -73,7 +80,14 @@ function layernorm(x: Float64Array, w: Float64Array, b: Float64Array, N: number,
 
 /** Returns dx; accumulates dw, db. */
 function layernormBackward(
-  dout: Float64Array, x: Float64Array, ln: LnOut, w: Float64Array, dw: Float64Array, db: Float64Array, N: number, C: number,
+  dout: Float64Array,
+  x: Float64Array,
+  ln: LnOut,
+  w: Float64Array,
+  dw: Float64Array,
+  db: Float64Array,
+  N: number,
+  C: number,
 ): Float64Array {
   const dx = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
@@ -206,7 +220,12 @@ function checkInputs(config: GPTConfig, params: Params64, inputs: Uint32Array, t
   for (let i = 0; i < B * T; i++) {
     if (inputs[i] >= config.vocab_size || targets[i] >= config.vocab_size) throw new Error(`gpt64: token id out of range at ${i}`);
   }
-  for (const s of gpt2ParamSpecs(config)) getParam(params, s.name, s.shape.reduce((a, b) => a * b, 1));
+  for (const s of gpt2ParamSpecs(config))
+    getParam(
+      params,
+      s.name,
+      s.shape.reduce((a, b) => a * b, 1),
+    );
 }
 
 interface LayerCache {
@@ -282,7 +301,7 @@ function forward(config: GPTConfig, params: Params64, inputs: Uint32Array, targe
     let max = -Infinity;
     for (let v = 0; v < V; v++) max = Math.max(max, logits[n * V + v]);
     let sum = 0;
-    for (let v = 0; v < V; v++) sum += (probs[n * V + v] = Math.exp(logits[n * V + v] - max));
+    for (let v = 0; v < V; v++) sum += probs[n * V + v] = Math.exp(logits[n * V + v] - max);
     for (let v = 0; v < V; v++) probs[n * V + v] /= sum;
     // -log softmax computed from the logits (more accurate than -log(probs) when a probability is tiny)
     loss += -(logits[n * V + targets[n]] - max - Math.log(sum));
@@ -298,18 +317,34 @@ function forward(config: GPTConfig, params: Params64, inputs: Uint32Array, targe
  * 'losses' (per-position cross-entropy [N]).
  */
 export function gpt64Forward(
-  config: GPTConfig, params: Params64, inputs: Uint32Array, targets: Uint32Array, B: number, T: number,
+  config: GPTConfig,
+  params: Params64,
+  inputs: Uint32Array,
+  targets: Uint32Array,
+  B: number,
+  T: number,
 ): { loss: number; acts: Record<string, Float64Array> } {
   const f = forward(config, params, inputs, targets, B, T);
   const acts: Record<string, Float64Array> = { encoded: f.encoded };
   f.layers.forEach((c, l) => {
     const h = `h.${l}.`;
     Object.assign(acts, {
-      [h + 'ln1']: c.ln1.out, [h + 'ln1_mean']: c.ln1.mean, [h + 'ln1_rstd']: c.ln1.rstd,
-      [h + 'qkv']: c.qkv, [h + 'preatt']: c.attn.preatt, [h + 'att']: c.attn.att, [h + 'atty']: c.attn.y,
-      [h + 'attproj']: c.attproj, [h + 'res2']: c.res2,
-      [h + 'ln2']: c.ln2.out, [h + 'ln2_mean']: c.ln2.mean, [h + 'ln2_rstd']: c.ln2.rstd,
-      [h + 'fch']: c.fch, [h + 'fch_gelu']: c.fchGelu, [h + 'fcproj']: c.fcproj, [h + 'out']: c.out,
+      [h + 'ln1']: c.ln1.out,
+      [h + 'ln1_mean']: c.ln1.mean,
+      [h + 'ln1_rstd']: c.ln1.rstd,
+      [h + 'qkv']: c.qkv,
+      [h + 'preatt']: c.attn.preatt,
+      [h + 'att']: c.attn.att,
+      [h + 'atty']: c.attn.y,
+      [h + 'attproj']: c.attproj,
+      [h + 'res2']: c.res2,
+      [h + 'ln2']: c.ln2.out,
+      [h + 'ln2_mean']: c.ln2.mean,
+      [h + 'ln2_rstd']: c.ln2.rstd,
+      [h + 'fch']: c.fch,
+      [h + 'fch_gelu']: c.fchGelu,
+      [h + 'fcproj']: c.fcproj,
+      [h + 'out']: c.out,
     });
   });
   const N = B * T;
@@ -322,7 +357,12 @@ export function gpt64Forward(
 
 /** Loss and the gradient of the mean loss w.r.t. every parameter (same names and shapes as params). */
 export function gpt64Backward(
-  config: GPTConfig, params: Params64, inputs: Uint32Array, targets: Uint32Array, B: number, T: number,
+  config: GPTConfig,
+  params: Params64,
+  inputs: Uint32Array,
+  targets: Uint32Array,
+  B: number,
+  T: number,
 ): { loss: number; grads: Map<string, Float64Array> } {
   const f = forward(config, params, inputs, targets, B, T);
   const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = config;
@@ -357,7 +397,16 @@ export function gpt64Backward(
     const c = f.layers[l];
     // out = res2 + fcproj
     const dfcproj = dx;
-    const dfchGelu = matmulBackward(dfcproj, c.fchGelu, p(pre + 'mlp.c_proj.weight'), g(pre + 'mlp.c_proj.weight'), g(pre + 'mlp.c_proj.bias'), N, 4 * C, C);
+    const dfchGelu = matmulBackward(
+      dfcproj,
+      c.fchGelu,
+      p(pre + 'mlp.c_proj.weight'),
+      g(pre + 'mlp.c_proj.weight'),
+      g(pre + 'mlp.c_proj.bias'),
+      N,
+      4 * C,
+      C,
+    );
     const dfch = dfchGelu.map((d, i) => d * geluGrad(c.fch[i]));
     const dln2 = matmulBackward(dfch, c.ln2.out, p(pre + 'mlp.c_fc.weight'), g(pre + 'mlp.c_fc.weight'), g(pre + 'mlp.c_fc.bias'), N, C, 4 * C);
     const dres2ln = layernormBackward(dln2, c.res2, c.ln2, p(pre + 'ln_2.weight'), g(pre + 'ln_2.weight'), g(pre + 'ln_2.bias'), N, C);
@@ -365,7 +414,16 @@ export function gpt64Backward(
     // res2 = x + attproj
     const datty = matmulBackward(dres2, c.attn.y, p(pre + 'attn.c_proj.weight'), g(pre + 'attn.c_proj.weight'), g(pre + 'attn.c_proj.bias'), N, C, C);
     const dqkv = attentionBackward(datty, c.qkv, c.attn.att, B, T, C, NH);
-    const dln1 = matmulBackward(dqkv, c.ln1.out, p(pre + 'attn.c_attn.weight'), g(pre + 'attn.c_attn.weight'), g(pre + 'attn.c_attn.bias'), N, C, 3 * C);
+    const dln1 = matmulBackward(
+      dqkv,
+      c.ln1.out,
+      p(pre + 'attn.c_attn.weight'),
+      g(pre + 'attn.c_attn.weight'),
+      g(pre + 'attn.c_attn.bias'),
+      N,
+      C,
+      3 * C,
+    );
     const dxln = layernormBackward(dln1, c.x, c.ln1, p(pre + 'ln_1.weight'), g(pre + 'ln_1.weight'), g(pre + 'ln_1.bias'), N, C);
     dx = dres2.map((d, i) => d + dxln[i]);
   }

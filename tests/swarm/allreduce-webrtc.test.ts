@@ -1,10 +1,10 @@
 // Butterfly all-reduce over real node-datachannel WebRTC: four in-process Node peers in a full mesh, connected
 // through a real signaling server on an ephemeral loopback port. Run under `unshare -n` in CI.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling-server/server.js';
-import type { Transport } from '../../src/net/transport.js';
-import { allReduceSum, attachSwarmTransport, type ReduceGroup } from '../../src/swarm/allreduce.js';
-import { nodePeer, startServer } from '../net/helpers.js';
+import type { SignalingServer } from '../../signaling-server/server';
+import type { Transport } from '../../src/net/transport';
+import { allReduceSum, attachSwarmTransport, type ReduceGroup } from '../../src/swarm/allreduce';
+import { nodePeer, startServer } from '../net/helpers';
 
 const R = 4;
 const N = 1_000_000;

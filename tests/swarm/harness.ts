@@ -63,7 +63,13 @@ export async function startSwarm(
   { holdControl, ...opts }: Partial<CoordinatorOptions> & { minPeers: number; holdControl?: HoldControl },
 ): Promise<Swarm> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
-  const coordSig = await SignalingClient.connect(server.url, { room, peerId: 'coord', role: 'coordinator', WebSocket: nodeWebSocket, control: swarmControl });
+  const coordSig = await SignalingClient.connect(server.url, {
+    room,
+    peerId: 'coord',
+    role: 'coordinator',
+    WebSocket: nodeWebSocket,
+    control: swarmControl,
+  });
   const plane = holdControl ? holdingControlPlane(coordSig, holdControl) : coordSig;
   const coordinator = new Coordinator(plane, { run, log: LOG, stepTimeoutMs: 30_000, readyTimeoutMs: 30_000, ...opts });
   const peers: SwarmPeer[] = [];
@@ -102,7 +108,15 @@ export async function startSwarm(
 /** The single-peer engine on the same init and batches: micro k of step s = sampleBatch(seed, s, k). */
 export async function reference(run: RunConfig, steps = run.steps): Promise<{ rt: Runtime; params: Map<string, Float32Array>; losses: number[] }> {
   const rt = await nodeRuntime({ quiet: true });
-  const tr = await Trainer.create(rt, { config: run.model, B: run.B, T: run.T, schedule: run.schedule, optimizer: run.optimizer, seed: run.seed, tune: false });
+  const tr = await Trainer.create(rt, {
+    config: run.model,
+    B: run.B,
+    T: run.T,
+    schedule: run.schedule,
+    optimizer: run.optimizer,
+    seed: run.seed,
+    tune: false,
+  });
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
     const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data().train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
@@ -122,7 +136,10 @@ export interface Diff {
 }
 
 /** Every parameter of every peer against the reference; the worst tensor. */
-export async function compareToReference(peers: SwarmPeer[], ref: Map<string, Float32Array>): Promise<{ worst: Diff; worstRel: Diff; checked: number }> {
+export async function compareToReference(
+  peers: SwarmPeer[],
+  ref: Map<string, Float32Array>,
+): Promise<{ worst: Diff; worstRel: Diff; checked: number }> {
   let worst: Diff = { name: '', maxAbs: 0, rel: 0, score: 0 };
   let worstRel = worst;
   let checked = 0;

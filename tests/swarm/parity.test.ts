@@ -17,13 +17,19 @@ afterEach(async () => {
 const TOL = 1e-5;
 
 function describeDiff(label: string, r: Awaited<ReturnType<typeof compareToReference>>): string {
-  return `${label}: ${r.checked} tensors, worst ${r.worst.name} max|diff| ${r.worst.maxAbs.toExponential(2)}; ` +
-    `worst relative ${r.worstRel.name} ${r.worstRel.maxAbs.toExponential(2)} (${r.worstRel.rel.toExponential(2)} of its max |w|)`;
+  return (
+    `${label}: ${r.checked} tensors, worst ${r.worst.name} max|diff| ${r.worst.maxAbs.toExponential(2)}; ` +
+    `worst relative ${r.worstRel.name} ${r.worstRel.maxAbs.toExponential(2)} (${r.worstRel.rel.toExponential(2)} of its max |w|)`
+  );
 }
 
 describe('swarm parity with the single-peer engine', () => {
   it('S=3, R=1 (3 layers, one per stage)', async () => {
-    const run = tinyRun('parity-s3', 3, [[0, 1], [1, 2], [2, 3]]);
+    const run = tinyRun('parity-s3', 3, [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
     swarm = await startSwarm(run, 'parity-s3', { minPeers: 3 });
     for (const id of ['p0', 'p1', 'p2']) await swarm.addPeer(id, 1000);
     const t0 = performance.now();
@@ -49,7 +55,10 @@ describe('swarm parity with the single-peer engine', () => {
   }, 90_000);
 
   it('S=2, R=2 (4 layers, two per stage; all-reduce)', async () => {
-    const run = tinyRun('parity-s2r2', 4, [[0, 2], [2, 4]]);
+    const run = tinyRun('parity-s2r2', 4, [
+      [0, 2],
+      [2, 4],
+    ]);
     swarm = await startSwarm(run, 'parity-s2r2', { minPeers: 4 });
     for (const id of ['q0', 'q1', 'q2', 'q3']) await swarm.addPeer(id, 1000);
     const reports = await swarm.coordinator.finished();

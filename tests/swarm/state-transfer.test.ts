@@ -1,11 +1,11 @@
 // State transfer of a stage's weights + AdamW state: memory transports (fast) and real node-datachannel WebRTC
 // (two in-process Node peers, real signaling server on an ephemeral loopback port). Run under `unshare -n` in CI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling-server/server.js';
-import { FramedTransport } from '../../src/net/framed-transport.js';
-import { createMemoryChannelPair } from '../../src/net/memory-channel.js';
-import type { Transport } from '../../src/net/transport.js';
-import { allReduceSum, attachSwarmTransport } from '../../src/swarm/allreduce.js';
+import type { SignalingServer } from '../../signaling-server/server';
+import { FramedTransport } from '../../src/net/framed-transport';
+import { createMemoryChannelPair } from '../../src/net/memory-channel';
+import type { Transport } from '../../src/net/transport';
+import { allReduceSum, attachSwarmTransport } from '../../src/swarm/allreduce';
 import {
   Fnv64,
   floatDigest,
@@ -15,8 +15,8 @@ import {
   stateDigest,
   StateTransferError,
   type StageState,
-} from '../../src/swarm/state-transfer.js';
-import { linkedPair, startServer } from '../net/helpers.js';
+} from '../../src/swarm/state-transfer';
+import { linkedPair, startServer } from '../net/helpers';
 
 function store(names: [string, number[]][], align = 64) {
   let off = 0;
@@ -76,13 +76,30 @@ describe('digest and layout', () => {
   });
 
   it('layoutOf records names, offsets, sizes, shapes and the total', () => {
-    const l = layoutOf(store([['a', [3, 5]], ['b', [7]]]));
-    expect(JSON.parse(l)).toEqual({ total: 128, slots: [['a', 0, 15, [3, 5]], ['b', 64, 7, [7]]] });
+    const l = layoutOf(
+      store([
+        ['a', [3, 5]],
+        ['b', [7]],
+      ]),
+    );
+    expect(JSON.parse(l)).toEqual({
+      total: 128,
+      slots: [
+        ['a', 0, 15, [3, 5]],
+        ['b', 64, 7, [7]],
+      ],
+    });
   });
 });
 
 describe('state transfer over memory transports', () => {
-  const layout = layoutOf(store([['h.0.w', [300, 300]], ['h.0.b', [300]], ['ln', [17]]]));
+  const layout = layoutOf(
+    store([
+      ['h.0.w', [300, 300]],
+      ['h.0.b', [300]],
+      ['ln', [17]],
+    ]),
+  );
   const total = (JSON.parse(layout) as { total: number }).total;
 
   it('round-trips params, m, v, step and meta bit-identically, even when sent before receive is called', async () => {
@@ -102,7 +119,13 @@ describe('state transfer over memory transports', () => {
 
   it('refuses a mismatched layout, and a following correct transfer still works', async () => {
     const [a, b] = memoryPair();
-    const other = layoutOf(store([['h.0.w', [300, 300]], ['h.0.b', [300]], ['ln', [18]]]));
+    const other = layoutOf(
+      store([
+        ['h.0.w', [300, 300]],
+        ['h.0.b', [300]],
+        ['ln', [18]],
+      ]),
+    );
     const wrong = randomState((JSON.parse(other) as { total: number }).total, 4, other);
     const right = randomState(total, 5, layout);
     const first = receiveStageState(b, { expectLayout: layout });
@@ -158,10 +181,20 @@ describe('state transfer over memory transports', () => {
     const [a, b] = memoryPair();
     const p = receiveStageState(b);
     const enc = new TextEncoder().encode(layout);
-    await a.sendTensor({ kind: 'stage-state', dtype: 'u8', shape: [enc.length], data: enc, meta: { xfer: 'x', part: 'layout', step: 7, n: total, digest: stateDigest(s) } });
+    await a.sendTensor({
+      kind: 'stage-state',
+      dtype: 'u8',
+      shape: [enc.length],
+      data: enc,
+      meta: { xfer: 'x', part: 'layout', step: 7, n: total, digest: stateDigest(s) },
+    });
     const corrupt = s.params.slice();
     corrupt[5] += 1;
-    for (const [part, data] of [['params', corrupt], ['m', s.m], ['v', s.v]] as const) {
+    for (const [part, data] of [
+      ['params', corrupt],
+      ['m', s.m],
+      ['v', s.v],
+    ] as const) {
       await a.sendTensor({ kind: 'stage-state', dtype: 'f32', shape: [total], data, meta: { xfer: 'x', part } });
     }
     await expect(p).rejects.toThrow(/digest mismatch/);

@@ -44,11 +44,7 @@ export function adamwScalars(d: AdamWHyper): {
  * Mathematically mhat/(sqrt(vhat)+eps) with mhat = m/(1-b1^t), vhat = v/(1-b2^t); PyTorch's evaluation order is kept.
  * params, m, v are updated in place; step t >= 1.
  */
-export function adamwUpdate(
-  rt: Runtime,
-  a: { params: Tensor; grads: Tensor; m: Tensor; v: Tensor; gradScale: Tensor },
-  d: AdamWHyper,
-): void {
+export function adamwUpdate(rt: Runtime, a: { params: Tensor; grads: Tensor; m: Tensor; v: Tensor; gradScale: Tensor }, d: AdamWHyper): void {
   const op = 'adamw';
   const { n, lr, beta1, beta2, eps, weightDecay, step } = d;
   if (!Number.isInteger(n) || n < 0) throw new Error(`${op}: n must be a non-negative integer, got ${n}`);
@@ -58,9 +54,26 @@ export function adamwUpdate(
   if (!(beta2 >= 0 && beta2 < 1)) throw new Error(`${op}: beta2 must be in [0, 1), got ${beta2}`);
   if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${op}: eps must be finite and >= 0, got ${eps}`);
   if (!(weightDecay >= 0) || !Number.isFinite(weightDecay)) throw new Error(`${op}: weightDecay must be finite and >= 0, got ${weightDecay}`);
-  for (const [w, t] of [['params', a.params], ['grads', a.grads], ['m', a.m], ['v', a.v]] as const) expectSize(op, w, t, n);
+  for (const [w, t] of [
+    ['params', a.params],
+    ['grads', a.grads],
+    ['m', a.m],
+    ['v', a.v],
+  ] as const)
+    expectSize(op, w, t, n);
   expectSize(op, 'gradScale', a.gradScale, 1);
-  expectNoAliasing(op, [['grads', a.grads], ['gradScale', a.gradScale]], [['params', a.params], ['m', a.m], ['v', a.v]]);
+  expectNoAliasing(
+    op,
+    [
+      ['grads', a.grads],
+      ['gradScale', a.gradScale],
+    ],
+    [
+      ['params', a.params],
+      ['m', a.m],
+      ['v', a.v],
+    ],
+  );
   const s = adamwScalars(d);
   rt.launch(
     kernel,
@@ -79,4 +92,3 @@ export function adamwUpdate(
     ]),
   );
 }
-

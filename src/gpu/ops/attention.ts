@@ -150,7 +150,12 @@ export function attentionForward(rt: Runtime, a: { out: Tensor; att: Tensor; qkv
     return;
   }
   // att <- q . k * scale (s <= t)
-  rt.launch(kernel('attention_scores', pl.width, WS), { sc_a: a.qkv, sc_b: a.qkv, sdst: a.att }, pl.gridRows, params(d, pl, c3, 0, c3, pl.cv, pl.scale));
+  rt.launch(
+    kernel('attention_scores', pl.width, WS),
+    { sc_a: a.qkv, sc_b: a.qkv, sdst: a.att },
+    pl.gridRows,
+    params(d, pl, c3, 0, c3, pl.cv, pl.scale),
+  );
   rt.launch(kernel('attention_softmax', pl.width), { smx: a.att }, rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, 1));
   // out <- att @ v
   rt.launch(kernel('attention_av', pl.width, pl.wd), { av_p: a.att, av_x: a.qkv, av_y: a.out }, pl.gridD, params(d, pl, c3, 2 * pl.cv, pl.cv, 0, 1));
@@ -160,11 +165,7 @@ export function attentionForward(rt: Runtime, a: { out: Tensor; att: Tensor; qkv
  * dqkv[B,T,3C] (OVERWRITTEN, every element including masked parts) from dout[B,T,C]; datt[B,NH,T,T] is scratch.
  * `att` must be attentionForward's output: its zeros above the diagonal are relied upon.
  */
-export function attentionBackward(
-  rt: Runtime,
-  a: { dqkv: Tensor; datt: Tensor; dout: Tensor; qkv: Tensor; att: Tensor },
-  d: AttentionDims,
-): void {
+export function attentionBackward(rt: Runtime, a: { dqkv: Tensor; datt: Tensor; dout: Tensor; qkv: Tensor; att: Tensor }, d: AttentionDims): void {
   const op = 'attention_backward';
   const pl = plan(op, d);
   const { B, T, C, NH } = d;
@@ -177,7 +178,12 @@ export function attentionBackward(
   if (pl.fast) {
     const cv = pl.cv;
     rt.launch(kernel('attention_scores4', 4, WS4), { fs_a: a.dout, fs_b: a.qkv, fs_dst: a.datt }, pl.grid4s, params(d, pl, cv, 0, c3, 2 * cv, 1));
-    rt.launch(kernel('attention_softmax_backward4', 4), { fsb_att: a.att, fsb_datt: a.datt }, rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, pl.scale));
+    rt.launch(
+      kernel('attention_softmax_backward4', 4),
+      { fsb_att: a.att, fsb_datt: a.datt },
+      rt.grid1d(pl.rows, 64),
+      params(d, pl, 0, 0, 0, 0, pl.scale),
+    );
     // dq = datt @ k, dk = datt^T @ q, dv = att^T @ dout
     rt.launch(kernel('attention_av4', 4, WG4), { fav_p: a.datt, fav_x: a.qkv, fav_y: a.dqkv }, pl.grid4, params(d, pl, c3, cv, c3, 0, 1));
     rt.launch(kernel('attention_atv4', 4, WG4), { fav_p: a.datt, fav_x: a.qkv, fav_y: a.dqkv }, pl.grid4, params(d, pl, c3, 0, c3, cv, 1));
@@ -185,9 +191,24 @@ export function attentionBackward(
     return;
   }
   // datt <- dout . v (s <= t)
-  rt.launch(kernel('attention_scores', pl.width, WS), { sc_a: a.dout, sc_b: a.qkv, sdst: a.datt }, pl.gridRows, params(d, pl, pl.cv, 0, c3, 2 * pl.cv, 1));
+  rt.launch(
+    kernel('attention_scores', pl.width, WS),
+    { sc_a: a.dout, sc_b: a.qkv, sdst: a.datt },
+    pl.gridRows,
+    params(d, pl, pl.cv, 0, c3, 2 * pl.cv, 1),
+  );
   // datt <- att * (datt - rowsum(att * datt)) * scale, zeros above the diagonal
-  rt.launch(kernel('attention_softmax_backward', pl.width), { sb_att: a.att, sb_datt: a.datt }, rt.grid1d(pl.rows, 64), params(d, pl, 0, 0, 0, 0, pl.scale));
+  rt.launch(
+    kernel('attention_softmax_backward', pl.width),
+    { sb_att: a.att, sb_datt: a.datt },
+    rt.grid1d(pl.rows, 64),
+    params(d, pl, 0, 0, 0, 0, pl.scale),
+  );
   // dq, dk, dv
-  rt.launch(kernel('attention_backward_dqkv', pl.width, pl.wd), { bw_qkv: a.qkv, bw_att: a.att, bw_dout: a.dout, bw_datt: a.datt, bw_dqkv: a.dqkv }, pl.gridD, params(d, pl, c3, pl.cv, 0, 0, 1));
+  rt.launch(
+    kernel('attention_backward_dqkv', pl.width, pl.wd),
+    { bw_qkv: a.qkv, bw_att: a.att, bw_dout: a.dout, bw_datt: a.datt, bw_dqkv: a.dqkv },
+    pl.gridD,
+    params(d, pl, c3, pl.cv, 0, 0, 1),
+  );
 }

@@ -9,8 +9,18 @@ import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
 const NAN_BITS = 0x7fc00000;
 
 // Threads per row are template knobs (//#define WG / WB in the shader): one kernel per thread count.
-const forwardKernel = kernelVariants<number>({ name: (wg) => `crossentropy_forward(wg=${wg})`, source: code, entry: 'crossentropy_forward', defines: (wg) => ({ WG: wg }) });
-const backwardKernel = kernelVariants<number>({ name: (wb) => `crossentropy_backward(wb=${wb})`, source: code, entry: 'crossentropy_backward', defines: (wb) => ({ WB: wb }) });
+const forwardKernel = kernelVariants<number>({
+  name: (wg) => `crossentropy_forward(wg=${wg})`,
+  source: code,
+  entry: 'crossentropy_forward',
+  defines: (wg) => ({ WG: wg }),
+});
+const backwardKernel = kernelVariants<number>({
+  name: (wb) => `crossentropy_backward(wb=${wb})`,
+  source: code,
+  entry: 'crossentropy_backward',
+  defines: (wb) => ({ WB: wb }),
+});
 const reduceKernel = singleKernel('loss_reduce', code, 'loss_reduce');
 
 /**
@@ -47,7 +57,6 @@ function checkScale(op: string, scale: number): void {
   if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
 }
 
-
 /**
  * probs[N,V] = softmax(logits[N,V]) (row-max subtracted), losses[N] = -log probs[n, targets[n]] computed as
  * logsumexp - logit (finite for logits up to the f32 range). targets: u32 [N]; a target >= V (or a negative i32)
@@ -67,11 +76,31 @@ export function crossEntropyForward(
   expectSize(op, 'probs', a.probs, N * V);
   expectSize(op, 'losses', a.losses, N);
   checkTargets(op, a.targets, N);
-  expectNoAliasing(op, [['logits', a.logits], ['targets', a.targets]], [['probs', a.probs], ['losses', a.losses]]);
+  expectNoAliasing(
+    op,
+    [
+      ['logits', a.logits],
+      ['targets', a.targets],
+    ],
+    [
+      ['probs', a.probs],
+      ['losses', a.losses],
+    ],
+  );
   const threads = d.threads ?? crossEntropyThreads(V, rt.handle.report.key).forward;
   checkThreads(op, threads, true);
   if (N === 0) return;
-  rt.launch(forwardKernel(threads), { logits: a.logits, targets: a.targets, probs: a.probs, losses: a.losses }, rt.grid1d(N, 1), packParams([['u32', N], ['u32', V], ['f32', 0], ['u32', NAN_BITS]]));
+  rt.launch(
+    forwardKernel(threads),
+    { logits: a.logits, targets: a.targets, probs: a.probs, losses: a.losses },
+    rt.grid1d(N, 1),
+    packParams([
+      ['u32', N],
+      ['u32', V],
+      ['f32', 0],
+      ['u32', NAN_BITS],
+    ]),
+  );
 }
 
 /**
@@ -86,7 +115,17 @@ export function lossReduce(rt: Runtime, a: { loss: Tensor; losses: Tensor }, d: 
   expectSize(op, 'loss', a.loss, 1);
   expectSize(op, 'losses', a.losses, N);
   expectNoAliasing(op, [['losses', a.losses]], [['loss', a.loss]]);
-  rt.launch(reduceKernel, { losses_in: a.losses, loss_out: a.loss }, [1], packParams([['u32', N], ['u32', 1], ['f32', scale], ['u32', NAN_BITS]]));
+  rt.launch(
+    reduceKernel,
+    { losses_in: a.losses, loss_out: a.loss },
+    [1],
+    packParams([
+      ['u32', N],
+      ['u32', 1],
+      ['f32', scale],
+      ['u32', NAN_BITS],
+    ]),
+  );
 }
 
 /**
@@ -107,9 +146,26 @@ export function crossEntropyBackward(
   expectSize(op, 'dlogits', a.dlogits, N * V);
   expectSize(op, 'probs', a.probs, N * V);
   checkTargets(op, a.targets, N);
-  expectNoAliasing(op, [['probs', a.probs], ['targets', a.targets]], [['dlogits', a.dlogits]]);
+  expectNoAliasing(
+    op,
+    [
+      ['probs', a.probs],
+      ['targets', a.targets],
+    ],
+    [['dlogits', a.dlogits]],
+  );
   const threads = d.threads ?? crossEntropyThreads(V, rt.handle.report.key).backward;
   checkThreads(op, threads, false);
   if (N === 0) return;
-  rt.launch(backwardKernel(threads), { probs_in: a.probs, targets_in: a.targets, dlogits: a.dlogits }, rt.grid1d(N, 1), packParams([['u32', N], ['u32', V], ['f32', scale], ['u32', NAN_BITS]]));
+  rt.launch(
+    backwardKernel(threads),
+    { probs_in: a.probs, targets_in: a.targets, dlogits: a.dlogits },
+    rt.grid1d(N, 1),
+    packParams([
+      ['u32', N],
+      ['u32', V],
+      ['f32', scale],
+      ['u32', NAN_BITS],
+    ]),
+  );
 }

@@ -26,7 +26,14 @@ function width(C: number): Width {
 }
 
 function params(items: number, T: number, Cw: number, V: number, B: number, BT: number): ArrayBuffer {
-  return packParams([['u32', items], ['u32', T], ['u32', Cw], ['u32', V], ['u32', B], ['u32', BT]]);
+  return packParams([
+    ['u32', items],
+    ['u32', T],
+    ['u32', Cw],
+    ['u32', V],
+    ['u32', B],
+    ['u32', BT],
+  ]);
 }
 
 /**
@@ -34,7 +41,11 @@ function params(items: number, T: number, Cw: number, V: number, B: number, BT: 
  * V is taken from wte (wte.shape[0] for a 2D tensor, else floor(wte.size / C)). Token ids >= V are clamped to V-1
  * (never an out-of-bounds read; the host validates ids first).
  */
-export function encoderForward(rt: Runtime, a: { out: Tensor; tokens: Tensor; wte: Tensor; wpe: Tensor }, d: { B: number; T: number; C: number }): void {
+export function encoderForward(
+  rt: Runtime,
+  a: { out: Tensor; tokens: Tensor; wte: Tensor; wpe: Tensor },
+  d: { B: number; T: number; C: number },
+): void {
   const op = 'encoder_forward';
   const { B, T, C } = d;
   checkDims(op, { B, T, C });
@@ -115,7 +126,11 @@ export class TokenIndex {
  * Fixed-order sums (no atomics) => bitwise deterministic. Work is O(B*T*C), independent of V.
  * `index` must have been update()d with this microbatch's tokens.
  */
-export function encoderBackward(rt: Runtime, a: { dwte: Tensor; dwpe: Tensor; dout: Tensor; index: TokenIndex }, d: { B: number; T: number; C: number; V: number }): void {
+export function encoderBackward(
+  rt: Runtime,
+  a: { dwte: Tensor; dwpe: Tensor; dout: Tensor; index: TokenIndex },
+  d: { B: number; T: number; C: number; V: number },
+): void {
   const op = 'encoder_backward';
   const { B, T, C, V } = d;
   checkDims(op, { B, T, C, V });

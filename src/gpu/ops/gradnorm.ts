@@ -22,11 +22,7 @@ export function gradNormScratchSize(n: number): number {
  * `partials`, no atomics) and scale[0] = maxNorm > 0 ? min(1, maxNorm / (norm + 1e-6)) : 1. Grads are NOT
  * modified. `partials` holds at least gradNormScratchSize(n) elements; norm and scale at least one each.
  */
-export function gradNorm(
-  rt: Runtime,
-  a: { norm: Tensor; scale: Tensor; grads: Tensor; partials: Tensor },
-  d: { n: number; maxNorm: number },
-): void {
+export function gradNorm(rt: Runtime, a: { norm: Tensor; scale: Tensor; grads: Tensor; partials: Tensor }, d: { n: number; maxNorm: number }): void {
   const op = 'gradnorm';
   const { n, maxNorm } = d;
   if (!Number.isInteger(n) || n < 0) throw new Error(`${op}: n must be a non-negative integer, got ${n}`);
@@ -37,8 +33,30 @@ export function gradNorm(
   expectSize(op, 'norm', a.norm, 1);
   expectSize(op, 'scale', a.scale, 1);
   expectNoAliasing(op, [['grads', a.grads]], [['partials', a.partials]]);
-  expectNoAliasing(op, [['partials', a.partials]], [['norm', a.norm], ['scale', a.scale]]);
-  rt.launch(partialsKernel, { grads: a.grads, partials: a.partials }, rt.grid1d(P, 1), packParams([['u32', n], ['f32', maxNorm]]));
-  rt.launch(finalizeKernel, { partials_in: a.partials, norm: a.norm, scale: a.scale }, [1], packParams([['u32', P], ['f32', maxNorm]]));
+  expectNoAliasing(
+    op,
+    [['partials', a.partials]],
+    [
+      ['norm', a.norm],
+      ['scale', a.scale],
+    ],
+  );
+  rt.launch(
+    partialsKernel,
+    { grads: a.grads, partials: a.partials },
+    rt.grid1d(P, 1),
+    packParams([
+      ['u32', n],
+      ['f32', maxNorm],
+    ]),
+  );
+  rt.launch(
+    finalizeKernel,
+    { partials_in: a.partials, norm: a.norm, scale: a.scale },
+    [1],
+    packParams([
+      ['u32', P],
+      ['f32', maxNorm],
+    ]),
+  );
 }
-

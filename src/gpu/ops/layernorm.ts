@@ -38,7 +38,15 @@ export function layernormScratchSize(d: { N: number; C: number }): number {
 function params(N: number, C: number, part = 0): { w: Width; Cw: number; buf: ArrayBuffer } {
   const w: Width = C % 4 === 0 ? 4 : 1;
   const Cw = C / w;
-  const buf = packParams([['u32', N], ['u32', Cw], ['f32', C], ['f32', LN_EPS], ['u32', LN_ROWS_PER_CHUNK], ['u32', chunks(N)], ['u32', part]]);
+  const buf = packParams([
+    ['u32', N],
+    ['u32', Cw],
+    ['f32', C],
+    ['f32', LN_EPS],
+    ['u32', LN_ROWS_PER_CHUNK],
+    ['u32', chunks(N)],
+    ['u32', part],
+  ]);
   return { w, Cw, buf };
 }
 

@@ -182,7 +182,11 @@ export function variantKernel(variant: string, s: MatmulCase, rt?: Runtime): Lau
 
 function checkArgs(args: MatmulArgs): void {
   const { M, N, K } = args;
-  for (const [w, d] of [['M', M], ['N', N], ['K', K]] as const) {
+  for (const [w, d] of [
+    ['M', M],
+    ['N', N],
+    ['K', K],
+  ] as const) {
     if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) throw new Error(`matmul: ${w} = ${d} is not a valid size`);
   }
   expectSize('matmul', args.transA ? 'a [K,M]' : 'a [M,K]', args.a, M * K);
@@ -198,8 +202,19 @@ export function matmulWith(rt: Runtime, variant: string, args: MatmulArgs): void
   if (M === 0 || N === 0) return;
   const s: MatmulCase = { M, N, K, transA: args.transA, transB: args.transB, accumulate: args.accumulate, bias: !!args.bias };
   const l = variantKernel(variant, s, rt);
-  const buffers: Record<string, Tensor> = args.bias ? { a: args.a, b: args.b, bias: args.bias, out: args.out } : { a: args.a, b: args.b, out: args.out };
-  rt.launch(l.kernel, buffers, l.grid(M, N), packParams([['u32', M], ['u32', N], ['u32', K]]));
+  const buffers: Record<string, Tensor> = args.bias
+    ? { a: args.a, b: args.b, bias: args.bias, out: args.out }
+    : { a: args.a, b: args.b, out: args.out };
+  rt.launch(
+    l.kernel,
+    buffers,
+    l.grid(M, N),
+    packParams([
+      ['u32', M],
+      ['u32', N],
+      ['u32', K],
+    ]),
+  );
 }
 
 /** out[M,N] (= or +=) op(a)[M,K] @ op(b)[K,N] (+ bias[N] broadcast over rows). */
@@ -214,7 +229,16 @@ const biasBackwardKernel = singleKernel('bias_backward', code, 'bias_backward');
 export function biasBackward(rt: Runtime, dbias: Tensor, dout: Tensor, M: number, N: number): void {
   expectSize('bias_backward', 'dout [M,N]', dout, M * N);
   expectSize('bias_backward', 'dbias [N]', dbias, N);
-  rt.launch(biasBackwardKernel, { dout, dbias }, [Math.ceil(N / 64)], packParams([['u32', M], ['u32', N], ['u32', 0]]));
+  rt.launch(
+    biasBackwardKernel,
+    { dout, dbias },
+    [Math.ceil(N / 64)],
+    packParams([
+      ['u32', M],
+      ['u32', N],
+      ['u32', 0],
+    ]),
+  );
 }
 
 // ------------------------------------------------------------------------------------------- code generation
@@ -258,7 +282,9 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
   if (o.bias) L.push(`@group(0) @binding(3) var<storage, read> bias: array<${to}>;`);
   L.push(`@group(0) @binding(${o.bias ? 4 : 3}) var<storage, read_write> out: array<${to}>;`);
   L.push(`@compute @workgroup_size(${WX}, ${WY})`);
-  L.push(`fn matmul_rb(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`);
+  L.push(
+    `fn matmul_rb(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`,
+  );
   L.push('  let M = p.M; let N = p.N; let K = p.K;');
   L.push(WY === 1 ? `  let row0 = wg.y * ${R}u;` : `  let row0 = (wg.y * ${WY}u + lid.y) * ${R}u;`);
   L.push(`  let col0 = (wg.x * ${WX}u + lid.x) * ${C}u;`);

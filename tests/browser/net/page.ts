@@ -1,15 +1,15 @@
 // Test page for the network layer: exposes `window.net`, driven by Playwright from tests/net/browser.test.ts
 // and bench/net.ts. Everything here is the production src/net code running on the browser's own WebRTC.
 
-import { browserRtcFactory } from '../../../src/net/rtc-browser.js';
-import { PeerNetwork } from '../../../src/net/peer-network.js';
-import { acceptRaw, dialRaw } from '../../../src/net/raw-link.js';
-import type { RtcRawChannel } from '../../../src/net/rtc-channel.js';
-import { SignalingClient } from '../../../src/net/signaling-client.js';
-import type { IncomingTensor } from '../../../src/net/tensor.js';
-import type { Transport } from '../../../src/net/transport.js';
-import { DEFAULT_BACKPRESSURE, waitForRoom } from '../../../src/net/backpressure.js';
-import { firstMismatch, patternBytes } from '../../net/pattern.js';
+import { browserRtcFactory } from '../../../src/net/rtc-browser';
+import { PeerNetwork } from '../../../src/net/peer-network';
+import { acceptRaw, dialRaw } from '../../../src/net/raw-link';
+import type { RtcRawChannel } from '../../../src/net/rtc-channel';
+import { SignalingClient } from '../../../src/net/signaling-client';
+import type { IncomingTensor } from '../../../src/net/tensor';
+import type { Transport } from '../../../src/net/transport';
+import { DEFAULT_BACKPRESSURE, waitForRoom } from '../../../src/net/backpressure';
+import { firstMismatch, patternBytes } from '../../net/pattern';
 
 const factory = browserRtcFactory({ iceServers: [] });
 let signaling: SignalingClient | null = null;
