@@ -1,8 +1,8 @@
 // Import boundaries (docs/architecture.md): the layers, top to bottom,
 //
-//   ui, cli (entries; bench too)  ->  coordinator  ->  swarm  ->  protocol  ->  model  ->  gpu
+//   ui, cli (entries; bench too)  ->  coordinator  ->  swarm  ->  protocol  ->  model  ->  compress  ->  gpu
 //                                                                     \->  net (generic transport, below protocol)
-//   worker (a Web Worker entry): model, gpu only.   signaling-server: net only.
+//   worker (a Web Worker entry): model, compress, gpu only.   signaling-server: net only.
 //
 // Each rule names what it forbids, so a failing `npm run lint` says which boundary an import crosses. Tests (tests/
 // and any *.test.ts) may import anything: they are never the `from` side of a rule.
@@ -30,26 +30,27 @@ module.exports = {
       to: { circular: true },
     },
     onlyDown('gpu-is-the-bottom', 'src/gpu imports nothing of ours above it.', '^src/gpu/', '^src/gpu/'),
-    onlyDown('model-only-on-gpu', 'src/model imports src/gpu only.', '^src/model/', '^src/(model|gpu)/'),
+    onlyDown('compress-only-on-gpu', 'src/compress (wire codecs) imports src/gpu only.', '^src/compress/', '^src/(compress|gpu)/'),
+    onlyDown('model-only-on-compress-gpu', 'src/model imports src/compress and src/gpu only.', '^src/model/', '^src/(model|compress|gpu)/'),
     onlyDown('net-is-generic', 'src/net imports nothing of ours above it: the swarm protocol lives in src/protocol.', '^src/net/', '^src/net/'),
-    onlyDown('protocol-on-net-and-model', 'src/protocol imports src/net and src/model only.', '^src/protocol/', '^src/(protocol|net|model|gpu)/'),
+    onlyDown('protocol-on-net-and-model', 'src/protocol imports src/net, src/model and below only.', '^src/protocol/', '^src/(protocol|net|model|compress|gpu)/'),
     onlyDown(
       'swarm-below-coordinator',
       'src/swarm imports protocol, net, model, gpu; never src/coordinator (the coordinator may use swarm parts).',
       '^src/swarm/',
-      '^src/(swarm|protocol|net|model|gpu)/',
+      '^src/(swarm|protocol|net|model|compress|gpu)/',
     ),
     onlyDown(
       'coordinator-below-entries',
       'src/coordinator imports swarm, protocol, net, model, gpu; never the entries (ui, cli, worker).',
       '^src/coordinator/',
-      '^src/(coordinator|swarm|protocol|net|model|gpu)/',
+      '^src/(coordinator|swarm|protocol|net|model|compress|gpu)/',
     ),
     onlyDown(
       'worker-only-model-gpu',
       'src/worker (a Web Worker entry) hosts a stage: model and gpu only.',
       '^src/worker/',
-      '^src/(worker|model|gpu)/',
+      '^src/(worker|model|compress|gpu)/',
     ),
     onlyDown(
       'server-only-net',

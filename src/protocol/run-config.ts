@@ -2,6 +2,7 @@
 // type is derived from the schema; the checks at the end keep it assignable to the model's own types. Validation: a real GPT config, stages that cover [0, n_layer) contiguously in order, T <= block_size, and a sane
 // optimizer/schedule.
 import { z } from 'zod';
+import { compressSpecSchema } from '../compress/spec';
 import type { GPTConfig } from '../model/config';
 import type { LrSchedule } from '../model/schedule';
 import type { OptimizerHyper, StageRange } from '../model/stage';
@@ -56,6 +57,8 @@ export const runConfigSchema = z
     seed: z.number().int().nonnegative(),
     /** In-flight microbatches a stage keeps activations for (pipeline depth); default min(M, 8). */
     slots: posInt.max(64).optional(),
+    /** Wire codecs, bottleneck and sync mode (src/compress/spec.ts); absent = COMPRESS_NONE (fp32, per-step). */
+    compress: compressSpecSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const m = c.model;
