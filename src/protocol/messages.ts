@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { peerIdSchema } from '../net/ids';
 import { runConfigSchema } from './run-config';
+import { wireBytesSchema } from './wire-categories';
 
 export { peerIdSchema };
 
@@ -112,8 +113,17 @@ export const gradSumsqSchema = z.object({ type: z.literal('grad-sumsq'), ...step
 /** Coordinator -> all: apply AdamW (t = step + 1) with this lr and global clip scale. */
 export const stepApplySchema = z.object({ type: z.literal('step-apply'), ...stepKey, scale: z.number().nonnegative(), lr: z.number().nonnegative() });
 
-/** Peer -> coordinator: update applied; digest of the stage's parameters (replicas must agree). */
-export const stepDoneSchema = z.object({ type: z.literal('step-done'), ...stepKey, stage: count, digest: z.string().max(64) });
+/**
+ * Peer -> coordinator: update applied; digest of the stage's parameters (replicas must agree). `wire`: the bytes
+ * this peer sent since its previous step-done, per category (wire accounting, src/protocol/wire-categories.ts).
+ */
+export const stepDoneSchema = z.object({
+  type: z.literal('step-done'),
+  ...stepKey,
+  stage: count,
+  digest: z.string().max(64),
+  wire: wireBytesSchema.optional(),
+});
 
 /**
  * Coordinator -> all, after every completed step: the run's progress, so every peer (not only the last stage,
@@ -128,6 +138,11 @@ export const stepReportSchema = z.object({
   ms: z.number().nonnegative(),
   /** Attempts it took (1 = no restart). */
   attempts: z.number().int().positive(),
+  /** Bytes the run has sent so far per category, and what fp32 without a bottleneck would have (wire accounting). */
+  wire: wireBytesSchema.optional(),
+  fp32: wireBytesSchema.optional(),
+  /** Tokens trained so far (steps done x M x B x T). */
+  tokens: count.optional(),
 });
 
 export const controlSchemas = {

@@ -4,38 +4,28 @@
 // attacker connections, while three good clients keep relaying. The server runs in its own process
 // (fixtures/fuzz-server.ts), so a crash is that process exiting and its heap can be measured after a full GC.
 //
-// Seeded: TABSWARM_FUZZ_SEED (or TABSWARM_TEST_SEED) picks other inputs; TABSWARM_FUZZ_MESSAGES changes the count.
+// Seeded: TABSWARM_FUZZ_SEED (or TABSWARM_TEST_SEED, mixed in as every test's seed is) picks other inputs; TABSWARM_FUZZ_MESSAGES changes the count.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { afterAll, expect, it, onTestFailed } from 'vitest';
 import { nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
+import { rng, seedOverride } from '../support/random';
 
-const SEED = Number(process.env.TABSWARM_FUZZ_SEED ?? process.env.TABSWARM_TEST_SEED ?? 0x7ab5) >>> 0;
+const SEED = (process.env.TABSWARM_FUZZ_SEED !== undefined ? Number(process.env.TABSWARM_FUZZ_SEED) : 0x7ab5 ^ seedOverride()) >>> 0;
 const MESSAGES = Number(process.env.TABSWARM_FUZZ_MESSAGES ?? 10_000);
 const ATTACKERS = 6;
 const WARMUP = 400;
 /** Heap growth, after a full GC, that still counts as "back to baseline". */
 const HEAP_SLACK = 4 * 1024 * 1024;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Frame = { data: string | Buffer; binary: boolean; label: string };
 
 class Fuzzer {
   private readonly r: () => number;
   constructor(seed: number) {
-    this.r = mulberry32(seed);
+    this.r = rng(seed);
   }
   int(n: number): number {
     return Math.floor(this.r() * n);
