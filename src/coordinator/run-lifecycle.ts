@@ -11,7 +11,9 @@ import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
 import type { ControlMessage } from '../protocol/messages';
 import type { RunConfig } from '../protocol/run-config';
 import { Coordinator, type ControlPlane, type StepReport } from './coordinator';
-import { runSummary, type RunSummary } from './run-view';
+import { WireMeter } from '../net/wire-meter';
+import { wireBytesOf } from '../protocol/wire-categories';
+import { finalRunSummary, runSummary, type FinalRunSummary, type RunSummary } from './run-view';
 import { RunViewStore } from './run-view-store';
 import { broadcastStepReports } from './step-report-broadcast';
 import { collectWeights } from './weight-collector';
@@ -49,19 +51,23 @@ export class CoordinatorRun {
 
   /** Connects to the signaling server as the room's coordinator and starts the run (step 0 waits for peers). */
   static async start(opts: CoordinatorRunOptions): Promise<CoordinatorRun> {
+    const wire = new WireMeter();
     const sig = await SignalingClient.connect(opts.url, {
       room: opts.room,
       peerId: 'coordinator',
       role: 'coordinator',
       WebSocket: opts.WebSocket,
       control: swarmControl,
+      meter: wire,
     });
-    return new CoordinatorRun(sig, opts);
+    return new CoordinatorRun(sig, opts, wire);
   }
 
   private constructor(
     readonly sig: SwarmSignaling,
     private readonly opts: CoordinatorRunOptions,
+    /** The coordinator's own bytes (its signaling connection): control, counted into the run's wire figures. */
+    private readonly wire: WireMeter,
   ) {
     this.run = opts.run;
     this.released = !opts.holdShutdown;
@@ -89,7 +95,7 @@ export class CoordinatorRun {
       readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
     });
     this.feedView();
-    this.offs.push(broadcastStepReports(this.coordinator, sig));
+    this.offs.push(broadcastStepReports(this.coordinator, sig, () => this.view.view));
     this.done = this.coordinator.finished().then(
       (reports) => {
         this.view.dispatch({ kind: 'finished' });
@@ -116,7 +122,10 @@ export class CoordinatorRun {
       c.on('membership', (e) => v.dispatch({ kind: 'membership', ...e })),
       c.on('vanished', (e) => v.dispatch({ kind: 'vanished', ...e })),
       c.on('restart', (e) => v.dispatch({ kind: 'restart', ...e })),
-      c.on('step', (report) => v.dispatch({ kind: 'step', report })),
+      c.on('step', (report) => {
+        v.dispatch({ kind: 'wire', bytes: wireBytesOf(this.wire.take()) });
+        v.dispatch({ kind: 'step', report });
+      }),
     );
   }
 
@@ -145,6 +154,11 @@ export class CoordinatorRun {
   /** The run's one-line summary (steps, peers, stages, first and last loss, tokens/s). */
   summary(): RunSummary {
     return runSummary(this.view.view);
+  }
+
+  /** The run's final JSON summary: summary()'s keys, then `val_loss` (null: not evaluated) and `wire_bytes_per_token`. */
+  finalSummary(valLoss: number | null): FinalRunSummary {
+    return finalRunSummary(this.view.view, valLoss);
   }
 
   /** Sends the run's final `shutdown` (held back with holdShutdown so the weights can be collected first). */

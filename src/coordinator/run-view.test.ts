@@ -2,7 +2,20 @@ import { describe, expect, it } from 'vitest';
 import type { RunConfig } from '../protocol/run-config';
 import type { StepReport } from './coordinator';
 import { buildRun } from './run-builder';
-import { emptyRunView, lastLoss, reduceRunView, runSummary, runTokensPerSecond, type RunView, type RunViewInput } from './run-view';
+import { fp32StepWireBytes, type WireBytes } from '../protocol/wire-categories';
+import {
+  emptyRunView,
+  finalRunSummary,
+  fp32Ratios,
+  lastLoss,
+  reduceRunView,
+  runSummary,
+  runTokensPerSecond,
+  wireBytesPerToken,
+  wireLine,
+  type RunView,
+  type RunViewInput,
+} from './run-view';
 
 const run: RunConfig = buildRun({ steps: 3, microbatches: 2, 'batch-size': 2, 'block-size': 8, 'run-id': 'r' }, 20);
 const reduce = (inputs: RunViewInput[], from: RunView = emptyRunView()) => inputs.reduce(reduceRunView, from);
@@ -144,5 +157,74 @@ describe('reduceRunView', () => {
       { kind: 'failed', error: 'stage 0 has no live replica' },
     ]);
     expect(v).toMatchObject({ phase: 'error', error: 'stage 0 has no live replica' });
+  });
+});
+
+describe('wire accounting in the run view', () => {
+  const w = (x: Partial<WireBytes>): WireBytes => ({ activations: 0, activation_grads: 0, sync: 0, state: 0, control: 0, other: 0, ...x });
+  const done = (from: string, wire: WireBytes): RunViewInput => ({
+    kind: 'control',
+    from,
+    msg: { type: 'step-done', ...stepKey, stage: 0, digest: 'd', wire },
+  });
+
+  it("sums the peers' step-done bytes and the coordinator's own; per token over steps x M x B x T", () => {
+    const members = [['a'], ['b']];
+    const v = reduce([
+      { kind: 'started', run },
+      done('a', w({ activations: 640, control: 10 })),
+      done('b', w({ activation_grads: 320, control: 6 })),
+      { kind: 'wire', bytes: w({ control: 16 }) },
+      { kind: 'step', report: report(0, 3, members) },
+      done('a', w({ activations: 640, state: 64 })),
+      done('b', w({ activation_grads: 320 })),
+      { kind: 'step', report: report(1, 2.5, members) },
+    ]);
+    const tokens = 2 * run.M * run.B * run.T;
+    expect(v.tokens).toBe(tokens);
+    expect(v.wire).toEqual(w({ activations: 1280, activation_grads: 640, state: 64, control: 32 }));
+    expect(wireBytesPerToken(v)).toEqual(w({ activations: 1280 / tokens, activation_grads: 640 / tokens, state: 64 / tokens, control: 32 / tokens }));
+    const one = fp32StepWireBytes(run, members);
+    expect(v.fp32).toEqual(w({ activations: 2 * one.activations, activation_grads: 2 * one.activation_grads, sync: 2 * one.sync }));
+    const r = fp32Ratios(v);
+    expect(r.pipeline).toBeCloseTo((2 * (one.activations + one.activation_grads)) / 1920, 12);
+    expect(r.sync).toBeNaN(); // the tied wte was expected, but no sync bytes were reported: no ratio
+    const s = finalRunSummary(v, 2.25);
+    expect(Object.keys(s)).toEqual(['steps', 'peers', 'stages', 'first_loss', 'last_loss', 'tokens_per_s', 'val_loss', 'wire_bytes_per_token']);
+    expect(s.val_loss).toBe(2.25);
+    expect(s.wire_bytes_per_token).toEqual({
+      activations: 1280 / tokens,
+      activation_grads: 640 / tokens,
+      sync: 0,
+      state: 64 / tokens,
+      control: 32 / tokens,
+    });
+    expect(finalRunSummary(v, Number.NaN).val_loss).toBeNull();
+    expect(wireLine(v)).toMatch(/^wire B\/token: act [0-9.]+ grad [0-9.]+ sync 0\.00 .* vs fp32: pipeline [0-9.]+x/);
+    expect(wireLine(v)).not.toMatch(/OTHER/);
+  });
+
+  it('shows bytes of an unmapped kind as OTHER', () => {
+    const v = reduce([{ kind: 'started', run }, done('a', w({ other: 5 })), { kind: 'step', report: report(0, 3, [['a'], ['b']]) }]);
+    expect(v.wire.other).toBe(5);
+    expect(wireLine(v)).toMatch(/OTHER/);
+  });
+
+  it("a contributor takes the run's wire figures from the coordinator's step reports", () => {
+    const wire = w({ activations: 100, control: 4 });
+    const fp32 = w({ activations: 1000, sync: 50 });
+    const v = reduce([
+      { kind: 'control', from: 'coordinator', msg: { type: 'step-report', step: 0, loss: 2, ms: 5, attempts: 1, wire, fp32, tokens: 20 } },
+    ]);
+    expect(v.wire).toEqual(wire);
+    expect(v.fp32).toEqual(fp32);
+    expect(wireBytesPerToken(v).activations).toBe(5);
+    expect(fp32Ratios(v).pipeline).toBe(10);
+    expect(fp32Ratios(v).total).toBeCloseTo((1000 + 50 + 4) / 104, 12);
+  });
+
+  it('an empty coordinator wire input changes nothing', () => {
+    const v = reduce([{ kind: 'started', run }]);
+    expect(reduceRunView(v, { kind: 'wire', bytes: w({}) })).toBe(v);
   });
 });

@@ -5,6 +5,15 @@
 // that changes nothing returns the same view object, so a renderer can skip it.
 import type { ControlMessage } from '../protocol/messages';
 import type { RunConfig } from '../protocol/run-config';
+import {
+  addWireBytes,
+  emptyWireBytes,
+  fp32StepWireBytes,
+  totalWireBytes,
+  WIRE_CATEGORIES,
+  type WireBytes,
+  type WireCategory,
+} from '../protocol/wire-categories';
 import type { StepReport } from './coordinator';
 
 /** Where a peer is, in one vocabulary for every renderer. */
@@ -71,6 +80,14 @@ export interface RunView {
   /** The run's notable events, the latest MAX_EVENTS. */
   events: RunEvent[];
   error: string;
+  /** The run, once started (the coordinator's side; a contributor's view takes the wire figures from step reports). */
+  run: RunConfig | null;
+  /** Wire accounting: bytes the run sent so far per category (peers' step-done reports + the coordinator's own). */
+  wire: WireBytes;
+  /** What today's fp32 wire (no bottleneck, per-step all-reduce) would have sent for the same steps. */
+  fp32: WireBytes;
+  /** Tokens trained so far (steps done x M x B x T). */
+  tokens: number;
 }
 
 export const MAX_EVENTS = 200;
@@ -83,6 +100,8 @@ export type RunViewInput =
   | { kind: 'started'; run: RunConfig }
   | { kind: 'finished' }
   | { kind: 'failed'; error: string }
+  // bytes the coordinator itself sent (its signaling connection), since the previous such input
+  | { kind: 'wire'; bytes: WireBytes }
   // the signaling room
   | { kind: 'peer-joined'; peerId: string }
   | { kind: 'peer-left'; peerId: string }
@@ -110,6 +129,10 @@ export function emptyRunView(): RunView {
     note: '',
     events: [],
     error: '',
+    run: null,
+    wire: emptyWireBytes(),
+    fp32: emptyWireBytes(),
+    tokens: 0,
   };
 }
 
@@ -129,6 +152,7 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
         runId: run.runId,
         steps: run.steps,
         tokensPerStep: run.M * run.B * run.T,
+        run,
         stages: run.stages.map((r) => ({ layerStart: r.layerStart, layerEnd: r.layerEnd, members: [] })),
       };
     }
@@ -136,6 +160,8 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
       return logged({ ...v, phase: 'finished' }, `run ${v.runId ?? ''} finished after ${v.step} step(s)`);
     case 'failed':
       return logged({ ...v, phase: 'error', error: input.error }, `run failed: ${input.error}`);
+    case 'wire':
+      return totalWireBytes(input.bytes) > 0 ? { ...v, wire: addWireBytes(v.wire, input.bytes) } : v;
     case 'peer-joined':
       return v.peers.some((p) => p.id === input.peerId) ? v : withPeer(v, input.peerId, (p) => p);
     case 'peer-left':
@@ -180,6 +206,8 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
         peers,
         stages: withMembers(v.stages, r.members),
         reports: [...v.reports, r],
+        tokens: v.tokens + v.tokensPerStep,
+        fp32: v.run ? addWireBytes(v.fp32, fp32StepWireBytes(v.run, r.members)) : v.fp32,
       };
     }
   }
@@ -199,17 +227,23 @@ function onControl(v: RunView, from: string, msg: ControlMessage): RunView {
     }
     case 'grad-sumsq':
       return withPeer(v, from, (p) => ({ ...p, state: 'reducing' }));
-    case 'step-done':
-      return withPeer(v, from, (p) => ({ ...p, state: 'applied' }));
+    case 'step-done': {
+      const next = withPeer(v, from, (p) => ({ ...p, state: 'applied' }));
+      return msg.wire ? { ...next, wire: addWireBytes(next.wire, msg.wire) } : next;
+    }
     case 'status':
       if (msg.state !== 'error') return v;
       return logged(
         withPeer(v, from, (p) => ({ ...p, state: 'error', detail: (msg.detail ?? '').slice(0, MAX_DETAIL) })),
         `${from} reports an error: ${msg.detail ?? ''}`,
       );
+    case 'peer-report':
+      return logged(v, `${from} dropped what ${msg.peer} sent: ${msg.reason}`);
     case 'step-report': {
       // What a contributor learns of the run: the coordinator's per-step loss.
-      const next = withLoss(v, msg.step, msg.loss ?? Number.NaN);
+      let next = withLoss(v, msg.step, msg.loss ?? Number.NaN);
+      // The run's wire figures, as the coordinator counted them.
+      if (msg.wire && msg.fp32 && msg.tokens !== undefined) next = { ...next, wire: msg.wire, fp32: msg.fp32, tokens: msg.tokens };
       return next.phase === 'idle' || next.phase === 'waiting' ? { ...next, phase: 'training' } : next;
     }
     default:
@@ -281,5 +315,73 @@ export function runSummary(v: RunView): RunSummary {
     first_loss: v.reports[0]?.loss ?? Number.NaN,
     last_loss: v.reports[v.reports.length - 1]?.loss ?? Number.NaN,
     tokens_per_s: runTokensPerSecond(v),
+  };
+}
+
+// ------------------------------------------------------------------------------------------- wire accounting
+
+/** Bytes per trained token, per category (all 0 before the first step). */
+export function wireBytesPerToken(v: RunView): WireBytes {
+  const out = emptyWireBytes();
+  if (v.tokens <= 0) return out;
+  for (const k of [...WIRE_CATEGORIES, 'other'] as const) out[k] = v.wire[k] / v.tokens;
+  return out;
+}
+
+/**
+ * How many times fewer bytes than today's fp32 wire for the same steps: per compressible category group and in
+ * all (state and control count as sent in both: they have no compressed variant). NaN where nothing was expected
+ * or nothing was sent.
+ */
+export interface WireRatios {
+  /** Activations and their gradients (stage boundaries). */
+  pipeline: number;
+  sync: number;
+  total: number;
+}
+
+export function fp32Ratios(v: RunView): WireRatios {
+  const sum = (w: WireBytes, ks: readonly WireCategory[]) => ks.reduce((a, k) => a + w[k], 0);
+  const ratio = (fp32: number, sent: number) => (fp32 > 0 && sent > 0 ? fp32 / sent : Number.NaN);
+  const pipe = ['activations', 'activation_grads'] as const;
+  const rest = v.wire.state + v.wire.control + v.wire.other;
+  return {
+    pipeline: ratio(sum(v.fp32, pipe), sum(v.wire, pipe)),
+    sync: ratio(v.fp32.sync, v.wire.sync),
+    total: ratio(sum(v.fp32, pipe) + v.fp32.sync + rest, totalWireBytes(v.wire)),
+  };
+}
+
+/** One line of the wire figures: bytes/token per category and the ratios to fp32. */
+export function wireLine(v: RunView): string {
+  const b = wireBytesPerToken(v);
+  const r = fp32Ratios(v);
+  const x = (n: number) => (Number.isFinite(n) ? `${n >= 10 ? n.toFixed(0) : n.toFixed(1)}x` : '-');
+  const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+  return (
+    `wire B/token: act ${f(b.activations)} grad ${f(b.activation_grads)} sync ${f(b.sync)} state ${f(b.state)} control ${f(b.control)}` +
+    `${b.other > 0 ? ` OTHER ${f(b.other)}` : ''}  vs fp32: pipeline ${x(r.pipeline)} sync ${x(r.sync)} total ${x(r.total)}`
+  );
+}
+
+/** The final JSON summary: runSummary's keys, then the validation loss of the final weights and the wire figures. */
+export interface FinalRunSummary extends RunSummary {
+  /** Validation loss of the collected final weights (null: not evaluated). */
+  val_loss: number | null;
+  wire_bytes_per_token: Record<WireCategory, number>;
+}
+
+export function finalRunSummary(v: RunView, valLoss: number | null): FinalRunSummary {
+  const b = wireBytesPerToken(v);
+  return {
+    ...runSummary(v),
+    val_loss: valLoss !== null && Number.isFinite(valLoss) ? valLoss : null,
+    wire_bytes_per_token: {
+      activations: b.activations,
+      activation_grads: b.activation_grads,
+      sync: b.sync,
+      state: b.state,
+      control: b.control,
+    },
   };
 }

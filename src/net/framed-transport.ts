@@ -22,6 +22,7 @@ import { checkControlPayload, opaqueControl, readControlPayload, type ControlCod
 import type { RawChannel } from './raw-channel';
 import { DEFAULT_REASSEMBLER_OPTIONS, Reassembler, type PartialDrop, type ReassemblerOptions } from './reassembler';
 import { tensorDescriptorSchema, type IncomingTensor, type OutgoingTensor } from './tensor';
+import { WIRE_CONTROL, WIRE_LINK, WireMeter } from './wire-meter';
 
 /** After a local close: how long to wait for the goodbye to leave the send buffer, then for it to settle. */
 const BYE_DRAIN_MS = 500;
@@ -36,6 +37,8 @@ export interface FramedTransportOptions {
   maxProtocolErrors: number;
   /** Checks control payloads both ways after the envelope (the layer above's schema); default: envelope only. */
   control: ControlCodec<unknown>;
+  /** Also counts the bytes sent into this meter (shared by a peer's transports); the transport's own count is in stats(). */
+  meter: WireMeter | null;
 }
 
 export const DEFAULT_TRANSPORT_OPTIONS: FramedTransportOptions = {
@@ -44,6 +47,7 @@ export const DEFAULT_TRANSPORT_OPTIONS: FramedTransportOptions = {
   reassembly: DEFAULT_REASSEMBLER_OPTIONS,
   maxProtocolErrors: 16,
   control: opaqueControl,
+  meter: null,
 };
 
 export type TransportOptionsInput = {
@@ -52,6 +56,7 @@ export type TransportOptionsInput = {
   reassembly?: Partial<Omit<ReassemblerOptions, 'maxMessageSize'>>;
   maxProtocolErrors?: number;
   control?: ControlCodec<unknown>;
+  meter?: WireMeter;
 };
 
 export function resolveTransportOptions(input: TransportOptionsInput = {}): FramedTransportOptions {
@@ -61,6 +66,7 @@ export function resolveTransportOptions(input: TransportOptionsInput = {}): Fram
     reassembly: { ...DEFAULT_REASSEMBLER_OPTIONS, ...input.reassembly },
     maxProtocolErrors: input.maxProtocolErrors ?? DEFAULT_TRANSPORT_OPTIONS.maxProtocolErrors,
     control: input.control ?? DEFAULT_TRANSPORT_OPTIONS.control,
+    meter: input.meter ?? null,
   };
 }
 
@@ -82,6 +88,8 @@ export class FramedTransport implements Transport {
   private protocolErrors = 0;
   private info: CloseInfo | null = null;
   private readonly counters = { bytesSent: 0, bytesReceived: 0, tensorsSent: 0, tensorsReceived: 0 };
+  /** Bytes sent per tensor kind, WIRE_CONTROL and WIRE_LINK (frames included). */
+  private readonly sent = new WireMeter();
 
   constructor(
     readonly peerId: string,
@@ -104,7 +112,7 @@ export class FramedTransport implements Transport {
     );
     this.heartbeat = new Heartbeat(
       this.opts.heartbeat,
-      (seq, time) => this.sendFrame(encodePingFrame('ping', seq, time)),
+      (seq, time) => this.sendFrame(encodePingFrame('ping', seq, time), WIRE_LINK),
       (silent) => this.shutdown('dead', `nothing heard for ${Math.round(silent)} ms`),
     );
     raw.events.on('message', (bytes) => this.receive(bytes));
@@ -144,7 +152,7 @@ export class FramedTransport implements Transport {
     if (!typed.ok) throw new Error(`invalid control message: ${typed.error}`);
     const json = encoder.encode(checked.value.json);
     if (!this.isOpen) throw new ChannelClosedError(`transport to ${this.peerId} is closed`);
-    this.sendFrame(encodeControlFrame(json));
+    this.sendFrame(encodeControlFrame(json), WIRE_CONTROL);
   }
 
   onTensor(handler: (t: IncomingTensor) => void): Unsubscribe {
@@ -188,6 +196,7 @@ export class FramedTransport implements Transport {
   stats(): TransportStats {
     return {
       ...this.counters,
+      sentByKind: this.sent.snapshot(),
       ...this.reassembler.stats(),
       rttMs: this.heartbeat.rttMs,
       silentForMs: this.heartbeat.silentForMs(),
@@ -199,7 +208,9 @@ export class FramedTransport implements Transport {
     let byeQueued = false;
     try {
       if (this.raw.isOpen) {
-        this.raw.send(encodeByeFrame());
+        const bye = encodeByeFrame();
+        this.raw.send(bye);
+        this.count(WIRE_LINK, bye.byteLength);
         byeQueued = true;
       }
     } catch {
@@ -261,14 +272,20 @@ export class FramedTransport implements Transport {
         descriptor: index === 0 ? descriptor : null,
         payload: bytes.subarray(start, Math.min(start + this.chunkSize, bytes.byteLength)),
       });
-      this.sendFrame(frame);
+      this.sendFrame(frame, t.kind);
     }
     this.counters.tensorsSent++;
   }
 
-  private sendFrame(frame: Uint8Array): void {
+  private sendFrame(frame: Uint8Array, key: string): void {
     this.raw.send(frame);
-    this.counters.bytesSent += frame.byteLength;
+    this.count(key, frame.byteLength);
+  }
+
+  private count(key: string, bytes: number): void {
+    this.counters.bytesSent += bytes;
+    this.sent.add(key, bytes);
+    this.opts.meter?.add(key, bytes);
   }
 
   private receive(bytes: Uint8Array): void {
@@ -291,7 +308,7 @@ export class FramedTransport implements Transport {
         return;
       case 'ping':
         try {
-          this.sendFrame(encodePingFrame('pong', frame.seq, frame.time));
+          this.sendFrame(encodePingFrame('pong', frame.seq, frame.time), WIRE_LINK);
         } catch {
           // Closing; nothing to answer.
         }

@@ -26,3 +26,4 @@ export type { Role, SignalData, PeerSummary, ErrorCode } from './signaling-proto
 export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from './heartbeat';
 export type { PartialDrop, ChunkRejection } from './reassembler';
 export { TensorDemux, type TensorDemuxOptions } from './tensor-demux';
+export { WireMeter, WIRE_CONTROL, WIRE_LINK } from './wire-meter';

@@ -18,6 +18,7 @@ import {
   type SignalData,
 } from './signaling-protocol';
 import { withTimeout } from './timers';
+import { utf8Length, WIRE_CONTROL, WIRE_LINK, type WireMeter } from './wire-meter';
 
 /** The subset of the WebSocket API used here; both the DOM WebSocket and `ws` satisfy it. */
 export interface WebSocketLike {
@@ -40,6 +41,8 @@ export interface SignalingConnectOptions<C = ControlPayload> {
   timeoutMs?: number;
   /** Types incoming control payloads and checks outgoing ones; default: opaque payloads. */
   control?: ControlCodec<C>;
+  /** Counts the bytes this client sends: control messages under WIRE_CONTROL, the rest (join, signals, pings) WIRE_LINK. */
+  meter?: WireMeter;
 }
 
 export interface SignalEvent {
@@ -107,6 +110,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     readonly role: Role,
     peers: PeerSummary[],
     private readonly codec: ControlCodec<C>,
+    private readonly meter: WireMeter | null,
   ) {
     for (const p of peers) this.peers.set(p.peerId, p.role);
   }
@@ -120,7 +124,9 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     const joined = new Promise<ServerMessageOf<'joined'>>((resolve, reject) => {
       ws.onopen = () => {
         const join: ClientMessage = { type: 'join', room: opts.room, role: opts.role, ...(opts.peerId ? { peerId: opts.peerId } : {}) };
-        ws.send(JSON.stringify(join));
+        const text = JSON.stringify(join);
+        ws.send(text);
+        opts.meter?.add(WIRE_LINK, utf8Length(text));
       };
       ws.onerror = () => reject(new SignalingError('closed', `cannot reach signaling server ${url}`));
       ws.onclose = (ev) => reject(new SignalingError('closed', `signaling closed before join (${ev.code} ${ev.reason})`));
@@ -143,7 +149,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     }
     // Without a codec the payloads stay opaque: C is then ControlPayload (the default type argument).
     const codec = opts.control ?? (opaqueControl as ControlCodec<unknown> as ControlCodec<C>);
-    client = new SignalingClient<C>(ws, msg.room, msg.peerId, msg.role, msg.peers, codec);
+    client = new SignalingClient<C>(ws, msg.room, msg.peerId, msg.role, msg.peers, codec, opts.meter ?? null);
     client.attach();
     for (const data of early) client.handle(data);
     return client;
@@ -217,7 +223,9 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
 
   private send(msg: ClientMessage): void {
     if (!this.isOpen) throw new SignalingError('closed', 'signaling connection is closed');
-    this.ws.send(JSON.stringify(msg));
+    const text = JSON.stringify(msg);
+    this.ws.send(text);
+    this.meter?.add(msg.type === 'control' ? WIRE_CONTROL : WIRE_LINK, utf8Length(text));
   }
 
   private attach(): void {

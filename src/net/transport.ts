@@ -22,7 +22,10 @@ export interface CloseInfo {
 export type ProtocolError = { kind: 'frame'; detail: string } | { kind: 'control'; detail: string } | ({ kind: 'chunk' } & ChunkRejection);
 
 export interface TransportStats {
+  /** Every frame sent, framing included. */
   bytesSent: number;
+  /** bytesSent by what the frames carried: the tensor kind, WIRE_CONTROL or WIRE_LINK (src/net/wire-meter.ts). */
+  sentByKind: Record<string, number>;
   bytesReceived: number;
   tensorsSent: number;
   tensorsReceived: number;

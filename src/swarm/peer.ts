@@ -14,6 +14,8 @@ import { PeerNetwork, type PeerNetworkOptions } from '../net/peer-network';
 import type { RtcFactory } from '../net/rtc-session';
 import { SignalingClient, type WebSocketConstructor } from '../net/signaling-client';
 import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
+import { WireMeter } from '../net/wire-meter';
+import { wireBytesOf } from '../protocol/wire-categories';
 import { dialsFirst, Links, neededPeers } from './links';
 import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
@@ -97,6 +99,8 @@ export class SwarmPeer {
     readonly network: PeerNetwork,
     readonly backend: ComputeBackend,
     private readonly opts: SwarmPeerOptions,
+    /** Bytes this peer sends (every link and its signaling connection); reported per step in step-done. */
+    readonly wire: WireMeter = new WireMeter(),
   ) {
     this.links = new Links(
       network,
@@ -132,16 +136,18 @@ export class SwarmPeer {
         throughput = await backend.benchmark();
       }
       opts.onState?.('joining');
+      const wire = new WireMeter();
       sig = await SignalingClient.connect(opts.url, {
         room: opts.room,
         peerId: opts.peerId,
         role: 'peer',
         WebSocket: opts.WebSocket,
         control: swarmControl,
+        meter: wire,
       });
       const signaling = sig;
-      const net = new PeerNetwork(signaling, opts.rtcFactory, opts.network ?? {});
-      const peer = new SwarmPeer(sig, net, backend, opts);
+      const net = new PeerNetwork(signaling, opts.rtcFactory, { ...opts.network, transport: { ...opts.network?.transport, meter: wire } });
+      const peer = new SwarmPeer(sig, net, backend, opts, wire);
       peer.throughput = throughput;
       const announce = (): void => {
         signaling.sendControl({ type: 'hello', protocol: PROTOCOL_VERSION });
@@ -201,7 +207,8 @@ export class SwarmPeer {
 
   private send(msg: ControlMessage): void {
     if (this.closed || !this.signaling.isOpen) return;
-    this.signaling.sendControl(msg);
+    // Wire accounting: a step-done carries the bytes sent since the previous one (this message's own bytes go in the next).
+    this.signaling.sendControl(msg.type === 'step-done' ? { ...msg, wire: wireBytesOf(this.wire.take()) } : msg);
   }
 
   private onControl(msg: ControlMessage): void {
