@@ -50,9 +50,23 @@ export function blockMatmuls(d: { N: number; C: number }): BlockMatmuls {
   return { qkv: conv1d(N, C, 3 * C, false), attproj: conv1d(N, C, C, true), fc: conv1d(N, C, 4 * C, false), fcproj: conv1d(N, 4 * C, C, true) };
 }
 
-/** Every case a stage launches (the autotuner's list), per linear: forward, dInput, dWeight; the head's last. */
-export function planCases(block: BlockMatmuls, head: LinearMatmuls | null): MatmulCase[] {
-  const linears = [block.qkv, block.attproj, block.fc, block.fcproj, ...(head ? [head] : [])];
+/** The bottleneck's linears over N rows (src/model/bottleneck.ts): down [C -> k] and up [k -> C], Conv1D with bias. */
+export interface BottleneckMatmuls {
+  down: LinearMatmuls;
+  up: LinearMatmuls;
+}
+
+export function bottleneckMatmuls(d: { N: number; C: number; k: number }): BottleneckMatmuls {
+  const { N, C, k } = d;
+  return { down: conv1d(N, C, k, false), up: conv1d(N, k, C, false) };
+}
+
+/**
+ * Every case a stage launches (the autotuner's list), per linear: forward, dInput, dWeight; the head's, then the
+ * bottleneck projections a stage has (`extra`), last.
+ */
+export function planCases(block: BlockMatmuls, head: LinearMatmuls | null, extra: readonly LinearMatmuls[] = []): MatmulCase[] {
+  const linears = [block.qkv, block.attproj, block.fc, block.fcproj, ...(head ? [head] : []), ...extra];
   return linears.flatMap((l) => [l.forward, l.dInput, l.dWeight]);
 }
 

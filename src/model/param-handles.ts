@@ -3,6 +3,7 @@
 // launches read `w.qkvw` instead of looking a string up per launch. Each part is resolved twice, over the
 // parameters and over their gradients, which share the layout.
 import type { Tensor } from '../gpu/tensor';
+import { bottleneckNames } from './bottleneck-config';
 import { BLOCK_PARAMS, blockParamName, LNF_B, LNF_W, WPE, WTE, type BlockParamKey } from './config';
 import type { ParamStore } from './params';
 
@@ -21,6 +22,12 @@ export interface HeadParams {
   readonly lnfw: Tensor;
   readonly lnfb: Tensor;
   readonly wte: Tensor;
+}
+
+/** One bottleneck projection (src/model/bottleneck.ts): a Conv1D weight [in, out] and its bias [out]. */
+export interface ProjectionParams {
+  readonly w: Tensor;
+  readonly b: Tensor;
 }
 
 /** A part's parameters and their gradients (same fields, same shapes). */
@@ -53,4 +60,16 @@ export function embeddingParams(store: ParamStore): ParamsAndGrads<EmbeddingPara
 
 export function headParams(store: ParamStore): ParamsAndGrads<HeadParams> {
   return both((side) => ({ lnfw: tensorOf(store, side, LNF_W), lnfb: tensorOf(store, side, LNF_B), wte: tensorOf(store, side, WTE) }));
+}
+
+/** The down-projection of the boundary after `l` blocks: weight [C, k], bias [k]. */
+export function bottleneckDownParams(store: ParamStore, l: number): ParamsAndGrads<ProjectionParams> {
+  const n = bottleneckNames(l);
+  return both((side) => ({ w: tensorOf(store, side, n.downW), b: tensorOf(store, side, n.downB) }));
+}
+
+/** The up-projection of the boundary after `l` blocks: weight [k, C], bias [C]. */
+export function bottleneckUpParams(store: ParamStore, l: number): ParamsAndGrads<ProjectionParams> {
+  const n = bottleneckNames(l);
+  return both((side) => ({ w: tensorOf(store, side, n.upW), b: tensorOf(store, side, n.upB) }));
 }

@@ -3,6 +3,9 @@
 // copy of wte when it is not also the first stage) and the loss (LmHead); a single stage owns both, a middle one
 // neither. The boundary is activations: forward takes [B,T,C] in and gives [B,T,C] out; backward takes the gradient
 // of the output and gives the gradient of the input. A single-peer model is the stage [0, n_layer).
+// With a learned bottleneck (src/model/bottleneck-config.ts) a stage that starts at a boundary takes [B,T,k] in
+// through a BottleneckIn, one that ends at a boundary gives [B,T,k] out through a BottleneckOut, and a boundary
+// strictly inside a stage's range runs the down- and up-projection back to back (the single-peer model).
 // Parameters are reached through handles resolved once here (src/model/param-handles.ts); every matmul takes its
 // case from the stage's plan (src/model/matmul-plan.ts), which is also the autotuner's shape list.
 import { adamwUpdate } from '../gpu/ops/adamw';
@@ -11,11 +14,21 @@ import type { MatmulShape } from '../gpu/autotune';
 import type { Runtime } from '../gpu/runtime';
 import { expectShape, type Tensor } from '../gpu/tensor';
 import { allocBlockScratch, allocLayerActs, blockBackward, blockForward, type BlockDims, type BlockScratch, type LayerActs } from './block';
+import { bottleneckDownSpecs, bottleneckUpSpecs, validateBottleneck, type BottleneckConfig } from './bottleneck-config';
+import { BottleneckIn, BottleneckOut, type BottleneckDims } from './bottleneck';
 import { blockParamSpecs, LNF_B, LNF_W, validateConfig, WPE, WTE, type GPTConfig, type ParamSpec } from './config';
 import { Embedding } from './embedding';
 import { LmHead } from './lm-head';
-import { blockMatmuls, headMatmuls, planCases, type BlockMatmuls } from './matmul-plan';
-import { embeddingParams, headParams, layerParams, type LayerParams, type ParamsAndGrads } from './param-handles';
+import { blockMatmuls, bottleneckMatmuls, headMatmuls, planCases, type BlockMatmuls, type LinearMatmuls } from './matmul-plan';
+import {
+  bottleneckDownParams,
+  bottleneckUpParams,
+  embeddingParams,
+  headParams,
+  layerParams,
+  type LayerParams,
+  type ParamsAndGrads,
+} from './param-handles';
 import { ParamStore } from './params';
 import { embedsTokens, hasHead, stageRole, validateRange, type StageRange, type StageRole } from './stage-role';
 
@@ -40,8 +53,12 @@ export interface OptimizerHyper {
 
 export const DEFAULT_OPTIMIZER: OptimizerHyper = { lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, gradClip: 1.0 };
 
-/** The parameters a stage holds, in checkpoint order. The last stage holds a tied copy of wte. */
-export function stageParamSpecs(config: GPTConfig, r: StageRange): ParamSpec[] {
+/**
+ * The parameters a stage holds, in checkpoint order. The last stage holds a tied copy of wte. With a bottleneck,
+ * the stage also holds the up-projection of a boundary at its start, the down-projection of one at its end and both
+ * of one inside its range (after the GPT-2 parameters, in boundary order: modelParamSpecs' order for [0, n_layer)).
+ */
+export function stageParamSpecs(config: GPTConfig, r: StageRange, bottleneck?: BottleneckConfig | null): ParamSpec[] {
   validateRange(config, r);
   const role = stageRole(config, r);
   const C = config.n_embd;
@@ -52,38 +69,80 @@ export function stageParamSpecs(config: GPTConfig, r: StageRange): ParamSpec[] {
   if (hasHead(role)) {
     specs.push({ name: LNF_W, shape: [C], decay: false, layer: config.n_layer }, { name: LNF_B, shape: [C], decay: false, layer: config.n_layer });
   }
+  if (bottleneck) {
+    validateBottleneck(config, bottleneck);
+    for (const l of bottleneck.after) {
+      if (l > r.layerStart && l <= r.layerEnd) specs.push(...bottleneckDownSpecs(config, bottleneck, l));
+      if (l >= r.layerStart && l < r.layerEnd) specs.push(...bottleneckUpSpecs(config, bottleneck, l));
+    }
+  }
   return specs;
 }
 
-/** The parts a role brings, present exactly when the role has them. */
+/**
+ * The parts a role brings, present exactly when the role has them. A bottleneck half exists where the model has a
+ * boundary at the stage's start (`bottleneckIn`: never on a stage that embeds tokens) or end (`bottleneckOut`:
+ * never on a stage with the head).
+ */
 export type StageParts =
-  | { role: 'first'; embedding: Embedding; head: null }
-  | { role: 'middle'; embedding: null; head: null }
-  | { role: 'last'; embedding: null; head: LmHead }
-  | { role: 'single'; embedding: Embedding; head: LmHead };
+  | { role: 'first'; embedding: Embedding; head: null; bottleneckIn: null; bottleneckOut: BottleneckOut | null }
+  | { role: 'middle'; embedding: null; head: null; bottleneckIn: BottleneckIn | null; bottleneckOut: BottleneckOut | null }
+  | { role: 'last'; embedding: null; head: LmHead; bottleneckIn: BottleneckIn | null; bottleneckOut: null }
+  | { role: 'single'; embedding: Embedding; head: LmHead; bottleneckIn: null; bottleneckOut: null };
 
-function partsOf(role: StageRole, embedding: () => Embedding, head: () => LmHead): StageParts {
+interface PartMakers {
+  embedding: () => Embedding;
+  head: () => LmHead;
+  /** The up-projection at the stage's start, when the model has a boundary there. */
+  bottleneckIn: () => BottleneckIn | null;
+  /** The down-projection at the stage's end, when the model has a boundary there. */
+  bottleneckOut: () => BottleneckOut | null;
+}
+
+function partsOf(role: StageRole, make: PartMakers): StageParts {
   switch (role) {
     case 'first':
-      return { role, embedding: embedding(), head: null };
+      return { role, embedding: make.embedding(), head: null, bottleneckIn: null, bottleneckOut: make.bottleneckOut() };
     case 'middle':
-      return { role, embedding: null, head: null };
+      return { role, embedding: null, head: null, bottleneckIn: make.bottleneckIn(), bottleneckOut: make.bottleneckOut() };
     case 'last':
-      return { role, embedding: null, head: head() };
+      return { role, embedding: null, head: make.head(), bottleneckIn: make.bottleneckIn(), bottleneckOut: null };
     case 'single':
-      return { role, embedding: embedding(), head: head() };
+      return { role, embedding: make.embedding(), head: make.head(), bottleneckIn: null, bottleneckOut: null };
   }
+}
+
+/** A boundary strictly inside the stage's range, before its block `j` (> 0): down then up, back to back. */
+interface InnerBoundary {
+  j: number;
+  down: BottleneckOut;
+  up: BottleneckIn;
+}
+
+/** Per slot and inner boundary: the narrow tensor z [N, k] and the up-projected x' [N, C] (block j's input). */
+interface InnerActs {
+  z: Tensor;
+  x: Tensor;
 }
 
 /** What one in-flight microbatch keeps for its backward pass (the role parts keep their own per slot). */
 class Slot {
   forwarded = false;
   constructor(
-    /** First stage: the embedding output; other stages: the received activations. */
+    /** First stage: the embedding output; other stages: the received activations ([N, k] after a bottleneck). */
     readonly input: Tensor,
     readonly layers: LayerActs[],
+    /** The up-projected input [N, C] (a stage starting at a bottleneck), else null. */
+    readonly expanded: Tensor | null,
+    /** Per inner boundary (in the stage's order). */
+    readonly inner: InnerActs[],
+    /** The down-projected output [N, k] (a stage ending at a bottleneck), else null. */
+    readonly narrowOut: Tensor | null,
+    /** What block j's forward reads: the input, the expanded input, the previous block's out or an inner x'. */
+    readonly blockIn: Tensor[],
   ) {}
 
+  /** The last block's output (the head's or the down-projection's input). */
   get output(): Tensor {
     return this.layers[this.layers.length - 1].out;
   }
@@ -94,6 +153,8 @@ export interface StageOptions {
   slots?: number;
   /** Share another stage's parameters (e.g. a B=1 sampler beside the trainer). */
   params?: ParamStore;
+  /** The model's learned bottleneck (boundaries and width); absent or null: none. */
+  bottleneck?: BottleneckConfig | null;
 }
 
 export class Stage {
@@ -106,6 +167,11 @@ export class Stage {
   private readonly layerWeights: ParamsAndGrads<LayerParams>[];
   /** The matmuls every block launches (the head keeps its own). */
   private readonly blockPlan: BlockMatmuls;
+  /** The bottleneck projections this stage launches (for matmulShapes). */
+  private readonly bottleneckLinears: LinearMatmuls[];
+  private readonly innerBoundaries: InnerBoundary[];
+  /** Backward scratch [N, k] for the gradient of a narrow tensor (null without a bottleneck half). */
+  private readonly dNarrow: Tensor | null;
   private readonly blockDims: BlockDims;
   private readonly slots: Slot[];
   // Backward scratch, shared by all layers and slots.
@@ -131,7 +197,8 @@ export class Stage {
     this.range = range;
     this.dims = dims;
     const role = stageRole(config, range);
-    const specs = stageParamSpecs(config, range);
+    const bn = opts.bottleneck ?? null;
+    const specs = stageParamSpecs(config, range, bn);
     if (opts.params) {
       for (const s of specs) if (!opts.params.has(s.name)) throw new Error(`stage: shared parameters lack ${s.name}`);
       this.params = opts.params;
@@ -146,15 +213,41 @@ export class Stage {
     this.blockPlan = blockMatmuls({ N, C });
     this.layerWeights = [];
     for (let l = range.layerStart; l < range.layerEnd; l++) this.layerWeights.push(layerParams(this.params, l));
-    this.parts = partsOf(
-      role,
-      () => new Embedding(rt, embeddingParams(this.params), { B, T, C, V }, nSlots),
-      () => new LmHead(rt, headParams(this.params), headMatmuls({ N, C, V }), { N, C, V }, nSlots),
-    );
+    const at = (l: number) => bn !== null && bn.after.includes(l);
+    const bDims: BottleneckDims | null = bn && { N, C, k: bn.width, passthrough: bn.passthrough };
+    const bPlan = bDims && bottleneckMatmuls(bDims);
+    const down = (l: number) => (bDims && bPlan ? new BottleneckOut(rt, l, bottleneckDownParams(this.params, l), bPlan.down, bDims) : null);
+    const up = (l: number) => (bDims && bPlan ? new BottleneckIn(rt, l, bottleneckUpParams(this.params, l), bPlan.up, bDims) : null);
+    this.parts = partsOf(role, {
+      embedding: () => new Embedding(rt, embeddingParams(this.params), { B, T, C, V }, nSlots),
+      head: () => new LmHead(rt, headParams(this.params), headMatmuls({ N, C, V }), { N, C, V }, nSlots),
+      bottleneckIn: () => (at(range.layerStart) ? up(range.layerStart) : null),
+      bottleneckOut: () => (at(range.layerEnd) ? down(range.layerEnd) : null),
+    });
+    this.innerBoundaries = [];
+    for (let l = range.layerStart + 1; l < range.layerEnd; l++) {
+      const [d, u] = [at(l) ? down(l) : null, at(l) ? up(l) : null];
+      if (d && u) this.innerBoundaries.push({ j: l - range.layerStart, down: d, up: u });
+    }
+    const { bottleneckIn, bottleneckOut } = this.parts;
+    const hasDown = bottleneckOut !== null || this.innerBoundaries.length > 0;
+    const hasUp = bottleneckIn !== null || this.innerBoundaries.length > 0;
+    this.bottleneckLinears = bPlan ? [...(hasDown ? [bPlan.down] : []), ...(hasUp ? [bPlan.up] : [])] : [];
+    this.dNarrow = bDims && (hasDown || hasUp) ? rt.tensor([N, bDims.k], 'dnarrow') : null;
     this.slots = Array.from({ length: nSlots }, (_, i) => {
       const layers: LayerActs[] = [];
       for (let l = range.layerStart; l < range.layerEnd; l++) layers.push(allocLayerActs(rt, this.blockDims, `slot${i}.h${l}`));
-      return new Slot(rt.tensor([N, C], `slot${i}.${embedsTokens(role) ? 'encoded' : 'input'}`), layers);
+      const k = bDims?.k ?? C;
+      const input = rt.tensor([N, bottleneckIn ? k : C], `slot${i}.${embedsTokens(role) ? 'encoded' : 'input'}`);
+      const expanded = bottleneckIn ? rt.tensor([N, C], `slot${i}.expanded`) : null;
+      const inner = this.innerBoundaries.map((b) => ({ z: rt.tensor([N, k], `slot${i}.z${b.j}`), x: rt.tensor([N, C], `slot${i}.x${b.j}`) }));
+      const narrowOut = bottleneckOut ? rt.tensor([N, k], `slot${i}.narrow_out`) : null;
+      const blockIn = layers.map((_, j) => {
+        const ib = this.innerBoundaries.findIndex((b) => b.j === j);
+        if (ib >= 0) return inner[ib].x;
+        return j === 0 ? (expanded ?? input) : layers[j - 1].out;
+      });
+      return new Slot(input, layers, expanded, inner, narrowOut, blockIn);
     });
     this.scratch = allocBlockScratch(rt, this.blockDims);
     this.gradNormPartials = rt.tensor([gradNormScratchSize(this.params.total)], 'gradnorm_partials');
@@ -172,7 +265,24 @@ export class Stage {
 
   /** Every matmul shape this stage launches (for the autotuner): its launch plan, flattened. */
   matmulShapes(): MatmulShape[] {
-    return planCases(this.blockPlan, this.parts.head?.mm ?? null);
+    return planCases(this.blockPlan, this.parts.head?.mm ?? null, this.bottleneckLinears);
+  }
+
+  /** Channels per row of the stage's input activations: the bottleneck width after a boundary, else n_embd. */
+  get inputWidth(): number {
+    return this.parts.bottleneckIn?.dims.k ?? this.config.n_embd;
+  }
+
+  /** Channels per row of the stage's output activations: the bottleneck width before a boundary, else n_embd. */
+  get outputWidth(): number {
+    return this.parts.bottleneckOut?.dims.k ?? this.config.n_embd;
+  }
+
+  /** A non-first stage's input activations of slot `i` [B*T, inputWidth] (what setInput wrote; a codec may round
+   *  trip it in place before forward). */
+  inputOf(i: number): Tensor {
+    if (this.parts.embedding) throw new Error('stage: the first stage reads tokens, not activations');
+    return this.slot(i).input;
   }
 
   private slot(i: number): Slot {
@@ -226,14 +336,24 @@ export class Stage {
   forward(i: number): Tensor {
     const s = this.slot(i);
     const { embedding, head } = this.parts;
+    const { bottleneckIn, bottleneckOut } = this.parts;
     embedding?.forward(i, s.input);
-    let x = s.input;
+    if (bottleneckIn && s.expanded) bottleneckIn.forward(s.input, s.expanded);
     s.layers.forEach((a, j) => {
-      blockForward(this.rt, this.blockPlan, this.layerWeights[j].params, a, x, this.blockDims);
-      x = a.out;
+      const ib = this.innerBoundaries.findIndex((b) => b.j === j);
+      if (ib >= 0) {
+        const b = this.innerBoundaries[ib];
+        b.down.forward(s.layers[j - 1].out, s.inner[ib].z);
+        b.up.forward(s.inner[ib].z, s.inner[ib].x);
+      }
+      blockForward(this.rt, this.blockPlan, this.layerWeights[j].params, a, s.blockIn[j], this.blockDims);
     });
     s.forwarded = true;
-    return head ? head.forward(i, x) : x;
+    if (bottleneckOut && s.narrowOut) {
+      bottleneckOut.forward(s.output, s.narrowOut);
+      return s.narrowOut;
+    }
+    return head ? head.forward(i, s.output) : s.output;
   }
 
   /** Last stage: the logits of slot `i` (after forward), [B*T, V]. */
@@ -253,30 +373,44 @@ export class Stage {
     const rt = this.rt;
     const s = this.slot(i);
     if (!s.forwarded) throw new Error(`stage: backward on slot ${i} before its forward`);
-    const { embedding, head } = this.parts;
+    const { embedding, head, bottleneckIn, bottleneckOut } = this.parts;
     const dres = this.scratch.dres;
+    const dNarrow = this.dNarrow;
     if (head) {
       head.backward(i, s.output, opts.lossScale ?? 1 / (this.dims.B * this.dims.T), this.scratch);
     } else {
       const g = opts.gradOut;
       if (!g) throw new Error('stage: backward of a non-last stage needs the gradient of its output');
+      // The gradient of the output: of the narrow z before a bottleneck (then through the down-projection), else
+      // of the last block's output directly.
+      const into = bottleneckOut && dNarrow ? dNarrow : dres;
       if (g instanceof Float32Array) {
-        if (g.length !== dres.size)
-          throw new Error(`stage: output gradient has ${g.length} values, expected ${dres.size} [${dres.shape.join(', ')}]`);
-        rt.write(dres, g);
+        if (g.length !== into.size)
+          throw new Error(`stage: output gradient has ${g.length} values, expected ${into.size} [${into.shape.join(', ')}]`);
+        rt.write(into, g);
       } else {
-        expectShape('stage.backward', 'output gradient', g, dres.shape);
-        rt.copy(g, dres);
+        expectShape('stage.backward', 'output gradient', g, into.shape);
+        rt.copy(g, into);
       }
+      if (bottleneckOut && dNarrow) bottleneckOut.backward(s.output, dNarrow, dres);
     }
     for (let j = s.layers.length - 1; j >= 0; j--) {
-      const x = j === 0 ? s.input : s.layers[j - 1].out;
-      blockBackward(rt, this.blockPlan, this.layerWeights[j], s.layers[j], x, this.scratch, this.blockDims);
+      blockBackward(rt, this.blockPlan, this.layerWeights[j], s.layers[j], s.blockIn[j], this.scratch, this.blockDims);
+      const ib = this.innerBoundaries.findIndex((b) => b.j === j);
+      if (ib >= 0 && dNarrow) {
+        const b = this.innerBoundaries[ib];
+        b.up.backward(s.inner[ib].z, dres, dNarrow);
+        b.down.backward(s.layers[j - 1].out, dNarrow, dres);
+      }
     }
     s.forwarded = false;
     if (embedding) {
       embedding.backward(i, dres);
       return null;
+    }
+    if (bottleneckIn && s.expanded && dNarrow) {
+      bottleneckIn.backward(s.input, dres, dNarrow);
+      return dNarrow;
     }
     return dres;
   }

@@ -145,6 +145,12 @@ export const stepReportSchema = z.object({
   tokens: count.optional(),
 });
 
+/**
+ * Peer -> coordinator: `peer` sent this peer something it had to drop (e.g. a payload its codec refuses). The
+ * coordinator logs it and shows it in the run's events; the lost microbatch re-runs with its step as any other.
+ */
+export const peerReportSchema = z.object({ type: z.literal('peer-report'), peer: peerIdSchema, reason: z.string().max(512) });
+
 export const controlSchemas = {
   hello: helloSchema,
   'peer-info': peerInfoSchema,
@@ -162,6 +168,7 @@ export const controlSchemas = {
   'step-apply': stepApplySchema,
   'step-done': stepDoneSchema,
   'step-report': stepReportSchema,
+  'peer-report': peerReportSchema,
 } as const;
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
@@ -181,6 +188,7 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   stepApplySchema,
   stepDoneSchema,
   stepReportSchema,
+  peerReportSchema,
 ]);
 
 export type ControlMessage = z.infer<typeof controlMessageSchema>;

@@ -15,6 +15,8 @@ export const microbatchMetaSchema = z.object({
   origin: z.string().max(64),
   /** Peers the microbatch passed through, comma-separated (bounded: the tail is kept). */
   route: z.string().max(256),
+  /** Activations and their gradients: the id of the codec of the payload (src/model/stage-wire.ts codecId). */
+  codec: z.string().min(1).max(64).optional(),
 });
 export type MicrobatchMeta = z.infer<typeof microbatchMetaSchema>;
 

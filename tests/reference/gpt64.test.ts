@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BOTTLENECK_NAME, modelParamSpecs, type BottleneckConfig } from '../../src/model/bottleneck-config';
 import { gpt2ParamSpecs, type GPTConfig } from '../../src/model/config';
 import { freshSeed, randInt, randn, rng } from '../support/random';
 import { gpt64Backward, gpt64Forward, initParams64, type Params64 } from './gpt64';
@@ -118,5 +119,64 @@ describe('gpt64 reference', () => {
       }
     }
     expect(checked).toBeGreaterThan(gpt2ParamSpecs(config).length * 2);
+  });
+
+  for (const passthrough of [false, true]) {
+    it(`with a bottleneck (passthrough ${passthrough}): gradients of every tensor, the projections' included, match finite differences`, () => {
+      const seed = freshSeed();
+      const rand = rng(seed);
+      const cfg: GPTConfig = { n_layer: 3, n_head: 2, n_embd: 8, vocab_size: 11, block_size: 5 };
+      const bn: BottleneckConfig = { width: 3, passthrough, after: [1, 2] };
+      const params = initParams64(cfg, seed);
+      for (const spec of modelParamSpecs(cfg, bn)) {
+        const n = spec.shape.reduce((a, b) => a * b, 1);
+        if (!params.has(spec.name)) params.set(spec.name, new Float64Array(n));
+        const p = params.get(spec.name)!;
+        const noise = randn(n, rand, spec.name.includes('ln_') ? 0.3 : 0.4);
+        for (let i = 0; i < n; i++) p[i] += noise[i];
+      }
+      const inputs = randInt(B * T, cfg.vocab_size, rand);
+      const targets = randInt(B * T, cfg.vocab_size, rand);
+      const fwd = gpt64Forward(cfg, params, inputs, targets, B, T, bn);
+      // the bottleneck is really in the path: the narrow tensors exist with width k and the loss differs without it
+      expect(fwd.acts['bn.1.z'].length).toBe(B * T * 3);
+      expect(fwd.acts['bn.2.out'].length).toBe(B * T * cfg.n_embd);
+      const { loss, grads } = gpt64Backward(cfg, params, inputs, targets, B, T, bn);
+      expect(loss).toBeCloseTo(fwd.loss, 14);
+      expect(Math.abs(loss - gpt64Forward(cfg, params, inputs, targets, B, T).loss)).toBeGreaterThan(1e-3);
+      const h = 1e-5;
+      let bnChecked = 0;
+      for (const spec of modelParamSpecs(cfg, bn)) {
+        const p = params.get(spec.name)!;
+        const g = grads.get(spec.name)!;
+        expect(g.length, spec.name).toBe(p.length);
+        const idx = new Set<number>([0, p.length - 1]);
+        while (idx.size < Math.min(5, p.length)) idx.add(Math.floor(rand() * p.length));
+        for (const i of idx) {
+          const orig = p[i];
+          p[i] = orig + h;
+          const lp = gpt64Forward(cfg, params, inputs, targets, B, T, bn).loss;
+          p[i] = orig - h;
+          const lm = gpt64Forward(cfg, params, inputs, targets, B, T, bn).loss;
+          p[i] = orig;
+          const fd = (lp - lm) / (2 * h);
+          const rel = Math.abs(fd - g[i]) / Math.max(Math.abs(fd), Math.abs(g[i]), 1e-4);
+          expect(rel, `${spec.name}[${i}]: analytic ${g[i]} vs finite difference ${fd} (seed=${seed})`).toBeLessThan(1e-5);
+          if (BOTTLENECK_NAME.test(spec.name)) bnChecked++;
+        }
+      }
+      expect(bnChecked).toBeGreaterThanOrEqual(8 * 4);
+    });
+  }
+
+  it('refuses a bottleneck whose parameters are missing or whose boundaries are outside the model', () => {
+    const cfg: GPTConfig = { n_layer: 3, n_head: 2, n_embd: 8, vocab_size: 11, block_size: 5 };
+    const params = initParams64(cfg, 1);
+    const ids = new Uint32Array(B * T);
+    expect(() => gpt64Forward(cfg, params, ids, ids, B, T, { width: 3, passthrough: false, after: [1] })).toThrow(
+      /parameter "bottleneck\.1\.down\.weight" is missing/,
+    );
+    expect(() => gpt64Forward(cfg, params, ids, ids, B, T, { width: 3, passthrough: false, after: [3] })).toThrow(/not inside the model/);
+    expect(() => gpt64Forward(cfg, params, ids, ids, B, T, { width: 9, passthrough: false, after: [1] })).toThrow(/exceeds n_embd/);
   });
 });

@@ -3,8 +3,11 @@
 //   Conv1D weights [in, out] (out = inp @ W + b); c_attn output is q | k | v; head h uses columns h*hs..(h+1)*hs;
 //   pre-LayerNorm blocks (eps 1e-5, biased variance); causal attention scaled by 1/sqrt(hs); tanh-GELU; 4x MLP;
 //   final LayerNorm; logits = lnf @ wte^T (tied lm_head); loss = mean cross-entropy over all B*T positions.
+// Optionally a learned bottleneck (src/model/bottleneck-config.ts) before every block l in `after`: x -> z = x @ Wd
+//   + bd [N, k] -> x' = z @ Wu + bu [N, C]; with passthrough z += x[:, :k] and x'[:, :k] += z.
 // Activation layouts (llm.c): [B, T, C]-style rows flattened to [N = B*T, ...]; attention maps [B, NH, T, T] with
 // zeros above the diagonal.
+import { bottleneckNames, modelParamSpecs, validateBottleneck, type BottleneckConfig } from '../../src/model/bottleneck-config';
 import { gpt2ParamSpecs, initStd, validateConfig, type GPTConfig } from '../../src/model/config';
 import { randn, rng } from '../support/random';
 
@@ -212,15 +215,24 @@ function getParam(params: Params64, name: string, size: number): Float64Array {
   return p;
 }
 
-function checkInputs(config: GPTConfig, params: Params64, inputs: Uint32Array, targets: Uint32Array, B: number, T: number): void {
+function checkInputs(
+  config: GPTConfig,
+  params: Params64,
+  inputs: Uint32Array,
+  targets: Uint32Array,
+  B: number,
+  T: number,
+  bn: BottleneckConfig | null,
+): void {
   validateConfig(config);
+  if (bn) validateBottleneck(config, bn);
   if (!(Number.isInteger(B) && B >= 1 && Number.isInteger(T) && T >= 1)) throw new Error(`gpt64: bad B=${B}, T=${T}`);
   if (T > config.block_size) throw new Error(`gpt64: T=${T} exceeds block_size ${config.block_size}`);
   if (inputs.length !== B * T || targets.length !== B * T) throw new Error(`gpt64: inputs/targets must have B*T = ${B * T} entries`);
   for (let i = 0; i < B * T; i++) {
     if (inputs[i] >= config.vocab_size || targets[i] >= config.vocab_size) throw new Error(`gpt64: token id out of range at ${i}`);
   }
-  for (const s of gpt2ParamSpecs(config))
+  for (const s of modelParamSpecs(config, bn))
     getParam(
       params,
       s.name,
@@ -242,9 +254,55 @@ interface LayerCache {
   out: Float64Array;
 }
 
+/** One bottleneck crossing before a block: its input x [N, C], the narrow z [N, k] and the output x' [N, C]. */
+interface BottleneckCache {
+  l: number;
+  x: Float64Array;
+  z: Float64Array;
+  out: Float64Array;
+}
+
+/** dst[n, c] += src[n, c] for c < k over N rows of widths dstW, srcW (the passthrough). */
+function addColumns(dst: Float64Array, dstW: number, src: Float64Array, srcW: number, N: number, k: number): void {
+  for (let n = 0; n < N; n++) for (let c = 0; c < k; c++) dst[n * dstW + c] += src[n * srcW + c];
+}
+
+function bottleneckForward(params: Params64, bn: BottleneckConfig, l: number, x: Float64Array, N: number, C: number): BottleneckCache {
+  const k = bn.width;
+  const n = bottleneckNames(l);
+  const p = (name: string) => params.get(name)!;
+  const z = matmul(x, p(n.downW), p(n.downB), N, C, k);
+  if (bn.passthrough) addColumns(z, k, x, C, N, k);
+  const out = matmul(z, p(n.upW), p(n.upB), N, k, C);
+  if (bn.passthrough) addColumns(out, C, z, k, N, k);
+  return { l, x, z, out };
+}
+
+/** From dout (gradient of x'): accumulates the projections' gradients, returns the gradient of x. */
+function bottleneckBackward(
+  params: Params64,
+  grads: Map<string, Float64Array>,
+  bn: BottleneckConfig,
+  c: BottleneckCache,
+  dout: Float64Array,
+  N: number,
+  C: number,
+): Float64Array {
+  const k = bn.width;
+  const n = bottleneckNames(c.l);
+  const p = (name: string) => params.get(name)!;
+  const g = (name: string) => grads.get(name)!;
+  const dz = matmulBackward(dout, c.z, p(n.upW), g(n.upW), g(n.upB), N, k, C);
+  if (bn.passthrough) addColumns(dz, k, dout, C, N, k);
+  const dx = matmulBackward(dz, c.x, p(n.downW), g(n.downW), g(n.downB), N, C, k);
+  if (bn.passthrough) addColumns(dx, C, dz, k, N, k);
+  return dx;
+}
+
 interface ForwardCache {
   encoded: Float64Array;
   layers: LayerCache[];
+  bottlenecks: BottleneckCache[];
   lnf: LnOut;
   xL: Float64Array;
   logits: Float64Array;
@@ -252,8 +310,16 @@ interface ForwardCache {
   loss: number;
 }
 
-function forward(config: GPTConfig, params: Params64, inputs: Uint32Array, targets: Uint32Array, B: number, T: number): ForwardCache {
-  checkInputs(config, params, inputs, targets, B, T);
+function forward(
+  config: GPTConfig,
+  params: Params64,
+  inputs: Uint32Array,
+  targets: Uint32Array,
+  B: number,
+  T: number,
+  bn: BottleneckConfig | null,
+): ForwardCache {
+  checkInputs(config, params, inputs, targets, B, T, bn);
   const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = config;
   const N = B * T;
   const p = (name: string) => params.get(name)!;
@@ -268,9 +334,15 @@ function forward(config: GPTConfig, params: Params64, inputs: Uint32Array, targe
     }
   }
 
-  let x = encoded;
+  let x: Float64Array = encoded;
   const layers: LayerCache[] = [];
+  const bottlenecks: BottleneckCache[] = [];
   for (let l = 0; l < L; l++) {
+    if (bn?.after.includes(l)) {
+      const b = bottleneckForward(params, bn, l, x, N, C);
+      bottlenecks.push(b);
+      x = b.out;
+    }
     const pre = `transformer.h.${l}.`;
     const ln1 = layernorm(x, p(pre + 'ln_1.weight'), p(pre + 'ln_1.bias'), N, C);
     const qkv = matmul(ln1.out, p(pre + 'attn.c_attn.weight'), p(pre + 'attn.c_attn.bias'), N, C, 3 * C);
@@ -307,11 +379,12 @@ function forward(config: GPTConfig, params: Params64, inputs: Uint32Array, targe
     loss += -(logits[n * V + targets[n]] - max - Math.log(sum));
   }
   loss /= N;
-  return { encoded, layers, lnf, xL: x, logits, probs, loss };
+  return { encoded, layers, bottlenecks, lnf, xL: x, logits, probs, loss };
 }
 
 /**
- * Forward pass. `acts` names (per layer l): 'encoded'; 'h.l.ln1', 'h.l.ln1_mean', 'h.l.ln1_rstd', 'h.l.qkv',
+ * Forward pass (with `bottleneck`, through its projections). `acts` names (per layer l): 'encoded'; per boundary l
+ * 'bn.l.z' (the narrow tensor) and 'bn.l.out' (the up-projection); 'h.l.ln1', 'h.l.ln1_mean', 'h.l.ln1_rstd', 'h.l.qkv',
  * 'h.l.preatt', 'h.l.att', 'h.l.atty', 'h.l.attproj', 'h.l.res2', 'h.l.ln2', 'h.l.ln2_mean', 'h.l.ln2_rstd',
  * 'h.l.fch', 'h.l.fch_gelu', 'h.l.fcproj', 'h.l.out'; then 'lnf', 'lnf_mean', 'lnf_rstd', 'logits', 'probs',
  * 'losses' (per-position cross-entropy [N]).
@@ -323,9 +396,11 @@ export function gpt64Forward(
   targets: Uint32Array,
   B: number,
   T: number,
+  bottleneck: BottleneckConfig | null = null,
 ): { loss: number; acts: Record<string, Float64Array> } {
-  const f = forward(config, params, inputs, targets, B, T);
+  const f = forward(config, params, inputs, targets, B, T, bottleneck);
   const acts: Record<string, Float64Array> = { encoded: f.encoded };
+  for (const b of f.bottlenecks) Object.assign(acts, { [`bn.${b.l}.z`]: b.z, [`bn.${b.l}.out`]: b.out });
   f.layers.forEach((c, l) => {
     const h = `h.${l}.`;
     Object.assign(acts, {
@@ -355,7 +430,7 @@ export function gpt64Forward(
   return { loss: f.loss, acts };
 }
 
-/** Loss and the gradient of the mean loss w.r.t. every parameter (same names and shapes as params). */
+/** Loss and the gradient of the mean loss w.r.t. every parameter (same names and shapes as params; bottleneck's too). */
 export function gpt64Backward(
   config: GPTConfig,
   params: Params64,
@@ -363,13 +438,14 @@ export function gpt64Backward(
   targets: Uint32Array,
   B: number,
   T: number,
+  bottleneck: BottleneckConfig | null = null,
 ): { loss: number; grads: Map<string, Float64Array> } {
-  const f = forward(config, params, inputs, targets, B, T);
+  const f = forward(config, params, inputs, targets, B, T, bottleneck);
   const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = config;
   const N = B * T;
   const p = (name: string) => params.get(name)!;
   const grads = new Map<string, Float64Array>();
-  for (const s of gpt2ParamSpecs(config)) grads.set(s.name, new Float64Array(s.shape.reduce((a, b) => a * b, 1)));
+  for (const s of modelParamSpecs(config, bottleneck)) grads.set(s.name, new Float64Array(s.shape.reduce((a, b) => a * b, 1)));
   const g = (name: string) => grads.get(name)!;
   const wte = p('transformer.wte.weight');
   const dwte = g('transformer.wte.weight');
@@ -426,6 +502,8 @@ export function gpt64Backward(
     );
     const dxln = layernormBackward(dln1, c.x, c.ln1, p(pre + 'ln_1.weight'), g(pre + 'ln_1.weight'), g(pre + 'ln_1.bias'), N, C);
     dx = dres2.map((d, i) => d + dxln[i]);
+    const b = f.bottlenecks.find((x) => x.l === l);
+    if (b && bottleneck) dx = bottleneckBackward(params, grads, bottleneck, b, dx, N, C);
   }
 
   // encoded = wte[token] + wpe[t]
