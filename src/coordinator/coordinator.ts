@@ -51,6 +51,8 @@ export type CoordinatorEvents = {
   membership: { epoch: number; stages: string[][]; joins: string[] };
   assigned: { peerId: string; stage: number };
   vanished: { peerId: string };
+  /** A peer dropped something `peer` sent it (e.g. a payload its codec refuses). */
+  'peer-report': { from: string; peer: string; reason: string };
 };
 
 interface PeerRecord {
@@ -172,6 +174,10 @@ export class Coordinator {
       case 'status':
         if (msg.state === 'error') this.log(`${from} reports an error: ${msg.detail ?? ''}`);
         break;
+      case 'peer-report':
+        this.log(`${from} reports ${msg.peer}: ${msg.reason}`);
+        this.events.emit('peer-report', { from, peer: msg.peer, reason: msg.reason });
+        return;
       default:
         return;
     }

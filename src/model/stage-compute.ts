@@ -5,6 +5,11 @@
 // so a browser peer keeps the network in the page and the WGSL work in the worker. It lives in src/model so that the
 // swarm (which drives it) and the worker (which hosts it) both depend on it and not on each other.
 //
+// What crosses a stage boundary through this interface is a wire payload (Uint8Array, src/model/stage-wire.ts): the
+// compute encodes its outgoing activations / input gradients and decodes incoming payloads on the GPU with the
+// run's codecs; fp32 (no compression) is the raw f32 bytes. A payload a codec refuses rejects the call with an
+// error named 'CodecError' (isCodecError) before any GPU work of that call.
+//
 // Contract:
 // - Calls are made one at a time by the owner (StageRuntime serializes its GPU work on one promise chain); an
 //   implementation may assume no two calls overlap, except read-only reads (readFlat/readParams) between steps.
@@ -13,10 +18,15 @@
 // - `backward` of the first stage returns null without waiting for the GPU (errors surface at the next read).
 import type { Runtime } from '../gpu/runtime';
 import type { AdapterReport } from '../gpu/device';
+import type { CompressSpec } from '../compress/spec';
 import type { GPTConfig } from './config';
 import { initParams } from './init';
 import { Stage, stageParamSpecs, type OptimizerHyper } from './stage';
 import { embedsTokens, hasHead, type StageRange } from './stage-role';
+import { StageWire, defaultFactory, type CodecFactory, type MicrobatchKey } from './stage-wire';
+import { LocalOuterCompute, type OuterCompute } from './outer-compute';
+
+export type { MicrobatchKey } from './stage-wire';
 
 export type FlatWhich = 'params' | 'grads' | 'm' | 'v';
 
@@ -27,6 +37,12 @@ export interface StageSpec {
   B: number;
   T: number;
   slots: number;
+  /** Index of the stage in the run: its output is boundary `stage` (the codec keys' stream). */
+  stage: number;
+  /** The run's seed (the codec keys' seed). */
+  seed: number;
+  /** Codecs and bottleneck at the stage's boundaries (COMPRESS_NONE: today's fp32 wire). */
+  compress: CompressSpec;
 }
 
 /** The flat-buffer layout of a stage (structured-clone friendly; the same shape as a ParamStore for layoutOf). */
@@ -41,9 +57,13 @@ export interface StageLayout {
   slotCount: number;
   /** Real (unpadded) parameter count. */
   count: number;
+  /** Values per token of the input activations (0: the stage reads tokens) and of the output (0: it ends in the loss). */
+  inWidth: number;
+  outWidth: number;
 }
 
-export type StageInput = { tokens: Uint32Array } | { acts: Float32Array };
+/** A first stage reads tokens; a later one the previous stage's activation payload (decoded on the GPU). */
+export type StageInput = { tokens: Uint32Array } | { payload: Uint8Array };
 
 export interface StageCompute {
   readonly layout: StageLayout;
@@ -54,15 +74,24 @@ export interface StageCompute {
   load(values: Map<string, Float32Array>): Promise<void>;
   /** GPT-2 init from `seed` (the same values as initParams over the whole model). */
   init(seed: number): Promise<void>;
-  /** Non-last stage: forward of `slot`, returns its output activations [B*T*C]. */
-  forward(slot: number, input: StageInput): Promise<Float32Array>;
+  /** Non-last stage: forward of `slot` (microbatch `key`), returns the payload of its output activations. */
+  forward(slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array>;
   /**
    * Last stage: forward + loss + backward at once (slot any). Returns the mean loss of the microbatch and the
-   * gradient of the stage input (null when it is also the first stage).
+   * payload of the gradient of the stage input (null when it is also the first stage).
    */
-  forwardBackward(slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }>;
-  /** Non-last stage: backward of `slot` from the output gradient; returns the input gradient, null on the first stage. */
-  backward(slot: number, gradOut: Float32Array): Promise<Float32Array | null>;
+  forwardBackward(
+    slot: number,
+    input: StageInput,
+    targets: Uint32Array,
+    lossScale: number,
+    key: MicrobatchKey,
+  ): Promise<{ loss: number; gradIn: Uint8Array | null }>;
+  /**
+   * Non-last stage: backward of `slot` from the payload of the output gradient; returns the payload of the input
+   * gradient, null on the first stage.
+   */
+  backward(slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null>;
   zeroGrads(): Promise<void>;
   readFlat(which: FlatWhich): Promise<Float32Array>;
   writeFlat(which: FlatWhich, data: Float32Array): Promise<void>;
@@ -72,6 +101,8 @@ export interface StageCompute {
   optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null>;
   /** Frees the stage's GPU buffers. */
   dispose(): Promise<void>;
+  /** Local-steps mode: this replica's outer state (src/model/outer-compute.ts); absent in per-step mode. */
+  readonly outer?: OuterCompute;
 }
 
 /** The device a peer computes on: benchmark at join, then one stage per assignment. */
@@ -91,7 +122,7 @@ export function splitFlat(layout: StageLayout, flat: Float32Array): Map<string, 
   return out;
 }
 
-function layoutOfStage(st: Stage): StageLayout {
+function layoutOfStage(st: Stage, widths: { inWidth: number; outWidth: number }): StageLayout {
   const ps = st.params;
   return {
     total: ps.total,
@@ -101,6 +132,16 @@ function layoutOfStage(st: Stage): StageLayout {
     last: hasHead(st.role),
     slotCount: st.slotCount,
     count: ps.count,
+    ...widths,
+  };
+}
+
+/** Values per token at the stage's input and output boundaries: n_embd, or the bottleneck's width. */
+function boundaryWidths(spec: StageSpec): { inWidth: number; outWidth: number } {
+  const width = spec.compress.bottleneck?.width ?? spec.model.n_embd;
+  return {
+    inWidth: spec.range.layerStart === 0 ? 0 : width,
+    outWidth: spec.range.layerEnd === spec.model.n_layer ? 0 : width,
   };
 }
 
@@ -108,13 +149,20 @@ function layoutOfStage(st: Stage): StageLayout {
 export class LocalStageCompute implements StageCompute {
   readonly stage: Stage;
   readonly layout: StageLayout;
+  private readonly wire: StageWire;
+  readonly outer?: LocalOuterCompute;
 
   constructor(
     readonly rt: Runtime,
     readonly spec: StageSpec,
+    codecs?: CodecFactory,
   ) {
     this.stage = new Stage(rt, spec.model, spec.range, { B: spec.B, T: spec.T }, { slots: spec.slots });
-    this.layout = layoutOfStage(this.stage);
+    const widths = boundaryWidths(spec);
+    this.layout = layoutOfStage(this.stage, widths);
+    this.wire = new StageWire(rt, { ...widths, stage: spec.stage, seed: spec.seed, tokens: spec.B * spec.T, compress: spec.compress, codecs });
+    const sync = spec.compress.sync;
+    if (sync.mode === 'local') this.outer = new LocalOuterCompute(rt, this.stage.params, (codecs ?? defaultFactory)(rt, sync.codec), spec.seed);
   }
 
   get slotCount(): number {
@@ -136,15 +184,16 @@ export class LocalStageCompute implements StageCompute {
     this.stage.params.load(initParams(model, stageParamSpecs(model, range), seed));
   }
 
+  /** Tokens, or the payload decoded on the GPU (a refused payload throws before the slot is touched). */
   private setInput(slot: number, input: StageInput): void {
     if ('tokens' in input) this.stage.setTokens(slot, input.tokens);
-    else this.stage.setInput(slot, input.acts);
+    else this.stage.setInput(slot, this.wire.decodeInput(input.payload));
   }
 
-  async forward(slot: number, input: StageInput): Promise<Float32Array> {
+  async forward(slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array> {
     if (this.stage.parts.head) throw new Error('stage-compute: forward() of the last stage; use forwardBackward()');
     this.setInput(slot, input);
-    return this.rt.read(this.stage.forward(slot));
+    return this.wire.encodeOutput(this.stage.forward(slot), key);
   }
 
   async forwardBackward(
@@ -152,19 +201,21 @@ export class LocalStageCompute implements StageCompute {
     input: StageInput,
     targets: Uint32Array,
     lossScale: number,
-  ): Promise<{ loss: number; gradIn: Float32Array | null }> {
+    key: MicrobatchKey,
+  ): Promise<{ loss: number; gradIn: Uint8Array | null }> {
     this.setInput(slot, input);
     this.stage.setTargets(slot, targets);
     const lossT = this.stage.forward(slot);
     const dIn = this.stage.backward(slot, { lossScale });
-    const gradP = dIn ? this.rt.read(dIn) : Promise.resolve(null); // copy enqueued now, before a later backward reuses the scratch
+    // Encoded now, before a later backward reuses the input-gradient scratch.
+    const gradP = dIn ? this.wire.encodeInputGrad(dIn, key) : Promise.resolve(null);
     const loss = (await this.rt.read(lossT))[0];
     return { loss, gradIn: await gradP };
   }
 
-  async backward(slot: number, gradOut: Float32Array): Promise<Float32Array | null> {
-    const dIn = this.stage.backward(slot, { gradOut });
-    return dIn ? this.rt.read(dIn) : null;
+  async backward(slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null> {
+    const dIn = this.stage.backward(slot, { gradOut: this.wire.decodeOutputGrad(gradOut) });
+    return dIn ? this.wire.encodeInputGrad(dIn, key) : null;
   }
 
   async zeroGrads(): Promise<void> {
@@ -193,6 +244,8 @@ export class LocalStageCompute implements StageCompute {
   async dispose(): Promise<void> {
     const ps = this.stage.params;
     for (const t of [ps.params, ps.grads, ps.m, ps.v]) this.rt.release(t);
+    this.wire.dispose();
+    this.outer?.dispose();
   }
 }
 

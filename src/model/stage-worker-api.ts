@@ -2,7 +2,7 @@
 // (src/swarm/worker-stage-compute.ts) calls: the StageCompute operations addressed by stage id, plus device and
 // lifecycle calls. Declared here, below both, so neither imports the other.
 import type { AdapterReport } from '../gpu/device';
-import type { FlatWhich, StageInput, StageLayout, StageSpec } from './stage-compute';
+import type { FlatWhich, MicrobatchKey, StageInput, StageLayout, StageSpec } from './stage-compute';
 import type { OptimizerHyper } from './stage';
 
 export interface StageWorkerApi {
@@ -13,15 +13,17 @@ export interface StageWorkerApi {
   createStage(spec: StageSpec): Promise<{ id: number; layout: StageLayout }>;
   load(id: number, values: Map<string, Float32Array>): Promise<void>;
   initStage(id: number, seed: number): Promise<void>;
-  forward(id: number, slot: number, input: StageInput): Promise<Float32Array>;
+  /** Boundary tensors travel as wire payloads, encoded / decoded on the worker's GPU (StageCompute). */
+  forward(id: number, slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array>;
   forwardBackward(
     id: number,
     slot: number,
     input: StageInput,
     targets: Uint32Array,
     lossScale: number,
-  ): Promise<{ loss: number; gradIn: Float32Array | null }>;
-  backward(id: number, slot: number, gradOut: Float32Array): Promise<Float32Array | null>;
+    key: MicrobatchKey,
+  ): Promise<{ loss: number; gradIn: Uint8Array | null }>;
+  backward(id: number, slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null>;
   zeroGrads(id: number): Promise<void>;
   readFlat(id: number, which: FlatWhich): Promise<Float32Array>;
   writeFlat(id: number, which: FlatWhich, data: Float32Array): Promise<void>;

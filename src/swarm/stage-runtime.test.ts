@@ -42,6 +42,8 @@ class FakeCompute implements StageCompute {
       last,
       slotCount: spec.slots,
       count: 64,
+      inWidth: first ? 0 : run.model.n_embd,
+      outWidth: last ? 0 : run.model.n_embd,
     };
   }
   get slotCount() {
@@ -53,8 +55,9 @@ class FakeCompute implements StageCompute {
   get last() {
     return this.layout.last;
   }
+  /** An fp32 payload of one microbatch's activations (raw f32 bytes). */
   private acts() {
-    return new Float32Array(run.B * run.T * run.model.n_embd);
+    return new Uint8Array(run.B * run.T * run.model.n_embd * 4);
   }
   async load() {
     this.calls.push('load');
@@ -99,8 +102,10 @@ const noNet = { connect: (): Promise<Transport> => Promise.reject(new Error('no 
 
 function tensor(kind: 'act' | 'targets', meta: Record<string, number | string>): IncomingTensor {
   const n = run.B * run.T;
-  const data = kind === 'act' ? new Float32Array(n * run.model.n_embd) : new Uint32Array(n);
-  return { msgId: 1, kind, dtype: kind === 'act' ? 'f32' : 'u32', shape: [data.length], meta, bytes: new Uint8Array(data.buffer) };
+  if (kind === 'targets') return { msgId: 1, kind, dtype: 'u32', shape: [n], meta, bytes: new Uint8Array(n * 4) };
+  // An fp32 activation payload: u8 with the codec in the meta.
+  const bytes = new Uint8Array(n * run.model.n_embd * 4);
+  return { msgId: 1, kind, dtype: 'u8', shape: [bytes.length], meta: { ...meta, codec: 'fp32' }, bytes };
 }
 
 function lastStage() {
@@ -153,6 +158,27 @@ describe('StageRuntime with a fake StageCompute', () => {
     sr.onTensor('first', tensor('targets', old));
     await settle(sr);
     expect(sent.filter((m) => m.type === 'mb-loss')).toEqual([]);
+  });
+
+  it("refuses an activation payload of another codec than the run's, or not a u8 payload, and reports its sender", async () => {
+    const { sr, sent, compute, errors } = lastStage();
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: ['first', 'first'], members: [['first'], ['last']] });
+    const meta = { step: 0, attempt: 0, mb: 0, origin: 'first', route: 'first' };
+    const wrongCodec = tensor('act', meta);
+    sr.onTensor('first', { ...wrongCodec, meta: { ...wrongCodec.meta, codec: 'int8.b64.nearest' } });
+    const f32 = tensor('act', { ...meta, mb: 1 });
+    sr.onTensor('first', { ...f32, dtype: 'f32', shape: [f32.bytes.byteLength / 4] });
+    const noCodec = tensor('act', { ...meta, mb: 0 });
+    sr.onTensor('first', { ...noCodec, meta: meta });
+    for (const mb of [0, 1]) sr.onTensor('first', tensor('targets', { ...meta, mb }));
+    await settle(sr);
+    expect(errors).toEqual([]);
+    expect(compute.calls.filter((c) => c.startsWith('forward'))).toEqual([]);
+    expect(sent.filter((m) => m.type === 'peer-report')).toEqual([
+      { type: 'peer-report', peer: 'first', reason: "act of microbatch 0 of step 0:0: codec int8.b64.nearest, expected the run's fp32" },
+      { type: 'peer-report', peer: 'first', reason: 'act of microbatch 1 of step 0:0: dtype f32, expected u8 (a codec payload)' },
+      { type: 'peer-report', peer: 'first', reason: "act of microbatch 0 of step 0:0: codec (none), expected the run's fp32" },
+    ]);
   });
 
   it('reduce + apply go through the compute: read grads, write back, sum of squares, optimizer step with the digest read', async () => {

@@ -7,6 +7,10 @@
 //   step-reduce -> all-reduce the flat gradient across the stage's replicas, exchange + add the tied wte gradient
 //                  between first and last stage, the stage leader reports grad-sumsq.
 //   step-apply  -> AdamW (t = step + 1) with the coordinator's lr and clip scale, step-done with a params digest.
+// Activations and their gradients cross as wire payloads (dtype u8) that the StageCompute encodes / decodes on the
+// GPU with the run's codecs (docs/compression.md); their meta names the codec. A payload of another codec, or one
+// the codec refuses (CodecError), is dropped and its sender reported to the coordinator (peer-report): the
+// microbatch is lost and the step re-runs as after any loss.
 // Every tensor carries {step, attempt, mb}. A new attempt of a step (a member vanished before the update) zeroes the
 // gradients and drops everything of the old attempt; tensors of a step/attempt this peer has not begun yet are kept.
 // All GPU work of the peer runs through one promise chain, so reads see exactly the launches before them. The GPU
@@ -19,8 +23,15 @@ import type { Transport } from '../net/transport';
 import { slotCount, type RunConfig } from '../protocol/run-config';
 import { microbatchMeta, readStepTensor, tieMeta, type StepTensor } from '../protocol/tensors';
 import { allReduceSum } from './allreduce';
+import { gatherSyncPayloads, laneNext, localSyncOf, type LocalSyncSpec } from './local-sync';
+import { laneMicrobatches, OUTER_PARTS, type OuterPart } from '../model/outer-optimizer';
+
+/** The outer state of a local-steps replica, host side (state transfer). */
+export type OuterFlat = Record<OuterPart, Float32Array>;
 import type { Links } from './links';
 import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from '../model/stage-compute';
+import { codecId, isCodecError } from '../model/stage-wire';
+import { COMPRESS_NONE } from '../compress/spec';
 
 const WTE = 'transformer.wte.weight';
 
@@ -28,7 +39,16 @@ const WTE = 'transformer.wte.weight';
 export function stageSpecOf(run: RunConfig, stage: number): StageSpec {
   const range = run.stages[stage];
   if (!range) throw new Error(`stage-runtime: run ${run.runId} has no stage ${stage}`);
-  return { model: run.model, range: { ...range }, B: run.B, T: run.T, slots: slotCount(run) };
+  return {
+    model: run.model,
+    range: { ...range },
+    B: run.B,
+    T: run.T,
+    slots: slotCount(run),
+    stage,
+    seed: run.seed,
+    compress: run.compress ?? COMPRESS_NONE,
+  };
 }
 
 /** Host-side view of a stage's parameters (reads go through the StageCompute). */
@@ -64,7 +84,8 @@ interface Arrival {
   from: string;
   origin: string;
   route: string;
-  act?: Float32Array;
+  /** The activation payload (decoded by the compute). */
+  act?: Uint8Array;
   targets?: Uint32Array;
 }
 
@@ -124,6 +145,8 @@ export type StageRuntimeEvents = {
   loss: { step: number; attempt: number; mb: number; loss: number | null };
   /** The optimizer update of `step` was applied here. */
   applied: { step: number; attempt: number };
+  /** Local-steps mode: the outer sync after `step` was applied here. */
+  synced: { step: number };
 };
 
 export class StageRuntime {
@@ -140,6 +163,10 @@ export class StageRuntime {
   readonly last: boolean;
   private readonly links: Links;
   private readonly opts: StageRuntimeOptions;
+  /** Local-steps mode (docs/compression.md): lanes, per-lane clip, outer sync every H steps; null = per-step. */
+  private readonly local: LocalSyncSpec | null;
+  /** Codec ids of the activation and gradient payloads (meta `codec`). */
+  private readonly codecs: { act: string; grad: string };
   private chain: Promise<void> = Promise.resolve();
   private cur: StepState | null = null;
   private readonly early = new Map<string, { from: string; x: StepTensor }[]>();
@@ -168,7 +195,9 @@ export class StageRuntime {
     if (
       layout.first !== (spec.range.layerStart === 0) ||
       layout.last !== (spec.range.layerEnd === spec.model.n_layer) ||
-      layout.slotCount !== spec.slots
+      layout.slotCount !== spec.slots ||
+      layout.first !== (layout.inWidth === 0) ||
+      layout.last !== (layout.outWidth === 0)
     ) {
       throw new Error(`stage-runtime: the compute was not built for stage ${opts.stage} of run ${opts.run.runId}`);
     }
@@ -181,11 +210,18 @@ export class StageRuntime {
       read: async (which = 'params') => splitFlat(layout, await c.readFlat(which)),
     };
     this.stage = { params, slotCount: layout.slotCount };
+    this.codecs = { act: codecId(spec.compress.act), grad: codecId(spec.compress.grad) };
     this.first = layout.first;
     this.last = layout.last;
     if (this.first && !opts.tokens) throw new Error('stage-runtime: the first stage needs the training tokens');
     const initial = opts.initial;
     void this.enqueue(() => (initial ? c.load(initial) : c.init(opts.run.seed)));
+    this.local = localSyncOf(opts.run);
+    if (this.local) {
+      const outer = c.outer;
+      if (!outer) throw new Error('stage-runtime: local-steps mode needs a compute with an outer state (LocalStageCompute)');
+      void this.enqueue(() => outer.reset()); // θ_sync = the initial weights
+    }
     this.freeSlots = Array.from({ length: layout.slotCount }, (_, i) => i);
   }
 
@@ -245,6 +281,9 @@ export class StageRuntime {
       }
       case 'step-apply':
         void this.apply(msg).catch((err: unknown) => this.fail(err));
+        return;
+      case 'sync-begin':
+        void this.outerSync(msg).catch((err: unknown) => this.fail(err));
         return;
       default:
         return;
@@ -362,17 +401,22 @@ export class StageRuntime {
           a = { from, origin: t.meta.origin, route: t.meta.route };
           st.arrivals.set(mb, a);
         }
-        if (x.kind === 'act') a.act = Float32Array.from(tensorView(x) as Float32Array);
-        else a.targets = Uint32Array.from(tensorView(x) as Uint32Array);
+        if (x.kind === 'act') {
+          const bad = this.payloadProblem(x, t.meta.codec, this.codecs.act);
+          if (bad) return this.refused(st, from, 'act', mb, bad);
+          a.act = x.bytes.slice(); // a buffer of its own: transferable to a worker
+        } else a.targets = Uint32Array.from(tensorView(x) as Uint32Array);
         if (a.act && a.targets) this.arrived(st, mb);
         return;
       }
       case 'grad': {
         const f = st.inflight.get(mb);
         if (!f) return this.log(`gradient for microbatch ${mb} of step ${st.key} that is not in flight here; dropped`);
-        const g = Float32Array.from(tensorView(x) as Float32Array);
+        const bad = this.payloadProblem(x, t.meta.codec, this.codecs.grad);
+        if (bad) return this.refused(st, from, 'grad', mb, bad);
+        const g = x.bytes.slice();
         if (f.to) this.queue.set(f.to, Math.max(0, (this.queue.get(f.to) ?? 1) - 1));
-        void this.enqueue(() => this.backwardFromGrad(st, mb, f, g));
+        void this.enqueue(() => this.backwardFromGrad(st, mb, f, g, from));
         return;
       }
       case 'tie': {
@@ -384,15 +428,56 @@ export class StageRuntime {
     }
   }
 
+  /** What is wrong with a boundary payload's envelope (its codec decodes and checks the bytes), or null. */
+  private payloadProblem(x: IncomingTensor, codec: string | undefined, want: string): string | null {
+    if (x.dtype !== 'u8') return `dtype ${x.dtype}, expected u8 (a codec payload)`;
+    if (codec !== want) return `codec ${codec === undefined ? '(none)' : codec.slice(0, 64)}, expected the run's ${want}`;
+    return null;
+  }
+
+  /**
+   * A boundary payload this peer cannot use: dropped, logged, and its sender reported to the coordinator. The
+   * microbatch is lost here; the step re-runs as after any loss (the coordinator's step timeout).
+   */
+  private refused(st: StepState, from: string, kind: 'act' | 'grad', mb: number, reason: string): void {
+    const text = `${kind} of microbatch ${mb} of step ${st.key}: ${reason}`;
+    this.log(`dropping ${text} (from ${from})`);
+    this.opts.send({ type: 'peer-report', peer: from, reason: text.slice(0, 512) });
+  }
+
+  /** A compute call's error: a CodecError (the payload from `from` refused) is reported and dropped, others rethrown. */
+  private refusedByCodec(err: unknown, st: StepState, from: string, kind: 'act' | 'grad', mb: number): void {
+    if (!isCodecError(err)) throw err;
+    this.checkCurrent(st);
+    this.refused(st, from, kind, mb, err.message);
+  }
+
   // ------------------------------------------------------------------------------------------- pipeline
 
-  private meta(st: StepState, mb: number, origin: string, route: string): TensorMeta {
+  private meta(st: StepState, mb: number, origin: string, route: string, codec?: string): TensorMeta {
     const r = route ? `${route},${this.peerId}` : this.peerId;
-    return microbatchMeta({ step: st.step, attempt: st.attempt, mb, origin, route: r.length > 256 ? r.slice(r.length - 256) : r });
+    const m = { step: st.step, attempt: st.attempt, mb, origin, route: r.length > 256 ? r.slice(r.length - 256) : r };
+    return microbatchMeta(codec === undefined ? m : { ...m, codec });
+  }
+
+  /** Activations forward: the payload with its codec, then the targets. */
+  private sendActs(st: StepState, next: string, mb: number, origin: string, route: string, acts: Uint8Array, targets: Uint32Array): void {
+    const { B, T } = this.run;
+    const meta = this.meta(st, mb, origin, route, this.codecs.act);
+    this.sendTo(next, { kind: 'act', dtype: 'u8', shape: [acts.byteLength], data: acts, meta });
+    this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: targets, meta: this.meta(st, mb, origin, route) });
+  }
+
+  /** An input gradient back to the peer the activations came from. */
+  private sendGrad(st: StepState, to: string, mb: number, origin: string, route: string, grad: Uint8Array): void {
+    const meta = this.meta(st, mb, origin, route, this.codecs.grad);
+    this.sendTo(to, { kind: 'grad', dtype: 'u8', shape: [grad.byteLength], data: grad, meta });
   }
 
   /** SWARM stochastic wiring: a next-stage member with an open link, weight = speed / (1 + my queue there). */
   private pickNext(st: StepState, mb: number): string | undefined {
+    // Local-steps mode: a microbatch stays in its lane (replica r of every stage), no stochastic wiring.
+    if (this.local) return laneNext(st.members, this.stageIndex, this.peerId, (p) => !!this.links.get(p));
     const cands = (st.members[this.stageIndex + 1] ?? []).filter((p) => this.links.get(p));
     if (cands.length === 0) return undefined;
     const w = cands.map((p) => Math.max(1e-9, this.speeds.get(p) ?? 1) / (1 + (this.queue.get(p) ?? 0)));
@@ -453,7 +538,10 @@ export class StageRuntime {
     const slot = this.takeSlot();
     if (this.last) {
       // A single-stage swarm: the whole model here.
-      const { loss } = await this.compute.forwardBackward(slot, { tokens: b.inputs }, b.targets, 1 / (M * B * T));
+      const { loss } = await this.compute.forwardBackward(slot, { tokens: b.inputs }, b.targets, this.lossScale(st, mb, M * B * T), {
+        step: st.step,
+        mb,
+      });
       this.checkCurrent(st);
       this.counted('forward', st, mb);
       this.counted('backward', st, mb);
@@ -462,16 +550,14 @@ export class StageRuntime {
       this.releaseSlot(st, slot);
       return;
     }
-    const acts = await this.compute.forward(slot, { tokens: b.inputs });
+    const acts = await this.compute.forward(slot, { tokens: b.inputs }, { step: st.step, mb });
     this.checkCurrent(st);
     const next = this.pickNext(st, mb);
     st.inflight.set(mb, { slot, to: next });
     if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
     this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
     this.counted('forward', st, mb);
-    const meta = this.meta(st, mb, this.peerId, '');
-    this.sendTo(next, { kind: 'act', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: acts, meta });
-    this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: b.targets, meta });
+    this.sendActs(st, next, mb, this.peerId, '', acts, b.targets);
   }
 
   private counted(what: 'forward' | 'backward', st: StepState, mb: number): void {
@@ -496,17 +582,22 @@ export class StageRuntime {
     const slot = this.takeSlot();
     const input = a.act!;
     a.act = undefined; // handed to the compute (possibly transferred to a worker)
-    const acts = await this.compute.forward(slot, { acts: input });
+    let acts: Uint8Array;
+    try {
+      acts = await this.compute.forward(slot, { payload: input }, { step: st.step, mb });
+    } catch (err) {
+      this.refusedByCodec(err, st, a.from, 'act', mb);
+      st.arrivals.delete(mb);
+      this.releaseSlot(st, slot);
+      return;
+    }
     this.checkCurrent(st);
     const next = this.pickNext(st, mb);
     st.inflight.set(mb, { slot, from: a.from, to: next });
     if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
     this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
     this.counted('forward', st, mb);
-    const meta = this.meta(st, mb, a.origin, a.route);
-    const { B, T } = this.run;
-    this.sendTo(next, { kind: 'act', dtype: 'f32', shape: [B * T, this.run.model.n_embd], data: acts, meta });
-    this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: a.targets!, meta });
+    this.sendActs(st, next, mb, a.origin, a.route, acts, a.targets!);
   }
 
   private async lastForwardBackward(st: StepState, mb: number): Promise<void> {
@@ -517,19 +608,20 @@ export class StageRuntime {
     const [input, targets] = [a.act!, a.targets!];
     a.act = undefined; // handed to the compute (possibly transferred to a worker)
     a.targets = undefined;
-    const { loss, gradIn } = await this.compute.forwardBackward(slot, { acts: input }, targets, 1 / (M * B * T));
-    const grad = gradIn!;
+    let out: { loss: number; gradIn: Uint8Array | null };
+    try {
+      out = await this.compute.forwardBackward(slot, { payload: input }, targets, this.lossScale(st, mb, M * B * T), { step: st.step, mb });
+    } catch (err) {
+      this.refusedByCodec(err, st, a.from, 'act', mb);
+      st.arrivals.delete(mb);
+      return;
+    }
+    const grad = out.gradIn!;
     this.checkCurrent(st);
     this.counted('forward', st, mb);
     this.counted('backward', st, mb);
-    this.sendTo(a.from, {
-      kind: 'grad',
-      dtype: 'f32',
-      shape: [B * T, this.run.model.n_embd],
-      data: grad,
-      meta: this.meta(st, mb, a.origin, a.route),
-    });
-    this.lossOut(st, mb, loss);
+    this.sendGrad(st, a.from, mb, a.origin, a.route, grad);
+    this.lossOut(st, mb, out.loss);
   }
 
   private lossOut(st: StepState, mb: number, loss: number): void {
@@ -538,31 +630,30 @@ export class StageRuntime {
     this.events.emit('loss', { step: st.step, attempt: st.attempt, mb, loss: l });
   }
 
-  private async backwardFromGrad(st: StepState, mb: number, f: Inflight, g: Float32Array): Promise<void> {
+  private async backwardFromGrad(st: StepState, mb: number, f: Inflight, g: Uint8Array, from: string): Promise<void> {
     this.checkCurrent(st);
     st.inflight.delete(mb);
-    const gradP = this.compute.backward(f.slot, g);
+    let grad: Uint8Array | null;
+    try {
+      grad = await this.compute.backward(f.slot, g, { step: st.step, mb });
+    } catch (err) {
+      this.refusedByCodec(err, st, from, 'grad', mb);
+      st.arrivals.delete(mb);
+      this.releaseSlot(st, f.slot);
+      return;
+    }
     if (this.first) {
-      await gradP;
       this.checkCurrent(st);
       this.counted('backward', st, mb);
       this.opts.send({ type: 'mb-done', step: st.step, attempt: st.attempt, mb });
       this.releaseSlot(st, f.slot);
       return;
     }
-    const grad = (await gradP)!;
     this.checkCurrent(st);
     this.counted('backward', st, mb);
     const a = st.arrivals.get(mb);
     st.arrivals.delete(mb);
-    const { B, T } = this.run;
-    this.sendTo(f.from!, {
-      kind: 'grad',
-      dtype: 'f32',
-      shape: [B * T, this.run.model.n_embd],
-      data: grad,
-      meta: this.meta(st, mb, a?.origin ?? '', a?.route ?? ''),
-    });
+    this.sendGrad(st, f.from!, mb, a?.origin ?? '', a?.route ?? '', grad!);
     this.releaseSlot(st, f.slot);
   }
 
@@ -584,7 +675,9 @@ export class StageRuntime {
     const mine = msg.members[this.stageIndex];
     const rank = mine.indexOf(this.peerId);
     if (rank < 0) throw new Error(`step-reduce ${st.key}: ${this.peerId} is not a member of stage ${this.stageIndex}`);
-    if (mine.length > 1) {
+    // Local-steps mode: no all-reduce; every lane's replica reports its own sum of squares (per-lane clip).
+    const reports = rank === 0 || !!this.local;
+    if (mine.length > 1 && !this.local) {
       const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
       if (links.some((l, j) => j !== rank && !l)) throw new StaleAttempt(`step-reduce ${st.key}: a replica link is down`);
       const tag = `${this.run.runId}:${st.step}:${st.attempt}:s${this.stageIndex}`;
@@ -610,14 +703,14 @@ export class StageRuntime {
     await this.enqueue(async () => {
       this.checkCurrent(st);
       await this.compute.writeFlat('grads', flat);
-      if (rank === 0) {
+      if (reports) {
         const v = await this.compute.gradSumSquares({ excludeTiedWte: true });
         value = Number.isFinite(v) ? v : null;
       }
     });
     this.checkCurrent(st);
     this.timings.reduce = performance.now() - t0;
-    if (rank === 0) this.opts.send({ type: 'grad-sumsq', step: st.step, attempt: st.attempt, stage: this.stageIndex, value });
+    if (reports) this.opts.send({ type: 'grad-sumsq', step: st.step, attempt: st.attempt, stage: this.stageIndex, value });
   }
 
   /** First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `flat`. */
@@ -672,7 +765,10 @@ export class StageRuntime {
     await this.enqueue(async () => {
       this.checkCurrent(st);
       const readParams = this.opts.digest ?? true;
-      const params = await this.compute.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale: msg.scale, readParams });
+      const lane = st.members[this.stageIndex]?.indexOf(this.peerId) ?? -1;
+      const scale = this.local ? msg.scales?.[lane] : msg.scale;
+      if (scale === undefined) throw new Error(`step-apply ${st.key}: no clip scale for lane ${lane}`);
+      const params = await this.compute.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale, readParams });
       this.stepsDone = st.step + 1;
       if (params) digest = digestFloats(params);
     });
@@ -682,13 +778,69 @@ export class StageRuntime {
     this.events.emit('applied', { step: st.step, attempt: st.attempt });
   }
 
-  /** A joining replica's state (weights + AdamW moments), written after every queued GPU task. */
-  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array }): Promise<void> {
+  /** A joining replica's state (weights + AdamW moments; local-steps mode: the outer state), written after every queued GPU task. */
+  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array; outer?: OuterFlat }): Promise<void> {
     return this.enqueue(async () => {
       await this.compute.writeFlat('params', s.params);
       await this.compute.writeFlat('m', s.m);
       await this.compute.writeFlat('v', s.v);
+      const outer = this.compute.outer;
+      if (this.local && (!s.outer || !outer)) throw new Error('stage-runtime: a local-steps replica needs the outer state of its source');
+      if (s.outer && outer) for (const part of OUTER_PARTS) await outer.writeFlat(part, s.outer[part]);
     });
+  }
+
+  /** Local-steps mode: the outer state, host side (a state transfer's source); null in per-step mode. */
+  async readOuter(): Promise<OuterFlat | null> {
+    const outer = this.compute.outer;
+    if (!this.local || !outer) return null;
+    let got: OuterFlat | null = null;
+    await this.enqueue(async () => {
+      got = { sync: await outer.readFlat('sync'), mom: await outer.readFlat('mom'), ef: await outer.readFlat('ef') };
+    });
+    return got;
+  }
+
+  /** Loss scale of microbatch `mb`: 1 / the step's tokens, or in local-steps mode 1 / its lane's tokens. */
+  private lossScale(st: StepState, mb: number, stepTokens: number): number {
+    if (!this.local) return 1 / stepTokens;
+    const R = st.members[0].length;
+    return 1 / (laneMicrobatches(this.run.M, R, mb % R).length * this.run.B * this.run.T);
+  }
+
+  /**
+   * Local-steps mode, `sync-begin`: encode this replica's pseudo-gradient, all-gather the stage's payloads, apply the
+   * outer step from all of them in rank order (replicas end bitwise equal), report sync-done with a digest.
+   */
+  private async outerSync(msg: ControlOf<'sync-begin'>): Promise<void> {
+    const spec = this.local;
+    const outer = this.compute.outer;
+    if (!spec || !outer) throw new Error(`sync-begin after step ${msg.step}, but the run is not in local-steps mode`);
+    const mine = msg.members[this.stageIndex] ?? [];
+    const rank = mine.indexOf(this.peerId);
+    if (rank < 0) return; // an idle replica (past the lanes)
+    let payload: Uint8Array | undefined;
+    await this.enqueue(async () => {
+      payload = await outer.encode(msg.step, rank);
+    });
+    if (!payload) throw new Error(`sync after step ${msg.step}: encoding the pseudo-gradient failed`);
+    const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
+    const payloads = await gatherSyncPayloads({
+      links,
+      rank,
+      step: msg.step,
+      stage: this.stageIndex,
+      payload,
+      timeoutMs: this.opts.reduceTimeoutMs ?? 60_000,
+    });
+    let digest: string | undefined;
+    await this.enqueue(async () => {
+      digest = digestFloats(await outer.apply(payloads, { lr: spec.outerLr, momentum: spec.outerMomentum }));
+    });
+    if (digest === undefined) throw new Error(`sync after step ${msg.step}: the outer step failed`);
+    if (this.closed) return;
+    this.opts.send({ type: 'sync-done', step: msg.step, stage: this.stageIndex, digest });
+    this.events.emit('synced', { step: msg.step });
   }
 
   /** Marks the step counter after a state transfer (a joining replica continues at `step`). */

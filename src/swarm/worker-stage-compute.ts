@@ -5,15 +5,15 @@
 import * as Comlink from 'comlink';
 import type { AdapterReport } from '../gpu/device';
 import type { OptimizerHyper } from '../model/stage';
-import type { ComputeBackend, FlatWhich, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
+import type { ComputeBackend, FlatWhich, MicrobatchKey, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
 import type { StageWorkerApi } from '../model/stage-worker-api';
 
-function give<T extends Float32Array | Uint32Array>(a: T): T {
+function give<T extends Float32Array | Uint32Array | Uint8Array>(a: T): T {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(a, [a.buffer as ArrayBuffer]) : a;
 }
 
 function giveInput(input: StageInput): StageInput {
-  const a = 'tokens' in input ? input.tokens : input.acts;
+  const a = 'tokens' in input ? input.tokens : input.payload;
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(input, [a.buffer as ArrayBuffer]) : input;
 }
 
@@ -40,18 +40,24 @@ export class WorkerStageCompute implements StageCompute {
   init(seed: number): Promise<void> {
     return this.api.initStage(this.id, seed);
   }
-  forward(slot: number, input: StageInput): Promise<Float32Array> {
-    return this.api.forward(this.id, slot, giveInput(input));
+  forward(slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array> {
+    return this.api.forward(this.id, slot, giveInput(input), key);
   }
-  forwardBackward(slot: number, input: StageInput, targets: Uint32Array, lossScale: number): Promise<{ loss: number; gradIn: Float32Array | null }> {
+  forwardBackward(
+    slot: number,
+    input: StageInput,
+    targets: Uint32Array,
+    lossScale: number,
+    key: MicrobatchKey,
+  ): Promise<{ loss: number; gradIn: Uint8Array | null }> {
     // Two arrays: transfer both buffers in one message when they are whole.
-    const a = 'tokens' in input ? input.tokens : input.acts;
+    const a = 'tokens' in input ? input.tokens : input.payload;
     const whole = (x: ArrayBufferView) => x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && a.buffer !== targets.buffer;
     const list = [a, targets].filter(whole).map((x) => x.buffer as ArrayBuffer);
-    return this.api.forwardBackward(this.id, slot, Comlink.transfer(input, list), targets, lossScale);
+    return this.api.forwardBackward(this.id, slot, Comlink.transfer(input, list), targets, lossScale, key);
   }
-  backward(slot: number, gradOut: Float32Array): Promise<Float32Array | null> {
-    return this.api.backward(this.id, slot, give(gradOut));
+  backward(slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null> {
+    return this.api.backward(this.id, slot, give(gradOut), key);
   }
   zeroGrads(): Promise<void> {
     return this.api.zeroGrads(this.id);

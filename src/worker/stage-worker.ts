@@ -8,11 +8,19 @@ import { browserRuntime } from '../gpu/browser-runtime';
 import type { AdapterReport } from '../gpu/device';
 import type { Runtime } from '../gpu/runtime';
 import type { OptimizerHyper } from '../model/stage';
-import { benchmarkRuntime, LocalStageCompute, type FlatWhich, type StageInput, type StageLayout, type StageSpec } from '../model/stage-compute';
+import {
+  benchmarkRuntime,
+  LocalStageCompute,
+  type FlatWhich,
+  type MicrobatchKey,
+  type StageInput,
+  type StageLayout,
+  type StageSpec,
+} from '../model/stage-compute';
 import type { StageWorkerApi } from '../model/stage-worker-api';
 
 /** Transfers the array's buffer when it owns it whole, else sends a copy. */
-function out<T extends Float32Array | Uint32Array>(a: T): T {
+function out<T extends Float32Array | Uint32Array | Uint8Array>(a: T): T {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(a, [a.buffer as ArrayBuffer]) : a;
 }
 
@@ -57,8 +65,8 @@ class StageWorker implements StageWorkerApi {
     return this.stage(id).init(seed);
   }
 
-  async forward(id: number, slot: number, input: StageInput): Promise<Float32Array> {
-    return out(await this.stage(id).forward(slot, input));
+  async forward(id: number, slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array> {
+    return out(await this.stage(id).forward(slot, input, key));
   }
 
   async forwardBackward(
@@ -67,13 +75,15 @@ class StageWorker implements StageWorkerApi {
     input: StageInput,
     targets: Uint32Array,
     lossScale: number,
-  ): Promise<{ loss: number; gradIn: Float32Array | null }> {
-    const r = await this.stage(id).forwardBackward(slot, input, targets, lossScale);
-    return r.gradIn ? Comlink.transfer(r, [r.gradIn.buffer as ArrayBuffer]) : r;
+    key: MicrobatchKey,
+  ): Promise<{ loss: number; gradIn: Uint8Array | null }> {
+    const r = await this.stage(id).forwardBackward(slot, input, targets, lossScale, key);
+    const g = r.gradIn;
+    return g && g.byteOffset === 0 && g.byteLength === g.buffer.byteLength ? Comlink.transfer(r, [g.buffer as ArrayBuffer]) : r;
   }
 
-  async backward(id: number, slot: number, gradOut: Float32Array): Promise<Float32Array | null> {
-    const g = await this.stage(id).backward(slot, gradOut);
+  async backward(id: number, slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null> {
+    const g = await this.stage(id).backward(slot, gradOut, key);
     return g ? out(g) : null;
   }
 

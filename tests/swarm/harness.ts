@@ -14,7 +14,7 @@ import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
 import { swarmControl, type SwarmSignaling } from '../../src/protocol/control-codec';
-import { SwarmPeer } from '../../src/swarm/peer';
+import { SwarmPeer, type SwarmPeerOptions } from '../../src/swarm/peer';
 import { holdingControlPlane, type HoldControl } from './held-control';
 
 export const LOG = process.env.SWARM_LOG === '1' ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
@@ -52,7 +52,8 @@ export interface Swarm {
   coordSig: SwarmSignaling;
   coordinator: Coordinator;
   peers: SwarmPeer[];
-  addPeer(id: string, throughput?: number): Promise<SwarmPeer>;
+  /** `extra`: options of this peer that differ from the harness's (e.g. its own compute backend). */
+  addPeer(id: string, throughput?: number, extra?: Partial<SwarmPeerOptions>): Promise<SwarmPeer>;
   close(): Promise<void>;
 }
 
@@ -73,7 +74,7 @@ export async function startSwarm(
   const plane = holdControl ? holdingControlPlane(coordSig, holdControl) : coordSig;
   const coordinator = new Coordinator(plane, { run, log: LOG, stepTimeoutMs: 30_000, readyTimeoutMs: 30_000, ...opts });
   const peers: SwarmPeer[] = [];
-  const addPeer = async (id: string, throughput?: number) => {
+  const addPeer = async (id: string, throughput?: number, extra: Partial<SwarmPeerOptions> = {}) => {
     const p = await SwarmPeer.join({
       url: server.url,
       room,
@@ -86,6 +87,7 @@ export async function startSwarm(
       throughput,
       reduceTimeoutMs: 20_000,
       log: LOG,
+      ...extra,
     });
     peers.push(p);
     return p;

@@ -1,0 +1,156 @@
+// What crosses a pipeline stage's boundaries, as wire payloads (docs/compression.md): a non-last stage encodes its
+// output activations with the run's `act` codec and decodes the gradient of that output with the `grad` codec; a
+// non-first stage decodes its input activations and encodes their gradient. Encode and decode run on the GPU (the
+// codecs of src/compress); only payload bytes meet the host. The codec key of microbatch `mb` of step `step` at
+// boundary b (the output of stage b) is {seed, step, mb, stream: 2b} forward and 2b + 1 backward, the same key the
+// single-peer engine uses for its round trip in place, so both round the same values the same way.
+//
+// fp32 (no compression) is the raw f32 bytes, no header: today's wire, bit for bit.
+import type { Runtime } from '../gpu/runtime';
+import type { Tensor } from '../gpu/tensor';
+import type { CodecSpec, CompressSpec } from '../compress/spec';
+
+/** The step and microbatch of a boundary tensor (the codec key's seed and stream come from the stage). */
+export interface MicrobatchKey {
+  step: number;
+  mb: number;
+}
+
+/** The rounding key of a codec (docs/compression.md, Keys). */
+export interface RoundingKey {
+  seed: number;
+  step: number;
+  mb: number;
+  stream: number;
+}
+
+/** A payload a codec refuses; `name` survives a Web Worker boundary (comlink keeps it), so callers test the name. */
+export class CodecError extends Error {
+  override name = 'CodecError';
+}
+
+/** Whether `err` is a codec's refusal of a payload (in this process, or thrown in a worker and re-thrown here). */
+export function isCodecError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'CodecError';
+}
+
+/** The codec contract of src/compress (docs/compression.md). */
+export interface BoundaryCodec {
+  readonly spec: CodecSpec;
+  payloadBytes(n: number): number;
+  encode(rt: Runtime, src: Tensor, n: number, key: RoundingKey): Promise<Uint8Array>;
+  decode(rt: Runtime, payload: Uint8Array, out: Tensor, n: number): void;
+}
+
+/** A codec's id in a tensor's meta: the receiver refuses a payload of another codec than the run's. */
+export function codecId(spec: CodecSpec): string {
+  switch (spec.kind) {
+    case 'fp32':
+    case 'fp16':
+      return spec.kind;
+    case 'int8':
+    case 'int4':
+      return `${spec.kind}.b${spec.block}.${spec.rounding}`;
+    case 'topk':
+      return `topk.${spec.fraction}`;
+  }
+}
+
+/** fp32: the raw f32 bytes (little-endian, as the GPU holds them); decode checks the length only, as before. */
+export const fp32Codec: BoundaryCodec = {
+  spec: { kind: 'fp32' },
+  payloadBytes: (n) => 4 * n,
+  async encode(rt, src, n) {
+    const f = await rt.read(src, n);
+    return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  },
+  decode(rt, payload, out, n) {
+    if (payload.byteLength !== 4 * n) throw new CodecError(`fp32 payload: ${payload.byteLength} bytes, expected ${4 * n} (${n} values)`);
+    const own = payload.byteOffset % 4 === 0 ? payload : payload.slice();
+    rt.write(out, new Float32Array(own.buffer, own.byteOffset, n));
+  },
+};
+
+/** The codec of one direction; fp32 is the raw adapter above. */
+export type CodecFactory = (rt: Runtime, spec: CodecSpec) => BoundaryCodec;
+
+export function defaultFactory(_rt: Runtime, spec: CodecSpec): BoundaryCodec {
+  if (spec.kind === 'fp32') return fp32Codec;
+  throw new Error(`stage-wire: the ${codecId(spec)} codec is not available in this build`);
+}
+
+/** Widths of a stage's boundaries: values per token of its input (0: reads tokens) and output (0: ends in the loss). */
+export interface BoundaryWidths {
+  inWidth: number;
+  outWidth: number;
+}
+
+export interface StageWireOptions extends BoundaryWidths {
+  /** Index of the stage in the run: its input is boundary stage - 1, its output boundary stage. */
+  stage: number;
+  seed: number;
+  /** Tokens per microbatch (B*T). */
+  tokens: number;
+  compress: CompressSpec;
+  codecs?: CodecFactory;
+}
+
+/** The codecs and GPU scratch of one stage's boundaries. */
+export class StageWire {
+  private readonly act: BoundaryCodec;
+  private readonly grad: BoundaryCodec;
+  /** Decoded input activations (non-first), then copied into a slot. */
+  private readonly inScratch: Tensor | null;
+  /** Decoded gradient of the output (non-last). */
+  private readonly gradScratch: Tensor | null;
+  readonly nIn: number;
+  readonly nOut: number;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly o: StageWireOptions,
+  ) {
+    const make = o.codecs ?? defaultFactory;
+    this.act = make(rt, o.compress.act);
+    this.grad = make(rt, o.compress.grad);
+    this.nIn = o.tokens * o.inWidth;
+    this.nOut = o.tokens * o.outWidth;
+    this.inScratch = this.nIn > 0 ? rt.tensor([o.tokens, o.inWidth], 'wire.act_in') : null;
+    this.gradScratch = this.nOut > 0 ? rt.tensor([o.tokens, o.outWidth], 'wire.grad_out') : null;
+  }
+
+  private key(k: MicrobatchKey, stream: number): RoundingKey {
+    return { seed: this.o.seed, step: k.step, mb: k.mb, stream };
+  }
+
+  /** Input activations payload -> a GPU tensor [tokens, inWidth] (valid until the next decodeInput). */
+  decodeInput(payload: Uint8Array): Tensor {
+    if (!this.inScratch) throw new Error('stage-wire: the first stage reads tokens, not activations');
+    this.act.decode(this.rt, payload, this.inScratch, this.nIn);
+    return this.inScratch;
+  }
+
+  /** Output activations -> their payload (boundary `stage`, forward stream). */
+  encodeOutput(t: Tensor, k: MicrobatchKey): Promise<Uint8Array> {
+    if (this.nOut === 0) throw new Error('stage-wire: the last stage sends no activations');
+    return this.act.encode(this.rt, t, this.nOut, this.key(k, 2 * this.o.stage));
+  }
+
+  /** Payload of the output's gradient -> a GPU tensor [tokens, outWidth] (valid until the next decodeOutputGrad). */
+  decodeOutputGrad(payload: Uint8Array): Tensor {
+    if (!this.gradScratch) throw new Error('stage-wire: the last stage takes no output gradient');
+    this.grad.decode(this.rt, payload, this.gradScratch, this.nOut);
+    return this.gradScratch;
+  }
+
+  /** Gradient of the input -> its payload (boundary `stage - 1`, backward stream). */
+  encodeInputGrad(t: Tensor, k: MicrobatchKey): Promise<Uint8Array> {
+    if (this.nIn === 0) throw new Error('stage-wire: the first stage sends no input gradient');
+    return this.grad.encode(this.rt, t, this.nIn, this.key(k, 2 * (this.o.stage - 1) + 1));
+  }
+
+  dispose(): void {
+    if (this.inScratch) this.rt.release(this.inScratch);
+    if (this.gradScratch) this.rt.release(this.gradScratch);
+  }
+}
