@@ -9,6 +9,8 @@ import { PROTOCOL_VERSION } from '../protocol/version';
 import { learningRate } from '../model/schedule';
 import { assignStage } from './assignment';
 import type { RunConfig } from '../protocol/run-config';
+import { lanesOf, localSyncOf } from '../swarm/local-sync';
+import { isSyncStep } from '../model/outer-optimizer';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
 export interface ControlPlane {
@@ -40,8 +42,10 @@ export interface StepReport {
   scale: number;
   /** Peers per stage that applied the update. */
   members: string[][];
-  /** Replicas of every stage reported the same params digest. */
+  /** Replicas of every stage reported the same params digest (local-steps mode: after the step's outer sync). */
   replicasAgree: boolean;
+  /** Local-steps mode: the outer sync ran after this step. */
+  synced?: boolean;
   ms: number;
 }
 
@@ -88,6 +92,11 @@ export class Coordinator {
   private mbDone = new Set<number>();
   private losses = new Map<number, number | null>();
   private sumsq = new Map<number, number | null>();
+  /** Local-steps mode: sum of squares per (stage, lane), key `${stage}:${lane}`. */
+  private laneSumsq = new Map<string, number | null>();
+  /** Local-steps mode: params digests of the outer sync after step `syncStep`, per peer. */
+  private syncStep = -1;
+  private syncDone = new Map<string, string>();
   private stepDone = new Map<string, string>();
   private ready = new Map<string, number>();
   private progressAt = 0;
@@ -165,8 +174,14 @@ export class Coordinator {
       case 'mb-loss':
         if (mine(msg)) this.losses.set(msg.mb, msg.loss);
         break;
-      case 'grad-sumsq':
-        if (mine(msg) && c!.members[msg.stage]?.[0] === from) this.sumsq.set(msg.stage, msg.value);
+      case 'grad-sumsq': {
+        const lane = c?.members[msg.stage]?.indexOf(from) ?? -1;
+        if (mine(msg) && lane === 0) this.sumsq.set(msg.stage, msg.value);
+        if (mine(msg) && lane >= 0) this.laneSumsq.set(`${msg.stage}:${lane}`, msg.value);
+        break;
+      }
+      case 'sync-done':
+        if (msg.step === this.syncStep) this.syncDone.set(from, msg.digest);
         break;
       case 'step-done':
         if (mine(msg)) this.stepDone.set(from, msg.digest);
@@ -281,7 +296,8 @@ export class Coordinator {
       let attempt = 0;
       for (;;) {
         if (this.closed) throw new Error('coordinator closed');
-        const members = this.members();
+        // Local-steps mode: R lanes (the smallest replica count); replicas past it idle.
+        const members = localSyncOf(this.run) ? lanesOf(this.members()) : this.members();
         const empty = members.findIndex((m) => m.length === 0);
         if (empty >= 0) throw new Error(`stage ${empty} has no live replica: its weights are lost, the run cannot continue`);
         try {
@@ -363,7 +379,9 @@ export class Coordinator {
     this.mbDone = new Set();
     this.losses = new Map();
     this.sumsq = new Map();
+    this.laneSumsq = new Map();
     this.stepDone = new Map();
+    const local = localSyncOf(this.run);
     const firsts = members[0];
     const owners = Array.from({ length: M }, (_, k) => firsts[k % firsts.length]);
     const all = members.flat();
@@ -374,14 +392,30 @@ export class Coordinator {
     this.cp.sendControl({ type: 'step-begin', step, attempt, owners, members }, '*');
     await this.waitFor(() => this.mbDone.size === M && this.losses.size === M, vanished, stepMs, `step ${step} microbatches`);
     this.cp.sendControl({ type: 'step-reduce', step, attempt, members }, '*');
-    await this.waitFor(() => this.sumsq.size === members.length, vanished, stepMs, `step ${step} reduce`);
-    let sum = 0;
-    for (const v of this.sumsq.values()) sum += v === null ? Number.NaN : v;
-    const gradNorm = Math.sqrt(sum);
+    const lanes = local ? members[0].length : 1;
+    await this.waitFor(
+      () => (local ? this.laneSumsq.size === members.length * lanes : this.sumsq.size === members.length),
+      vanished,
+      stepMs,
+      `step ${step} reduce`,
+    );
+    // Per-step mode: one global norm over the stages. Local-steps mode: each lane's norm over its stages, its own
+    // clip scale (lane r = replica r of every stage); the report shows lane 0's.
     const clip = this.run.optimizer.gradClip;
-    const scale = !Number.isFinite(gradNorm) ? 0 : clip > 0 ? Math.min(1, clip / (gradNorm + 1e-6)) : 1;
+    const norms = Array.from({ length: lanes }, (_, r) => {
+      let sum = 0;
+      if (!local) for (const v of this.sumsq.values()) sum += v === null ? Number.NaN : v;
+      else
+        for (let s = 0; s < members.length; s++) {
+          const v = this.laneSumsq.get(`${s}:${r}`);
+          sum += v === null || v === undefined ? Number.NaN : v;
+        }
+      return Math.sqrt(sum);
+    });
+    const scales = norms.map((n) => (!Number.isFinite(n) ? 0 : clip > 0 ? Math.min(1, clip / (n + 1e-6)) : 1));
+    const [gradNorm, scale] = [norms[0], scales[0]];
     const lr = learningRate(step, this.run.schedule);
-    this.cp.sendControl({ type: 'step-apply', step, attempt, scale, lr }, '*');
+    this.cp.sendControl(local ? { type: 'step-apply', step, attempt, scale, lr, scales } : { type: 'step-apply', step, attempt, scale, lr }, '*');
     // The update is out: from here a vanished member just stops counting.
     await this.waitFor(
       () => all.every((p) => !this.isAlive(p) || this.stepDone.has(p)),
@@ -400,7 +434,10 @@ export class Coordinator {
     });
     let replicasAgree = true;
     const applied = members.map((m) => m.filter((p) => this.stepDone.has(p)));
-    for (const m of applied) if (new Set(m.map((p) => this.stepDone.get(p))).size > 1) replicasAgree = false;
+    const synced = !!local && isSyncStep(step, local.H, this.run.steps);
+    // Local-steps replicas differ between syncs by design: they must agree after each outer sync.
+    if (synced) replicasAgree = await this.outerSync(step, applied);
+    else if (!local) for (const m of applied) if (new Set(m.map((p) => this.stepDone.get(p))).size > 1) replicasAgree = false;
     if (!replicasAgree) this.log(`step ${step}: replicas disagree on their params digest`);
     let lossSum = 0;
     for (const l of this.losses.values()) lossSum += l ?? Number.NaN;
@@ -413,12 +450,43 @@ export class Coordinator {
       scale,
       members: applied,
       replicasAgree,
+      ...(local ? { synced } : {}),
       ms: performance.now() - t0,
     };
     this.log(
       `step ${step}: loss ${report.loss.toFixed(4)} norm ${gradNorm.toFixed(4)} scale ${scale.toFixed(4)} ${report.ms.toFixed(0)} ms${attempt ? ` (${attempt + 1} attempts)` : ''}`,
     );
     return report;
+  }
+
+  /**
+   * Local-steps mode: the outer sync after `step` (sync-begin, every lane replica's sync-done). Returns whether each
+   * stage's replicas report the same params digest. A replica lost mid-sync ends the run: the others may already
+   * have applied the outer step without its pseudo-gradient, and the lanes cannot be made equal again.
+   */
+  private async outerSync(step: number, members: string[][]): Promise<boolean> {
+    this.syncStep = step;
+    this.syncDone = new Map();
+    const all = members.flat();
+    this.cp.sendControl({ type: 'sync-begin', step, members }, '*');
+    try {
+      await this.waitFor(
+        () => all.every((p) => this.syncDone.has(p)),
+        () => {
+          const gone = all.find((p) => !this.isAlive(p));
+          return gone ? `${gone} vanished during the outer sync after step ${step}` : null;
+        },
+        this.opts.stepTimeoutMs ?? 60_000,
+        `outer sync after step ${step}`,
+      );
+    } catch (err) {
+      if (err instanceof Restart)
+        throw new Error(`local-steps sync failed: ${err.message}; the replicas' weights cannot be reconciled`, { cause: err });
+      throw err;
+    }
+    const agree = members.every((m) => new Set(m.map((p) => this.syncDone.get(p))).size <= 1);
+    if (!agree) this.log(`outer sync after step ${step}: replicas disagree on their params digest`);
+    return agree;
   }
 
   close(): void {

@@ -203,6 +203,18 @@ export function unpackSyncPayload(payload: Uint8Array, names: readonly string[])
   return out;
 }
 
+/** Microbatches of lane `lane` among M with R lanes: k ≡ lane (mod R), in order. */
+export function laneMicrobatches(M: number, R: number, lane: number): number[] {
+  const out: number[] = [];
+  for (let k = lane; k < M; k += R) out.push(k);
+  return out;
+}
+
+/** Whether the outer sync runs after step `step` (every H steps and after the run's last step). */
+export function isSyncStep(step: number, H: number, steps: number): boolean {
+  return (step + 1) % H === 0 || step === steps - 1;
+}
+
 export type OuterPart = 'sync' | 'mom' | 'ef';
 export const OUTER_PARTS: readonly OuterPart[] = ['sync', 'mom', 'ef'];
 

@@ -111,7 +111,23 @@ export const stepReduceSchema = z.object({ type: z.literal('step-reduce'), ...st
 export const gradSumsqSchema = z.object({ type: z.literal('grad-sumsq'), ...stepKey, stage: count, value: z.number().nonnegative().nullable() });
 
 /** Coordinator -> all: apply AdamW (t = step + 1) with this lr and global clip scale. */
-export const stepApplySchema = z.object({ type: z.literal('step-apply'), ...stepKey, scale: z.number().nonnegative(), lr: z.number().nonnegative() });
+export const stepApplySchema = z.object({
+  type: z.literal('step-apply'),
+  ...stepKey,
+  scale: z.number().nonnegative(),
+  lr: z.number().nonnegative(),
+  /** Local-steps mode: lane r's own clip scale (replica r of every stage uses scales[r]; docs/compression.md). */
+  scales: z.array(z.number().nonnegative()).max(256).optional(),
+});
+
+/**
+ * Coordinator -> all, local-steps mode, after every member confirmed step `step`: the stage's replicas (lanes of
+ * `members`) exchange their compressed pseudo-gradients and take the outer Nesterov step (src/swarm/local-sync.ts).
+ */
+export const syncBeginSchema = z.object({ type: z.literal('sync-begin'), step: count, members: membersSchema });
+
+/** Peer -> coordinator: the outer step after `step` is applied; digest of the stage's parameters (replicas agree). */
+export const syncDoneSchema = z.object({ type: z.literal('sync-done'), step: count, stage: count, digest: z.string().max(64) });
 
 /**
  * Peer -> coordinator: update applied; digest of the stage's parameters (replicas must agree). `wire`: the bytes
@@ -169,6 +185,8 @@ export const controlSchemas = {
   'step-done': stepDoneSchema,
   'step-report': stepReportSchema,
   'peer-report': peerReportSchema,
+  'sync-begin': syncBeginSchema,
+  'sync-done': syncDoneSchema,
 } as const;
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
@@ -189,6 +207,8 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   stepDoneSchema,
   stepReportSchema,
   peerReportSchema,
+  syncBeginSchema,
+  syncDoneSchema,
 ]);
 
 export type ControlMessage = z.infer<typeof controlMessageSchema>;

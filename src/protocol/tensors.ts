@@ -24,6 +24,19 @@ export type MicrobatchMeta = z.infer<typeof microbatchMetaSchema>;
 export const tieMetaSchema = z.object({ ...stepKey, mb: z.literal(-1) });
 export type TieMeta = z.infer<typeof tieMetaSchema>;
 
+/** Local-steps sync payload (src/swarm/local-sync.ts): replica `rank` of stage `stage`, after step `step`. */
+export const syncMetaSchema = z.object({ step: count, stage: count, rank: count });
+export type SyncMeta = z.infer<typeof syncMetaSchema>;
+
+/** Parses a sync payload's meta. */
+export function readSyncMeta(meta: TensorMeta): TensorRead<SyncMeta> {
+  const r = syncMetaSchema.safeParse(meta);
+  return r.success ? { ok: true, value: r.data } : { ok: false, error: `sync meta: ${issues(r.error)}` };
+}
+export function syncMeta(m: SyncMeta): TensorMeta {
+  return m;
+}
+
 /** All-reduce shard (src/swarm/allreduce.ts). */
 export const allreduceMetaSchema = z.object({
   tag: z.string().min(1).max(256),
