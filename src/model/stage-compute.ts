@@ -23,7 +23,8 @@ import type { GPTConfig } from './config';
 import { initParams } from './init';
 import { Stage, stageParamSpecs, type OptimizerHyper } from './stage';
 import { embedsTokens, hasHead, type StageRange } from './stage-role';
-import { StageWire, defaultFactory, type CodecFactory, type MicrobatchKey } from './stage-wire';
+import { StageWire, type CodecFactory, type MicrobatchKey } from './stage-wire';
+import { createCodec } from '../compress/codec';
 import { LocalOuterCompute, type OuterCompute } from './outer-compute';
 
 export type { MicrobatchKey } from './stage-wire';
@@ -162,7 +163,8 @@ export class LocalStageCompute implements StageCompute {
     this.layout = layoutOfStage(this.stage, widths);
     this.wire = new StageWire(rt, { ...widths, stage: spec.stage, seed: spec.seed, tokens: spec.B * spec.T, compress: spec.compress, codecs });
     const sync = spec.compress.sync;
-    if (sync.mode === 'local') this.outer = new LocalOuterCompute(rt, this.stage.params, (codecs ?? defaultFactory)(rt, sync.codec), spec.seed);
+    if (sync.mode === 'local')
+      this.outer = new LocalOuterCompute(rt, this.stage.params, codecs ? codecs(rt, sync.codec) : createCodec(rt, sync.codec), spec.seed);
   }
 
   get slotCount(): number {
