@@ -8,6 +8,7 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { sampleText } from '../coordinator/sample-text';
+import { EVAL_BATCHES, validationLoss } from '../coordinator/val-loss';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
 import { num, parse, str, UsageError } from './args';
 import { cliRuntime, saveCheckpointFile } from './engine';
@@ -20,6 +21,7 @@ export const coordinatorHelp = `tabswarm coordinator [flags]      coordinate a s
   --room R (default: ${DEFAULT_ROOM})   --min-peers N (default: --stages) peers needed before step 0
 ${runFlagsHelp}
   --sample-chars 200             text sample from the trained weights at the end (0: none)
+  --eval-batches ${EVAL_BATCHES}               validation batches for the summary's val_loss (0: no evaluation)
   --out FILE                     also write the trained weights as a checkpoint
   --step-timeout 120             seconds without progress before a step is re-run
   --verbose                      coordinator log on stderr`;
@@ -33,6 +35,7 @@ export async function coordinator(argv: string[]): Promise<number> {
     room: { type: 'string' },
     'min-peers': { type: 'string' },
     'sample-chars': { type: 'string' },
+    'eval-batches': { type: 'string' },
     out: { type: 'string' },
     'step-timeout': { type: 'string' },
     verbose: { type: 'boolean' },
@@ -40,11 +43,12 @@ export async function coordinator(argv: string[]): Promise<number> {
   const signal = str(values, 'signal');
   if (!signal && !values.serve) throw new UsageError('give --signal URL or --serve');
   if (signal && values.serve) throw new UsageError('--signal and --serve exclude each other');
-  const { tokenizer } = corpus(str(values, 'data'));
+  const { tokenizer, data } = corpus(str(values, 'data'));
   const run = runFromFlags(values, tokenizer.vocabSize);
   const room = str(values, 'room') ?? DEFAULT_ROOM;
   const minPeers = num(values, 'min-peers', run.stages.length, { int: true, min: 1 });
   const sampleChars = num(values, 'sample-chars', 200, { int: true, min: 0 });
+  const evalCount = num(values, 'eval-batches', EVAL_BATCHES, { int: true, min: 0 });
   const out = str(values, 'out');
   const log = values.verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
   let server: SignalingServer | undefined;
@@ -78,24 +82,28 @@ export async function coordinator(argv: string[]): Promise<number> {
     } finally {
       table.stop();
     }
-    if (sampleChars > 0 || out) {
+    let valLoss: number | null = null;
+    if (sampleChars > 0 || out || evalCount > 0) {
       const params = await session.collectWeights({ rtcFactory: nodeRtcFactory(), log });
       if (out) {
         saveCheckpointFile(out, { config: run.model, params, tokenizer: tokenizer.toJSON() });
         process.stderr.write(`[coordinator] wrote ${out}\n`);
       }
-      if (sampleChars > 0) {
+      if (sampleChars > 0 || evalCount > 0) {
         const rt = await cliRuntime();
         try {
-          const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
-          process.stdout.write(`\n--- sample ---\n${text}\n--------------\n`);
+          if (evalCount > 0) valLoss = await validationLoss(rt, run, params, data.val, { maxBatches: evalCount });
+          if (sampleChars > 0) {
+            const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
+            process.stdout.write(`\n--- sample ---\n${text}\n--------------\n`);
+          }
         } finally {
           rt.destroy();
         }
       }
     }
     session.release();
-    console.log(JSON.stringify(session.summary()));
+    console.log(JSON.stringify(session.finalSummary(valLoss)));
     return 0;
   } finally {
     process.off('SIGINT', stop);

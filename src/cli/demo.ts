@@ -8,7 +8,9 @@
 //   5. a live table; then the trained weights come to this process over WebRTC (an observer peer copies one
 //      replica per stage through the swarm's state transfer) and Sampler prints a text sample,
 //   6. a clean exit (browser, peers, servers closed); the last stdout line is the JSON summary
-//      {"steps","peers","stages","first_loss","last_loss","tokens_per_s"}.
+//      {"steps","peers","stages","first_loss","last_loss","tokens_per_s","val_loss","wire_bytes_per_token"}
+//      (val_loss: the collected weights on the validation split; wire_bytes_per_token: bytes per trained token by
+//      category, docs/compression.md).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -19,6 +21,8 @@ import type { StepReport } from '../coordinator/coordinator';
 import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { sampleText } from '../coordinator/sample-text';
+import { EVAL_BATCHES, validationLoss } from '../coordinator/val-loss';
+import { fp32Ratios } from '../coordinator/run-view';
 import type { RunConfig } from '../protocol/run-config';
 import { nodeRuntime } from '../gpu/node-runtime';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
@@ -37,7 +41,8 @@ export const demoHelp = `tabswarm demo [flags]             a whole swarm on loop
 ${runFlagsHelp}
   --port 0            signaling server port (127.0.0.1)    --pages-port 0   static page server port
   --no-pages          do not build/serve the pages (only with --node-peers)
-  --room ${DEFAULT_ROOM}         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)`;
+  --room ${DEFAULT_ROOM}         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)
+  --eval-batches ${EVAL_BATCHES}    validation batches for the summary's val_loss (0: no evaluation)`;
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // As tests/browser/harness.ts: new headless, loopback WebRTC, WebGPU (SwiftShader without a GPU), no throttling of
@@ -251,6 +256,7 @@ export async function demo(argv: string[]): Promise<number> {
     'no-pages': { type: 'boolean' },
     room: { type: 'string' },
     'sample-chars': { type: 'string' },
+    'eval-batches': { type: 'string' },
     timeout: { type: 'string' },
     verbose: { type: 'boolean' },
   });
@@ -263,11 +269,12 @@ export async function demo(argv: string[]): Promise<number> {
   }
   const room = str(values, 'room') ?? DEFAULT_ROOM;
   const sampleChars = num(values, 'sample-chars', 200, { int: true, min: 0 });
+  const evalCount = num(values, 'eval-batches', EVAL_BATCHES, { int: true, min: 0 });
   const timeoutMs = num(values, 'timeout', 1200, { min: 1 }) * 1000;
   const verbose = values.verbose === true;
   const say = (s: string) => process.stderr.write(`[demo] ${s}\n`);
   const swarmLog = verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
-  const { tokenizer } = corpus(str(values, 'data'));
+  const { tokenizer, data } = corpus(str(values, 'data'));
   const run: RunConfig = runFromFlags(values, tokenizer.vocabSize);
   if (n < run.stages.length) throw new UsageError(`${n} contributor(s) cannot fill ${run.stages.length} stages`);
 
@@ -330,20 +337,27 @@ export async function demo(argv: string[]): Promise<number> {
       table.stop();
     }
     const trainedAt = performance.now();
-    if (sampleChars > 0) {
+    let valLoss: number | null = null;
+    if (sampleChars > 0 || evalCount > 0) {
       const params = await s.collectWeights({ rtcFactory: nodeRtcFactory(), log: swarmLog ?? ((m) => say(m)) });
       const rt = await cliRuntime();
       try {
-        const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
-        process.stdout.write(`\n--- sample after ${reports.length} steps ---\n${text}\n--------------\n`);
+        if (evalCount > 0) valLoss = await validationLoss(rt, run, params, data.val, { maxBatches: evalCount });
+        if (sampleChars > 0) {
+          const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
+          process.stdout.write(`\n--- sample after ${reports.length} steps ---\n${text}\n--------------\n`);
+        }
       } finally {
         rt.destroy();
       }
     }
     s.release();
-    const summary = s.summary();
+    const summary = s.finalSummary(valLoss);
+    const ratios = fp32Ratios(s.view.view);
+    const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(1)}x` : '-');
     say(
-      `trained in ${((trainedAt - t0) / 1000).toFixed(1)} s wall (setup included); loss ${summary.first_loss.toFixed(4)} -> ${summary.last_loss.toFixed(4)}`,
+      `trained in ${((trainedAt - t0) / 1000).toFixed(1)} s wall (setup included); loss ${summary.first_loss.toFixed(4)} -> ${summary.last_loss.toFixed(4)}` +
+        `${valLoss !== null ? `, val ${valLoss.toFixed(4)}` : ''}; wire vs fp32: stage boundaries ${x(ratios.pipeline)} fewer bytes, sync ${x(ratios.sync)}, all ${x(ratios.total)}`,
     );
     await contributors.stop();
     contributors = undefined;

@@ -2,7 +2,7 @@
 // the step, loss, tokens/s and every peer's stage and state. On a TTY the table is redrawn in place; otherwise one
 // line per finished step (and per step re-run), and the whole table once at the end.
 import type { StepReport } from '../coordinator/coordinator';
-import { runTokensPerSecond, stepTokensPerSecond, type RunView } from '../coordinator/run-view';
+import { fp32Ratios, runTokensPerSecond, stepTokensPerSecond, totalWireBytesPerToken, wireLine, type RunView } from '../coordinator/run-view';
 import type { RunViewStore } from '../coordinator/run-view-store';
 import type { Unsubscribe } from '../net/emitter';
 
@@ -19,7 +19,7 @@ const ROW_DETAIL = 60;
 const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 
-/** One line for a finished step: step, loss, tokens/s, time and who holds which stage. */
+/** One line for a finished step: step, loss, tokens/s, time, wire bytes per token (x fewer than fp32) and who holds which stage. */
 export function stepLine(v: RunView, r: StepReport): string {
   const peers = v.peers
     .filter((p) => p.stage !== null)
@@ -27,8 +27,16 @@ export function stepLine(v: RunView, r: StepReport): string {
     .join(' ');
   return (
     `step ${lpad(String(r.step + 1), String(v.steps).length)}/${v.steps}  loss ${r.loss.toFixed(4)}  ` +
-    `${lpad(stepTokensPerSecond(v, r).toFixed(0), 6)} tok/s  ${lpad(r.ms.toFixed(0), 6)} ms${r.attempts > 1 ? ` (${r.attempts} attempts)` : ''}  [${peers}]`
+    `${lpad(stepTokensPerSecond(v, r).toFixed(0), 6)} tok/s  ${lpad(r.ms.toFixed(0), 6)} ms${r.attempts > 1 ? ` (${r.attempts} attempts)` : ''}  ` +
+    `${wireCell(v)}  [${peers}]`
   );
+}
+
+/** Wire bytes per trained token so far and how many times fewer than fp32 (all categories). */
+function wireCell(v: RunView): string {
+  if (v.tokens <= 0) return 'wire -';
+  const total = fp32Ratios(v).total;
+  return `wire ${totalWireBytesPerToken(v).toFixed(1)} B/tok (${Number.isFinite(total) ? total.toFixed(1) : '-'}x vs fp32)`;
 }
 
 /** The table as lines: a header with the run's progress, one row per peer (by stage, then id), the last re-run. */
@@ -41,6 +49,7 @@ export function renderTable(v: RunView, title = 'swarm'): string[] {
       `loss ${last ? last.loss.toFixed(4) : '-'}${first && last !== first ? ` (from ${first.loss.toFixed(4)})` : ''}  ` +
       `${runTokensPerSecond(v).toFixed(0)} tok/s${v.restarts ? `  restarts ${v.restarts}` : ''}`,
   );
+  if (v.tokens > 0) lines.push(`  ${wireLine(v)}`);
   lines.push(`  ${pad('peer', 24)} ${pad('platform', 8)} ${pad('stage', 5)} ${pad('state', 16)} ${lpad('mb', 5)} ${lpad('bench tok/s', 11)}`);
   const rows = [...v.peers].sort((a, b) => (a.stage ?? 99) - (b.stage ?? 99) || a.id.localeCompare(b.id));
   for (const r of rows) {

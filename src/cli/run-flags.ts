@@ -2,12 +2,13 @@
 // (src/coordinator/run-builder.ts), same name, same defaults.
 import type { RunConfig } from '../protocol/run-config';
 import { buildRun, NUMERIC_RUN_OPTIONS, readRunOptions, RUN_DEFAULTS, RunBuildError, type RunOptionName } from '../coordinator/run-builder';
+import { DEFAULT_COMPRESS, formatCompress } from '../coordinator/compress-option';
 import { str, UsageError } from './args';
 
 type FlagOptions = Record<RunOptionName | 'data', { type: 'string' }>;
 
 export const runFlagOptions: FlagOptions = Object.fromEntries(
-  [...NUMERIC_RUN_OPTIONS, 'run-id', 'data'].map((name) => [name, { type: 'string' }]),
+  [...NUMERIC_RUN_OPTIONS, 'run-id', 'compress', 'data'].map((name) => [name, { type: 'string' }]),
 ) as FlagOptions;
 
 const D = RUN_DEFAULTS;
@@ -17,7 +18,9 @@ const fmt = (x: number) => (x !== 0 && Math.abs(x) < 0.01 ? x.toExponential() : 
 export const runFlagsHelp = `  --stages ${D.stages} --steps ${D.steps} --microbatches ${D.microbatches} (M) --batch-size ${D['batch-size']} (B, sequences per microbatch)
   --n-layer ${D['n-layer']} --n-head ${D['n-head']} --n-embd ${D['n-embd']} --block-size ${D['block-size']}       model (T = block size)
   --lr ${fmt(D.lr)} --min-lr ${fmt(D['min-lr'])} --warmup ${D.warmup} --weight-decay ${fmt(D['weight-decay'])} --beta2 ${fmt(D.beta2)} --grad-clip ${fmt(D['grad-clip'])} --seed ${D.seed}
-  --slots N (in-flight microbatches per stage)  --run-id ID  --data public/tinyshakespeare.txt`;
+  --slots N (in-flight microbatches per stage)  --run-id ID  --data public/tinyshakespeare.txt
+  --compress none     wire compression: none (fp32), default (${formatCompress(DEFAULT_COMPRESS)}),
+                      a JSON CompressSpec, or e.g. act=int8:64,grad=int8:64,bottleneck=16p,sync=local:H=50:int8 (README)`;
 
 /** The run the flags describe (defaults for the rest), over a corpus of `vocab` characters. */
 export function runFromFlags(values: Record<string, unknown>, vocab: number): RunConfig {

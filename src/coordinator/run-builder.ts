@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DEFAULT_OPTIMIZER, type StageRange } from '../model/stage';
 import { parseRunConfig, type RunConfig } from '../protocol/run-config';
+import { checkCompressForModel, CompressOptionError, isCompressNone, parseCompressOption } from './compress-option';
 
 const count = z.number().int().positive();
 const nonNegative = z.number().nonnegative();
@@ -33,12 +34,14 @@ export const runOptionsSchema = z.object({
   slots: count.optional(),
   /** Default: run-<8 random hex digits>. */
   'run-id': z.string().min(1).optional(),
+  /** Wire compression (src/coordinator/compress-option.ts): none (default), default, JSON or the compact form. */
+  compress: z.string().optional(),
 });
 
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 export type RunOptionName = keyof RunOptions;
-/** The options whose value is a number (all but the run id). */
-export type NumericRunOption = Exclude<RunOptionName, 'run-id'>;
+/** The options whose value is a number (all but the run id and the compression). */
+export type NumericRunOption = Exclude<RunOptionName, 'run-id' | 'compress'>;
 
 export const RUN_DEFAULTS = {
   stages: 2,
@@ -56,7 +59,7 @@ export const RUN_DEFAULTS = {
   beta2: DEFAULT_OPTIMIZER.beta2,
   'grad-clip': DEFAULT_OPTIMIZER.gradClip,
   seed: 1337,
-} as const satisfies Omit<RunOptions, 'slots' | 'run-id'>;
+} as const satisfies Omit<RunOptions, 'slots' | 'run-id' | 'compress'>;
 
 /** The room a coordinator opens and a peer joins when none is given. */
 export const DEFAULT_ROOM = 'demo';
@@ -119,6 +122,8 @@ export function readRunOptions(get: (name: RunOptionName) => string | undefined,
   }
   const runId = get('run-id');
   if (runId !== undefined) out['run-id'] = runId;
+  const compress = get('compress');
+  if (compress !== undefined) out.compress = compress;
   return out;
 }
 
@@ -149,6 +154,14 @@ export function buildRun(input: Partial<RunOptions>, vocab: number, label: Optio
   const S = o.stages;
   const nLayer = o['n-layer'];
   if (S > nLayer) throw new RunBuildError(`${label('stages')} ${S} exceeds ${label('n-layer')} ${nLayer} (a stage holds at least one layer)`);
+  let compress;
+  try {
+    compress = parseCompressOption(o.compress ?? 'none');
+    checkCompressForModel(compress, o['n-embd'], S);
+  } catch (e) {
+    if (e instanceof CompressOptionError) throw new RunBuildError(`${label('compress')}: ${e.message}`);
+    throw e;
+  }
   try {
     return parseRunConfig({
       runId: o['run-id'] ?? newRunId(),
@@ -162,6 +175,8 @@ export function buildRun(input: Partial<RunOptions>, vocab: number, label: Optio
       optimizer: { ...DEFAULT_OPTIMIZER, lr: o.lr, weightDecay: o['weight-decay'], beta2: o.beta2, gradClip: o['grad-clip'] },
       seed: o.seed,
       ...(o.slots ? { slots: o.slots } : {}),
+      // Today's wire leaves `compress` out: the run config is then what it was before compression existed.
+      ...(isCompressNone(compress) ? {} : { compress }),
     });
   } catch (e) {
     throw new RunBuildError((e as Error).message);

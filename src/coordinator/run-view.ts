@@ -320,6 +320,11 @@ export function runSummary(v: RunView): RunSummary {
 
 // ------------------------------------------------------------------------------------------- wire accounting
 
+/** Bytes per trained token, all categories together (0 before the first step). */
+export function totalWireBytesPerToken(v: RunView): number {
+  return v.tokens > 0 ? totalWireBytes(v.wire) / v.tokens : 0;
+}
+
 /** Bytes per trained token, per category (all 0 before the first step). */
 export function wireBytesPerToken(v: RunView): WireBytes {
   const out = emptyWireBytes();

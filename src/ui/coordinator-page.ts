@@ -6,7 +6,7 @@
 //
 // URL parameters (all optional, prefill the form): signal, room, min-peers, autostart=1 (start at load), and every
 // run option under its CLI flag's name (src/coordinator/run-builder.ts: stages, steps, microbatches, batch-size,
-// n-layer, n-head, n-embd, block-size, lr, min-lr, warmup, seed, ...), with the same defaults as the CLI. Older
+// n-layer, n-head, n-embd, block-size, lr, min-lr, warmup, seed, ..., compress), with the same defaults as the CLI. Older
 // short names are still read: M, B, n_layer, n_embd, n_head, block, minPeers.
 import { LitElement, css, html } from 'lit';
 import {
@@ -25,6 +25,7 @@ import { CharTokenizer } from '../model/tokenizer';
 import type { RunConfig } from '../protocol/run-config';
 import './loss-chart';
 import { CORPUS_URL, defaultSignalUrl, layersLabel } from './swarm-params';
+import { wireFigures } from './wire-figures';
 
 /** The run options the form shows (the rest come from the URL or the defaults). */
 const FORM_OPTIONS = [
@@ -90,7 +91,8 @@ export function formFromUrl(search: string = location.search): RunForm {
   };
   const options: Partial<Record<RunOptionName, string>> = {};
   for (const k of FORM_OPTIONS) options[k] = String(RUN_DEFAULTS[k]);
-  const names: RunOptionName[] = [...NUMERIC_RUN_OPTIONS, 'run-id'];
+  options.compress = 'none';
+  const names: RunOptionName[] = [...NUMERIC_RUN_OPTIONS, 'run-id', 'compress'];
   for (const k of names) {
     const v = get(k);
     if (v !== null && v !== '') options[k] = v;
@@ -231,7 +233,7 @@ export class TabswarmCoordinator extends LitElement {
     this.session = null;
   }
 
-  private field(k: 'signal' | 'room' | 'minPeers' | FormOption, label: string, wide = false) {
+  private field(k: 'signal' | 'room' | 'minPeers' | 'compress' | FormOption, label: string, wide = false) {
     const value = k === 'signal' || k === 'room' || k === 'minPeers' ? this.form[k] : (this.form.options[k] ?? '');
     const set = (s: string) => {
       if (k === 'signal' || k === 'room' || k === 'minPeers') this.form = { ...this.form, [k]: s };
@@ -263,6 +265,7 @@ export class TabswarmCoordinator extends LitElement {
       >
         ${this.field('signal', 'signaling server', true)} ${this.field('room', 'room')} ${this.field('stages', LABELS.stages)}
         ${this.field('minPeers', 'min peers')} ${FORM_OPTIONS.filter((k) => k !== 'stages').map((k) => this.field(k, LABELS[k]))}
+        ${this.field('compress', 'compress (none, default, act=int8:64,…)', true)}
         <button type="submit" ?disabled=${busy(s)}>${busy(s) ? 'Running…' : 'Start run'}</button>
       </form>
       <p class="muted">Contributors open <a href=${contributor} target="_blank">${contributor}</a></p>
@@ -270,6 +273,7 @@ export class TabswarmCoordinator extends LitElement {
         phase <b>${s.phase}</b> · step
         ${s.step}${s.steps ? ` / ${s.steps}` : ''}${last ? html` · loss <b data-k="loss">${last.loss.toFixed(4)}</b> · ${last.ms.toFixed(0)} ms/step` : ''}${tps ? ` · ${tps.toFixed(0)} tokens/s` : ''}${s.runId ? ` · run ${s.runId}` : ''}${s.restarts ? ` · ${s.restarts} step re-run(s)` : ''}
       </p>
+      <p class="muted">wire: ${wireFigures(s)}</p>
       ${Array.from({ length: S }, (_, st) => this.stageTable(st))} ${this.unassigned()}
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}

@@ -17,6 +17,7 @@ import { SwarmPeer, type SwarmPeerState, type SwarmProgress } from '../swarm/pee
 import { WorkerComputeBackend } from '../swarm/worker-stage-compute';
 import './loss-chart';
 import { layersLabel, type SwarmParams } from './swarm-params';
+import { wireFigures } from './wire-figures';
 
 import { CORPUS_URL } from './swarm-params';
 export { CORPUS_URL };
@@ -163,7 +164,10 @@ export class TabswarmPeer extends LitElement {
       peer.signaling.on('control', ({ from, msg }) => {
         if (msg.type === 'step-report') this.run.dispatch({ kind: 'control', from, msg });
       });
-      this.run.onChange(() => this.refreshLoss());
+      this.run.onChange(() => {
+        this.refreshLoss();
+        this.requestUpdate(); // the wire figures
+      });
       peer.events.on('assigned', ({ stage, run }) => {
         const r = run.stages[stage];
         this.run.dispatch({ kind: 'started', run });
@@ -235,6 +239,8 @@ export class TabswarmPeer extends LitElement {
         <dd data-k="loss">${s.loss === null ? '—' : s.loss.toFixed(4)}</dd>
         <dt>microbatches</dt>
         <dd>${s.forward} forward · ${s.backward} backward</dd>
+        <dt>wire</dt>
+        <dd>${wireFigures(this.run.view)}</dd>
       </dl>
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}
