@@ -1,6 +1,6 @@
 // Local-steps mode's replica sync (docs/compression.md "Local steps"): after the coordinator's `sync-begin`, every
 // replica of a stage sends its compressed pseudo-gradient (src/model/outer-optimizer.ts) to every other replica of
-// the stage (all-gather, tensor kind 'sync'), and each applies the outer step from all R payloads in rank order, so
+// the stage (all-gather, tensor kind 'local-sync'), and each applies the outer step from all R payloads in rank order, so
 // the replicas end bitwise identical. A payload is a few percent of the fp32 gradient (int8, top-k), so the
 // all-gather's R-1 copies per replica cost less than one butterfly of fp32 would.
 import { TensorDemux } from '../net/tensor-demux';
@@ -9,7 +9,7 @@ import type { Transport } from '../net/transport';
 import type { RunConfig } from '../protocol/run-config';
 import { readSyncMeta, syncMeta } from '../protocol/tensors';
 
-export const SYNC_KIND = 'sync';
+export const SYNC_KIND = 'local-sync';
 
 export interface LocalSyncSpec {
   H: number;
@@ -46,7 +46,7 @@ export function laneNext(
 
 type Waiter = { resolve: (b: Uint8Array) => void; reject: (e: Error) => void };
 
-/** One per transport: buffers the peer's 'sync' payloads by (step, stage, rank) until the sync takes them. */
+/** One per transport: buffers the peer's 'local-sync' payloads by (step, stage, rank) until the sync takes them. */
 export class SyncMailbox {
   private static readonly attached = new WeakMap<Transport, SyncMailbox>();
   /** Payloads kept at most (a sync takes them at once; more means a peer runs ahead by many syncs). */
