@@ -23,6 +23,7 @@ export async function evaluate(argv: string[]): Promise<number> {
   const rt = await cliRuntime();
   const trainer = await Trainer.create(rt, {
     config: ck.config,
+    bottleneck: ck.bottleneck,
     B,
     T,
     initial: ck.params,

@@ -21,9 +21,9 @@ export async function sample(argv: string[]): Promise<number> {
   const prompt = str(values, 'prompt') ?? '\n';
   const tokenizer = tokenizerFor(ck, ck.tokenizer ? undefined : readText(str(values, 'data') ?? defaultCorpus));
   const rt = await cliRuntime();
-  const params = new ParamStore(rt, stageParamSpecs(ck.config, { layerStart: 0, layerEnd: ck.config.n_layer }));
+  const params = new ParamStore(rt, stageParamSpecs(ck.config, { layerStart: 0, layerEnd: ck.config.n_layer }, ck.bottleneck));
   params.load(ck.params);
-  const sampler = new Sampler(rt, ck.config, params);
+  const sampler = new Sampler(rt, ck.config, params, ck.bottleneck ?? null);
   const topK = num(values, 'top-k', 0, { int: true, min: 0 });
   const ids = await sampler.generate(tokenizer.encode(prompt), {
     maxNewTokens: num(values, 'chars', 500, { int: true, min: 1 }),

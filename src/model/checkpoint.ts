@@ -3,12 +3,19 @@
 // The reader also takes files written by other frameworks: HF's extra attention buffers and a stored (tied)
 // lm_head.weight are ignored, tensor names without the "transformer." prefix (GPT2Model / the hub's gpt2 file)
 // are accepted, and a config missing from metadata is inferred from shapes, except n_head, which cannot be.
-import { gpt2ParamSpecs, validateConfig, type GPTConfig } from './config';
+// A model with a learned bottleneck also stores its projections under their own names (bottleneck.<l>.down/up.*)
+// and the bottleneck in __metadata__ as JSON ("bottleneck": {"width", "passthrough", "after"}); HF's
+// GPT2LMHeadModel.from_pretrained / load_state_dict(strict=False) skips those tensors, so it loads the blocks but
+// not the model: without the projections the layers after a boundary read the wrong residual stream.
+import { bottleneckConfigSchema, modelParamSpecs, validateBottleneck, type BottleneckConfig } from './bottleneck-config';
+import { validateConfig, type GPTConfig } from './config';
 import { decodeSafetensors, encodeSafetensors, type StTensor } from './safetensors';
 import { CharTokenizer } from './tokenizer';
 
 export interface Checkpoint {
   config: GPTConfig;
+  /** The model's learned bottleneck (absent: none). */
+  bottleneck?: BottleneckConfig;
   params: Map<string, Float32Array>;
   /** CharTokenizer JSON */
   tokenizer?: string;
@@ -17,7 +24,8 @@ export interface Checkpoint {
 }
 
 const CONFIG_KEYS = ['n_layer', 'n_head', 'n_embd', 'vocab_size', 'block_size'] as const;
-const RESERVED_KEYS = new Set<string>([...CONFIG_KEYS, 'format', 'tokenizer']);
+const BOTTLENECK_KEY = 'bottleneck';
+const RESERVED_KEYS = new Set<string>([...CONFIG_KEYS, 'format', 'tokenizer', BOTTLENECK_KEY]);
 const WTE = 'transformer.wte.weight';
 const WPE = 'transformer.wpe.weight';
 const LM_HEAD = 'lm_head.weight';
@@ -40,10 +48,16 @@ function checkTokenizer(where: string, tok: string, vocab: number): void {
 
 export function encodeCheckpoint(ck: Checkpoint): Uint8Array {
   const config = validateConfig({ ...ck.config });
-  const specs = gpt2ParamSpecs(config);
+  let bottleneck: BottleneckConfig | undefined;
+  try {
+    bottleneck = ck.bottleneck && validateBottleneck(config, ck.bottleneck);
+  } catch (e) {
+    throw new Error(`encodeCheckpoint: ${(e as Error).message}`, { cause: e });
+  }
+  const specs = modelParamSpecs(config, bottleneck);
   const known = new Set(specs.map((s) => s.name));
   for (const name of ck.params.keys()) {
-    if (!known.has(name)) throw new Error(`encodeCheckpoint: unexpected parameter "${name}" (not in gpt2ParamSpecs for this config)`);
+    if (!known.has(name)) throw new Error(`encodeCheckpoint: unexpected parameter "${name}" (not in modelParamSpecs for this config and bottleneck)`);
   }
   const tensors: StTensor[] = specs.map((s) => {
     const data = ck.params.get(s.name);
@@ -55,6 +69,8 @@ export function encodeCheckpoint(ck: Checkpoint): Uint8Array {
   const metadata: Record<string, string> = Object.create(null);
   for (const k of CONFIG_KEYS) metadata[k] = String(config[k]);
   metadata.format = 'pt';
+  if (bottleneck)
+    metadata[BOTTLENECK_KEY] = JSON.stringify({ width: bottleneck.width, passthrough: bottleneck.passthrough, after: bottleneck.after });
   if (ck.tokenizer !== undefined) {
     checkTokenizer('encodeCheckpoint', ck.tokenizer, config.vocab_size);
     metadata.tokenizer = ck.tokenizer;
@@ -121,8 +137,17 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     throw new Error(`decodeCheckpoint: ${(e as Error).message}`, { cause: e });
   }
 
+  let bottleneck: BottleneckConfig | undefined;
+  if (metadata[BOTTLENECK_KEY] !== undefined) {
+    try {
+      bottleneck = validateBottleneck(config, bottleneckConfigSchema.parse(JSON.parse(metadata[BOTTLENECK_KEY])));
+    } catch (e) {
+      throw new Error(`decodeCheckpoint: metadata bottleneck is invalid: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
   const params = new Map<string, Float32Array>();
-  const specs = gpt2ParamSpecs(config);
+  const specs = modelParamSpecs(config, bottleneck);
   const expected = new Set(specs.map((s) => s.name));
   for (const s of specs) {
     const t = tensors.get(s.name);
@@ -144,6 +169,7 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   }
 
   const ck: Checkpoint = { config, params };
+  if (bottleneck) ck.bottleneck = bottleneck;
   if (metadata.tokenizer !== undefined) {
     checkTokenizer('decodeCheckpoint', metadata.tokenizer, config.vocab_size);
     ck.tokenizer = metadata.tokenizer;

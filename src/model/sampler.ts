@@ -1,6 +1,7 @@
 // Autoregressive sampling with a B=1 stage over a full block: causal attention makes the logits at position p
 // depend only on tokens <= p, so the window is padded on the right and the logits at the last real token are read.
 import type { Runtime } from '../gpu/runtime';
+import type { BottleneckConfig } from './bottleneck-config';
 import type { GPTConfig } from './config';
 import { mulberry32 } from './init';
 import type { ParamStore } from './params';
@@ -20,8 +21,10 @@ export class Sampler {
     private readonly rt: Runtime,
     private readonly config: GPTConfig,
     params: ParamStore,
+    /** The model's learned bottleneck, when it has one (its parameters must be in `params`). */
+    bottleneck: BottleneckConfig | null = null,
   ) {
-    this.stage = new Stage(rt, config, { layerStart: 0, layerEnd: config.n_layer }, { B: 1, T: config.block_size }, { params });
+    this.stage = new Stage(rt, config, { layerStart: 0, layerEnd: config.n_layer }, { B: 1, T: config.block_size }, { params, bottleneck });
   }
 
   async generate(prompt: Uint32Array, opts: SampleOptions): Promise<Uint32Array> {
