@@ -204,6 +204,15 @@ describe('wire accounting in the run view', () => {
     expect(wireLine(v)).not.toMatch(/OTHER/);
   });
 
+  it("counts a local-steps sync's bytes from sync-done", () => {
+    const v = reduce([
+      { kind: 'started', run },
+      { kind: 'control', from: 'a', msg: { type: 'sync-done', step: 0, stage: 0, digest: 'd', wire: w({ sync: 99 }) } },
+      { kind: 'control', from: 'b', msg: { type: 'sync-done', step: 0, stage: 1, digest: 'd' } },
+    ]);
+    expect(v.wire).toEqual(w({ sync: 99 }));
+  });
+
   it('shows bytes of an unmapped kind as OTHER', () => {
     const v = reduce([{ kind: 'started', run }, done('a', w({ other: 5 })), { kind: 'step', report: report(0, 3, [['a'], ['b']]) }]);
     expect(v.wire.other).toBe(5);

@@ -231,6 +231,8 @@ function onControl(v: RunView, from: string, msg: ControlMessage): RunView {
       const next = withPeer(v, from, (p) => ({ ...p, state: 'applied' }));
       return msg.wire ? { ...next, wire: addWireBytes(next.wire, msg.wire) } : next;
     }
+    case 'sync-done':
+      return msg.wire ? { ...v, wire: addWireBytes(v.wire, msg.wire) } : v;
     case 'status':
       if (msg.state !== 'error') return v;
       return logged(

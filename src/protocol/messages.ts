@@ -127,7 +127,14 @@ export const stepApplySchema = z.object({
 export const syncBeginSchema = z.object({ type: z.literal('sync-begin'), step: count, members: membersSchema });
 
 /** Peer -> coordinator: the outer step after `step` is applied; digest of the stage's parameters (replicas agree). */
-export const syncDoneSchema = z.object({ type: z.literal('sync-done'), step: count, stage: count, digest: z.string().max(64) });
+export const syncDoneSchema = z.object({
+  type: z.literal('sync-done'),
+  step: count,
+  stage: count,
+  digest: z.string().max(64),
+  /** Bytes this peer sent since its previous step-done / sync-done, per category (wire accounting). */
+  wire: wireBytesSchema.optional(),
+});
 
 /**
  * Peer -> coordinator: update applied; digest of the stage's parameters (replicas must agree). `wire`: the bytes

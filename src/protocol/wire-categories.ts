@@ -25,7 +25,7 @@ export type WireBytes = z.infer<typeof wireBytesSchema>;
 
 /**
  * The category of each key src/net counts. Tensor kinds: the pipeline's (src/swarm/stage-runtime.ts), the
- * all-reduce's (src/swarm/allreduce.ts ALLREDUCE_KIND), the local-steps sync's (src/swarm/local-sync*.ts) and the
+ * all-reduce's (src/swarm/allreduce.ts ALLREDUCE_KIND), the local-steps sync's (src/swarm/local-sync.ts SYNC_KIND) and the
  * state transfer's (src/swarm/state-transfer.ts STATE_KIND); tests/protocol/wire-categories.test.ts checks these
  * strings against the constants the senders use.
  */

@@ -207,8 +207,9 @@ export class SwarmPeer {
 
   private send(msg: ControlMessage): void {
     if (this.closed || !this.signaling.isOpen) return;
-    // Wire accounting: a step-done carries the bytes sent since the previous one (this message's own bytes go in the next).
-    this.signaling.sendControl(msg.type === 'step-done' ? { ...msg, wire: wireBytesOf(this.wire.take()) } : msg);
+    // Wire accounting: a step-done (or sync-done) carries the bytes sent since the previous one (its own go in the next).
+    const counted = msg.type === 'step-done' || msg.type === 'sync-done';
+    this.signaling.sendControl(counted ? { ...msg, wire: wireBytesOf(this.wire.take()) } : msg);
   }
 
   private onControl(msg: ControlMessage): void {

@@ -8,12 +8,14 @@ import { stepDoneSchema, stepReportSchema } from '../../src/protocol/messages';
 import { addWireBytes, emptyWireBytes, fp32StepWireBytes, totalWireBytes, WIRE_KEY_CATEGORY, wireBytesOf } from '../../src/protocol/wire-categories';
 import { ALLREDUCE_KIND } from '../../src/swarm/allreduce';
 import { PIPELINE_KINDS } from '../../src/swarm/links';
+import { SYNC_KIND } from '../../src/swarm/local-sync';
 import { STATE_KIND } from '../../src/swarm/state-transfer';
 
 describe('wire categories', () => {
   it('maps every kind the swarm sends, as its senders spell it', () => {
     expect(PIPELINE_KINDS.map((k) => WIRE_KEY_CATEGORY[k])).toEqual(['activations', 'activations', 'activation_grads', 'sync']);
     expect(WIRE_KEY_CATEGORY[ALLREDUCE_KIND]).toBe('sync');
+    expect(WIRE_KEY_CATEGORY[SYNC_KIND]).toBe('sync');
     expect(WIRE_KEY_CATEGORY[STATE_KIND]).toBe('state');
     expect(WIRE_KEY_CATEGORY[WIRE_CONTROL]).toBe('control');
     expect(WIRE_KEY_CATEGORY[WIRE_LINK]).toBe('control');
