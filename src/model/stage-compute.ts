@@ -19,6 +19,7 @@
 import type { Runtime } from '../gpu/runtime';
 import type { AdapterReport } from '../gpu/device';
 import type { CompressSpec } from '../compress/spec';
+import { bottleneckAt, type BottleneckConfig } from './bottleneck-config';
 import type { GPTConfig } from './config';
 import { initParams } from './init';
 import { Stage, stageParamSpecs, type OptimizerHyper } from './stage';
@@ -137,13 +138,16 @@ function layoutOfStage(st: Stage, widths: { inWidth: number; outWidth: number })
   };
 }
 
-/** Values per token at the stage's input and output boundaries: n_embd, or the bottleneck's width. */
-function boundaryWidths(spec: StageSpec): { inWidth: number; outWidth: number } {
-  const width = spec.compress.bottleneck?.width ?? spec.model.n_embd;
-  return {
-    inWidth: spec.range.layerStart === 0 ? 0 : width,
-    outWidth: spec.range.layerEnd === spec.model.n_layer ? 0 : width,
-  };
+/** The learned bottleneck at the stage's own boundaries (its start and end inside the model), or null. */
+export function stageBottleneck(spec: StageSpec): BottleneckConfig | null {
+  const { range, model } = spec;
+  const after = [range.layerStart, range.layerEnd].filter((l) => l > 0 && l < model.n_layer);
+  return bottleneckAt(spec.compress.bottleneck, after);
+}
+
+/** Values per token at the stage's input and output boundaries, from the stage (n_embd, or the bottleneck's width). */
+function boundaryWidths(st: Stage): { inWidth: number; outWidth: number } {
+  return { inWidth: embedsTokens(st.role) ? 0 : st.inputWidth, outWidth: hasHead(st.role) ? 0 : st.outputWidth };
 }
 
 /** A Stage on a Runtime in this process. */
@@ -151,6 +155,8 @@ export class LocalStageCompute implements StageCompute {
   readonly stage: Stage;
   readonly layout: StageLayout;
   private readonly wire: StageWire;
+  /** The learned bottleneck at this stage's boundaries (null: none). */
+  private readonly bottleneck: BottleneckConfig | null;
   readonly outer?: LocalOuterCompute;
 
   constructor(
@@ -158,8 +164,9 @@ export class LocalStageCompute implements StageCompute {
     readonly spec: StageSpec,
     codecs?: CodecFactory,
   ) {
-    this.stage = new Stage(rt, spec.model, spec.range, { B: spec.B, T: spec.T }, { slots: spec.slots });
-    const widths = boundaryWidths(spec);
+    this.bottleneck = stageBottleneck(spec);
+    this.stage = new Stage(rt, spec.model, spec.range, { B: spec.B, T: spec.T }, { slots: spec.slots, bottleneck: this.bottleneck });
+    const widths = boundaryWidths(this.stage);
     this.layout = layoutOfStage(this.stage, widths);
     this.wire = new StageWire(rt, { ...widths, stage: spec.stage, seed: spec.seed, tokens: spec.B * spec.T, compress: spec.compress, codecs });
     const sync = spec.compress.sync;
@@ -183,7 +190,7 @@ export class LocalStageCompute implements StageCompute {
 
   async init(seed: number): Promise<void> {
     const { model, range } = this.spec;
-    this.stage.params.load(initParams(model, stageParamSpecs(model, range), seed));
+    this.stage.params.load(initParams(model, stageParamSpecs(model, range, this.bottleneck), seed, this.bottleneck));
   }
 
   /** Tokens, or the payload decoded on the GPU (a refused payload throws before the slot is touched). */

@@ -8,6 +8,7 @@
 // fp32 (no compression) is the raw f32 bytes, no header: today's wire, bit for bit.
 import type { Runtime } from '../gpu/runtime';
 import type { Tensor } from '../gpu/tensor';
+import { CodecError, createCodec, type GpuCodec, type RoundingKey } from '../compress/codec';
 import type { CodecSpec, CompressSpec } from '../compress/spec';
 
 /** The step and microbatch of a boundary tensor (the codec key's seed and stream come from the stage). */
@@ -16,31 +17,18 @@ export interface MicrobatchKey {
   mb: number;
 }
 
-/** The rounding key of a codec (docs/compression.md, Keys). */
-export interface RoundingKey {
-  seed: number;
-  step: number;
-  mb: number;
-  stream: number;
-}
+export type { RoundingKey } from '../compress/codec';
 
-/** A payload a codec refuses; `name` survives a Web Worker boundary (comlink keeps it), so callers test the name. */
-export class CodecError extends Error {
-  override name = 'CodecError';
-}
-
-/** Whether `err` is a codec's refusal of a payload (in this process, or thrown in a worker and re-thrown here). */
+/**
+ * Whether `err` is a codec's refusal of a payload (CodecError), in this process or thrown in a Web Worker and
+ * re-thrown here (comlink keeps an error's name, not its class).
+ */
 export function isCodecError(err: unknown): err is Error {
   return err instanceof Error && err.name === 'CodecError';
 }
 
-/** The codec contract of src/compress (docs/compression.md). */
-export interface BoundaryCodec {
-  readonly spec: CodecSpec;
-  payloadBytes(n: number): number;
-  encode(rt: Runtime, src: Tensor, n: number, key: RoundingKey): Promise<Uint8Array>;
-  decode(rt: Runtime, payload: Uint8Array, out: Tensor, n: number): void;
-}
+/** What a boundary needs of a codec of src/compress (GpuCodec, docs/compression.md). */
+export type BoundaryCodec = Pick<GpuCodec, 'spec' | 'payloadBytes' | 'encode' | 'decode'>;
 
 /** A codec's id in a tensor's meta: the receiver refuses a payload of another codec than the run's. */
 export function codecId(spec: CodecSpec): string {
@@ -65,7 +53,7 @@ export const fp32Codec: BoundaryCodec = {
     return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
   },
   decode(rt, payload, out, n) {
-    if (payload.byteLength !== 4 * n) throw new CodecError(`fp32 payload: ${payload.byteLength} bytes, expected ${4 * n} (${n} values)`);
+    if (payload.byteLength !== 4 * n) throw new CodecError('fp32', `raw payload of ${payload.byteLength} bytes, expected ${4 * n} (${n} values)`);
     const own = payload.byteOffset % 4 === 0 ? payload : payload.slice();
     rt.write(out, new Float32Array(own.buffer, own.byteOffset, n));
   },
@@ -74,9 +62,9 @@ export const fp32Codec: BoundaryCodec = {
 /** The codec of one direction; fp32 is the raw adapter above. */
 export type CodecFactory = (rt: Runtime, spec: CodecSpec) => BoundaryCodec;
 
-export function defaultFactory(_rt: Runtime, spec: CodecSpec): BoundaryCodec {
-  if (spec.kind === 'fp32') return fp32Codec;
-  throw new Error(`stage-wire: the ${codecId(spec)} codec is not available in this build`);
+/** fp32 is the raw adapter (no header: today's wire), every other codec src/compress's. */
+export function defaultFactory(rt: Runtime, spec: CodecSpec): BoundaryCodec {
+  return spec.kind === 'fp32' ? fp32Codec : createCodec(rt, spec);
 }
 
 /** Widths of a stage's boundaries: values per token of its input (0: reads tokens) and output (0: ends in the loss). */
