@@ -130,7 +130,7 @@ describe('error feedback', () => {
       const codec = createCodec(rt, spec);
       const ef = new ErrorFeedbackEncoder(rt, codec, n);
       const dec = rt.tensor([n], 'dec');
-      let errPrev = new Float32Array(n);
+      let errPrev: Float32Array = new Float32Array(n);
       let sentTotal = 0;
       for (let round = 0; round < 4; round++) {
         const x = randn(n, rand, 1);
@@ -144,7 +144,7 @@ describe('error feedback', () => {
           const acc = Math.fround(errPrev[i] + x[i]);
           const want = Math.fround(acc - sent[i]);
           if (!Object.is(err[i], want)) throw new Error(`${spec.kind} round ${round} element ${i}: err ${err[i]}, expected ${want} seed=${seed}`);
-          // Conservation: for top-k exactly one of sent/err is nonzero, so sent + err == err_prev + x exactly.
+          // Conservation: for top-k at most one of sent/err is nonzero, so sent + err == err_prev + x exactly.
           if (spec.kind === 'topk' && sent[i] + err[i] !== acc) throw new Error(`top-k mass not conserved at ${i} seed=${seed}`);
           if (sent[i] !== 0) sentTotal++;
         }
