@@ -58,16 +58,20 @@ export const stateHeadMetaSchema = z.looseObject({
   step: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   n: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   digest: z.string().min(1).max(64),
+  /** Local-steps mode: the outer state's shared parts (θ_sync, outer momentum) follow the AdamW moments. */
+  outer: z.boolean().optional(),
 });
 export type StateHeadMeta = z.infer<typeof stateHeadMetaSchema>;
 
 /** The later parts of a state transfer: the flat f32 buffers, in this order. */
 export const STATE_BUFFER_PARTS = ['params', 'm', 'v'] as const;
-export const statePartMetaSchema = z.object({ xfer: z.string().min(1).max(64), part: z.enum(STATE_BUFFER_PARTS) });
+/** With `outer` in the head: the local-steps outer state's shared parts, after the buffers above. */
+export const STATE_OUTER_PARTS = ['sync', 'mom'] as const;
+export const statePartMetaSchema = z.object({ xfer: z.string().min(1).max(64), part: z.enum([...STATE_BUFFER_PARTS, ...STATE_OUTER_PARTS]) });
 export type StatePartMeta = z.infer<typeof statePartMetaSchema>;
 
 /** The header keys of a state transfer; caller meta may not use them. */
-export const STATE_RESERVED_META = new Set(['xfer', 'part', 'step', 'n', 'digest']);
+export const STATE_RESERVED_META = new Set(['xfer', 'part', 'step', 'n', 'digest', 'outer']);
 
 /** Parses a state-transfer part's meta: the head (part 'layout') or a buffer part. */
 export function readStateMeta(meta: TensorMeta): TensorRead<{ head: StateHeadMeta } | { part: StatePartMeta }> {
@@ -79,7 +83,9 @@ export function readStateMeta(meta: TensorMeta): TensorRead<{ head: StateHeadMet
   return r.success ? { ok: true, value: { part: r.data } } : { ok: false, error: `state part meta: ${issues(r.error)}` };
 }
 export function stateHeadMeta(m: StateHeadMeta, extra: TensorMeta): TensorMeta {
-  return { ...extra, xfer: m.xfer, part: m.part, step: m.step, n: m.n, digest: m.digest };
+  const head: TensorMeta = { ...extra, xfer: m.xfer, part: m.part, step: m.step, n: m.n, digest: m.digest };
+  if (m.outer) head.outer = true;
+  return head;
 }
 export function statePartMeta(m: StatePartMeta): TensorMeta {
   return m;

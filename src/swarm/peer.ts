@@ -310,14 +310,15 @@ export class SwarmPeer {
         const layout = layoutOf(store);
         const t = this.links.get(j.peer);
         if (!t) throw new Error(`no link to joining replica ${j.peer}`);
-        await sendStageState(t, { params, m, v, step: msg.step, layout }, { stage: s, runId: sr.run.runId });
+        const outer = await sr.readOuter();
+        await sendStageState(t, { params, m, v, step: msg.step, layout, ...(outer ? { outer } : {}) }, { stage: s, runId: sr.run.runId });
         this.events.emit('state-sent', { to: j.peer, ms: performance.now() - t0 });
       }
       if (j.peer === this.peerId) {
         const t0 = performance.now();
         const t = this.links.get(j.source);
         if (!t) throw new Error(`no link to state source ${j.source}`);
-        const got = await receiveStageState(t, { timeoutMs, expectLayout: layoutOf(store) });
+        const got = await receiveStageState(t, { timeoutMs, expectLayout: layoutOf(store), expectOuter: sr.localSteps });
         if (got.step !== msg.step) throw new Error(`state from ${j.source} is at step ${got.step}, the run is at ${msg.step}`);
         await sr.loadState(got);
         sr.setStepsDone(got.step);

@@ -24,10 +24,9 @@ import { slotCount, type RunConfig } from '../protocol/run-config';
 import { microbatchMeta, readStepTensor, tieMeta, type StepTensor } from '../protocol/tensors';
 import { allReduceSum } from './allreduce';
 import { gatherSyncPayloads, laneNext, localSyncOf, type LocalSyncSpec } from './local-sync';
-import { laneMicrobatches, OUTER_PARTS, type OuterPart } from '../model/outer-optimizer';
+import { laneMicrobatches } from '../model/outer-optimizer';
+import type { OuterShared } from './state-transfer';
 
-/** The outer state of a local-steps replica, host side (state transfer). */
-export type OuterFlat = Record<OuterPart, Float32Array>;
 import type { Links } from './links';
 import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from '../model/stage-compute';
 import { codecId, isCodecError } from '../model/stage-wire';
@@ -778,25 +777,37 @@ export class StageRuntime {
     this.events.emit('applied', { step: st.step, attempt: st.attempt });
   }
 
-  /** A joining replica's state (weights + AdamW moments; local-steps mode: the outer state), written after every queued GPU task. */
-  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array; outer?: OuterFlat }): Promise<void> {
+  /**
+   * A joining replica's state (weights + AdamW moments; local-steps mode: the stage's shared outer state — its own
+   * error-feedback residual starts at zero), written after every queued GPU task.
+   */
+  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array; outer?: OuterShared }): Promise<void> {
     return this.enqueue(async () => {
       await this.compute.writeFlat('params', s.params);
       await this.compute.writeFlat('m', s.m);
       await this.compute.writeFlat('v', s.v);
       const outer = this.compute.outer;
       if (this.local && (!s.outer || !outer)) throw new Error('stage-runtime: a local-steps replica needs the outer state of its source');
-      if (s.outer && outer) for (const part of OUTER_PARTS) await outer.writeFlat(part, s.outer[part]);
+      if (s.outer && outer) {
+        await outer.writeFlat('sync', s.outer.sync);
+        await outer.writeFlat('mom', s.outer.mom);
+        await outer.writeFlat('ef', new Float32Array(s.outer.sync.length));
+      }
     });
   }
 
-  /** Local-steps mode: the outer state, host side (a state transfer's source); null in per-step mode. */
-  async readOuter(): Promise<OuterFlat | null> {
+  /** Whether the run syncs replicas by local steps (a joiner's state then carries the outer state). */
+  get localSteps(): boolean {
+    return this.local !== null;
+  }
+
+  /** Local-steps mode: the stage's shared outer state, host side (a state transfer's source); null in per-step mode. */
+  async readOuter(): Promise<OuterShared | null> {
     const outer = this.compute.outer;
     if (!this.local || !outer) return null;
-    let got: OuterFlat | null = null;
+    let got: OuterShared | null = null;
     await this.enqueue(async () => {
-      got = { sync: await outer.readFlat('sync'), mom: await outer.readFlat('mom'), ef: await outer.readFlat('ef') };
+      got = { sync: await outer.readFlat('sync'), mom: await outer.readFlat('mom') };
     });
     return got;
   }

@@ -18,11 +18,28 @@ import type { Unsubscribe } from '../net/emitter';
 import type { IncomingTensor, TensorMeta } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { TensorDemux } from '../net/tensor-demux';
-import { readStateMeta, STATE_BUFFER_PARTS, STATE_RESERVED_META, stateHeadMeta, statePartMeta, type StateHeadMeta } from '../protocol/tensors';
+import {
+  readStateMeta,
+  STATE_BUFFER_PARTS,
+  STATE_OUTER_PARTS,
+  STATE_RESERVED_META,
+  stateHeadMeta,
+  statePartMeta,
+  type StateHeadMeta,
+} from '../protocol/tensors';
 
 export const STATE_KIND = 'stage-state';
 const DEFAULT_TIMEOUT_MS = 120_000;
 const PARTS = ['layout', ...STATE_BUFFER_PARTS] as const;
+const PARTS_WITH_OUTER = [...PARTS, ...STATE_OUTER_PARTS] as const;
+type BufferPart = (typeof PARTS_WITH_OUTER)[number] & string;
+
+/**
+ * Local-steps mode: the outer state every replica of a stage shares (θ_sync and the outer momentum). A replica's
+ * error-feedback residual is its own and does not travel: a joiner starts with a zero residual (copying the source's
+ * would count that residual twice in the next average).
+ */
+export type OuterShared = Record<(typeof STATE_OUTER_PARTS)[number], Float32Array>;
 
 export interface StageState {
   params: Float32Array;
@@ -32,6 +49,8 @@ export interface StageState {
   step: number;
   /** A string identifying the flat layout (see layoutOf), so a mismatched stage is refused. */
   layout: string;
+  /** Local-steps mode only: the stage's shared outer state (same layout as params). */
+  outer?: OuterShared;
 }
 
 export interface ReceivedStageState extends StageState {
@@ -96,7 +115,7 @@ export function floatDigest(data: Float32Array): string {
 
 /** Digest of a whole stage state: layout, step and the bits of params, m, v. Equal digests <=> identical replicas. */
 export function stateDigest(s: StageState): string {
-  return new Fnv64()
+  const h = new Fnv64()
     .string(s.layout)
     .number(s.step)
     .number(s.params.length)
@@ -104,8 +123,9 @@ export function stateDigest(s: StageState): string {
     .number(s.m.length)
     .update(s.m)
     .number(s.v.length)
-    .update(s.v)
-    .hex();
+    .update(s.v);
+  if (s.outer) for (const part of STATE_OUTER_PARTS) h.number(s.outer[part].length).update(s.outer[part]);
+  return h.hex();
 }
 
 /**
@@ -144,6 +164,13 @@ function validateState(s: StageState, where: string): void {
   if (s.m.length !== s.params.length || s.v.length !== s.params.length) {
     throw new Error(`${where}: params/m/v lengths differ (${s.params.length}/${s.m.length}/${s.v.length})`);
   }
+  if (s.outer) {
+    for (const part of STATE_OUTER_PARTS) {
+      const b = s.outer[part];
+      if (!(b instanceof Float32Array) || b.length !== s.params.length)
+        throw new Error(`${where}: outer ${part} must be a Float32Array as long as params`);
+    }
+  }
   if (!Number.isSafeInteger(s.step) || s.step < 0) throw new Error(`${where}: step must be an integer >= 0, got ${s.step}`);
   if (typeof s.layout !== 'string' || s.layout.length === 0) throw new Error(`${where}: layout must be a non-empty string`);
   const total = layoutTotal(s.layout);
@@ -181,12 +208,18 @@ export async function sendStageState(t: Transport, s: StageState, meta: Record<s
       dtype: 'u8',
       shape: [layoutBytes.byteLength],
       data: layoutBytes,
-      meta: stateHeadMeta({ xfer, part: 'layout', step: s.step, n, digest: stateDigest(s) }, extra),
+      meta: stateHeadMeta({ xfer, part: 'layout', step: s.step, n, digest: stateDigest(s), outer: s.outer !== undefined }, extra),
     }),
     ...STATE_BUFFER_PARTS.map((part) =>
       t.sendTensor({ kind: STATE_KIND, dtype: 'f32', shape: [n], data: s[part], meta: statePartMeta({ xfer, part }) }),
     ),
   ];
+  const outer = s.outer;
+  if (outer) {
+    for (const part of STATE_OUTER_PARTS) {
+      sends.push(t.sendTensor({ kind: STATE_KIND, dtype: 'f32', shape: [n], data: outer[part], meta: statePartMeta({ xfer, part }) }));
+    }
+  }
   const results = await Promise.allSettled(sends);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -266,7 +299,14 @@ export class StateTransferError extends Error {
  * Receives one stage state from `t`. Rejects (StateTransferError) on a layout other than `expectLayout`, wrong
  * lengths/dtype/order, a digest mismatch, the link closing, or `timeoutMs` (default 120 s, whole transfer) passing.
  */
-export function receiveStageState(t: Transport, opts: { timeoutMs?: number; expectLayout?: string } = {}): Promise<ReceivedStageState> {
+export function receiveStageState(
+  t: Transport,
+  opts: {
+    timeoutMs?: number;
+    expectLayout?: string;
+    /** Local-steps mode: the state must carry the outer state (and must not otherwise). */ expectOuter?: boolean;
+  } = {},
+): Promise<ReceivedStageState> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const box = StateMailbox.of(t);
   const from = `peer ${t.peerId}`;
@@ -274,7 +314,8 @@ export function receiveStageState(t: Transport, opts: { timeoutMs?: number; expe
     let done = false;
     let xfer: string | null = null;
     let head: (StateHeadMeta & { layout: string; meta: TensorMeta }) | null = null;
-    const bufs: Partial<Record<'params' | 'm' | 'v', Float32Array>> = {};
+    const bufs: Partial<Record<BufferPart, Float32Array>> = {};
+    let parts: readonly string[] = PARTS;
     let next = 0; // index into PARTS
     const offs: Unsubscribe[] = [];
     const end = () => {
@@ -304,6 +345,11 @@ export function receiveStageState(t: Transport, opts: { timeoutMs?: number; expe
         }
         const total = layoutTotal(layout);
         if (total !== undefined && total !== m.n) return fail(`layout says ${total} elements, sender announces ${m.n}`);
+        const outer = m.outer === true;
+        if (opts.expectOuter !== undefined && opts.expectOuter !== outer) {
+          return fail(opts.expectOuter ? 'a local-steps state without its outer state' : 'an outer state in a per-step run');
+        }
+        parts = outer ? PARTS_WITH_OUTER : PARTS;
         const meta: TensorMeta = {};
         for (const [k, v] of Object.entries(x.meta)) if (!STATE_RESERVED_META.has(k)) meta[k] = v;
         head = { ...m, layout, meta };
@@ -314,7 +360,7 @@ export function receiveStageState(t: Transport, opts: { timeoutMs?: number; expe
       if (!h) return fail('a buffer part before the layout');
       if (!('part' in read.value)) return fail(`a second layout part inside transfer ${String(xfer)}`);
       const m = read.value.part;
-      const part = PARTS[next];
+      const part = parts[next];
       if (m.xfer !== xfer) return fail(`part of transfer ${m.xfer} arrived inside transfer ${String(xfer)}`);
       if (m.part !== part) return fail(`expected part "${part}", got "${m.part}"`);
       const n = h.n;
@@ -325,9 +371,14 @@ export function receiveStageState(t: Transport, opts: { timeoutMs?: number; expe
       const b = x.bytes;
       bufs[m.part] = b.byteOffset % 4 === 0 ? new Float32Array(b.buffer, b.byteOffset, n) : new Float32Array(b.slice().buffer);
       next++;
-      const { params, m: mom, v } = bufs;
-      if (!params || !mom || !v) return;
+      if (next < parts.length) return;
+      const { params, m: mom, v, sync, mom: outerMom } = bufs;
+      if (!params || !mom || !v) return fail('incomplete state');
       const state: StageState = { params, m: mom, v, step: h.step, layout: h.layout };
+      if (h.outer) {
+        if (!sync || !outerMom) return fail('incomplete outer state');
+        state.outer = { sync, mom: outerMom };
+      }
       const digest = stateDigest(state);
       if (digest !== h.digest) return fail(`digest mismatch: sender ${h.digest}, received ${digest}`);
       end();
@@ -336,7 +387,7 @@ export function receiveStageState(t: Transport, opts: { timeoutMs?: number; expe
 
     if (!t.isOpen) return fail(`link is closed (${t.closeInfo?.reason}: ${t.closeInfo?.detail})`);
     offs.push(t.onClose((info) => fail(`link closed (${info.reason}: ${info.detail})`)));
-    const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms (${next} of ${PARTS.length} parts received)`), timeoutMs);
+    const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms (${next} of ${parts.length} parts received)`), timeoutMs);
     offs.push(() => clearTimeout(timer));
     try {
       box.subscribe(onPart);

@@ -176,6 +176,36 @@ describe('state transfer over memory transports', () => {
     }
   });
 
+  it('carries the local-steps outer state (θ_sync, outer momentum) when given, inside the digest, and checks it is expected', async () => {
+    const s = randomState(total, 9, layout);
+    const o = randomState(total, 10, layout);
+    const outer = { sync: o.params, mom: o.m };
+    const withOuter = { ...s, outer };
+    expect(stateDigest(withOuter)).not.toBe(stateDigest(s));
+    const flipped = outer.mom.slice();
+    new Uint32Array(flipped.buffer)[3] ^= 1;
+    expect(stateDigest({ ...s, outer: { ...outer, mom: flipped } })).not.toBe(stateDigest(withOuter));
+
+    const [a, b] = memoryPair();
+    const p = receiveStageState(b, { expectLayout: layout, expectOuter: true });
+    await sendStageState(a, withOuter, { stage: 0 });
+    const got = await p;
+    expect(got.digest).toBe(stateDigest(withOuter));
+    expect(got.outer?.sync).toEqual(outer.sync);
+    expect(got.outer?.mom).toEqual(outer.mom);
+    expect(got.meta).toEqual({ stage: 0 });
+
+    // A local-steps receiver refuses a state without the outer parts, a per-step one refuses a state with them.
+    const missing = receiveStageState(b, { expectOuter: true });
+    await sendStageState(a, s);
+    await expect(missing).rejects.toThrow(/a local-steps state without its outer state/);
+    const extra = receiveStageState(b, { expectOuter: false });
+    await sendStageState(a, withOuter);
+    await expect(extra).rejects.toThrow(/an outer state in a per-step run/);
+    await expect(sendStageState(a, { ...s, outer: { sync: outer.sync, mom: outer.mom.subarray(1) } })).rejects.toThrow(/outer mom must be/);
+    a.close();
+  });
+
   it('refuses a state whose digest does not match', async () => {
     const s = randomState(total, 7, layout);
     const [a, b] = memoryPair();
