@@ -9,6 +9,7 @@ import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { sampleText } from '../coordinator/sample-text';
 import { EVAL_BATCHES, validationLoss } from '../coordinator/val-loss';
+import { runBottleneck } from '../coordinator/run-model';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
 import { num, parse, str, UsageError } from './args';
 import { cliRuntime, saveCheckpointFile } from './engine';
@@ -86,7 +87,8 @@ export async function coordinator(argv: string[]): Promise<number> {
     if (sampleChars > 0 || out || evalCount > 0) {
       const params = await session.collectWeights({ rtcFactory: nodeRtcFactory(), log });
       if (out) {
-        saveCheckpointFile(out, { config: run.model, params, tokenizer: tokenizer.toJSON() });
+        const bottleneck = runBottleneck(run);
+        saveCheckpointFile(out, { config: run.model, params, tokenizer: tokenizer.toJSON(), ...(bottleneck ? { bottleneck } : {}) });
         process.stderr.write(`[coordinator] wrote ${out}\n`);
       }
       if (sampleChars > 0 || evalCount > 0) {
@@ -94,7 +96,7 @@ export async function coordinator(argv: string[]): Promise<number> {
         try {
           if (evalCount > 0) valLoss = await validationLoss(rt, run, params, data.val, { maxBatches: evalCount });
           if (sampleChars > 0) {
-            const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
+            const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed, runBottleneck(run));
             process.stdout.write(`\n--- sample ---\n${text}\n--------------\n`);
           }
         } finally {

@@ -22,6 +22,7 @@ import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { sampleText } from '../coordinator/sample-text';
 import { EVAL_BATCHES, validationLoss } from '../coordinator/val-loss';
+import { runBottleneck } from '../coordinator/run-model';
 import { fp32Ratios } from '../coordinator/run-view';
 import type { RunConfig } from '../protocol/run-config';
 import { nodeRuntime } from '../gpu/node-runtime';
@@ -344,7 +345,7 @@ export async function demo(argv: string[]): Promise<number> {
       try {
         if (evalCount > 0) valLoss = await validationLoss(rt, run, params, data.val, { maxBatches: evalCount });
         if (sampleChars > 0) {
-          const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed);
+          const text = await sampleText(rt, run.model, params, tokenizer, sampleChars, run.seed, runBottleneck(run));
           process.stdout.write(`\n--- sample after ${reports.length} steps ---\n${text}\n--------------\n`);
         }
       } finally {

@@ -288,5 +288,9 @@ describe('bottleneck shapes and configuration', () => {
     for (let i = 0; i < C; i++) for (let j = 0; j < k; j++) expect(u[j * C + i]).toBe(d[i * k + j]);
     expect(get(p, 'bottleneck.1.down.bias').every((x) => x === 0)).toBe(true);
     expect(initParams(tiny, modelParamSpecs(tiny, bn), 9, bn).get('bottleneck.1.down.weight')).toEqual(d); // seeded
+    // a peer initialising only its stage draws the same values as the whole model (the swarm's stages agree)
+    const receiving = initParams(tiny, stageParamSpecs(tiny, { layerStart: 1, layerEnd: 3 }, bn), 9, bn);
+    expect(receiving.get('bottleneck.1.up.weight')).toEqual(u);
+    expect(receiving.get('transformer.h.2.mlp.c_fc.weight')).toEqual(p.get('transformer.h.2.mlp.c_fc.weight'));
   });
 });
