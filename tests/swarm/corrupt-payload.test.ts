@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nodeRuntime } from '../../src/gpu/node-runtime';
 import { emptyRunView, reduceRunView } from '../../src/coordinator/run-view';
 import type { ControlMessage } from '../../src/protocol/messages';
+import type { CompressSpec } from '../../src/compress/spec';
+import { compressedReference } from './compressed-reference';
 import { compareToReference, reference, startSwarm, tinyRun, type Swarm } from './harness';
 import { sabotagingBackend, type Sabotage, type SabotageLog } from './saboteur';
 
@@ -23,6 +25,13 @@ const truncate = (p: Uint8Array) => p.slice(0, p.byteLength - 4);
 const extend = (p: Uint8Array) => {
   const q = new Uint8Array(p.byteLength + 4);
   q.set(p);
+  return q;
+};
+
+/** Block 0's scale (the first body word, after the 16-byte header) set to f32 `value`'s bits. */
+const scale0 = (value: number) => (p: Uint8Array) => {
+  const q = p.slice();
+  new DataView(q.buffer).setFloat32(16, value, true);
   return q;
 };
 
@@ -51,9 +60,9 @@ describe('a corrupt activation or gradient payload', () => {
     expect(reports).toHaveLength(2);
     const bySender = new Map(reports.map((r) => [r.peer, r]));
     expect(bySender.get('s0')).toMatchObject({ from: 's1' });
-    expect(bySender.get('s0')?.reason).toMatch(/^act of microbatch \d+ of step 0:\d+: fp32 payload: \d+ bytes, expected \d+/);
+    expect(bySender.get('s0')?.reason).toMatch(/^act of microbatch \d+ of step 0:\d+: fp32 codec: raw payload of \d+ bytes, expected \d+/);
     expect(bySender.get('s1')).toMatchObject({ from: 's0' });
-    expect(bySender.get('s1')?.reason).toMatch(/^grad of microbatch \d+ of step 0:\d+: fp32 payload: \d+ bytes, expected \d+/);
+    expect(bySender.get('s1')?.reason).toMatch(/^grad of microbatch \d+ of step 0:\d+: fp32 codec: raw payload of \d+ bytes, expected \d+/);
     // The run's events (the view the pages and the CLI render) show both reports.
     let view = emptyRunView();
     for (const { from, msg } of received) view = reduceRunView(view, { kind: 'control', from, msg });
@@ -67,6 +76,44 @@ describe('a corrupt activation or gradient payload', () => {
     cleanups.push(() => ref.rt.destroy());
     const cmp = await compareToReference(swarm.peers, ref.params);
     for (let s = 0; s < run.steps; s++) expect(Math.abs(steps[s].loss - ref.losses[s])).toBeLessThan(1e-5 * Math.max(1, ref.losses[s]));
+    expect(cmp.worst.score).toBeLessThan(1e-5);
+  }, 120_000);
+
+  it('with int8 codecs: a non-finite or negative block scale is refused the same way (S=2)', async () => {
+    const compress: CompressSpec = {
+      act: { kind: 'int8', block: 64, rounding: 'nearest' },
+      grad: { kind: 'int8', block: 64, rounding: 'stochastic' },
+      bottleneck: null,
+      sync: { mode: 'per-step' },
+    };
+    const run = tinyRun('corrupt-int8', 2, [
+      [0, 1],
+      [1, 2],
+    ]);
+    const cRun = { ...run, compress };
+    swarm = await startSwarm(cRun, 'corrupt-int8', { minPeers: 2, stepTimeoutMs: 5000 });
+    const reports: { from: string; peer: string; reason: string }[] = [];
+    swarm.coordinator.events.on('peer-report', (r) => reports.push(r));
+    const log: SabotageLog = { act: [], grad: [] };
+    const saboteur = (plan: Sabotage) => ({ compute: async () => sabotagingBackend(await nodeRuntime({ quiet: true }), plan, log) });
+    await swarm.addPeer('t0', 1000, saboteur({ direction: 'act', corrupt: scale0(Number.NaN) }));
+    await swarm.addPeer('t1', 1000, saboteur({ direction: 'grad', corrupt: scale0(-1) }));
+    const steps = await swarm.coordinator.finished();
+    expect(log.act).toHaveLength(1);
+    expect(log.grad).toHaveLength(1);
+    const bySender = new Map(reports.map((r) => [r.peer, r]));
+    expect(reports).toHaveLength(2);
+    expect(bySender.get('t0')?.reason).toMatch(
+      /^act of microbatch \d+ of step 0:\d+: int8 \(block 64, nearest\) codec: scale of block 0 is NaN \(not finite\)$/,
+    );
+    expect(bySender.get('t1')?.reason).toMatch(
+      /^grad of microbatch \d+ of step 0:\d+: int8 \(block 64, stochastic\) codec: scale of block 0 is negative \(-1\)$/,
+    );
+    expect(steps.map((r) => r.step)).toEqual([0, 1, 2]);
+    expect(steps[0].attempts).toBeGreaterThan(1);
+    const ref = await compressedReference(cRun);
+    cleanups.push(() => ref.rt.destroy());
+    const cmp = await compareToReference(swarm.peers, ref.params);
     expect(cmp.worst.score).toBeLessThan(1e-5);
   }, 120_000);
 });
