@@ -2,4 +2,6 @@
 // versions); a coordinator of another version refuses the peer with `refused` (the message says both versions)
 // instead of running a swarm that cannot agree.
 // Bump it whenever a message, a tensor kind or its meta changes incompatibly.
-export const PROTOCOL_VERSION = 2;
+// 3: activations and their gradients travel as codec payloads (dtype u8, meta `codec`), peer-report, run config
+//    `compress` (docs/compression.md).
+export const PROTOCOL_VERSION = 3;
