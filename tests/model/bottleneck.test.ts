@@ -257,6 +257,13 @@ describe('bottleneck shapes and configuration', () => {
     const s0 = new Stage(rt, tiny, { layerStart: 0, layerEnd: 1 }, dims, { bottleneck: bn });
     s0.setTokens(0, Uint32Array.from([1, 2, 3, 4]));
     expect(s0.forward(0).shape).toEqual([4, 5]);
+    // the projections' matmuls are in the autotuner's list: down on the sending stage, up on the receiving one
+    const down = { M: 4, K: 12, N: 5, bias: true, accumulate: false };
+    const up = { M: 4, K: 5, N: 12, bias: true, accumulate: false };
+    expect(s0.matmulShapes()).toContainEqual(down);
+    expect(s0.matmulShapes()).not.toContainEqual(up);
+    expect(s1.matmulShapes()).toContainEqual(up);
+    expect(new Stage(rt, tiny, { layerStart: 0, layerEnd: 1 }, dims).matmulShapes()).not.toContainEqual(down);
     expect(() => s0.backward(0, { gradOut: new Float32Array(48) })).toThrow(/output gradient has 48 values, expected 20/);
     expect(() => new Stage(rt, tiny, { layerStart: 0, layerEnd: 1 }, dims, { bottleneck: { ...bn, width: 13 } })).toThrow(
       /width 13 exceeds n_embd 12/,
