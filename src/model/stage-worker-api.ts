@@ -3,6 +3,7 @@
 // lifecycle calls. Declared here, below both, so neither imports the other.
 import type { AdapterReport } from '../gpu/device';
 import type { FlatWhich, MicrobatchKey, StageInput, StageLayout, StageSpec } from './stage-compute';
+import type { OuterHyper, OuterPart } from './outer-optimizer';
 import type { OptimizerHyper } from './stage';
 
 export interface StageWorkerApi {
@@ -29,6 +30,12 @@ export interface StageWorkerApi {
   writeFlat(id: number, which: FlatWhich, data: Float32Array): Promise<void>;
   gradSumSquares(id: number, opts?: { excludeTiedWte?: boolean }): Promise<number>;
   optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null>;
+  /** Local-steps mode: stage `id`'s outer state (OuterCompute, src/model/outer-compute.ts); refused in per-step mode. */
+  outerReset(id: number): Promise<void>;
+  outerEncode(id: number, step: number, lane: number): Promise<Uint8Array>;
+  outerApply(id: number, payloads: Uint8Array[], hyper: OuterHyper): Promise<Float32Array>;
+  outerReadFlat(id: number, which: OuterPart): Promise<Float32Array>;
+  outerWriteFlat(id: number, which: OuterPart, data: Float32Array): Promise<void>;
   /** Frees stage `id`'s GPU buffers. */
   dispose(id: number): Promise<void>;
   /** Releases the device; the page terminates the worker afterwards. */

@@ -218,7 +218,7 @@ export class StageRuntime {
     this.local = localSyncOf(opts.run);
     if (this.local) {
       const outer = c.outer;
-      if (!outer) throw new Error('stage-runtime: local-steps mode needs a compute with an outer state (LocalStageCompute)');
+      if (!outer) throw new Error('stage-runtime: local-steps mode needs a compute with an outer state (OuterCompute)');
       void this.enqueue(() => outer.reset()); // θ_sync = the initial weights
     }
     this.freeSlots = Array.from({ length: layout.slotCount }, (_, i) => i);

@@ -4,6 +4,8 @@
 // callers do not reuse them), else copied.
 import * as Comlink from 'comlink';
 import type { AdapterReport } from '../gpu/device';
+import type { OuterCompute } from '../model/outer-compute';
+import type { OuterHyper, OuterPart } from '../model/outer-optimizer';
 import type { OptimizerHyper } from '../model/stage';
 import type { ComputeBackend, FlatWhich, MicrobatchKey, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
 import type { StageWorkerApi } from '../model/stage-worker-api';
@@ -17,12 +19,41 @@ function giveInput(input: StageInput): StageInput {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? Comlink.transfer(input, [a.buffer as ArrayBuffer]) : input;
 }
 
+/** A stage's local-steps outer state in the worker (StageWorkerApi's outer* calls). */
+class WorkerOuterCompute implements OuterCompute {
+  constructor(
+    private readonly api: Comlink.Remote<StageWorkerApi>,
+    private readonly id: number,
+  ) {}
+  reset(): Promise<void> {
+    return this.api.outerReset(this.id);
+  }
+  encode(step: number, lane: number): Promise<Uint8Array> {
+    return this.api.outerEncode(this.id, step, lane);
+  }
+  apply(payloads: Uint8Array[], hyper: OuterHyper): Promise<Float32Array> {
+    return this.api.outerApply(this.id, payloads, hyper);
+  }
+  readFlat(which: OuterPart): Promise<Float32Array> {
+    return this.api.outerReadFlat(this.id, which);
+  }
+  writeFlat(which: OuterPart, data: Float32Array): Promise<void> {
+    return this.api.outerWriteFlat(this.id, which, give(data));
+  }
+}
+
 export class WorkerStageCompute implements StageCompute {
+  /** Local-steps mode only (the spec's sync mode), like LocalStageCompute's. */
+  readonly outer?: OuterCompute;
+
   constructor(
     private readonly api: Comlink.Remote<StageWorkerApi>,
     private readonly id: number,
     readonly layout: StageLayout,
-  ) {}
+    localSteps: boolean,
+  ) {
+    if (localSteps) this.outer = new WorkerOuterCompute(api, id);
+  }
 
   get slotCount(): number {
     return this.layout.slotCount;
@@ -105,7 +136,7 @@ export class WorkerComputeBackend implements ComputeBackend {
 
   async createStage(spec: StageSpec): Promise<StageCompute> {
     const { id, layout } = await this.api.createStage(spec);
-    return new WorkerStageCompute(this.api, id, layout);
+    return new WorkerStageCompute(this.api, id, layout, spec.compress.sync.mode === 'local');
   }
 
   async destroy(): Promise<void> {

@@ -7,6 +7,8 @@ import * as Comlink from 'comlink';
 import { browserRuntime } from '../gpu/browser-runtime';
 import type { AdapterReport } from '../gpu/device';
 import type { Runtime } from '../gpu/runtime';
+import type { OuterCompute } from '../model/outer-compute';
+import type { OuterHyper, OuterPart } from '../model/outer-optimizer';
 import type { OptimizerHyper } from '../model/stage';
 import {
   benchmarkRuntime,
@@ -48,6 +50,33 @@ class StageWorker implements StageWorkerApi {
 
   benchmark(reps?: number): Promise<number> {
     return benchmarkRuntime(this.runtime(), reps);
+  }
+
+  /** Stage `id`'s outer state: present exactly when its run syncs by local steps. */
+  private outer(id: number): OuterCompute {
+    const o = this.stage(id).outer;
+    if (!o) throw new Error(`stage worker: stage ${id} has no outer state (its run syncs per step)`);
+    return o;
+  }
+
+  outerReset(id: number): Promise<void> {
+    return this.outer(id).reset();
+  }
+
+  async outerEncode(id: number, step: number, lane: number): Promise<Uint8Array> {
+    return out(await this.outer(id).encode(step, lane));
+  }
+
+  async outerApply(id: number, payloads: Uint8Array[], hyper: OuterHyper): Promise<Float32Array> {
+    return out(await this.outer(id).apply(payloads, hyper));
+  }
+
+  async outerReadFlat(id: number, which: OuterPart): Promise<Float32Array> {
+    return out(await this.outer(id).readFlat(which));
+  }
+
+  outerWriteFlat(id: number, which: OuterPart, data: Float32Array): Promise<void> {
+    return this.outer(id).writeFlat(which, data);
   }
 
   async createStage(spec: StageSpec): Promise<{ id: number; layout: StageLayout }> {

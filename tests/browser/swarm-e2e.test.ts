@@ -5,7 +5,8 @@
 //   2. 2 stages x 2 replicas; a first-stage replica's tab is closed mid-step: the coordinator re-runs the step on
 //      its twin (the step is not lost) and all K steps finish.
 //   3. A tab joins mid-run and copies its stage's weights + AdamW state from a live tab.
-//   4. The coordinator page (coordinator.html, the Coordinator in a tab) runs 2 contributor tabs through a short run.
+//   4. Local-steps mode: two replicas in tabs run the outer sync through their stage workers.
+//   5. The coordinator page (coordinator.html, the Coordinator in a tab) runs 2 contributor tabs through a short run.
 // SWARM_LOG=1 prints the coordinator's and the tabs' logs.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -275,6 +276,33 @@ describe('swarm in browser tabs', () => {
     expect(snap.log.some((l) => /received stage \d state from tab-j[01]/.test(l))).toBe(true);
     expect(errors).toEqual([]);
   }, 120_000);
+
+  it('local-steps mode in tabs: 2 replicas sync through their stage workers every H steps and end bitwise equal', async () => {
+    const K = 4;
+    const base = tinyRun('tabs-local', K, 4);
+    const run: RunConfig = {
+      ...base,
+      stages: evenStages(2, 1),
+      compress: {
+        act: { kind: 'fp32' },
+        grad: { kind: 'fp32' },
+        bottleneck: null,
+        sync: { mode: 'local', H: 2, outerLr: 0.7, outerMomentum: 0.9, codec: { kind: 'int8', block: 64, rounding: 'nearest' } },
+      },
+    };
+    const room = 'tabslocal';
+    const { coordinator } = await startCoordinator(run, room, 2);
+    for (const id of ['tab-l0', 'tab-l1']) await openTab(room, id);
+    const reports = await coordinator.finished();
+    console.log(`local steps in tabs: ${summary(reports)}`);
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+    // Syncs after step 1 and the last; each one left the two replicas' parameters bitwise equal (digests agree).
+    expect(reports.map((r) => r.synced)).toEqual([false, true, false, true]);
+    for (const r of reports) if (r.synced) expect(r.replicasAgree, `sync after step ${r.step}`).toBe(true);
+    expect(reports[K - 1].members).toEqual([['tab-l0', 'tab-l1']]);
+    expect(reports[K - 1].loss).toBeLessThan(reports[0].loss);
+    expect(errors).toEqual([]);
+  }, 150_000);
 
   it('the coordinator page runs 2 contributor tabs (2 stages x 1)', async () => {
     const room = 'coordpage';
