@@ -31,6 +31,11 @@ if (want('swarm')) {
   const { benchSwarm } = await import('./swarm');
   results.swarm = await benchSwarm();
 }
+if (only.includes('compress')) {
+  // Not part of a plain `npm run bench` (~25 min): `npm run bench -- compress`.
+  const { benchCompress } = await import('./compress');
+  results.compress = await benchCompress();
+}
 if (want('net')) {
   const { benchNet } = await import('./net');
   results.net = await benchNet();

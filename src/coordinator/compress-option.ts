@@ -192,7 +192,7 @@ export function checkCompressForModel(c: CompressSpec, nEmbd: number, stages: nu
   }
 }
 
-/** The compact form of a spec (what parseCompressOption reads back to the same spec). */
+/** The compact form of a spec (what parseCompressOption reads back to the same spec); fp32 parts are left out. */
 export function formatCompress(c: CompressSpec): string {
   const codec = (x: CodecSpec): string =>
     x.kind === 'int8' || x.kind === 'int4'
@@ -200,10 +200,13 @@ export function formatCompress(c: CompressSpec): string {
       : x.kind === 'topk'
         ? `topk:${x.fraction}`
         : x.kind;
-  const parts = [`act=${codec(c.act)}`, `grad=${codec(c.grad)}`];
+  const parts: string[] = [];
+  if (JSON.stringify(c.act) === JSON.stringify(c.grad)) {
+    if (c.act.kind !== 'fp32') parts.push(`pipe=${codec(c.act)}`);
+  } else parts.push(`act=${codec(c.act)}`, `grad=${codec(c.grad)}`);
   if (c.bottleneck) parts.push(`bottleneck=${c.bottleneck.width}${c.bottleneck.passthrough ? 'p' : ''}`);
   if (c.sync.mode === 'local') parts.push(`sync=local:H=${c.sync.H}:lr=${c.sync.outerLr}:momentum=${c.sync.outerMomentum}:${codec(c.sync.codec)}`);
-  return parts.join(',');
+  return parts.length ? parts.join(',') : 'none';
 }
 
 /** True when the spec is today's wire (the run config then leaves `compress` out, bit for bit as before). */
