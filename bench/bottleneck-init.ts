@@ -7,10 +7,12 @@ import { modelParamSpecs, type BottleneckConfig } from '../src/model/bottleneck-
 import type { GPTConfig } from '../src/model/config';
 import { loadCorpus } from '../src/model/corpus-node';
 import { Dataset, evalBatches, sampleBatch } from '../src/model/data';
-import { initParams, mulberry32, orthonormalColumns } from '../src/model/init';
+import { initParams, mulberry32 } from '../src/model/init';
 import { CharTokenizer } from '../src/model/tokenizer';
 import { Trainer } from '../src/model/trainer';
 
+// gauss (down N(0, 1/sqrt(C)), up N(0, 1/sqrt(k))) is the model's default (src/model/init.ts); orth: down = Q,
+// up = Q^T; small: GPT-2's 0.02; zeros: both 0 (passthrough only learns from truncation).
 type Init = 'orth' | 'gauss' | 'small' | 'zeros';
 
 function gaussian(n: number, std: number, seed: number): Float32Array {
@@ -18,6 +20,24 @@ function gaussian(n: number, std: number, seed: number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = std * Math.sqrt(-2 * Math.log(Math.max(u(), 1e-12))) * Math.cos(2 * Math.PI * u());
   return out;
+}
+
+/** A random [C, k] matrix with orthonormal columns (Gram-Schmidt twice over normal samples), column j at q[i * k + j]. */
+function orthonormalColumns(C: number, k: number, seed: number): Float64Array {
+  const q = Float64Array.from(gaussian(C * k, 1, seed));
+  for (let j = 0; j < k; j++) {
+    for (let pass = 0; pass < 2; pass++) {
+      for (let p = 0; p < j; p++) {
+        let dot = 0;
+        for (let i = 0; i < C; i++) dot += q[i * k + j] * q[i * k + p];
+        for (let i = 0; i < C; i++) q[i * k + j] -= dot * q[i * k + p];
+      }
+    }
+    let norm = 0;
+    for (let i = 0; i < C; i++) norm += q[i * k + j] ** 2;
+    for (let i = 0; i < C; i++) q[i * k + j] /= Math.sqrt(norm);
+  }
+  return q;
 }
 
 /** The model's init with the bottleneck weights replaced by `init`. */
