@@ -101,6 +101,12 @@ describe('buildRun with compress', () => {
     expect(buildRun({ 'run-id': 'r', compress: 'none' }, 65)).toEqual(plain);
     expect('compress' in plain).toBe(false);
     expect(buildRun({ compress: 'default' }, 65).compress).toEqual(DEFAULT_COMPRESS);
+    // On one stage there is no boundary for a bottleneck: default keeps its codecs and sync, without it.
+    const one = buildRun({ compress: 'default', stages: 1 }, 65).compress;
+    expect(one).toEqual({ ...DEFAULT_COMPRESS, bottleneck: null });
+    expect(buildRun({ compress: 'default', 'n-embd': 8, 'n-head': 2 }, 65).compress?.bottleneck ?? null).toEqual(
+      DEFAULT_COMPRESS.bottleneck && DEFAULT_COMPRESS.bottleneck.width >= 8 ? null : DEFAULT_COMPRESS.bottleneck,
+    );
     expect(buildRun({ compress: 'bottleneck=16p,pipe=int8' }, 65).compress).toMatchObject({ bottleneck: { width: 16, passthrough: true } });
   });
 

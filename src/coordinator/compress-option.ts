@@ -179,6 +179,12 @@ export function parseCompressOption(text: string): CompressSpec {
   return fromCompact(t);
 }
 
+/** DEFAULT_COMPRESS for a model: without its bottleneck where the model has no boundary for it or is too narrow. */
+export function defaultCompressFor(nEmbd: number, stages: number): CompressSpec {
+  const b = DEFAULT_COMPRESS.bottleneck;
+  return b && (stages < 2 || b.width >= nEmbd) ? { ...DEFAULT_COMPRESS, bottleneck: null } : DEFAULT_COMPRESS;
+}
+
 /** Checks a spec against the model it compresses (what the spec's schema cannot know). */
 export function checkCompressForModel(c: CompressSpec, nEmbd: number, stages: number): void {
   if (c.bottleneck && c.bottleneck.width >= nEmbd) fail(`bottleneck width ${c.bottleneck.width} must be below n_embd ${nEmbd}`);

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { DEFAULT_OPTIMIZER, type StageRange } from '../model/stage';
 import { parseRunConfig, type RunConfig } from '../protocol/run-config';
-import { checkCompressForModel, CompressOptionError, isCompressNone, parseCompressOption } from './compress-option';
+import { checkCompressForModel, CompressOptionError, defaultCompressFor, isCompressNone, parseCompressOption } from './compress-option';
 
 const count = z.number().int().positive();
 const nonNegative = z.number().nonnegative();
@@ -156,7 +156,8 @@ export function buildRun(input: Partial<RunOptions>, vocab: number, label: Optio
   if (S > nLayer) throw new RunBuildError(`${label('stages')} ${S} exceeds ${label('n-layer')} ${nLayer} (a stage holds at least one layer)`);
   let compress;
   try {
-    compress = parseCompressOption(o.compress ?? 'none');
+    // `default` fits itself to the model (no bottleneck on one stage); an explicit spec is checked as given.
+    compress = o.compress?.trim() === 'default' ? defaultCompressFor(o['n-embd'], S) : parseCompressOption(o.compress ?? 'none');
     checkCompressForModel(compress, o['n-embd'], S);
   } catch (e) {
     if (e instanceof CompressOptionError) throw new RunBuildError(`${label('compress')}: ${e.message}`);
