@@ -8,7 +8,7 @@
 //     single-process simulation of R replicas (simulateLocalSteps; tests/swarm/local-steps*.test.ts prove the swarm
 //     matches it). Evaluated on the same validation batches as `tabswarm eval`.
 //   - Bytes per token: from the codecs' exact payload sizes (src/compress payloadBytes; fp32 is the raw f32 bytes)
-//     and the pipeline's other tensors (u32 targets with every activation, the tied wte gradient each step), payload
+//     and the pipeline's other tensor (the tied wte gradient each step; targets never travel), payload
 //     only; then checked against a short REAL swarm run's transport counters (Node peers over WebRTC on loopback,
 //     src/net WireMeter -> step-done) for a few configs: the difference is the framing (chunk headers and the JSON
 //     descriptor of every tensor).
@@ -53,12 +53,10 @@ export interface CompressBenchRow {
   replicas: number;
   steps: number;
   tokens: number;
-  /** Payload bytes per trained token by category (activations include the u32 targets; sync the tied wte). */
-  bytesPerToken: { activations: number; targets: number; activation_grads: number; sync: number };
+  /** Payload bytes per trained token by category (sync includes the tied wte). */
+  bytesPerToken: { activations: number; activation_grads: number; sync: number };
   /** fp32 (no bottleneck, per-step all-reduce) over this row: activations + gradients; sync. NaN where none. */
   pipelineRatio: number;
-  /** The same without the targets (what the codecs and the bottleneck achieve on the activations themselves). */
-  pipelineRatioNoTargets: number;
   syncRatio: number;
   /** Mean train loss of the last 10 steps; validation loss of the final weights; val loss over the group's baseline - 1. */
   trainLoss: number;
@@ -124,8 +122,7 @@ export function predictPipeline(run: RunConfig): CompressBenchRow['bytesPerToken
   const perMicro = (S - 1) / n;
   const tie = S > 1 ? 2 * run.model.vocab_size * run.model.n_embd * 4 : 0;
   return {
-    activations: (wireBytes(c.act, n * w) + 4 * n) * perMicro,
-    targets: 4 * n * perMicro,
+    activations: wireBytes(c.act, n * w) * perMicro,
     activation_grads: wireBytes(c.grad, n * w) * perMicro,
     sync: tie / (run.M * n),
   };
@@ -231,7 +228,6 @@ function pipelineRow(group: CompressBenchRow['group'], run: RunConfig, r: { trai
     tokens,
     bytesPerToken: b,
     pipelineRatio: ratio(perTok(fp32.activations + fp32.activation_grads), b.activations + b.activation_grads),
-    pipelineRatioNoTargets: ratio(perTok(fp32.activations + fp32.activation_grads) - b.targets, b.activations - b.targets + b.activation_grads),
     syncRatio: ratio(perTok(fp32.sync), b.sync),
     trainLoss: r.trainLoss,
     valLoss: r.valLoss,
@@ -254,7 +250,6 @@ export function printCompressTable(rows: CompressBenchRow[]): void {
       'grad B/tok': fmt(r.bytesPerToken.activation_grads),
       'sync B/tok': fmt(r.bytesPerToken.sync),
       'pipe x': fmt(r.pipelineRatio, 1),
-      'pipe x (no tgt)': fmt(r.pipelineRatioNoTargets, 1),
       'sync x': fmt(r.syncRatio, 1),
       'train loss': fmt(r.trainLoss, 4),
       'val loss': fmt(r.valLoss, 4),
@@ -283,7 +278,10 @@ export const PIPELINE_CONFIGS = [
 ];
 export const FOUR_STAGE_CONFIGS = ['none', 'pipe=int8', 'bottleneck=16p,pipe=int8', 'bottleneck=8p,pipe=int4'];
 export const WIDE_CONFIGS = ['none', 'bottleneck=16p,pipe=int8', 'bottleneck=8p,pipe=int4'];
-export const SYNC_CONFIGS = [10, 50, 100].flatMap((H) => [`sync=local:H=${H}:int8`, `sync=local:H=${H}:topk:0.05`]);
+/** TABSWARM_COMPRESS_SYNC (semicolon-separated compress options) replaces the sync rows. */
+export const SYNC_CONFIGS = process.env.TABSWARM_COMPRESS_SYNC
+  ? process.env.TABSWARM_COMPRESS_SYNC.split(';')
+  : [10, 50, 100].flatMap((H) => [`sync=local:H=${H}:int8`, `sync=local:H=${H}:topk:0.05`]);
 /** Configs whose predicted bytes are checked against a real swarm's transport counters. */
 export const SWARM_CHECK_CONFIGS = ['none', 'pipe=int8', 'bottleneck=16p,pipe=int4'];
 
@@ -337,7 +335,7 @@ export async function benchCompress(opts: { steps?: number; log?: (s: string) =>
     rows.push({
       ...pipelineRow('sync', perStepRun, r, seconds),
       replicas: R_SYNC,
-      bytesPerToken: { activations: 0, targets: 0, activation_grads: 0, sync: fp32Sync / tokPerStep },
+      bytesPerToken: { activations: 0, activation_grads: 0, sync: fp32Sync / tokPerStep },
       syncRatio: 1,
     });
     log(`  sync per-step fp32 (R=${R_SYNC}): val ${r.valLoss.toFixed(4)}; ${fmt(fp32Sync / tokPerStep)} B/tok`);
@@ -352,7 +350,7 @@ export async function benchCompress(opts: { steps?: number; log?: (s: string) =>
     rows.push({
       ...pipelineRow('sync', run, r, seconds),
       replicas: R_SYNC,
-      bytesPerToken: { activations: 0, targets: 0, activation_grads: 0, sync },
+      bytesPerToken: { activations: 0, activation_grads: 0, sync },
       syncRatio: ratio(fp32Sync / tokPerStep, sync),
     });
     log(

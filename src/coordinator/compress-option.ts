@@ -23,8 +23,9 @@ import {
 
 /**
  * `--compress default`, from `npm run bench -- compress` (reference model, 2 stages, 80 steps): a passthrough
- * bottleneck of width 8 with int4 blockwise activations and gradients sends 78x fewer bytes across the boundary than
- * fp32 (targets included) for +2.4% validation loss; the only measured point within 3% at >= 64x. Sync stays exact
+ * bottleneck of width 8 with int4 blockwise activations and gradients sends 112x fewer bytes across the boundary than
+ * fp32 for +2.4% validation loss (78x while u32 targets still travelled beside the activations, before protocol 4);
+ * the only measured point within 3% at >= 64x. Sync stays exact
  * per step: local steps cost more than 3% at the bench's run lengths (H=10 int8: 38x fewer sync bytes, +2.6%).
  */
 export const DEFAULT_COMPRESS: CompressSpec = {

@@ -7,7 +7,7 @@ import type { IncomingTensor, TensorMeta } from '../net/tensor';
 const count = z.number().int().nonnegative();
 const stepKey = { step: count, attempt: count };
 
-/** Pipeline tensors of one microbatch: activations and targets forward, activation gradients backward. */
+/** Pipeline tensors of one microbatch: activations forward, activation gradients backward (targets never travel). */
 export const microbatchMetaSchema = z.object({
   ...stepKey,
   mb: count,
@@ -92,8 +92,7 @@ export function statePartMeta(m: StatePartMeta): TensorMeta {
 }
 
 /** A pipeline/step tensor with its typed meta, discriminated by kind. */
-export type StepTensor =
-  { kind: 'act' | 'targets' | 'grad'; meta: MicrobatchMeta; x: IncomingTensor } | { kind: 'tie'; meta: TieMeta; x: IncomingTensor };
+export type StepTensor = { kind: 'act' | 'grad'; meta: MicrobatchMeta; x: IncomingTensor } | { kind: 'tie'; meta: TieMeta; x: IncomingTensor };
 
 export type TensorRead<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -104,8 +103,8 @@ function issues(e: z.ZodError): string {
     .join('; ');
 }
 
-/** Parses the meta of a step tensor (kinds act, targets, grad, tie). */
-const microbatchKindSchema = z.enum(['act', 'targets', 'grad']);
+/** Parses the meta of a step tensor (kinds act, grad, tie). */
+const microbatchKindSchema = z.enum(['act', 'grad']);
 
 export function readStepTensor(x: IncomingTensor): TensorRead<StepTensor> {
   const mbKind = microbatchKindSchema.safeParse(x.kind);

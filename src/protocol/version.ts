@@ -4,4 +4,6 @@
 // Bump it whenever a message, a tensor kind or its meta changes incompatibly.
 // 3: activations and their gradients travel as codec payloads (dtype u8, meta `codec`), peer-report, run config
 //    `compress` (docs/compression.md).
-export const PROTOCOL_VERSION = 3;
+// 4: targets no longer travel (the last stage samples them from the run's tokens: kind 'targets' is gone); local-steps
+//    sync messages and outer state in state transfer; wire bytes in step-done.
+export const PROTOCOL_VERSION = 4;

@@ -31,7 +31,6 @@ export type WireBytes = z.infer<typeof wireBytesSchema>;
  */
 export const WIRE_KEY_CATEGORY: Readonly<Record<string, WireCategory>> = {
   act: 'activations',
-  targets: 'activations',
   grad: 'activation_grads',
   allreduce: 'sync',
   tie: 'sync',
@@ -73,7 +72,7 @@ export function totalWireBytes(w: WireBytes): number {
 /**
  * What today's fp32 wire (no bottleneck, exact per-step all-reduce) sends for ONE step of `run` with these members
  * (peers per stage), payload bytes only (framing excluded; it adds well under 1% at fp32 sizes):
- *   activations      = M * (S-1) * B*T * (n_embd + 1) * 4      fp32 activations + u32 targets, per microbatch per boundary
+ *   activations      = M * (S-1) * B*T * n_embd * 4            fp32 activations, per microbatch per boundary
  *   activation_grads = M * (S-1) * B*T * n_embd * 4            fp32 gradients back across every boundary
  *   sync             = sum_s 2*(R_s - 1) * N_s * 4             butterfly all-reduce (reduce-scatter + all-gather) of
  *                                                               stage s's N_s fp32 gradients over its R_s replicas
@@ -86,7 +85,7 @@ export function fp32StepWireBytes(run: RunConfig, members: readonly (readonly st
   const C = run.model.n_embd;
   const S = run.stages.length;
   const out = emptyWireBytes();
-  out.activations = M * (S - 1) * B * T * (C + 1) * 4;
+  out.activations = M * (S - 1) * B * T * C * 4;
   out.activation_grads = M * (S - 1) * B * T * C * 4;
   let sync = 0;
   run.stages.forEach((r, s) => {

@@ -8,7 +8,7 @@ import { attachSwarmTransport } from './allreduce';
 import { attachStateMailbox } from './state-transfer';
 
 /** Tensor kinds of the pipeline (the all-reduce and state transfer use their own kinds on the same links). */
-export const PIPELINE_KINDS = ['act', 'targets', 'grad', 'tie'] as const;
+export const PIPELINE_KINDS = ['act', 'grad', 'tie'] as const;
 
 export interface Dialer {
   connect(peerId: string): Promise<Transport>;

@@ -31,7 +31,7 @@ export interface SwarmPeerOptions {
   runtime?: () => Promise<Runtime>;
   /** This peer's compute backend, e.g. a Web Worker (destroyed by close()). Give this or `runtime`. */
   compute?: () => Promise<ComputeBackend>;
-  /** Training tokens of the run (only the first stage reads them). */
+  /** Training tokens of the run (the first stage reads inputs from them, the last stage targets). */
   tokens: (run: RunConfig) => Uint32Array | Promise<Uint32Array>;
   platform: 'node' | 'browser';
   /** Skip the join benchmark and announce this throughput (tokens/s). */
@@ -254,7 +254,8 @@ export class SwarmPeer {
       throw new Error(`already training stage ${this.runtime.stageIndex} of ${this.run?.runId}; reassignment is not supported`);
     }
     this.run = run;
-    const tokens = msg.stage === 0 ? await this.opts.tokens(run) : undefined;
+    // The first stage samples its microbatches' inputs, the last their targets (they never cross the network).
+    const tokens = msg.stage === 0 || msg.stage === run.stages.length - 1 ? await this.opts.tokens(run) : undefined;
     const compute = await this.backend.createStage(stageSpecOf(run, msg.stage));
     this.runtime = new StageRuntime({
       compute,

@@ -100,9 +100,8 @@ class FakeCompute implements StageCompute {
 
 const noNet = { connect: (): Promise<Transport> => Promise.reject(new Error('no network')), onConnection: () => () => undefined };
 
-function tensor(kind: 'act' | 'targets', meta: Record<string, number | string>): IncomingTensor {
+function tensor(kind: 'act', meta: Record<string, number | string>): IncomingTensor {
   const n = run.B * run.T;
-  if (kind === 'targets') return { msgId: 1, kind, dtype: 'u32', shape: [n], meta, bytes: new Uint8Array(n * 4) };
   // An fp32 activation payload: u8 with the codec in the meta.
   const bytes = new Uint8Array(n * run.model.n_embd * 4);
   return { msgId: 1, kind, dtype: 'u8', shape: [bytes.length], meta: { ...meta, codec: 'fp32' }, bytes };
@@ -117,6 +116,8 @@ function lastStage() {
     run,
     stage: 1,
     peerId: 'last',
+    // The last stage samples each microbatch's targets from the run's tokens (they never travel).
+    tokens: Uint32Array.from({ length: 64 }, (_, i) => i % run.model.vocab_size),
     links: new Links(noNet, () => undefined),
     send: (m) => sent.push(m),
     onError: (e) => errors.push(e),
@@ -142,7 +143,6 @@ describe('StageRuntime with a fake StageCompute', () => {
     // Attempt 1 of step 0: its activations arrive before its step-begin (WebRTC overtakes the signaling path).
     const meta = { step: 0, attempt: 1, mb: 0, origin: 'first', route: 'first' };
     sr.onTensor('first', tensor('act', meta));
-    sr.onTensor('first', tensor('targets', meta));
     sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members });
     await settle(sr);
     expect(errors).toEqual([]);
@@ -155,7 +155,6 @@ describe('StageRuntime with a fake StageCompute', () => {
     sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members: [['first'], ['last']] });
     const old = { step: 0, attempt: 0, mb: 1, origin: 'first', route: 'first' };
     sr.onTensor('first', tensor('act', old));
-    sr.onTensor('first', tensor('targets', old));
     await settle(sr);
     expect(sent.filter((m) => m.type === 'mb-loss')).toEqual([]);
   });
@@ -170,7 +169,6 @@ describe('StageRuntime with a fake StageCompute', () => {
     sr.onTensor('first', { ...f32, dtype: 'f32', shape: [f32.bytes.byteLength / 4] });
     const noCodec = tensor('act', { ...meta, mb: 0 });
     sr.onTensor('first', { ...noCodec, meta: meta });
-    for (const mb of [0, 1]) sr.onTensor('first', tensor('targets', { ...meta, mb }));
     await settle(sr);
     expect(errors).toEqual([]);
     expect(compute.calls.filter((c) => c.startsWith('forward'))).toEqual([]);

@@ -68,7 +68,10 @@ export interface StageRuntimeOptions {
   links: Links;
   /** Control message to the coordinator. */
   send: (msg: ControlMessage) => void;
-  /** Training tokens (the first stage samples its microbatches from them). */
+  /**
+   * Training tokens: the first stage samples its microbatches' inputs from them and the last stage their targets
+   * (sampleBatch(seed, step, mb) is the same everywhere), so targets never cross the network.
+   */
   tokens?: Uint32Array;
   /** Initial weights; default GPT-2 init from run.seed (identical on every peer). */
   initial?: Map<string, Float32Array>;
@@ -85,7 +88,6 @@ interface Arrival {
   route: string;
   /** The activation payload (decoded by the compute). */
   act?: Uint8Array;
-  targets?: Uint32Array;
 }
 
 interface Inflight {
@@ -212,7 +214,7 @@ export class StageRuntime {
     this.codecs = { act: codecId(spec.compress.act), grad: codecId(spec.compress.grad) };
     this.first = layout.first;
     this.last = layout.last;
-    if (this.first && !opts.tokens) throw new Error('stage-runtime: the first stage needs the training tokens');
+    if ((this.first || this.last) && !opts.tokens) throw new Error('stage-runtime: the first and the last stage need the training tokens');
     const initial = opts.initial;
     void this.enqueue(() => (initial ? c.load(initial) : c.init(opts.run.seed)));
     this.local = localSyncOf(opts.run);
@@ -392,20 +394,17 @@ export class StageRuntime {
     const { x, meta } = t;
     const mb = meta.mb;
     switch (t.kind) {
-      case 'act':
-      case 'targets': {
+      case 'act': {
         if (this.first) return this.log(`first stage got ${x.kind}; dropped`);
         let a = st.arrivals.get(mb);
         if (!a) {
           a = { from, origin: t.meta.origin, route: t.meta.route };
           st.arrivals.set(mb, a);
         }
-        if (x.kind === 'act') {
-          const bad = this.payloadProblem(x, t.meta.codec, this.codecs.act);
-          if (bad) return this.refused(st, from, 'act', mb, bad);
-          a.act = x.bytes.slice(); // a buffer of its own: transferable to a worker
-        } else a.targets = Uint32Array.from(tensorView(x) as Uint32Array);
-        if (a.act && a.targets) this.arrived(st, mb);
+        const bad = this.payloadProblem(x, t.meta.codec, this.codecs.act);
+        if (bad) return this.refused(st, from, 'act', mb, bad);
+        a.act = x.bytes.slice(); // a buffer of its own: transferable to a worker
+        this.arrived(st, mb);
         return;
       }
       case 'grad': {
@@ -459,12 +458,18 @@ export class StageRuntime {
     return microbatchMeta(codec === undefined ? m : { ...m, codec });
   }
 
-  /** Activations forward: the payload with its codec, then the targets. */
-  private sendActs(st: StepState, next: string, mb: number, origin: string, route: string, acts: Uint8Array, targets: Uint32Array): void {
-    const { B, T } = this.run;
+  /** Activations forward: the payload with its codec (the last stage samples the targets itself). */
+  private sendActs(st: StepState, next: string, mb: number, origin: string, route: string, acts: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.act);
     this.sendTo(next, { kind: 'act', dtype: 'u8', shape: [acts.byteLength], data: acts, meta });
-    this.sendTo(next, { kind: 'targets', dtype: 'u32', shape: [B * T], data: targets, meta: this.meta(st, mb, origin, route) });
+  }
+
+  /** The microbatch's tokens and targets: sampleBatch(seed, step, mb) over the run's training tokens. */
+  private batch(st: StepState, mb: number): ReturnType<typeof sampleBatch> {
+    const tokens = this.opts.tokens;
+    if (!tokens) throw new Error('stage-runtime: this stage has no training tokens');
+    const { B, T, seed } = this.run;
+    return sampleBatch(tokens, { seed, step: st.step, micro: mb, B, T });
   }
 
   /** An input gradient back to the peer the activations came from. */
@@ -532,8 +537,8 @@ export class StageRuntime {
 
   private async firstForward(st: StepState, mb: number): Promise<void> {
     this.checkCurrent(st);
-    const { B, T, seed, M } = this.run;
-    const b = sampleBatch(this.opts.tokens!, { seed, step: st.step, micro: mb, B, T });
+    const { B, T, M } = this.run;
+    const b = this.batch(st, mb);
     const slot = this.takeSlot();
     if (this.last) {
       // A single-stage swarm: the whole model here.
@@ -556,7 +561,7 @@ export class StageRuntime {
     if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
     this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
     this.counted('forward', st, mb);
-    this.sendActs(st, next, mb, this.peerId, '', acts, b.targets);
+    this.sendActs(st, next, mb, this.peerId, '', acts);
   }
 
   private counted(what: 'forward' | 'backward', st: StepState, mb: number): void {
@@ -577,9 +582,10 @@ export class StageRuntime {
 
   private async middleForward(st: StepState, mb: number): Promise<void> {
     this.checkCurrent(st);
-    const a = st.arrivals.get(mb)!;
+    const a = st.arrivals.get(mb);
+    const input = a?.act;
+    if (!a || !input) return this.log(`microbatch ${mb} of step ${st.key} has no activations here; dropped`);
     const slot = this.takeSlot();
-    const input = a.act!;
     a.act = undefined; // handed to the compute (possibly transferred to a worker)
     let acts: Uint8Array;
     try {
@@ -596,17 +602,18 @@ export class StageRuntime {
     if (!next) return this.log(`no live next-stage peer for microbatch ${mb}`);
     this.queue.set(next, (this.queue.get(next) ?? 0) + 1);
     this.counted('forward', st, mb);
-    this.sendActs(st, next, mb, a.origin, a.route, acts, a.targets!);
+    this.sendActs(st, next, mb, a.origin, a.route, acts);
   }
 
   private async lastForwardBackward(st: StepState, mb: number): Promise<void> {
     this.checkCurrent(st);
-    const a = st.arrivals.get(mb)!;
+    const a = st.arrivals.get(mb);
+    const input = a?.act;
+    if (!a || !input) return this.log(`microbatch ${mb} of step ${st.key} has no activations here; dropped`);
     const { B, T, M } = this.run;
     const slot = 0; // forward and backward in one task: any slot will do
-    const [input, targets] = [a.act!, a.targets!];
+    const targets = this.batch(st, mb).targets;
     a.act = undefined; // handed to the compute (possibly transferred to a worker)
-    a.targets = undefined;
     let out: { loss: number; gradIn: Uint8Array | null };
     try {
       out = await this.compute.forwardBackward(slot, { payload: input }, targets, this.lossScale(st, mb, M * B * T), { step: st.step, mb });
@@ -615,7 +622,8 @@ export class StageRuntime {
       st.arrivals.delete(mb);
       return;
     }
-    const grad = out.gradIn!;
+    const grad = out.gradIn;
+    if (!grad) throw new Error('stage-runtime: a last stage fed activations must return their gradient');
     this.checkCurrent(st);
     this.counted('forward', st, mb);
     this.counted('backward', st, mb);

@@ -13,7 +13,7 @@ import { STATE_KIND } from '../../src/swarm/state-transfer';
 
 describe('wire categories', () => {
   it('maps every kind the swarm sends, as its senders spell it', () => {
-    expect(PIPELINE_KINDS.map((k) => WIRE_KEY_CATEGORY[k])).toEqual(['activations', 'activations', 'activation_grads', 'sync']);
+    expect(PIPELINE_KINDS.map((k) => WIRE_KEY_CATEGORY[k])).toEqual(['activations', 'activation_grads', 'sync']);
     expect(WIRE_KEY_CATEGORY[ALLREDUCE_KIND]).toBe('sync');
     expect(WIRE_KEY_CATEGORY[SYNC_KIND]).toBe('sync');
     expect(WIRE_KEY_CATEGORY[STATE_KIND]).toBe('state');
@@ -22,7 +22,7 @@ describe('wire categories', () => {
   });
 
   it('sums bytes per category; an unknown kind is visible as other, never dropped or hidden in a category', () => {
-    const w = wireBytesOf({ act: 10, targets: 2, grad: 7, allreduce: 100, tie: 5, 'stage-state': 9, [WIRE_CONTROL]: 3, [WIRE_LINK]: 1, mystery: 4 });
+    const w = wireBytesOf({ act: 12, grad: 7, allreduce: 100, tie: 5, 'stage-state': 9, [WIRE_CONTROL]: 3, [WIRE_LINK]: 1, mystery: 4 });
     expect(w).toEqual({ activations: 12, activation_grads: 7, sync: 105, state: 9, control: 4, other: 4 });
     expect(totalWireBytes(w)).toBe(141);
     // Keys of Object.prototype are kinds like any other.
@@ -31,13 +31,13 @@ describe('wire categories', () => {
     expect(wireBytesOf({})).toEqual(emptyWireBytes());
   });
 
-  it('fp32 counterfactual per step: activations + targets, gradients, butterfly all-reduce and the tied wte', () => {
+  it('fp32 counterfactual per step: activations, gradients, butterfly all-reduce and the tied wte', () => {
     const run = buildRun({ stages: 2, microbatches: 3, 'batch-size': 2, 'block-size': 8, 'n-embd': 16, 'n-head': 2, 'n-layer': 4 }, 20);
     const C = 16;
     const BT = 2 * 8;
     const members = [['a', 'b', 'c'], ['d']];
     const w = fp32StepWireBytes(run, members);
-    expect(w.activations).toBe(3 * 1 * BT * (C * 4 + 4));
+    expect(w.activations).toBe(3 * 1 * BT * C * 4);
     expect(w.activation_grads).toBe(3 * 1 * BT * C * 4);
     // Stage 0: wte + wpe + 2 blocks; 3 replicas -> 2*(3-1)*N*4. Stage 1 alone: no all-reduce. Tie: (3 + 1) wte copies.
     const wte = 20 * C;

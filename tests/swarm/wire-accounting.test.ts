@@ -44,14 +44,15 @@ describe('wire accounting in a swarm', () => {
     expect(view.wire.control).toBeGreaterThan(0);
     expect(view.tokens).toBe(run.steps * run.M * run.B * run.T);
 
-    // Per microbatch and boundary: one int8 payload of B*T*8 values + u32 targets forward, one payload backward.
+    // Per microbatch and boundary: one int8 payload of B*T*8 values forward (the last stage samples the targets itself),
+    // one payload backward.
     const n = run.B * run.T * 8;
     const micro = run.steps * run.M;
-    const act = micro * (payloadBytes(compress.act, n) + 4 * run.B * run.T);
+    const act = micro * payloadBytes(compress.act, n);
     const grad = micro * payloadBytes(compress.grad, n);
-    // Framing: a 36-byte chunk header and a JSON descriptor (< 600 bytes here) per tensor (act + targets, grad).
+    // Framing: a 36-byte chunk header and a JSON descriptor (< 600 bytes here) per tensor (act, grad).
     expect(view.wire.activations).toBeGreaterThan(act);
-    expect(view.wire.activations - act).toBeLessThan(2 * micro * 636);
+    expect(view.wire.activations - act).toBeLessThan(micro * 636);
     expect(view.wire.activation_grads).toBeGreaterThan(grad);
     expect(view.wire.activation_grads - grad).toBeLessThan(micro * 636);
   }, 120_000);
