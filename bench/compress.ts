@@ -22,14 +22,15 @@ import { createCodec, payloadBytes } from '../src/compress/codec';
 import { COMPRESS_NONE, type CodecSpec, type CompressSpec } from '../src/compress/spec';
 import { formatCompress, parseCompressOption } from '../src/coordinator/compress-option';
 import { nodeRuntime } from '../src/gpu/node-runtime';
-import { bottleneckAt } from '../src/model/bottleneck-config';
 import type { GPTConfig } from '../src/model/config';
 import { loadCorpus } from '../src/model/corpus-node';
-import { Dataset, evalBatches, sampleBatch } from '../src/model/data';
+import { Dataset, sampleBatch } from '../src/model/data';
 import { simulateLocalSteps } from '../src/model/local-sim';
 import { DEFAULT_OPTIMIZER } from '../src/model/stage';
 import { CharTokenizer } from '../src/model/tokenizer';
 import { Trainer } from '../src/model/trainer';
+import { runEngineOptions } from '../src/coordinator/run-model';
+import { EVAL_B, validationLoss } from '../src/coordinator/val-loss';
 import { fp32StepWireBytes } from '../src/protocol/wire-categories';
 import { evenStages } from '../src/coordinator/run-builder';
 import { parseRunConfig, type RunConfig } from '../src/protocol/run-config';
@@ -38,7 +39,6 @@ import { swarmWireBytes } from './compress-swarm';
 /** Sequences per microbatch and microbatches per step: 4 x 2 x 64 = 512 tokens per step (one lane each for R = 2). */
 const B = 4;
 const M = 2;
-const EVAL_B = 12;
 const EVAL_BATCHES = 20;
 const SEED = 1337;
 /** Replicas per stage in the sync rows (lanes of the local-steps simulation). */
@@ -135,36 +135,15 @@ function mean(xs: number[]): number {
 async function trainPipeline(data: Dataset, run: RunConfig): Promise<{ trainLoss: number; valLoss: number }> {
   const rt = await nodeRuntime({ quiet: true });
   try {
-    const c = run.compress ?? COMPRESS_NONE;
-    const after = run.stages.slice(0, -1).map((s) => s.layerEnd);
-    const tr = await Trainer.create(rt, {
-      config: run.model,
-      B: run.B,
-      T: run.T,
-      schedule: run.schedule,
-      optimizer: run.optimizer,
-      seed: run.seed,
-      tune: false,
-      ...(run.compress ? { boundaries: { after, act: createCodec(rt, c.act), grad: createCodec(rt, c.grad) } } : {}),
-      bottleneck: bottleneckAt(c.bottleneck, after),
-    });
+    const tr = await Trainer.create(rt, runEngineOptions(rt, run));
     const losses: number[] = [];
     for (let s = 0; s < run.steps; s++) {
       const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data.train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
       losses.push((await tr.step(s, micro)).loss);
     }
     const final = await tr.exportParams();
-    // Validation at B = 12 (as `tabswarm eval`): a trainer of that batch size on the final weights.
-    const ev = await Trainer.create(rt, {
-      config: run.model,
-      B: EVAL_B,
-      T: run.T,
-      initial: final,
-      tune: false,
-      schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 },
-      bottleneck: bottleneckAt(c.bottleneck, after),
-    });
-    const valLoss = await ev.evaluate(evalBatches(data.val, { B: EVAL_B, T: run.T, maxBatches: EVAL_BATCHES }));
+    // Validation as `tabswarm eval` (B = 12, T = block_size), the run's model (bottleneck included).
+    const valLoss = await validationLoss(rt, run, final, data.val, { maxBatches: EVAL_BATCHES });
     return { trainLoss: mean(losses.slice(-10)), valLoss };
   } finally {
     rt.destroy();
@@ -191,15 +170,7 @@ async function trainLocal(data: Dataset, run: RunConfig, R: number): Promise<{ t
       outer: { lr: sync.outerLr, momentum: sync.outerMomentum },
       codec: createCodec(rt, sync.codec),
     });
-    const ev = await Trainer.create(rt, {
-      config: run.model,
-      B: EVAL_B,
-      T: run.T,
-      initial: sim.replicas[0],
-      tune: false,
-      schedule: { lr: 0, minLr: 0, warmup: 0, decaySteps: 1 },
-    });
-    const valLoss = await ev.evaluate(evalBatches(data.val, { B: EVAL_B, T: run.T, maxBatches: EVAL_BATCHES }));
+    const valLoss = await validationLoss(rt, run, sim.replicas[0], data.val, { maxBatches: EVAL_BATCHES });
     // All-gather: every replica sends its payload to each of the R-1 others, at every sync.
     const syncBytes = sim.payloadBytes.reduce((a, b) => a + b, 0) * (R - 1);
     return { trainLoss: mean(sim.losses.slice(-10)), valLoss, syncBytes };

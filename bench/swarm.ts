@@ -17,6 +17,7 @@ import { Dataset, sampleBatch } from '../src/model/data';
 import { DEFAULT_OPTIMIZER } from '../src/model/stage';
 import { CharTokenizer } from '../src/model/tokenizer';
 import { Trainer } from '../src/model/trainer';
+import { runEngineOptions } from '../src/coordinator/run-model';
 import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
 import { SignalingClient } from '../src/net/signaling-client';
 import { swarmControl } from '../src/protocol/control-codec';
@@ -95,15 +96,7 @@ function instrument(runtime: object): { busyMs: () => number } {
 async function single(data: Dataset, run: RunConfig): Promise<number[]> {
   const rt = await nodeRuntime({ quiet: true });
   try {
-    const tr = await Trainer.create(rt, {
-      config: run.model,
-      B: run.B,
-      T: run.T,
-      schedule: run.schedule,
-      optimizer: run.optimizer,
-      seed: run.seed,
-      tune: false,
-    });
+    const tr = await Trainer.create(rt, runEngineOptions(rt, run));
     const ms: number[] = [];
     for (let s = 0; s < run.steps; s++) {
       const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data.train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));

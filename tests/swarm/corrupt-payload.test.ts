@@ -7,7 +7,6 @@ import { nodeRuntime } from '../../src/gpu/node-runtime';
 import { emptyRunView, reduceRunView } from '../../src/coordinator/run-view';
 import type { ControlMessage } from '../../src/protocol/messages';
 import type { CompressSpec } from '../../src/compress/spec';
-import { compressedReference } from './compressed-reference';
 import { compareToReference, reference, startSwarm, tinyRun, type Swarm } from './harness';
 import { sabotagingBackend, type Sabotage, type SabotageLog } from './saboteur';
 
@@ -111,7 +110,7 @@ describe('a corrupt activation or gradient payload', () => {
     );
     expect(steps.map((r) => r.step)).toEqual([0, 1, 2]);
     expect(steps[0].attempts).toBeGreaterThan(1);
-    const ref = await compressedReference(cRun);
+    const ref = await reference(cRun);
     cleanups.push(() => ref.rt.destroy());
     const cmp = await compareToReference(swarm.peers, ref.params);
     expect(cmp.worst.score).toBeLessThan(1e-5);

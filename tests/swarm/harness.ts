@@ -10,6 +10,7 @@ import { loadCorpus } from '../../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../../src/model/data';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { Trainer } from '../../src/model/trainer';
+import { runEngineOptions } from '../../src/coordinator/run-model';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
@@ -107,18 +108,13 @@ export async function startSwarm(
   };
 }
 
-/** The single-peer engine on the same init and batches: micro k of step s = sampleBatch(seed, s, k). */
+/**
+ * The single-peer engine on the same init and batches (micro k of step s = sampleBatch(seed, s, k)); for a compressed
+ * run, split at the run's boundaries with its codecs and bottleneck (runEngineOptions): the swarm's invariant.
+ */
 export async function reference(run: RunConfig, steps = run.steps): Promise<{ rt: Runtime; params: Map<string, Float32Array>; losses: number[] }> {
   const rt = await nodeRuntime({ quiet: true });
-  const tr = await Trainer.create(rt, {
-    config: run.model,
-    B: run.B,
-    T: run.T,
-    schedule: run.schedule,
-    optimizer: run.optimizer,
-    seed: run.seed,
-    tune: false,
-  });
+  const tr = await Trainer.create(rt, runEngineOptions(rt, run));
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
     const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data().train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));

@@ -5,8 +5,7 @@
 // replicas of a stage stay bitwise identical.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CompressSpec } from '../../src/compress/spec';
-import { compressedReference } from './compressed-reference';
-import { compareToReference, replicasIdentical, startSwarm, tinyRun, type Swarm } from './harness';
+import { compareToReference, reference, replicasIdentical, startSwarm, tinyRun, type Swarm } from './harness';
 
 let swarm: Swarm | undefined;
 const cleanups: (() => void)[] = [];
@@ -96,7 +95,7 @@ describe('swarm parity with the single-peer engine, compressed boundaries (per-s
         for (const half of ['down', 'up'])
           expect(names.has(`bottleneck.${boundary}.${half}.weight`), `bottleneck.${boundary}.${half}.weight`).toBe(c.compress.bottleneck !== null);
 
-        const ref = await compressedReference(run);
+        const ref = await reference(run);
         cleanups.push(() => ref.rt.destroy());
         const cmp = await compareToReference(swarm.peers, ref.params);
         console.log(
@@ -109,7 +108,7 @@ describe('swarm parity with the single-peer engine, compressed boundaries (per-s
         // Every parameter of the reference model lives on some peer (the bottleneck's included).
         for (const name of ref.params.keys()) expect(names.has(name), name).toBe(true);
         // The codecs mattered: the engine with fp32 boundaries (same bottleneck) ends far outside the tolerance.
-        const plain = await compressedReference({ ...run, compress: { ...c.compress, act: { kind: 'fp32' }, grad: { kind: 'fp32' } } });
+        const plain = await reference({ ...run, compress: { ...c.compress, act: { kind: 'fp32' }, grad: { kind: 'fp32' } } });
         cleanups.push(() => plain.rt.destroy());
         const off = await compareToReference(swarm.peers, plain.params);
         console.log(`${c.label}: against fp32 boundaries, worst score ${off.worst.score.toExponential(2)}`);
