@@ -33,7 +33,12 @@ module.exports = {
     onlyDown('compress-only-on-gpu', 'src/compress (wire codecs) imports src/gpu only.', '^src/compress/', '^src/(compress|gpu)/'),
     onlyDown('model-only-on-compress-gpu', 'src/model imports src/compress and src/gpu only.', '^src/model/', '^src/(model|compress|gpu)/'),
     onlyDown('net-is-generic', 'src/net imports nothing of ours above it: the swarm protocol lives in src/protocol.', '^src/net/', '^src/net/'),
-    onlyDown('protocol-on-net-and-model', 'src/protocol imports src/net, src/model and below only.', '^src/protocol/', '^src/(protocol|net|model|compress|gpu)/'),
+    onlyDown(
+      'protocol-on-net-and-model',
+      'src/protocol imports src/net, src/model and below only.',
+      '^src/protocol/',
+      '^src/(protocol|net|model|compress|gpu)/',
+    ),
     onlyDown(
       'swarm-below-coordinator',
       'src/swarm imports protocol, net, model, gpu; never src/coordinator (the coordinator may use swarm parts).',
