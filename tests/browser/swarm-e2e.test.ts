@@ -5,8 +5,9 @@
 //   2. 2 stages x 2 replicas; a first-stage replica's tab is closed mid-step: the coordinator re-runs the step on
 //      its twin (the step is not lost) and all K steps finish.
 //   3. A tab joins mid-run and copies its stage's weights + AdamW state from a live tab.
-//   4. Local-steps mode: two replicas in tabs run the outer sync through their stage workers.
-//   5. The coordinator page (coordinator.html, the Coordinator in a tab) runs 2 contributor tabs through a short run.
+//   4. Compressed boundaries (bottleneck + int4) through the stage workers, against the Node engine.
+//   5. Local-steps mode: two replicas in tabs run the outer sync through their stage workers.
+//   6. The coordinator page (coordinator.html, the Coordinator in a tab) runs 2 contributor tabs through a short run.
 // SWARM_LOG=1 prints the coordinator's and the tabs' logs.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -17,6 +18,7 @@ import type { RunConfig } from '../../src/protocol/run-config';
 import { loadCorpus } from '../../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../../src/model/data';
 import { Trainer } from '../../src/model/trainer';
+import { runEngineOptions } from '../../src/coordinator/run-model';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { nodeWebSocket } from '../../src/net/rtc-node';
@@ -106,15 +108,8 @@ async function referenceLosses(run: RunConfig): Promise<number[]> {
   const text = loadCorpus();
   const data = Dataset.fromText(text, CharTokenizer.fromCorpus(text), { valFraction: 0.1 });
   const rt = await gpuRuntime();
-  const tr = await Trainer.create(rt, {
-    config: run.model,
-    B: run.B,
-    T: run.T,
-    schedule: run.schedule,
-    optimizer: run.optimizer,
-    seed: run.seed,
-    tune: false,
-  });
+  // A compressed run's engine is split at the run's boundaries with its codecs and bottleneck (runEngineOptions).
+  const tr = await Trainer.create(rt, runEngineOptions(rt, run));
   const losses: number[] = [];
   for (let s = 0; s < run.steps; s++) {
     const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data.train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
@@ -276,6 +271,31 @@ describe('swarm in browser tabs', () => {
     expect(snap.log.some((l) => /received stage \d state from tab-j[01]/.test(l))).toBe(true);
     expect(errors).toEqual([]);
   }, 120_000);
+
+  it('compressed boundaries in tabs: a passthrough bottleneck + int4 payloads encoded and decoded in the stage workers', async () => {
+    const K = 3;
+    const run: RunConfig = {
+      ...tinyRun('tabs-compress', K, 2),
+      compress: {
+        act: { kind: 'int4', block: 32, rounding: 'stochastic' },
+        grad: { kind: 'int4', block: 32, rounding: 'stochastic' },
+        bottleneck: { width: 8, passthrough: true },
+        sync: { mode: 'per-step' },
+      },
+    };
+    const room = 'tabscompress';
+    const { coordinator } = await startCoordinator(run, room, 2);
+    for (const id of ['tab-c0', 'tab-c1']) await openTab(room, id);
+    const reports = await coordinator.finished();
+    console.log(`compressed tabs: ${summary(reports)}`);
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
+    for (const r of reports) expect(r.attempts).toBe(1);
+    // The same numbers as the Node engine with the same boundaries, codecs and bottleneck (SwiftShader vs lavapipe).
+    const ref = await referenceLosses(run);
+    console.log(`compressed tabs vs Node engine: ${reports.map((r, i) => `${r.loss.toFixed(5)}/${ref[i].toFixed(5)}`).join(' ')}`);
+    for (let i = 0; i < K; i++) expect(Math.abs(reports[i].loss - ref[i])).toBeLessThan(2e-3);
+    expect(errors).toEqual([]);
+  }, 150_000);
 
   it('local-steps mode in tabs: 2 replicas sync through their stage workers every H steps and end bitwise equal', async () => {
     const K = 4;
