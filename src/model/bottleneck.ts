@@ -19,65 +19,61 @@ export interface BottleneckDims {
   passthrough: boolean;
 }
 
-/** The sending half: z = x @ Wd + bd (+ x[:, :k]). */
-export class BottleneckOut {
+/**
+ * One half: out = inp @ W + b over N rows, inW -> outW channels, and with passthrough the first `through` channels of
+ * inp added to those of out. The down-projection is C -> k, the up-projection k -> C: the same op, mirrored.
+ */
+export class BottleneckProjection {
+  private readonly through: number;
+
   constructor(
     private readonly rt: Runtime,
     /** The boundary: after this many blocks. */
     readonly boundary: number,
     readonly weights: ParamsAndGrads<ProjectionParams>,
-    /** The down-projection's matmuls (also listed by Stage.matmulShapes). */
+    /** The projection's matmuls (also listed by Stage.matmulShapes). */
     readonly mm: LinearMatmuls,
-    readonly dims: BottleneckDims,
-  ) {}
-
-  /** z [N, k] from the residual stream x [N, C]. */
-  forward(x: Tensor, z: Tensor): void {
-    const { N, C, k, passthrough } = this.dims;
-    const w = this.weights.params;
-    launchMatmul(this.rt, this.mm.forward, { out: z, a: x, b: w.w, bias: w.b });
-    if (passthrough) colAdd(this.rt, z, x, { rows: N, cols: k, dstStride: k, srcStride: C });
+    private readonly N: number,
+    readonly inW: number,
+    readonly outW: number,
+    passthrough: boolean,
+  ) {
+    this.through = passthrough ? Math.min(inW, outW) : 0;
   }
 
-  /** From dz [N, k]: accumulates dWd, dbd; OVERWRITES dx [N, C] with the gradient of x. */
-  backward(x: Tensor, dz: Tensor, dx: Tensor): void {
-    const { N, C, k, passthrough } = this.dims;
+  /** out [N, outW] from inp [N, inW]. */
+  forward(inp: Tensor, out: Tensor): void {
+    const w = this.weights.params;
+    launchMatmul(this.rt, this.mm.forward, { out, a: inp, b: w.w, bias: w.b });
+    if (this.through) colAdd(this.rt, out, inp, { rows: this.N, cols: this.through, dstStride: this.outW, srcStride: this.inW });
+  }
+
+  /** From dout [N, outW]: accumulates dW, db; OVERWRITES dinp [N, inW] with the gradient of inp. */
+  backward(inp: Tensor, dout: Tensor, dinp: Tensor): void {
     const w = this.weights.params;
     const dw = this.weights.grads;
-    launchMatmul(this.rt, this.mm.dWeight, { out: dw.w, a: x, b: dz });
-    biasBackward(this.rt, dw.b, dz, N, k);
-    launchMatmul(this.rt, this.mm.dInput, { out: dx, a: dz, b: w.w });
-    if (passthrough) colAdd(this.rt, dx, dz, { rows: N, cols: k, dstStride: C, srcStride: k });
+    launchMatmul(this.rt, this.mm.dWeight, { out: dw.w, a: inp, b: dout });
+    biasBackward(this.rt, dw.b, dout, this.N, this.outW);
+    launchMatmul(this.rt, this.mm.dInput, { out: dinp, a: dout, b: w.w });
+    if (this.through) colAdd(this.rt, dinp, dout, { rows: this.N, cols: this.through, dstStride: this.inW, srcStride: this.outW });
   }
 }
 
-/** The receiving half: x' = z @ Wu + bu (x'[:, :k] += z). */
-export class BottleneckIn {
-  constructor(
-    private readonly rt: Runtime,
-    readonly boundary: number,
-    readonly weights: ParamsAndGrads<ProjectionParams>,
-    /** The up-projection's matmuls (also listed by Stage.matmulShapes). */
-    readonly mm: LinearMatmuls,
-    readonly dims: BottleneckDims,
-  ) {}
+/** The sending half: z = x @ Wd + bd (+ x[:, :k]), [N, C] -> [N, k]. */
+export type BottleneckOut = BottleneckProjection;
+/** The receiving half: x' = z @ Wu + bu (x'[:, :k] += z), [N, k] -> [N, C]. */
+export type BottleneckIn = BottleneckProjection;
 
-  /** x' [N, C] from the narrow z [N, k]. */
-  forward(z: Tensor, x: Tensor): void {
-    const { N, C, k, passthrough } = this.dims;
-    const w = this.weights.params;
-    launchMatmul(this.rt, this.mm.forward, { out: x, a: z, b: w.w, bias: w.b });
-    if (passthrough) colAdd(this.rt, x, z, { rows: N, cols: k, dstStride: C, srcStride: k });
-  }
+export function downProjection(
+  rt: Runtime,
+  boundary: number,
+  w: ParamsAndGrads<ProjectionParams>,
+  mm: LinearMatmuls,
+  d: BottleneckDims,
+): BottleneckOut {
+  return new BottleneckProjection(rt, boundary, w, mm, d.N, d.C, d.k, d.passthrough);
+}
 
-  /** From dx' [N, C]: accumulates dWu, dbu; OVERWRITES dz [N, k] with the gradient of z. */
-  backward(z: Tensor, dx: Tensor, dz: Tensor): void {
-    const { N, C, k, passthrough } = this.dims;
-    const w = this.weights.params;
-    const dw = this.weights.grads;
-    launchMatmul(this.rt, this.mm.dWeight, { out: dw.w, a: z, b: dx });
-    biasBackward(this.rt, dw.b, dx, N, C);
-    launchMatmul(this.rt, this.mm.dInput, { out: dz, a: dx, b: w.w });
-    if (passthrough) colAdd(this.rt, dz, dx, { rows: N, cols: k, dstStride: k, srcStride: C });
-  }
+export function upProjection(rt: Runtime, boundary: number, w: ParamsAndGrads<ProjectionParams>, mm: LinearMatmuls, d: BottleneckDims): BottleneckIn {
+  return new BottleneckProjection(rt, boundary, w, mm, d.N, d.k, d.C, d.passthrough);
 }

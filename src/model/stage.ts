@@ -15,7 +15,7 @@ import type { Runtime } from '../gpu/runtime';
 import { expectShape, type Tensor } from '../gpu/tensor';
 import { allocBlockScratch, allocLayerActs, blockBackward, blockForward, type BlockDims, type BlockScratch, type LayerActs } from './block';
 import { bottleneckDownSpecs, bottleneckUpSpecs, validateBottleneck, type BottleneckConfig } from './bottleneck-config';
-import { BottleneckIn, BottleneckOut, type BottleneckDims } from './bottleneck';
+import { downProjection, upProjection, type BottleneckDims, type BottleneckIn, type BottleneckOut } from './bottleneck';
 import { blockParamSpecs, LNF_B, LNF_W, validateConfig, WPE, WTE, type GPTConfig, type ParamSpec } from './config';
 import { Embedding } from './embedding';
 import { LmHead } from './lm-head';
@@ -216,8 +216,8 @@ export class Stage {
     const at = (l: number) => bn !== null && bn.after.includes(l);
     const bDims: BottleneckDims | null = bn && { N, C, k: bn.width, passthrough: bn.passthrough };
     const bPlan = bDims && bottleneckMatmuls(bDims);
-    const down = (l: number) => (bDims && bPlan ? new BottleneckOut(rt, l, bottleneckDownParams(this.params, l), bPlan.down, bDims) : null);
-    const up = (l: number) => (bDims && bPlan ? new BottleneckIn(rt, l, bottleneckUpParams(this.params, l), bPlan.up, bDims) : null);
+    const down = (l: number) => (bDims && bPlan ? downProjection(rt, l, bottleneckDownParams(this.params, l), bPlan.down, bDims) : null);
+    const up = (l: number) => (bDims && bPlan ? upProjection(rt, l, bottleneckUpParams(this.params, l), bPlan.up, bDims) : null);
     this.parts = partsOf(role, {
       embedding: () => new Embedding(rt, embeddingParams(this.params), { B, T, C, V }, nSlots),
       head: () => new LmHead(rt, headParams(this.params), headMatmuls({ N, C, V }), { N, C, V }, nSlots),
@@ -270,12 +270,12 @@ export class Stage {
 
   /** Channels per row of the stage's input activations: the bottleneck width after a boundary, else n_embd. */
   get inputWidth(): number {
-    return this.parts.bottleneckIn?.dims.k ?? this.config.n_embd;
+    return this.parts.bottleneckIn?.inW ?? this.config.n_embd;
   }
 
   /** Channels per row of the stage's output activations: the bottleneck width before a boundary, else n_embd. */
   get outputWidth(): number {
-    return this.parts.bottleneckOut?.dims.k ?? this.config.n_embd;
+    return this.parts.bottleneckOut?.outW ?? this.config.n_embd;
   }
 
   /** A non-first stage's input activations of slot `i` [B*T, inputWidth] (what setInput wrote; a codec may round
