@@ -248,6 +248,8 @@ export const PIPELINE_CONFIGS = [
   'bottleneck=8p,pipe=int4',
 ];
 export const FOUR_STAGE_CONFIGS = ['none', 'pipe=int8', 'bottleneck=16p,pipe=int8', 'bottleneck=8p,pipe=int4'];
+/** TABSWARM_COMPRESS_PIPELINE (semicolon-separated compress options) replaces the pipeline rows at 2 and 4 stages. */
+const PIPELINE_OVERRIDE = process.env.TABSWARM_COMPRESS_PIPELINE?.split(';');
 export const WIDE_CONFIGS = ['none', 'bottleneck=16p,pipe=int8', 'bottleneck=8p,pipe=int4'];
 /** TABSWARM_COMPRESS_SYNC (semicolon-separated compress options) replaces the sync rows. */
 export const SYNC_CONFIGS = process.env.TABSWARM_COMPRESS_SYNC
@@ -289,8 +291,8 @@ export async function benchCompress(opts: { steps?: number; log?: (s: string) =>
   // TABSWARM_COMPRESS_PARTS (comma-separated: pipeline, wide, sync, swarm) runs only those parts.
   const parts = (process.env.TABSWARM_COMPRESS_PARTS ?? 'pipeline,wide,sync,swarm').split(',');
   if (parts.includes('pipeline')) {
-    await pipeline('pipeline', 128, 2, steps, PIPELINE_CONFIGS);
-    await pipeline('pipeline', 128, 4, steps, FOUR_STAGE_CONFIGS);
+    await pipeline('pipeline', 128, 2, steps, PIPELINE_OVERRIDE ?? PIPELINE_CONFIGS);
+    await pipeline('pipeline', 128, 4, steps, PIPELINE_OVERRIDE ?? FOUR_STAGE_CONFIGS);
   }
   if (parts.includes('wide')) await pipeline('wide', 384, 2, wideSteps, WIDE_CONFIGS);
 
