@@ -339,6 +339,8 @@ describe('swarm in browser tabs', () => {
       seed: '7',
       minPeers: '2',
       autostart: '1',
+      // The page's compress option (the CLI's syntax): a passthrough bottleneck + int4 on the stage boundary.
+      compress: 'bottleneck=8p,pipe=int4',
     };
     const coord = await openTab(room, 'coordinator-tab', 'coordinator.html', cfg);
     await coord.waitForFunction(() => window.tabswarmCoordinator?.snapshot().phase === 'waiting', undefined, { timeout: 30_000 });
@@ -366,6 +368,12 @@ describe('swarm in browser tabs', () => {
     expect(await coord.locator('tabswarm-coordinator tr[data-peer="tab-x"]').count()).toBe(1);
     expect(await coord.locator('tabswarm-coordinator tabswarm-loss-chart polyline').count()).toBe(1);
     for (const t of tabs) expect((await waitForState(t, ['finished'], 30_000)).step).toBe(2);
+    // Both pages show bytes per token and the ratio to fp32: the compressed boundary sends far fewer bytes.
+    const ratio = async (p: Page, sel: string) => Number((await p.locator(`${sel} [data-k="ratio-pipeline"]`).first().innerText()).replace('×', ''));
+    expect(await coord.locator('tabswarm-coordinator [data-k="wire"]').first().innerText()).toMatch(/bytes\/token: activations [\d.]+/);
+    // Tiny microbatches (32 tokens) pay framing per tensor: ~13x here, where fp32 reads just under 1x.
+    expect(await ratio(coord, 'tabswarm-coordinator')).toBeGreaterThan(5);
+    for (const t of tabs) expect(await ratio(t, 'tabswarm-peer')).toBeGreaterThan(5);
     expect(errors).toEqual([]);
   }, 120_000);
 
