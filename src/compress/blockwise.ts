@@ -2,36 +2,25 @@
 // byte). Rounding to nearest (half to even) or stochastic from the rounding key. The quantiser is in
 // shaders/quantize.wgsl; the encoder refuses a non-finite input (its block's scale comes out NaN: a NaN must not be
 // quantised silently), the round trip in place turns such a block into NaN (there is no readback to refuse on).
+import { CodecBase } from './codec-base';
 import type { Runtime } from '../gpu/runtime';
-import { expectSize, type Tensor } from '../gpu/tensor';
+import { type Tensor } from '../gpu/tensor';
 import { CodecError } from './codec-error';
 import { blockDecode, blockEncode, blockRoundTrip, blockScales, type BlockwiseConfig } from './quantize-kernels';
 import { checkKey, keyHash } from './rounding-key';
-import { Scratch } from './scratch';
 import type { CodecSpec } from './spec';
-import type { GpuCodec, RoundingKey } from './types';
-import { checkCount, checkPayload } from './validate';
-import { bodyLayout, describeCodec, HEADER_BYTES, newPayload, payloadBytes } from './wire-format';
+import type { RoundingKey } from './types';
+import { checkPayload } from './validate';
+import { bodyLayout, describeCodec } from './wire-format';
 
 export type BlockwiseSpec = Extract<CodecSpec, { kind: 'int8' | 'int4' }>;
 
-export class BlockwiseCodec implements GpuCodec {
-  private readonly scratch: Scratch;
+export class BlockwiseCodec extends CodecBase<BlockwiseSpec> {
   private readonly config: BlockwiseConfig;
-  private readonly name: string;
 
-  constructor(
-    rt: Runtime,
-    readonly spec: BlockwiseSpec,
-  ) {
-    this.name = `${describeCodec(spec)} codec`;
-    this.scratch = new Scratch(rt, this.name);
+  constructor(rt: Runtime, spec: BlockwiseSpec) {
+    super(rt, spec);
     this.config = { bits: spec.kind === 'int8' ? 8 : 4, block: spec.block, stochastic: spec.rounding === 'stochastic' };
-  }
-
-  payloadBytes(n: number): number {
-    checkCount(this.spec, n);
-    return payloadBytes(this.spec, n);
   }
 
   async encode(rt: Runtime, src: Tensor, n: number, key: RoundingKey): Promise<Uint8Array> {
@@ -52,17 +41,7 @@ export class BlockwiseCodec implements GpuCodec {
         );
       }
     }
-    const payload = newPayload(this.spec, n);
-    payload.set(new Uint8Array(words.buffer, words.byteOffset, 4 * layout.words), HEADER_BYTES);
-    return payload;
-  }
-
-  decode(rt: Runtime, payload: Uint8Array, out: Tensor, n: number): void {
-    this.decodeInto(rt, payload, out, n, false);
-  }
-
-  decodeAdd(rt: Runtime, payload: Uint8Array, acc: Tensor, n: number): void {
-    this.decodeInto(rt, payload, acc, n, true);
+    return this.payloadOf(n, words, layout.words);
   }
 
   roundTrip(rt: Runtime, t: Tensor, n: number, key: RoundingKey): void {
@@ -73,17 +52,11 @@ export class BlockwiseCodec implements GpuCodec {
     blockRoundTrip(rt, this.config, t, scales, n, keyHash(key));
   }
 
-  private decodeInto(rt: Runtime, payload: Uint8Array, out: Tensor, n: number, acc: boolean): void {
+  protected decodeInto(rt: Runtime, payload: Uint8Array, out: Tensor, n: number, acc: boolean): void {
     this.prepare(rt, out, n, acc ? 'acc' : 'out');
     const { body } = checkPayload(this.spec, payload, n);
     const words = this.scratch.get('received', body.length);
     rt.write(words, body);
     blockDecode(rt, this.config, words, out, n, acc);
-  }
-
-  private prepare(rt: Runtime, t: Tensor, n: number, what: string): void {
-    this.scratch.check(rt);
-    checkCount(this.spec, n);
-    expectSize(this.name, what, t, n);
   }
 }

@@ -2,34 +2,22 @@
 // selected on the GPU (shaders/topk.wgsl). For replica sync with error feedback (error-feedback.ts keeps what was
 // not sent). The encoder refuses a non-finite input: NaN and inf sort above every finite magnitude, so one is always
 // among the selected values if the input holds any.
+import { CodecBase } from './codec-base';
 import type { Runtime } from '../gpu/runtime';
-import { expectSize, type Tensor } from '../gpu/tensor';
+import { type Tensor } from '../gpu/tensor';
 import { CodecError } from './codec-error';
 import { checkKey } from './rounding-key';
-import { Scratch } from './scratch';
 import type { CodecSpec } from './spec';
 import { topkScatter, topkScratchSizes, topkSelect, type TopkScratch } from './topk-kernels';
-import type { GpuCodec, RoundingKey } from './types';
-import { checkCount, checkPayload } from './validate';
-import { bodyLayout, describeCodec, HEADER_BYTES, newPayload, payloadBytes } from './wire-format';
+import type { RoundingKey } from './types';
+import { checkPayload } from './validate';
+import { bodyLayout, describeCodec } from './wire-format';
 
 export type TopkSpec = Extract<CodecSpec, { kind: 'topk' }>;
 
-export class TopkCodec implements GpuCodec {
-  private readonly scratch: Scratch;
-  private readonly name: string;
-
-  constructor(
-    rt: Runtime,
-    readonly spec: TopkSpec,
-  ) {
-    this.name = `${describeCodec(spec)} codec`;
-    this.scratch = new Scratch(rt, this.name);
-  }
-
-  payloadBytes(n: number): number {
-    checkCount(this.spec, n);
-    return payloadBytes(this.spec, n);
+export class TopkCodec extends CodecBase<TopkSpec> {
+  constructor(rt: Runtime, spec: TopkSpec) {
+    super(rt, spec);
   }
 
   async encode(rt: Runtime, src: Tensor, n: number, key: RoundingKey): Promise<Uint8Array> {
@@ -49,17 +37,7 @@ export class TopkCodec implements GpuCodec {
         );
       }
     }
-    const payload = newPayload(this.spec, n);
-    payload.set(new Uint8Array(body.buffer, body.byteOffset, 4 * words), HEADER_BYTES);
-    return payload;
-  }
-
-  decode(rt: Runtime, payload: Uint8Array, out: Tensor, n: number): void {
-    this.decodeInto(rt, payload, out, n, false);
-  }
-
-  decodeAdd(rt: Runtime, payload: Uint8Array, acc: Tensor, n: number): void {
-    this.decodeInto(rt, payload, acc, n, true);
+    return this.payloadOf(n, body, words);
   }
 
   /** t keeps its k largest magnitudes, every other element becomes +0. */
@@ -81,17 +59,11 @@ export class TopkCodec implements GpuCodec {
     };
   }
 
-  private decodeInto(rt: Runtime, payload: Uint8Array, out: Tensor, n: number, acc: boolean): void {
+  protected decodeInto(rt: Runtime, payload: Uint8Array, out: Tensor, n: number, acc: boolean): void {
     this.prepare(rt, out, n, acc ? 'acc' : 'out');
     const { body, layout } = checkPayload(this.spec, payload, n);
     const pairs = this.scratch.get('received', body.length);
     rt.write(pairs, body);
     topkScatter(rt, pairs, out, n, layout.k, acc);
-  }
-
-  private prepare(rt: Runtime, t: Tensor, n: number, what: string): void {
-    this.scratch.check(rt);
-    checkCount(this.spec, n);
-    expectSize(this.name, what, t, n);
   }
 }
