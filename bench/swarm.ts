@@ -7,8 +7,7 @@
 //
 // All peers share this machine's CPU/GPU: on a software adapter (lavapipe, 2 cores) a pipeline cannot beat one
 // peer, and the numbers measure the swarm's overhead (transfers, synchronisation, bubble) rather than a speed-up.
-import { startSignalingServer } from '../signaling-server/server';
-import { Coordinator, type StepReport } from '../src/coordinator/coordinator';
+import { type StepReport } from '../src/coordinator/coordinator';
 import { evenStages } from '../src/coordinator/run-builder';
 import { parseRunConfig, type RunConfig } from '../src/protocol/run-config';
 import { nodeRuntime } from '../src/gpu/node-runtime';
@@ -18,10 +17,8 @@ import { DEFAULT_OPTIMIZER } from '../src/model/stage';
 import { CharTokenizer } from '../src/model/tokenizer';
 import { Trainer } from '../src/model/trainer';
 import { runEngineOptions } from '../src/coordinator/run-model';
-import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
-import { SignalingClient } from '../src/net/signaling-client';
-import { swarmControl } from '../src/protocol/control-codec';
-import { SwarmPeer } from '../src/swarm/peer';
+import { type SwarmPeer } from '../src/swarm/peer';
+import { withNodeSwarm } from './node-swarm';
 
 export interface SwarmBenchRow {
   config: string;
@@ -110,66 +107,42 @@ async function single(data: Dataset, run: RunConfig): Promise<number[]> {
   }
 }
 
-async function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<{ stepMs: number[]; busyPerStage: number[][] }> {
-  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
-  const room = run.runId;
-  const coordSig = await SignalingClient.connect(server.url, {
-    room,
-    peerId: 'coord',
-    role: 'coordinator',
-    WebSocket: nodeWebSocket,
-    control: swarmControl,
-  });
+function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<{ stepMs: number[]; busyPerStage: number[][] }> {
   const S = run.stages.length;
-  const coordinator = new Coordinator(coordSig, { run, minPeers: S, stepTimeoutMs: 120_000, readyTimeoutMs: 60_000 });
-  const peers: SwarmPeer[] = [];
   const meters = new Map<SwarmPeer, { busyMs: () => number }>();
   const busyAtStep: Map<SwarmPeer, number>[] = [];
-  try {
-    for (let i = 0; i < S; i++) {
-      const p = await SwarmPeer.join({
-        url: server.url,
-        room,
-        peerId: `b${i}`,
-        WebSocket: nodeWebSocket,
-        rtcFactory: nodeRtcFactory(),
-        runtime: () => nodeRuntime({ quiet: true }),
-        tokens: () => data.train,
-        platform: 'node',
-        throughput: 1000,
+  const onPeer = (p: SwarmPeer) => p.events.on('assigned', () => meters.set(p, instrument(p.runtime!)));
+  return withNodeSwarm(
+    data,
+    run,
+    'b',
+    async ({ coordinator, peers }) => {
+      const snap = () => {
+        const m = new Map<SwarmPeer, number>();
+        for (const p of peers) m.set(p, meters.get(p)?.busyMs() ?? 0);
+        busyAtStep.push(m);
+      };
+      coordinator.events.on('membership', () => busyAtStep.length === 0 && snap());
+      coordinator.events.on('step', (r: StepReport) => {
+        snap();
+        log(`  S=${S} step ${r.step}: ${r.ms.toFixed(0)} ms loss ${r.loss.toFixed(4)}`);
       });
-      p.events.on('assigned', () => meters.set(p, instrument(p.runtime!)));
-      peers.push(p);
-    }
-    const snap = () => {
-      const m = new Map<SwarmPeer, number>();
-      for (const p of peers) m.set(p, meters.get(p)?.busyMs() ?? 0);
-      busyAtStep.push(m);
-    };
-    coordinator.events.on('membership', () => busyAtStep.length === 0 && snap());
-    coordinator.events.on('step', (r: StepReport) => {
-      snap();
-      log(`  S=${S} step ${r.step}: ${r.ms.toFixed(0)} ms loss ${r.loss.toFixed(4)}`);
-    });
-    const reports = await coordinator.finished();
-    const stepMs = reports.map((r) => r.ms).slice(WARMUP);
-    // busy per stage per measured step (mean over replicas).
-    const busyPerStage: number[][] = Array.from({ length: S }, () => []);
-    for (let k = WARMUP; k < reports.length; k++) {
-      const a = busyAtStep[k];
-      const b = busyAtStep[k + 1];
-      for (const p of peers) {
-        const s = p.runtime!.stageIndex;
-        busyPerStage[s].push((b.get(p) ?? 0) - (a.get(p) ?? 0));
+      const reports = await coordinator.finished();
+      const stepMs = reports.map((r) => r.ms).slice(WARMUP);
+      // busy per stage per measured step (mean over replicas).
+      const busyPerStage: number[][] = Array.from({ length: S }, () => []);
+      for (let k = WARMUP; k < reports.length; k++) {
+        const a = busyAtStep[k];
+        const b = busyAtStep[k + 1];
+        for (const p of peers) {
+          const s = p.runtime!.stageIndex;
+          busyPerStage[s].push((b.get(p) ?? 0) - (a.get(p) ?? 0));
+        }
       }
-    }
-    return { stepMs, busyPerStage };
-  } finally {
-    coordinator.close();
-    for (const p of peers) p.close();
-    coordSig.close();
-    await server.close();
-  }
+      return { stepMs, busyPerStage };
+    },
+    onPeer,
+  );
 }
 
 export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: string) => void } = {}): Promise<SwarmBenchResult> {

@@ -1,0 +1,61 @@
+// A swarm of Node peers on loopback for the benchmarks: the real signaling server, a coordinator and one peer per
+// stage over real WebRTC. `use` runs while it is up; everything is closed afterwards, whatever `use` did.
+import { startSignalingServer } from '../signaling-server/server';
+import { Coordinator } from '../src/coordinator/coordinator';
+import { nodeRuntime } from '../src/gpu/node-runtime';
+import type { Dataset } from '../src/model/data';
+import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
+import { SignalingClient } from '../src/net/signaling-client';
+import { swarmControl } from '../src/protocol/control-codec';
+import type { RunConfig } from '../src/protocol/run-config';
+import { SwarmPeer } from '../src/swarm/peer';
+
+export interface NodeSwarm {
+  coordinator: Coordinator;
+  peers: SwarmPeer[];
+}
+
+/** One peer per stage (ids `${prefix}0`, ...); `onPeer` sees each as it joins, before the run starts. */
+export async function withNodeSwarm<T>(
+  data: Dataset,
+  run: RunConfig,
+  prefix: string,
+  use: (sw: NodeSwarm) => Promise<T>,
+  onPeer: (p: SwarmPeer) => void = () => undefined,
+): Promise<T> {
+  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  const room = run.runId;
+  const coordSig = await SignalingClient.connect(server.url, {
+    room,
+    peerId: 'coord',
+    role: 'coordinator',
+    WebSocket: nodeWebSocket,
+    control: swarmControl,
+  });
+  const S = run.stages.length;
+  const coordinator = new Coordinator(coordSig, { run, minPeers: S, stepTimeoutMs: 120_000, readyTimeoutMs: 60_000 });
+  const peers: SwarmPeer[] = [];
+  try {
+    for (let i = 0; i < S; i++) {
+      const p = await SwarmPeer.join({
+        url: server.url,
+        room,
+        peerId: `${prefix}${i}`,
+        WebSocket: nodeWebSocket,
+        rtcFactory: nodeRtcFactory(),
+        runtime: () => nodeRuntime({ quiet: true }),
+        tokens: () => data.train,
+        platform: 'node',
+        throughput: 1000,
+      });
+      onPeer(p);
+      peers.push(p);
+    }
+    return await use({ coordinator, peers });
+  } finally {
+    coordinator.close();
+    for (const p of peers) p.close();
+    coordSig.close();
+    await server.close();
+  }
+}
