@@ -33,6 +33,7 @@ import { cliRuntime, repoRoot } from './engine';
 import { LiveTable } from './live-table';
 import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
 import { corpus, exitSoon } from './swarm-common';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium';
 
 export const demoHelp = `tabswarm demo [flags]             a whole swarm on loopback: signaling server, pages, coordinator, contributors
   --tabs 4            headless Chromium tabs on the contributor page (2 stages x 2 replicas)
@@ -44,24 +45,6 @@ ${runFlagsHelp}
   --no-pages          do not build/serve the pages (only with --node-peers)
   --room ${DEFAULT_ROOM}         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)
   --eval-batches ${EVAL_BATCHES}    validation batches for the summary's val_loss (0: no evaluation)`;
-
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// As tests/browser/harness.ts: new headless, loopback WebRTC, WebGPU (SwiftShader without a GPU), no throttling of
-// background tabs (a swarm tab is usually not the visible one), nothing phoning home.
-const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--no-default-browser-check',
-  '--allow-loopback-in-peer-connection',
-  '--enable-unsafe-webgpu',
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

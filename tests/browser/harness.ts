@@ -7,28 +7,9 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../src/cli/chromium';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-export const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--no-default-browser-check',
-  // WebRTC on loopback: needed together with a media permission (see the loopback notes).
-  '--allow-loopback-in-peer-connection',
-  // WebGPU for the engine's browser tests; with no GPU, Chromium 156 headless gives a SwiftShader adapter
-  // (vendor google, architecture swiftshader). Harmless for network tests.
-  '--enable-unsafe-webgpu',
-  // Background tabs must not be throttled: a swarm tab is usually not the visible one.
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 export interface BrowserHandle {
   browser: Browser;
