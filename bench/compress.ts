@@ -18,7 +18,7 @@
 // twice: after step 100 and the last), a third of it for the wide model (a step of n_embd 384 costs ~6x); ~30 min on 2 shared lavapipe cores.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCodec, payloadBytes } from '../src/compress/codec';
+import { payloadBytes } from '../src/compress/codec';
 import { COMPRESS_NONE, type CodecSpec, type CompressSpec } from '../src/compress/spec';
 import { formatCompress, parseCompressOption } from '../src/coordinator/compress-option';
 import { nodeRuntime } from '../src/gpu/node-runtime';
@@ -29,7 +29,7 @@ import { simulateLocalSteps } from '../src/model/local-sim';
 import { DEFAULT_OPTIMIZER } from '../src/model/stage';
 import { CharTokenizer } from '../src/model/tokenizer';
 import { Trainer } from '../src/model/trainer';
-import { runEngineOptions } from '../src/coordinator/run-model';
+import { runEngineOptions, runLocalSimOptions } from '../src/coordinator/run-model';
 import { EVAL_B, validationLoss } from '../src/coordinator/val-loss';
 import { fp32StepWireBytes } from '../src/protocol/wire-categories';
 import { evenStages } from '../src/coordinator/run-builder';
@@ -151,25 +151,9 @@ async function trainPipeline(data: Dataset, run: RunConfig): Promise<{ trainLoss
 }
 
 async function trainLocal(data: Dataset, run: RunConfig, R: number): Promise<{ trainLoss: number; valLoss: number; syncBytes: number }> {
-  const sync = run.compress?.sync;
-  if (!sync || sync.mode !== 'local') throw new Error('trainLocal: not a local-steps run');
   const rt = await nodeRuntime({ quiet: true });
   try {
-    const sim = await simulateLocalSteps(rt, {
-      config: run.model,
-      B: run.B,
-      T: run.T,
-      M: run.M,
-      steps: run.steps,
-      schedule: run.schedule,
-      optimizer: run.optimizer,
-      seed: run.seed,
-      tokens: data.train,
-      R,
-      H: sync.H,
-      outer: { lr: sync.outerLr, momentum: sync.outerMomentum },
-      codec: createCodec(rt, sync.codec),
-    });
+    const sim = await simulateLocalSteps(rt, runLocalSimOptions(rt, run, data.train, R));
     const valLoss = await validationLoss(rt, run, sim.replicas[0], data.val, { maxBatches: EVAL_BATCHES });
     // All-gather: every replica sends its payload to each of the R-1 others, at every sync.
     const syncBytes = sim.payloadBytes.reduce((a, b) => a + b, 0) * (R - 1);

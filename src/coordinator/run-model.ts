@@ -4,6 +4,7 @@ import { createCodec } from '../compress/codec';
 import { COMPRESS_NONE, type CompressSpec } from '../compress/spec';
 import type { Runtime } from '../gpu/runtime';
 import { bottleneckAt, type BottleneckConfig } from '../model/bottleneck-config';
+import type { LocalSimOptions } from '../model/local-sim';
 import type { TrainerOptions } from '../model/trainer';
 import type { RunConfig } from '../protocol/run-config';
 
@@ -40,5 +41,29 @@ export function runEngineOptions(rt: Runtime, run: RunConfig): TrainerOptions {
     ...(c
       ? { boundaries: { after, act: createCodec(rt, c.act), grad: createCodec(rt, c.grad) }, bottleneck: bottleneckAt(c.bottleneck, after) }
       : {}),
+  };
+}
+
+/**
+ * The single-process simulation of a local-steps run (the invariant of `sync: local`): R whole-model replicas on the
+ * run's microbatches, its H, outer step and sync codec.
+ */
+export function runLocalSimOptions(rt: Runtime, run: RunConfig, tokens: Uint32Array, R: number): LocalSimOptions {
+  const sync = run.compress?.sync;
+  if (!sync || sync.mode !== 'local') throw new Error(`run ${run.runId} does not sync by local steps`);
+  return {
+    config: run.model,
+    B: run.B,
+    T: run.T,
+    M: run.M,
+    steps: run.steps,
+    schedule: run.schedule,
+    optimizer: run.optimizer,
+    seed: run.seed,
+    tokens,
+    R,
+    H: sync.H,
+    outer: { lr: sync.outerLr, momentum: sync.outerMomentum },
+    codec: createCodec(rt, sync.codec),
   };
 }

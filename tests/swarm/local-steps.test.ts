@@ -3,10 +3,10 @@
 // same codec, error feedback and outer Nesterov step), and the replicas of each stage are bitwise equal after every
 // sync.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCodec } from '../../src/compress/codec';
 import type { CodecSpec } from '../../src/compress/spec';
 import { nodeRuntime } from '../../src/gpu/node-runtime';
 import { simulateLocalSteps } from '../../src/model/local-sim';
+import { runLocalSimOptions } from '../../src/coordinator/run-model';
 import type { RunConfig } from '../../src/protocol/run-config';
 import { compareToReference, data, startSwarm, tinyRun, type Swarm } from './harness';
 
@@ -56,8 +56,6 @@ describe('local-steps mode matches its single-process simulation', () => {
   for (const [label, codec] of CODECS) {
     it(`S=2, R=2, H=2, 5 steps (syncs after steps 1, 3 and the last), ${label}`, async () => {
       const run = localRun(`local-${codec.kind}`, codec);
-      const sync = run.compress!.sync;
-      if (sync.mode !== 'local') throw new Error('unreachable');
       swarm = await startSwarm(run, `local-${codec.kind}`, { minPeers: 4 });
       const synced: string[] = [];
       for (const id of ['l0', 'l1', 'l2', 'l3']) {
@@ -85,21 +83,7 @@ describe('local-steps mode matches its single-process simulation', () => {
 
       const rt = await nodeRuntime({ quiet: true });
       cleanups.push(() => rt.destroy());
-      const sim = await simulateLocalSteps(rt, {
-        config: run.model,
-        B: run.B,
-        T: run.T,
-        M: run.M,
-        steps: run.steps,
-        schedule: run.schedule,
-        optimizer: run.optimizer,
-        seed: run.seed,
-        tokens: data().train,
-        R: 2,
-        H: sync.H,
-        outer: { lr: sync.outerLr, momentum: sync.outerMomentum },
-        codec: createCodec(rt, codec),
-      });
+      const sim = await simulateLocalSteps(rt, runLocalSimOptions(rt, run, data().train, 2));
       expect(sim.syncs).toEqual([1, 3, 4]);
       const cmp = await compareToReference(swarm.peers, sim.replicas[0]);
       console.log(
