@@ -69,9 +69,6 @@ export type StageInput = { tokens: Uint32Array } | { payload: Uint8Array };
 
 export interface StageCompute {
   readonly layout: StageLayout;
-  readonly slotCount: number;
-  readonly first: boolean;
-  readonly last: boolean;
   /** Parameters from a name -> values map (every parameter of the stage; extra names are ignored). */
   load(values: Map<string, Float32Array>): Promise<void>;
   /** GPT-2 init from `seed` (the same values as initParams over the whole model). */
@@ -172,16 +169,6 @@ export class LocalStageCompute implements StageCompute {
     const sync = spec.compress.sync;
     if (sync.mode === 'local')
       this.outer = new LocalOuterCompute(rt, this.stage.params, codecs ? codecs(rt, sync.codec) : createCodec(rt, sync.codec), spec.seed);
-  }
-
-  get slotCount(): number {
-    return this.stage.slotCount;
-  }
-  get first(): boolean {
-    return this.layout.first;
-  }
-  get last(): boolean {
-    return this.layout.last;
   }
 
   async load(values: Map<string, Float32Array>): Promise<void> {

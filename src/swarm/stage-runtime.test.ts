@@ -46,15 +46,6 @@ class FakeCompute implements StageCompute {
       outWidth: last ? 0 : run.model.n_embd,
     };
   }
-  get slotCount() {
-    return this.layout.slotCount;
-  }
-  get first() {
-    return this.layout.first;
-  }
-  get last() {
-    return this.layout.last;
-  }
   /** An fp32 payload of one microbatch's activations (raw f32 bytes). */
   private acts() {
     return new Uint8Array(run.B * run.T * run.model.n_embd * 4);

@@ -55,16 +55,6 @@ export class WorkerStageCompute implements StageCompute {
     if (localSteps) this.outer = new WorkerOuterCompute(api, id);
   }
 
-  get slotCount(): number {
-    return this.layout.slotCount;
-  }
-  get first(): boolean {
-    return this.layout.first;
-  }
-  get last(): boolean {
-    return this.layout.last;
-  }
-
   load(values: Map<string, Float32Array>): Promise<void> {
     return this.api.load(this.id, values);
   }

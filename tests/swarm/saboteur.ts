@@ -39,15 +39,6 @@ class SabotagingCompute implements StageCompute {
   get layout(): StageLayout {
     return this.inner.layout;
   }
-  get slotCount(): number {
-    return this.inner.slotCount;
-  }
-  get first(): boolean {
-    return this.inner.first;
-  }
-  get last(): boolean {
-    return this.inner.last;
-  }
 
   private maybe(direction: 'act' | 'grad', p: Uint8Array, key: MicrobatchKey): Uint8Array {
     if (this.done || this.plan.direction !== direction) return p;
