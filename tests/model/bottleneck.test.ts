@@ -15,29 +15,10 @@ import { Stage, stageParamSpecs } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { Trainer, type BoundaryCodec } from '../../src/model/trainer';
 import { gpt64Backward, gpt64Forward } from '../reference/gpt64';
-import { expectClose, freshSeed, gpuRuntime, randInt, randn, rng } from '../support/gpu';
+import { expectClose, freshSeed, gpuRuntime, randInt, rng } from '../support/gpu';
+import { maxAbs, randomParams, to64 } from '../support/params';
 
 const tiny: GPTConfig = { n_layer: 3, n_head: 2, n_embd: 12, vocab_size: 11, block_size: 9 };
-
-function randomParams(config: GPTConfig, bn: BottleneckConfig | null, seed: number): Map<string, Float32Array> {
-  const rand = rng(seed);
-  const out = new Map<string, Float32Array>();
-  for (const s of modelParamSpecs(config, bn)) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const v = randn(n, rand, 0.3);
-    if (/ln_\d\.weight|ln_f\.weight/.test(s.name)) for (let i = 0; i < n; i++) v[i] = 1 + 0.2 * v[i];
-    out.set(s.name, v);
-  }
-  return out;
-}
-
-const to64 = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, Float64Array.from(v)]));
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 function get<V>(m: Map<string, V>, k: string): V {
   const v = m.get(k);
@@ -54,7 +35,7 @@ describe('bottleneck on the GPU vs the float64 reference', () => {
       const B = 3;
       const T = 7;
       const bn: BottleneckConfig = { width: 5, passthrough, after: [1, 2] };
-      const params = randomParams(tiny, bn, seed);
+      const params = randomParams(modelParamSpecs(tiny, bn), seed);
       const inputs = randInt(B * T, tiny.vocab_size, rand);
       const targets = randInt(B * T, tiny.vocab_size, rand);
       const st = new Stage(rt, tiny, { layerStart: 0, layerEnd: 3 }, { B, T }, { bottleneck: bn });
@@ -148,7 +129,7 @@ describe('the single-peer engine at pipeline boundaries', () => {
       const spec = codec === 'fp32' ? ({ kind: 'fp32' } as const) : ({ kind: 'int8', block: 16, rounding: 'stochastic' } as const);
       const act = createCodec(rt, spec);
       const grad = createCodec(rt, spec);
-      const params = randomParams(tiny, bn, seed);
+      const params = randomParams(modelParamSpecs(tiny, bn), seed);
       const micro = [0, 1].map(() => ({
         inputs: randInt(dims.B * dims.T, tiny.vocab_size, rand),
         targets: randInt(dims.B * dims.T, tiny.vocab_size, rand),

@@ -9,29 +9,10 @@ import { Stage } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { Trainer } from '../../src/model/trainer';
 import { gpt64Backward, gpt64Forward } from '../reference/gpt64';
-import { expectClose, freshSeed, gpuRuntime, randInt, randn, rng } from '../support/gpu';
+import { expectClose, freshSeed, gpuRuntime, randInt, rng } from '../support/gpu';
+import { maxAbs, randomParams, to64 } from '../support/params';
 
 const tiny: GPTConfig = { n_layer: 2, n_head: 2, n_embd: 12, vocab_size: 11, block_size: 9 };
-
-function randomParams(config: GPTConfig, seed: number): Map<string, Float32Array> {
-  const rand = rng(seed);
-  const out = new Map<string, Float32Array>();
-  for (const s of gpt2ParamSpecs(config)) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const v = randn(n, rand, 0.3);
-    if (/ln_\d\.weight|ln_f\.weight/.test(s.name)) for (let i = 0; i < n; i++) v[i] = 1 + 0.2 * v[i];
-    out.set(s.name, v);
-  }
-  return out;
-}
-
-const to64 = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, Float64Array.from(v)]));
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 describe('GPT on the GPU vs the float64 reference', () => {
   it('loss, logits and every parameter gradient match', async () => {
@@ -40,7 +21,7 @@ describe('GPT on the GPU vs the float64 reference', () => {
     const rt = await gpuRuntime();
     const B = 3;
     const T = 7; // < block_size on purpose
-    const params = randomParams(tiny, seed);
+    const params = randomParams(gpt2ParamSpecs(tiny), seed);
     const inputs = randInt(B * T, tiny.vocab_size, rand);
     const targets = randInt(B * T, tiny.vocab_size, rand);
     const st = new Stage(rt, tiny, { layerStart: 0, layerEnd: tiny.n_layer }, { B, T });
@@ -71,7 +52,7 @@ describe('GPT on the GPU vs the float64 reference', () => {
     const rt = await gpuRuntime();
     const B = 2;
     const T = 9;
-    const params = randomParams(tiny, seed);
+    const params = randomParams(gpt2ParamSpecs(tiny), seed);
     const inputs = randInt(B * T, tiny.vocab_size, rand);
     const targets = randInt(B * T, tiny.vocab_size, rand);
     const full = new Stage(rt, tiny, { layerStart: 0, layerEnd: 2 }, { B, T });
