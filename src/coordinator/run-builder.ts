@@ -84,20 +84,9 @@ export const NUMERIC_RUN_OPTIONS: readonly NumericRunOption[] = [
   'slots',
 ];
 
-/** Options that only take integers. */
-const INTEGER_OPTIONS: ReadonlySet<RunOptionName> = new Set<RunOptionName>([
-  'stages',
-  'steps',
-  'microbatches',
-  'batch-size',
-  'n-layer',
-  'n-head',
-  'n-embd',
-  'block-size',
-  'warmup',
-  'seed',
-  'slots',
-]);
+/** The numeric options that take any real value; every other numeric option takes integers only. */
+const REAL_OPTIONS: ReadonlySet<RunOptionName> = new Set<RunOptionName>(['lr', 'min-lr', 'weight-decay', 'beta2', 'grad-clip']);
+const INTEGER_OPTIONS: ReadonlySet<RunOptionName> = new Set(NUMERIC_RUN_OPTIONS.filter((o) => !REAL_OPTIONS.has(o)));
 
 export class RunBuildError extends Error {
   override name = 'RunBuildError';
