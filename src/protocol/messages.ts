@@ -35,6 +35,8 @@ export const peerInfoSchema = z.object({
   label: z.string().max(128).optional(),
   /** Measured training throughput of a short benchmark at join, tokens/s (src/swarm/peer.ts). */
   throughput: z.number().positive().optional(),
+  /** The GPU adapter's kind (e.g. 'lavapipe', 'swiftshader', a vendor): validations compare bitwise within a kind. */
+  adapter: z.string().max(128).optional(),
 });
 
 /** Coordinator -> peer: you cannot take part (e.g. another protocol version). The peer stops with `reason`. */
@@ -107,8 +109,100 @@ export const mbDoneSchema = z.object({ type: z.literal('mb-done'), ...stepKey, m
 /** Coordinator -> all: every microbatch is done; all-reduce within stages, exchange tied wte gradients. */
 export const stepReduceSchema = z.object({ type: z.literal('step-reduce'), ...stepKey, members: membersSchema });
 
-/** Stage leader -> coordinator: sum of squared gradients of its stage (tied wte copy excluded on the last stage). */
-export const gradSumsqSchema = z.object({ type: z.literal('grad-sumsq'), ...stepKey, stage: count, value: z.number().nonnegative().nullable() });
+const digestSchema = z.string().min(1).max(64);
+
+/**
+ * Stage leader -> coordinator: sum of squared gradients of its stage (tied wte copy excluded on the last stage).
+ * Robust aggregation (trust.aggregation != 'sum'): every replica reports, with the digest of the gradient it received
+ * from each rank (null: none / refused) and the ranks it excluded (non-finite, norm outlier): the coordinator checks
+ * that the replicas saw the same vectors (no equivocation) and strikes the excluded.
+ */
+export const gradSumsqSchema = z.object({
+  type: z.literal('grad-sumsq'),
+  ...stepKey,
+  stage: count,
+  value: z.number().nonnegative().nullable(),
+  robust: z
+    .object({
+      digests: z.array(digestSchema.nullable()).max(256),
+      excluded: z.array(z.object({ rank: count, reason: z.string().max(128) })).max(256),
+    })
+    .optional(),
+});
+
+/**
+ * Member -> coordinator at step-reduce (before grad-sumsq): what it computed in this attempt. `backward`: the
+ * microbatches whose backward ran here, in order (its gradient accumulated in that order). `sent` / `recv`: the
+ * boundary payloads it sent to / received from neighbours as [mb, peer, digest] (to a later stage: activations; to
+ * an earlier one: gradients). `contrib`: digest of the stage gradient it contributes to the reduce. `losses`: last
+ * stage, [mb, loss]. Neighbours' traces must agree; validators recompute from them (docs/trust.md). A trace larger
+ * than one control message is sent in parts (part 0..parts-1; lists concatenate).
+ */
+const traceEntry = z.tuple([count, peerIdSchema, digestSchema]);
+export const stepTraceSchema = z.object({
+  type: z.literal('step-trace'),
+  ...stepKey,
+  stage: count,
+  part: count,
+  parts: z.number().int().positive().max(64),
+  backward: z.array(count).max(1024),
+  sent: z.array(traceEntry).max(128),
+  recv: z.array(traceEntry).max(128),
+  contrib: digestSchema.optional(),
+  losses: z
+    .array(z.tuple([count, z.number().nullable()]))
+    .max(256)
+    .optional(),
+});
+
+/**
+ * Coordinator -> validator and worker: recompute `worker`'s contribution to (step, attempt) at `stage`. The worker
+ * uploads its inputs to the validator over their link; the validator replays `backward` with its own weights (the
+ * digest both committed to before the step) and compares outputs and gradient to the digests of the traces.
+ */
+export const validateSchema = z.object({
+  type: z.literal('validate'),
+  ...stepKey,
+  stage: count,
+  worker: peerIdSchema,
+  validator: peerIdSchema,
+  backward: z.array(count).max(1024),
+  /** Expected digests from the neighbours' traces: [mb, 'act' | 'grad', digest] of the inputs and of the outputs. */
+  inputs: z.array(z.tuple([count, z.enum(['act', 'grad']), digestSchema])).max(256),
+  outputs: z.array(z.tuple([count, z.enum(['act', 'grad']), digestSchema])).max(256),
+  contrib: digestSchema.optional(),
+  /** The params digest both committed to before the step. */
+  params: digestSchema,
+  losses: z
+    .array(z.tuple([count, z.number().nullable()]))
+    .max(256)
+    .optional(),
+});
+
+/** Validator -> coordinator: the recomputation matched (bitwise, or within the run's tolerance across adapter kinds). */
+export const validationSchema = z.object({
+  type: z.literal('validation'),
+  ...stepKey,
+  stage: count,
+  worker: peerIdSchema,
+  ok: z.boolean(),
+  detail: z.string().max(512),
+  /** Largest |difference| seen (0 = bitwise equal). */
+  maxAbsDiff: z.number().nonnegative().nullable(),
+});
+
+/** Coordinator -> peer: its verified credits in the run's ledger (docs/trust.md). */
+export const creditSchema = z.object({
+  type: z.literal('credit'),
+  /** This peer's credits (FLOPs of verified forward/backward/validation work, in GFLOP). */
+  credits: z.number().nonnegative(),
+  /** All contributors' credits. */
+  total: z.number().nonnegative(),
+  contributors: count,
+  /** This peer's validated contributions, and the strikes against it. */
+  validated: count,
+  strikes: count,
+});
 
 /** Coordinator -> all: apply AdamW (t = step + 1) with this lr and global clip scale. */
 export const stepApplySchema = z.object({
@@ -194,6 +288,10 @@ export const controlSchemas = {
   'peer-report': peerReportSchema,
   'sync-begin': syncBeginSchema,
   'sync-done': syncDoneSchema,
+  'step-trace': stepTraceSchema,
+  validate: validateSchema,
+  validation: validationSchema,
+  credit: creditSchema,
 } as const;
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
@@ -216,6 +314,10 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   peerReportSchema,
   syncBeginSchema,
   syncDoneSchema,
+  stepTraceSchema,
+  validateSchema,
+  validationSchema,
+  creditSchema,
 ]);
 
 export type ControlMessage = z.infer<typeof controlMessageSchema>;

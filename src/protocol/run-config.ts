@@ -35,6 +35,36 @@ export const optimizerHyperSchema = z.object({
   gradClip: z.number().nonnegative(),
 });
 
+/**
+ * How much a run trusts its peers (docs/trust.md). `aggregation`: how a stage's replicas combine their gradients —
+ * 'sum' (ring all-reduce: trusts every replica), 'trimmed-mean' or 'centered-clip' (every replica's gradient reaches
+ * every replica, non-finite and norm outliers are excluded, the rest combined robustly and deterministically).
+ */
+export const trustSpecSchema = z.object({
+  aggregation: z.enum(['sum', 'trimmed-mean', 'centered-clip']),
+  /** trimmed-mean: values dropped at each end of every coordinate (default: floor((n-1)/3) of n replicas). */
+  trim: z.number().int().nonnegative().max(127).optional(),
+  /** centered-clip: clipping radius (default: the median distance to the coordinate-wise median) and iterations. */
+  clipTau: z.number().positive().optional(),
+  clipIters: posInt.max(100).optional(),
+  /** A replica's gradient whose norm exceeds normFactor x the median of its stage's is excluded (a strike). */
+  normFactor: z.number().gt(1).optional(),
+  /** Fraction of (step, worker) contributions a validator recomputes; 0 = no validation. */
+  validationRate: z.number().min(0).max(1),
+  /** Strikes that evict a peer. */
+  strikes: posInt.max(1000),
+  /** Largest |difference| a validation accepts when validator and worker run on different adapter kinds. */
+  tolerance: z.number().nonnegative().optional(),
+});
+export type TrustSpec = z.infer<typeof trustSpecSchema>;
+
+/** A run without a `trust` section: trusting aggregation, no validators (a private swarm on one machine). */
+export const TRUST_NONE: TrustSpec = { aggregation: 'sum', validationRate: 0, strikes: 3 };
+
+export function trustOf(c: { trust?: TrustSpec }): TrustSpec {
+  return c.trust ?? TRUST_NONE;
+}
+
 export const runConfigSchema = z
   .object({
     runId: z
@@ -59,6 +89,8 @@ export const runConfigSchema = z
     slots: posInt.max(64).optional(),
     /** Wire codecs, bottleneck and sync mode (src/compress/spec.ts); absent = COMPRESS_NONE (fp32, per-step). */
     compress: compressSpecSchema.optional(),
+    /** Byzantine tolerance: robust aggregation, validators, strikes (docs/trust.md); absent = TRUST_DEFAULTS. */
+    trust: trustSpecSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const m = c.model;
