@@ -49,7 +49,26 @@ export interface StepReport {
   ms: number;
 }
 
+/** One member's verified work in one step (the ledger credits it; docs/trust.md). */
+export interface WorkEntry {
+  peerId: string;
+  stage: number;
+  /** Microbatch forwards / backwards it ran in the step's final attempt, as the traces agree. */
+  forward: number;
+  backward: number;
+  /** Validations it ran for this step. */
+  validations: number;
+}
+
 export type CoordinatorEvents = {
+  /** A strike against a peer (robust aggregation excluded it, a validation failed, its trace disagrees, ...). */
+  strike: { peerId: string; reason: string; strikes: number; step: number };
+  /** A peer evicted after `trust.strikes` strikes: out of the membership, its unverified work dropped. */
+  evicted: { peerId: string; reason: string; step: number };
+  /** A validator's verdict on a worker's contribution. */
+  validation: { step: number; stage: number; worker: string; validator: string; ok: boolean; detail: string; maxAbsDiff: number | null };
+  /** A completed step's verified work, per member (after the step's validations). */
+  work: { step: number; entries: WorkEntry[] };
   step: StepReport;
   restart: { step: number; attempt: number; reason: string };
   membership: { epoch: number; stages: string[][]; joins: string[] };
