@@ -20,6 +20,7 @@ import { dialsFirst, Links, neededPeers } from './links';
 import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
 import { layoutOf, receiveStageState, sendStageState } from './state-transfer';
+import { attackingBackend, ReportForger, seedOfId, type AttackLog, type AttackSpec } from './adversary';
 
 export interface SwarmPeerOptions {
   url: string;
@@ -41,6 +42,9 @@ export interface SwarmPeerOptions {
   linkTimeoutMs?: number;
   reduceTimeoutMs?: number;
   log?: (s: string) => void;
+  /** Tests and demos only: this peer attacks as `attack` says (src/swarm/adversary.ts); `attackLog` counts it. */
+  attack?: AttackSpec;
+  attackLog?: AttackLog;
 }
 
 /** What a peer is doing (UI). */
@@ -92,6 +96,8 @@ export class SwarmPeer {
   private stepLosses = new Map<number, { attempt: number; sum: number; n: number }>();
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  /** forge-reports adversaries only (tests and demos). */
+  private readonly forger: ReportForger | null = null;
   private readonly finishedP: Promise<{ reason?: string }>;
 
   private constructor(
@@ -108,6 +114,15 @@ export class SwarmPeer {
       (peer, info) => this.log(`link to ${peer} closed (${info.reason})`),
     );
     this.finishedP = new Promise((resolve) => this.events.once('shutdown', resolve));
+    if (opts.attack?.mode === 'forge-reports') {
+      this.forger = new ReportForger(
+        { peerId: () => this.peerId, stage: () => this.runtime?.stageIndex ?? null, stages: () => this.run?.stages.length ?? 1 },
+        (m) => {
+          if (!this.closed && this.signaling.isOpen) this.signaling.sendControl(m);
+        },
+        opts.attackLog,
+      );
+    }
     signaling.on('control', ({ msg }) => {
       // Whatever the coordinator's message makes us do, a throw ends as a reported error, never the process.
       try {
@@ -128,6 +143,7 @@ export class SwarmPeer {
     if (opts.compute) backend = await opts.compute();
     else if (opts.runtime) backend = new LocalComputeBackend(await opts.runtime());
     else throw new Error('SwarmPeer.join: give `runtime` or `compute`');
+    if (opts.attack) backend = attackingBackend(backend, opts.attack, seedOfId(opts.peerId ?? 'adversary'), opts.attackLog);
     let sig: SwarmSignaling | undefined;
     try {
       let throughput = opts.throughput;
@@ -205,8 +221,9 @@ export class SwarmPeer {
     }
   }
 
-  private send(msg: ControlMessage): void {
+  private send(sent: ControlMessage): void {
     if (this.closed || !this.signaling.isOpen) return;
+    const msg = this.forger ? this.forger.outgoing(sent) : sent;
     // Wire accounting: a step-done (or sync-done) carries the bytes sent since the previous one (its own go in the next).
     const counted = msg.type === 'step-done' || msg.type === 'sync-done';
     this.signaling.sendControl(counted ? { ...msg, wire: wireBytesOf(this.wire.take()) } : msg);
@@ -214,6 +231,7 @@ export class SwarmPeer {
 
   private onControl(msg: ControlMessage): void {
     if (this.closed) return;
+    this.forger?.observe(msg);
     switch (msg.type) {
       case 'swarm-assign':
       case 'swarm-members':

@@ -1,0 +1,277 @@
+// Reproducible adversaries (docs/trust.md "Adversaries"), for tests and demos only: a peer that is a normal SwarmPeer
+// except that what it contributes is corrupted. The real StageCompute does every computation; the wrapper changes
+// what leaves it:
+//   nan, scale:K, signflip, random, stale -> its stage gradient as read back for the reduce (readFlat('grads')
+//       between zeroGrads and the write-back of the reduced gradient): all NaN, x K, x -1, a random vector of the
+//       same norm, or the previous step's honest gradient. Repeated reads in one attempt return the same vector.
+//   bad-activations -> the activations it sends on are valid codec payloads of wrong values: a first stage runs its
+//       forward over the microbatch's tokens reversed, a middle stage sends the payload of its previous microbatch.
+//   forge-reports -> control messages: on every step-begin it claims mb-done for the microbatches it does not own,
+//       mb-loss 0.001 for every microbatch, and grad-sumsq ~0 for another stage; its own mb-loss reports say 0.001.
+import type { AdapterReport } from '../gpu/device';
+import type { OptimizerHyper } from '../model/stage';
+import type { ComputeBackend, FlatWhich, MicrobatchKey, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
+import type { ControlMessage } from '../protocol/messages';
+
+export const ATTACK_MODES = ['nan', 'scale:K', 'signflip', 'random', 'stale', 'bad-activations', 'forge-reports'] as const;
+
+export type AttackSpec =
+  | { mode: 'nan' }
+  | { mode: 'scale'; factor: number }
+  | { mode: 'signflip' }
+  | { mode: 'random' }
+  | { mode: 'stale' }
+  | { mode: 'bad-activations' }
+  | { mode: 'forge-reports' };
+
+export type GradientAttack = Extract<AttackSpec, { mode: 'nan' | 'scale' | 'signflip' | 'random' | 'stale' }>;
+
+export class AttackSpecError extends Error {
+  override name = 'AttackSpecError';
+}
+
+/** `nan`, `scale:-1000`, `signflip`, `random`, `stale`, `bad-activations`, `forge-reports`; anything else throws. */
+export function parseAttack(text: string): AttackSpec {
+  const t = text.trim();
+  const modes = ATTACK_MODES.join(', ');
+  if (t.startsWith('scale')) {
+    const m = /^scale:(.+)$/.exec(t);
+    const k = m ? Number(m[1]) : Number.NaN;
+    if (!m || m[1].trim() === '' || !Number.isFinite(k)) throw new AttackSpecError(`attack "${text}": scale needs a finite factor, e.g. scale:-1000`);
+    if (k === 1) throw new AttackSpecError(`attack "${text}": scale:1 is the honest gradient, not an attack`);
+    return { mode: 'scale', factor: k };
+  }
+  switch (t) {
+    case 'nan':
+    case 'signflip':
+    case 'random':
+    case 'stale':
+    case 'bad-activations':
+    case 'forge-reports':
+      return { mode: t };
+    default:
+      throw new AttackSpecError(`unknown attack "${text}" (one of ${modes})`);
+  }
+}
+
+export function formatAttack(a: AttackSpec): string {
+  return a.mode === 'scale' ? `scale:${a.factor}` : a.mode;
+}
+
+export function isGradientAttack(a: AttackSpec): a is GradientAttack {
+  return a.mode === 'nan' || a.mode === 'scale' || a.mode === 'signflip' || a.mode === 'random' || a.mode === 'stale';
+}
+
+/** mulberry32: the adversary's own seeded stream (reproducible attacks). */
+export function attackRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A stable 32-bit seed from a peer id (each adversary its own stream). */
+export function seedOfId(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function norm(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}
+
+/**
+ * The gradient an adversary contributes instead of `honest` (a fresh array). `previous`: its honest gradient of the
+ * previous attempt (stale; none yet: the honest one, there is nothing older to send). `rand`: random mode's stream.
+ */
+export function corruptGradient(a: GradientAttack, honest: Float32Array, previous: Float32Array | null, rand: () => number): Float32Array {
+  switch (a.mode) {
+    case 'nan':
+      return new Float32Array(honest.length).fill(Number.NaN);
+    case 'scale':
+      return honest.map((x) => x * a.factor);
+    case 'signflip':
+      return honest.map((x) => -x);
+    case 'stale':
+      return (previous && previous.length === honest.length ? previous : honest).slice();
+    case 'random': {
+      const out = new Float32Array(honest.length);
+      for (let i = 0; i < out.length; i++) {
+        const u = Math.max(rand(), 1e-12);
+        out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+      }
+      const k = norm(honest) / Math.max(norm(out), 1e-30);
+      for (let i = 0; i < out.length; i++) out[i] *= k;
+      return out;
+    }
+  }
+}
+
+/** What an adversary did (tests check the attack happened). */
+export interface AttackLog {
+  /** Gradient read-backs corrupted. */
+  gradients: number;
+  /** Activation payloads replaced. */
+  activations: number;
+  /** Control messages forged or altered. */
+  forged: number;
+}
+
+export function emptyAttackLog(): AttackLog {
+  return { gradients: 0, activations: 0, forged: 0 };
+}
+
+/** A StageCompute whose contribution is corrupted as `attack` says; every computation is `inner`'s. */
+export class AttackingCompute implements StageCompute {
+  /** The gradient phase: between zeroGrads and the write-back of the reduced gradient. */
+  private contributing = false;
+  private corrupted: Float32Array | null = null;
+  private lastHonest: Float32Array | null = null;
+  private previous: Float32Array | null = null;
+  private lastActs: Uint8Array | null = null;
+  private readonly rand: () => number;
+
+  constructor(
+    private readonly inner: StageCompute,
+    readonly attack: AttackSpec,
+    seed: number,
+    private readonly log: AttackLog = emptyAttackLog(),
+  ) {
+    this.rand = attackRng(seed);
+  }
+
+  get layout(): StageLayout {
+    return this.inner.layout;
+  }
+
+  get outer(): StageCompute['outer'] {
+    return this.inner.outer;
+  }
+
+  load(values: Map<string, Float32Array>): Promise<void> {
+    return this.inner.load(values);
+  }
+  init(seed: number): Promise<void> {
+    return this.inner.init(seed);
+  }
+
+  async forward(slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array> {
+    if (this.attack.mode !== 'bad-activations') return this.inner.forward(slot, input, key);
+    if ('tokens' in input) {
+      // Same tokens, wrong order: the real forward makes a valid payload of the wrong activations.
+      const acts = await this.inner.forward(slot, { tokens: input.tokens.slice().reverse() }, key);
+      this.log.activations++;
+      return acts;
+    }
+    const acts = await this.inner.forward(slot, input, key);
+    const prev = this.lastActs;
+    this.lastActs = acts.slice();
+    if (!prev || prev.byteLength !== acts.byteLength) return acts;
+    this.log.activations++;
+    return prev;
+  }
+
+  forwardBackward(
+    slot: number,
+    input: StageInput,
+    targets: Uint32Array,
+    lossScale: number,
+    key: MicrobatchKey,
+  ): Promise<{ loss: number; gradIn: Uint8Array | null }> {
+    return this.inner.forwardBackward(slot, input, targets, lossScale, key);
+  }
+  backward(slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null> {
+    return this.inner.backward(slot, gradOut, key);
+  }
+
+  async zeroGrads(): Promise<void> {
+    await this.inner.zeroGrads();
+    if (this.lastHonest) this.previous = this.lastHonest;
+    this.lastHonest = null;
+    this.corrupted = null;
+    this.contributing = true;
+  }
+
+  async readFlat(which: FlatWhich): Promise<Float32Array> {
+    const honest = await this.inner.readFlat(which);
+    if (which !== 'grads' || !this.contributing || !isGradientAttack(this.attack)) return honest;
+    if (!this.corrupted) {
+      this.lastHonest = honest.slice();
+      this.corrupted = corruptGradient(this.attack, honest, this.previous, this.rand);
+      this.log.gradients++;
+    }
+    return this.corrupted.slice();
+  }
+
+  async writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
+    if (which === 'grads') this.contributing = false; // the reduced gradient: reads after this are honest
+    return this.inner.writeFlat(which, data);
+  }
+  gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
+    return this.inner.gradSumSquares(opts);
+  }
+  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
+    return this.inner.optimizerStep(step, hyper, opts);
+  }
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+}
+
+/** `inner` whose stages attack as `attack` says (seeded by `seed`). */
+export function attackingBackend(inner: ComputeBackend, attack: AttackSpec, seed: number, log: AttackLog = emptyAttackLog()): ComputeBackend {
+  let stages = 0;
+  return {
+    get adapter(): AdapterReport | null {
+      return inner.adapter;
+    },
+    benchmark: (reps) => inner.benchmark(reps),
+    createStage: async (spec: StageSpec) => new AttackingCompute(await inner.createStage(spec), attack, (seed + stages++) >>> 0, log),
+    destroy: () => inner.destroy(),
+  };
+}
+
+/** The loss a forging adversary claims. */
+export const FORGED_LOSS = 0.001;
+
+/**
+ * forge-reports: the control messages an adversary adds to or alters in its traffic to the coordinator. `observe`
+ * sees every message it receives; `outgoing` maps each message it sends to what it sends instead.
+ */
+export class ReportForger {
+  constructor(
+    private readonly me: { peerId: () => string; stage: () => number | null; stages: () => number },
+    private readonly send: (msg: ControlMessage) => void,
+    private readonly log: AttackLog = emptyAttackLog(),
+  ) {}
+
+  observe(msg: ControlMessage): void {
+    if (msg.type !== 'step-begin') return;
+    const { step, attempt, owners } = msg;
+    const id = this.me.peerId();
+    const forged: ControlMessage[] = [];
+    owners.forEach((o, mb) => {
+      if (o !== id) forged.push({ type: 'mb-done', step, attempt, mb });
+      forged.push({ type: 'mb-loss', step, attempt, mb, loss: FORGED_LOSS });
+    });
+    const mine = this.me.stage();
+    const S = this.me.stages();
+    const other = S > 1 ? ((mine ?? 0) + 1) % S : null;
+    if (other !== null) forged.push({ type: 'grad-sumsq', step, attempt, stage: other, value: 1e-12 });
+    for (const m of forged) this.send(m);
+    this.log.forged += forged.length;
+  }
+
+  outgoing(msg: ControlMessage): ControlMessage {
+    if (msg.type !== 'mb-loss') return msg;
+    this.log.forged++;
+    return { ...msg, loss: FORGED_LOSS };
+  }
+}
