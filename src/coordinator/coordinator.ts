@@ -58,6 +58,11 @@ export interface WorkEntry {
   backward: number;
   /** Validations it ran for this step. */
   validations: number;
+  /**
+   * Microbatches those validations replayed (each forward + backward: the `validate` messages' `backward` lists);
+   * the ledger credits validation work as this recomputation. Absent: 0.
+   */
+  recomputed?: number;
 }
 
 export type CoordinatorEvents = {

@@ -26,7 +26,11 @@ export function toBase64Url(bytes: Uint8Array): string {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-/** Decodes base64url; null when `s` is not base64url. */
+/**
+ * Decodes base64url; null when `s` is not the canonical base64url of some bytes. Canonical: the unused low bits of
+ * the last character must be zero, else two texts would decode to the same key or signature (a signature edited in
+ * its last character would still verify).
+ */
 export function fromBase64Url(s: string): Uint8Array | null {
   if (!B64URL_RE.test(s) || s.length % 4 === 1) return null;
   const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
@@ -34,7 +38,7 @@ export function fromBase64Url(s: string): Uint8Array | null {
     const bin = atob(b64);
     const out = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
+    return toBase64Url(out) === s ? out : null;
   } catch {
     return null;
   }
