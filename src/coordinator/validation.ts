@@ -1,0 +1,237 @@
+// The coordinator's side of validators (docs/trust.md "Validators"). After every member's step-trace of an attempt:
+// 1. Neighbours must agree on every boundary payload (a sender's sent digest = its receiver's received digest). One
+//    of the two lies and the traces cannot say which: both get a strike and the step re-runs. A liar thus reaches
+//    the strike limit no later than any peer it frames (it is struck at every disagreement it causes).
+// 2. A seeded sample (run.seed, step, attempt, stage, rank; rate trust.validationRate) of the contributions is
+//    recomputed: each by another replica of the worker's stage (idle replicas first — fewest backward passes this
+//    attempt — then rotating), which holds the same weights (the params digest both committed at the last step).
+//    A stage with one replica has no validator: its work is checked by trace agreement only.
+// 3. A failed validation (mismatch, no upload, inputs that are not what the neighbours sent) is re-checked by a
+//    second validator when the stage has a third replica: confirmed, the worker is struck and the step re-runs;
+//    refuted, the first validator is struck (it lied, or its hardware is broken) and the step goes on. With no
+//    third replica both worker and validator are struck and the step re-runs (as for a trace disagreement).
+//    A validator that does not answer in time is struck; the contribution then counts as unvalidated.
+// Validation work is counted per validator for the step's `work` event (the ledger credits it).
+import type { ControlMessage, ControlOf } from '../protocol/messages';
+import { trustOf, type RunConfig } from '../protocol/run-config';
+import { hashKeys } from '../model/data';
+import { validates } from '../swarm/validator';
+import type { TraceBook } from './traces';
+
+export interface ValidationJob {
+  stage: number;
+  worker: string;
+  validator: string;
+  /** A second opinion on a failed validation. */
+  second: boolean;
+}
+
+export interface ValidationVerdict {
+  job: ValidationJob;
+  /** null: no answer in time. */
+  msg: ControlOf<'validation'> | null;
+}
+
+export interface ValidationHost {
+  run: RunConfig;
+  step: number;
+  attempt: number;
+  members: string[][];
+  book: TraceBook;
+  /** Adapter kind per peer (peer-info.adapter). */
+  adapters: ReadonlyMap<string, string>;
+  /** Params digest each peer committed at its last step-done (absent: none known, e.g. step 0 or a joiner). */
+  committed: ReadonlyMap<string, string>;
+  rotation: number[];
+  isAlive(p: string): boolean;
+  send(msg: ControlMessage, to: string): void;
+  /** Waits until `done()`; resolves false on timeout; throws when the step must re-run (a member vanished). */
+  wait(done: () => boolean, what: string): Promise<boolean>;
+  strike(peerId: string, reason: string): void;
+  emitValidation(ev: {
+    step: number;
+    stage: number;
+    worker: string;
+    validator: string;
+    ok: boolean;
+    detail: string;
+    maxAbsDiff: number | null;
+  }): void;
+  log(s: string): void;
+}
+
+export interface StepCheck {
+  /** Why the step must re-run (its gradient cannot be trusted), or null. */
+  restart: string | null;
+  /** Validations each validator ran to the end and was not found lying about, and the microbatches they replayed. */
+  done: Map<string, { validations: number; recomputed: number }>;
+}
+
+/** Whether contribution (step, attempt, stage, rank) is sampled: a seeded draw, the same on every replay of a run. */
+export function sampled(run: RunConfig, step: number, attempt: number, stage: number, rank: number): boolean {
+  const rate = trustOf(run).validationRate;
+  return rate > 0 && hashKeys([run.seed, 0x5a11d, step, attempt, stage, rank]) / 0x100000000 < rate;
+}
+
+export class StepValidation {
+  private readonly answers = new Map<string, ControlOf<'validation'>>();
+  private readonly pending = new Map<string, ValidationJob>();
+
+  constructor(private readonly h: ValidationHost) {}
+
+  private static key(validator: string, worker: string): string {
+    return `${validator}|${worker}`;
+  }
+
+  /** A validator's answer: accepted only from the validator of a pending job of this attempt. */
+  onVerdict(from: string, msg: ControlOf<'validation'>): boolean {
+    if (msg.step !== this.h.step || msg.attempt !== this.h.attempt) return false;
+    const k = StepValidation.key(from, msg.worker);
+    const job = this.pending.get(k);
+    if (!job || job.stage !== msg.stage) return false;
+    this.pending.delete(k);
+    this.answers.set(k, msg);
+    return true;
+  }
+
+  async check(): Promise<StepCheck> {
+    const done = new Map<string, { validations: number; recomputed: number }>();
+    const h = this.h;
+    const dis = h.book.disagreements();
+    if (dis.length > 0) {
+      const struck = new Set<string>();
+      for (const d of dis) {
+        const reason = `trace disagreement on microbatch ${d.mb} (${d.sender} -> ${d.receiver}): sent ${d.sent ?? 'nothing'}, received ${d.received ?? 'nothing'}`;
+        h.log(`step ${h.step}: ${reason}`);
+        for (const p of [d.sender, d.receiver]) {
+          if (struck.has(p)) continue;
+          struck.add(p);
+          h.strike(p, reason);
+        }
+      }
+      return { restart: `${dis.length} trace disagreement(s)`, done };
+    }
+    if (!validates(h.run)) return { restart: null, done };
+    const jobs: ValidationJob[] = [];
+    h.members.forEach((m, stage) =>
+      m.forEach((worker, rank) => {
+        if (!h.isAlive(worker) || !sampled(h.run, h.step, h.attempt, stage, rank)) return;
+        const validator = this.pick(stage, worker, []);
+        if (validator) jobs.push({ stage, worker, validator, second: false });
+      }),
+    );
+    const first = await this.runJobs(jobs);
+    let restart: string | null = null;
+    const seconds: ValidationJob[] = [];
+    const credit = (v: ValidationVerdict) => {
+      const e = done.get(v.job.validator) ?? { validations: 0, recomputed: 0 };
+      e.validations++;
+      e.recomputed += h.book.traces.get(v.job.worker)?.backward.length ?? 0;
+      done.set(v.job.validator, e);
+    };
+    for (const v of first) {
+      if (!v.msg) {
+        h.strike(v.job.validator, `validation of ${v.job.worker} at step ${h.step}: no answer in time`);
+        continue;
+      }
+      if (v.msg.ok) {
+        credit(v);
+        continue;
+      }
+      const other = this.pick(v.job.stage, v.job.worker, [v.job.validator]);
+      if (other) {
+        seconds.push({ stage: v.job.stage, worker: v.job.worker, validator: other, second: true });
+        continue;
+      }
+      h.strike(v.job.worker, `validation failed (${v.job.validator}): ${v.msg.detail}`);
+      h.strike(v.job.validator, `its validation of ${v.job.worker} failed and no third replica can say who is wrong`);
+      restart = `validation of ${v.job.worker} failed`;
+    }
+    if (seconds.length > 0) {
+      const firstBy = new Map(first.map((v) => [v.job.worker, v]));
+      for (const v of await this.runJobs(seconds)) {
+        const was = firstBy.get(v.job.worker);
+        if (!v.msg) {
+          h.strike(v.job.validator, `second validation of ${v.job.worker} at step ${h.step}: no answer in time`);
+          continue;
+        }
+        credit(v);
+        if (v.msg.ok) {
+          if (was)
+            h.strike(was.job.validator, `its validation of ${v.job.worker} failed, a second validator (${v.job.validator}) found the work correct`);
+        } else {
+          if (was) credit(was);
+          h.strike(v.job.worker, `validation failed (${was?.job.validator ?? '?'} and ${v.job.validator}): ${v.msg.detail}`);
+          restart = `validation of ${v.job.worker} failed`;
+        }
+      }
+    }
+    return { restart, done };
+  }
+
+  /** Another live replica of `stage` with the worker's committed weights: idle first, then rotating. */
+  private pick(stage: number, worker: string, exclude: string[]): string | null {
+    const h = this.h;
+    const m = h.members[stage] ?? [];
+    const want = h.committed.get(worker);
+    const cands = m.filter((p) => p !== worker && !exclude.includes(p) && h.isAlive(p) && h.committed.get(p) === want);
+    if (cands.length === 0) return null;
+    const rot = h.rotation[stage] ?? 0;
+    const load = (p: string) => h.book.traces.get(p)?.backward.length ?? 0;
+    const order = (p: string) => (m.indexOf(p) - rot + m.length) % m.length;
+    cands.sort((a, b) => load(a) - load(b) || order(a) - order(b));
+    h.rotation[stage] = rot + 1;
+    return cands[0];
+  }
+
+  private async runJobs(jobs: ValidationJob[]): Promise<ValidationVerdict[]> {
+    const h = this.h;
+    for (const job of jobs) {
+      const msg = this.validateMsg(job);
+      this.pending.set(StepValidation.key(job.validator, job.worker), job);
+      h.send(msg, job.worker);
+      h.send(msg, job.validator);
+    }
+    const keys = jobs.map((j) => StepValidation.key(j.validator, j.worker));
+    await h.wait(() => keys.every((k) => this.answers.has(k) || !h.isAlive(k.split('|')[0])), `step ${h.step} validations`);
+    return jobs.map((job, i) => {
+      const msg = this.answers.get(keys[i]) ?? null;
+      this.pending.delete(keys[i]);
+      this.answers.delete(keys[i]);
+      if (msg)
+        h.emitValidation({
+          step: h.step,
+          stage: job.stage,
+          worker: job.worker,
+          validator: job.validator,
+          ok: msg.ok,
+          detail: msg.detail,
+          maxAbsDiff: msg.maxAbsDiff,
+        });
+      return { job, msg };
+    });
+  }
+
+  private validateMsg(job: ValidationJob): ControlOf<'validate'> {
+    const h = this.h;
+    const t = h.book.traces.get(job.worker);
+    const kindW = h.adapters.get(job.worker) ?? '';
+    const kindV = h.adapters.get(job.validator) ?? '';
+    const last = job.stage === h.members.length - 1;
+    return {
+      type: 'validate',
+      step: h.step,
+      attempt: h.attempt,
+      stage: job.stage,
+      worker: job.worker,
+      validator: job.validator,
+      backward: t?.backward ?? [],
+      inputs: h.book.inputsSentTo(job.worker),
+      outputs: h.book.outputsOf(job.worker),
+      ...(t?.contrib ? { contrib: t.contrib } : {}),
+      params: h.committed.get(job.worker) || 'none',
+      ...(kindW !== kindV || !kindW ? { values: true } : {}),
+      ...(last && t ? { losses: [...t.losses.entries()] } : {}),
+    };
+  }
+}

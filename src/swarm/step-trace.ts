@@ -1,0 +1,117 @@
+// What one member computed in one step attempt (docs/trust.md "Validators"): the order its backward passes ran in
+// (its gradient accumulated in that order), the digests of the boundary payloads it sent and received, its losses
+// (last stage) and the digest of the stage gradient it contributes to the reduce. Sent to the coordinator as
+// `step-trace` at step-reduce; the coordinator checks that neighbours agree and picks contributions to validate.
+// The recorder also keeps the step's received payloads (and what it sent) until the next step begins: a validator
+// of this step gets them uploaded (src/swarm/validator.ts).
+import type { ControlOf } from '../protocol/messages';
+
+export type BoundaryKind = 'act' | 'grad';
+
+/** One boundary payload of a step: microbatch, the other peer, the payload kind, its bytes (a copy of its own). */
+export interface TracedPayload {
+  mb: number;
+  peer: string;
+  kind: BoundaryKind;
+  bytes: Uint8Array;
+  digest: Promise<string>;
+}
+
+/** Hex of the first 16 bytes of SHA-256: a digest an adversary cannot forge a second payload for. */
+export async function digestBytes(b: Uint8Array): Promise<string> {
+  // WebCrypto copies the data when called: the caller may reuse or transfer `b` afterwards.
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', b as Uint8Array<ArrayBuffer>));
+  let s = '';
+  for (let i = 0; i < 16; i++) s += h[i].toString(16).padStart(2, '0');
+  return s;
+}
+
+/** The digest of a float vector (its bytes). */
+export function digestVector(v: Float32Array): Promise<string> {
+  return digestBytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+}
+
+/** Entries per step-trace part (the schema's bounds: 128 sent, 128 received, 1024 backward, 256 losses). */
+const PART_ENTRIES = 128;
+
+export class StepTraceRecorder {
+  step = -1;
+  attempt = -1;
+  readonly backward: number[] = [];
+  readonly sent: TracedPayload[] = [];
+  readonly recv: TracedPayload[] = [];
+  readonly losses = new Map<number, number | null>();
+
+  /** A new attempt: everything of the previous one (its kept payloads too) is dropped. */
+  begin(step: number, attempt: number): void {
+    this.step = step;
+    this.attempt = attempt;
+    this.backward.length = 0;
+    this.sent.length = 0;
+    this.recv.length = 0;
+    this.losses.clear();
+  }
+
+  is(step: number, attempt: number): boolean {
+    return this.step === step && this.attempt === attempt;
+  }
+
+  /** A payload received (kept for an upload: a copy, since the original may be transferred to a worker). */
+  received(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array): void {
+    const copy = bytes.slice();
+    this.recv.push({ mb, peer, kind, bytes: copy, digest: digestBytes(copy) });
+  }
+
+  /** A payload sent (kept: a cross-adapter validation compares its values). */
+  sentTo(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array): void {
+    const copy = bytes.slice();
+    this.sent.push({ mb, peer, kind, bytes: copy, digest: digestBytes(copy) });
+  }
+
+  backwardRan(mb: number): void {
+    this.backward.push(mb);
+  }
+
+  loss(mb: number, loss: number | null): void {
+    this.losses.set(mb, loss);
+  }
+
+  /** The received payload of (mb, kind), if any (the last one received wins, as in the pipeline). */
+  input(mb: number, kind: BoundaryKind): TracedPayload | undefined {
+    for (let i = this.recv.length - 1; i >= 0; i--) if (this.recv[i].mb === mb && this.recv[i].kind === kind) return this.recv[i];
+    return undefined;
+  }
+
+  output(mb: number, kind: BoundaryKind): TracedPayload | undefined {
+    for (let i = this.sent.length - 1; i >= 0; i--) if (this.sent[i].mb === mb && this.sent[i].kind === kind) return this.sent[i];
+    return undefined;
+  }
+
+  /** The step-trace message(s) of this attempt, split into parts when over one message's bounds. */
+  async messages(stage: number, contrib: string | undefined, last: boolean): Promise<ControlOf<'step-trace'>[]> {
+    const entry = async (p: TracedPayload): Promise<[number, string, string]> => [p.mb, p.peer, await p.digest];
+    const sent = await Promise.all(this.sent.map(entry));
+    const recv = await Promise.all(this.recv.map(entry));
+    const losses = [...this.losses.entries()];
+    const parts = Math.max(
+      1,
+      Math.ceil(sent.length / PART_ENTRIES),
+      Math.ceil(recv.length / PART_ENTRIES),
+      Math.ceil(this.backward.length / 1024),
+      Math.ceil(losses.length / 256),
+    );
+    return Array.from({ length: parts }, (_, part) => ({
+      type: 'step-trace' as const,
+      step: this.step,
+      attempt: this.attempt,
+      stage,
+      part,
+      parts,
+      backward: this.backward.slice(part * 1024, (part + 1) * 1024),
+      sent: sent.slice(part * PART_ENTRIES, (part + 1) * PART_ENTRIES),
+      recv: recv.slice(part * PART_ENTRIES, (part + 1) * PART_ENTRIES),
+      ...(part === 0 && contrib !== undefined ? { contrib } : {}),
+      ...(last ? { losses: losses.slice(part * 256, (part + 1) * 256) } : {}),
+    }));
+  }
+}
