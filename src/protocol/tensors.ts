@@ -37,6 +37,21 @@ export function syncMeta(m: SyncMeta): TensorMeta {
   return m;
 }
 
+/**
+ * Robust aggregation (src/swarm/robust-reduce.ts): replica `rank` of `stage`'s gradient divided by its microbatch
+ * count `count` (0: it ran none, nothing to combine), `n` f32 values.
+ */
+export const robustMetaSchema = z.object({ ...stepKey, stage: count, rank: count, count: count.max(1 << 20), n: count });
+export type RobustMeta = z.infer<typeof robustMetaSchema>;
+
+export function readRobustMeta(meta: TensorMeta): TensorRead<RobustMeta> {
+  const r = robustMetaSchema.safeParse(meta);
+  return r.success ? { ok: true, value: r.data } : { ok: false, error: `robust-grad meta: ${issues(r.error)}` };
+}
+export function robustMeta(m: RobustMeta): TensorMeta {
+  return m;
+}
+
 /** All-reduce shard (src/swarm/allreduce.ts). */
 export const allreduceMetaSchema = z.object({
   tag: z.string().min(1).max(256),

@@ -20,7 +20,7 @@ import { hashKeys, sampleBatch } from '../model/data';
 import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor';
 import type { Transport } from '../net/transport';
-import { slotCount, type RunConfig } from '../protocol/run-config';
+import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
 import { microbatchMeta, readStepTensor, tieMeta, type StepTensor } from '../protocol/tensors';
 import { allReduceSum } from './allreduce';
 import { gatherSyncPayloads, laneNext, localSyncOf, type LocalSyncSpec } from './local-sync';
@@ -31,6 +31,8 @@ import type { Links } from './links';
 import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from '../model/stage-compute';
 import { codecId, isCodecError } from '../model/stage-wire';
 import { COMPRESS_NONE } from '../compress/spec';
+import { digestFloats } from './digest';
+import { robustReduce } from './robust-reduce';
 
 const WTE = 'transformer.wte.weight';
 
@@ -115,6 +117,8 @@ interface StepState {
   tieWaiter?: (x: Float32Array) => void;
   tieAbort?: (e: Error) => void;
   reduced: boolean;
+  /** Microbatches whose backward ran here in this attempt (robust aggregation divides the gradient by it). */
+  backwards: number;
   /** Settles when this replica's reduce phase (all-reduce, tie exchange, gradient write-back) is over. */
   reduceDone?: Promise<void>;
   applied: boolean;
@@ -124,18 +128,7 @@ export class StaleAttempt extends Error {
   override name = 'StaleAttempt';
 }
 
-/** FNV-1a over the bytes, two lanes: a cheap digest for "replicas agree bitwise". */
-export function digestFloats(a: Float32Array): string {
-  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193 ^ u.length;
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i];
-    h1 = Math.imul(h1 ^ x, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ ((x >>> 16) | (x << 16)), 0x5bd1e995) >>> 0;
-  }
-  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
-}
+export { digestFloats } from './digest';
 
 export type StageRuntimeEvents = {
   /** A microbatch's forward ran here (activations sent on, or the loss computed on the last stage). */
@@ -332,6 +325,7 @@ export class StageRuntime {
       inflight: new Map(),
       waiting: [],
       reduced: false,
+      backwards: 0,
       applied: false,
     };
     if (this.first) msg.owners.forEach((o, k) => o === this.peerId && st.todo.push(k));
@@ -566,6 +560,7 @@ export class StageRuntime {
 
   private counted(what: 'forward' | 'backward', st: StepState, mb: number): void {
     this.counters[what]++;
+    if (what === 'backward') st.backwards++;
     this.events.emit(what, { step: st.step, attempt: st.attempt, mb });
   }
 
@@ -683,8 +678,17 @@ export class StageRuntime {
     const rank = mine.indexOf(this.peerId);
     if (rank < 0) throw new Error(`step-reduce ${st.key}: ${this.peerId} is not a member of stage ${this.stageIndex}`);
     // Local-steps mode: no all-reduce; every lane's replica reports its own sum of squares (per-lane clip).
-    const reports = rank === 0 || !!this.local;
-    if (mine.length > 1 && !this.local) {
+    // Robust aggregation: every replica reports, with what it received from each rank (docs/trust.md).
+    const robust = trustOf(this.run).aggregation !== 'sum' && !this.local;
+    const reports = rank === 0 || !!this.local || robust;
+    let robustReport: { digests: (string | null)[]; excluded: { rank: number; reason: string }[] } | undefined;
+    let usable = true;
+    if (robust) {
+      const r = await this.robustCombine(st, mine, rank, flat);
+      flat = r.grad;
+      usable = r.any;
+      robustReport = { digests: r.digests, excluded: r.excluded.map((e) => ({ rank: e.rank, reason: e.reason.slice(0, 128) })) };
+    } else if (mine.length > 1 && !this.local) {
       const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
       if (links.some((l, j) => j !== rank && !l)) throw new StaleAttempt(`step-reduce ${st.key}: a replica link is down`);
       const tag = `${this.run.runId}:${st.step}:${st.attempt}:s${this.stageIndex}`;
@@ -712,12 +716,53 @@ export class StageRuntime {
       await this.compute.writeFlat('grads', flat);
       if (reports) {
         const v = await this.compute.gradSumSquares({ excludeTiedWte: true });
-        value = Number.isFinite(v) ? v : null;
+        // Robust mode with every vector excluded: nothing to apply (null: the coordinator's clip scale is 0).
+        value = Number.isFinite(v) && usable ? v : null;
       }
     });
     this.checkCurrent(st);
     this.timings.reduce = performance.now() - t0;
-    if (reports) this.opts.send({ type: 'grad-sumsq', step: st.step, attempt: st.attempt, stage: this.stageIndex, value });
+    if (reports)
+      this.opts.send({
+        type: 'grad-sumsq',
+        step: st.step,
+        attempt: st.attempt,
+        stage: this.stageIndex,
+        value,
+        ...(robustReport ? { robust: robustReport } : {}),
+      });
+  }
+
+  /**
+   * Robust aggregation (trust.aggregation != 'sum'): this replica's gradient divided by the microbatches whose
+   * backward ran here in this attempt (the first stage: the ones it owns; a later stage: the ones the stochastic wiring
+   * routed to it, possibly none), exchanged with every replica of the stage and combined (src/swarm/robust-reduce.ts).
+   */
+  private async robustCombine(st: StepState, mine: string[], rank: number, flat: Float32Array): ReturnType<typeof robustReduce> {
+    const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
+    if (links.some((l, j) => j !== rank && !l)) throw new StaleAttempt(`step-reduce ${st.key}: a replica link is down`);
+    try {
+      const r = await robustReduce({
+        links,
+        rank,
+        step: st.step,
+        attempt: st.attempt,
+        stage: this.stageIndex,
+        grad: flat,
+        count: st.backwards,
+        M: this.run.M,
+        trust: trustOf(this.run),
+        timeoutMs: this.opts.reduceTimeoutMs ?? 60_000,
+      });
+      this.checkCurrent(st);
+      for (const e of r.excluded) this.log(`step ${st.key}: excluded rank ${e.rank} (${mine[e.rank]}): ${e.reason}`);
+      return r;
+    } catch (err) {
+      this.checkCurrent(st);
+      const down = mine.filter((p) => p !== this.peerId && !this.links.get(p));
+      if (down.length > 0) throw new StaleAttempt(`step-reduce ${st.key}: replica link down (${down.join(', ')})`);
+      throw err;
+    }
   }
 
   /** First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `flat`. */
@@ -775,6 +820,15 @@ export class StageRuntime {
       const lane = st.members[this.stageIndex]?.indexOf(this.peerId) ?? -1;
       const scale = this.local ? msg.scales?.[lane] : msg.scale;
       if (scale === undefined) throw new Error(`step-apply ${st.key}: no clip scale for lane ${lane}`);
+      if (scale === 0) {
+        // The coordinator saw a non-finite gradient norm (or nothing usable): the update is skipped. AdamW with a
+        // zero-scaled gradient would still move the weights (decay, momentum) and NaN x 0 is NaN: neither the
+        // weights nor the moments may change.
+        this.log(`step ${st.key}: clip scale 0, update skipped`);
+        this.stepsDone = st.step + 1;
+        if (readParams) digest = digestFloats(await this.compute.readFlat('params'));
+        return;
+      }
       const params = await this.compute.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale, readParams });
       this.stepsDone = st.step + 1;
       if (params) digest = digestFloats(params);
