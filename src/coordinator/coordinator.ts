@@ -8,9 +8,10 @@ import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { learningRate } from '../model/schedule';
 import { assignStage } from './assignment';
-import type { RunConfig } from '../protocol/run-config';
+import { trustOf, type RunConfig } from '../protocol/run-config';
 import { lanesOf, localSyncOf } from '../swarm/local-sync';
 import { isSyncStep } from '../model/outer-optimizer';
+import { judgeRobust, StrikeBook, type RobustReport, type Striker } from './strikes';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
 export interface ControlPlane {
@@ -96,7 +97,7 @@ class Restart extends Error {
   override name = 'Restart';
 }
 
-export class Coordinator {
+export class Coordinator implements Striker {
   readonly events = new Emitter<CoordinatorEvents>();
   readonly run: RunConfig;
   readonly reports: StepReport[] = [];
@@ -124,6 +125,10 @@ export class Coordinator {
   private stepDone = new Map<string, string>();
   private ready = new Map<string, number>();
   private progressAt = 0;
+  /** Strikes per peer identity; `trust.strikes` of them evict (docs/trust.md). */
+  private readonly strikeBook: StrikeBook;
+  /** Robust aggregation: every member's grad-sumsq of the current attempt, by peer. */
+  private robustReports = new Map<string, RobustReport & { stage: number }>();
 
   constructor(
     private readonly cp: ControlPlane,
@@ -131,6 +136,7 @@ export class Coordinator {
   ) {
     this.opts = opts;
     this.run = opts.run;
+    this.strikeBook = new StrikeBook(trustOf(opts.run).strikes);
     this.offs.push(
       cp.on('control', ({ from, msg }) => this.onControl(from, msg)),
       cp.on('peer-left', ({ peerId }) => {
@@ -202,6 +208,7 @@ export class Coordinator {
         const lane = c?.members[msg.stage]?.indexOf(from) ?? -1;
         if (mine(msg) && lane === 0) this.sumsq.set(msg.stage, msg.value);
         if (mine(msg) && lane >= 0) this.laneSumsq.set(`${msg.stage}:${lane}`, msg.value);
+        if (mine(msg) && lane >= 0) this.robustReports.set(from, { stage: msg.stage, value: msg.value, robust: msg.robust });
         break;
       }
       case 'sync-done':
@@ -240,6 +247,7 @@ export class Coordinator {
 
   private join(peerId: string, msg: ControlOf<'peer-info'>): void {
     // Peers of version 1 sent no hello: their peer-info must not slip in as if it were ours.
+    if (this.strikeBook.evicted(peerId)) return this.refuse(peerId, 'evicted from this run');
     if (!this.spoken.has(peerId))
       return this.refuse(peerId, `peer-info without a hello: the peer speaks a protocol older than ${PROTOCOL_VERSION}; update the peer`);
     const known = this.peers.get(peerId);
@@ -264,6 +272,56 @@ export class Coordinator {
     this.log(`${peerId} (stage ${p.stage}) vanished`);
     this.events.emit('vanished', { peerId });
     this.wake();
+  }
+
+  /** Peers evicted from this run so far (an evicted identity cannot rejoin it). */
+  get evicted(): string[] {
+    return this.strikeBook.evictedIds;
+  }
+
+  /**
+   * One strike against a peer (robust aggregation excluded it or saw it equivocate, a validation failed, ...);
+   * `trust.strikes` strikes evict it. Returns its strike count.
+   */
+  strike(peerId: string, reason: string): number {
+    if (this.strikeBook.evicted(peerId)) return this.strikeBook.count(peerId);
+    const { strikes, evict } = this.strikeBook.add(peerId);
+    this.log(`strike ${strikes}/${trustOf(this.run).strikes} against ${peerId}: ${reason}`);
+    this.events.emit('strike', { peerId, reason, strikes, step: this.step });
+    if (evict) this.evict(peerId, reason);
+    return strikes;
+  }
+
+  /**
+   * Out of the run: told to shut down, out of the membership and the owners from the next attempt on. A member of
+   * the running step makes it re-run without it while its update is not out (the waits' `vanished` check).
+   */
+  private evict(peerId: string, reason: string): void {
+    this.log(`evicting ${peerId}: ${reason}`);
+    this.events.emit('evicted', { peerId, reason, step: this.step });
+    this.cp.sendControl({ type: 'shutdown', reason: `evicted: ${reason}`.slice(0, 1024) }, peerId);
+    const p = this.peers.get(peerId);
+    if (p) p.alive = false;
+    this.wake();
+  }
+
+  /**
+   * Robust aggregation: judges every stage's grad-sumsq reports (src/coordinator/strikes.ts), strikes, and takes each
+   * stage's sum of squares from its replicas' majority. Throws Restart when the step must re-run (equivocation, no
+   * majority, a member evicted).
+   */
+  private judgeRobustReduce(members: string[][]): void {
+    let rerun: string | null = null;
+    members.forEach((m, s) => {
+      const reports = new Map([...this.robustReports].filter(([, r]) => r.stage === s));
+      const v = judgeRobust(s, m, reports);
+      this.sumsq.set(s, v.value);
+      for (const x of v.strikes) this.strike(x.peerId, x.reason);
+      rerun ??= v.rerun;
+    });
+    const gone = members.flat().find((p) => !this.isAlive(p));
+    if (gone) rerun ??= `${gone} left the step (evicted)`;
+    if (rerun) throw new Restart(rerun);
   }
 
   private isAlive(peerId: string): boolean {
@@ -405,7 +463,9 @@ export class Coordinator {
     this.sumsq = new Map();
     this.laneSumsq = new Map();
     this.stepDone = new Map();
+    this.robustReports = new Map();
     const local = localSyncOf(this.run);
+    const robust = trustOf(this.run).aggregation !== 'sum' && !local;
     const firsts = members[0];
     const owners = Array.from({ length: M }, (_, k) => firsts[k % firsts.length]);
     const all = members.flat();
@@ -418,11 +478,21 @@ export class Coordinator {
     this.cp.sendControl({ type: 'step-reduce', step, attempt, members }, '*');
     const lanes = local ? members[0].length : 1;
     await this.waitFor(
-      () => (local ? this.laneSumsq.size === members.length * lanes : this.sumsq.size === members.length),
+      () =>
+        local
+          ? this.laneSumsq.size === members.length * lanes
+          : robust
+            ? all.every((p) => this.robustReports.has(p))
+            : this.sumsq.size === members.length,
       vanished,
       stepMs,
       `step ${step} reduce`,
-    );
+    ).catch((err: unknown) => {
+      if (robust && err instanceof Restart && /no progress/.test(err.message))
+        for (const p of all) if (this.isAlive(p) && !this.robustReports.has(p)) this.strike(p, `no grad-sumsq for step ${step}`);
+      throw err;
+    });
+    if (robust) this.judgeRobustReduce(members);
     // Per-step mode: one global norm over the stages. Local-steps mode: each lane's norm over its stages, its own
     // clip scale (lane r = replica r of every stage); the report shows lane 0's.
     const clip = this.run.optimizer.gradClip;

@@ -1,0 +1,105 @@
+// Strikes and the robust-aggregation verdict (docs/trust.md "Robust aggregation", "Validators"). Pure: the
+// coordinator feeds it reports and acts on what it returns (emit, evict, re-run).
+import type { ControlOf } from '../protocol/messages';
+
+/** What the parts of the coordinator that judge peers (robust aggregation, validators) call. */
+export interface Striker {
+  /** One strike against `peerId`; `trust.strikes` of them evict it. Returns the peer's strike count. */
+  strike(peerId: string, reason: string): number;
+}
+
+/** Strike counts per peer identity, for the whole run (an evicted identity stays evicted). */
+export class StrikeBook {
+  private readonly counts = new Map<string, number>();
+  private readonly out = new Set<string>();
+
+  constructor(private readonly limit: number) {}
+
+  /** Adds a strike; returns the count and whether this strike reached the limit (the peer is now evicted). */
+  add(peerId: string): { strikes: number; evict: boolean } {
+    const strikes = (this.counts.get(peerId) ?? 0) + 1;
+    this.counts.set(peerId, strikes);
+    const evict = strikes >= this.limit && !this.out.has(peerId);
+    if (evict) this.out.add(peerId);
+    return { strikes, evict };
+  }
+
+  count(peerId: string): number {
+    return this.counts.get(peerId) ?? 0;
+  }
+
+  evicted(peerId: string): boolean {
+    return this.out.has(peerId);
+  }
+
+  get evictedIds(): string[] {
+    return [...this.out];
+  }
+}
+
+export type RobustReport = Pick<ControlOf<'grad-sumsq'>, 'value' | 'robust'>;
+
+export interface RobustVerdict {
+  /** The stage's sum of squares (the value a strict majority of its replicas reported), null: not finite / none. */
+  value: number | null;
+  /** Peers to strike, each once, with the reason. */
+  strikes: { peerId: string; reason: string }[];
+  /** Why the step must re-run (replicas saw different vectors, or disagree on the result); null: apply. */
+  rerun: string | null;
+}
+
+/**
+ * Judges one stage's robust grad-sumsq reports (`reports`: by peer; `members`: the stage's replicas in rank order).
+ * - A rank a strict majority of receivers excluded (non-finite, norm outlier, wrong length) is struck. Receivers
+ *   that saw the same vectors exclude the same ranks, so a minority that excluded a rank is struck instead.
+ * - Equivocation: the digests receivers report for rank j's vector differ: j is struck and the step re-runs (the
+ *   replicas combined different vectors). A receiver lying about a digest frames j the same way: telling the two apart
+ *   needs the sender's signature on its vector (not yet; docs/trust.md).
+ * - The value: the one a strict majority reported; replicas reporting another are struck (honest replicas that saw
+ *   the same vectors compute the same bits). No majority: re-run.
+ */
+export function judgeRobust(stage: number, members: readonly string[], reports: ReadonlyMap<string, RobustReport>): RobustVerdict {
+  const strikes = new Map<string, string>();
+  const strike = (peerId: string | undefined, reason: string) => {
+    if (peerId !== undefined && !strikes.has(peerId)) strikes.set(peerId, reason);
+  };
+  let rerun: string | null = null;
+  const R = members.length;
+  const reporters = members.filter((p) => reports.get(p)?.robust);
+  for (let j = 0; j < R; j++) {
+    const seen = new Set<string | null>();
+    const excluders: { peer: string; reason: string }[] = [];
+    for (const p of reporters) {
+      const r = reports.get(p)?.robust;
+      if (!r) continue;
+      seen.add(r.digests[j] ?? null);
+      const ex = r.excluded.find((e) => e.rank === j);
+      if (ex) excluders.push({ peer: p, reason: ex.reason });
+    }
+    if (seen.size > 1) {
+      strike(members[j], `stage ${stage} rank ${j}: its replicas received different vectors from it`);
+      rerun ??= `stage ${stage}: replicas received different vectors from ${members[j]}`;
+    } else if (excluders.length * 2 > reporters.length) {
+      strike(members[j], `stage ${stage} rank ${j} excluded: ${excluders[0].reason}`);
+    } else {
+      // The same vectors everywhere give the same exclusions everywhere: a minority that excluded j lies.
+      for (const e of excluders) strike(e.peer, `stage ${stage}: excluded rank ${j} that its stage's majority kept`);
+    }
+  }
+  for (const p of members) if (reports.has(p) && !reports.get(p)?.robust) strike(p, `stage ${stage}: grad-sumsq without the robust report`);
+  const votes = new Map<string, { value: number | null; peers: string[] }>();
+  for (const p of members) {
+    const r = reports.get(p);
+    if (!r) continue;
+    const k = String(r.value);
+    const v = votes.get(k) ?? { value: r.value, peers: [] };
+    v.peers.push(p);
+    votes.set(k, v);
+  }
+  const winner = [...votes.values()].find((v) => v.peers.length * 2 > R);
+  if (!winner) rerun ??= `stage ${stage}: no majority of replicas agrees on the aggregate`;
+  else if (!rerun)
+    for (const v of votes.values())
+      if (v !== winner) for (const p of v.peers) strike(p, `stage ${stage}: reported an aggregate its stage's majority did not`);
+  return { value: winner?.value ?? null, strikes: [...strikes].map(([peerId, reason]) => ({ peerId, reason })), rerun };
+}
