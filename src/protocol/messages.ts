@@ -171,8 +171,13 @@ export const validateSchema = z.object({
   inputs: z.array(z.tuple([count, z.enum(['act', 'grad']), digestSchema])).max(256),
   outputs: z.array(z.tuple([count, z.enum(['act', 'grad']), digestSchema])).max(256),
   contrib: digestSchema.optional(),
-  /** The params digest both committed to before the step. */
+  /** The params digest both committed to before the step ('none': no step-done yet, e.g. step 0). */
   params: digestSchema,
+  /**
+   * Worker and validator run on different adapter kinds: the worker also uploads its contribution's values and its
+   * outputs, compared within trust.tolerance instead of bitwise (src/swarm/validator.ts).
+   */
+  values: z.boolean().optional(),
   losses: z
     .array(z.tuple([count, z.number().nullable()]))
     .max(256)

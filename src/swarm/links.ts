@@ -7,8 +7,11 @@ import type { CloseInfo, Transport } from '../net/transport';
 import { attachSwarmTransport } from './allreduce';
 import { attachStateMailbox } from './state-transfer';
 
-/** Tensor kinds of the pipeline (the all-reduce and state transfer use their own kinds on the same links). */
-export const PIPELINE_KINDS = ['act', 'grad', 'tie'] as const;
+/**
+ * Tensor kinds of the pipeline, and a validator's uploads ('vinput', src/protocol/validation-tensors.ts), which the
+ * runtime hands its validator (the all-reduce and state transfer use their own kinds on the same links).
+ */
+export const PIPELINE_KINDS = ['act', 'grad', 'tie', 'vinput'] as const;
 
 export interface Dialer {
   connect(peerId: string): Promise<Transport>;

@@ -167,7 +167,8 @@ export class SwarmPeer {
       peer.throughput = throughput;
       const announce = (): void => {
         signaling.sendControl({ type: 'hello', protocol: PROTOCOL_VERSION });
-        signaling.sendControl({ type: 'peer-info', platform: opts.platform, gpu: true, throughput });
+        // adapter: validations compare bitwise within an adapter kind, within the run's tolerance across kinds.
+        signaling.sendControl({ type: 'peer-info', platform: opts.platform, gpu: true, throughput, adapter: backend.adapter?.key });
       };
       if (sig.coordinatorId) announce();
       else {

@@ -33,6 +33,9 @@ import { codecId, isCodecError } from '../model/stage-wire';
 import { COMPRESS_NONE } from '../compress/spec';
 import { digestFloats } from './digest';
 import { robustReduce } from './robust-reduce';
+import { StepTraceRecorder, digestVector } from './step-trace';
+import { Validator, validates } from './validator';
+import { VALIDATION_KIND } from '../protocol/validation-tensors';
 
 const WTE = 'transformer.wte.weight';
 
@@ -175,6 +178,14 @@ export class StageRuntime {
   /** Timing of the last completed step's phases, ms. */
   readonly timings = { compute: 0, reduce: 0, apply: 0 };
   private tStepBegin = 0;
+  /** What this replica computed in the current attempt (step-trace), its inputs kept for a validator's upload. */
+  readonly trace = new StepTraceRecorder();
+  /** Recomputes other replicas' contributions, uploads this one's (null: the run does not validate). */
+  private readonly validator: Validator | null;
+  /** The attempt's contribution (stage gradient before the reduce), kept for a cross-adapter validation. */
+  private contribution: Float32Array | null = null;
+  /** Params digest of the last step-done (a validator checks it holds the weights the worker committed to). */
+  private lastParamsDigest: string | null = null;
 
   constructor(opts: StageRuntimeOptions) {
     this.opts = opts;
@@ -217,6 +228,35 @@ export class StageRuntime {
       void this.enqueue(() => outer.reset()); // θ_sync = the initial weights
     }
     this.freeSlots = Array.from({ length: layout.slotCount }, (_, i) => i);
+    this.validator = validates(opts.run) ? this.newValidator() : null;
+  }
+
+  private newValidator(): Validator {
+    return new Validator({
+      run: this.run,
+      stageIndex: this.stageIndex,
+      peerId: this.peerId,
+      first: this.first,
+      last: this.last,
+      compute: this.compute,
+      recorder: this.trace,
+      contribution: () => this.contribution,
+      link: (p) => this.links.get(p),
+      enqueue: (task) => this.enqueue(task),
+      reduced: async (step, attempt) => {
+        const st = this.cur;
+        if (!st || !this.isCurrent(step, attempt) || !st.reduceDone) throw new StaleAttempt(`step ${step}:${attempt} is not being reduced here`);
+        await st.reduceDone;
+        this.checkCurrent(st);
+      },
+      batch: (step, mb) => this.batchOf(step, mb),
+      lossScale: (step, mb) =>
+        this.cur ? this.lossScale(this.cur, mb, this.run.M * this.run.B * this.run.T) : 1 / (this.run.M * this.run.B * this.run.T),
+      paramsDigest: () => this.lastParamsDigest,
+      send: (m) => this.opts.send(m),
+      log: (s) => this.log(s),
+      timeoutMs: this.opts.reduceTimeoutMs ?? 60_000,
+    });
   }
 
   private log(s: string): void {
@@ -279,6 +319,9 @@ export class StageRuntime {
       case 'sync-begin':
         void this.outerSync(msg).catch((err: unknown) => this.fail(err));
         return;
+      case 'validate':
+        this.validator?.onValidate(msg);
+        return;
       default:
         return;
     }
@@ -330,6 +373,8 @@ export class StageRuntime {
     };
     if (this.first) msg.owners.forEach((o, k) => o === this.peerId && st.todo.push(k));
     this.cur = st;
+    this.trace.begin(step, attempt);
+    this.contribution = null;
     this.reservedSlots = 0;
     this.queue.clear();
     this.tStepBegin = performance.now();
@@ -365,6 +410,11 @@ export class StageRuntime {
 
   private handleTensor(from: string, x: IncomingTensor): void {
     if (this.closed) return;
+    if (x.kind === VALIDATION_KIND) {
+      if (this.validator) this.validator.onTensor(from, x);
+      else this.log(`dropping ${VALIDATION_KIND} from ${from}: this run does not validate`);
+      return;
+    }
     // Typed meta or nothing: a tensor whose meta does not parse is reported and dropped.
     const read = readStepTensor(x);
     if (!read.ok) {
@@ -398,6 +448,7 @@ export class StageRuntime {
         const bad = this.payloadProblem(x, t.meta.codec, this.codecs.act);
         if (bad) return this.refused(st, from, 'act', mb, bad);
         a.act = x.bytes.slice(); // a buffer of its own: transferable to a worker
+        this.trace.received(mb, from, 'act', a.act);
         this.arrived(st, mb);
         return;
       }
@@ -407,6 +458,7 @@ export class StageRuntime {
         const bad = this.payloadProblem(x, t.meta.codec, this.codecs.grad);
         if (bad) return this.refused(st, from, 'grad', mb, bad);
         const g = x.bytes.slice();
+        this.trace.received(mb, from, 'grad', g);
         if (f.to) this.queue.set(f.to, Math.max(0, (this.queue.get(f.to) ?? 1) - 1));
         void this.enqueue(() => this.backwardFromGrad(st, mb, f, g, from));
         return;
@@ -455,20 +507,26 @@ export class StageRuntime {
   /** Activations forward: the payload with its codec (the last stage samples the targets itself). */
   private sendActs(st: StepState, next: string, mb: number, origin: string, route: string, acts: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.act);
+    this.trace.sentTo(mb, next, 'act', acts);
     this.sendTo(next, { kind: 'act', dtype: 'u8', shape: [acts.byteLength], data: acts, meta });
   }
 
   /** The microbatch's tokens and targets: sampleBatch(seed, step, mb) over the run's training tokens. */
   private batch(st: StepState, mb: number): ReturnType<typeof sampleBatch> {
+    return this.batchOf(st.step, mb);
+  }
+
+  private batchOf(step: number, mb: number): ReturnType<typeof sampleBatch> {
     const tokens = this.opts.tokens;
     if (!tokens) throw new Error('stage-runtime: this stage has no training tokens');
     const { B, T, seed } = this.run;
-    return sampleBatch(tokens, { seed, step: st.step, micro: mb, B, T });
+    return sampleBatch(tokens, { seed, step, micro: mb, B, T });
   }
 
   /** An input gradient back to the peer the activations came from. */
   private sendGrad(st: StepState, to: string, mb: number, origin: string, route: string, grad: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.grad);
+    this.trace.sentTo(mb, to, 'grad', grad);
     this.sendTo(to, { kind: 'grad', dtype: 'u8', shape: [grad.byteLength], data: grad, meta });
   }
 
@@ -561,6 +619,7 @@ export class StageRuntime {
   private counted(what: 'forward' | 'backward', st: StepState, mb: number): void {
     this.counters[what]++;
     if (what === 'backward') st.backwards++;
+    if (what === 'backward') this.trace.backwardRan(mb);
     this.events.emit(what, { step: st.step, attempt: st.attempt, mb });
   }
 
@@ -628,6 +687,7 @@ export class StageRuntime {
 
   private lossOut(st: StepState, mb: number, loss: number): void {
     const l = Number.isFinite(loss) ? loss : null;
+    this.trace.loss(mb, l);
     this.opts.send({ type: 'mb-loss', step: st.step, attempt: st.attempt, mb, loss: l });
     this.events.emit('loss', { step: st.step, attempt: st.attempt, mb, loss: l });
   }
@@ -674,6 +734,8 @@ export class StageRuntime {
       flat = await this.compute.readFlat('grads');
     });
     this.checkCurrent(st);
+    // The trace of this attempt (its contribution's digest: before the reduce changes `flat`), before grad-sumsq.
+    const traced = this.sendTrace(st, flat);
     const mine = msg.members[this.stageIndex];
     const rank = mine.indexOf(this.peerId);
     if (rank < 0) throw new Error(`step-reduce ${st.key}: ${this.peerId} is not a member of stage ${this.stageIndex}`);
@@ -722,6 +784,8 @@ export class StageRuntime {
     });
     this.checkCurrent(st);
     this.timings.reduce = performance.now() - t0;
+    await traced;
+    this.checkCurrent(st);
     if (reports)
       this.opts.send({
         type: 'grad-sumsq',
@@ -763,6 +827,18 @@ export class StageRuntime {
       if (down.length > 0) throw new StaleAttempt(`step-reduce ${st.key}: replica link down (${down.join(', ')})`);
       throw err;
     }
+  }
+
+  /** step-trace of the current attempt (docs/trust.md): with the contribution's digest when the run validates. */
+  private async sendTrace(st: StepState, contribution: Float32Array): Promise<void> {
+    let contrib: string | undefined;
+    if (this.validator) {
+      this.contribution = contribution.slice();
+      contrib = await digestVector(this.contribution);
+    }
+    const msgs = await this.trace.messages(this.stageIndex, contrib, this.last);
+    this.checkCurrent(st);
+    for (const m of msgs) this.opts.send(m);
   }
 
   /** First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `flat`. */
@@ -833,6 +909,7 @@ export class StageRuntime {
       this.stepsDone = st.step + 1;
       if (params) digest = digestFloats(params);
     });
+    this.lastParamsDigest = digest || null;
     this.timings.apply = performance.now() - t0;
     if (this.closed) return;
     this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest });
