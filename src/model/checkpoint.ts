@@ -146,6 +146,15 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     }
   }
 
+  // Every block has 12 tensors: a config with more blocks than the file holds is refused (naming the first missing
+  // block) before its parameter specs are listed, which for an n_layer of 4294967296 would not fit in memory.
+  if (config.n_layer * 12 > tensors.size) {
+    let k = 0;
+    while (k < config.n_layer && tensors.has(`transformer.h.${k}.ln_1.weight`)) k++;
+    throw new Error(
+      `decodeCheckpoint: tensor "transformer.h.${k}.ln_1.weight" is missing (n_layer ${config.n_layer}, the file has ${tensors.size} tensors)`,
+    );
+  }
   const params = new Map<string, Float32Array>();
   const specs = modelParamSpecs(config, bottleneck);
   const expected = new Set(specs.map((s) => s.name));
