@@ -8,7 +8,7 @@ import { decodeFrame, encodeTensorChunk, FrameError, MIN_CHUNK_SIZE, TENSOR_HEAD
 import { Reassembler, type ChunkRejection, type PartialDrop } from '../../src/net/reassembler';
 import type { IncomingTensor } from '../../src/net/tensor';
 import { rng, testSeed } from '../support/random';
-import { isCrash, mutate, randomBytes } from './mutate';
+import { mutate, randomBytes } from './mutate';
 
 const INPUTS = 12_000;
 const CHUNK = MIN_CHUNK_SIZE;
