@@ -7,7 +7,7 @@ import type { RunConfig, TrustSpec } from '../../src/protocol/run-config';
 import type { StepReport } from '../../src/coordinator/coordinator';
 import type { AttackSpec } from '../../src/swarm/adversary';
 import type { SwarmPeer } from '../../src/swarm/peer';
-import { replicasIdentical, startSwarm, tinyRun, type Swarm } from './harness';
+import { reference, replicasIdentical, startSwarm, tinyRun, type Swarm } from './harness';
 
 let swarm: Swarm | undefined;
 afterEach(async () => {
@@ -66,4 +66,63 @@ describe('robust aggregation over WebRTC', () => {
     expect(await finiteParams(h0)).toBe(true);
     expect(await replicasIdentical(h0, h1)).toBe(true);
   }, 240_000);
+
+  it("sum aggregation: a NaN replica's steps are skipped, the weights and AdamW moments untouched", async () => {
+    const run = run3('sum-nan', undefined, 2);
+    const out = await train(run, { mode: 'nan' });
+    const [h0, h1] = out.peers;
+    for (const r of out.reports) expect(r.scale).toBe(0);
+    const init = await reference(run, 0);
+    try {
+      const got = await h0.runtime!.stage.params.read('params');
+      for (const [name, v] of got)
+        expect(Buffer.compare(Buffer.from(v.buffer, v.byteOffset, v.byteLength), Buffer.from(init.params.get(name)!.buffer))).toBe(0);
+    } finally {
+      init.rt.destroy();
+    }
+    for (const which of ['m', 'v'] as const) expect((await h0.runtime!.stage.params.readFlat(which)).every((x) => x === 0)).toBe(true);
+    expect(await replicasIdentical(h0, h1)).toBe(true);
+  }, 240_000);
+
+  it('a replica that sends its gradient x -1000: excluded by norm, the run ends within a few % of the honest run', async () => {
+    const steps = 8;
+    const honest = await train(run3('robust-honest', { ...TRIMMED, strikes: 100 }, steps));
+    await swarm?.close();
+    swarm = undefined;
+    const attacked = await train(run3('robust-scaled', { ...TRIMMED, strikes: 100 }, steps), { mode: 'scale', factor: -1000 });
+    const bad = attacked.peers[2].peerId;
+    expect(attacked.strikes.length).toBe(steps);
+    expect(attacked.strikes.every((s) => s.peerId === bad && /norm/.test(s.reason))).toBe(true);
+    const last = (o: Outcome) => o.reports[steps - 1].loss;
+    const rel = Math.abs(last(attacked) - last(honest)) / last(honest);
+    console.log(
+      `[robust] x-1000 replica: final loss ${last(attacked).toFixed(4)} vs honest ${last(honest).toFixed(4)} (${(100 * rel).toFixed(2)} %)`,
+    );
+    expect(rel).toBeLessThan(0.03);
+    expect(last(honest)).toBeLessThan(honest.reports[0].loss); // it trained
+    expect(await replicasIdentical(attacked.peers[0], attacked.peers[1])).toBe(true);
+  }, 240_000);
+
+  for (const aggregation of ['trimmed-mean', 'centered-clip'] as const)
+    it(`all honest, ${aggregation}: the same training as the sum all-reduce within float rounding`, async () => {
+      const steps = 4;
+      const sum = await train(run3(`sum-${aggregation}`, undefined, steps));
+      const sumParams = await sum.peers[0].runtime!.stage.params.readFlat('params');
+      await swarm?.close();
+      swarm = undefined;
+      const rob = await train(run3(`honest-${aggregation}`, { ...TRIMMED, aggregation }, steps));
+      expect(rob.strikes).toEqual([]);
+      let worstLoss = 0;
+      for (let s = 0; s < steps; s++) worstLoss = Math.max(worstLoss, Math.abs(rob.reports[s].loss - sum.reports[s].loss));
+      const robParams = await rob.peers[0].runtime!.stage.params.readFlat('params');
+      let worstParam = 0;
+      for (let i = 0; i < robParams.length; i++) worstParam = Math.max(worstParam, Math.abs(robParams[i] - sumParams[i]));
+      console.log(
+        `[robust] ${aggregation} vs sum, ${steps} steps: max |loss diff| ${worstLoss.toExponential(2)}, max |param diff| ${worstParam.toExponential(2)}`,
+      );
+      expect(worstLoss).toBeLessThan(1e-4);
+      expect(worstParam).toBeLessThan(1e-4);
+      expect(await replicasIdentical(rob.peers[0], rob.peers[1])).toBe(true);
+      expect(await replicasIdentical(rob.peers[0], rob.peers[2])).toBe(true);
+    }, 240_000);
 });
