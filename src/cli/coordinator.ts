@@ -16,15 +16,21 @@ import { cliRuntime, saveCheckpointFile } from './engine';
 import { LiveTable } from './live-table';
 import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
 import { corpus, exitSoon } from './swarm-common';
+import { writeLedgerFile } from './ledger-file';
+import { defaultKeyPath, identityFromFlag } from './key-file';
 
 export const coordinatorHelp = `tabswarm coordinator [flags]      coordinate a swarm run; peers join with \`tabswarm peer\` or a contributor tab
   --signal ws://127.0.0.1:8787/  signaling server        --serve [--port 0]   start one on 127.0.0.1 instead
   --room R (default: ${DEFAULT_ROOM})   --min-peers N (default: --stages) peers needed before step 0
+  --key FILE                     the coordinator's key (default ~/.tabswarm/coordinator.key, created once): the room
+                                 is bound to its fingerprint, which peers join with; \`--key ephemeral\`: a fresh one
+  --token T                      a join token peers must present (\`tabswarm peer --token T\`)
 ${runFlagsHelp}
   --sample-chars 200             text sample from the trained weights at the end (0: none)
   --eval-batches ${EVAL_BATCHES}               validation batches for the summary's val_loss (0: no evaluation)
   --out FILE                     also write the trained weights as a checkpoint
   --step-timeout 120             seconds without progress before a step is re-run
+  --ledger FILE                  write the signed contribution ledger after every step (\`tabswarm ledger verify\`)
   --verbose                      coordinator log on stderr`;
 
 export async function coordinator(argv: string[]): Promise<number> {
@@ -40,6 +46,9 @@ export async function coordinator(argv: string[]): Promise<number> {
     out: { type: 'string' },
     'step-timeout': { type: 'string' },
     verbose: { type: 'boolean' },
+    ledger: { type: 'string' },
+    key: { type: 'string' },
+    token: { type: 'string' },
   });
   const signal = str(values, 'signal');
   if (!signal && !values.serve) throw new UsageError('give --signal URL or --serve');
@@ -51,7 +60,10 @@ export async function coordinator(argv: string[]): Promise<number> {
   const sampleChars = num(values, 'sample-chars', 200, { int: true, min: 0 });
   const evalCount = num(values, 'eval-batches', EVAL_BATCHES, { int: true, min: 0 });
   const out = str(values, 'out');
+  const ledgerPath = str(values, 'ledger');
   const log = values.verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
+  const identity = await identityFromFlag(str(values, 'key'), defaultKeyPath('coordinator'), (s) => process.stderr.write(`[coordinator] ${s}\n`));
+  const token = str(values, 'token');
   let server: SignalingServer | undefined;
   if (values.serve) server = await startSignalingServer({ host: '127.0.0.1', port: num(values, 'port', 0, { int: true, min: 0 }) });
   const url = server?.url ?? signal;
@@ -63,8 +75,11 @@ export async function coordinator(argv: string[]): Promise<number> {
     minPeers,
     log,
     WebSocket: nodeWebSocket,
+    identity,
+    token,
     holdShutdown: true,
     stepTimeoutMs: num(values, 'step-timeout', 120, { min: 1 }) * 1000,
+    onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
   });
   const stop = () => {
     session.close();
@@ -75,7 +90,9 @@ export async function coordinator(argv: string[]): Promise<number> {
     process.stderr.write(
       `[coordinator] run ${run.runId}: ${run.model.n_layer} layers / ${run.stages.length} stages, ${run.steps} steps of ${run.M}x${run.B}x${run.T} tokens\n` +
         `[coordinator] waiting for ${minPeers} peer(s) in room "${room}" on ${url}\n` +
-        `[coordinator]   node:    tabswarm peer --signal ${url} --room ${room}\n`,
+        `[coordinator] coordinator key fingerprint ${identity.fingerprint}\n` +
+        `[coordinator]   node:    tabswarm peer --signal ${url} --room ${room} --coordinator ${identity.fingerprint}${token ? ' --token <token>' : ''}\n` +
+        `[coordinator]   tab:     <contributor page>?signal=${encodeURIComponent(url)}&room=${encodeURIComponent(room)}&coordinator=${identity.fingerprint}${token ? '&token=<token>' : ''}\n`,
     );
     const table = new LiveTable(session.view, { title: run.runId });
     try {
@@ -105,6 +122,10 @@ export async function coordinator(argv: string[]): Promise<number> {
       }
     }
     session.release();
+    if (ledgerPath && (await session.ledger.latest()) !== null)
+      process.stderr.write(
+        `[coordinator] ledger: ${ledgerPath} (tabswarm ledger verify ${ledgerPath} --coordinator ${session.sig.identity.fingerprint})\n`,
+      );
     console.log(JSON.stringify(session.finalSummary(valLoss)));
     return 0;
   } finally {

@@ -8,9 +8,9 @@
 //   5. a live table; then the trained weights come to this process over WebRTC (an observer peer copies one
 //      replica per stage through the swarm's state transfer) and Sampler prints a text sample,
 //   6. a clean exit (browser, peers, servers closed); the last stdout line is the JSON summary
-//      {"steps","peers","stages","first_loss","last_loss","tokens_per_s","val_loss","wire_bytes_per_token"}
+//      {"steps","peers","stages","first_loss","last_loss","tokens_per_s","val_loss","wire_bytes_per_token","ledger"}
 //      (val_loss: the collected weights on the validation split; wire_bytes_per_token: bytes per trained token by
-//      category, docs/compression.md).
+//      category, docs/compression.md; ledger: contributor id -> credits, FLOPs of verified work, docs/trust.md).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -33,6 +33,7 @@ import { cliRuntime, repoRoot } from './engine';
 import { LiveTable } from './live-table';
 import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
 import { corpus, exitSoon } from './swarm-common';
+import { writeLedgerFile } from './ledger-file';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium';
 
 export const demoHelp = `tabswarm demo [flags]             a whole swarm on loopback: signaling server, pages, coordinator, contributors
@@ -44,7 +45,8 @@ ${runFlagsHelp}
   --port 0            signaling server port (127.0.0.1)    --pages-port 0   static page server port
   --no-pages          do not build/serve the pages (only with --node-peers)
   --room ${DEFAULT_ROOM}         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)
-  --eval-batches ${EVAL_BATCHES}    validation batches for the summary's val_loss (0: no evaluation)`;
+  --eval-batches ${EVAL_BATCHES}    validation batches for the summary's val_loss (0: no evaluation)
+  --ledger FILE       write the signed contribution ledger after every step (\`tabswarm ledger verify\`)`;
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -243,6 +245,7 @@ export async function demo(argv: string[]): Promise<number> {
     'eval-batches': { type: 'string' },
     timeout: { type: 'string' },
     verbose: { type: 'boolean' },
+    ledger: { type: 'string' },
   });
   const t0 = performance.now();
   const nodePeers = values['node-peers'] === true || values['in-process'] === true;
@@ -256,6 +259,7 @@ export async function demo(argv: string[]): Promise<number> {
   const evalCount = num(values, 'eval-batches', EVAL_BATCHES, { int: true, min: 0 });
   const timeoutMs = num(values, 'timeout', 1200, { min: 1 }) * 1000;
   const verbose = values.verbose === true;
+  const ledgerPath = str(values, 'ledger');
   const say = (s: string) => process.stderr.write(`[demo] ${s}\n`);
   const swarmLog = verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
   const { tokenizer, data } = corpus(str(values, 'data'));
@@ -279,7 +283,16 @@ export async function demo(argv: string[]): Promise<number> {
       cleanups.push(() => pages.close());
       joinUrl = `${pages.url}/?signal=${encodeURIComponent(sig.url)}&room=${encodeURIComponent(room)}`;
     }
-    session = await CoordinatorRun.start({ url: sig.url, room, run, minPeers: n, log: swarmLog, WebSocket: nodeWebSocket, holdShutdown: true });
+    session = await CoordinatorRun.start({
+      url: sig.url,
+      room,
+      run,
+      minPeers: n,
+      log: swarmLog,
+      WebSocket: nodeWebSocket,
+      holdShutdown: true,
+      onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
+    });
     const s = session;
     cleanups.push(() => s.close());
     const P = run.stages.length;
@@ -336,6 +349,8 @@ export async function demo(argv: string[]): Promise<number> {
       }
     }
     s.release();
+    if (ledgerPath && (await s.ledger.latest()) !== null)
+      say(`ledger: ${ledgerPath} (tabswarm ledger verify ${ledgerPath} --coordinator ${s.sig.identity.fingerprint})`);
     const summary = s.finalSummary(valLoss);
     const ratios = fp32Ratios(s.view.view);
     const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(1)}x` : '-');

@@ -4,6 +4,7 @@ import { coordinator, coordinatorHelp } from './coordinator';
 import { demo, demoHelp } from './demo';
 import { evalHelp, evaluate } from './eval';
 import { grad, gradHelp } from './grad';
+import { ledger, ledgerHelp } from './ledger';
 import { peer, peerHelp } from './peer';
 import { sample, sampleHelp } from './sample';
 import { train, trainHelp } from './train';
@@ -16,6 +17,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   demo: { run: demo, help: demoHelp },
   coordinator: { run: coordinator, help: coordinatorHelp },
   peer: { run: peer, help: peerHelp },
+  ledger: { run: ledger, help: ledgerHelp },
 };
 
 export function usage(): string {

@@ -100,8 +100,12 @@ export function ledgerBody(ledger: Ledger, coordinator: { publicKey: string; fin
 }
 
 /** The signed export's text (canonical JSON and a newline), signed by `coordinator`. */
-export async function exportLedger(ledger: Ledger, coordinator: Identity, time: Date = new Date()): Promise<string> {
-  const body = ledgerBody(ledger, coordinator, time);
+export function exportLedger(ledger: Ledger, coordinator: Identity, time: Date = new Date()): Promise<string> {
+  return signLedgerBody(ledgerBody(ledger, coordinator, time), coordinator);
+}
+
+/** Signs a body taken earlier (ledgerBody: a snapshot, so the ledger may move on while the signature is made). */
+export async function signLedgerBody(body: LedgerBody, coordinator: Identity): Promise<string> {
   const signature = await coordinator.sign(DOMAIN + canonicalJson(body));
   return `${canonicalJson({ ...body, signature })}\n`;
 }

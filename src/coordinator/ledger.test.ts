@@ -6,6 +6,9 @@ import type { CoordinatorEvents } from './coordinator';
 import { attachLedger, creditsOf, Ledger } from './ledger';
 import { canonicalJson, exportLedger, verifyLedger } from './ledger-export';
 import { buildRun } from './run-builder';
+import { LedgerKeeper } from './ledger-keeper';
+import type { ControlOf } from '../protocol/messages';
+import type { LedgerRow } from './run-view';
 
 // 4 layers in 2 stages, vocab 20: stage 0 = blocks 0-1, stage 1 = blocks 2-3 + the head.
 const run = buildRun({ steps: 5, microbatches: 4, 'batch-size': 2, 'block-size': 8, 'run-id': 'ledger-test' }, 20);
@@ -187,5 +190,56 @@ describe('ledger export', () => {
     const v = await verifyLedger(forged, coord.fingerprint);
     expect(v).toEqual({ ok: false, error: `signed by coordinator ${mallory.fingerprint}, not by the expected ${coord.fingerprint}` });
     expect(await verifyLedger(forged, 'nope')).toMatchObject({ ok: false, error: /64 lowercase hex/ });
+  });
+});
+
+describe('LedgerKeeper', () => {
+  it('after each step: a credit to every member, the table rows, and a signed export per step, in order', async () => {
+    const coord = await ephemeralIdentity();
+    const events = new Emitter<CoordinatorEvents>();
+    const sent: [ControlOf<'credit'>, string][] = [];
+    const rows: LedgerRow[][] = [];
+    const exports: string[] = [];
+    const keeper = new LedgerKeeper({
+      events,
+      run,
+      identity: coord,
+      members: () => [['a', 'b'], ['c']],
+      send: (msg, to) => sent.push([msg, to]),
+      onRows: (r) => rows.push(r),
+      onExport: async (t) => {
+        await new Promise((r) => setTimeout(r, 5)); // a slow disk: the next export waits for this one
+        exports.push(t);
+      },
+    });
+    for (let step = 0; step < 3; step++)
+      events.emit('work', {
+        step,
+        entries: [
+          { peerId: 'a', stage: 0, forward: 4, backward: 4, validations: 0 },
+          { peerId: 'c', stage: 1, forward: 4, backward: 4, validations: 0 },
+        ],
+      });
+    expect(sent.map(([, to]) => to)).toEqual(['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c']);
+    const a = 12n * (f0.forward + f0.backward);
+    const c = 12n * (f1.forward + f1.backward);
+    expect(sent[6][0]).toEqual({ type: 'credit', credits: Number(a), total: Number(a + c), contributors: 2, validated: 0, strikes: 0 });
+    expect(sent[7][0].credits).toBe(0); // b did no work
+    expect(rows[2].map((r) => [r.id, r.credits])).toEqual([
+      ['a', Number(a)],
+      ['c', Number(c)],
+    ]);
+    expect(rows[2][0].share).toBeCloseTo(Number(a) / Number(a + c), 9);
+    const last = await keeper.latest();
+    expect(exports.length).toBe(3);
+    expect(last).toBe(exports[2]);
+    const steps = [];
+    for (const t of exports) {
+      const v = await verifyLedger(t, coord.fingerprint);
+      if (!v.ok) throw new Error(v.error);
+      steps.push(v.ledger.step);
+    }
+    expect(steps).toEqual([1, 2, 3]);
+    keeper.close();
   });
 });

@@ -11,6 +11,7 @@ import type { ControlOf } from '../protocol/messages';
 import type { RunConfig } from '../protocol/run-config';
 import { stageMicrobatchFlops, type MicrobatchFlops } from '../model/flops';
 import type { CoordinatorEvents } from './coordinator';
+import type { LedgerRow } from './run-view';
 
 export interface LedgerEntry {
   /** The contributor's member id (key-derived once identities are on). */
@@ -178,6 +179,22 @@ export class Ledger {
   credits(): Record<string, number> {
     return Object.fromEntries(this.entries().map((e) => [e.id, Number(creditsOf(e))]));
   }
+}
+
+/** The ledger as the run view's table rows (credits as numbers: display figures). */
+export function ledgerRows(ledger: Ledger): LedgerRow[] {
+  const total = ledger.total();
+  return ledger.entries().map((e) => {
+    const c = creditsOf(e);
+    return {
+      id: e.id,
+      credits: Number(c),
+      share: total > 0n ? Number((c * 1_000_000_000n) / total) / 1e9 : 0,
+      validated: e.validated,
+      strikes: e.strikes,
+      evicted: e.evictedAt !== null,
+    };
+  });
 }
 
 /** Feeds `ledger` from a coordinator's events; returns the unsubscribe. */

@@ -5,6 +5,7 @@
 // constructor (Node) and the RTCPeerConnection factory (weight collection) come from the caller.
 import type { WebSocketConstructor } from '../net/signaling-client';
 import { SignalingClient } from '../net/signaling-client';
+import type { Identity } from '../net/identity';
 import type { Unsubscribe } from '../net/emitter';
 import type { RtcFactory } from '../net/rtc-session';
 import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
@@ -17,6 +18,7 @@ import { finalRunSummary, runSummary, type FinalRunSummary, type RunSummary } fr
 import { RunViewStore } from './run-view-store';
 import { broadcastStepReports } from './step-report-broadcast';
 import { collectWeights } from './weight-collector';
+import { LedgerKeeper } from './ledger-keeper';
 
 export interface CoordinatorRunOptions {
   /** Signaling server URL and room. */
@@ -27,6 +29,10 @@ export interface CoordinatorRunOptions {
   minPeers: number;
   /** Defaults to globalThis.WebSocket (browsers); Node passes `ws`. */
   WebSocket?: WebSocketConstructor;
+  /** The coordinator's key pair: the room is bound to its fingerprint (default: a fresh ephemeral one). */
+  identity?: Identity;
+  /** A join token peers must present (its hash goes to the server; default: none). */
+  token?: string;
   /**
    * Hold the coordinator's room-wide `shutdown` at the end of the run until release(): the peers stay up, idle
    * between steps, so collectWeights() can copy their stages.
@@ -38,12 +44,16 @@ export interface CoordinatorRunOptions {
   /** A step (or a membership's ready) without progress for this long is re-run (default 120 s). */
   stepTimeoutMs?: number;
   readyTimeoutMs?: number;
+  /** Each step's signed ledger export (the CLI's --ledger file, the page's IndexedDB); awaited in step order. */
+  onLedger?: (text: string) => void | Promise<void>;
 }
 
 export class CoordinatorRun {
   readonly coordinator: Coordinator;
   readonly view: RunViewStore;
   readonly run: RunConfig;
+  /** The run's contribution ledger, signed by this coordinator's key (docs/trust.md "Ledger"). */
+  readonly ledger: LedgerKeeper;
   private readonly held: ControlMessage[] = [];
   private released: boolean;
   private readonly offs: Unsubscribe[] = [];
@@ -54,8 +64,9 @@ export class CoordinatorRun {
     const wire = new WireMeter();
     const sig = await SignalingClient.connect(opts.url, {
       room: opts.room,
-      peerId: 'coordinator',
       role: 'coordinator',
+      identity: opts.identity,
+      token: opts.token,
       WebSocket: opts.WebSocket,
       control: swarmControl,
       meter: wire,
@@ -94,6 +105,18 @@ export class CoordinatorRun {
       stepTimeoutMs: opts.stepTimeoutMs ?? 120_000,
       readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
     });
+    this.ledger = new LedgerKeeper({
+      events: this.coordinator.events,
+      run: opts.run,
+      identity: sig.identity,
+      keyOf: (id) => sig.keyOf(id),
+      members: () => this.coordinator.members(),
+      send: (msg, to) => cp.sendControl(msg, to),
+      onRows: (rows) => this.view.dispatch({ kind: 'ledger', rows }),
+      onExport: opts.onLedger,
+      log: opts.log,
+    });
+    this.offs.push(() => this.ledger.close());
     this.feedView();
     this.offs.push(broadcastStepReports(this.coordinator, sig, () => this.view.view));
     this.done = this.coordinator.finished().then(
@@ -139,9 +162,11 @@ export class CoordinatorRun {
    * after finished() and before release() (holdShutdown: the peers must still be up).
    */
   collectWeights(o: { rtcFactory: RtcFactory; timeoutMs?: number; log?: (s: string) => void }): Promise<Map<string, Float32Array>> {
-    const { url, room, WebSocket } = this.opts;
+    const { url, room, WebSocket, token } = this.opts;
+    const coordinator = this.sig.coordinatorFingerprint;
     return collectWeights({
-      connect: (peerId) => SignalingClient.connect(url, { room, peerId, role: 'peer', WebSocket, control: swarmControl }),
+      // The observer is a peer of its own, with an ephemeral key.
+      connect: () => SignalingClient.connect(url, { room, role: 'peer', coordinator, token, WebSocket, control: swarmControl }),
       control: this.sig,
       rtcFactory: o.rtcFactory,
       members: this.coordinator.members(),

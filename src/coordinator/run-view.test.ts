@@ -190,7 +190,18 @@ describe('wire accounting in the run view', () => {
     expect(r.pipeline).toBeCloseTo((2 * (one.activations + one.activation_grads)) / 1920, 12);
     expect(r.sync).toBeNaN(); // the tied wte was expected, but no sync bytes were reported: no ratio
     const s = finalRunSummary(v, 2.25);
-    expect(Object.keys(s)).toEqual(['steps', 'peers', 'stages', 'first_loss', 'last_loss', 'tokens_per_s', 'val_loss', 'wire_bytes_per_token']);
+    expect(Object.keys(s)).toEqual([
+      'steps',
+      'peers',
+      'stages',
+      'first_loss',
+      'last_loss',
+      'tokens_per_s',
+      'val_loss',
+      'wire_bytes_per_token',
+      'ledger',
+    ]);
+    expect(s.ledger).toEqual({});
     expect(s.val_loss).toBe(2.25);
     expect(s.wire_bytes_per_token).toEqual({
       activations: 1280 / tokens,
@@ -235,5 +246,31 @@ describe('wire accounting in the run view', () => {
   it('an empty coordinator wire input changes nothing', () => {
     const v = reduce([{ kind: 'started', run }]);
     expect(reduceRunView(v, { kind: 'wire', bytes: w({}) })).toBe(v);
+  });
+
+  it('keeps the ledger table the coordinator sends after each step, and puts it in the final summary', () => {
+    const rows = [
+      { id: 'a', credits: 300, share: 0.75, validated: 2, strikes: 0, evicted: false },
+      { id: 'z', credits: 100, share: 0.25, validated: 0, strikes: 3, evicted: true },
+    ];
+    const input: RunViewInput = { kind: 'ledger', rows };
+    let v = reduce([{ kind: 'started', run }, input]);
+    expect(v.ledger).toEqual(rows);
+    rows[0].credits = 1; // the view holds its own copy
+    expect(v.ledger[0].credits).toBe(300);
+    v = reduce([{ kind: 'ledger', rows: [{ id: 'a', credits: 400, share: 1, validated: 2, strikes: 0, evicted: false }] }], v);
+    expect(finalRunSummary(v, null).ledger).toEqual({ a: 400 });
+  });
+
+  it("shows a contributor its own credits and share from the coordinator's credit messages", () => {
+    const credit = (credits: number, total: number): RunViewInput => ({
+      kind: 'control',
+      from: 'coord',
+      msg: { type: 'credit', credits, total, contributors: 3, validated: 1, strikes: 0 },
+    });
+    let v = reduce([credit(0, 0)]);
+    expect(v.credit).toEqual({ credits: 0, total: 0, share: 0, contributors: 3, validated: 1, strikes: 0 });
+    v = reduce([credit(250, 1000)], v);
+    expect(v.credit).toEqual({ credits: 250, total: 1000, share: 0.25, contributors: 3, validated: 1, strikes: 0 });
   });
 });

@@ -88,6 +88,33 @@ export interface RunView {
   fp32: WireBytes;
   /** Tokens trained so far (steps done x M x B x T). */
   tokens: number;
+  /** The coordinator's ledger after the latest step, sorted by id (src/coordinator/ledger.ts). */
+  ledger: LedgerRow[];
+  /** A contributor's own credits, from the coordinator's `credit` messages (null: none yet). */
+  credit: CreditView | null;
+}
+
+/** One contributor in the ledger table. Credits are FLOPs of verified work. */
+export interface LedgerRow {
+  id: string;
+  credits: number;
+  /** Its fraction of all credits (0..1). */
+  share: number;
+  /** Its contributions validators found correct, the strikes against it, and whether it was evicted. */
+  validated: number;
+  strikes: number;
+  evicted: boolean;
+}
+
+/** A contributor's own standing, as the coordinator's last `credit` said it. */
+export interface CreditView {
+  credits: number;
+  total: number;
+  /** credits / total (0 while the total is 0). */
+  share: number;
+  contributors: number;
+  validated: number;
+  strikes: number;
 }
 
 export const MAX_EVENTS = 200;
@@ -112,7 +139,9 @@ export type RunViewInput =
   | { kind: 'membership'; epoch: number; stages: string[][]; joins: string[] }
   | { kind: 'vanished'; peerId: string }
   | { kind: 'restart'; step: number; attempt: number; reason: string }
-  | { kind: 'step'; report: StepReport };
+  | { kind: 'step'; report: StepReport }
+  // the coordinator's ledger after a step's verified work was credited
+  | { kind: 'ledger'; rows: LedgerRow[] };
 
 export function emptyRunView(): RunView {
   return {
@@ -133,6 +162,8 @@ export function emptyRunView(): RunView {
     wire: emptyWireBytes(),
     fp32: emptyWireBytes(),
     tokens: 0,
+    ledger: [],
+    credit: null,
   };
 }
 
@@ -195,6 +226,8 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
       const note = `step ${input.step} re-run (attempt ${input.attempt + 1}): ${input.reason}`;
       return logged({ ...v, restarts: v.restarts + 1, note }, note);
     }
+    case 'ledger':
+      return { ...v, ledger: input.rows.map((r) => ({ ...r })) };
     case 'step': {
       const r = input.report;
       const applied = new Set(r.members.flat());
@@ -241,6 +274,10 @@ function onControl(v: RunView, from: string, msg: ControlMessage): RunView {
       );
     case 'peer-report':
       return logged(v, `${from} dropped what ${msg.peer} sent: ${msg.reason}`);
+    case 'credit': {
+      const { credits, total, contributors, validated, strikes } = msg;
+      return { ...v, credit: { credits, total, share: total > 0 ? Math.min(1, credits / total) : 0, contributors, validated, strikes } };
+    }
     case 'step-report': {
       // What a contributor learns of the run: the coordinator's per-step loss.
       let next = withLoss(v, msg.step, msg.loss ?? Number.NaN);
@@ -371,11 +408,16 @@ export function wireLine(v: RunView): string {
   );
 }
 
-/** The final JSON summary: runSummary's keys, then the validation loss of the final weights and the wire figures. */
+/**
+ * The final JSON summary: runSummary's keys, then the validation loss of the final weights, the wire figures and the
+ * ledger's credits per contributor.
+ */
 export interface FinalRunSummary extends RunSummary {
   /** Validation loss of the collected final weights (null: not evaluated). */
   val_loss: number | null;
   wire_bytes_per_token: Record<WireCategory, number>;
+  /** Contributor id -> credits (FLOPs of verified work) after the last step. */
+  ledger: Record<string, number>;
 }
 
 export function finalRunSummary(v: RunView, valLoss: number | null): FinalRunSummary {
@@ -390,5 +432,6 @@ export function finalRunSummary(v: RunView, valLoss: number | null): FinalRunSum
       state: b.state,
       control: b.control,
     },
+    ledger: Object.fromEntries(v.ledger.map((r) => [r.id, r.credits])),
   };
 }
