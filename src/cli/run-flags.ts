@@ -1,14 +1,22 @@
 // The run's flags for `tabswarm coordinator` and `tabswarm demo`: one flag per run-builder option
 // (src/coordinator/run-builder.ts), same name, same defaults.
 import type { RunConfig } from '../protocol/run-config';
-import { buildRun, NUMERIC_RUN_OPTIONS, readRunOptions, RUN_DEFAULTS, RunBuildError, type RunOptionName } from '../coordinator/run-builder';
+import {
+  buildRun,
+  NUMERIC_RUN_OPTIONS,
+  readRunOptions,
+  RUN_DEFAULTS,
+  RunBuildError,
+  TEXT_RUN_OPTIONS,
+  type RunOptionName,
+} from '../coordinator/run-builder';
 import { DEFAULT_COMPRESS, formatCompress } from '../coordinator/compress-option';
 import { str, UsageError } from './args';
 
 type FlagOptions = Record<RunOptionName | 'data', { type: 'string' }>;
 
 export const runFlagOptions: FlagOptions = Object.fromEntries(
-  [...NUMERIC_RUN_OPTIONS, 'run-id', 'compress', 'data'].map((name) => [name, { type: 'string' }]),
+  [...NUMERIC_RUN_OPTIONS, ...TEXT_RUN_OPTIONS, 'data'].map((name) => [name, { type: 'string' }]),
 ) as FlagOptions;
 
 const D = RUN_DEFAULTS;
@@ -20,7 +28,9 @@ export const runFlagsHelp = `  --stages ${D.stages} --steps ${D.steps} --microba
   --lr ${fmt(D.lr)} --min-lr ${fmt(D['min-lr'])} --warmup ${D.warmup} --weight-decay ${fmt(D['weight-decay'])} --beta2 ${fmt(D.beta2)} --grad-clip ${fmt(D['grad-clip'])} --seed ${D.seed}
   --slots N (in-flight microbatches per stage)  --run-id ID  --data public/tinyshakespeare.txt
   --compress none     wire compression: none (fp32), default (${formatCompress(DEFAULT_COMPRESS)}),
-                      a JSON CompressSpec, or e.g. act=int8:64,grad=int8:64,bottleneck=16p,sync=local:H=50:int8 (README)`;
+                      a JSON CompressSpec, or e.g. act=int8:64,grad=int8:64,bottleneck=16p,sync=local:H=50:int8 (README)
+  --aggregation sum   how a stage's replicas combine gradients: sum, trimmed-mean or centered-clip (docs/trust.md)
+  --validation-rate 0 --strikes 3   fraction of contributions validators recompute; strikes that evict a peer`;
 
 /** The run the flags describe (defaults for the rest), over a corpus of `vocab` characters. */
 export function runFromFlags(values: Record<string, unknown>, vocab: number): RunConfig {

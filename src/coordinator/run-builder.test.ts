@@ -36,6 +36,28 @@ describe('buildRun', () => {
   });
 });
 
+describe('trust options', () => {
+  it('none given: no trust section (sum, no validators); any given: the rest take TRUST_NONE', () => {
+    expect(buildRun({}, 65).trust).toBeUndefined();
+    expect(buildRun({ aggregation: 'trimmed-mean' }, 65).trust).toEqual({ aggregation: 'trimmed-mean', validationRate: 0, strikes: 3 });
+    expect(buildRun({ 'validation-rate': 0.25, strikes: 2 }, 65).trust).toEqual({ aggregation: 'sum', validationRate: 0.25, strikes: 2 });
+  });
+
+  it('reads them from text (flags, URL parameters) and refuses bad values', () => {
+    const q = new URLSearchParams('aggregation=centered-clip&validation-rate=0.1&strikes=5');
+    const o = readRunOptions((n) => q.get(n) ?? undefined);
+    expect(o).toEqual({ aggregation: 'centered-clip', 'validation-rate': 0.1, strikes: 5 });
+    expect(buildRun(o, 65).trust).toEqual({ aggregation: 'centered-clip', validationRate: 0.1, strikes: 5 });
+    const flag = (n: string) => `--${n}`;
+    expect(() => readRunOptions((n) => (n === 'aggregation' ? 'median' : undefined), flag)).toThrow(
+      '--aggregation: "median" is not one of sum, trimmed-mean, centered-clip',
+    );
+    expect(() => readRunOptions((n) => (n === 'strikes' ? '1.5' : undefined), flag)).toThrow('--strikes: "1.5" is not an integer');
+    expect(() => buildRun({ 'validation-rate': 2 }, 65, flag)).toThrow(/--validation-rate/);
+    expect(() => buildRun({ strikes: 0 }, 65, flag)).toThrow(/--strikes/);
+  });
+});
+
 describe('readRunOptions', () => {
   it('parses the given options from text, leaves the rest out', () => {
     const q = new URLSearchParams('steps=12&lr=0.01&run-id=x');

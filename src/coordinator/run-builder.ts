@@ -4,7 +4,7 @@
 // as the CLI flag (`--batch-size 8`) and as the coordinator page's URL parameter (`?batch-size=8`).
 import { z } from 'zod';
 import { DEFAULT_OPTIMIZER, type StageRange } from '../model/stage';
-import { parseRunConfig, type RunConfig } from '../protocol/run-config';
+import { parseRunConfig, TRUST_NONE, trustSpecSchema, type RunConfig } from '../protocol/run-config';
 import { checkCompressForModel, CompressOptionError, defaultCompressFor, isCompressNone, parseCompressOption } from './compress-option';
 
 const count = z.number().int().positive();
@@ -36,12 +36,20 @@ export const runOptionsSchema = z.object({
   'run-id': z.string().min(1).optional(),
   /** Wire compression (src/coordinator/compress-option.ts): none (default), default, JSON or the compact form. */
   compress: z.string().optional(),
+  /** How a stage's replicas combine gradients (docs/trust.md): sum (default, trusts them), trimmed-mean, centered-clip. */
+  aggregation: trustSpecSchema.shape.aggregation.optional(),
+  /** Fraction of contributions a validator recomputes (default 0). */
+  'validation-rate': trustSpecSchema.shape.validationRate.optional(),
+  /** Strikes that evict a peer (default 3). */
+  strikes: trustSpecSchema.shape.strikes.optional(),
 });
 
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 export type RunOptionName = keyof RunOptions;
-/** The options whose value is a number (all but the run id and the compression). */
-export type NumericRunOption = Exclude<RunOptionName, 'run-id' | 'compress'>;
+/** The options whose value is text. */
+export const TEXT_RUN_OPTIONS = ['run-id', 'compress', 'aggregation'] as const;
+/** The options whose value is a number (all but the text ones). */
+export type NumericRunOption = Exclude<RunOptionName, (typeof TEXT_RUN_OPTIONS)[number]>;
 
 export const RUN_DEFAULTS = {
   stages: 2,
@@ -82,10 +90,12 @@ export const NUMERIC_RUN_OPTIONS: readonly NumericRunOption[] = [
   'grad-clip',
   'seed',
   'slots',
+  'validation-rate',
+  'strikes',
 ];
 
 /** The numeric options that take any real value; every other numeric option takes integers only. */
-const REAL_OPTIONS: ReadonlySet<RunOptionName> = new Set<RunOptionName>(['lr', 'min-lr', 'weight-decay', 'beta2', 'grad-clip']);
+const REAL_OPTIONS: ReadonlySet<RunOptionName> = new Set<RunOptionName>(['lr', 'min-lr', 'weight-decay', 'beta2', 'grad-clip', 'validation-rate']);
 const INTEGER_OPTIONS: ReadonlySet<RunOptionName> = new Set(NUMERIC_RUN_OPTIONS.filter((o) => !REAL_OPTIONS.has(o)));
 
 export class RunBuildError extends Error {
@@ -113,6 +123,13 @@ export function readRunOptions(get: (name: RunOptionName) => string | undefined,
   if (runId !== undefined) out['run-id'] = runId;
   const compress = get('compress');
   if (compress !== undefined) out.compress = compress;
+  const aggregation = get('aggregation');
+  if (aggregation !== undefined) {
+    const a = trustSpecSchema.shape.aggregation.safeParse(aggregation.trim());
+    if (!a.success)
+      throw new RunBuildError(`${label('aggregation')}: "${aggregation}" is not one of ${trustSpecSchema.shape.aggregation.options.join(', ')}`);
+    out.aggregation = a.data;
+  }
   return out;
 }
 
@@ -167,6 +184,16 @@ export function buildRun(input: Partial<RunOptions>, vocab: number, label: Optio
       ...(o.slots ? { slots: o.slots } : {}),
       // Today's wire leaves `compress` out: the run config is then what it was before compression existed.
       ...(isCompressNone(compress) ? {} : { compress }),
+      // No trust option given: no `trust` section (TRUST_NONE: sum, no validators).
+      ...(o.aggregation !== undefined || o['validation-rate'] !== undefined || o.strikes !== undefined
+        ? {
+            trust: {
+              aggregation: o.aggregation ?? TRUST_NONE.aggregation,
+              validationRate: o['validation-rate'] ?? TRUST_NONE.validationRate,
+              strikes: o.strikes ?? TRUST_NONE.strikes,
+            },
+          }
+        : {}),
     });
   } catch (e) {
     throw new RunBuildError((e as Error).message);

@@ -13,6 +13,7 @@ import {
   buildRun,
   DEFAULT_ROOM,
   NUMERIC_RUN_OPTIONS,
+  TEXT_RUN_OPTIONS,
   readRunOptions,
   RUN_DEFAULTS,
   type NumericRunOption,
@@ -26,6 +27,8 @@ import type { RunConfig } from '../protocol/run-config';
 import './loss-chart';
 import { CORPUS_URL, defaultSignalUrl, layersLabel } from './swarm-params';
 import { wireFigures } from './wire-figures';
+import { flopsLabel, shareLabel } from './credit-figures';
+import { downloadText, lastLedger, storeLedger, type StoredLedger } from './ledger-store';
 
 /** The run options the form shows (the rest come from the URL or the defaults). */
 const FORM_OPTIONS = [
@@ -79,7 +82,12 @@ export type CoordinatorSnapshot = RunView;
 
 declare global {
   interface Window {
-    tabswarmCoordinator?: { snapshot(): CoordinatorSnapshot; start(): Promise<void> };
+    tabswarmCoordinator?: {
+      snapshot(): CoordinatorSnapshot;
+      start(): Promise<void>;
+      /** The latest signed ledger export (null: none yet). */
+      ledger(): string | null;
+    };
   }
 }
 
@@ -92,7 +100,7 @@ export function formFromUrl(search: string = location.search): RunForm {
   const options: Partial<Record<RunOptionName, string>> = {};
   for (const k of FORM_OPTIONS) options[k] = String(RUN_DEFAULTS[k]);
   options.compress = 'none';
-  const names: RunOptionName[] = [...NUMERIC_RUN_OPTIONS, 'run-id', 'compress'];
+  const names: RunOptionName[] = [...NUMERIC_RUN_OPTIONS, ...TEXT_RUN_OPTIONS];
   for (const k of names) {
     const v = get(k);
     if (v !== null && v !== '') options[k] = v;
@@ -183,11 +191,13 @@ export class TabswarmCoordinator extends LitElement {
     }
   `;
 
-  static override properties = { form: { state: true }, snap: { state: true } };
+  static override properties = { form: { state: true }, snap: { state: true }, ledger: { state: true } };
 
   form: RunForm = formFromUrl();
   private readonly store = new RunViewStore();
   snap: RunView = this.store.view;
+  /** The latest signed ledger export: this run's, or the last one kept in IndexedDB. */
+  ledger: StoredLedger | null = null;
   private session: CoordinatorRun | null = null;
 
   constructor() {
@@ -197,7 +207,12 @@ export class TabswarmCoordinator extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    window.tabswarmCoordinator = { snapshot: () => structuredClone(this.snap), start: () => this.start() };
+    window.tabswarmCoordinator = {
+      snapshot: () => structuredClone(this.snap),
+      start: () => this.start(),
+      ledger: () => this.ledger?.text ?? null,
+    };
+    void lastLedger().then((l) => (this.ledger ??= l));
     window.addEventListener('pagehide', () => this.stop());
     if (new URLSearchParams(location.search).get('autostart') === '1') void this.start();
   }
@@ -218,6 +233,10 @@ export class TabswarmCoordinator extends LitElement {
         minPeers: minPeersOf(f, run),
         view: this.store,
         log: (s) => console.log(s),
+        onLedger: async (text) => {
+          this.ledger = { runId: run.runId, text };
+          await storeLedger(run.runId, text).catch((e: unknown) => console.warn(`ledger not kept in IndexedDB: ${(e as Error).message}`));
+        },
       });
       await this.session.finished();
     } catch (e) {
@@ -274,7 +293,7 @@ export class TabswarmCoordinator extends LitElement {
         ${s.step}${s.steps ? ` / ${s.steps}` : ''}${last ? html` · loss <b data-k="loss">${last.loss.toFixed(4)}</b> · ${last.ms.toFixed(0)} ms/step` : ''}${tps ? ` · ${tps.toFixed(0)} tokens/s` : ''}${s.runId ? ` · run ${s.runId}` : ''}${s.restarts ? ` · ${s.restarts} step re-run(s)` : ''}
       </p>
       <p class="muted">wire: ${wireFigures(s)}</p>
-      ${Array.from({ length: S }, (_, st) => this.stageTable(st))} ${this.unassigned()}
+      ${Array.from({ length: S }, (_, st) => this.stageTable(st))} ${this.unassigned()} ${this.ledgerTable()}
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}
       <details>
@@ -311,6 +330,45 @@ export class TabswarmCoordinator extends LitElement {
     const rows = this.snap.peers.filter((p) => p.stage === st);
     return html`<h3>stage ${st}${r ? ` (${layersLabel(r.layerStart, r.layerEnd)})` : ''}</h3>
       ${rows.length ? this.table(rows) : html`<p class="muted">no peers yet</p>`}`;
+  }
+
+  /** The contribution ledger after the latest step, and its signed export as a download. */
+  private ledgerTable() {
+    const rows = this.snap.ledger;
+    const l = this.ledger;
+    const download = l
+      ? html`<button data-k="ledger-download" @click=${() => downloadText(`ledger-${l.runId}.json`, l.text)}>
+          Download signed ledger (run ${l.runId})
+        </button>`
+      : '';
+    if (!rows.length)
+      return download
+        ? html`<h3>ledger</h3>
+            ${download}`
+        : '';
+    return html`<h3>ledger (credits: FLOPs of verified work)</h3>
+      <table data-k="ledger">
+        <tr>
+          <th>contributor</th>
+          <th>credits</th>
+          <th>share</th>
+          <th>validated</th>
+          <th>strikes</th>
+          <th>evicted</th>
+        </tr>
+        ${rows.map(
+          (r) =>
+            html`<tr data-ledger=${r.id}>
+              <td>${r.id}</td>
+              <td title=${String(r.credits)}>${flopsLabel(r.credits)}</td>
+              <td>${shareLabel(r.share)}</td>
+              <td>${r.validated}</td>
+              <td>${r.strikes}</td>
+              <td>${r.evicted ? 'yes' : ''}</td>
+            </tr>`,
+        )}
+      </table>
+      ${download}`;
   }
 
   private unassigned() {
