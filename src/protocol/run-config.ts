@@ -44,10 +44,10 @@ export const trustSpecSchema = z.object({
   aggregation: z.enum(['sum', 'trimmed-mean', 'centered-clip']),
   /** trimmed-mean: values dropped at each end of every coordinate (default: floor((n-1)/3) of n replicas). */
   trim: z.number().int().nonnegative().max(127).optional(),
-  /** centered-clip: clipping radius (default: the median distance to the coordinate-wise median) and iterations. */
+  /** centered-clip: clipping radius (default: 2 x the median distance to the coordinate-wise median) and iterations (default 3). */
   clipTau: z.number().positive().optional(),
   clipIters: posInt.max(100).optional(),
-  /** A replica's gradient whose norm exceeds normFactor x the median of its stage's is excluded (a strike). */
+  /** A replica's gradient whose norm exceeds normFactor (default 4) x the median of its stage's is excluded (a strike). */
   normFactor: z.number().gt(1).optional(),
   /** Fraction of (step, worker) contributions a validator recomputes; 0 = no validation. */
   validationRate: z.number().min(0).max(1),
