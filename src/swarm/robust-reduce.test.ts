@@ -7,7 +7,8 @@ import type { Transport } from '../net/transport';
 import { TRUST_NONE, type TrustSpec } from '../protocol/run-config';
 import { randn, rng, testSeed } from '../../tests/support/random';
 import { attachSwarmTransport } from './allreduce';
-import { robustReduce, type RobustReduceResult } from './robust-reduce';
+import { RobustMailbox, robustReduce, ROBUST_KIND, type RobustReduceResult } from './robust-reduce';
+import type { TensorMeta } from '../net/tensor';
 
 const open: Transport[] = [];
 afterEach(() => {
@@ -49,6 +50,61 @@ async function run(
     ),
   );
 }
+
+/** A robust-grad meta with one to three fields broken (missing, wrong type, out of range), or a valid one. */
+function fuzzMeta(r: () => number, n: number): TensorMeta {
+  const m: TensorMeta = { step: 1000 + Math.floor(r() * 1000), attempt: 0, stage: 0, rank: Math.floor(r() * 3), count: 1, n };
+  const keys = Object.keys(m);
+  const bad: (string | number | boolean | null)[] = [-1, 1.5, 2 ** 53, 'x', '', null, true, 1 << 21]; // (JSON meta: no NaN on the wire)
+  const edits = Math.floor(r() * 4);
+  for (let e = 0; e < edits; e++) {
+    const k = keys[Math.floor(r() * keys.length)];
+    if (r() < 0.2) delete m[k];
+    else m[k] = bad[Math.floor(r() * bad.length)];
+  }
+  return m;
+}
+
+describe('robust-grad decoding (fuzz)', () => {
+  it('10,000 seeded malformed vectors: none throws, the mailbox stays bounded, a reduce after them still works', async () => {
+    const r = rng(testSeed('robust reduce fuzz'));
+    const links = mesh(2);
+    const sender = links[0][1]!;
+    const box = RobustMailbox.of(links[1][0]!);
+    const dtypes = ['f32', 'f32', 'f32', 'u8', 'i32'] as const;
+    const N = 10_000;
+    for (let i = 0; i < N; i++) {
+      const dtype = dtypes[Math.floor(r() * dtypes.length)];
+      const n = Math.floor(r() * 9);
+      const data = dtype === 'f32' ? randn(n, r) : dtype === 'i32' ? new Int32Array(n) : new Uint8Array(n);
+      if (data instanceof Float32Array && n > 0 && r() < 0.3) data[Math.floor(r() * n)] = [Number.NaN, Infinity, -Infinity][Math.floor(r() * 3)];
+      await sender.sendTensor({ kind: ROBUST_KIND, dtype, shape: [n], data, meta: fuzzMeta(r, n) });
+    }
+    // Every one was dropped at the meta, or kept under its own (never-taken) key within the bound.
+    const out = await Promise.all(
+      [0, 1].map((rank) =>
+        robustReduce({
+          links: links[rank],
+          rank,
+          step: 3,
+          attempt: 0,
+          stage: 0,
+          grad: Float32Array.of(rank + 1, 2),
+          count: 1,
+          M: 2,
+          trust: trust('trimmed-mean'),
+          timeoutMs: 10_000,
+        }),
+      ),
+    );
+    expect(box.dropped).toBeGreaterThan(N / 10);
+    expect(box.buffered).toBeLessThanOrEqual(RobustMailbox.maxBuffered);
+    for (const o of out) {
+      expect(o.excluded).toEqual([]);
+      expect([...o.grad]).toEqual([3, 4]);
+    }
+  }, 60_000);
+});
 
 describe('robust reduce', () => {
   for (const mode of ['trimmed-mean', 'centered-clip'] as const)

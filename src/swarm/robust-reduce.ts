@@ -38,6 +38,11 @@ export class RobustMailbox {
   dropped = 0;
   lastProblem = '';
 
+  /** Vectors kept for reduces that have not taken them yet. */
+  get buffered(): number {
+    return this.box.size;
+  }
+
   static of(t: Transport): RobustMailbox {
     let m = RobustMailbox.attached.get(t);
     if (!m) {
