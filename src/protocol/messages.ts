@@ -199,7 +199,7 @@ export const validationSchema = z.object({
 /** Coordinator -> peer: its verified credits in the run's ledger (docs/trust.md). */
 export const creditSchema = z.object({
   type: z.literal('credit'),
-  /** This peer's credits (FLOPs of verified forward/backward/validation work, in GFLOP). */
+  /** This peer's credits (FLOPs of verified forward/backward/validation work, as a number: a display figure; the signed export is exact). */
   credits: z.number().nonnegative(),
   /** All contributors' credits. */
   total: z.number().nonnegative(),
