@@ -18,6 +18,8 @@ import { WorkerComputeBackend } from '../swarm/worker-stage-compute';
 import './loss-chart';
 import { layersLabel, type SwarmParams } from './swarm-params';
 import { wireFigures } from './wire-figures';
+import { creditLine } from './credit-figures';
+import type { CreditView } from '../coordinator/run-view';
 
 import { CORPUS_URL } from './swarm-params';
 export { CORPUS_URL };
@@ -38,6 +40,8 @@ export interface PeerSnapshot {
   runTokensPerSec: number;
   forward: number;
   backward: number;
+  /** This peer's verified credits in the run's ledger, from the coordinator's `credit` messages (null: none yet). */
+  credit: CreditView | null;
   error: string;
   log: string[];
 }
@@ -107,6 +111,7 @@ export class TabswarmPeer extends LitElement {
     runTokensPerSec: 0,
     forward: 0,
     backward: 0,
+    credit: null,
     error: '',
     log: [],
   };
@@ -162,9 +167,10 @@ export class TabswarmPeer extends LitElement {
       this.peer = peer;
       this.update_({ peerId: peer.peerId, benchmark: peer.throughput, state: peer.state });
       peer.signaling.on('control', ({ from, msg }) => {
-        if (msg.type === 'step-report') this.run.dispatch({ kind: 'control', from, msg });
+        if (msg.type === 'step-report' || msg.type === 'credit') this.run.dispatch({ kind: 'control', from, msg });
       });
-      this.run.onChange(() => {
+      this.run.onChange(({ view }) => {
+        if (view.credit !== this.snap.credit) this.update_({ credit: view.credit });
         this.refreshLoss();
         this.requestUpdate(); // the wire figures
       });
@@ -241,6 +247,8 @@ export class TabswarmPeer extends LitElement {
         <dd>${s.forward} forward · ${s.backward} backward</dd>
         <dt>wire</dt>
         <dd>${wireFigures(this.run.view)}</dd>
+        <dt>credits</dt>
+        <dd data-k="credits">${creditLine(s.credit)}</dd>
       </dl>
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}
