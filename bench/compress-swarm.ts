@@ -8,7 +8,7 @@ import type { RunConfig } from '../src/protocol/run-config';
 import { addWireBytes, emptyWireBytes, wireBytesOf, type WireBytes } from '../src/protocol/wire-categories';
 
 export function swarmWireBytes(data: Dataset, run: RunConfig): Promise<WireBytes> {
-  return withNodeSwarm(data, run, 'w', async ({ coordinator, peers }) => {
+  return withNodeSwarm(data, run, async ({ coordinator, peers }) => {
     await coordinator.finished();
     let sum = emptyWireBytes();
     for (const p of peers) sum = addWireBytes(sum, wireBytesOf(p.wire.snapshot()));

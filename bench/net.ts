@@ -25,6 +25,8 @@ const TOTAL = 64 * 1024 * 1024;
 const RAW_MESSAGE = 256 * 1024;
 const ROUNDS = 3;
 const RTT_SAMPLES = 200;
+/** The rooms' coordinator fingerprint: nobody holds that key, and the bench's peers need no coordinator. */
+const BENCH_COORDINATOR = '0'.repeat(64);
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 export interface PathResult {
@@ -150,14 +152,15 @@ async function framedRtt(t: Transport, n: number): Promise<number[]> {
 
 async function benchNodeNode(server: SignalingServer): Promise<PathResult> {
   const factory = nodeRtcFactory();
-  const join = (room: string, peerId: string) => SignalingClient.connect(server.url, { room, peerId, role: 'peer', WebSocket: nodeWebSocket });
-  const [r1, r2, f1, f2] = await Promise.all([join('raw', 'r1'), join('raw', 'r2'), join('framed', 'f1'), join('framed', 'f2')]);
-  const [rawB, rawA] = await withRetries('raw node link', () => Promise.all([acceptRaw(r2, factory), dialRaw(r1, factory, 'r2')]));
+  const join = (room: string) =>
+    SignalingClient.connect(server.url, { room, coordinator: BENCH_COORDINATOR, role: 'peer', WebSocket: nodeWebSocket });
+  const [r1, r2, f1, f2] = await Promise.all([join('raw'), join('raw'), join('framed'), join('framed')]);
+  const [rawB, rawA] = await withRetries('raw node link', () => Promise.all([acceptRaw(r2, factory), dialRaw(r1, factory, r2.peerId)]));
   const n1 = new PeerNetwork(f1, factory);
   const n2 = new PeerNetwork(f2, factory);
   const incoming = new Promise<Transport>((resolve) => n2.onConnection(resolve));
   const c0 = performance.now();
-  const fa = await n1.connect('f2');
+  const fa = await n1.connect(f2.peerId);
   const connectMs = performance.now() - c0;
   const fb = await incoming;
 
@@ -195,13 +198,15 @@ async function benchTabTab(server: SignalingServer): Promise<PathResult> {
     };
     const [a, b] = await Promise.all([open(), open()]);
     const url = server.url;
-    await a.evaluate(([u]) => window.net.join(u, 'tabs', 'ta'), [url]);
-    await b.evaluate(([u]) => window.net.join(u, 'tabs', 'tb'), [url]);
-    const connectMs = await a.evaluate(() => window.net.dial('tb'));
-    await b.evaluate(() => window.net.waitForLink('ta'));
-    await a.evaluate(([u]) => window.net.rawJoin(u, 'tabs-raw', 'ta-raw'), [url]);
-    await b.evaluate(([u]) => window.net.rawJoin(u, 'tabs-raw', 'tb-raw'), [url]);
-    await withRetries('raw tab link', () => Promise.all([b.evaluate(() => window.net.rawAccept()), a.evaluate(() => window.net.rawDial('tb-raw'))]));
+    const ta = await a.evaluate(([u, fp]) => window.net.join(u, 'tabs', fp), [url, BENCH_COORDINATOR]);
+    const tb = await b.evaluate(([u, fp]) => window.net.join(u, 'tabs', fp), [url, BENCH_COORDINATOR]);
+    const connectMs = await a.evaluate((id) => window.net.dial(id), tb);
+    await b.evaluate((id) => window.net.waitForLink(id), ta);
+    await a.evaluate(([u, fp]) => window.net.rawJoin(u, 'tabs-raw', fp), [url, BENCH_COORDINATOR]);
+    const tbRaw = await b.evaluate(([u, fp]) => window.net.rawJoin(u, 'tabs-raw', fp), [url, BENCH_COORDINATOR]);
+    await withRetries('raw tab link', () =>
+      Promise.all([b.evaluate(() => window.net.rawAccept()), a.evaluate((id) => window.net.rawDial(id), tbRaw)]),
+    );
     await b.evaluate(([t]) => window.net.rawServe(t), [TOTAL]);
 
     const raw: number[] = [];
@@ -209,14 +214,14 @@ async function benchTabTab(server: SignalingServer): Promise<PathResult> {
     for (let r = 0; r < ROUNDS; r++) {
       const rawMs = await a.evaluate(([size, count]) => window.net.rawSend(size, count), [RAW_MESSAGE, TOTAL / RAW_MESSAGE]);
       raw.push(mbps(TOTAL, rawMs));
-      await b.evaluate(() => window.net.expectBulk('ta', 1));
-      const framedMs = await a.evaluate(([size]) => window.net.sendBulk('tb', size, 1), [TOTAL]);
+      await b.evaluate((id) => window.net.expectBulk(id, 1), ta);
+      const framedMs = await a.evaluate(([size, id]) => window.net.sendBulk(id, size, 1), [TOTAL, tb] as const);
       framed.push(mbps(TOTAL, framedMs));
     }
     await a.evaluate(() => window.net.rawRtt(20));
     const rawRtt = await a.evaluate(([n]) => window.net.rawRtt(n), [RTT_SAMPLES]);
-    await a.evaluate(() => window.net.rtt('tb', 20));
-    const fRtt = await a.evaluate(([n]) => window.net.rtt('tb', n), [RTT_SAMPLES]);
+    await a.evaluate((id) => window.net.rtt(id, 20), tb);
+    const fRtt = await a.evaluate(([n, id]) => window.net.rtt(id, n), [RTT_SAMPLES, tb] as const);
     await a.evaluate(() => window.net.close());
     await b.evaluate(() => window.net.close());
     return summarize('tab <-> tab (Chromium)', connectMs, raw, framed, rawRtt, fRtt);

@@ -15,11 +15,10 @@ export interface NodeSwarm {
   peers: SwarmPeer[];
 }
 
-/** One peer per stage (ids `${prefix}0`, ...); `onPeer` sees each as it joins, before the run starts. */
+/** One peer per stage (ephemeral keys); `onPeer` sees each as it joins, before the run starts. */
 export async function withNodeSwarm<T>(
   data: Dataset,
   run: RunConfig,
-  prefix: string,
   use: (sw: NodeSwarm) => Promise<T>,
   onPeer: (p: SwarmPeer) => void = () => undefined,
 ): Promise<T> {
@@ -27,7 +26,6 @@ export async function withNodeSwarm<T>(
   const room = run.runId;
   const coordSig = await SignalingClient.connect(server.url, {
     room,
-    peerId: 'coord',
     role: 'coordinator',
     WebSocket: nodeWebSocket,
     control: swarmControl,
@@ -40,7 +38,7 @@ export async function withNodeSwarm<T>(
       const p = await SwarmPeer.join({
         url: server.url,
         room,
-        peerId: `${prefix}${i}`,
+        coordinator: coordSig.coordinatorFingerprint,
         WebSocket: nodeWebSocket,
         rtcFactory: nodeRtcFactory(),
         runtime: () => nodeRuntime({ quiet: true }),

@@ -115,7 +115,6 @@ function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise
   return withNodeSwarm(
     data,
     run,
-    'b',
     async ({ coordinator, peers }) => {
       const snap = () => {
         const m = new Map<SwarmPeer, number>();

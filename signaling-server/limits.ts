@@ -11,6 +11,10 @@ export interface ServerLimits {
   /** Bad messages tolerated per connection before it is closed with 1008. */
   maxStrikes: number;
   maxPeersPerRoom: number;
+  /** Joins whose signature is being verified at once, server-wide; more get `busy` (bounds the pending crypto). */
+  maxPendingJoins: number;
+  /** Messages a client may send while its join is verified; they are handled after it, in order. */
+  maxQueuedWhileJoining: number;
   /** WebSocket ping period; a client that misses one whole period is terminated and announced as left. */
   keepaliveMs: number;
 }
@@ -21,5 +25,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   rate: { perSecond: 200, burst: 400 },
   maxStrikes: 5,
   maxPeersPerRoom: 256,
+  maxPendingJoins: 64,
+  maxQueuedWhileJoining: 16,
   keepaliveMs: 15_000,
 };

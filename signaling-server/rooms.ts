@@ -1,19 +1,41 @@
-// Rooms: one per training run. Members are addressed by peer id only within their room, which is what makes
-// "out-of-room" messages impossible to deliver: a lookup never crosses rooms.
+// Rooms: one per training run, keyed by (coordinator fingerprint, name), so a room is bound to its coordinator's key
+// from the moment it exists: nobody can squat a name (a "demo" bound to another key is another room). Members are
+// addressed by peer id only within their room, which is what makes "out-of-room" messages impossible to deliver: a
+// lookup never crosses rooms.
 
-import type { Role } from '../src/net/signaling-protocol';
+import type { PeerSummary, Role } from '../src/net/signaling-protocol';
 
 export interface Member {
   peerId: string;
   role: Role;
+  /** base64url raw public key; peerId is its id. */
+  key: string;
+  /** Hex SHA-256 of the join token this member presented, if any. */
+  tokenHash: string | null;
   send(text: string): void;
+  /** Closes this member's connection (it is then removed by its own leave()). */
+  close(code: number, reason: string): void;
+}
+
+export function summaryOf(m: Member): PeerSummary {
+  return { peerId: m.peerId, role: m.role, key: m.key };
 }
 
 export class Room {
   readonly members = new Map<string, Member>();
   coordinator: Member | null = null;
+  /** Set by the coordinator's join: peers must present the token whose hash this is. Kept while the room exists. */
+  tokenHash: string | null = null;
 
-  constructor(readonly id: string) {}
+  constructor(
+    readonly name: string,
+    /** Fingerprint of the only key that may join as this room's coordinator. */
+    readonly coordinatorFingerprint: string,
+  ) {}
+
+  get id(): string {
+    return roomKey(this.coordinatorFingerprint, this.name);
+  }
 
   others(peerId: string): Member[] {
     return [...this.members.values()].filter((m) => m.peerId !== peerId);
@@ -24,18 +46,22 @@ export class Room {
   }
 }
 
+function roomKey(coordinator: string, name: string): string {
+  return `${coordinator}/${name}`;
+}
+
 export class Rooms {
   private readonly rooms = new Map<string, Room>();
 
-  get(id: string): Room | undefined {
-    return this.rooms.get(id);
+  get(coordinator: string, name: string): Room | undefined {
+    return this.rooms.get(roomKey(coordinator, name));
   }
 
-  getOrCreate(id: string): Room {
-    let room = this.rooms.get(id);
+  getOrCreate(coordinator: string, name: string): Room {
+    let room = this.get(coordinator, name);
     if (!room) {
-      room = new Room(id);
-      this.rooms.set(id, room);
+      room = new Room(name, coordinator);
+      this.rooms.set(room.id, room);
     }
     return room;
   }
@@ -45,11 +71,13 @@ export class Rooms {
     if (member.role === 'coordinator') room.coordinator = member;
   }
 
-  remove(room: Room, member: Member): void {
-    if (room.members.get(member.peerId) !== member) return;
+  /** False if `member` is not (any more) the room's member under its id, e.g. replaced by a newer connection. */
+  remove(room: Room, member: Member): boolean {
+    if (room.members.get(member.peerId) !== member) return false;
     room.members.delete(member.peerId);
     if (room.coordinator === member) room.coordinator = null;
     if (room.members.size === 0) this.rooms.delete(room.id);
+    return true;
   }
 
   get size(): number {

@@ -1,5 +1,6 @@
-// The signaling server: rooms, WebRTC offer/answer/candidate relay within a room, and the coordinator <-> peer
-// control plane. Tensors never pass through here. Binds 127.0.0.1 unless told otherwise.
+// The signaling server: proof of key at join, rooms bound to a coordinator key, WebRTC offer/answer/candidate relay
+// within a room, and the coordinator <-> peer control plane. Tensors never pass through here. Binds 127.0.0.1 unless
+// told otherwise.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,7 +34,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   const log = options.log ?? (() => undefined);
   const rooms = new Rooms();
   const connections = new Set<Connection>();
-  let nextId = 1;
+  const pending = { count: 0 };
 
   const http: Server = createServer((req, res) => {
     // A plain GET answers a health check; anything else must upgrade to a WebSocket.
@@ -55,7 +56,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     const conn = new Connection(ws, {
       rooms,
       limits,
-      newPeerId: () => `p${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
+      pending,
       log,
     });
     connections.add(conn);

@@ -34,7 +34,10 @@ import { LiveTable } from './live-table';
 import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
 import { corpus, exitSoon } from './swarm-common';
 import { writeLedgerFile } from './ledger-file';
+import { EPHEMERAL_KEY, identityFromFlag } from './key-file';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium';
+import { adversaryHelp, adversaryKeyFiles, adversaryPlan, attacks, type AdversaryPlan } from './demo-adversaries';
+import { formatAttack } from '../swarm/adversary';
 
 export const demoHelp = `tabswarm demo [flags]             a whole swarm on loopback: signaling server, pages, coordinator, contributors
   --tabs 4            headless Chromium tabs on the contributor page (2 stages x 2 replicas)
@@ -46,7 +49,9 @@ ${runFlagsHelp}
   --no-pages          do not build/serve the pages (only with --node-peers)
   --room ${DEFAULT_ROOM}         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)
   --eval-batches ${EVAL_BATCHES}    validation batches for the summary's val_loss (0: no evaluation)
-  --ledger FILE       write the signed contribution ledger after every step (\`tabswarm ledger verify\`)`;
+${adversaryHelp}
+  --ledger FILE       write the signed contribution ledger after every step (\`tabswarm ledger verify\`)
+  --key FILE          the coordinator's key (default: ephemeral; the peers always get fresh keys)`;
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -124,6 +129,8 @@ export function tabModeAvailable(): boolean {
 interface Contributors {
   /** Waits for the contributors to leave (after the shutdown), ending stragglers. */
   stop(): Promise<void>;
+  /** The ids of the contributors that attack (--adversaries). */
+  adversaries: string[];
 }
 
 function lineTap(stream: NodeJS.ReadableStream, prefix: string, sink: (s: string) => void, keep: string[]): void {
@@ -146,16 +153,37 @@ async function startNodeChildren(
   n: number,
   url: string,
   room: string,
+  coordinator: string,
   data: string | undefined,
   log: (s: string) => void,
   verbose: boolean,
   onExit: (id: string, code: number | null, tail: string[]) => void,
+  plan: AdversaryPlan = { count: 0, attack: null },
 ): Promise<Contributors> {
   const kids: { id: string; cp: ChildProcess; exited: Promise<number | null> }[] = [];
   const bin = join(repoRoot, 'bin', 'tabswarm.mjs');
+  const bad = await adversaryKeyFiles(plan.count);
+  let k = 0;
   for (let i = 0; i < n; i++) {
+    // An attacker: its own key file (so its id is known here) and --attack; the later --key wins.
+    const attack = plan.attack && attacks(plan, i, n) ? ['--key', bad.paths[k++], '--attack', formatAttack(plan.attack)] : [];
     const id = `node-${i + 1}`;
-    const args = [bin, 'peer', '--signal', url, '--room', room, '--id', id, ...(data ? ['--data', data] : []), ...(verbose ? ['--verbose'] : [])];
+    // One fresh key per child: peers on one machine must not share the default key file (same key, same id).
+    const args = [
+      bin,
+      'peer',
+      '--signal',
+      url,
+      '--room',
+      room,
+      '--coordinator',
+      coordinator,
+      '--key',
+      EPHEMERAL_KEY,
+      ...(data ? ['--data', data] : []),
+      ...(verbose ? ['--verbose'] : []),
+      ...attack,
+    ];
     const cp = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TABSWARM_QUIET: '1' } });
     const tail: string[] = [];
     lineTap(cp.stdout!, `[${id}] `, verbose ? log : () => undefined, tail);
@@ -169,7 +197,9 @@ async function startNodeChildren(
     kids.push({ id, cp, exited });
   }
   log(`started ${n} Node peer process(es): ${kids.map((k) => `${k.id} (pid ${k.cp.pid})`).join(', ')}`);
+  if (plan.attack) log(`${plan.count} of them attack (${formatAttack(plan.attack)}): ${bad.ids.join(', ')}`);
   return {
+    adversaries: bad.ids,
     async stop() {
       // They leave by themselves on the coordinator's shutdown; stragglers get SIGTERM, then SIGKILL.
       const wait = (ms: number) => Promise.race([Promise.all(kids.map((k) => k.exited)), new Promise((r) => setTimeout(r, ms))]);
@@ -178,29 +208,43 @@ async function startNodeChildren(
       await wait(5_000);
       for (const k of kids) if (k.cp.exitCode === null && k.cp.signalCode === null) k.cp.kill('SIGKILL');
       await Promise.all(kids.map((k) => k.exited));
+      bad.cleanup();
     },
   };
 }
 
-async function startInProcess(n: number, url: string, room: string, dataPath: string | undefined, log?: (s: string) => void): Promise<Contributors> {
+async function startInProcess(
+  n: number,
+  url: string,
+  room: string,
+  coordinator: string,
+  dataPath: string | undefined,
+  log?: (s: string) => void,
+  plan: AdversaryPlan = { count: 0, attack: null },
+): Promise<Contributors> {
   const { data } = corpus(dataPath);
   const peers: SwarmPeer[] = [];
+  const adversaries: string[] = [];
   for (let i = 0; i < n; i++) {
+    const attack = plan.attack && attacks(plan, i, n) ? plan.attack : undefined;
     const p = await SwarmPeer.join({
       url,
       room,
-      peerId: `node-${i + 1}`,
+      coordinator, // each with a fresh ephemeral key
       WebSocket: nodeWebSocket,
       rtcFactory: nodeRtcFactory(),
       runtime: () => nodeRuntime({ quiet: true }),
       tokens: () => data.train,
       platform: 'node',
       log,
+      ...(attack ? { attack } : {}),
     });
     void p.finished().then(() => p.close());
     peers.push(p);
+    if (attack) adversaries.push(p.peerId);
   }
   return {
+    adversaries,
     async stop() {
       for (const p of peers) p.close();
       await new Promise((r) => setTimeout(r, 200));
@@ -218,10 +262,11 @@ async function startTabs(n: number, pageUrl: string, log: (s: string) => void, v
     const tag = `[tab-${i + 1}] `;
     page.on('console', (m) => (verbose || m.type() === 'error') && log(`${tag}${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => log(`${tag}page error: ${e.message}`));
-    await page.goto(`${pageUrl}&peer=tab-${i + 1}`);
+    await page.goto(pageUrl); // each tab takes its own key slot (src/ui/key-store.ts)
   }
   log(`opened ${n} headless Chromium tab(s)`);
   return {
+    adversaries: [],
     async stop() {
       await new Promise((r) => setTimeout(r, 500)); // let the tabs see the shutdown
       await context.close().catch(() => undefined);
@@ -246,6 +291,9 @@ export async function demo(argv: string[]): Promise<number> {
     timeout: { type: 'string' },
     verbose: { type: 'boolean' },
     ledger: { type: 'string' },
+    adversaries: { type: 'string' },
+    attack: { type: 'string' },
+    key: { type: 'string' },
   });
   const t0 = performance.now();
   const nodePeers = values['node-peers'] === true || values['in-process'] === true;
@@ -265,6 +313,7 @@ export async function demo(argv: string[]): Promise<number> {
   const { tokenizer, data } = corpus(str(values, 'data'));
   const run: RunConfig = runFromFlags(values, tokenizer.vocabSize);
   if (n < run.stages.length) throw new UsageError(`${n} contributor(s) cannot fill ${run.stages.length} stages`);
+  const plan = adversaryPlan(values, n, nodePeers);
 
   const cleanups: (() => Promise<void> | void)[] = [];
   let contributors: Contributors | undefined;
@@ -273,6 +322,9 @@ export async function demo(argv: string[]): Promise<number> {
   let failure: Error | null = null;
   let table: LiveTable | undefined;
   try {
+    // The demo's coordinator key: ephemeral unless --key names a file (then created once, mode 0600).
+    const identity = await identityFromFlag(str(values, 'key'), null, say);
+    const coordinator = identity.fingerprint;
     sig = await startSignalingServer({ host: '127.0.0.1', port: num(values, 'port', 0, { int: true, min: 0 }) });
     cleanups.push(() => sig!.close());
     say(`signaling server ${sig.url}`);
@@ -281,7 +333,7 @@ export async function demo(argv: string[]): Promise<number> {
       const dist = await buildPages(say);
       const pages = await serveStatic(dist, num(values, 'pages-port', 0, { int: true, min: 0 }));
       cleanups.push(() => pages.close());
-      joinUrl = `${pages.url}/?signal=${encodeURIComponent(sig.url)}&room=${encodeURIComponent(room)}`;
+      joinUrl = `${pages.url}/?signal=${encodeURIComponent(sig.url)}&room=${encodeURIComponent(room)}&coordinator=${coordinator}`;
     }
     session = await CoordinatorRun.start({
       url: sig.url,
@@ -290,10 +342,13 @@ export async function demo(argv: string[]): Promise<number> {
       minPeers: n,
       log: swarmLog,
       WebSocket: nodeWebSocket,
+      identity,
       holdShutdown: true,
       onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
     });
     const s = session;
+    const evicted: string[] = [];
+    s.coordinator.events.on('evicted', (e) => evicted.push(e.peerId));
     cleanups.push(() => s.close());
     const P = run.stages.length;
     say(
@@ -304,21 +359,31 @@ export async function demo(argv: string[]): Promise<number> {
       say(`join from another browser on this machine (WebGPU needed): ${joinUrl}`);
       if (!tabModeAvailable()) say('(the contributor page does not have the swarm tab mode yet: that URL only shows the engine page)');
     }
-    say(`or a Node peer: node bin/tabswarm.mjs peer --signal ${sig.url} --room ${room}`);
+    say(`or a Node peer: node bin/tabswarm.mjs peer --signal ${sig.url} --room ${room} --coordinator ${coordinator} --key ephemeral`);
     table = new LiveTable(s.view, { title: `demo ${run.runId}`, out: process.stdout });
 
     let finishedRun = false;
     let fail!: (e: Error) => void;
     const failed = new Promise<never>((_, reject) => (fail = reject));
     failed.catch(() => undefined);
-    if (nodePeers && values['in-process']) contributors = await startInProcess(n, sig.url, room, str(values, 'data'), swarmLog);
+    if (nodePeers && values['in-process']) contributors = await startInProcess(n, sig.url, room, coordinator, str(values, 'data'), swarmLog, plan);
     else if (nodePeers) {
-      contributors = await startNodeChildren(n, sig.url, room, str(values, 'data'), say, verbose, (id, code, tail) => {
-        if (code !== 0 && !finishedRun) {
-          say(`${id} exited with ${code}:\n  ${tail.slice(-15).join('\n  ')}`);
-          fail(new Error(`Node peer ${id} exited with code ${code} during the run`));
-        }
-      });
+      contributors = await startNodeChildren(
+        n,
+        sig.url,
+        room,
+        coordinator,
+        str(values, 'data'),
+        say,
+        verbose,
+        (id, code, tail) => {
+          if (code !== 0 && !finishedRun) {
+            say(`${id} exited with ${code}:\n  ${tail.slice(-15).join('\n  ')}`);
+            fail(new Error(`Node peer ${id} exited with code ${code} during the run`));
+          }
+        },
+        plan,
+      );
     } else contributors = await startTabs(n, joinUrl!, say, verbose);
 
     let timer: NodeJS.Timeout | undefined;
@@ -359,10 +424,12 @@ export async function demo(argv: string[]): Promise<number> {
         `${valLoss !== null ? `, val ${valLoss.toFixed(4)}` : ''}; wire vs fp32: stage boundaries ${x(ratios.pipeline)} fewer bytes, sync ${x(ratios.sync)}, all ${x(ratios.total)}`,
     );
     await contributors.stop();
+    const adversaries = contributors.adversaries;
     contributors = undefined;
     for (const c of cleanups.splice(0).reverse()) await c();
     say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    console.log(JSON.stringify(summary));
+    // adversaries / evicted: the attacking peers' ids (--adversaries) and the peers the coordinator evicted.
+    console.log(JSON.stringify({ ...summary, adversaries, evicted }));
     return 0;
   } catch (e) {
     failure = e as Error;

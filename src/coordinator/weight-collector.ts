@@ -12,8 +12,8 @@ import { dialsFirst, Links } from '../swarm/links';
 import { receiveStageState } from '../swarm/state-transfer';
 
 export interface CollectWeightsOptions {
-  /** Opens the observer's own signaling connection (role 'peer', in the run's room) under this id. */
-  connect: (peerId: string) => Promise<SwarmSignaling>;
+  /** Opens the observer's own signaling connection (role 'peer', in the run's room); its id is its key's. */
+  connect: () => Promise<SwarmSignaling>;
   /** The coordinator's control plane: announces the observer's membership epoch. */
   control: Pick<SwarmSignaling, 'sendControl'>;
   rtcFactory: RtcFactory;
@@ -30,8 +30,8 @@ export async function collectWeights(opts: CollectWeightsOptions): Promise<Map<s
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const members = opts.members.map((m) => [...m]);
   if (members.some((m) => m.length === 0)) throw new Error('collectWeights: a stage has no live replica');
-  const obsId = `observer-${randomHex(3)}`;
-  const sig = await opts.connect(obsId);
+  const sig = await opts.connect();
+  const obsId = sig.peerId;
   const net = new PeerNetwork(sig, opts.rtcFactory);
   const links = new Links(net, () => undefined);
   try {
@@ -78,10 +78,4 @@ function layoutSlots(layout: string): [string, number, number][] {
     }
     return [x[0], x[1], x[2]];
   });
-}
-
-function randomHex(bytes: number): string {
-  const b = new Uint8Array(bytes);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }

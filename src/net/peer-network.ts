@@ -7,7 +7,7 @@
 import { Emitter, type Unsubscribe } from './emitter';
 import type { TransportOptionsInput } from './framed-transport';
 import { Inbox } from './inbox';
-import { framedAdopter, RtcSession, type RtcFactory } from './rtc-session';
+import { framedAdopter, LinkAuthError, RtcSession, type RtcFactory } from './rtc-session';
 import type { SignalEvent, SignalingLink } from './signaling-client';
 import { sleep, TimeoutError, withTimeout } from './timers';
 import type { Transport } from './transport';
@@ -20,7 +20,10 @@ export interface PeerNetworkOptions {
   /** Delay before retry n is retryDelayMs * 2^(n-1). */
   retryDelayMs?: number;
   transport?: TransportOptionsInput;
-  /** Decide whether to answer an incoming offer; default accepts every peer of the room. */
+  /**
+   * Decide whether to answer an incoming offer (and adopt the link once open); default accepts every peer of the
+   * room. The swarm sets it to its current membership (setAccept).
+   */
   accept?: (peerId: string) => boolean;
 }
 
@@ -36,6 +39,8 @@ export class ConnectError extends Error {
 
 export type PeerNetworkEvents = {
   'attempt-failed': { peerId: string; attempt: number; error: string };
+  /** An incoming link refused: by the accept policy, or because its offer's auth failed (LinkAuthError). */
+  refused: { peerId: string; reason: string };
 };
 
 function randomId(): string {
@@ -50,7 +55,8 @@ export class PeerNetwork {
   private readonly open = new Set<Transport>();
   private readonly incoming = new Inbox<Transport>();
   private readonly offs: Unsubscribe[] = [];
-  private readonly opts: Required<Omit<PeerNetworkOptions, 'transport' | 'accept'>> & Pick<PeerNetworkOptions, 'transport' | 'accept'>;
+  private readonly opts: Required<Omit<PeerNetworkOptions, 'transport' | 'accept'>> & Pick<PeerNetworkOptions, 'transport'>;
+  private accept: (peerId: string) => boolean;
   private closed = false;
 
   constructor(
@@ -58,7 +64,9 @@ export class PeerNetwork {
     private readonly factory: RtcFactory,
     options: PeerNetworkOptions = {},
   ) {
-    this.opts = { connectTimeoutMs: 10_000, retries: 2, retryDelayMs: 200, ...options };
+    const { accept, ...rest } = options;
+    this.opts = { connectTimeoutMs: 10_000, retries: 2, retryDelayMs: 200, ...rest };
+    this.accept = accept ?? (() => true);
     this.offs.push(
       signaling.on('signal', (ev) => this.onSignal(ev)),
       signaling.on('peer-left', ({ peerId }) => this.abortPeer(peerId, 'peer left the room')),
@@ -105,6 +113,11 @@ export class PeerNetwork {
     throw new ConnectError(peerId, failures);
   }
 
+  /** Replaces the policy for incoming links: offers from peers it returns false for are refused. */
+  setAccept(accept: (peerId: string) => boolean): void {
+    this.accept = accept;
+  }
+
   /** Incoming links, once open. Links that open before anyone subscribed are delivered to the first subscriber. */
   onConnection(handler: (t: Transport) => void): Unsubscribe {
     return this.incoming.subscribe(handler);
@@ -131,6 +144,7 @@ export class PeerNetwork {
         if (this.signaling.isOpen) this.signaling.sendSignal(peerId, connId, data);
       },
       framedAdopter(this.opts.transport ?? {}),
+      { identity: this.signaling.identity, remoteKey: () => this.signaling.keyOf(peerId) },
     );
     this.sessions.set(`${peerId}/${connId}`, session);
     return session;
@@ -167,7 +181,8 @@ export class PeerNetwork {
     let session = this.sessions.get(key);
     if (!session) {
       if (data.kind !== 'offer') return; // late signal of an attempt that is gone
-      if (this.opts.accept && !this.opts.accept(from)) {
+      if (!this.accept(from)) {
+        this.events.emit('refused', { peerId: from, reason: 'not accepted' });
         this.signaling.sendSignal(from, connId, { kind: 'abort', reason: 'not accepted' });
         return;
       }
@@ -175,6 +190,13 @@ export class PeerNetwork {
       session = s;
       withTimeout(s.opened(), this.opts.connectTimeoutMs, `incoming link from ${from}`).then(
         (transport) => {
+          // The policy may have changed while the link was set up (e.g. the peer was evicted meanwhile).
+          if (!this.accept(from)) {
+            this.events.emit('refused', { peerId: from, reason: 'not accepted once open' });
+            this.dropSession(s, 'not accepted', true);
+            transport.close();
+            return;
+          }
           this.adopt(s, transport);
           this.incoming.deliver(transport);
         },
@@ -182,6 +204,9 @@ export class PeerNetwork {
       );
     }
     const s = session;
-    s.handle(data).catch((err: unknown) => this.dropSession(s, `signal ${data.kind} failed: ${(err as Error)?.message ?? err}`, true));
+    s.handle(data).catch((err: unknown) => {
+      if (err instanceof LinkAuthError) this.events.emit('refused', { peerId: from, reason: err.message });
+      this.dropSession(s, `signal ${data.kind} failed: ${(err as Error)?.message ?? err}`, true);
+    });
   }
 }

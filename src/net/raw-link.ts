@@ -3,11 +3,16 @@
 // Use a signaling client that has no PeerNetwork attached: both would answer the same offers.
 
 import type { RtcRawChannel } from './rtc-channel';
-import { RtcSession, type RtcFactory } from './rtc-session';
+import { RtcSession, type RtcFactory, type SessionAuth } from './rtc-session';
 import type { SignalEvent, SignalingLink } from './signaling-client';
 import { withTimeout } from './timers';
 
-const identity = (raw: RtcRawChannel) => raw;
+const same = (raw: RtcRawChannel) => raw;
+
+const authOf = (signaling: SignalingLink, peerId: string): SessionAuth => ({
+  identity: signaling.identity,
+  remoteKey: () => signaling.keyOf(peerId),
+});
 
 /** Feeds this session's signals to it; the first failure rejects `failed` with its real cause. */
 function route(signaling: SignalingLink, session: RtcSession<RtcRawChannel>, fail: (err: Error) => void): () => void {
@@ -41,7 +46,7 @@ async function open(
 
 export function dialRaw(signaling: SignalingLink, factory: RtcFactory, peerId: string, timeoutMs = 10_000): Promise<RtcRawChannel> {
   const connId = `raw${Math.random().toString(36).slice(2, 10)}`;
-  const session = new RtcSession(peerId, connId, 'dialer', factory, (d) => signaling.sendSignal(peerId, connId, d), identity);
+  const session = new RtcSession(peerId, connId, 'dialer', factory, (d) => signaling.sendSignal(peerId, connId, d), same, authOf(signaling, peerId));
   return open(session, signaling, () => session.start(), timeoutMs);
 }
 
@@ -55,7 +60,15 @@ export function acceptRaw(signaling: SignalingLink, factory: RtcFactory, timeout
     });
   });
   return withTimeout(offer, timeoutMs, 'waiting for a raw offer').then((ev) => {
-    const session = new RtcSession(ev.from, ev.connId, 'answerer', factory, (d) => signaling.sendSignal(ev.from, ev.connId, d), identity);
+    const session = new RtcSession(
+      ev.from,
+      ev.connId,
+      'answerer',
+      factory,
+      (d) => signaling.sendSignal(ev.from, ev.connId, d),
+      same,
+      authOf(signaling, ev.from),
+    );
     return open(session, signaling, () => session.handle(ev.data), timeoutMs);
   });
 }

@@ -4,8 +4,12 @@
 //    intermittent "Got a remote candidate without ICE transport" / DTLS failures);
 //  - the answerer holds its candidates until its answer is sent;
 //  - remote candidates that arrive before the remote description is applied are queued, not dropped.
+// The offer and the answer are signed over the DTLS fingerprint of their SDP (dtls-auth.ts) and checked against the
+// sender's key from the room's roster before they are applied: a link whose auth fails is never set up.
 
+import { signDtls, verifyDtls } from './dtls-auth';
 import { FramedTransport, type TransportOptionsInput } from './framed-transport';
+import type { Identity } from './identity';
 import { RtcRawChannel } from './rtc-channel';
 import type { SignalData } from './signaling-protocol';
 
@@ -18,6 +22,18 @@ type CandidateSignal = Extract<SignalData, { kind: 'candidate' }>;
 
 /** What a session hands out once its channel is built: a FramedTransport for the swarm, the bare channel for benches. */
 export type Adopt<T extends { close(): void }> = (raw: RtcRawChannel, remotePeerId: string) => T;
+
+/** Who this side is (signs its SDP) and the key the other side must have signed with. */
+export interface SessionAuth {
+  identity: Identity;
+  /** The remote member's public key now (from the signaling roster); undefined if it is not a member. */
+  remoteKey(): string | undefined;
+}
+
+/** The other side's offer or answer was not signed by its key over its DTLS fingerprint. */
+export class LinkAuthError extends Error {
+  override name = 'LinkAuthError';
+}
 
 export const framedAdopter =
   (options: TransportOptionsInput): Adopt<FramedTransport> =>
@@ -42,6 +58,7 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
     factory: RtcFactory,
     private readonly signal: (data: SignalData) => void,
     private readonly wrap: Adopt<T>,
+    private readonly auth: SessionAuth,
   ) {
     this.channelReady = new Promise((resolve) => {
       this.resolveChannel = resolve;
@@ -69,7 +86,16 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
     if (this.finished) return;
-    this.signal({ kind: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '' });
+    const sdp = this.pc.localDescription?.sdp ?? offer.sdp ?? '';
+    const auth = await signDtls(this.auth.identity, this.connId, this.remotePeerId, sdp);
+    if (this.finished) return;
+    this.signal({ kind: 'offer', sdp, auth });
+  }
+
+  /** Throws LinkAuthError unless `auth` is the remote member's signature over this attempt and `sdp`. */
+  private async checkAuth(kind: string, sdp: string, auth: string): Promise<void> {
+    const ok = await verifyDtls(this.auth.remoteKey(), auth, this.connId, this.remotePeerId, this.auth.identity.id, sdp);
+    if (!ok) throw new LinkAuthError(`${kind} from ${this.remotePeerId} is not signed by its key over its DTLS fingerprint`);
   }
 
   /** Feeds one signal addressed to this attempt. */
@@ -78,17 +104,24 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
     switch (data.kind) {
       case 'offer': {
         if (this.role !== 'answerer') throw new Error('offer sent to the dialing side');
+        await this.checkAuth('offer', data.sdp, data.auth);
+        if (this.finished) return;
         await this.pc.setRemoteDescription({ type: 'offer', sdp: data.sdp });
         await this.flushRemote();
         const answer = await this.pc.createAnswer();
         await this.pc.setLocalDescription(answer);
         if (this.finished) return;
-        this.signal({ kind: 'answer', sdp: this.pc.localDescription?.sdp ?? answer.sdp ?? '' });
+        const sdp = this.pc.localDescription?.sdp ?? answer.sdp ?? '';
+        const auth = await signDtls(this.auth.identity, this.connId, this.remotePeerId, sdp);
+        if (this.finished) return;
+        this.signal({ kind: 'answer', sdp, auth });
         this.releaseLocal();
         return;
       }
       case 'answer': {
         if (this.role !== 'dialer') throw new Error('answer sent to the answering side');
+        await this.checkAuth('answer', data.sdp, data.auth);
+        if (this.finished) return;
         await this.pc.setRemoteDescription({ type: 'answer', sdp: data.sdp });
         this.releaseLocal();
         await this.flushRemote();

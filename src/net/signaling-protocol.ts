@@ -5,6 +5,7 @@
 
 import { z } from 'zod';
 import { controlPayloadSchema, MAX_CONTROL_DEPTH } from './control-envelope';
+import { PUBLIC_KEY_CHARS, SIGNATURE_CHARS } from './identity';
 import { peerIdSchema, roomIdSchema } from './ids';
 
 /** Deepest nesting of a whole signaling message: a control payload inside its envelope object. */
@@ -22,8 +23,28 @@ export const connIdSchema = z
 
 const MAX_SDP_CHARS = 32 * 1024;
 
-export const offerSchema = z.strictObject({ kind: z.literal('offer'), sdp: z.string().min(1).max(MAX_SDP_CHARS) });
-export const answerSchema = z.strictObject({ kind: z.literal('answer'), sdp: z.string().min(1).max(MAX_SDP_CHARS) });
+const B64URL = /^[A-Za-z0-9_-]+$/;
+/** A key's fingerprint (hex SHA-256 of the raw public key): names a room's coordinator. */
+export const fingerprintSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a fingerprint is 64 lowercase hex digits');
+/** base64url raw uncompressed P-256 public key (identity.ts). */
+export const publicKeySchema = z.string().length(PUBLIC_KEY_CHARS).regex(B64URL, 'a public key is base64url');
+/** base64url P1363 ECDSA signature (identity.ts). */
+export const signatureSchema = z.string().length(SIGNATURE_CHARS).regex(B64URL, 'a signature is base64url');
+/** The server's challenge: 32 random bytes, base64url. */
+export const nonceSchema = z.string().length(43).regex(B64URL);
+/** A room's join token: printable ASCII, bounded. */
+export const tokenSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[\x21-\x7e]+$/, 'a join token is 1-256 printable ASCII characters');
+
+/**
+ * Offer and answer carry `auth`: the sender's signature of dtlsAuthText(connId, from, to, sdp), which binds the DTLS
+ * certificate the SDP names to the sender's identity (src/net/dtls-auth.ts).
+ */
+export const offerSchema = z.strictObject({ kind: z.literal('offer'), sdp: z.string().min(1).max(MAX_SDP_CHARS), auth: signatureSchema });
+export const answerSchema = z.strictObject({ kind: z.literal('answer'), sdp: z.string().min(1).max(MAX_SDP_CHARS), auth: signatureSchema });
 export const candidateSchema = z.strictObject({
   kind: z.literal('candidate'),
   candidate: z.string().max(2048),
@@ -38,13 +59,26 @@ export type SignalData = z.infer<typeof signalDataSchema>;
 
 // ---- client -> server -------------------------------------------------------------------------------------------
 
+/**
+ * `sig` is `key`'s signature of joinText(nonce, room, role, coordinator): proof that the client holds the key. The
+ * member id is idOfKey(key). The room is (coordinator, room); role 'coordinator' only with the key whose
+ * fingerprint is `coordinator`. `tokenHash` (coordinator only): hex SHA-256 of the join token peers must present.
+ */
 export const joinSchema = z.strictObject({
   type: z.literal('join'),
   room: roomIdSchema,
-  /** Omit to get a server-assigned id. */
-  peerId: peerIdSchema.optional(),
   role: roleSchema,
+  coordinator: fingerprintSchema,
+  key: publicKeySchema,
+  sig: signatureSchema,
+  token: tokenSchema.optional(),
+  tokenHash: fingerprintSchema.optional(),
 });
+
+/** What a join's `sig` signs. */
+export function joinText(nonce: string, room: string, role: Role, coordinator: string): string {
+  return `tabswarm-join\n${nonce}\n${room}\n${role}\n${coordinator}`;
+}
 
 export const signalOutSchema = z.strictObject({
   type: z.literal('signal'),
@@ -67,18 +101,23 @@ export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
 // ---- server -> client -------------------------------------------------------------------------------------------
 
-export const peerSummarySchema = z.strictObject({ peerId: peerIdSchema, role: roleSchema });
+/** Sent once, on connect: the nonce the join must sign. */
+export const challengeSchema = z.strictObject({ type: z.literal('challenge'), nonce: nonceSchema });
+
+/** A room member: its id (idOfKey(key)), role and public key, so every member can verify every other's signatures. */
+export const peerSummarySchema = z.strictObject({ peerId: peerIdSchema, role: roleSchema, key: publicKeySchema });
 export type PeerSummary = z.infer<typeof peerSummarySchema>;
 
 export const joinedSchema = z.strictObject({
   type: z.literal('joined'),
   room: roomIdSchema,
+  coordinator: fingerprintSchema,
   peerId: peerIdSchema,
   role: roleSchema,
-  peers: z.array(peerSummarySchema),
+  peers: z.array(peerSummarySchema).max(4096),
 });
-export const peerJoinedSchema = z.strictObject({ type: z.literal('peer-joined'), peerId: peerIdSchema, role: roleSchema });
-export const peerLeftSchema = z.strictObject({ type: z.literal('peer-left'), peerId: peerIdSchema, role: roleSchema });
+export const peerJoinedSchema = z.strictObject({ type: z.literal('peer-joined'), peerId: peerIdSchema, role: roleSchema, key: publicKeySchema });
+export const peerLeftSchema = z.strictObject({ type: z.literal('peer-left'), peerId: peerIdSchema, role: roleSchema, key: publicKeySchema });
 export const signalInSchema = z.strictObject({
   type: z.literal('signal'),
   from: peerIdSchema,
@@ -95,11 +134,13 @@ export const ERROR_CODES = [
   'too-deep', // arrays/objects nested deeper than MAX_SIGNALING_DEPTH
   'rate-limited', // over the per-connection message rate
   'not-joined', // anything but join before joining
-  'already-joined',
-  'peer-id-taken',
+  'already-joined', // a second join (also while the first is being verified)
+  'bad-signature', // the join's sig is not its key's signature of the challenge (or the key is malformed)
+  'not-coordinator', // role coordinator with a key whose fingerprint is not the room's
+  'bad-token', // the room requires a join token and this one is missing or wrong
+  'busy', // too many joins being verified at once: retry
   'room-full',
   'unknown-peer', // addressee is not in this room
-  'coordinator-taken',
   'no-coordinator',
   'forbidden', // e.g. a peer addressing another peer on the control plane
 ] as const;
@@ -114,6 +155,7 @@ export const errorSchema = z.strictObject({
 });
 
 export const serverMessageSchema = z.discriminatedUnion('type', [
+  challengeSchema,
   joinedSchema,
   peerJoinedSchema,
   peerLeftSchema,
@@ -129,3 +171,7 @@ export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMes
 export const CLOSE_POLICY_VIOLATION = 1008;
 /** WebSocket close code for a connection whose handling failed unexpectedly (RFC 6455 "internal error"). */
 export const CLOSE_INTERNAL_ERROR = 1011;
+/** Close code of a connection replaced by a newer one with the same key (a reloaded tab). */
+export const CLOSE_REPLACED = 4001;
+/** Close code of a peer removed because the coordinator that arrived requires a join token it did not present. */
+export const CLOSE_NO_TOKEN = 4003;

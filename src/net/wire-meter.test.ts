@@ -6,6 +6,7 @@ import { FramedTransport } from './framed-transport';
 import { chunkPayloadSize, TENSOR_HEADER_BYTES } from './framing';
 import { createMemoryChannelPair } from './memory-channel';
 import { nodeWebSocket } from './rtc-node';
+import { SIGNATURE_CHARS } from './identity';
 import { SignalingClient } from './signaling-client';
 import { utf8Length, WIRE_CONTROL, WIRE_LINK, WireMeter } from './wire-meter';
 
@@ -96,9 +97,12 @@ describe('SignalingClient byte counts', () => {
   it('counts control messages under #control and the join under #link, as the JSON text sent', async () => {
     server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
     const meter = new WireMeter();
-    const coord = await SignalingClient.connect(server.url, { room: 'r', peerId: 'c', role: 'coordinator', WebSocket: nodeWebSocket });
-    const peer = await SignalingClient.connect(server.url, { room: 'r', peerId: 'p', role: 'peer', WebSocket: nodeWebSocket, meter });
-    const join = utf8Length(JSON.stringify({ type: 'join', room: 'r', role: 'peer', peerId: 'p' }));
+    const coord = await SignalingClient.connect(server.url, { room: 'r', role: 'coordinator', WebSocket: nodeWebSocket });
+    const coordinator = coord.coordinatorFingerprint;
+    const peer = await SignalingClient.connect(server.url, { room: 'r', role: 'peer', coordinator, WebSocket: nodeWebSocket, meter });
+    // A signature is random, but its length is fixed (SIGNATURE_CHARS): the join's text has a known length.
+    const sig = 'x'.repeat(SIGNATURE_CHARS);
+    const join = utf8Length(JSON.stringify({ type: 'join', room: 'r', role: 'peer', coordinator, key: peer.identity.publicKey, sig }));
     expect(meter.snapshot()).toEqual({ [WIRE_LINK]: join });
     const heard: unknown[] = [];
     coord.on('control', ({ msg }) => heard.push(msg));

@@ -13,6 +13,7 @@ import { PROTOCOL_VERSION } from '../protocol/version';
 import { PeerNetwork, type PeerNetworkOptions } from '../net/peer-network';
 import type { RtcFactory } from '../net/rtc-session';
 import { SignalingClient, type WebSocketConstructor } from '../net/signaling-client';
+import type { Identity } from '../net/identity';
 import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
 import { WireMeter } from '../net/wire-meter';
 import { wireBytesOf } from '../protocol/wire-categories';
@@ -25,7 +26,12 @@ import { attackingBackend, ReportForger, seedOfId, type AttackLog, type AttackSp
 export interface SwarmPeerOptions {
   url: string;
   room: string;
-  peerId?: string;
+  /** Fingerprint (64 hex) of the room's coordinator key: the only coordinator this peer obeys. */
+  coordinator: string;
+  /** This peer's key pair; its id is this peer's id (default: a fresh ephemeral one). */
+  identity?: Identity;
+  /** The room's join token, if the coordinator set one. */
+  token?: string;
   WebSocket?: WebSocketConstructor;
   rtcFactory: RtcFactory;
   /** This peer's own GPU runtime in this process (destroyed by close()). Give this or `compute`. */
@@ -143,7 +149,7 @@ export class SwarmPeer {
     if (opts.compute) backend = await opts.compute();
     else if (opts.runtime) backend = new LocalComputeBackend(await opts.runtime());
     else throw new Error('SwarmPeer.join: give `runtime` or `compute`');
-    if (opts.attack) backend = attackingBackend(backend, opts.attack, seedOfId(opts.peerId ?? 'adversary'), opts.attackLog);
+    if (opts.attack) backend = attackingBackend(backend, opts.attack, seedOfId(opts.identity?.id ?? 'adversary'), opts.attackLog);
     let sig: SwarmSignaling | undefined;
     try {
       let throughput = opts.throughput;
@@ -155,8 +161,10 @@ export class SwarmPeer {
       const wire = new WireMeter();
       sig = await SignalingClient.connect(opts.url, {
         room: opts.room,
-        peerId: opts.peerId,
         role: 'peer',
+        coordinator: opts.coordinator,
+        identity: opts.identity,
+        token: opts.token,
         WebSocket: opts.WebSocket,
         control: swarmControl,
         meter: wire,

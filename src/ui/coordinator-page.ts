@@ -8,6 +8,8 @@
 // run option under its CLI flag's name (src/coordinator/run-builder.ts: stages, steps, microbatches, batch-size,
 // n-layer, n-head, n-embd, block-size, lr, min-lr, warmup, seed, ..., compress), with the same defaults as the CLI. Older
 // short names are still read: M, B, n_layer, n_embd, n_head, block, minPeers.
+import type { Identity } from '../net/identity';
+import { tabIdentity } from './key-store';
 import { LitElement, css, html } from 'lit';
 import {
   buildRun,
@@ -87,6 +89,8 @@ declare global {
       start(): Promise<void>;
       /** The latest signed ledger export (null: none yet). */
       ledger(): string | null;
+      /** This page's coordinator key fingerprint (the room is bound to it); null until the key is loaded. */
+      fingerprint(): string | null;
     };
   }
 }
@@ -191,7 +195,7 @@ export class TabswarmCoordinator extends LitElement {
     }
   `;
 
-  static override properties = { form: { state: true }, snap: { state: true }, ledger: { state: true } };
+  static override properties = { form: { state: true }, snap: { state: true }, ledger: { state: true }, fingerprint: { state: true } };
 
   form: RunForm = formFromUrl();
   private readonly store = new RunViewStore();
@@ -199,6 +203,9 @@ export class TabswarmCoordinator extends LitElement {
   /** The latest signed ledger export: this run's, or the last one kept in IndexedDB. */
   ledger: StoredLedger | null = null;
   private session: CoordinatorRun | null = null;
+  /** This tab's coordinator key (IndexedDB, src/ui/key-store.ts): the same across reloads, so peers can rejoin. */
+  private identity: Promise<Identity> | null = null;
+  fingerprint: string | null = null;
 
   constructor() {
     super();
@@ -211,7 +218,13 @@ export class TabswarmCoordinator extends LitElement {
       snapshot: () => structuredClone(this.snap),
       start: () => this.start(),
       ledger: () => this.ledger?.text ?? null,
+      fingerprint: () => this.fingerprint,
     };
+    this.identity ??= tabIdentity('coordinator');
+    void this.identity.then(
+      (id) => (this.fingerprint = id.fingerprint),
+      (e: unknown) => this.store.dispatch({ kind: 'failed', error: `no coordinator key: ${(e as Error).message}` }),
+    );
     void lastLedger().then((l) => (this.ledger ??= l));
     window.addEventListener('pagehide', () => this.stop());
     if (new URLSearchParams(location.search).get('autostart') === '1') void this.start();
@@ -231,6 +244,7 @@ export class TabswarmCoordinator extends LitElement {
         room: f.room,
         run,
         minPeers: minPeersOf(f, run),
+        identity: await (this.identity ??= tabIdentity('coordinator')),
         view: this.store,
         log: (s) => console.log(s),
         onLedger: async (text) => {
@@ -270,7 +284,7 @@ export class TabswarmCoordinator extends LitElement {
 
   override render() {
     const s = this.snap;
-    const contributor = `${location.origin}/index.html?${new URLSearchParams({ signal: this.form.signal, room: this.form.room })}`;
+    const contributor = `${location.origin}/index.html?${new URLSearchParams({ signal: this.form.signal, room: this.form.room, coordinator: this.fingerprint ?? '' })}`;
     const last = s.reports[s.reports.length - 1];
     const stages = s.stages.length ? s.stages : null;
     const S = stages?.length ?? (Number(this.form.options.stages) || RUN_DEFAULTS.stages);

@@ -1,8 +1,11 @@
 // URL parameters of the swarm pages.
-//   contributor (index.html): ?signal=ws://host:port&room=ROOM[&peer=ID][&throughput=N][&log=1]
+//   contributor (index.html): ?signal=ws://host:port&room=ROOM&coordinator=FP[&token=T][&throughput=N][&log=1]
 //   Swarm mode is on when `signal` or `room` is given; a missing `signal` defaults to ws(s)://<page host>:8787,
-//   a missing `room` to the run builder's DEFAULT_ROOM (the CLI's too).
+//   a missing `room` to the run builder's DEFAULT_ROOM (the CLI's too). `coordinator` is the fingerprint of the
+//   run's coordinator key (the coordinator prints it): the only coordinator this tab obeys. The tab's own id comes
+//   from its key (src/ui/key-store.ts).
 import { DEFAULT_ROOM } from '../coordinator/run-builder';
+import { FINGERPRINT_RE } from '../net/identity';
 
 export { DEFAULT_ROOM };
 export const DEFAULT_SIGNAL_PORT = 8787;
@@ -12,7 +15,9 @@ export const CORPUS_URL = '/tinyshakespeare.txt';
 export interface SwarmParams {
   signal: string;
   room: string;
-  peerId?: string;
+  /** The coordinator's key fingerprint; null when the URL has none (or not 64 hex digits): the tab cannot join. */
+  coordinator: string | null;
+  token?: string;
   throughput?: number;
   log: boolean;
 }
@@ -29,7 +34,8 @@ export function swarmParams(search: string = location.search, loc: Location = lo
   return {
     signal: q.get('signal') || defaultSignalUrl(loc),
     room: q.get('room') || DEFAULT_ROOM,
-    peerId: q.get('peer') || undefined,
+    coordinator: FINGERPRINT_RE.test(q.get('coordinator') ?? '') ? q.get('coordinator') : null,
+    token: q.get('token') || undefined,
     throughput: q.has('throughput') && t > 0 ? t : undefined,
     log: q.get('log') === '1',
   };

@@ -17,6 +17,7 @@ import { SwarmPeer, type SwarmPeerState, type SwarmProgress } from '../swarm/pee
 import { WorkerComputeBackend } from '../swarm/worker-stage-compute';
 import './loss-chart';
 import { layersLabel, type SwarmParams } from './swarm-params';
+import { tabIdentity } from './key-store';
 import { wireFigures } from './wire-figures';
 import { creditLine } from './credit-figures';
 import type { CreditView } from '../coordinator/run-view';
@@ -149,10 +150,13 @@ export class TabswarmPeer extends LitElement {
       this.backend = await WorkerComputeBackend.start();
       this.update_({ adapter: this.backend.adapter });
       const backend = this.backend;
+      if (p.coordinator === null) throw new Error("the join URL has no coordinator=<the coordinator key's fingerprint, 64 hex digits>");
       const peer = await SwarmPeer.join({
         url: p.signal,
         room: p.room,
-        peerId: p.peerId,
+        coordinator: p.coordinator,
+        identity: await tabIdentity('peer'),
+        token: p.token,
         rtcFactory: browserRtcFactory({ iceServers: [] }),
         compute: async () => backend,
         tokens: trainingTokens,

@@ -71,7 +71,6 @@ function tinyRun(runId: string, steps: number, M: number): RunConfig {
 async function startCoordinator(run: RunConfig, room: string, minPeers: number) {
   const sig = await SignalingClient.connect(signaling.url, {
     room,
-    peerId: 'coord',
     role: 'coordinator',
     WebSocket: nodeWebSocket,
     control: swarmControl,
@@ -82,10 +81,17 @@ async function startCoordinator(run: RunConfig, room: string, minPeers: number) 
     coordinator.close();
     sig.close();
   });
+  coordinators.set(room, sig.coordinatorFingerprint);
   return { sig, coordinator };
 }
 
-/** A tab on the contributor page in swarm mode (join benchmark skipped: throughput given). */
+/** Coordinator key fingerprint per room (startCoordinator's, or the coordinator page's). */
+const coordinators = new Map<string, string>();
+
+/**
+ * A tab on the contributor page in swarm mode (join benchmark skipped: throughput given). `peerId` labels the tab in
+ * logs; its real id comes from its key (src/ui/key-store.ts).
+ */
 async function openTab(room: string, peerId: string, path = 'index.html', extra: Record<string, string> = {}): Promise<Page> {
   const page = await browser.newPage();
   page.on('pageerror', (e) => errors.push(`${peerId}: ${String(e)}`));
@@ -97,7 +103,8 @@ async function openTab(room: string, peerId: string, path = 'index.html', extra:
     if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) errors.push(`${peerId}: HTTP ${r.status()} ${r.url()}`);
   });
   if (LOG) page.on('console', (m) => LOG(`[tab ${peerId}] ${m.text()}`));
-  const q = new URLSearchParams({ signal: signaling.url, room, peer: peerId, throughput: '1000', ...(LOG ? { log: '1' } : {}), ...extra });
+  const coordinator = coordinators.get(room) ?? '';
+  const q = new URLSearchParams({ signal: signaling.url, room, coordinator, throughput: '1000', ...(LOG ? { log: '1' } : {}), ...extra });
   await page.goto(`${pages.url}/${path}?${q}`);
   cleanup.push(() => page.close().catch(() => undefined));
   return page;
@@ -186,8 +193,13 @@ describe('swarm in browser tabs', () => {
     const room = 'tabschurn';
     const { sig, coordinator } = await startCoordinator(run, room, 4);
     const ids = ['tab-p', 'tab-q', 'tab-r', 'tab-s'];
+    // By peer id (the tab's key's): the coordinator's messages name peers by it.
     const tabs = new Map<string, Page>();
-    for (const id of ids) tabs.set(id, await openTab(room, id));
+    for (const id of ids) {
+      const page = await openTab(room, id);
+      await page.waitForFunction(() => !!window.tabswarm?.snapshot().peerId, undefined, { timeout: 60_000, polling: 50 });
+      tabs.set((await snapshot(page)).peerId!, page);
+    }
     const assigned = new Map<string, number>();
     coordinator.events.on('assigned', ({ peerId, stage }) => assigned.set(peerId, stage));
     const restarts: { step: number; attempt: number; reason: string }[] = [];
@@ -344,8 +356,13 @@ describe('swarm in browser tabs', () => {
     };
     const coord = await openTab(room, 'coordinator-tab', 'coordinator.html', cfg);
     await coord.waitForFunction(() => window.tabswarmCoordinator?.snapshot().phase === 'waiting', undefined, { timeout: 30_000 });
+    const fingerprint = await coord.evaluate(() => window.tabswarmCoordinator!.fingerprint());
+    expect(fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    coordinators.set(room, fingerprint!);
     // tab-y runs the real join benchmark in its stage worker (empty `throughput`).
     const tabs = [await openTab(room, 'tab-x'), await openTab(room, 'tab-y', 'index.html', { throughput: '' })];
+    await waitForState(tabs[0], ['ready', 'training', 'finished', 'assigned', 'linking'], 60_000);
+    const tabX = (await snapshot(tabs[0])).peerId;
     await coord.waitForFunction(() => ['finished', 'error'].includes(window.tabswarmCoordinator!.snapshot().phase), undefined, {
       timeout: 90_000,
       polling: 200,
@@ -361,11 +378,11 @@ describe('swarm in browser tabs', () => {
     expect(snap.peers.map((p) => p.stage).sort()).toEqual([0, 1]);
     for (const p of snap.peers) {
       expect(p.platform).toBe('browser');
-      if (p.id === 'tab-x') expect(p.throughput).toBe(1000);
+      if (p.id === tabX) expect(p.throughput).toBe(1000);
       else expect(p.throughput).toBeGreaterThan(0);
       expect(p.microbatches).toBe(4); // M = 2 per step, 2 steps
     }
-    expect(await coord.locator('tabswarm-coordinator tr[data-peer="tab-x"]').count()).toBe(1);
+    expect(await coord.locator(`tabswarm-coordinator tr[data-peer="${tabX}"]`).count()).toBe(1);
     expect(await coord.locator('tabswarm-coordinator tabswarm-loss-chart polyline').count()).toBe(1);
     for (const t of tabs) expect((await waitForState(t, ['finished'], 30_000)).step).toBe(2);
     // Both pages show bytes per token and the ratio to fp32: the compressed boundary sends far fewer bytes.

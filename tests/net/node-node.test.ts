@@ -63,7 +63,7 @@ describe('Node <-> Node over node-datachannel', () => {
   it('a clean close is seen by the other side as remote', async () => {
     const c = await nodePeer(server, 'nn', 'c');
     const incoming = nextEvent<Transport>((h) => b.network.onConnection(h), 30_000);
-    const cb = await c.network.connect('b');
+    const cb = await c.network.connect(b.signaling.peerId);
     const bc = await incoming;
     const closed = nextEvent((h) => bc.onClose(h));
     cb.close();
@@ -80,7 +80,7 @@ describe('Node <-> Node over node-datachannel', () => {
     const d = await nodePeer(server, 'nn', 'd', { connectTimeoutMs: 400, retries: 2, retryDelayMs: 50 });
     const failures: number[] = [];
     d.network.events.on('attempt-failed', (f) => failures.push(f.attempt));
-    const err = await d.network.connect('mute').catch((e: unknown) => e);
+    const err = await d.network.connect(mute.peerId).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).attempts).toHaveLength(3);
     expect(failures).toEqual([0, 1, 2]);

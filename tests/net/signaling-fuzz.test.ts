@@ -9,8 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { afterAll, expect, it, onTestFailed } from 'vitest';
-import { nodeWebSocket } from '../../src/net/rtc-node';
-import { SignalingClient } from '../../src/net/signaling-client';
+import { join } from './helpers';
 import { rng, seedOverride } from '../support/random';
 
 const SEED = (process.env.TABSWARM_FUZZ_SEED !== undefined ? Number(process.env.TABSWARM_FUZZ_SEED) : 0x7ab5 ^ seedOverride()) >>> 0;
@@ -248,22 +247,21 @@ it(`survives ${MESSAGES} fuzzed messages while good clients keep relaying (seed 
   const { url } = (await server.next()) as { url: string };
 
   // Good clients: a coordinator and two peers in room "good".
-  const connect = (peerId: string, role: 'peer' | 'coordinator') =>
-    SignalingClient.connect(url, { room: 'good', peerId, role, WebSocket: nodeWebSocket });
+  const connect = (label: string, role: 'peer' | 'coordinator') => join({ url }, 'good', label, role);
   const gc = await connect('gc', 'coordinator');
   const g1 = await connect('g1', 'peer');
   const g2 = await connect('g2', 'peer');
   const goodErrors: unknown[] = [];
   for (const c of [gc, g1, g2]) c.on('error', (e) => goodErrors.push(e));
   const got = { signals: new Set<string>(), atCoord: new Set<number>(), at1: new Set<number>(), at2: new Set<number>() };
-  g2.on('signal', (ev) => ev.from === 'g1' && got.signals.add(ev.connId));
-  gc.on('control', ({ from, msg }) => from === 'g1' && msg.type === 'good' && got.atCoord.add(Number(msg.i)));
-  g1.on('control', ({ from, msg }) => from === 'gc' && msg.type === 'good' && got.at1.add(Number(msg.i)));
-  g2.on('control', ({ from, msg }) => from === 'gc' && msg.type === 'good' && got.at2.add(Number(msg.i)));
+  g2.on('signal', (ev) => ev.from === g1.peerId && got.signals.add(ev.connId));
+  gc.on('control', ({ from, msg }) => from === g1.peerId && msg.type === 'good' && got.atCoord.add(Number(msg.i)));
+  g1.on('control', ({ from, msg }) => from === gc.peerId && msg.type === 'good' && got.at1.add(Number(msg.i)));
+  g2.on('control', ({ from, msg }) => from === gc.peerId && msg.type === 'good' && got.at2.add(Number(msg.i)));
   let sent = 0;
   const relay = setInterval(() => {
     const i = sent++;
-    g1.sendSignal('g2', `ok-${i}`, { kind: 'abort' });
+    g1.sendSignal(g2.peerId, `ok-${i}`, { kind: 'abort' });
     g1.sendControl({ type: 'good', i });
     gc.sendControl({ type: 'good', i }, '*');
   }, 10);

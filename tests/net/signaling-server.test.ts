@@ -3,8 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignalingServer } from '../../signaling-server/server';
 import type { ControlPayload } from '../../src/net/control-envelope';
+import { nodeWebSocket } from '../../src/net/rtc-node';
+import { SignalingClient } from '../../src/net/signaling-client';
 import { CLOSE_POLICY_VIOLATION } from '../../src/net/signaling-protocol';
-import { join, nextEvent, rawSocket, startServer } from './helpers';
+import { testIdentity } from '../support/identity';
+import { idOf, join, joinMessage, nextEvent, rawSocket, startServer } from './helpers';
 
 let server: SignalingServer;
 beforeAll(async () => {
@@ -12,10 +15,10 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-async function joinedRaw(room: string, peerId: string, role = 'peer') {
+async function joinedRaw(room: string, label: string) {
   const s = await rawSocket(server);
-  s.send(JSON.stringify({ type: 'join', room, peerId, role }));
-  expect(await s.next()).toMatchObject({ type: 'joined', peerId });
+  s.send(await joinMessage(s.nonce, room, await testIdentity(label)));
+  expect(await s.next()).toMatchObject({ type: 'joined', peerId: idOf(label) });
   return s;
 }
 
@@ -31,10 +34,11 @@ describe('signaling server', () => {
   it('relays offers, answers and candidates inside a room, with the sender id', async () => {
     const a = await join(server, 'relay', 'a');
     const b = await join(server, 'relay', 'b');
-    expect(b.peers.get('a')).toBe('peer');
+    expect(b.peers.get(a.peerId)).toBe('peer');
+    expect(b.keyOf(a.peerId)).toBe(a.identity.publicKey);
     const got = nextEvent((h) => b.on('signal', h));
-    a.sendSignal('b', 'c1', { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 });
-    expect(await got).toMatchObject({ from: 'a', connId: 'c1', data: { kind: 'candidate', sdpMid: '0' } });
+    a.sendSignal(b.peerId, 'c1', { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 });
+    expect(await got).toMatchObject({ from: a.peerId, connId: 'c1', data: { kind: 'candidate', sdpMid: '0' } });
     a.close();
     b.close();
   });
@@ -63,21 +67,22 @@ describe('signaling server', () => {
     });
   }
 
-  it('rejects messages before join, double joins, taken ids and a second coordinator', async () => {
+  it('rejects messages before join, double joins and a coordinator with another key', async () => {
     const s = await rawSocket(server);
     s.send(JSON.stringify({ type: 'signal', to: 'x', connId: 'c', data: { kind: 'abort' } }));
     expect(await s.next()).toMatchObject({ type: 'error', code: 'not-joined' });
     s.ws.close();
-    const c1 = await joinedRaw('rules', 'boss', 'coordinator');
-    c1.send(JSON.stringify({ type: 'join', room: 'rules', peerId: 'boss2', role: 'peer' }));
+    const boss = await testIdentity('boss');
+    const c1 = await rawSocket(server);
+    c1.send(await joinMessage(c1.nonce, 'rules', boss, 'coordinator'));
+    expect(await c1.next()).toMatchObject({ type: 'joined', peerId: boss.id, coordinator: boss.fingerprint });
+    c1.send(await joinMessage(c1.nonce, 'rules', await testIdentity('boss2'), 'peer', { coordinator: boss.fingerprint }));
     expect(await c1.next()).toMatchObject({ type: 'error', code: 'already-joined' });
-    const dup = await rawSocket(server);
-    dup.send(JSON.stringify({ type: 'join', room: 'rules', peerId: 'boss', role: 'peer' }));
-    expect(await dup.next()).toMatchObject({ type: 'error', code: 'peer-id-taken' });
-    dup.send(JSON.stringify({ type: 'join', room: 'rules', peerId: 'boss2', role: 'coordinator' }));
-    expect(await dup.next()).toMatchObject({ type: 'error', code: 'coordinator-taken' });
+    const other = await rawSocket(server);
+    other.send(await joinMessage(other.nonce, 'rules', await testIdentity('boss2'), 'coordinator', { coordinator: boss.fingerprint }));
+    expect(await other.next()).toMatchObject({ type: 'error', code: 'not-coordinator' });
     c1.ws.close();
-    dup.ws.close();
+    other.ws.close();
   });
 
   it('never delivers across rooms: a signal to a peer of another room is an error', async () => {
@@ -86,7 +91,7 @@ describe('signaling server', () => {
     let leaked = false;
     y.on('signal', () => (leaked = true));
     const err = nextEvent((h) => x.on('error', h));
-    x.sendSignal('y', 'c', { kind: 'abort' });
+    x.sendSignal(y.peerId, 'c', { kind: 'abort' });
     expect(await err).toMatchObject({ code: 'unknown-peer' });
     await y.ping();
     expect(leaked).toBe(false);
@@ -102,13 +107,13 @@ describe('signaling server', () => {
     good2.on('signal', (ev) => relayed.push(ev.connId));
     for (let i = 0; i < 3; i++) {
       evil.send('garbage');
-      good1.sendSignal('g2', `ok${i}`, { kind: 'abort' });
+      good1.sendSignal(good2.peerId, `ok${i}`, { kind: 'abort' });
     }
     const replies = [await evil.next(), await evil.next(), await evil.next()];
     expect(replies.map((r) => r.strikesLeft)).toEqual([2, 1, 0]);
     expect((await evil.closed).code).toBe(CLOSE_POLICY_VIOLATION);
     // The evil peer is announced as gone, and the good ones are unaffected.
-    await expect.poll(() => good1.peers.has('evil')).toBe(false);
+    await expect.poll(() => good1.peers.has(idOf('evil'))).toBe(false);
     expect(await good1.ping()).toBeLessThan(1000);
     await expect.poll(() => relayed).toEqual(['ok0', 'ok1', 'ok2']);
     good1.close();
@@ -138,7 +143,7 @@ describe('signaling server', () => {
     other.on('peer-left', () => (otherSaw = true));
     const left = nextEvent((h) => a.on('peer-left', h));
     b.close();
-    expect(await left).toEqual({ peerId: 'b', role: 'peer' });
+    expect(await left).toEqual({ peerId: b.peerId, role: 'peer', key: b.identity.publicKey });
     await other.ping();
     expect(otherSaw).toBe(false);
     a.close();
@@ -149,14 +154,14 @@ describe('signaling server', () => {
     const coord = await join(server, 'ctl', 'coord', 'coordinator');
     const p1 = await join(server, 'ctl', 'p1');
     const p2 = await join(server, 'ctl', 'p2');
-    expect(p1.coordinatorId).toBe('coord');
+    expect(p1.coordinatorId).toBe(coord.peerId);
 
     const atCoord = nextEvent((h) => coord.on('control', h));
     p1.sendControl({ type: 'peer-info', platform: 'node', gpu: false });
-    expect(await atCoord).toEqual({ from: 'p1', msg: { type: 'peer-info', platform: 'node', gpu: false } });
+    expect(await atCoord).toEqual({ from: p1.peerId, msg: { type: 'peer-info', platform: 'node', gpu: false } });
 
     const at1 = nextEvent<Ctl>((h) => p1.on('control', h));
-    coord.sendControl({ type: 'assign', stage: 0, stages: 2, prev: null, next: 'p2' }, 'p1');
+    coord.sendControl({ type: 'assign', stage: 0, stages: 2, prev: null, next: 'p2' }, p1.peerId);
     expect((await at1).msg).toMatchObject({ type: 'assign', next: 'p2' });
 
     const b1 = nextEvent<Ctl>((h) => p1.on('control', h));
@@ -166,7 +171,7 @@ describe('signaling server', () => {
     expect((await b2).msg).toEqual({ type: 'shutdown', reason: 'done' });
 
     const err = nextEvent((h) => p1.on('error', h));
-    p1.sendControl({ type: 'status', state: 'x' }, 'p2');
+    p1.sendControl({ type: 'status', state: 'x' }, p2.peerId);
     expect(await err).toMatchObject({ code: 'forbidden' });
     for (const c of [coord, p1, p2]) c.close();
   });
@@ -176,7 +181,7 @@ describe('signaling server', () => {
     const p1 = await join(server, 'opaque', 'p1');
     const at = nextEvent<Ctl>((h) => coord.on('control', h));
     p1.sendControl({ type: 'format-disk', anything: [1, { deep: 'ok' }] });
-    expect(await at).toEqual({ from: 'p1', msg: { type: 'format-disk', anything: [1, { deep: 'ok' }] } });
+    expect(await at).toEqual({ from: p1.peerId, msg: { type: 'format-disk', anything: [1, { deep: 'ok' }] } });
     for (const c of [coord, p1]) c.close();
   });
 
@@ -189,8 +194,8 @@ describe('signaling server', () => {
     s.send(`{"type":"control","msg":{"type":"custom","name":"x","body":${'['.repeat(nest)}${']'.repeat(nest)}}}`);
     expect(await s.next()).toMatchObject({ type: 'error', code: 'too-deep' });
     const got = nextEvent((h) => g2.on('signal', h));
-    g1.sendSignal('g2', 'after', { kind: 'abort' });
-    expect(await got).toMatchObject({ from: 'g1', connId: 'after' });
+    g1.sendSignal(g2.peerId, 'after', { kind: 'abort' });
+    expect(await got).toMatchObject({ from: g1.peerId, connId: 'after' });
     s.ws.close();
     g1.close();
     g2.close();
@@ -198,9 +203,25 @@ describe('signaling server', () => {
   });
 
   it('a client refused at join gets a SignalingError', async () => {
-    const a = await join(server, 'refuse', 'same');
-    await expect(join(server, 'refuse', 'same')).rejects.toMatchObject({ code: 'peer-id-taken' });
-    a.close();
+    const boss = await testIdentity('refuse-boss');
+    const impostor = await testIdentity('refuse-impostor');
+    const connect = SignalingClient.connect(server.url, {
+      room: 'refuse',
+      role: 'peer',
+      coordinator: impostor.fingerprint,
+      identity: impostor,
+      WebSocket: nodeWebSocket,
+    });
+    await expect(connect).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(
+      SignalingClient.connect(server.url, {
+        room: 'refuse',
+        role: 'coordinator',
+        coordinator: boss.fingerprint,
+        identity: impostor,
+        WebSocket: nodeWebSocket,
+      }),
+    ).rejects.toMatchObject({ code: 'not-coordinator' });
   });
 
   it('close() disconnects clients and frees the port', async () => {

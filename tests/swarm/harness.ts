@@ -15,6 +15,7 @@ import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
 import { swarmControl, type SwarmSignaling } from '../../src/protocol/control-codec';
+import { testIdentity } from '../support/identity';
 import { SwarmPeer, type SwarmPeerOptions } from '../../src/swarm/peer';
 import { holdingControlPlane, type HoldControl } from './held-control';
 
@@ -65,10 +66,11 @@ export async function startSwarm(
   { holdControl, ...opts }: Partial<CoordinatorOptions> & { minPeers: number; holdControl?: HoldControl },
 ): Promise<Swarm> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  // Deterministic test keys (tests/support/identity.ts): the same ids on every run.
   const coordSig = await SignalingClient.connect(server.url, {
     room,
-    peerId: 'coord',
     role: 'coordinator',
+    identity: await testIdentity(`coordinator/${room}`),
     WebSocket: nodeWebSocket,
     control: swarmControl,
   });
@@ -79,7 +81,8 @@ export async function startSwarm(
     const p = await SwarmPeer.join({
       url: server.url,
       room,
-      peerId: id,
+      coordinator: coordSig.coordinatorFingerprint,
+      identity: await testIdentity(`${room}/${id}`),
       WebSocket: nodeWebSocket,
       rtcFactory: nodeRtcFactory(),
       runtime: () => nodeRuntime({ quiet: true }),

@@ -14,7 +14,8 @@ import { evenStages } from '../../src/coordinator/run-builder';
 import { parseRunConfig } from '../../src/protocol/run-config';
 import { PROTOCOL_VERSION } from '../../src/protocol/version';
 import { SwarmPeer } from '../../src/swarm/peer';
-import { nextEvent, startServer } from '../net/helpers';
+import { coordinatorLabel, nextEvent, roomFingerprint, startServer } from '../net/helpers';
+import { testIdentity } from '../support/identity';
 
 let server: SignalingServer;
 beforeAll(async () => {
@@ -22,8 +23,15 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const connect = (room: string, peerId: string, role: 'peer' | 'coordinator') =>
-  SignalingClient.connect(server.url, { room, peerId, role, WebSocket: nodeWebSocket, control: swarmControl });
+const connect = async (room: string, label: string, role: 'peer' | 'coordinator') =>
+  SignalingClient.connect(server.url, {
+    room,
+    role,
+    coordinator: roomFingerprint(room),
+    identity: await testIdentity(role === 'coordinator' ? coordinatorLabel(room) : label),
+    WebSocket: nodeWebSocket,
+    control: swarmControl,
+  });
 
 const run = parseRunConfig({
   runId: 'versions',
@@ -83,7 +91,7 @@ describe('protocol version in the join handshake', () => {
     const peer = await SwarmPeer.join({
       url: server.url,
       room: 'v2',
-      peerId: 'p',
+      coordinator: coordSig.coordinatorFingerprint,
       WebSocket: nodeWebSocket,
       rtcFactory: nodeRtcFactory(),
       compute: () => Promise.resolve(stub),

@@ -61,8 +61,9 @@ function waitForByte(ch: RtcRawChannel, value: number): Promise<void> {
 let rawSignaling: SignalingClient | null = null;
 
 const api = {
-  async join(url: string, room: string, peerId: string): Promise<string> {
-    signaling = await SignalingClient.connect(url, { room, peerId, role: 'peer' });
+  /** Joins `room` (bound to the coordinator fingerprint `coordinator`) with a fresh key; resolves with this tab's id. */
+  async join(url: string, room: string, coordinator: string): Promise<string> {
+    signaling = await SignalingClient.connect(url, { room, coordinator, role: 'peer' });
     network = new PeerNetwork(signaling, factory);
     network.onConnection(track);
     return signaling.peerId;
@@ -133,8 +134,9 @@ const api = {
     return link(peerId).isOpen;
   },
   // ---- raw data channel (benchmark baseline) ----
-  async rawJoin(url: string, room: string, peerId: string): Promise<void> {
-    rawSignaling = await SignalingClient.connect(url, { room, peerId, role: 'peer' });
+  async rawJoin(url: string, room: string, coordinator: string): Promise<string> {
+    rawSignaling = await SignalingClient.connect(url, { room, coordinator, role: 'peer' });
+    return rawSignaling.peerId;
   },
   async rawDial(peerId: string): Promise<void> {
     if (!rawSignaling) throw new Error('rawJoin first');
