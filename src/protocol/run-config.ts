@@ -53,7 +53,10 @@ export const trustSpecSchema = z.object({
   validationRate: z.number().min(0).max(1),
   /** Strikes that evict a peer. */
   strikes: posInt.max(1000),
-  /** Largest |difference| a validation accepts when validator and worker run on different adapter kinds. */
+  /**
+   * Largest difference a validation accepts when validator and worker run on different adapter kinds, relative to
+   * the largest |value| of the compared vector (a loss: to max(1, |loss|)); default 1e-5 (src/swarm/validator.ts).
+   */
   tolerance: z.number().nonnegative().optional(),
 });
 export type TrustSpec = z.infer<typeof trustSpecSchema>;
