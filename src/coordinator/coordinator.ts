@@ -11,6 +11,8 @@ import { assignStage } from './assignment';
 import { trustOf, type RunConfig } from '../protocol/run-config';
 import { lanesOf, localSyncOf } from '../swarm/local-sync';
 import { isSyncStep } from '../model/outer-optimizer';
+import { TraceBook } from './traces';
+import { StepValidation, type StepCheck } from './validation';
 import { judgeRobust, StrikeBook, type RobustReport, type Striker } from './strikes';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
@@ -123,6 +125,15 @@ export class Coordinator implements Striker {
   private syncStep = -1;
   private syncDone = new Map<string, string>();
   private stepDone = new Map<string, string>();
+  /** The current attempt's step traces and validations (docs/trust.md "Validators"; src/coordinator/validation.ts). */
+  private book: TraceBook | null = null;
+  private validation: StepValidation | null = null;
+  /** Adapter kind per peer (peer-info): validations compare bitwise within a kind, within a tolerance across. */
+  private readonly adapters = new Map<string, string>();
+  /** Params digest each peer reported at its last step-done: a validator must hold the worker's. */
+  private committed = new Map<string, string>();
+  /** Validator rotation per stage. */
+  private readonly rotation: number[] = [];
   private ready = new Map<string, number>();
   private progressAt = 0;
   /** Strikes per peer identity; `trust.strikes` of them evict (docs/trust.md). */
@@ -217,6 +228,14 @@ export class Coordinator implements Striker {
       case 'step-done':
         if (mine(msg)) this.stepDone.set(from, msg.digest);
         break;
+      case 'step-trace': {
+        const why = this.book ? this.book.add(from, msg) : 'no step running';
+        if (why) this.log(`dropped step-trace from ${from}: ${why}`);
+        break;
+      }
+      case 'validation':
+        if (!this.validation?.onVerdict(from, msg)) this.log(`dropped validation of ${msg.worker} from ${from}: none pending`);
+        break;
       case 'status':
         if (msg.state === 'error') this.log(`${from} reports an error: ${msg.detail ?? ''}`);
         break;
@@ -260,6 +279,7 @@ export class Coordinator implements Striker {
     const stage = assignStage(stages);
     const rec: PeerRecord = { peerId, stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true };
     this.peers.set(peerId, rec);
+    this.adapters.set(peerId, msg.adapter ?? '');
     this.log(`${peerId} (${msg.platform}, ${Math.round(rec.throughput)} tok/s) -> stage ${stage}`);
     this.cp.sendControl({ type: 'swarm-assign', stage, run: this.run }, peerId);
     this.events.emit('assigned', { peerId, stage });
@@ -468,6 +488,8 @@ export class Coordinator implements Striker {
     const robust = trustOf(this.run).aggregation !== 'sum' && !local;
     const firsts = members[0];
     const owners = Array.from({ length: M }, (_, k) => firsts[k % firsts.length]);
+    const book = (this.book = new TraceBook(step, attempt, members));
+    this.validation = null;
     const all = members.flat();
     const vanished = () => {
       const gone = all.find((p) => !this.isAlive(p));
@@ -493,6 +515,10 @@ export class Coordinator implements Striker {
       throw err;
     });
     if (robust) this.judgeRobustReduce(members);
+    // Every member's trace, then neighbours' agreement and the sampled validations, before the update goes out.
+    await this.waitFor(() => book.complete((p) => this.isAlive(p)), vanished, stepMs, `step ${step} traces`);
+    const check = await this.checkStep(step, attempt, members, book, stepMs, vanished);
+    if (check.restart) throw new Restart(check.restart);
     // Per-step mode: one global norm over the stages. Local-steps mode: each lane's norm over its stages, its own
     // clip scale (lane r = replica r of every stage); the report shows lane 0's.
     const clip = this.run.optimizer.gradClip;
@@ -550,7 +576,59 @@ export class Coordinator implements Striker {
     this.log(
       `step ${step}: loss ${report.loss.toFixed(4)} norm ${gradNorm.toFixed(4)} scale ${scale.toFixed(4)} ${report.ms.toFixed(0)} ms${attempt ? ` (${attempt + 1} attempts)` : ''}`,
     );
+    this.committed = new Map(this.stepDone);
+    // The step's verified work: the final attempt's agreeing traces, and the validations run to the end.
+    const entries = applied.flatMap((m, stage) =>
+      m.map((peerId) => ({
+        peerId,
+        stage,
+        ...book.work(peerId),
+        validations: check.done.get(peerId)?.validations ?? 0,
+        recomputed: check.done.get(peerId)?.recomputed ?? 0,
+      })),
+    );
+    this.events.emit('work', { step, entries });
     return report;
+  }
+
+  /** Trace agreement and the sampled validations of an attempt (src/coordinator/validation.ts). */
+  private async checkStep(
+    step: number,
+    attempt: number,
+    members: string[][],
+    book: TraceBook,
+    stepMs: number,
+    vanished: () => string | null,
+  ): Promise<StepCheck> {
+    const v = new StepValidation({
+      run: this.run,
+      step,
+      attempt,
+      members,
+      book,
+      adapters: this.adapters,
+      committed: this.committed,
+      rotation: this.rotation,
+      isAlive: (p) => this.isAlive(p),
+      send: (msg, to) => this.cp.sendControl(msg, to),
+      wait: (done, what) =>
+        this.waitFor(done, vanished, stepMs, what).then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof Restart && /no progress/.test(err.message)) return false;
+            throw err;
+          },
+        ),
+      strike: (p, reason) => this.strike(p, reason),
+      emitValidation: (ev) => this.events.emit('validation', ev),
+      log: (s) => this.log(s),
+    });
+    this.validation = v;
+    try {
+      return await v.check();
+    } finally {
+      this.validation = null;
+    }
   }
 
   /**
