@@ -16,7 +16,7 @@ export function randomBytes(rand: () => number, maxLen: number): Uint8Array {
 
 /** One to four edits of `valid` (never `valid` itself; a copy). `hot`: byte ranges the edits prefer (headers). */
 export function mutate(valid: Uint8Array, rand: () => number, hot: [number, number][] = []): Uint8Array {
-  let b = valid.slice();
+  let b: Uint8Array = valid.slice();
   const edits = 1 + int(rand, 4);
   const pos = (len: number): number => {
     if (hot.length > 0 && rand() < 0.6) {
