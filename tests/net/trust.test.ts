@@ -4,7 +4,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignalingServer } from '../../signaling-server/server';
 import { ephemeralIdentity, sha256Hex, toBase64Url } from '../../src/net/identity';
-import { PeerNetwork } from '../../src/net/peer-network';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { SignalingClient } from '../../src/net/signaling-client';
 import { CLOSE_NO_TOKEN, CLOSE_REPLACED, joinText } from '../../src/net/signaling-protocol';
