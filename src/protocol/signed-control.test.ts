@@ -18,7 +18,7 @@ import {
 type RoomEvents = {
   control: { from: string; msg: SignedEnvelope };
   'control-rejected': { from: string; error: string };
-  'peer-left': { peerId: string; role: Role };
+  'peer-left': { peerId: string };
 };
 
 class Room {
@@ -62,7 +62,7 @@ class FakeSignaling implements SignedSignaling {
   keyOf(peerId: string): string | undefined {
     return this.roomOf.members.get(peerId)?.identity.publicKey;
   }
-  on: SignedSignaling['on'] = (event: keyof RoomEvents, handler: (ev: never) => void) => this.events.on(event, handler);
+  on: SignedSignaling['on'] = (event: keyof RoomEvents, handler: (ev: never) => void) => this.events.on(event, handler as (ev: unknown) => void);
   sendControl(msg: SignedEnvelope, to?: string): void {
     this.roomOf.relay(this.peerId, msg, to);
   }

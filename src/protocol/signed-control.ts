@@ -15,7 +15,7 @@ import { CONTROL_LIMITS, MAX_CONTROL_BYTES, type ControlParse } from '../net/con
 import { parseBoundedJson } from '../net/bounded-json';
 import { Emitter, type Unsubscribe } from '../net/emitter';
 import { fingerprintOf, idOfFingerprint, SIGNATURE_CHARS, verifySignature, type Identity } from '../net/identity';
-import type { PeerSummary, Role } from '../net/signaling-protocol';
+import type { Role } from '../net/signaling-protocol';
 import { controlMessageSchema, type ControlMessage } from './messages';
 
 export const CONTROL_SIGNING_DOMAIN = 'tabswarm-control';
@@ -129,7 +129,7 @@ export interface SignedSignaling {
   keyOf(peerId: string): string | null | undefined;
   on(event: 'control', handler: (ev: { from: string; msg: SignedEnvelope }) => void): Unsubscribe;
   on(event: 'control-rejected', handler: (ev: { from: string; error: string }) => void): Unsubscribe;
-  on(event: 'peer-left', handler: (ev: PeerSummary) => void): Unsubscribe;
+  on(event: 'peer-left', handler: (ev: { peerId: string }) => void): Unsubscribe;
   sendControl(msg: SignedEnvelope, to?: string): void;
   close(): void;
 }
