@@ -13,6 +13,9 @@ interface Summary {
   first_loss: number;
   last_loss: number;
   tokens_per_s: number;
+  adversaries: string[];
+  evicted: string[];
+  ledger?: Record<string, number>;
 }
 
 async function runDemo(
@@ -83,6 +86,55 @@ describe('tabswarm demo', () => {
     expect(r.stderr).toMatch(/join from another browser|tabswarm\.mjs peer --signal ws:\/\/127\.0\.0\.1:/);
     console.log(`demo --node-peers: ${(r.ms / 1000).toFixed(1)} s, ${JSON.stringify(s)}`);
   }, 180_000);
+
+  it('--adversaries 1 --attack nan: the attacker is named in the summary and evicted; the run trains', async () => {
+    const r = await runDemo(
+      [
+        '--node-peers',
+        '--no-pages',
+        '--peers',
+        '3',
+        '--stages',
+        '1',
+        '--steps',
+        '4',
+        '--aggregation',
+        'trimmed-mean',
+        '--strikes',
+        '1',
+        '--adversaries',
+        '1',
+        '--attack',
+        'nan',
+        ...TINY,
+        '--sample-chars',
+        '0',
+        '--eval-batches',
+        '0',
+      ],
+      150_000,
+    );
+    if (r.code !== 0) console.log(`demo stderr:\n${r.stderr}\nstdout:\n${r.stdout}`);
+    expect(r.code).toBe(0);
+    const s = lastJson(r.stdout);
+    check(s, { steps: 4, peers: 2, stages: 1 }); // the summary counts the members at the end: the 2 honest ones
+    expect(s.adversaries).toHaveLength(1);
+    expect(s.adversaries[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(s.evicted).toEqual(s.adversaries);
+    // Its work was never verified: no credits (the ledger drops an evicted peer's unverified work).
+    expect(s.ledger?.[s.adversaries[0]] ?? 0).toBe(0);
+    expect(r.stderr).toMatch(/1 of them attack \(nan\)/);
+    console.log(`demo --adversaries 1 --attack nan: ${(r.ms / 1000).toFixed(1)} s, ${JSON.stringify(s)}`);
+  }, 180_000);
+
+  it('--attack without --adversaries, or a bad mode: a usage error', async () => {
+    const a = await runDemo(['--node-peers', '--no-pages', '--attack', 'nan'], 60_000);
+    expect(a.code).not.toBe(0);
+    expect(a.stderr).toMatch(/--attack needs --adversaries N/);
+    const b = await runDemo(['--node-peers', '--no-pages', '--adversaries', '1', '--attack', 'flip'], 60_000);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/--attack: unknown attack "flip" \(one of nan, scale:K/);
+  }, 120_000);
 
   // The tab mode runs in the system Chromium, which scripts/setup.sh installs like every browser suite's: it always runs.
   it('tabs: 2 headless Chromium tabs, 2 stages, a short run', async () => {
