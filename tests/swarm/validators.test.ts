@@ -61,10 +61,25 @@ function lyingBackend(rt: Runtime): ComputeBackend {
 /** Peer ids (derived from their keys) by the labels the test gave them. */
 type Ids = Record<string, string>;
 
+/** The real backend, announcing another adapter kind: its validations compare values within the tolerance. */
+function otherKindBackend(rt: Runtime): ComputeBackend {
+  const inner = new LocalComputeBackend(rt);
+  return {
+    get adapter() {
+      const a = inner.adapter;
+      return a ? { ...a, key: 'other-kind' } : null;
+    },
+    benchmark: (reps) => inner.benchmark(reps),
+    createStage: (spec) => inner.createStage(spec),
+    destroy: () => inner.destroy(),
+  };
+}
+
 async function run1x3(
   run: RunConfig,
   room: string,
   liar?: string,
+  otherKind?: string,
 ): Promise<{ swarm: Swarm; rec: Recorded; params: Map<string, Float32Array>[]; id: Ids }> {
   const s = await startSwarm(run, room, { minPeers: 3 });
   swarm = s;
@@ -72,7 +87,15 @@ async function run1x3(
   const id: Ids = {};
   for (const label of ['v0', 'v1', 'v2'])
     id[label] = (
-      await s.addPeer(label, 1000, label === liar ? { compute: async () => lyingBackend(await nodeRuntime({ quiet: true })) } : {})
+      await s.addPeer(
+        label,
+        1000,
+        label === liar
+          ? { compute: async () => lyingBackend(await nodeRuntime({ quiet: true })) }
+          : label === otherKind
+            ? { compute: async () => otherKindBackend(await nodeRuntime({ quiet: true })) }
+            : {},
+      )
     ).peerId;
   await s.coordinator.finished();
   const params = await Promise.all(s.peers.map((p) => p.runtime!.stage.params.read('params')));
@@ -140,6 +163,24 @@ describe('validators', () => {
     cleanups.push(() => ref.rt.destroy());
     const cmp = await compareToReference(honest, ref.params);
     expect(cmp.worst.score).toBeLessThan(1e-5);
+  }, 180_000);
+
+  it('across adapter kinds (values within the tolerance): honest work passes, a gradient liar is still found out', async () => {
+    const run = tinyRun('val-kinds', 1, [[0, 1]], { M: 6, trust: trust(1, 1) });
+    const { swarm: s, rec, id } = await run1x3(run, 'val-kinds', 'v1', 'v2');
+    expect(s.coordinator.reports.map((r) => r.step)).toEqual([0, 1, 2]);
+    for (const st of rec.strikes) expect(st.peerId).toBe(id.v1);
+    expect(rec.evicted.map((e) => e.peerId)).toEqual([id.v1]);
+    // After the eviction v0 (this kind) and v2 ("another" kind) validate each other by values.
+    const cross = rec.validations.filter((v) => v.step > 0);
+    expect(cross).toHaveLength(2 * (run.steps - 1));
+    for (const v of cross) {
+      expect(v.ok).toBe(true);
+      expect(v.detail).toMatch(/across adapter kinds/);
+      expect(v.maxAbsDiff).toBe(0); // the same GPU underneath
+    }
+    const honest = s.peers.filter((p) => p.peerId !== id.v1);
+    expect(await replicasIdentical(honest[0], honest[1])).toBe(true);
   }, 180_000);
 
   it('2 stages x 2 replicas: a last-stage replica that corrupts a gradient payload it sends is struck by its validation', async () => {
