@@ -9,6 +9,8 @@ import { randn, rng, testSeed } from '../../tests/support/random';
 import { attachSwarmTransport } from './allreduce';
 import { RobustMailbox, robustReduce, ROBUST_KIND, type RobustReduceResult } from './robust-reduce';
 import type { TensorMeta } from '../net/tensor';
+import { robustMeta } from '../protocol/tensors';
+import { judgeRobust } from '../coordinator/strikes';
 
 const open: Transport[] = [];
 afterEach(() => {
@@ -144,6 +146,39 @@ describe('robust reduce', () => {
       expect(Buffer.compare(bits(o.grad), bits(out[0]!.grad))).toBe(0);
       expect(o.digests[1]).toBe(out[0]!.digests[1]); // all saw the same (refused) vector from rank 1
     }
+  });
+
+  it('an equivocating rank (different vectors to different replicas): the digests differ, the verdict strikes it and re-runs', async () => {
+    const r = rng(testSeed('robust reduce equivocation'));
+    const n = 40;
+    const links = mesh(3);
+    const bad = 2;
+    const honest = [0, 1].map((rank) =>
+      robustReduce({
+        links: links[rank],
+        rank,
+        step: 5,
+        attempt: 0,
+        stage: 0,
+        grad: randn(n, r),
+        count: 1,
+        M: 3,
+        trust: trust('centered-clip'),
+        timeoutMs: 10_000,
+      }),
+    );
+    const meta = robustMeta({ step: 5, attempt: 0, stage: 0, rank: bad, count: 1, n });
+    for (const to of [0, 1]) await links[bad][to]!.sendTensor({ kind: ROBUST_KIND, dtype: 'f32', shape: [n], data: randn(n, r), meta });
+    const out = await Promise.all(honest);
+    expect(out[0].digests[bad]).not.toBe(out[1].digests[bad]);
+    const members = ['h0', 'h1', 'x'];
+    const verdict = judgeRobust(
+      0,
+      members,
+      new Map(out.map((o, k) => [members[k], { value: 1, robust: { digests: o.digests, excluded: o.excluded } }])),
+    );
+    expect(verdict.strikes.map((x) => x.peerId)).toEqual(['x']);
+    expect(verdict.rerun).toMatch(/different vectors from x/);
   });
 
   it('a rank that sends nothing is excluded as missing; a rank with no microbatches contributes nothing', async () => {
