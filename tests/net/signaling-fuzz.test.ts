@@ -9,7 +9,12 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { afterAll, expect, it, onTestFailed } from 'vitest';
-import { join } from './helpers';
+import { ephemeralIdentity } from '../../src/net/identity';
+import { nodeWebSocket } from '../../src/net/rtc-node';
+import { SignalingClient } from '../../src/net/signaling-client';
+import { ERROR_CODES, joinText } from '../../src/net/signaling-protocol';
+import { testIdentity } from '../support/identity';
+import { coordinatorLabel, join, joinMessage, roomFingerprint } from './helpers';
 import { rng, seedOverride } from '../support/random';
 
 const SEED = (process.env.TABSWARM_FUZZ_SEED !== undefined ? Number(process.env.TABSWARM_FUZZ_SEED) : 0x7ab5 ^ seedOverride()) >>> 0;
@@ -51,8 +56,23 @@ class Fuzzer {
   real(): unknown {
     const ids = ['g1', 'g2', 'gc', 'x', 'p1-abc', 'coordinator'];
     return this.pick<() => unknown>([
-      () => ({ type: 'join', room: this.pick(['good', 'fz', 'other-room']), peerId: this.pick(ids), role: this.pick(['peer', 'coordinator']) }),
-      () => ({ type: 'join', room: `fz-${this.int(50)}`, role: 'peer' }),
+      () => ({
+        type: 'join',
+        room: this.pick(['good', 'fz', 'other-room']),
+        role: this.pick(['peer', 'coordinator']),
+        coordinator: 'ab'.repeat(32),
+        key: `B${'A'.repeat(86)}`,
+        sig: 'A'.repeat(86),
+      }),
+      () => ({
+        type: 'join',
+        room: `fz-${this.int(50)}`,
+        role: 'peer',
+        coordinator: '0'.repeat(64),
+        key: 'x'.repeat(87),
+        sig: 'y'.repeat(86),
+        token: 't',
+      }),
       () => ({ type: 'signal', to: this.pick(ids), connId: 'c1', data: { kind: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' } }),
       () => ({
         type: 'signal',
@@ -157,8 +177,14 @@ class Fuzzer {
           { type: 'signal', to: this.pick(['g1', 'g2', 'gc']), connId: 'evil', data: { kind: 'abort' } },
           { type: 'control', to: this.pick(['g1', 'g2', 'gc', '*']), msg: { type: 'shutdown', reason: 'evil' } },
           { type: 'control', msg: { type: 'step-apply', step: 0, attempt: 0, scale: 1, lr: 1 } },
-          { type: 'join', room: 'good', peerId: this.pick(['g1', 'g2', 'gc']), role: this.pick(['peer', 'coordinator']) },
-          { type: 'join', room: 'good', role: 'coordinator' },
+          {
+            type: 'join',
+            room: 'good',
+            role: this.pick(['peer', 'coordinator']),
+            coordinator: '0'.repeat(64),
+            key: 'k'.repeat(87),
+            sig: 's'.repeat(86),
+          },
         ]),
       ),
       binary: false,
@@ -170,6 +196,7 @@ class Fuzzer {
 /** One attacker: a raw socket that reopens whenever the server closes it, sending frames one after another. */
 class Attacker {
   private ws: WebSocket | null = null;
+  private readonly identity = ephemeralIdentity();
   reconnects = 0;
   constructor(private readonly url: string) {}
 
@@ -179,13 +206,17 @@ class Attacker {
     const ws = new WebSocket(this.url);
     ws.on('message', () => undefined); // replies are not the point; they must only not pile up here
     ws.on('error', () => undefined);
+    const challenge = new Promise<string>((resolve) =>
+      ws.once('message', (d) => resolve(String((JSON.parse(String(d)) as { nonce?: unknown }).nonce))),
+    );
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
     this.reconnects++;
     this.ws = ws;
-    if (this.reconnects % 2 === 0) ws.send(JSON.stringify({ type: 'join', room: `fz-${this.reconnects % 7}`, role: 'peer' }));
+    // Every other connection joins a room with a valid signature first, so that in-room paths get fuzzed too.
+    if (this.reconnects % 2 === 0) ws.send(await joinMessage(await challenge, `fz-${this.reconnects % 7}`, await this.identity));
     return ws;
   }
 
@@ -312,3 +343,265 @@ it(`survives ${MESSAGES} fuzzed messages while good clients keep relaying (seed 
   await new Promise((r) => child.once('exit', r));
   expect(server.exit).toEqual({ code: 0, signal: null });
 }, 120_000);
+
+// ---- the join / signature path ------------------------------------------------------------------------------------
+
+const JOINS = Number(process.env.TABSWARM_FUZZ_JOINS ?? 10_000);
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** What a join input is, and the replies it may get. */
+type JoinKind =
+  | 'valid'
+  | 'valid-coordinator'
+  | 'claim-coordinator'
+  | 'stolen-key'
+  | 'sig-random'
+  | 'sig-flipped'
+  | 'nonce-wrong'
+  | 'key-random'
+  | 'key-mutated'
+  | 'changed-after-signing'
+  | 'good-token'
+  | 'bad-token'
+  | 'token-garbage'
+  | 'peer-token-hash'
+  | 'mutated'
+  | 'truncated';
+
+const EXPECT: Record<JoinKind, readonly string[]> = {
+  valid: ['joined'],
+  'valid-coordinator': ['joined'],
+  'claim-coordinator': ['not-coordinator'],
+  'stolen-key': ['bad-signature'],
+  'sig-random': ['bad-signature'],
+  'sig-flipped': ['bad-signature'],
+  'nonce-wrong': ['bad-signature'],
+  'key-random': ['bad-signature', 'invalid'],
+  'key-mutated': ['bad-signature', 'invalid'],
+  'changed-after-signing': ['bad-signature'],
+  'good-token': ['joined'],
+  'bad-token': ['bad-token'],
+  'token-garbage': ['bad-token', 'invalid'],
+  'peer-token-hash': ['invalid'],
+  mutated: ['joined', 'malformed', 'invalid', 'bad-signature', 'not-coordinator', 'bad-token', 'forbidden'],
+  truncated: ['malformed', 'invalid'],
+};
+
+/** One join attacker: a raw socket; every input waits for its reply (a missing reply is a hang). */
+class JoinAttacker {
+  private ws: WebSocket | null = null;
+  private nonce = '';
+  private readonly replies: Record<string, unknown>[] = [];
+  private waiter: ((m: Record<string, unknown>) => void) | null = null;
+  joined = false;
+
+  constructor(private readonly url: string) {}
+
+  async open(): Promise<string> {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && !this.joined) return this.nonce;
+    this.ws?.terminate();
+    this.joined = false;
+    const ws = new WebSocket(this.url);
+    ws.on('error', () => undefined);
+    this.replies.length = 0;
+    ws.on('message', (d) => {
+      if (this.ws !== ws) return; // a replaced socket's last messages
+      const m = JSON.parse(String(d)) as Record<string, unknown>;
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = null;
+        w(m);
+      } else this.replies.push(m);
+    });
+    this.ws = ws;
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const challenge = await this.next();
+    if (challenge.type !== 'challenge') throw new Error(`expected a challenge, got ${JSON.stringify(challenge)}`);
+    this.nonce = String(challenge.nonce);
+    return this.nonce;
+  }
+
+  private next(): Promise<Record<string, unknown>> {
+    const m = this.replies.shift();
+    if (m) return Promise.resolve(m);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no reply within 10 s: the join path hangs')), 10_000);
+      this.waiter = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+    });
+  }
+
+  /** Sends one input and returns its reply's outcome: 'joined' or the error code. */
+  async attempt(text: string): Promise<string> {
+    const ws = this.ws;
+    if (!ws) throw new Error('open first');
+    ws.send(text);
+    const r = await this.next();
+    if (r.type === 'joined') {
+      this.joined = true;
+      return 'joined';
+    }
+    if (r.type !== 'error' || typeof r.code !== 'string' || !(ERROR_CODES as readonly string[]).includes(r.code)) {
+      throw new Error(`unexpected reply ${JSON.stringify(r)} to ${text.slice(0, 200)}`);
+    }
+    return r.code;
+  }
+
+  close(): void {
+    this.ws?.terminate();
+  }
+}
+
+it(`refuses ${JOINS} fuzzed joins (keys, signatures, nonces, tokens) with a clear error while good clients keep relaying (seed ${SEED})`, async () => {
+  onTestFailed(() => console.error(`[fuzz joins] reproduce with TABSWARM_FUZZ_SEED=${SEED}`));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--expose-gc', 'bin/run-ts.mjs', 'tests/net/fixtures/fuzz-server.ts'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = new ServerProcess(child);
+  server = proc;
+  const { url } = (await proc.next()) as { url: string };
+
+  // The good room requires a token; its members keep relaying through the attack.
+  const TOKEN = 'good-token';
+  const boss = await testIdentity(coordinatorLabel('good'));
+  const opts = { WebSocket: nodeWebSocket, log: () => undefined };
+  const gc = await SignalingClient.connect(url, { ...opts, room: 'good', role: 'coordinator', identity: boss, token: TOKEN });
+  const g1 = await SignalingClient.connect(url, {
+    ...opts,
+    room: 'good',
+    role: 'peer',
+    coordinator: boss.fingerprint,
+    identity: await testIdentity('g1'),
+    token: TOKEN,
+  });
+  const g2 = await SignalingClient.connect(url, {
+    ...opts,
+    room: 'good',
+    role: 'peer',
+    coordinator: boss.fingerprint,
+    identity: await testIdentity('g2'),
+    token: TOKEN,
+  });
+  const goodErrors: unknown[] = [];
+  for (const c of [gc, g1, g2]) c.on('error', (e) => goodErrors.push(e));
+  const got = new Set<string>();
+  g2.on('signal', (ev) => ev.from === g1.peerId && got.add(ev.connId));
+  let sent = 0;
+  const relay = setInterval(() => g1.sendSignal(g2.peerId, `ok-${sent++}`, { kind: 'abort' }), 10);
+
+  const f = new Fuzzer(SEED ^ 0x101);
+  const pool = await Promise.all(Array.from({ length: 6 }, (_, i) => testIdentity(`fuzz-joiner-${i}`)));
+  const kinds = Object.keys(EXPECT) as JoinKind[];
+  const outcomes: Record<string, Record<string, number>> = {};
+  const wrong: string[] = [];
+  const b64 = (n: number) => Array.from({ length: n }, () => B64[f.int(64)]).join('');
+  const flip = (s: string, upTo: number) => {
+    const at = f.int(upTo);
+    const c = s[at] === 'A' ? 'B' : 'A';
+    return s.slice(0, at) + c + s.slice(at + 1);
+  };
+
+  /** One seeded input for the attacker's current nonce. */
+  async function input(kind: JoinKind, nonce: string): Promise<string> {
+    const me = f.pick(pool);
+    const room = f.chance(0.5) ? 'good' : `fz-${f.int(20)}`;
+    const coordinator = room === 'good' ? boss.fingerprint : roomFingerprint(room);
+    const base = { type: 'join', room, role: 'peer', coordinator, key: me.publicKey, sig: '' };
+    const signed = async (o: Record<string, unknown>, n = nonce) => ({
+      ...o,
+      sig: await me.sign(joinText(n, String(o.room), o.role === 'coordinator' ? 'coordinator' : 'peer', String(o.coordinator))),
+    });
+    const fz = { ...base, room: `fz-${f.int(20)}`, coordinator: roomFingerprint('fz') };
+    switch (kind) {
+      case 'valid':
+        return JSON.stringify(await signed(fz));
+      case 'valid-coordinator':
+        return JSON.stringify(await signed({ ...fz, role: 'coordinator', coordinator: me.fingerprint }));
+      case 'claim-coordinator':
+        return JSON.stringify(await signed({ ...base, role: 'coordinator', token: TOKEN }));
+      case 'stolen-key':
+        return JSON.stringify({ ...(await signed({ ...base, token: TOKEN })), key: f.pick([g1, g2, gc]).identity.publicKey });
+      case 'sig-random':
+        return JSON.stringify({ ...base, token: TOKEN, sig: b64(86) });
+      case 'sig-flipped': {
+        const v = await signed({ ...base, token: TOKEN });
+        return JSON.stringify({ ...v, sig: flip(v.sig, 80) });
+      }
+      case 'nonce-wrong':
+        return JSON.stringify(await signed({ ...base, token: TOKEN }, f.chance(0.5) ? b64(43) : flip(nonce, 42)));
+      case 'key-random':
+        return JSON.stringify({ ...(await signed({ ...base, token: TOKEN })), key: f.chance(0.5) ? `B${b64(86)}` : b64(f.pick([87, 86, 88, 10])) });
+      case 'key-mutated': {
+        const v = await signed({ ...base, token: TOKEN });
+        return JSON.stringify({ ...v, key: flip(me.publicKey, 85) });
+      }
+      case 'changed-after-signing': {
+        const v = await signed({ ...base, token: TOKEN });
+        const field = f.pick(['room', 'role', 'coordinator'] as const);
+        const changed = field === 'room' ? `${room}x` : field === 'role' ? 'coordinator' : roomFingerprint(`${room}-other`);
+        return JSON.stringify({ ...v, [field]: changed });
+      }
+      case 'good-token':
+        return JSON.stringify(await signed({ ...base, room: 'good', coordinator: boss.fingerprint, token: TOKEN }));
+      case 'bad-token':
+        return JSON.stringify(
+          await signed({ ...base, room: 'good', coordinator: boss.fingerprint, ...(f.chance(0.3) ? {} : { token: `${TOKEN}${f.int(9)}` }) }),
+        );
+      case 'token-garbage':
+        return JSON.stringify(
+          await signed({ ...base, room: 'good', coordinator: boss.fingerprint, token: f.pick(['', ' ', 'é', 'x'.repeat(300), f.str(5)]) }),
+        );
+      case 'peer-token-hash':
+        return JSON.stringify(await signed({ ...base, token: TOKEN, tokenHash: '0'.repeat(64) }));
+      case 'mutated':
+        return JSON.stringify(f.mutate(await signed(f.chance(0.5) ? { ...base, token: TOKEN } : fz)));
+      case 'truncated': {
+        const text = JSON.stringify(await signed(base));
+        return text.slice(0, f.int(text.length - 1));
+      }
+    }
+  }
+
+  const attackers = Array.from({ length: 6 }, () => new JoinAttacker(url));
+  const inputs = Array.from({ length: JOINS }, () => f.pick(kinds));
+  try {
+    await Promise.all(
+      attackers.map(async (a, k) => {
+        for (let i = k; i < inputs.length; i += attackers.length) {
+          const kind = inputs[i];
+          const nonce = await a.open(); // a fresh connection after a successful join
+          const outcome = await a.attempt(await input(kind, nonce));
+          (outcomes[kind] ??= {})[outcome] = (outcomes[kind][outcome] ?? 0) + 1;
+          if (!EXPECT[kind].includes(outcome) && wrong.length < 10) wrong.push(`${kind} -> ${outcome}`);
+        }
+      }),
+    );
+    expect(proc.exit).toBeNull();
+    expect(wrong).toEqual([]);
+    // Every kind was tried, and the signature path saw most inputs.
+    for (const k of kinds) expect(Object.values(outcomes[k] ?? {}).reduce((a, b) => a + b, 0)).toBeGreaterThan(JOINS / kinds.length / 3);
+    // The good room: never joined by a claimed key, its members untouched, relaying throughout.
+    expect(gc.peers.get(g1.peerId)).toBe('peer');
+    expect(gc.peers.get(g2.peerId)).toBe('peer');
+    expect(g1.coordinatorId).toBe(boss.id);
+    expect(await g1.ping(5000)).toBeLessThan(5000);
+    clearInterval(relay);
+    const n = sent;
+    await expect.poll(() => got.size, { timeout: 10_000 }).toBe(n);
+    expect(goodErrors).toEqual([]);
+    for (const a of attackers) a.close();
+    await expect.poll(async () => (await proc.heap()).stats.connections, { timeout: 10_000 }).toBe(3);
+    console.log(`[fuzz joins] seed ${SEED}: ${JOINS} joins in ${Math.round(performance.now() - t0)} ms: ${JSON.stringify(outcomes)}`);
+  } finally {
+    clearInterval(relay);
+    for (const a of attackers) a.close();
+    for (const c of [gc, g1, g2]) c.close();
+  }
+  child.stdin.write('exit\n');
+  await new Promise((r) => child.once('exit', r));
+  expect(proc.exit).toEqual({ code: 0, signal: null });
+}, 180_000);
