@@ -179,7 +179,7 @@ export class StageRuntime {
   readonly timings = { compute: 0, reduce: 0, apply: 0 };
   private tStepBegin = 0;
   /** What this replica computed in the current attempt (step-trace), its inputs kept for a validator's upload. */
-  readonly trace = new StepTraceRecorder();
+  readonly trace: StepTraceRecorder;
   /** Recomputes other replicas' contributions, uploads this one's (null: the run does not validate). */
   private readonly validator: Validator | null;
   /** The attempt's contribution (stage gradient before the reduce), kept for a cross-adapter validation. */
@@ -228,6 +228,8 @@ export class StageRuntime {
       void this.enqueue(() => outer.reset()); // θ_sync = the initial weights
     }
     this.freeSlots = Array.from({ length: layout.slotCount }, (_, i) => i);
+    // The payloads themselves are kept only when the run validates (uploads); the digests always (step-trace).
+    this.trace = new StepTraceRecorder(validates(opts.run));
     this.validator = validates(opts.run) ? this.newValidator() : null;
   }
 
@@ -255,7 +257,9 @@ export class StageRuntime {
       paramsDigest: () => this.lastParamsDigest,
       send: (m) => this.opts.send(m),
       log: (s) => this.log(s),
-      timeoutMs: this.opts.reduceTimeoutMs ?? 60_000,
+      // Half the reduce timeout: a worker that does not upload is reported before the coordinator (whose step
+      // timeout is at least as long) gives up on the validator and strikes it instead.
+      timeoutMs: (this.opts.reduceTimeoutMs ?? 60_000) / 2,
     });
   }
 

@@ -34,7 +34,12 @@ export function digestVector(v: Float32Array): Promise<string> {
 /** Entries per step-trace part (the schema's bounds: 128 sent, 128 received, 1024 backward, 256 losses). */
 const PART_ENTRIES = 128;
 
+const NOTHING = new Uint8Array(0);
+
 export class StepTraceRecorder {
+  /** `keep`: keep the payloads themselves (the run validates), not just their digests. */
+  constructor(private readonly keep: boolean) {}
+
   step = -1;
   attempt = -1;
   readonly backward: number[] = [];
@@ -59,13 +64,13 @@ export class StepTraceRecorder {
   /** A payload received (kept for an upload: a copy, since the original may be transferred to a worker). */
   received(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array): void {
     const copy = bytes.slice();
-    this.recv.push({ mb, peer, kind, bytes: copy, digest: digestBytes(copy) });
+    this.recv.push({ mb, peer, kind, bytes: this.keep ? copy : NOTHING, digest: digestBytes(copy) });
   }
 
   /** A payload sent (kept: a cross-adapter validation compares its values). */
   sentTo(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array): void {
     const copy = bytes.slice();
-    this.sent.push({ mb, peer, kind, bytes: copy, digest: digestBytes(copy) });
+    this.sent.push({ mb, peer, kind, bytes: this.keep ? copy : NOTHING, digest: digestBytes(copy) });
   }
 
   backwardRan(mb: number): void {

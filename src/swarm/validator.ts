@@ -62,8 +62,17 @@ interface Upload {
 
 type Verdict = { ok: boolean; detail: string; maxAbsDiff: number | null };
 
+/** Upload parts kept before their `validate` arrives here (bounded; oldest uploads dropped first). */
+const EARLY_PARTS = 4096;
+
 export class Validator {
   private readonly uploads = new Map<string, Upload>();
+  /**
+   * Upload tensors that overtook the `validate` naming their worker (the worker may get its copy of the message
+   * first): kept per (step, attempt, worker) and handed over when the validation starts. Bounded.
+   */
+  private readonly early = new Map<string, IncomingTensor[]>();
+  private earlyParts = 0;
 
   constructor(private readonly host: ValidatorHost) {}
 
@@ -119,8 +128,10 @@ export class Validator {
     const read = readValidationMeta(x.meta);
     if (!read.ok) return this.host.log(`dropping ${VALIDATION_KIND} from ${from}: ${read.error}`);
     const m = read.value;
-    const up = this.uploads.get(`${m.step}:${m.attempt}:${from}`);
-    if (!up || m.stage !== this.host.stageIndex) return this.host.log(`dropping ${VALIDATION_KIND} from ${from}: no validation of it pending here`);
+    if (m.stage !== this.host.stageIndex) return this.host.log(`dropping ${VALIDATION_KIND} from ${from}: not this stage's`);
+    const key = `${m.step}:${m.attempt}:${from}`;
+    const up = this.uploads.get(key);
+    if (!up) return this.keepEarly(key, x);
     if (m.part === 'head') {
       if (up.expected !== null) return this.host.log(`dropping a second upload head from ${from}`);
       up.expected = m.n;
@@ -133,12 +144,31 @@ export class Validator {
     if (up.expected !== null && up.parts.length === up.expected) up.done();
   }
 
+  private keepEarly(key: string, x: IncomingTensor): void {
+    const list = this.early.get(key) ?? [];
+    list.push(x);
+    this.early.set(key, list);
+    this.earlyParts++;
+    while (this.earlyParts > EARLY_PARTS) {
+      const [oldest, dropped] = this.early.entries().next().value ?? [];
+      if (oldest === undefined || !dropped) break;
+      this.early.delete(oldest);
+      this.earlyParts -= dropped.length;
+      this.host.log(`dropping an early upload (${oldest}): over ${EARLY_PARTS} parts kept`);
+    }
+  }
+
   private async validate(msg: ControlOf<'validate'>): Promise<void> {
     const h = this.host;
     const key = `${msg.step}:${msg.attempt}:${msg.worker}`;
     let verdict: Verdict;
     try {
-      const up = await this.receive(key, msg);
+      const received = this.receive(key, msg);
+      const early = this.early.get(key) ?? [];
+      this.early.delete(key);
+      this.earlyParts -= early.length;
+      for (const x of early) this.onTensor(msg.worker, x);
+      const up = await received;
       verdict = (await this.checkUpload(msg, up)) ?? (await this.recompute(msg, up));
     } catch (err) {
       verdict = { ok: false, detail: err instanceof Error ? err.message : String(err), maxAbsDiff: null };
