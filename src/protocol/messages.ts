@@ -192,7 +192,7 @@ export const validationSchema = z.object({
   worker: peerIdSchema,
   ok: z.boolean(),
   detail: z.string().max(512),
-  /** Largest |difference| seen (0 = bitwise equal). */
+  /** Largest difference seen: 0 = bitwise equal; across adapter kinds relative to the largest |value|, as trust.tolerance. */
   maxAbsDiff: z.number().nonnegative().nullable(),
 });
 
