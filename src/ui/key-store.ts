@@ -31,8 +31,23 @@ function claim(name: string): Promise<boolean> {
   });
 }
 
-/** This tab's identity for `role`: the stored key pair of the first free slot, created (non-extractable) if none. */
-export async function tabIdentity(role: KeyRole): Promise<Identity> {
+const mine = new Map<KeyRole, Promise<Identity>>();
+
+/**
+ * This tab's identity for `role`: the stored key pair of the first free slot, created (non-extractable) if none. The
+ * same for every call in one page.
+ */
+export function tabIdentity(role: KeyRole): Promise<Identity> {
+  let p = mine.get(role);
+  if (!p) {
+    p = claimIdentity(role);
+    mine.set(role, p);
+    p.catch(() => mine.delete(role));
+  }
+  return p;
+}
+
+async function claimIdentity(role: KeyRole): Promise<Identity> {
   for (let slot = 0; slot < MAX_SLOTS; slot++) {
     const name = `tabswarm-identity/${role}/${slot}`;
     if (!(await claim(name))) continue;

@@ -6,7 +6,7 @@ import type { SignalingServer } from '../../signaling-server/server';
 import type { IncomingTensor } from '../../src/net/tensor';
 import type { Transport } from '../../src/net/transport';
 import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from '../browser/harness';
-import { nextEvent, nodePeer, startServer } from './helpers';
+import { nextEvent, nodePeer, roomFingerprint, startServer } from './helpers';
 import { firstMismatch, patternBytes } from './pattern';
 
 const SIZES = [
@@ -42,12 +42,14 @@ afterAll(async () => {
 describe('tab <-> tab (Chromium WebRTC)', () => {
   let a: Page;
   let b: Page;
+  let tabA = '';
+  let tabB = '';
   beforeAll(async () => {
     [a, b] = await Promise.all([openTab(), openTab()]);
-    await a.evaluate(([url]) => window.net.join(url, 'tabs', 'tab-a'), [signaling.url]);
-    await b.evaluate(([url]) => window.net.join(url, 'tabs', 'tab-b'), [signaling.url]);
-    await a.evaluate(() => window.net.dial('tab-b'));
-    await b.evaluate(() => window.net.waitForLink('tab-a'));
+    tabA = await a.evaluate(([url, fp]) => window.net.join(url, 'tabs', fp), [signaling.url, roomFingerprint('tabs')]);
+    tabB = await b.evaluate(([url, fp]) => window.net.join(url, 'tabs', fp), [signaling.url, roomFingerprint('tabs')]);
+    await a.evaluate((id) => window.net.dial(id), tabB);
+    await b.evaluate((id) => window.net.waitForLink(id), tabA);
   }, 60_000);
   afterAll(async () => {
     await a?.evaluate(() => window.net.close());
@@ -58,15 +60,15 @@ describe('tab <-> tab (Chromium WebRTC)', () => {
     it(`sends ${label} bit-identical`, async () => {
       const seed = size + 17;
       const [got] = await Promise.all([
-        b.evaluate(([s, n]) => window.net.checkNext('tab-a', s, n), [seed, size]),
-        a.evaluate(([s, n]) => window.net.sendPattern('tab-b', s, n), [seed, size]),
+        b.evaluate(([s, n, id]) => window.net.checkNext(id, s, n), [seed, size, tabA] as const),
+        a.evaluate(([s, n, id]) => window.net.sendPattern(id, s, n), [seed, size, tabB] as const),
       ]);
       expect(got).toEqual({ mismatch: -1, size, meta: { seed } });
     }, 60_000);
   }
 
   it('round trip is measured over the data channel', async () => {
-    const rtts = await a.evaluate(() => window.net.rtt('tab-b', 5));
+    const rtts = await a.evaluate((id) => window.net.rtt(id, 5), tabB);
     expect(rtts).toHaveLength(5);
     expect(Math.min(...rtts)).toBeLessThan(100);
   });
@@ -79,9 +81,9 @@ describe('tab <-> Node (Chromium WebRTC <-> node-datachannel)', () => {
   beforeAll(async () => {
     tab = await openTab();
     node = await nodePeer(signaling, 'mixed', 'node-1');
-    await tab.evaluate(([url]) => window.net.join(url, 'mixed', 'tab-1'), [signaling.url]);
+    await tab.evaluate(([url, fp]) => window.net.join(url, 'mixed', fp), [signaling.url, roomFingerprint('mixed')]);
     const incoming = nextEvent<Transport>((h) => node.network.onConnection(h), 30_000);
-    await tab.evaluate(() => window.net.dial('node-1'));
+    await tab.evaluate((id) => window.net.dial(id), node.signaling.peerId);
     link = await incoming;
   }, 60_000);
   afterAll(async () => {
@@ -93,7 +95,7 @@ describe('tab <-> Node (Chromium WebRTC <-> node-datachannel)', () => {
     it(`browser -> Node: ${label} bit-identical`, async () => {
       const seed = size + 3;
       const got = nextEvent<IncomingTensor>((h) => link.onTensor(h), 60_000);
-      await tab.evaluate(([s, n]) => window.net.sendPattern('node-1', s, n), [seed, size]);
+      await tab.evaluate(([s, n, id]) => window.net.sendPattern(id, s, n), [seed, size, node.signaling.peerId] as const);
       const t = await got;
       expect(t.meta).toEqual({ seed });
       expect(firstMismatch(seed, t.bytes, size)).toBe(-1);
@@ -101,15 +103,39 @@ describe('tab <-> Node (Chromium WebRTC <-> node-datachannel)', () => {
 
     it(`Node -> browser: ${label} bit-identical`, async () => {
       const seed = size + 5;
-      const check = tab.evaluate(([s, n]) => window.net.checkNext('node-1', s, n), [seed, size]);
+      const check = tab.evaluate(([s, n, id]) => window.net.checkNext(id, s, n), [seed, size, node.signaling.peerId] as const);
       await link.sendTensor({ kind: 'act', dtype: 'u8', shape: [size], data: patternBytes(seed, size), meta: { seed } });
       expect(await check).toEqual({ mismatch: -1, size, meta: { seed } });
     }, 60_000);
   }
 
   it('the browser notices when the Node side closes', async () => {
-    await tab.evaluate(() => window.net.rtt('node-1', 1));
+    const id = node.signaling.peerId;
+    await tab.evaluate((n) => window.net.rtt(n, 1), id);
     link.close();
-    await tab.waitForFunction(() => window.net.stats('node-1') && !window.net.isOpen('node-1'), undefined, { timeout: 10_000 });
+    await tab.waitForFunction((n) => window.net.stats(n) && !window.net.isOpen(n), id, { timeout: 10_000 });
   });
+});
+
+describe('a tab keeps its identity (IndexedDB, src/ui/key-store.ts)', () => {
+  it('the same id after a reload; another tab open at the same time gets its own', async () => {
+    const tab = await openTab();
+    const first = await tab.evaluate(() => window.net.identity('peer'));
+    expect(first).toMatch(/^[0-9a-f]{32}$/);
+    await tab.reload();
+    await tab.waitForFunction(() => document.title === 'net-ready', undefined, { timeout: 30_000 });
+    expect(await tab.evaluate(() => window.net.identity('peer'))).toBe(first);
+    // A second tab of the same origin, open meanwhile: same key would mean same id, and the server would replace one.
+    const other = await openTab();
+    const second = await other.evaluate(() => window.net.identity('peer'));
+    expect(second).toMatch(/^[0-9a-f]{32}$/);
+    expect(second).not.toBe(first);
+    // Roles have their own keys.
+    expect(await tab.evaluate(() => window.net.identity('coordinator'))).not.toBe(first);
+    // The key is stored non-extractable: the page cannot export the private key.
+    const stored = await tab.evaluate(() => window.net.storedKey('peer', 0));
+    expect(stored).toEqual({ extractable: false, type: 'private' });
+    await other.close();
+    await tab.close();
+  }, 60_000);
 });

@@ -6,6 +6,8 @@ import { PeerNetwork } from '../../../src/net/peer-network';
 import { acceptRaw, dialRaw } from '../../../src/net/raw-link';
 import type { RtcRawChannel } from '../../../src/net/rtc-channel';
 import { SignalingClient } from '../../../src/net/signaling-client';
+import { tabIdentity } from '../../../src/ui/key-store';
+import { createStore, get } from 'idb-keyval';
 import type { IncomingTensor } from '../../../src/net/tensor';
 import type { Transport } from '../../../src/net/transport';
 import { DEFAULT_BACKPRESSURE, waitForRoom } from '../../../src/net/backpressure';
@@ -61,6 +63,15 @@ function waitForByte(ch: RtcRawChannel, value: number): Promise<void> {
 let rawSignaling: SignalingClient | null = null;
 
 const api = {
+  /** This tab's stored identity for `role` (src/ui/key-store.ts): its id. */
+  async identity(role: 'peer' | 'coordinator'): Promise<string> {
+    return (await tabIdentity(role)).id;
+  },
+  /** The stored private key of `role`'s slot: is it extractable? (It must not be.) */
+  async storedKey(role: 'peer' | 'coordinator', slot: number): Promise<{ extractable: boolean; type: string } | null> {
+    const keys = await get<CryptoKeyPair>(`tabswarm-identity/${role}/${slot}`, createStore('tabswarm-keys', 'identities'));
+    return keys ? { extractable: keys.privateKey.extractable, type: keys.privateKey.type } : null;
+  },
   /** Joins `room` (bound to the coordinator fingerprint `coordinator`) with a fresh key; resolves with this tab's id. */
   async join(url: string, room: string, coordinator: string): Promise<string> {
     signaling = await SignalingClient.connect(url, { room, coordinator, role: 'peer' });
