@@ -8,7 +8,7 @@ import type { Runtime } from '../../src/gpu/runtime';
 import type { CoordinatorEvents } from '../../src/coordinator/coordinator';
 import type { RunConfig, TrustSpec } from '../../src/protocol/run-config';
 import { LocalComputeBackend, type ComputeBackend, type FlatWhich, type StageCompute } from '../../src/model/stage-compute';
-import { compareToReference, reference, replicasIdentical, startSwarm, tinyRun, type Swarm } from './harness';
+import { compareToReference, reference, replicasIdentical, startSwarm, tinyRun, whenAssigned, type Swarm } from './harness';
 import { sabotagingBackend, type SabotageLog } from './saboteur';
 
 let swarm: Swarm | undefined;
@@ -224,5 +224,39 @@ describe('validators', () => {
     cleanups.push(() => ref.rt.destroy());
     const cmp = await compareToReference(s.peers, ref.params);
     expect(cmp.worst.score).toBeLessThan(1e-5);
+  }, 180_000);
+
+  it('2 stages x 1 replica (no validator): a trace that names another digest than its neighbour sent strikes both, and the step re-runs', async () => {
+    const run = tinyRun('val-trace', 2, [
+      [0, 1],
+      [1, 2],
+    ]);
+    const s = await startSwarm(run, 'val-trace', { minPeers: 2 });
+    swarm = s;
+    const rec = record(s);
+    const first = await s.addPeer('t0', 1000);
+    const second = await s.addPeer('t1', 1000);
+    // t1 claims, once, to have received other activations than t0 sent.
+    const rt = await whenAssigned(second);
+    const messages = rt.trace.messages.bind(rt.trace);
+    let lied = false;
+    rt.trace.messages = async (...args) => {
+      const msgs = await messages(...args);
+      const m = msgs[0];
+      if (lied || !m || m.recv.length === 0) return msgs;
+      lied = true;
+      const [mb, from] = m.recv[0];
+      return [{ ...m, recv: [[mb, from, 'f'.repeat(32)] as [number, string, string], ...m.recv.slice(1)] }, ...msgs.slice(1)];
+    };
+    const reports = await s.coordinator.finished();
+    expect(lied).toBe(true);
+    expect(new Set(rec.strikes.map((x) => x.peerId))).toEqual(new Set([first.peerId, second.peerId]));
+    for (const x of rec.strikes) expect(x.reason).toMatch(/trace disagreement/);
+    expect(rec.validations).toEqual([]);
+    // The one step with the lie ran twice (t1 was patched once it was assigned, before its first step's trace).
+    expect(reports.map((r) => r.attempts).sort()).toEqual([1, 1, 2]);
+    const ref = await reference(run);
+    cleanups.push(() => ref.rt.destroy());
+    expect((await compareToReference(s.peers, ref.params)).worst.score).toBeLessThan(1e-5);
   }, 180_000);
 });
