@@ -5,32 +5,30 @@ import { Coordinator } from '../src/coordinator/coordinator';
 import { nodeRuntime } from '../src/gpu/node-runtime';
 import type { Dataset } from '../src/model/data';
 import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
-import { SignalingClient } from '../src/net/signaling-client';
-import { swarmControl } from '../src/protocol/control-codec';
+import { connectSwarm } from '../src/protocol/control-codec';
 import type { RunConfig } from '../src/protocol/run-config';
-import { SwarmPeer } from '../src/swarm/peer';
+import { SwarmPeer, type SwarmPeerOptions } from '../src/swarm/peer';
 
 export interface NodeSwarm {
   coordinator: Coordinator;
   peers: SwarmPeer[];
 }
 
-/** One peer per stage (ephemeral keys); `onPeer` sees each as it joins, before the run starts. */
+/**
+ * One peer per stage (ephemeral keys), or `opts.peers` peers with `opts.extra(i)` options each (e.g. an attack);
+ * `onPeer` sees each as it joins, before the run starts.
+ */
 export async function withNodeSwarm<T>(
   data: Dataset,
   run: RunConfig,
   use: (sw: NodeSwarm) => Promise<T>,
   onPeer: (p: SwarmPeer) => void = () => undefined,
+  opts: { peers?: number; extra?: (i: number) => Partial<SwarmPeerOptions> } = {},
 ): Promise<T> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
   const room = run.runId;
-  const coordSig = await SignalingClient.connect(server.url, {
-    room,
-    role: 'coordinator',
-    WebSocket: nodeWebSocket,
-    control: swarmControl,
-  });
-  const S = run.stages.length;
+  const coordSig = await connectSwarm(server.url, { room, role: 'coordinator', WebSocket: nodeWebSocket });
+  const S = opts.peers ?? run.stages.length;
   const coordinator = new Coordinator(coordSig, { run, minPeers: S, stepTimeoutMs: 120_000, readyTimeoutMs: 60_000 });
   const peers: SwarmPeer[] = [];
   try {
@@ -45,6 +43,7 @@ export async function withNodeSwarm<T>(
         tokens: () => data.train,
         platform: 'node',
         throughput: 1000,
+        ...opts.extra?.(i),
       });
       onPeer(p);
       peers.push(p);

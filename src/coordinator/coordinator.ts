@@ -11,9 +11,10 @@ import { assignStage } from './assignment';
 import { trustOf, type RunConfig } from '../protocol/run-config';
 import { lanesOf, localSyncOf } from '../swarm/local-sync';
 import { isSyncStep } from '../model/outer-optimizer';
+import { judgeRobust, StrikeBook, type RobustReport, type Striker } from './strikes';
+import { lossOfReports, refuseReport, ReportGate, type AttemptView } from './authorize';
 import { TraceBook } from './traces';
 import { StepValidation, type StepCheck } from './validation';
-import { judgeRobust, StrikeBook, type RobustReport, type Striker } from './strikes';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
 export interface ControlPlane {
@@ -115,14 +116,18 @@ export class Coordinator implements Striker {
   step = 0;
   private readonly done: Promise<StepReport[]>;
   // Per step-attempt collections.
-  private cur: { step: number; attempt: number; members: string[][] } | null = null;
+  private cur: AttemptView | null = null;
   private mbDone = new Set<number>();
-  private losses = new Map<number, number | null>();
+  /** mb-loss reports per microbatch, per last-stage sender (lossOf picks the one on the microbatch's route). */
+  private losses = new Map<number, Map<string, number | null>>();
+  /** Reports refused by authorize.ts (who may report what), counted per type. */
+  readonly refusedReports = new ReportGate((s) => this.log(s));
   private sumsq = new Map<number, number | null>();
   /** Local-steps mode: sum of squares per (stage, lane), key `${stage}:${lane}`. */
   private laneSumsq = new Map<string, number | null>();
   /** Local-steps mode: params digests of the outer sync after step `syncStep`, per peer. */
   private syncStep = -1;
+  private syncMembers: string[][] = [];
   private syncDone = new Map<string, string>();
   private stepDone = new Map<string, string>();
   /** The current attempt's step traces and validations (docs/trust.md "Validators"; src/coordinator/validation.ts). */
@@ -198,6 +203,12 @@ export class Coordinator implements Striker {
   private handleControl(from: string, msg: ControlMessage): void {
     if (this.closed) return;
     const c = this.cur;
+    const refusal = refuseReport(from, msg, {
+      cur: c,
+      syncing: this.syncStep >= 0 ? this.syncMembers : null,
+      announced: (p) => this.isAlive(p),
+    });
+    if (refusal) return this.refusedReports.refuse(from, msg.type, refusal);
     const mine = (m: { step: number; attempt: number }) => !!c && m.step === c.step && m.attempt === c.attempt;
     switch (msg.type) {
       case 'hello':
@@ -213,7 +224,11 @@ export class Coordinator implements Striker {
         if (mine(msg)) this.mbDone.add(msg.mb);
         break;
       case 'mb-loss':
-        if (mine(msg)) this.losses.set(msg.mb, msg.loss);
+        if (mine(msg)) {
+          let byPeer = this.losses.get(msg.mb);
+          if (!byPeer) this.losses.set(msg.mb, (byPeer = new Map()));
+          byPeer.set(from, msg.loss);
+        }
         break;
       case 'grad-sumsq': {
         const lane = c?.members[msg.stage]?.indexOf(from) ?? -1;
@@ -248,6 +263,18 @@ export class Coordinator implements Striker {
     }
     this.wake();
   }
+
+  /**
+   * The loss of microbatch mb in the current attempt: the report of the last-stage member on its route. Without a
+   * route (refined from the step traces), the only last-stage member's, or the value all reporters agree on.
+   */
+  lossOf(mb: number): number | null | undefined {
+    const last = this.cur?.members[this.cur.members.length - 1] ?? [];
+    return lossOfReports(this.losses.get(mb), last, this.routeOf?.(mb) ?? null);
+  }
+
+  /** The last-stage peer microbatch mb of the current attempt went through, from the step traces (docs/trust.md). */
+  routeOf: ((mb: number) => string | null) | null = null;
 
   /** The join handshake's first message: a peer of another protocol version is refused, saying both versions. */
   private hello(peerId: string, protocol: number): void {
@@ -477,7 +504,7 @@ export class Coordinator implements Striker {
     const t0 = performance.now();
     const { M } = this.run;
     const stepMs = this.opts.stepTimeoutMs ?? 60_000;
-    this.cur = { step, attempt, members };
+    this.cur = { step, attempt, members, owners: [] };
     this.mbDone = new Set();
     this.losses = new Map();
     this.sumsq = new Map();
@@ -488,8 +515,14 @@ export class Coordinator implements Striker {
     const robust = trustOf(this.run).aggregation !== 'sum' && !local;
     const firsts = members[0];
     const owners = Array.from({ length: M }, (_, k) => firsts[k % firsts.length]);
+    this.cur.owners = owners;
     const book = (this.book = new TraceBook(step, attempt, members));
     this.validation = null;
+    // The loss of a microbatch is the one its route's last-stage peer reported (authorize.ts lossOf).
+    this.routeOf = (mb) => {
+      const r = book.route(mb, owners[mb] ?? '');
+      return r.length === members.length ? r[r.length - 1] : null;
+    };
     const all = members.flat();
     const vanished = () => {
       const gone = all.find((p) => !this.isAlive(p));
@@ -560,7 +593,7 @@ export class Coordinator implements Striker {
     else if (!local) for (const m of applied) if (new Set(m.map((p) => this.stepDone.get(p))).size > 1) replicasAgree = false;
     if (!replicasAgree) this.log(`step ${step}: replicas disagree on their params digest`);
     let lossSum = 0;
-    for (const l of this.losses.values()) lossSum += l ?? Number.NaN;
+    for (let mb = 0; mb < M; mb++) lossSum += this.lossOf(mb) ?? Number.NaN;
     const report: StepReport = {
       step,
       attempts: attempt + 1,
@@ -638,6 +671,7 @@ export class Coordinator implements Striker {
    */
   private async outerSync(step: number, members: string[][]): Promise<boolean> {
     this.syncStep = step;
+    this.syncMembers = members;
     this.syncDone = new Map();
     const all = members.flat();
     this.cp.sendControl({ type: 'sync-begin', step, members }, '*');

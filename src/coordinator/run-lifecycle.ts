@@ -4,11 +4,10 @@
 // collection by an observer peer after the last step, and the run's summary. Environment-neutral: the WebSocket
 // constructor (Node) and the RTCPeerConnection factory (weight collection) come from the caller.
 import type { WebSocketConstructor } from '../net/signaling-client';
-import { SignalingClient } from '../net/signaling-client';
 import type { Identity } from '../net/identity';
 import type { Unsubscribe } from '../net/emitter';
 import type { RtcFactory } from '../net/rtc-session';
-import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
+import { connectSwarm, type SwarmSignaling } from '../protocol/control-codec';
 import type { ControlMessage } from '../protocol/messages';
 import type { RunConfig } from '../protocol/run-config';
 import { Coordinator, type ControlPlane, type StepReport } from './coordinator';
@@ -62,14 +61,14 @@ export class CoordinatorRun {
   /** Connects to the signaling server as the room's coordinator and starts the run (step 0 waits for peers). */
   static async start(opts: CoordinatorRunOptions): Promise<CoordinatorRun> {
     const wire = new WireMeter();
-    const sig = await SignalingClient.connect(opts.url, {
+    const sig = await connectSwarm(opts.url, {
       room: opts.room,
       role: 'coordinator',
       identity: opts.identity,
       token: opts.token,
       WebSocket: opts.WebSocket,
-      control: swarmControl,
       meter: wire,
+      log: opts.log,
     });
     return new CoordinatorRun(sig, opts, wire);
   }
@@ -166,7 +165,7 @@ export class CoordinatorRun {
     const coordinator = this.sig.coordinatorFingerprint;
     return collectWeights({
       // The observer is a peer of its own, with an ephemeral key.
-      connect: () => SignalingClient.connect(url, { room, role: 'peer', coordinator, token, WebSocket, control: swarmControl }),
+      connect: () => connectSwarm(url, { room, role: 'peer', coordinator, token, WebSocket }),
       control: this.sig,
       rtcFactory: o.rtcFactory,
       members: this.coordinator.members(),

@@ -32,7 +32,7 @@ export async function collectWeights(opts: CollectWeightsOptions): Promise<Map<s
   if (members.some((m) => m.length === 0)) throw new Error('collectWeights: a stage has no live replica');
   const sig = await opts.connect();
   const obsId = sig.peerId;
-  const net = new PeerNetwork(sig, opts.rtcFactory);
+  const net = new PeerNetwork(sig.signaling, opts.rtcFactory);
   const links = new Links(net, () => undefined);
   try {
     const stages = members.map((m) => [...m, obsId]);

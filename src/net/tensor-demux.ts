@@ -37,6 +37,9 @@ export class TensorDemux {
   private backlogBytes = 0;
   /** Backlogged tensors dropped because the backlog was full. */
   dropped = 0;
+  /** Tensors the gate refused. */
+  refused = 0;
+  private gate: ((x: IncomingTensor) => boolean) | null = null;
 
   private constructor(
     readonly transport: Transport,
@@ -67,7 +70,19 @@ export class TensorDemux {
     };
   }
 
+  /**
+   * Decides, before any routing or buffering, whether a tensor from this transport's peer is delivered at all (the
+   * layer above knows who may send what: src/swarm/tensor-policy.ts); a refused tensor is dropped and counted.
+   */
+  setGate(gate: ((x: IncomingTensor) => boolean) | null): void {
+    this.gate = gate;
+  }
+
   private deliver(x: IncomingTensor): void {
+    if (this.gate && !this.gate(x)) {
+      this.refused++;
+      return;
+    }
     const set = this.handlers.get(x.kind);
     if (set && set.size > 0) {
       for (const h of [...set]) {

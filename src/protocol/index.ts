@@ -3,4 +3,5 @@ export * from './messages';
 export * from './run-config';
 export * from './version';
 export * from './control-codec';
+export * from './signed-control';
 export * from './tensors';

@@ -1,7 +1,8 @@
 // SignedControl over an in-memory room (the real signaling server and WebRTC are tests/swarm/trust-*.test.ts): the
 // real keys, signatures and codec; only the relay is a Map.
 import { describe, expect, it } from 'vitest';
-import { Emitter } from '../net/emitter';
+import { Emitter, type Unsubscribe } from '../net/emitter';
+import type { SignalingEvents } from '../net/signaling-client';
 import { ephemeralIdentity, type Identity } from '../net/identity';
 import type { Role } from '../net/signaling-protocol';
 import type { ControlMessage } from './messages';
@@ -15,11 +16,7 @@ import {
   type SignedSignaling,
 } from './signed-control';
 
-type RoomEvents = {
-  control: { from: string; msg: SignedEnvelope };
-  'control-rejected': { from: string; error: string };
-  'peer-left': { peerId: string };
-};
+type RoomEvents = SignalingEvents<SignedEnvelope>;
 
 class Room {
   readonly members = new Map<string, FakeSignaling>();
@@ -42,6 +39,8 @@ class Room {
 
 class FakeSignaling implements SignedSignaling {
   readonly events = new Emitter<RoomEvents>();
+  readonly peers = new Map<string, Role>();
+  readonly coordinatorId = null;
   isOpen = true;
   constructor(
     private readonly roomOf: Room,
@@ -62,7 +61,9 @@ class FakeSignaling implements SignedSignaling {
   keyOf(peerId: string): string | undefined {
     return this.roomOf.members.get(peerId)?.identity.publicKey;
   }
-  on: SignedSignaling['on'] = (event: keyof RoomEvents, handler: (ev: never) => void) => this.events.on(event, handler as (ev: unknown) => void);
+  on<K extends keyof RoomEvents>(event: K, handler: (ev: RoomEvents[K]) => void): Unsubscribe {
+    return this.events.on(event, handler);
+  }
   sendControl(msg: SignedEnvelope, to?: string): void {
     this.roomOf.relay(this.peerId, msg, to);
   }

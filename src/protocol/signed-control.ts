@@ -15,7 +15,7 @@ import { CONTROL_LIMITS, MAX_CONTROL_BYTES, type ControlParse } from '../net/con
 import { parseBoundedJson } from '../net/bounded-json';
 import { Emitter, type Unsubscribe } from '../net/emitter';
 import { fingerprintOf, idOfFingerprint, SIGNATURE_CHARS, verifySignature, type Identity } from '../net/identity';
-import type { Role } from '../net/signaling-protocol';
+import type { SignalingClient, SignalingEvents } from '../net/signaling-client';
 import { controlMessageSchema, type ControlMessage } from './messages';
 
 export const CONTROL_SIGNING_DOMAIN = 'tabswarm-control';
@@ -115,31 +115,25 @@ export async function openSignedControl(
 
 // ------------------------------------------------------------------------------------------- the control plane
 
-/** What SignedControl needs of a signaling connection whose codec is swarmControl (src/net SignalingClient). */
-export interface SignedSignaling {
-  readonly peerId: string;
-  readonly room: string;
-  readonly role: Role;
-  readonly isOpen: boolean;
-  /** This member's key (signs what it sends). */
-  readonly identity: Identity;
-  /** The fingerprint of the room's coordinator key (the room is bound to it). */
-  readonly coordinatorFingerprint: string;
-  /** A room member's public key (base64url raw), as the server proved it. */
-  keyOf(peerId: string): string | null | undefined;
-  on(event: 'control', handler: (ev: { from: string; msg: SignedEnvelope }) => void): Unsubscribe;
-  on(event: 'control-rejected', handler: (ev: { from: string; error: string }) => void): Unsubscribe;
-  on(event: 'peer-left', handler: (ev: { peerId: string }) => void): Unsubscribe;
-  sendControl(msg: SignedEnvelope, to?: string): void;
-  close(): void;
-}
+/** A signaling connection whose codec is swarmControl (src/protocol/control-codec.ts). */
+export type EnvelopeSignaling = SignalingClient<SignedEnvelope>;
 
-export type SignedControlEvents = {
+/** What SignedControl needs of it (a SignalingClient; unit tests pass an in-memory room). */
+export type SignedSignaling = Pick<
+  EnvelopeSignaling,
+  'peerId' | 'room' | 'role' | 'isOpen' | 'identity' | 'coordinatorFingerprint' | 'keyOf' | 'peers' | 'coordinatorId' | 'on' | 'sendControl' | 'close'
+>;
+
+type OwnEvents = {
   /** A verified message, in its sender's order. */
   control: { from: string; msg: ControlMessage };
   dropped: { from: string; reason: ControlDropReason; error: string };
-  'peer-left': { peerId: string };
+  /** A member left: after the messages it sent before leaving were verified and delivered. */
+  'peer-left': SignalingEvents<SignedEnvelope>['peer-left'];
 };
+/** SignedControl's events: its own, and the signaling connection's others (peer-joined, close, ...) passed through. */
+export type SignedControlEvents = OwnEvents & Omit<SignalingEvents<SignedEnvelope>, keyof OwnEvents | 'control-rejected'>;
+const OWN = new Set<string>(['control', 'dropped', 'peer-left']);
 
 export interface SignedControlOptions {
   log?: (s: string) => void;
@@ -150,10 +144,10 @@ export interface SignedControlOptions {
 /**
  * The swarm's control plane over a signaling connection: signs what it sends (in send order), verifies what it
  * receives (per sender, in arrival order) and delivers typed messages. The Coordinator's ControlPlane and the
- * SwarmPeer's control both run on it.
+ * SwarmPeer's control both run on it. The connection's own properties pass through.
  */
-export class SignedControl {
-  private readonly emitter = new Emitter<SignedControlEvents>();
+export class SignedControl<S extends SignedSignaling = SignedSignaling> {
+  private readonly emitter = new Emitter<OwnEvents>();
   readonly drops: Record<ControlDropReason, number> = Object.fromEntries(CONTROL_DROP_REASONS.map((r) => [r, 0])) as Record<
     ControlDropReason,
     number
@@ -165,20 +159,23 @@ export class SignedControl {
   private readonly offs: Unsubscribe[] = [];
   private closed = false;
   private readonly scope: ControlScope;
-  private readonly coordinatorId: string;
+  private readonly coordinatorKeyId: string;
 
   constructor(
-    readonly signaling: SignedSignaling,
+    readonly signaling: S,
     private readonly opts: SignedControlOptions = {},
   ) {
     this.scope = { coordinatorFingerprint: signaling.coordinatorFingerprint, room: signaling.room };
-    this.coordinatorId = idOfFingerprint(signaling.coordinatorFingerprint);
+    this.coordinatorKeyId = idOfFingerprint(signaling.coordinatorFingerprint);
     this.offs.push(
       signaling.on('control', ({ from, msg }) => this.receive(from, msg)),
       signaling.on('control-rejected', ({ from, error }) => this.drop(from, 'malformed', error)),
-      signaling.on('peer-left', ({ peerId }) => {
-        this.queues.delete(peerId);
-        this.emitter.emit('peer-left', { peerId });
+      signaling.on('peer-left', (ev) => {
+        // After what it sent before leaving: the coordinator counts a report that raced its sender's exit.
+        const q = this.queues.get(ev.peerId);
+        this.queues.delete(ev.peerId);
+        if (q) void q.tail.then(() => this.emitter.emit('peer-left', ev));
+        else this.emitter.emit('peer-left', ev);
       }),
     );
   }
@@ -186,13 +183,35 @@ export class SignedControl {
   get peerId(): string {
     return this.signaling.peerId;
   }
+  get room(): string {
+    return this.signaling.room;
+  }
+  get role(): S['role'] {
+    return this.signaling.role;
+  }
+  get identity(): S['identity'] {
+    return this.signaling.identity;
+  }
+  get coordinatorFingerprint(): string {
+    return this.signaling.coordinatorFingerprint;
+  }
+  get peers(): S['peers'] {
+    return this.signaling.peers;
+  }
+  get coordinatorId(): string | null {
+    return this.signaling.coordinatorId;
+  }
+  keyOf(peerId: string): string | undefined {
+    return this.signaling.keyOf(peerId);
+  }
 
   get isOpen(): boolean {
     return !this.closed && this.signaling.isOpen;
   }
 
   on<K extends keyof SignedControlEvents>(event: K, handler: (ev: SignedControlEvents[K]) => void): Unsubscribe {
-    return this.emitter.on(event, handler);
+    if (OWN.has(event)) return this.emitter.on(event as keyof OwnEvents, handler as (ev: unknown) => void);
+    return this.signaling.on(event as Exclude<K, keyof OwnEvents>, handler as never);
   }
 
   /**
@@ -230,21 +249,22 @@ export class SignedControl {
   private receive(from: string, env: SignedEnvelope): void {
     if (this.closed) return;
     // A peer obeys its room's coordinator only; the coordinator hears every member (authorize.ts says who may report what).
-    if (this.signaling.role !== 'coordinator' && from !== this.coordinatorId)
+    if (this.signaling.role !== 'coordinator' && from !== this.coordinatorKeyId)
       return this.drop(from, 'not-coordinator', `${env.type.slice(0, 64)} from a member that is not the room's coordinator`);
+    // The key now: a sender that leaves right after sending is gone from the room by the time its turn comes.
+    const key = this.signaling.keyOf(from);
     let q = this.queues.get(from);
     if (!q) this.queues.set(from, (q = { tail: Promise.resolve(), pending: 0 }));
     if (q.pending >= (this.opts.maxPending ?? 1024)) return this.drop(from, 'flood', `more than ${q.pending} messages waiting for verification`);
     const queue = q;
     queue.pending++;
     queue.tail = queue.tail
-      .then(() => this.verify(from, env))
+      .then(() => this.verify(from, key, env))
       .catch((err: unknown) => this.drop(from, 'malformed', err instanceof Error ? err.message : String(err)))
       .finally(() => queue.pending--);
   }
 
-  private async verify(from: string, env: SignedEnvelope): Promise<void> {
-    const key = this.signaling.keyOf(from);
+  private async verify(from: string, key: string | undefined, env: SignedEnvelope): Promise<void> {
     if (!key) return this.drop(from, 'unknown-sender', `no key known for ${from}`);
     if (this.signaling.role !== 'coordinator' && (await fingerprintOf(key)) !== this.scope.coordinatorFingerprint)
       return this.drop(from, 'not-coordinator', `${from}'s key is not the room's coordinator key`);

@@ -28,6 +28,8 @@ export class Links {
     private readonly net: Dialer,
     private readonly onTensor: (from: string, x: IncomingTensor) => void,
     private readonly onLost: (peerId: string, info: CloseInfo) => void = () => undefined,
+    /** Whether a tensor of `kind` from `from` is delivered at all (src/swarm/tensor-policy.ts); default: all. */
+    private readonly admit: (from: string, kind: string) => boolean = () => true,
   ) {
     this.offs.push(net.onConnection((t) => this.adopt(t)));
   }
@@ -48,6 +50,7 @@ export class Links {
       return;
     }
     const demux = attachSwarmTransport(t); // first subscriber, synchronously: no early tensor is lost
+    demux.setGate((x) => this.admit(t.peerId, x.kind));
     attachStateMailbox(t);
     for (const kind of PIPELINE_KINDS) demux.on(kind, (x) => this.onTensor(t.peerId, x));
     const old = this.map.get(t.peerId);
@@ -87,6 +90,11 @@ export class Links {
       }, timeoutMs);
       s.add(done);
     });
+  }
+
+  /** Closes the links to peers `keep` rejects (members that left the membership). */
+  closeOthers(keep: (peerId: string) => boolean): void {
+    for (const [peer, t] of [...this.map]) if (!keep(peer)) t.close();
   }
 
   close(): void {

@@ -12,12 +12,13 @@ import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { PeerNetwork, type PeerNetworkOptions } from '../net/peer-network';
 import type { RtcFactory } from '../net/rtc-session';
-import { SignalingClient, type WebSocketConstructor } from '../net/signaling-client';
+import type { WebSocketConstructor } from '../net/signaling-client';
 import type { Identity } from '../net/identity';
-import { swarmControl, type SwarmSignaling } from '../protocol/control-codec';
+import { connectSwarm, type SwarmSignaling } from '../protocol/control-codec';
 import { WireMeter } from '../net/wire-meter';
 import { wireBytesOf } from '../protocol/wire-categories';
 import { dialsFirst, Links, neededPeers } from './links';
+import { TensorPolicy } from './tensor-policy';
 import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
 import { layoutOf, receiveStageState, sendStageState } from './state-transfer';
@@ -105,6 +106,9 @@ export class SwarmPeer {
   /** forge-reports adversaries only (tests and demos). */
   private readonly forger: ReportForger | null = null;
   private readonly finishedP: Promise<{ reason?: string }>;
+  readonly tensorPolicy: TensorPolicy;
+  /** Tensors refused per sender (tensor-policy.ts). */
+  readonly refusedTensors = new Map<string, number>();
 
   private constructor(
     readonly signaling: SwarmSignaling,
@@ -114,10 +118,18 @@ export class SwarmPeer {
     /** Bytes this peer sends (every link and its signaling connection); reported per step in step-done. */
     readonly wire: WireMeter = new WireMeter(),
   ) {
+    // Links and tensors only from the current membership, only of the kinds each member may send (tensor-policy.ts).
+    this.tensorPolicy = new TensorPolicy(signaling.peerId);
+    network.setAccept((id) => this.tensorPolicy.isMember(id));
     this.links = new Links(
       network,
       (from, x) => this.runtime?.onTensor(from, x),
       (peer, info) => this.log(`link to ${peer} closed (${info.reason})`),
+      (from, kind) => {
+        const why = this.tensorPolicy.refusal(from, kind);
+        if (why) this.refusedTensor(from, why);
+        return why === null;
+      },
     );
     this.finishedP = new Promise((resolve) => this.events.once('shutdown', resolve));
     if (opts.attack?.mode === 'forge-reports') {
@@ -137,7 +149,7 @@ export class SwarmPeer {
         this.report(err);
       }
     });
-    signaling.on('control-rejected', ({ from, error }) => this.log(`dropped a control message from ${from}: ${error}`));
+    // Unsigned, mis-signed, replayed or not the coordinator's: SignedControl drops, counts and logs them.
   }
 
   /**
@@ -159,18 +171,18 @@ export class SwarmPeer {
       }
       opts.onState?.('joining');
       const wire = new WireMeter();
-      sig = await SignalingClient.connect(opts.url, {
+      sig = await connectSwarm(opts.url, {
         room: opts.room,
         role: 'peer',
         coordinator: opts.coordinator,
         identity: opts.identity,
         token: opts.token,
         WebSocket: opts.WebSocket,
-        control: swarmControl,
         meter: wire,
+        log: opts.log,
       });
       const signaling = sig;
-      const net = new PeerNetwork(signaling, opts.rtcFactory, { ...opts.network, transport: { ...opts.network?.transport, meter: wire } });
+      const net = new PeerNetwork(signaling.signaling, opts.rtcFactory, { ...opts.network, transport: { ...opts.network?.transport, meter: wire } });
       const peer = new SwarmPeer(sig, net, backend, opts, wire);
       peer.throughput = throughput;
       const announce = (): void => {
@@ -194,6 +206,15 @@ export class SwarmPeer {
       await backend.destroy().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** A tensor a member may not send us: dropped at the link, and its sender reported (the first few per sender). */
+  private refusedTensor(from: string, why: string): void {
+    const n = (this.refusedTensors.get(from) ?? 0) + 1;
+    this.refusedTensors.set(from, n);
+    if (n > 5 && n % 100 !== 0) return;
+    this.log(`refused a tensor from ${from} (${n} so far): ${why}`);
+    this.send({ type: 'peer-report', peer: from, reason: `refused tensor: ${why}`.slice(0, 512) });
   }
 
   private setState(s: SwarmPeerState): void {
@@ -244,6 +265,11 @@ export class SwarmPeer {
     switch (msg.type) {
       case 'swarm-assign':
       case 'swarm-members':
+        if (msg.type === 'swarm-members') {
+          // The membership counts at once (links from its members must be accepted while we are still busy).
+          this.tensorPolicy.update(msg);
+          this.links.closeOthers((p) => this.tensorPolicy.isMember(p));
+        }
         // Ordered and possibly slow (building the stage, linking up, state transfer).
         this.chain = this.chain
           .then(() => (msg.type === 'swarm-assign' ? this.assign(msg) : this.members(msg)))
@@ -347,6 +373,7 @@ export class SwarmPeer {
         const t = this.links.get(j.source);
         if (!t) throw new Error(`no link to state source ${j.source}`);
         const got = await receiveStageState(t, { timeoutMs, expectLayout: layoutOf(store), expectOuter: sr.localSteps });
+        this.tensorPolicy.stateReceived();
         if (got.step !== msg.step) throw new Error(`state from ${j.source} is at step ${got.step}, the run is at ${msg.step}`);
         await sr.loadState(got);
         sr.setStepsDone(got.step);

@@ -22,6 +22,7 @@ import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor'
 import type { Transport } from '../net/transport';
 import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
 import { microbatchMeta, readStepTensor, tieMeta, type StepTensor } from '../protocol/tensors';
+import { pipelineProblem } from './tensor-policy';
 import { allReduceSum } from './allreduce';
 import { gatherSyncPayloads, laneNext, localSyncOf, type LocalSyncSpec } from './local-sync';
 import { laneMicrobatches } from '../model/outer-optimizer';
@@ -441,6 +442,15 @@ export class StageRuntime {
   private accept(st: StepState, from: string, t: StepTensor): void {
     const { x, meta } = t;
     const mb = meta.mb;
+    // Only the neighbours of this step may send it (tensor-policy.ts): a gradient only from the peer the microbatch
+    // went to, the tie only from the partner replica that sends to this one.
+    const sentTo = t.kind === 'grad' ? st.inflight.get(mb)?.to : undefined;
+    const wrong = t.kind === 'grad' && !st.inflight.has(mb) ? null : pipelineProblem(t.kind, from, this.peerId, this.stageIndex, st.members, sentTo);
+    if (wrong) {
+      this.log(`dropping ${t.kind} of microbatch ${mb} of step ${st.key} from ${from}: ${wrong}`);
+      this.opts.send({ type: 'peer-report', peer: from, reason: `${t.kind} of step ${st.key}: ${wrong}`.slice(0, 512) });
+      return;
+    }
     switch (t.kind) {
       case 'act': {
         if (this.first) return this.log(`first stage got ${x.kind}; dropped`);

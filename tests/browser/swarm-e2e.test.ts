@@ -22,8 +22,7 @@ import { runEngineOptions } from '../../src/coordinator/run-model';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { nodeWebSocket } from '../../src/net/rtc-node';
-import { SignalingClient } from '../../src/net/signaling-client';
-import { swarmControl } from '../../src/protocol/control-codec';
+import { connectSwarm } from '../../src/protocol/control-codec';
 import { broadcastStepReports } from '../../src/coordinator/step-report-broadcast';
 import type { CoordinatorSnapshot } from '../../src/ui/coordinator-page';
 import type { PeerSnapshot } from '../../src/ui/swarm-peer-view';
@@ -69,12 +68,7 @@ function tinyRun(runId: string, steps: number, M: number): RunConfig {
 }
 
 async function startCoordinator(run: RunConfig, room: string, minPeers: number) {
-  const sig = await SignalingClient.connect(signaling.url, {
-    room,
-    role: 'coordinator',
-    WebSocket: nodeWebSocket,
-    control: swarmControl,
-  });
+  const sig = await connectSwarm(signaling.url, { room, role: 'coordinator', WebSocket: nodeWebSocket });
   const coordinator = new Coordinator(sig, { run, minPeers, log: LOG, stepTimeoutMs: 60_000, readyTimeoutMs: 60_000 });
   broadcastStepReports(coordinator, sig);
   cleanup.push(() => {

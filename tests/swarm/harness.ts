@@ -13,8 +13,7 @@ import { Trainer } from '../../src/model/trainer';
 import { runEngineOptions } from '../../src/coordinator/run-model';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
-import { SignalingClient } from '../../src/net/signaling-client';
-import { swarmControl, type SwarmSignaling } from '../../src/protocol/control-codec';
+import { connectSwarm, type SwarmSignaling } from '../../src/protocol/control-codec';
 import { testIdentity } from '../support/identity';
 import { SwarmPeer, type SwarmPeerOptions } from '../../src/swarm/peer';
 import { holdingControlPlane, type HoldControl } from './held-control';
@@ -67,12 +66,12 @@ export async function startSwarm(
 ): Promise<Swarm> {
   const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
   // Deterministic test keys (tests/support/identity.ts): the same ids on every run.
-  const coordSig = await SignalingClient.connect(server.url, {
+  const coordSig = await connectSwarm(server.url, {
     room,
     role: 'coordinator',
     identity: await testIdentity(`coordinator/${room}`),
     WebSocket: nodeWebSocket,
-    control: swarmControl,
+    log: LOG,
   });
   const plane = holdControl ? holdingControlPlane(coordSig, holdControl) : coordSig;
   const coordinator = new Coordinator(plane, { run, log: LOG, stepTimeoutMs: 30_000, readyTimeoutMs: 30_000, ...opts });

@@ -7,8 +7,7 @@ import { Coordinator } from '../../src/coordinator/coordinator';
 import type { ComputeBackend } from '../../src/model/stage-compute';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
-import { SignalingClient } from '../../src/net/signaling-client';
-import { swarmControl } from '../../src/protocol/control-codec';
+import { connectSwarm } from '../../src/protocol/control-codec';
 import type { ControlMessage } from '../../src/protocol/messages';
 import { evenStages } from '../../src/coordinator/run-builder';
 import { parseRunConfig } from '../../src/protocol/run-config';
@@ -24,13 +23,12 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 const connect = async (room: string, label: string, role: 'peer' | 'coordinator') =>
-  SignalingClient.connect(server.url, {
+  connectSwarm(server.url, {
     room,
     role,
     coordinator: roomFingerprint(room),
     identity: await testIdentity(role === 'coordinator' ? coordinatorLabel(room) : label),
     WebSocket: nodeWebSocket,
-    control: swarmControl,
   });
 
 const run = parseRunConfig({
@@ -60,7 +58,7 @@ describe('protocol version in the join handshake', () => {
     const { msg } = await reply;
     expect(msg).toMatchObject({ type: 'refused', protocol: PROTOCOL_VERSION });
     expect(msg.type === 'refused' && msg.reason).toContain(`protocol version ${PROTOCOL_VERSION + 1}`);
-    await old.ping();
+    await old.signaling.ping();
     expect(assigned).toEqual([]);
     // A peer that skips the hello (version 1 had none) is refused too, never assigned.
     const older = await connect('v1', 'older', 'peer');
@@ -69,7 +67,7 @@ describe('protocol version in the join handshake', () => {
     const second = (await reply2).msg;
     expect(second).toMatchObject({ type: 'refused', protocol: PROTOCOL_VERSION });
     expect(second.type === 'refused' && second.reason).toContain('without a hello');
-    await older.ping();
+    await older.signaling.ping();
     expect(assigned).toEqual([]);
     older.close();
     old.close();
