@@ -26,7 +26,7 @@ beforeAll(async () => {
         if (left === 0) resolve();
         p.network.onConnection((t) => {
           attachSwarmTransport(t);
-          links[k][Number(t.peerId.slice(1))] = t;
+          links[k][peers.findIndex((p) => p.signaling.peerId === t.peerId)] = t;
           if (--left === 0) resolve();
         });
       }),
@@ -35,7 +35,7 @@ beforeAll(async () => {
   for (let i = 0; i < R; i++) {
     for (let j = i + 1; j < R; j++) {
       dials.push(
-        peers[i].network.connect(`p${j}`).then((t) => {
+        peers[i].network.connect(peers[j].signaling.peerId).then((t) => {
           attachSwarmTransport(t);
           links[i][j] = t;
         }),

@@ -58,14 +58,19 @@ describe('a corrupt activation or gradient payload', () => {
     // Each receiver reported the other as the sender, naming the codec and the problem.
     expect(reports).toHaveLength(2);
     const bySender = new Map(reports.map((r) => [r.peer, r]));
-    expect(bySender.get('s0')).toMatchObject({ from: 's1' });
-    expect(bySender.get('s0')?.reason).toMatch(/^act of microbatch \d+ of step 0:\d+: fp32 codec: raw payload of \d+ bytes, expected \d+/);
-    expect(bySender.get('s1')).toMatchObject({ from: 's0' });
-    expect(bySender.get('s1')?.reason).toMatch(/^grad of microbatch \d+ of step 0:\d+: fp32 codec: raw payload of \d+ bytes, expected \d+/);
+    expect(bySender.get(swarm.idOf('s0'))).toMatchObject({ from: swarm.idOf('s1') });
+    expect(bySender.get(swarm.idOf('s0'))?.reason).toMatch(
+      /^act of microbatch \d+ of step 0:\d+: fp32 codec: raw payload of \d+ bytes, expected \d+/,
+    );
+    expect(bySender.get(swarm.idOf('s1'))).toMatchObject({ from: swarm.idOf('s0') });
+    expect(bySender.get(swarm.idOf('s1'))?.reason).toMatch(
+      /^grad of microbatch \d+ of step 0:\d+: fp32 codec: raw payload of \d+ bytes, expected \d+/,
+    );
     // The run's events (the view the pages and the CLI render) show both reports.
     let view = emptyRunView();
     for (const { from, msg } of received) view = reduceRunView(view, { kind: 'control', from, msg });
-    expect(view.events.filter((e) => /dropped what s[01] sent/.test(e.text))).toHaveLength(2);
+    const ids = [swarm.idOf('s0'), swarm.idOf('s1')];
+    expect(view.events.filter((e) => ids.some((id) => e.text.includes(`dropped what ${id} sent`)))).toHaveLength(2);
 
     // The lost microbatches re-ran with step 0; nothing else broke.
     expect(steps.map((r) => r.step)).toEqual([0, 1, 2]);
@@ -102,10 +107,10 @@ describe('a corrupt activation or gradient payload', () => {
     expect(log.grad).toHaveLength(1);
     const bySender = new Map(reports.map((r) => [r.peer, r]));
     expect(reports).toHaveLength(2);
-    expect(bySender.get('t0')?.reason).toMatch(
+    expect(bySender.get(swarm.idOf('t0'))?.reason).toMatch(
       /^act of microbatch \d+ of step 0:\d+: int8 \(block 64, nearest\) codec: scale of block 0 is NaN \(not finite\)$/,
     );
-    expect(bySender.get('t1')?.reason).toMatch(
+    expect(bySender.get(swarm.idOf('t1'))?.reason).toMatch(
       /^grad of microbatch \d+ of step 0:\d+: int8 \(block 64, stochastic\) codec: scale of block 0 is negative \(-1\)$/,
     );
     expect(steps.map((r) => r.step)).toEqual([0, 1, 2]);

@@ -14,7 +14,7 @@ import { runEngineOptions } from '../../src/coordinator/run-model';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { nodeRtcFactory, nodeWebSocket } from '../../src/net/rtc-node';
 import { connectSwarm, type SwarmSignaling } from '../../src/protocol/control-codec';
-import { testIdentity } from '../support/identity';
+import { testId, testIdentity } from '../support/identity';
 import { SwarmPeer, type SwarmPeerOptions } from '../../src/swarm/peer';
 import { holdingControlPlane, type HoldControl } from './held-control';
 
@@ -53,8 +53,13 @@ export interface Swarm {
   coordSig: SwarmSignaling;
   coordinator: Coordinator;
   peers: SwarmPeer[];
-  /** `extra`: options of this peer that differ from the harness's (e.g. its own compute backend). */
+  /**
+   * `id` labels the peer's deterministic test key (its peer id is idOf(id)); `extra`: options of this peer that differ
+   * from the harness's (e.g. its own compute backend).
+   */
   addPeer(id: string, throughput?: number, extra?: Partial<SwarmPeerOptions>): Promise<SwarmPeer>;
+  /** The peer id addPeer(label) joins with (known before it joins). */
+  idOf(label: string): string;
   close(): Promise<void>;
 }
 
@@ -101,6 +106,7 @@ export async function startSwarm(
     coordinator,
     peers,
     addPeer,
+    idOf: (label) => testId(`${room}/${label}`),
     async close() {
       coordinator.close();
       for (const p of peers) p.close();
