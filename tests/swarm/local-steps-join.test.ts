@@ -62,7 +62,7 @@ describe('local-steps mode: joiners', () => {
     const js = await joiners;
     expect(reports.map((r) => r.step)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(js?.map((j) => j.runtime?.stageIndex).sort()).toEqual([0, 1]);
-    expect(received.map((r) => r.peer).sort()).toEqual(['j4', 'j5']);
+    expect(received.map((r) => r.peer).sort()).toEqual(['j4', 'j5'].map((l) => sw.idOf(l)).sort());
     // Both joined before the end and trained as replicas of their stage.
     const last = reports[reports.length - 1];
     expect(last.members.map((m) => m.length)).toEqual([3, 3]);
