@@ -36,6 +36,11 @@ if (only.includes('compress')) {
   const { benchCompress } = await import('./compress');
   results.compress = await benchCompress();
 }
+if (only.includes('byzantine')) {
+  // Not part of a plain `npm run bench` (16 peers in one process): `npm run bench -- byzantine`.
+  const { benchByzantine } = await import('./byzantine');
+  results.byzantine = await benchByzantine();
+}
 if (want('net')) {
   const { benchNet } = await import('./net');
   results.net = await benchNet();
