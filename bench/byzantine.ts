@@ -31,6 +31,8 @@ export interface ByzantineBenchResult {
   /** Adversary id -> the step it was evicted at (null: never). */
   evictedAt: Record<string, number | null>;
   honestStruck: number;
+  /** Why honest peers were struck (e.g. a Byzantine validator's false verdict the coordinator could not settle). */
+  honestStrikeReasons: string[];
   strikes: number;
   wallS: number;
 }
@@ -74,7 +76,7 @@ export async function benchByzantine(): Promise<ByzantineBenchResult> {
   const t0 = performance.now();
   const log = emptyAttackLog();
   const badIds: string[] = [];
-  const strikes: { peerId: string }[] = [];
+  const strikes: { peerId: string; reason: string }[] = [];
   const evicted = new Map<string, number>();
   const attackOf = (i: number) => (i >= peers - bad ? ATTACKS[(i - (peers - bad)) % ATTACKS.length] : undefined);
   let joined = 0;
@@ -110,6 +112,7 @@ export async function benchByzantine(): Promise<ByzantineBenchResult> {
     relDiff: Math.abs(finalLoss - honestLoss) / honestLoss,
     evictedAt: Object.fromEntries(badIds.map((id) => [id, evicted.get(id) ?? null])),
     honestStruck: strikes.filter((s) => !badIds.includes(s.peerId)).length,
+    honestStrikeReasons: strikes.filter((s) => !badIds.includes(s.peerId)).map((s) => s.reason),
     strikes: strikes.length,
     wallS,
   };
@@ -124,5 +127,6 @@ export async function benchByzantine(): Promise<ByzantineBenchResult> {
       'wall s': wallS.toFixed(1),
     },
   ]);
+  if (r.honestStrikeReasons.length > 0) console.log(`honest peers struck: ${r.honestStrikeReasons.join('; ')}`);
   return r;
 }
