@@ -80,6 +80,12 @@ function scriptPeers(plane: FakePlane, opts: { sumsq: number[]; dead?: Set<strin
         return;
       }
       case 'step-reduce':
+        // Every member's step trace (nothing sent or received here: the traces agree), then the leaders' sums.
+        msg.members.forEach((m, s) =>
+          m.forEach((p) =>
+            say(p, { type: 'step-trace', step: msg.step, attempt: msg.attempt, stage: s, part: 0, parts: 1, backward: [], sent: [], recv: [] }),
+          ),
+        );
         msg.members.forEach((m, s) => say(m[0], { type: 'grad-sumsq', step: msg.step, attempt: msg.attempt, stage: s, value: opts.sumsq[s] }));
         return;
       case 'step-apply':
