@@ -161,7 +161,16 @@ describe('reduceRunView', () => {
 });
 
 describe('wire accounting in the run view', () => {
-  const w = (x: Partial<WireBytes>): WireBytes => ({ activations: 0, activation_grads: 0, sync: 0, state: 0, control: 0, other: 0, ...x });
+  const w = (x: Partial<WireBytes>): WireBytes => ({
+    activations: 0,
+    activation_grads: 0,
+    sync: 0,
+    state: 0,
+    validation: 0,
+    control: 0,
+    other: 0,
+    ...x,
+  });
   const done = (from: string, wire: WireBytes): RunViewInput => ({
     kind: 'control',
     from,
@@ -208,6 +217,7 @@ describe('wire accounting in the run view', () => {
       activation_grads: 640 / tokens,
       sync: 0,
       state: 64 / tokens,
+      validation: 0,
       control: 32 / tokens,
     });
     expect(finalRunSummary(v, Number.NaN).val_loss).toBeNull();

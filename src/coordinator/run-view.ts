@@ -403,7 +403,7 @@ export function wireLine(v: RunView): string {
   const x = (n: number) => (Number.isFinite(n) ? `${n >= 10 ? n.toFixed(0) : n.toFixed(1)}x` : '-');
   const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
   return (
-    `wire B/token: act ${f(b.activations)} grad ${f(b.activation_grads)} sync ${f(b.sync)} state ${f(b.state)} control ${f(b.control)}` +
+    `wire B/token: act ${f(b.activations)} grad ${f(b.activation_grads)} sync ${f(b.sync)} state ${f(b.state)}${b.validation > 0 ? ` validation ${f(b.validation)}` : ''} control ${f(b.control)}` +
     `${b.other > 0 ? ` OTHER ${f(b.other)}` : ''}  vs fp32: pipeline ${x(r.pipeline)} sync ${x(r.sync)} total ${x(r.total)}`
   );
 }
@@ -430,6 +430,7 @@ export function finalRunSummary(v: RunView, valLoss: number | null): FinalRunSum
       activation_grads: b.activation_grads,
       sync: b.sync,
       state: b.state,
+      validation: b.validation,
       control: b.control,
     },
     ledger: Object.fromEntries(v.ledger.map((r) => [r.id, r.credits])),

@@ -6,4 +6,6 @@
 //    `compress` (docs/compression.md).
 // 4: targets no longer travel (the last stage samples them from the run's tokens: kind 'targets' is gone); local-steps
 //    sync messages and outer state in state transfer; wire bytes in step-done.
-export const PROTOCOL_VERSION = 4;
+// 5: trust (docs/trust.md): signed control envelopes {type, seq, body, sig}, step traces, validations, credits,
+//    robust-grad and vinput tensor kinds, the `validation` wire category, run config `trust`.
+export const PROTOCOL_VERSION = 5;

@@ -1,5 +1,5 @@
 // Wire accounting's categories (docs/compression.md): what the bytes a peer sends are for. src/net counts bytes
-// per tensor kind and per WIRE_CONTROL / WIRE_LINK; this file maps those keys to the five categories a run reports,
+// per tensor kind and per WIRE_CONTROL / WIRE_LINK; this file maps those keys to the six categories a run reports,
 // and says what fp32 without a bottleneck would have sent for the same steps (the counterfactual the "x fewer bytes
 // than fp32" ratios divide by). A kind nobody mapped lands in `other`, which tests assert stays zero.
 import { z } from 'zod';
@@ -7,7 +7,7 @@ import { WIRE_CONTROL, WIRE_LINK } from '../net/wire-meter';
 import { stageParamSpecs } from '../model/stage';
 import type { RunConfig } from './run-config';
 
-export const WIRE_CATEGORIES = ['activations', 'activation_grads', 'sync', 'state', 'control'] as const;
+export const WIRE_CATEGORIES = ['activations', 'activation_grads', 'sync', 'state', 'validation', 'control'] as const;
 export type WireCategory = (typeof WIRE_CATEGORIES)[number];
 
 const bytes = z.number().nonnegative();
@@ -18,6 +18,8 @@ export const wireBytesSchema = z.object({
   activation_grads: bytes,
   sync: bytes,
   state: bytes,
+  /** Validators' uploads (docs/trust.md); absent from peers of before the trust work = 0. */
+  validation: bytes.default(0),
   control: bytes,
   other: bytes,
 });
@@ -35,13 +37,15 @@ export const WIRE_KEY_CATEGORY: Readonly<Record<string, WireCategory>> = {
   allreduce: 'sync',
   tie: 'sync',
   'local-sync': 'sync',
+  'robust-grad': 'sync',
   'stage-state': 'state',
+  vinput: 'validation',
   [WIRE_CONTROL]: 'control',
   [WIRE_LINK]: 'control',
 };
 
 export function emptyWireBytes(): WireBytes {
-  return { activations: 0, activation_grads: 0, sync: 0, state: 0, control: 0, other: 0 };
+  return { activations: 0, activation_grads: 0, sync: 0, state: 0, validation: 0, control: 0, other: 0 };
 }
 
 /** Bytes per key (a WireMeter's take() or snapshot()) -> bytes per category. */
@@ -60,13 +64,14 @@ export function addWireBytes(a: WireBytes, b: Partial<WireBytes>): WireBytes {
     activation_grads: a.activation_grads + (b.activation_grads ?? 0),
     sync: a.sync + (b.sync ?? 0),
     state: a.state + (b.state ?? 0),
+    validation: a.validation + (b.validation ?? 0),
     control: a.control + (b.control ?? 0),
     other: a.other + (b.other ?? 0),
   };
 }
 
 export function totalWireBytes(w: WireBytes): number {
-  return w.activations + w.activation_grads + w.sync + w.state + w.control + w.other;
+  return w.activations + w.activation_grads + w.sync + w.state + w.validation + w.control + w.other;
 }
 
 /**

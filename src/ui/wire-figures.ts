@@ -13,8 +13,9 @@ export function wireFigures(v: RunView) {
   const b = wireBytesPerToken(v);
   const r = fp32Ratios(v);
   return html`<span data-k="wire"
-    >bytes/token: activations ${bytes(b.activations)} · gradients ${bytes(b.activation_grads)} · sync ${bytes(b.sync)} · state ${bytes(b.state)} ·
-    control ${bytes(b.control)}${b.other > 0 ? html` · <b>other ${bytes(b.other)}</b>` : ''} — vs fp32:
+    >bytes/token: activations ${bytes(b.activations)} · gradients ${bytes(b.activation_grads)} · sync ${bytes(b.sync)} · state ${bytes(b.state)}
+    ·${b.validation > 0 ? html` validation ${bytes(b.validation)} ·` : ''} control
+    ${bytes(b.control)}${b.other > 0 ? html` · <b>other ${bytes(b.other)}</b>` : ''} — vs fp32:
     <b data-k="ratio-pipeline">${times(r.pipeline)}</b> fewer on stage boundaries, <b data-k="ratio-sync">${times(r.sync)}</b> on sync,
     <b data-k="ratio-total">${times(r.total)}</b> in all</span
   >`;

@@ -9,11 +9,15 @@ import { addWireBytes, emptyWireBytes, fp32StepWireBytes, totalWireBytes, WIRE_K
 import { ALLREDUCE_KIND } from '../../src/swarm/allreduce';
 import { PIPELINE_KINDS } from '../../src/swarm/links';
 import { SYNC_KIND } from '../../src/swarm/local-sync';
+import { ROBUST_KIND } from '../../src/swarm/robust-reduce';
+import { VALIDATION_KIND } from '../../src/protocol/validation-tensors';
 import { STATE_KIND } from '../../src/swarm/state-transfer';
 
 describe('wire categories', () => {
   it('maps every kind the swarm sends, as its senders spell it', () => {
-    expect(PIPELINE_KINDS.map((k) => WIRE_KEY_CATEGORY[k])).toEqual(['activations', 'activation_grads', 'sync']);
+    expect(PIPELINE_KINDS.map((k) => WIRE_KEY_CATEGORY[k])).toEqual(['activations', 'activation_grads', 'sync', 'validation']);
+    expect(WIRE_KEY_CATEGORY[ROBUST_KIND]).toBe('sync');
+    expect(WIRE_KEY_CATEGORY[VALIDATION_KIND]).toBe('validation');
     expect(WIRE_KEY_CATEGORY[ALLREDUCE_KIND]).toBe('sync');
     expect(WIRE_KEY_CATEGORY[SYNC_KIND]).toBe('sync');
     expect(WIRE_KEY_CATEGORY[STATE_KIND]).toBe('state');
@@ -23,7 +27,7 @@ describe('wire categories', () => {
 
   it('sums bytes per category; an unknown kind is visible as other, never dropped or hidden in a category', () => {
     const w = wireBytesOf({ act: 12, grad: 7, allreduce: 100, tie: 5, 'stage-state': 9, [WIRE_CONTROL]: 3, [WIRE_LINK]: 1, mystery: 4 });
-    expect(w).toEqual({ activations: 12, activation_grads: 7, sync: 105, state: 9, control: 4, other: 4 });
+    expect(w).toEqual({ activations: 12, activation_grads: 7, sync: 105, state: 9, validation: 0, control: 4, other: 4 });
     expect(totalWireBytes(w)).toBe(141);
     // Keys of Object.prototype are kinds like any other.
     expect(wireBytesOf({ toString: 6, constructor: 1 }).other).toBe(7);
@@ -46,7 +50,7 @@ describe('wire categories', () => {
     const blocks = (total - wte - 8 * C - lnf) / 4;
     const n0 = wte + 8 * C + 2 * blocks;
     expect(w.sync).toBe(2 * 2 * n0 * 4 + 4 * wte * 4);
-    expect(w.state + w.control + w.other).toBe(0);
+    expect(w.state + w.validation + w.control + w.other).toBe(0);
     // One stage: nothing crosses a boundary, no tie.
     const oneRun = buildRun({ stages: 1, 'n-embd': 16, 'n-head': 2 }, 20);
     const one = fp32StepWireBytes(oneRun, [['a', 'b']]);
