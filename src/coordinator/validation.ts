@@ -6,10 +6,11 @@
 //    recomputed: each by another replica of the worker's stage (idle replicas first — fewest backward passes this
 //    attempt — then rotating), which holds the same weights (the params digest both committed at the last step).
 //    A stage with one replica has no validator: its work is checked by trace agreement only.
-// 3. A failed validation (mismatch, no upload, inputs that are not what the neighbours sent) is re-checked by a
-//    second validator when the stage has a third replica: confirmed, the worker is struck and the step re-runs;
-//    refuted, the first validator is struck (it lied, or its hardware is broken) and the step goes on. With no
-//    third replica both worker and validator are struck and the step re-runs (as for a trace disagreement).
+// 3. A failed validation (mismatch, no upload, inputs that are not what the neighbours sent) goes to a jury: every
+//    other replica with the worker's weights replays the same work. The majority decides: the worker found wrong is
+//    struck (and the jurors who found it right) and the step re-runs; found right, the validators who failed it are
+//    struck (they lied, or their hardware is broken) and the step goes on; a split jury strikes nobody and re-runs.
+//    With no third replica both worker and validator are struck and the step re-runs (as for a trace disagreement).
 //    A validator that does not answer in time is struck; the contribution then counts as unvalidated.
 // Validation work is counted per validator for the step's `work` event (the ledger credits it).
 import type { ControlMessage, ControlOf } from '../protocol/messages';
@@ -22,7 +23,7 @@ export interface ValidationJob {
   stage: number;
   worker: string;
   validator: string;
-  /** A second opinion on a failed validation. */
+  /** A juror's replay of a disputed contribution (a failed validation). */
   second: boolean;
 }
 
@@ -122,7 +123,8 @@ export class StepValidation {
     );
     const first = await this.runJobs(jobs);
     let restart: string | null = null;
-    const seconds: ValidationJob[] = [];
+    const juries: ValidationJob[] = [];
+    const accused = new Map<string, ValidationVerdict>();
     const credit = (v: ValidationVerdict) => {
       const e = done.get(v.job.validator) ?? { validations: 0, recomputed: 0 };
       e.validations++;
@@ -138,43 +140,62 @@ export class StepValidation {
         credit(v);
         continue;
       }
-      const other = this.pick(v.job.stage, v.job.worker, [v.job.validator]);
-      if (other) {
-        seconds.push({ stage: v.job.stage, worker: v.job.worker, validator: other, second: true });
+      const jurors = this.candidates(v.job.stage, v.job.worker, [v.job.validator]);
+      if (jurors.length > 0) {
+        accused.set(v.job.worker, v);
+        for (const j of jurors) juries.push({ stage: v.job.stage, worker: v.job.worker, validator: j, second: true });
         continue;
       }
       h.strike(v.job.worker, `validation failed (${v.job.validator}): ${v.msg.detail}`);
       h.strike(v.job.validator, `its validation of ${v.job.worker} failed and no third replica can say who is wrong`);
       restart = `validation of ${v.job.worker} failed`;
     }
-    if (seconds.length > 0) {
-      const firstBy = new Map(first.map((v) => [v.job.worker, v]));
-      for (const v of await this.runJobs(seconds)) {
-        const was = firstBy.get(v.job.worker);
-        if (!v.msg) {
-          h.strike(v.job.validator, `second validation of ${v.job.worker} at step ${h.step}: no answer in time`);
-          continue;
-        }
-        credit(v);
-        if (v.msg.ok) {
-          if (was)
-            h.strike(was.job.validator, `its validation of ${v.job.worker} failed, a second validator (${v.job.validator}) found the work correct`);
+    if (juries.length > 0) {
+      // A dispute goes to a jury: every other replica with the worker's committed weights replays the same work.
+      // Honest replays agree bitwise (or within the tolerance), so the majority is right whenever fewer than half
+      // of the stage's other replicas lie — also when the accuser and a second validator are both Byzantine.
+      const verdicts = await this.runJobs(juries);
+      for (const [worker, accusation] of accused) {
+        const all = [accusation, ...verdicts.filter((v) => v.job.worker === worker)];
+        for (const v of all) if (!v.msg) h.strike(v.job.validator, `jury validation of ${worker} at step ${h.step}: no answer in time`);
+        const answered = all.filter((v) => v.msg !== null);
+        const fails = answered.filter((v) => v.msg && !v.msg.ok);
+        const oks = answered.filter((v) => v.msg?.ok);
+        for (const v of answered) credit(v);
+        if (fails.length > oks.length) {
+          h.strike(
+            worker,
+            `validation failed (${fails.length} of ${answered.length} replays: ${fails.map((v) => v.job.validator).join(', ')}): ${accusation.msg?.detail ?? ''}`,
+          );
+          for (const v of oks) h.strike(v.job.validator, `found ${worker}'s work correct at step ${h.step}; the jury's majority did not`);
+          restart = `validation of ${worker} failed`;
+        } else if (oks.length > fails.length) {
+          for (const v of fails)
+            h.strike(
+              v.job.validator,
+              `its validation of ${worker} failed; the jury's majority (${oks.length} of ${answered.length}) found the work correct`,
+            );
         } else {
-          if (was) credit(was);
-          h.strike(v.job.worker, `validation failed (${was?.job.validator ?? '?'} and ${v.job.validator}): ${v.msg.detail}`);
-          restart = `validation of ${v.job.worker} failed`;
+          h.log(`step ${h.step}: the jury on ${worker} is split (${oks.length} ok, ${fails.length} failed); nobody struck, the step re-runs`);
+          restart = `the jury on ${worker} is split`;
         }
       }
     }
     return { restart, done };
   }
 
+  /** The live replicas of `stage` other than the worker (and `exclude`) holding the worker's committed weights. */
+  private candidates(stage: number, worker: string, exclude: string[]): string[] {
+    const h = this.h;
+    const want = h.committed.get(worker);
+    return (h.members[stage] ?? []).filter((p) => p !== worker && !exclude.includes(p) && h.isAlive(p) && h.committed.get(p) === want);
+  }
+
   /** Another live replica of `stage` with the worker's committed weights: idle first, then rotating. */
   private pick(stage: number, worker: string, exclude: string[]): string | null {
     const h = this.h;
     const m = h.members[stage] ?? [];
-    const want = h.committed.get(worker);
-    const cands = m.filter((p) => p !== worker && !exclude.includes(p) && h.isAlive(p) && h.committed.get(p) === want);
+    const cands = this.candidates(stage, worker, exclude);
     if (cands.length === 0) return null;
     const rot = h.rotation[stage] ?? 0;
     const load = (p: string) => h.book.traces.get(p)?.backward.length ?? 0;
