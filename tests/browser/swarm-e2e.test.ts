@@ -24,6 +24,7 @@ import { CharTokenizer } from '../../src/model/tokenizer';
 import { nodeWebSocket } from '../../src/net/rtc-node';
 import { connectSwarm } from '../../src/protocol/control-codec';
 import { broadcastStepReports } from '../../src/coordinator/step-report-broadcast';
+import { verifyLedger } from '../../src/coordinator/ledger-export';
 import type { CoordinatorSnapshot } from '../../src/ui/coordinator-page';
 import type { PeerSnapshot } from '../../src/ui/swarm-peer-view';
 import { gpuRuntime } from '../support/gpu';
@@ -389,7 +390,22 @@ describe('swarm in browser tabs', () => {
     }
     expect(await coord.locator(`tabswarm-coordinator tr[data-peer="${tabX}"]`).count()).toBe(1);
     expect(await coord.locator('tabswarm-coordinator tabswarm-loss-chart polyline').count()).toBe(1);
-    for (const t of tabs) expect((await waitForState(t, ['finished'], 30_000)).step).toBe(2);
+    const tabSnaps = [];
+    for (const t of tabs) tabSnaps.push(await waitForState(t, ['finished'], 30_000));
+    for (const s of tabSnaps) expect(s.step).toBe(2);
+    // Each tab knows its verified credits from the coordinator page's ledger, and their shares add up; the page's
+    // signed export verifies against its fingerprint.
+    for (const s of tabSnaps) {
+      expect(s.credit?.credits).toBeGreaterThan(0);
+      expect(s.credit?.contributors).toBe(2);
+      expect(s.credit?.total).toBe(tabSnaps[0].credit?.total);
+    }
+    expect(tabSnaps.reduce((a, s) => a + (s.credit?.share ?? 0), 0)).toBeCloseTo(1, 9);
+    expect(await tabs[0].locator('tabswarm-peer [data-k="credits"]').innerText()).toMatch(/FLOP \([\d.]+% of/);
+    const exported = await coord.evaluate(() => window.tabswarmCoordinator!.ledger());
+    expect(exported).not.toBeNull();
+    const verdict = await verifyLedger(exported ?? '', fingerprint ?? '');
+    expect(verdict.ok, verdict.ok ? '' : verdict.error).toBe(true);
     // Both pages show bytes per token and the ratio to fp32: the compressed boundary sends far fewer bytes.
     const ratio = async (p: Page, sel: string) => Number((await p.locator(`${sel} [data-k="ratio-pipeline"]`).first().innerText()).replace('×', ''));
     expect(await coord.locator('tabswarm-coordinator [data-k="wire"]').first().innerText()).toMatch(/bytes\/token: activations [\d.]+/);
