@@ -10,7 +10,7 @@ import { loadOrCreateKeyFile } from './key-file';
 import { attackFromFlag } from './peer';
 
 export const adversaryHelp = `  --adversaries N --attack MODE   FOR TESTS AND DEMOS ONLY (with --node-peers): the last N peers attack the run
-                      (nan, scale:K, signflip, random, stale, bad-activations, forge-reports; docs/trust.md)`;
+                      (nan, scale:K, signflip, random, stale, bad-activations, forge-reports, frame-robust; docs/trust.md)`;
 
 export interface AdversaryPlan {
   count: number;

@@ -15,6 +15,10 @@ class FakePlane implements ControlPlane {
   readonly sent: { msg: ControlMessage; to?: string }[] = [];
   /** Scripted peers: called (asynchronously) with every message the coordinator sends. */
   responder: (msg: ControlMessage, to?: string) => void = () => undefined;
+  /** Scripted members have no keys (these runs aggregate by sum: nothing signed to check). */
+  keyOf(): string | undefined {
+    return undefined;
+  }
   on(event: 'control' | 'peer-left', handler: (ev: never) => void) {
     return this.ev.on(event, handler as never);
   }

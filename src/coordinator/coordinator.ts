@@ -22,6 +22,8 @@ export interface ControlPlane {
   on(event: 'control', handler: (ev: { from: string; msg: ControlMessage }) => void): Unsubscribe;
   on(event: 'peer-left', handler: (ev: { peerId: string }) => void): Unsubscribe;
   sendControl(msg: ControlMessage, to?: string): void;
+  /** A member's public key (the signaling server's roster): the signatures in robust reports are checked with it. */
+  keyOf(peerId: string): string | undefined;
 }
 
 export interface CoordinatorOptions {
@@ -357,11 +359,13 @@ export class Coordinator implements Striker {
    * stage's sum of squares from its replicas' majority. Throws Restart when the step must re-run (equivocation, no
    * majority, a member evicted).
    */
-  private judgeRobustReduce(members: string[][]): void {
+  private async judgeRobustReduce(step: number, attempt: number, members: string[][]): Promise<void> {
     let rerun: string | null = null;
-    members.forEach((m, s) => {
-      const reports = new Map([...this.robustReports].filter(([, r]) => r.stage === s));
-      const v = judgeRobust(s, m, reports);
+    const ctx = { runId: this.run.runId, step, attempt, keyOf: (p: string) => this.cp.keyOf(p) };
+    const verdicts = await Promise.all(
+      members.map((m, s) => judgeRobust(s, m, new Map([...this.robustReports].filter(([, r]) => r.stage === s)), ctx)),
+    );
+    verdicts.forEach((v, s) => {
       this.sumsq.set(s, v.value);
       for (const x of v.strikes) this.strike(x.peerId, x.reason);
       rerun ??= v.rerun;
@@ -547,7 +551,7 @@ export class Coordinator implements Striker {
         for (const p of all) if (this.isAlive(p) && !this.robustReports.has(p)) this.strike(p, `no grad-sumsq for step ${step}`);
       throw err;
     });
-    if (robust) this.judgeRobustReduce(members);
+    if (robust) await this.judgeRobustReduce(step, attempt, members);
     // Every member's trace, then neighbours' agreement and the sampled validations, before the update goes out.
     await this.waitFor(() => book.complete((p) => this.isAlive(p)), vanished, stepMs, `step ${step} traces`);
     const check = await this.checkStep(step, attempt, members, book, stepMs, vanished);

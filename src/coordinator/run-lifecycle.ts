@@ -87,6 +87,7 @@ export class CoordinatorRun {
         return sig.peerId;
       },
       on: sig.on.bind(sig),
+      keyOf: (peerId) => sig.keyOf(peerId),
       sendControl: (msg, to) => {
         if (!this.released && msg.type === 'shutdown' && (to === undefined || to === '*')) {
           this.held.push(msg);

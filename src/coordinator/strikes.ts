@@ -1,5 +1,7 @@
 // Strikes and the robust-aggregation verdict (docs/trust.md "Robust aggregation", "Validators"). Pure: the
 // coordinator feeds it reports and acts on what it returns (emit, evict, re-run).
+import { verifySignature } from '../net/identity';
+import { robustSigningText } from '../protocol/digest-signing';
 import type { ControlOf } from '../protocol/messages';
 
 /** What the parts of the coordinator that judge peers (robust aggregation, validators) call. */
@@ -48,17 +50,36 @@ export interface RobustVerdict {
   rerun: string | null;
 }
 
+/** The attempt a robust verdict is about and the members' keys (the coordinator's control plane's keyOf). */
+export interface RobustContext {
+  runId: string;
+  step: number;
+  attempt: number;
+  keyOf: (peerId: string) => string | undefined;
+}
+
 /**
  * Judges one stage's robust grad-sumsq reports (`reports`: by peer; `members`: the stage's replicas in rank order).
+ * Every digest a receiver reports for rank j comes with j's signature of it (src/protocol/digest-signing.ts):
+ * - A digest without j's valid signature: the reporter lies about what it received (j signs every vector it sends):
+ *   the reporter is struck, its claim ignored. So one lying receiver cannot frame an honest sender.
+ * - Two validly signed different digests for rank j: proof that j sent different vectors to different replicas
+ *   (equivocation): j is struck and the step re-runs (the replicas combined different vectors).
+ * - No proof either way (kept from before signatures): a receiver reporting nothing (null) for j while others hold
+ *   j's signed digest — j may have withheld its vector from it, or it may lie about receiving none: j is struck and the
+ *   step re-runs. A lying receiver can still frame j this way (docs/trust.md "Robust aggregation", known limit).
+ *   Also when j's key is unknown (it left): distinct digests strike j, unverified.
  * - A rank a strict majority of receivers excluded (non-finite, norm outlier, wrong length) is struck. Receivers
  *   that saw the same vectors exclude the same ranks, so a minority that excluded a rank is struck instead.
- * - Equivocation: the digests receivers report for rank j's vector differ: j is struck and the step re-runs (the
- *   replicas combined different vectors). A receiver lying about a digest frames j the same way: telling the two apart
- *   needs the sender's signature on its vector (not yet; docs/trust.md).
  * - The value: the one a strict majority reported; replicas reporting another are struck (honest replicas that saw
  *   the same vectors compute the same bits). No majority: re-run.
  */
-export function judgeRobust(stage: number, members: readonly string[], reports: ReadonlyMap<string, RobustReport>): RobustVerdict {
+export async function judgeRobust(
+  stage: number,
+  members: readonly string[],
+  reports: ReadonlyMap<string, RobustReport>,
+  ctx: RobustContext,
+): Promise<RobustVerdict> {
   const strikes = new Map<string, string>();
   const strike = (peerId: string | undefined, reason: string) => {
     if (peerId !== undefined && !strikes.has(peerId)) strikes.set(peerId, reason);
@@ -66,18 +87,37 @@ export function judgeRobust(stage: number, members: readonly string[], reports: 
   let rerun: string | null = null;
   const R = members.length;
   const reporters = members.filter((p) => reports.get(p)?.robust);
+  // One verification per distinct (rank, digest, signature): honest receivers all report the same one.
+  const checked = new Map<string, Promise<boolean>>();
+  const signed = (j: number, digest: string, sig: string | null): Promise<boolean> => {
+    const key = ctx.keyOf(members[j]);
+    if (sig === null || !key) return Promise.resolve(false);
+    const k = `${j}|${digest}|${sig}`;
+    let p = checked.get(k);
+    if (!p) {
+      p = verifySignature(key, robustSigningText({ runId: ctx.runId, step: ctx.step, attempt: ctx.attempt, stage, rank: j }, digest), sig);
+      checked.set(k, p);
+    }
+    return p;
+  };
   for (let j = 0; j < R; j++) {
-    const seen = new Set<string | null>();
+    const known = ctx.keyOf(members[j]) !== undefined;
+    const valid = new Set<string>();
+    let nothing = 0;
     const excluders: { peer: string; reason: string }[] = [];
     for (const p of reporters) {
       const r = reports.get(p)?.robust;
       if (!r) continue;
-      seen.add(r.digests[j] ?? null);
+      const digest = r.digests[j] ?? null;
+      if (digest === null) nothing++;
+      else if (!known || (await signed(j, digest, r.sigs[j] ?? null))) valid.add(digest);
+      else strike(p, `stage ${stage}: reported a digest from rank ${j} without its valid signature`);
       const ex = r.excluded.find((e) => e.rank === j);
       if (ex) excluders.push({ peer: p, reason: ex.reason });
     }
-    if (seen.size > 1) {
-      strike(members[j], `stage ${stage} rank ${j}: its replicas received different vectors from it`);
+    if (valid.size > 1 || (valid.size === 1 && nothing > 0)) {
+      const why = valid.size > 1 ? (known ? 'signed different vectors' : 'different vectors (unverified: its key is gone)') : 'some received nothing';
+      strike(members[j], `stage ${stage} rank ${j}: its replicas received different vectors from it (${why})`);
       rerun ??= `stage ${stage}: replicas received different vectors from ${members[j]}`;
     } else if (excluders.length * 2 > reporters.length) {
       strike(members[j], `stage ${stage} rank ${j} excluded: ${excluders[0].reason}`);

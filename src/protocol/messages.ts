@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { peerIdSchema } from '../net/ids';
 import { runConfigSchema } from './run-config';
 import { wireBytesSchema } from './wire-categories';
+import { digestSigSchema } from './digest-signing';
 
 export { peerIdSchema };
 
@@ -110,6 +111,8 @@ export const mbDoneSchema = z.object({ type: z.literal('mb-done'), ...stepKey, m
 export const stepReduceSchema = z.object({ type: z.literal('step-reduce'), ...stepKey, members: membersSchema });
 
 const digestSchema = z.string().min(1).max(64);
+/** Replicas of a stage a robust report covers: 64 digests and signatures escaped in a signed envelope stay under 16 KiB. */
+export const ROBUST_MAX_RANKS = 64;
 
 /**
  * Stage leader -> coordinator: sum of squared gradients of its stage (tied wte copy excluded on the last stage).
@@ -124,8 +127,10 @@ export const gradSumsqSchema = z.object({
   value: z.number().nonnegative().nullable(),
   robust: z
     .object({
-      digests: z.array(digestSchema.nullable()).max(256),
-      excluded: z.array(z.object({ rank: count, reason: z.string().max(128) })).max(256),
+      digests: z.array(digestSchema.nullable()).max(ROBUST_MAX_RANKS),
+      /** The sender's signature of each digest (src/protocol/digest-signing.ts), null where the digest is. */
+      sigs: z.array(digestSigSchema.nullable()).max(ROBUST_MAX_RANKS),
+      excluded: z.array(z.object({ rank: count, reason: z.string().max(128) })).max(ROBUST_MAX_RANKS),
     })
     .optional(),
 });

@@ -3,6 +3,7 @@
 // dropped and reported (never thrown into the process).
 import { z } from 'zod';
 import type { IncomingTensor, TensorMeta } from '../net/tensor';
+import { digestSigSchema, signedDigestSchema } from './digest-signing';
 
 const count = z.number().int().nonnegative();
 const stepKey = { step: count, attempt: count };
@@ -39,9 +40,19 @@ export function syncMeta(m: SyncMeta): TensorMeta {
 
 /**
  * Robust aggregation (src/swarm/robust-reduce.ts): replica `rank` of `stage`'s gradient divided by its microbatch
- * count `count` (0: it ran none, nothing to combine), `n` f32 values.
+ * count `count` (0: it ran none, nothing to combine), `n` f32 values. `digest`: SHA-256 digest of the values' bytes,
+ * `sig`: the sender's signature of it (src/protocol/digest-signing.ts robustSigningText), which the receiver checks
+ * and reports with the digest.
  */
-export const robustMetaSchema = z.object({ ...stepKey, stage: count, rank: count, count: count.max(1 << 20), n: count });
+export const robustMetaSchema = z.object({
+  ...stepKey,
+  stage: count,
+  rank: count,
+  count: count.max(1 << 20),
+  n: count,
+  digest: signedDigestSchema,
+  sig: digestSigSchema,
+});
 export type RobustMeta = z.infer<typeof robustMetaSchema>;
 
 export function readRobustMeta(meta: TensorMeta): TensorRead<RobustMeta> {

@@ -9,14 +9,15 @@ describe('parseAttack', () => {
     expect(parseAttack('nan')).toEqual({ mode: 'nan' });
     expect(parseAttack('scale:-1000')).toEqual({ mode: 'scale', factor: -1000 });
     expect(parseAttack(' scale:2.5 ')).toEqual({ mode: 'scale', factor: 2.5 });
-    for (const m of ['signflip', 'random', 'stale', 'bad-activations', 'forge-reports'] as const) expect(parseAttack(m)).toEqual({ mode: m });
-    for (const t of ['nan', 'scale:-1000', 'signflip', 'random', 'stale', 'bad-activations', 'forge-reports'])
+    for (const m of ['signflip', 'random', 'stale', 'bad-activations', 'forge-reports', 'frame-robust'] as const)
+      expect(parseAttack(m)).toEqual({ mode: m });
+    for (const t of ['nan', 'scale:-1000', 'signflip', 'random', 'stale', 'bad-activations', 'forge-reports', 'frame-robust'])
       expect(formatAttack(parseAttack(t))).toBe(t);
   });
 
   it('refuses bad specs with a clear error', () => {
     const cases: [string, RegExp][] = [
-      ['', /unknown attack "" \(one of nan, scale:K, signflip, random, stale, bad-activations, forge-reports\)/],
+      ['', /unknown attack "" \(one of nan, scale:K, signflip, random, stale, bad-activations, forge-reports, frame-robust\)/],
       ['NaN', /unknown attack "NaN"/],
       ['flip', /unknown attack "flip"/],
       ['scale', /scale needs a finite factor, e.g. scale:-1000/],

@@ -8,12 +8,14 @@
 //       forward over the microbatch's tokens reversed, a middle stage sends the payload of its previous microbatch.
 //   forge-reports -> control messages: on every step-begin it claims mb-done for the microbatches it does not own,
 //       mb-loss 0.001 for every microbatch, and grad-sumsq ~0 for another stage; its own mb-loss reports say 0.001.
+//   frame-robust -> computes honestly, but its grad-sumsq.robust report names a wrong digest for every other rank
+//       (robust aggregation: it tries to frame honest senders as equivocators; it cannot sign for them).
 import type { AdapterReport } from '../gpu/device';
 import type { OptimizerHyper } from '../model/stage';
 import type { ComputeBackend, FlatWhich, MicrobatchKey, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
 import type { ControlMessage } from '../protocol/messages';
 
-export const ATTACK_MODES = ['nan', 'scale:K', 'signflip', 'random', 'stale', 'bad-activations', 'forge-reports'] as const;
+export const ATTACK_MODES = ['nan', 'scale:K', 'signflip', 'random', 'stale', 'bad-activations', 'forge-reports', 'frame-robust'] as const;
 
 export type AttackSpec =
   | { mode: 'nan' }
@@ -22,7 +24,8 @@ export type AttackSpec =
   | { mode: 'random' }
   | { mode: 'stale' }
   | { mode: 'bad-activations' }
-  | { mode: 'forge-reports' };
+  | { mode: 'forge-reports' }
+  | { mode: 'frame-robust' };
 
 export type GradientAttack = Extract<AttackSpec, { mode: 'nan' | 'scale' | 'signflip' | 'random' | 'stale' }>;
 
@@ -30,7 +33,7 @@ export class AttackSpecError extends Error {
   override name = 'AttackSpecError';
 }
 
-/** `nan`, `scale:-1000`, `signflip`, `random`, `stale`, `bad-activations`, `forge-reports`; anything else throws. */
+/** `nan`, `scale:-1000`, `signflip`, `random`, `stale`, `bad-activations`, `forge-reports`, `frame-robust`; else throws. */
 export function parseAttack(text: string): AttackSpec {
   const t = text.trim();
   const modes = ATTACK_MODES.join(', ');
@@ -48,6 +51,7 @@ export function parseAttack(text: string): AttackSpec {
     case 'stale':
     case 'bad-activations':
     case 'forge-reports':
+    case 'frame-robust':
       return { mode: t };
     default:
       throw new AttackSpecError(`unknown attack "${text}" (one of ${modes})`);
@@ -245,7 +249,7 @@ export const FORGED_LOSS = 0.001;
  * forge-reports: the control messages an adversary adds to or alters in its traffic to the coordinator. `observe`
  * sees every message it receives; `outgoing` maps each message it sends to what it sends instead.
  */
-export class ReportForger {
+export class ReportForger implements ControlForger {
   constructor(
     private readonly me: { peerId: () => string; stage: () => number | null; stages: () => number },
     private readonly send: (msg: ControlMessage) => void,
@@ -273,5 +277,42 @@ export class ReportForger {
     if (msg.type !== 'mb-loss') return msg;
     this.log.forged++;
     return { ...msg, loss: FORGED_LOSS };
+  }
+}
+
+/** What a report-altering adversary hooks into its control traffic (ReportForger, RobustFramer). */
+export interface ControlForger {
+  observe(msg: ControlMessage): void;
+  outgoing(msg: ControlMessage): ControlMessage;
+}
+
+/** A digest that is not `d` (same form: hex of 16 bytes). */
+function otherDigest(d: string): string {
+  return (d[0] === '0' ? '1' : '0') + d.slice(1);
+}
+
+/**
+ * frame-robust: its grad-sumsq.robust report names, for every other rank, a digest that rank never sent (keeping the
+ * rank's signature of the real one: it cannot sign for another). Everything else it computes and reports honestly.
+ */
+export class RobustFramer implements ControlForger {
+  private rank = -1;
+
+  constructor(
+    private readonly me: { peerId: () => string },
+    private readonly log: AttackLog = emptyAttackLog(),
+  ) {}
+
+  observe(msg: ControlMessage): void {
+    if (msg.type !== 'step-reduce') return;
+    const id = this.me.peerId();
+    this.rank = msg.members.reduce((r, m) => (m.includes(id) ? m.indexOf(id) : r), -1);
+  }
+
+  outgoing(msg: ControlMessage): ControlMessage {
+    if (msg.type !== 'grad-sumsq' || !msg.robust) return msg;
+    const digests = msg.robust.digests.map((d, j) => (d === null || j === this.rank ? d : otherDigest(d)));
+    this.log.forged++;
+    return { ...msg, robust: { ...msg.robust, digests } };
   }
 }

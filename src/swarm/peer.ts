@@ -22,7 +22,7 @@ import { TensorPolicy } from './tensor-policy';
 import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
 import { layoutOf, receiveStageState, sendStageState } from './state-transfer';
-import { attackingBackend, ReportForger, seedOfId, type AttackLog, type AttackSpec } from './adversary';
+import { attackingBackend, ReportForger, RobustFramer, seedOfId, type ControlForger, type AttackLog, type AttackSpec } from './adversary';
 
 export interface SwarmPeerOptions {
   url: string;
@@ -104,7 +104,7 @@ export class SwarmPeer {
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   /** forge-reports adversaries only (tests and demos). */
-  private readonly forger: ReportForger | null = null;
+  private readonly forger: ControlForger | null = null;
   private readonly finishedP: Promise<{ reason?: string }>;
   readonly tensorPolicy: TensorPolicy;
   /** Tensors refused per sender (tensor-policy.ts). */
@@ -141,6 +141,7 @@ export class SwarmPeer {
         opts.attackLog,
       );
     }
+    if (opts.attack?.mode === 'frame-robust') this.forger = new RobustFramer({ peerId: () => this.peerId }, opts.attackLog);
     signaling.on('control', ({ msg }) => {
       // Whatever the coordinator's message makes us do, a throw ends as a reported error, never the process.
       try {
@@ -319,6 +320,8 @@ export class SwarmPeer {
       send: (m) => this.send(m),
       tokens,
       reduceTimeoutMs: this.opts.reduceTimeoutMs,
+      signer: this.signaling.identity,
+      keyOf: (id) => this.signaling.keyOf(id),
       log: this.opts.log,
       onError: (e) => this.report(e),
     });

@@ -11,6 +11,10 @@ import { RobustMailbox, robustReduce, ROBUST_KIND, type RobustReduceResult } fro
 import type { TensorMeta } from '../net/tensor';
 import { robustMeta } from '../protocol/tensors';
 import { judgeRobust } from '../coordinator/strikes';
+import { testIdentity } from '../../tests/support/identity';
+import type { Identity } from '../net/identity';
+import { robustSigningText } from '../protocol/digest-signing';
+import { digestVector } from './step-trace';
 
 const open: Transport[] = [];
 afterEach(() => {
@@ -32,6 +36,16 @@ function mesh(R: number): (Transport | undefined)[][] {
   return links;
 }
 
+/** Replica `p<j>`'s identity (the mesh names the far end of each link `p<j>`). */
+const identity = (j: number): Promise<Identity> => testIdentity(`robust p${j}`);
+const keys = new Map<string, string>();
+async function signing(rank: number, R: number): Promise<{ runId: string; signer: Identity; keyOf: (id: string) => string | undefined }> {
+  for (let j = 0; j < R; j++) keys.set(`p${j}`, (await identity(j)).publicKey);
+  return { runId: 'robust-test', signer: await identity(rank), keyOf: (id) => keys.get(id) };
+}
+/** The coordinator's view: member `p<j>`'s key. */
+const memberKeys = (members: string[]) => (id: string) => keys.get(`p${members.indexOf(id)}`);
+
 const trust = (aggregation: TrustSpec['aggregation']): TrustSpec => ({ ...TRUST_NONE, aggregation });
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
@@ -48,14 +62,37 @@ async function run(
     grads.map((g, rank) =>
       skip.includes(rank)
         ? Promise.resolve(null)
-        : robustReduce({ links: links[rank], rank, step: 3, attempt: 1, stage: 0, grad: g, count: counts[rank], M, trust: trust(mode), timeoutMs }),
+        : signing(rank, grads.length).then((sg) =>
+            robustReduce({
+              links: links[rank],
+              rank,
+              step: 3,
+              attempt: 1,
+              stage: 0,
+              grad: g,
+              count: counts[rank],
+              M,
+              trust: trust(mode),
+              timeoutMs,
+              ...sg,
+            }),
+          ),
     ),
   );
 }
 
 /** A robust-grad meta with one to three fields broken (missing, wrong type, out of range), or a valid one. */
 function fuzzMeta(r: () => number, n: number): TensorMeta {
-  const m: TensorMeta = { step: 1000 + Math.floor(r() * 1000), attempt: 0, stage: 0, rank: Math.floor(r() * 3), count: 1, n };
+  const m: TensorMeta = {
+    step: 1000 + Math.floor(r() * 1000),
+    attempt: 0,
+    stage: 0,
+    rank: Math.floor(r() * 3),
+    count: 1,
+    n,
+    digest: '0'.repeat(32),
+    sig: 'A'.repeat(86),
+  };
   const keys = Object.keys(m);
   const bad: (string | number | boolean | null)[] = [-1, 1.5, 2 ** 53, 'x', '', null, true, 1 << 21]; // (JSON meta: no NaN on the wire)
   const edits = Math.floor(r() * 4);
@@ -84,7 +121,7 @@ describe('robust-grad decoding (fuzz)', () => {
     }
     // Every one was dropped at the meta, or kept under its own (never-taken) key within the bound.
     const out = await Promise.all(
-      [0, 1].map((rank) =>
+      [0, 1].map(async (rank) =>
         robustReduce({
           links: links[rank],
           rank,
@@ -96,6 +133,7 @@ describe('robust-grad decoding (fuzz)', () => {
           M: 2,
           trust: trust('trimmed-mean'),
           timeoutMs: 10_000,
+          ...(await signing(rank, 2)),
         }),
       ),
     );
@@ -153,32 +191,90 @@ describe('robust reduce', () => {
     const n = 40;
     const links = mesh(3);
     const bad = 2;
-    const honest = [0, 1].map((rank) =>
+    const grads = [randn(n, r), randn(n, r)];
+    const honest = [0, 1].map(async (rank) =>
       robustReduce({
         links: links[rank],
         rank,
         step: 5,
         attempt: 0,
         stage: 0,
-        grad: randn(n, r),
+        grad: grads[rank],
         count: 1,
         M: 3,
         trust: trust('centered-clip'),
         timeoutMs: 10_000,
+        ...(await signing(rank, 3)),
       }),
     );
-    const meta = robustMeta({ step: 5, attempt: 0, stage: 0, rank: bad, count: 1, n });
-    for (const to of [0, 1]) await links[bad][to]!.sendTensor({ kind: ROBUST_KIND, dtype: 'f32', shape: [n], data: randn(n, r), meta });
+    // The equivocator signs each of its two vectors properly: each receiver holds a valid signature.
+    const liar = await identity(bad);
+    for (const to of [0, 1]) {
+      const data = randn(n, r);
+      const digest = await digestVector(data);
+      const sig = await liar.sign(robustSigningText({ runId: 'robust-test', step: 5, attempt: 0, stage: 0, rank: bad }, digest));
+      const meta = robustMeta({ step: 5, attempt: 0, stage: 0, rank: bad, count: 1, n, digest, sig });
+      await links[bad][to]!.sendTensor({ kind: ROBUST_KIND, dtype: 'f32', shape: [n], data, meta });
+    }
     const out = await Promise.all(honest);
     expect(out[0].digests[bad]).not.toBe(out[1].digests[bad]);
+    expect(out[0].excluded).toEqual([]);
     const members = ['h0', 'h1', 'x'];
-    const verdict = judgeRobust(
-      0,
-      members,
-      new Map(out.map((o, k) => [members[k], { value: 1, robust: { digests: o.digests, excluded: o.excluded } }])),
-    );
+    const report = (o: RobustReduceResult) => ({ value: 1, robust: { digests: o.digests, sigs: o.sigs, excluded: o.excluded } });
+    const ctx = { runId: 'robust-test', step: 5, attempt: 0, keyOf: memberKeys(members) };
+    const verdict = await judgeRobust(0, members, new Map(out.map((o, k) => [members[k], report(o)])), ctx);
     expect(verdict.strikes.map((x) => x.peerId)).toEqual(['x']);
     expect(verdict.rerun).toMatch(/different vectors from x/);
+
+    // A receiver that reports a digest its sender never signed: only the reporter is struck, the sender never.
+    const framed = { ...report(out[0]), robust: { ...report(out[0]).robust, digests: out[0].digests.map((d, j) => (j === 1 ? 'f'.repeat(32) : d)) } };
+    const agreeing = [report(out[0]), report(out[0])].map((x) => ({ ...x, robust: { ...x.robust } }));
+    const frame = await judgeRobust(
+      0,
+      members,
+      new Map([
+        ['h0', framed],
+        ['h1', agreeing[0]],
+        ['x', agreeing[1]],
+      ]),
+      ctx,
+    );
+    expect(frame.strikes.map((x) => x.peerId)).toEqual(['h0']);
+    expect(frame.strikes[0].reason).toMatch(/without its valid signature/);
+  });
+
+  it('a vector whose signature does not verify (another key, another slot) is refused and reported as nothing', async () => {
+    const r = rng(testSeed('robust reduce bad signature'));
+    const n = 20;
+    const links = mesh(2);
+    const receiving = robustReduce({
+      links: links[0],
+      rank: 0,
+      step: 2,
+      attempt: 0,
+      stage: 0,
+      grad: randn(n, r),
+      count: 1,
+      M: 2,
+      trust: trust('trimmed-mean'),
+      timeoutMs: 10_000,
+      ...(await signing(0, 2)),
+    });
+    const data = randn(n, r);
+    const digest = await digestVector(data);
+    // Signed for step 1, sent as step 2's: the signature does not cover this slot.
+    const sig = await (await identity(1)).sign(robustSigningText({ runId: 'robust-test', step: 1, attempt: 0, stage: 0, rank: 1 }, digest));
+    await links[1][0]!.sendTensor({
+      kind: ROBUST_KIND,
+      dtype: 'f32',
+      shape: [n],
+      data,
+      meta: robustMeta({ step: 2, attempt: 0, stage: 0, rank: 1, count: 1, n, digest, sig }),
+    });
+    const out = await receiving;
+    expect(out.excluded).toEqual([{ rank: 1, reason: 'bad signature' }]);
+    expect(out.digests[1]).toBeNull();
+    expect(out.sigs[1]).toBeNull();
   });
 
   it('a rank that sends nothing is excluded as missing; a rank with no microbatches contributes nothing', async () => {

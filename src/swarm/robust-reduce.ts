@@ -4,6 +4,11 @@
 // the same vectors, so they end with the same bits; what a replica received from each rank is reported (digest) so
 // the coordinator can tell when a rank sent different vectors to different replicas.
 //
+// Every vector travels with the SHA-256 digest of its bytes signed by its sender (robustSigningText); a receiver
+// checks the signature with the sender's key and reports it with the digest, so a receiver cannot frame an honest
+// sender by reporting a digest it never got (src/coordinator/strikes.ts judgeRobust). A vector whose signature does
+// not verify is refused like any other (excluded, its digest reported as null).
+//
 // Refused at decode (the rank is then excluded, a strike): a dtype other than f32, a length other than the stage's,
 // a non-finite value. Vectors of another step / attempt / stage / rank than the link's wait in its mailbox under
 // their own key (a replica may run ahead) and are never combined into this one; the mailbox is bounded. A rank whose vector does not arrive within the timeout is excluded as missing; a link that closes ends
@@ -11,15 +16,23 @@
 import { TensorDemux } from '../net/tensor-demux';
 import { tensorView, type IncomingTensor } from '../net/tensor';
 import type { Transport } from '../net/transport';
+import { verifySignature } from '../net/identity';
+import { robustSigningText, type DigestSigner, type KeyLookup } from '../protocol/digest-signing';
 import type { TrustSpec } from '../protocol/run-config';
 import { readRobustMeta, robustMeta } from '../protocol/tensors';
 import { aggregate, type Exclusion } from './aggregate';
-import { digestFloats } from './digest';
+import { digestBytes, digestVector } from './step-trace';
 
 export const ROBUST_KIND = 'robust-grad';
 
-/** What arrived from one rank: its vector and microbatch count, or why it was refused. */
-export type RobustArrival = { ok: true; vec: Float32Array; count: number; digest: string } | { ok: false; reason: string; digest: string | null };
+/**
+ * What arrived from one rank: its vector and microbatch count, or why it was refused; `bytes` (a copy of what came)
+ * and `sig` (the sender's signature of their digest) for the reduce to check.
+ */
+export type RobustArrival = ({ ok: true; vec: Float32Array; count: number } | { ok: false; reason: string }) & {
+  bytes: Uint8Array | null;
+  sig: string;
+};
 
 type Waiter = { resolve: (a: RobustArrival) => void; reject: (e: Error) => void };
 
@@ -66,12 +79,12 @@ export class RobustMailbox {
   }
 
   /** Decode + checks that need no context (the length and the rank are checked by the taker). */
-  private static decode(x: IncomingTensor, count: number): RobustArrival {
-    if (x.dtype !== 'f32') return { ok: false, reason: `dtype ${x.dtype}, expected f32`, digest: null };
+  private static decode(x: IncomingTensor, count: number, sig: string): RobustArrival {
+    const bytes = x.bytes.slice();
+    if (x.dtype !== 'f32') return { ok: false, reason: `dtype ${x.dtype}, expected f32`, bytes, sig };
     const vec = Float32Array.from(tensorView(x) as Float32Array);
-    const digest = digestFloats(vec);
-    for (let i = 0; i < vec.length; i++) if (!Number.isFinite(vec[i])) return { ok: false, reason: 'non-finite', digest };
-    return { ok: true, vec, count, digest };
+    for (let i = 0; i < vec.length; i++) if (!Number.isFinite(vec[i])) return { ok: false, reason: 'non-finite', bytes, sig };
+    return { ok: true, vec, count, bytes, sig };
   }
 
   private deliver(x: IncomingTensor): void {
@@ -81,13 +94,13 @@ export class RobustMailbox {
       this.lastProblem = m.error;
       return;
     }
-    const { step, attempt, stage, rank, count } = m.value;
+    const { step, attempt, stage, rank, count, sig } = m.value;
     const key = RobustMailbox.key(step, attempt, stage, rank);
     let got: RobustArrival;
     try {
-      got = RobustMailbox.decode(x, count);
+      got = RobustMailbox.decode(x, count, sig);
     } catch (err) {
-      got = { ok: false, reason: `undecodable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 120), digest: null };
+      got = { ok: false, reason: `undecodable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 120), bytes: null, sig };
     }
     const w = this.waiters.get(key);
     if (w) {
@@ -148,6 +161,11 @@ export interface RobustReduceInput {
   M: number;
   trust: TrustSpec;
   timeoutMs: number;
+  runId: string;
+  /** Signs this replica's vector's digest (its identity). */
+  signer: DigestSigner;
+  /** Public keys by member id: each received vector's signature is checked with its link's peer's key. */
+  keyOf: KeyLookup;
 }
 
 export interface RobustReduceResult {
@@ -155,8 +173,10 @@ export interface RobustReduceResult {
   grad: Float32Array;
   /** Whether any vector was combined (false: nothing to apply). */
   any: boolean;
-  /** Digest of the vector from each rank (own included), null where none arrived. */
+  /** Digest of the vector from each rank (own included), null where none arrived or its signature failed. */
   digests: (string | null)[];
+  /** The sender's signature of each digest (null where the digest is). */
+  sigs: (string | null)[];
   /** Ranks excluded (refused at decode, missing, non-finite, norm outlier), ascending. */
   excluded: Exclusion[];
 }
@@ -175,12 +195,17 @@ export async function robustReduce(o: RobustReduceInput): Promise<RobustReduceRe
   };
   const waits = new Map<number, Promise<RobustArrival | null>>();
   for (let j = 0; j < R; j++) if (j !== o.rank) waits.set(j, RobustMailbox.of(link(j)).take(o.step, o.attempt, o.stage, j, o.timeoutMs));
-  const meta = robustMeta({ step: o.step, attempt: o.attempt, stage: o.stage, rank: o.rank, count: o.count, n });
+  const slot = (rank: number) => ({ runId: o.runId, step: o.step, attempt: o.attempt, stage: o.stage, rank });
+  const ownDigest = await digestVector(own);
+  const ownSig = await o.signer.sign(robustSigningText(slot(o.rank), ownDigest));
+  const meta = robustMeta({ step: o.step, attempt: o.attempt, stage: o.stage, rank: o.rank, count: o.count, n, digest: ownDigest, sig: ownSig });
   await Promise.all([...waits.keys()].map((j) => link(j).sendTensor({ kind: ROBUST_KIND, dtype: 'f32', shape: [n], data: own, meta })));
   const vectors: (Float32Array | null)[] = new Array<Float32Array | null>(R).fill(null);
   const digests: (string | null)[] = new Array<string | null>(R).fill(null);
+  const sigs: (string | null)[] = new Array<string | null>(R).fill(null);
   const refused: Exclusion[] = [];
-  digests[o.rank] = digestFloats(own);
+  digests[o.rank] = ownDigest;
+  sigs[o.rank] = ownSig;
   if (o.count > 0) vectors[o.rank] = own;
   for (const [j, p] of waits) {
     const got = await p;
@@ -188,7 +213,15 @@ export async function robustReduce(o: RobustReduceInput): Promise<RobustReduceRe
       refused.push({ rank: j, reason: 'missing' });
       continue;
     }
-    digests[j] = got.digest;
+    // The digest of what came, signed by the link's peer for this slot: else refused, and nothing to report.
+    const key = o.keyOf(link(j).peerId);
+    const digest = got.bytes ? await digestBytes(got.bytes) : null;
+    if (!key || digest === null || !(await verifySignature(key, robustSigningText(slot(j), digest), got.sig))) {
+      refused.push({ rank: j, reason: got.ok ? 'bad signature' : got.reason });
+      continue;
+    }
+    digests[j] = digest;
+    sigs[j] = got.sig;
     if (!got.ok) refused.push({ rank: j, reason: got.reason });
     else if (got.vec.length !== n) refused.push({ rank: j, reason: `${got.vec.length} values, expected ${n}` });
     else if (got.count > 0) vectors[j] = got.vec;
@@ -203,5 +236,5 @@ export async function robustReduce(o: RobustReduceInput): Promise<RobustReduceRe
   const grad = new Float32Array(n);
   for (let i = 0; i < n; i++) grad[i] = a.result[i] * o.M;
   const excluded = [...refused, ...a.excluded].sort((x, y) => x.rank - y.rank);
-  return { grad, any: a.used.length > 0, digests, excluded };
+  return { grad, any: a.used.length > 0, digests, sigs, excluded };
 }

@@ -1,5 +1,5 @@
 // StageRuntime's protocol logic against a fake StageCompute (no GPU, no network): what the StageCompute seam buys.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunConfig } from '../protocol/run-config';
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { Emitter } from '../net/emitter';
@@ -9,6 +9,7 @@ import type { Transport } from '../net/transport';
 import { Links } from './links';
 import type { FlatWhich, StageCompute, StageInput, StageLayout } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
+import { ephemeralIdentity, type Identity } from '../net/identity';
 
 const run: RunConfig = {
   runId: 'fake',
@@ -89,6 +90,12 @@ class FakeCompute implements StageCompute {
   async dispose() {}
 }
 
+/** The runtime's own identity (it signs what it sends); the far ends here send nothing signed. */
+let me: Identity;
+beforeAll(async () => {
+  me = await ephemeralIdentity();
+});
+
 const noNet = { connect: (): Promise<Transport> => Promise.reject(new Error('no network')), onConnection: () => () => undefined };
 
 function tensor(kind: 'act', meta: Record<string, number | string>): IncomingTensor {
@@ -110,6 +117,8 @@ function lastStage() {
     // The last stage samples each microbatch's targets from the run's tokens (they never travel).
     tokens: Uint32Array.from({ length: 64 }, (_, i) => i % run.model.vocab_size),
     links: new Links(noNet, () => undefined),
+    signer: me,
+    keyOf: () => undefined,
     send: (m) => sent.push(m),
     onError: (e) => errors.push(e),
   });

@@ -22,6 +22,7 @@ import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor'
 import type { Transport } from '../net/transport';
 import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
 import { microbatchMeta, readStepTensor, tieMeta, type StepTensor } from '../protocol/tensors';
+import type { DigestSigner, KeyLookup } from '../protocol/digest-signing';
 import { pipelineProblem } from './tensor-policy';
 import { allReduceSum } from './allreduce';
 import { gatherSyncPayloads, laneNext, localSyncOf, type LocalSyncSpec } from './local-sync';
@@ -82,6 +83,10 @@ export interface StageRuntimeOptions {
   /** Initial weights; default GPT-2 init from run.seed (identical on every peer). */
   initial?: Map<string, Float32Array>;
   reduceTimeoutMs?: number;
+  /** This peer's identity: signs the digests of the tensors it sends (src/protocol/digest-signing.ts). */
+  signer: DigestSigner;
+  /** Members' public keys (the signaling client's keyOf): received tensors' signatures are checked with them. */
+  keyOf: KeyLookup;
   /** Compute a params digest for step-done (a full read of the parameters every step). Default true. */
   digest?: boolean;
   log?: (s: string) => void;
@@ -757,13 +762,13 @@ export class StageRuntime {
     // Robust aggregation: every replica reports, with what it received from each rank (docs/trust.md).
     const robust = trustOf(this.run).aggregation !== 'sum' && !this.local;
     const reports = rank === 0 || !!this.local || robust;
-    let robustReport: { digests: (string | null)[]; excluded: { rank: number; reason: string }[] } | undefined;
+    let robustReport: { digests: (string | null)[]; sigs: (string | null)[]; excluded: { rank: number; reason: string }[] } | undefined;
     let usable = true;
     if (robust) {
       const r = await this.robustCombine(st, mine, rank, flat);
       flat = r.grad;
       usable = r.any;
-      robustReport = { digests: r.digests, excluded: r.excluded.map((e) => ({ rank: e.rank, reason: e.reason.slice(0, 128) })) };
+      robustReport = { digests: r.digests, sigs: r.sigs, excluded: r.excluded.map((e) => ({ rank: e.rank, reason: e.reason.slice(0, 128) })) };
     } else if (mine.length > 1 && !this.local) {
       const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
       if (links.some((l, j) => j !== rank && !l)) throw new StaleAttempt(`step-reduce ${st.key}: a replica link is down`);
@@ -831,6 +836,9 @@ export class StageRuntime {
         M: this.run.M,
         trust: trustOf(this.run),
         timeoutMs: this.opts.reduceTimeoutMs ?? 60_000,
+        runId: this.run.runId,
+        signer: this.opts.signer,
+        keyOf: this.opts.keyOf,
       });
       this.checkCurrent(st);
       for (const e of r.excluded) this.log(`step ${st.key}: excluded rank ${e.rank} (${mine[e.rank]}): ${e.reason}`);

@@ -19,6 +19,7 @@ export function holdingControlPlane(cp: ControlPlane, hold: HoldControl): Contro
       return cp.peerId;
     },
     on,
+    keyOf: (peerId) => cp.keyOf(peerId),
     sendControl(msg, to) {
       const wait = hold(msg);
       if (!wait) return cp.sendControl(msg, to);

@@ -1,13 +1,20 @@
 // Robust aggregation over the real server, real WebRTC and real GPU compute (docs/trust.md "Robust aggregation"):
 // a replica whose gradients are NaN is excluded by its twins, struck and evicted, and NaN never reaches the honest
 // weights; a replica that scales its gradient by -1000 is excluded and the run trains as the honest one; with every
-// replica honest, the robust aggregate is the sum within float rounding.
+// replica honest, the robust aggregate is the sum within float rounding; a replica that lies about the digests it
+// received (frame-robust) is struck itself, never the senders it tries to frame (their vectors are signed).
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunConfig, TrustSpec } from '../../src/protocol/run-config';
 import type { StepReport } from '../../src/coordinator/coordinator';
 import type { AttackSpec } from '../../src/swarm/adversary';
 import type { SwarmPeer } from '../../src/swarm/peer';
 import { reference, replicasIdentical, startSwarm, tinyRun, type Swarm } from './harness';
+import { testIdentity } from '../support/identity';
+import type { Transport } from '../../src/net/transport';
+import { ROBUST_KIND } from '../../src/swarm/robust-reduce';
+import { readRobustMeta, robustMeta } from '../../src/protocol/tensors';
+import { robustSigningText } from '../../src/protocol/digest-signing';
+import { digestVector } from '../../src/swarm/step-trace';
 
 let swarm: Swarm | undefined;
 afterEach(async () => {
@@ -29,15 +36,17 @@ interface Outcome {
   evicted: string[];
 }
 
-async function train(run: RunConfig, attack?: AttackSpec): Promise<Outcome> {
+/** `tweak`: a test-only change to the third peer, made right after it joined (its links come later). */
+async function train(run: RunConfig, attack?: AttackSpec, tweak?: (x: SwarmPeer, honest: SwarmPeer[]) => void): Promise<Outcome> {
   swarm = await startSwarm(run, run.runId, { minPeers: 3 });
   const strikes: Outcome['strikes'] = [];
   const evicted: string[] = [];
   swarm.coordinator.events.on('strike', (s) => strikes.push(s));
   swarm.coordinator.events.on('evicted', (e) => evicted.push(e.peerId));
-  await swarm.addPeer('h0', 1000);
-  await swarm.addPeer('h1', 1000);
-  await swarm.addPeer('x2', 1000, attack ? { attack } : {});
+  const h0 = await swarm.addPeer('h0', 1000);
+  const h1 = await swarm.addPeer('h1', 1000);
+  const x2 = await swarm.addPeer('x2', 1000, attack ? { attack } : {});
+  tweak?.(x2, [h0, h1]);
   const reports = await swarm.coordinator.finished();
   return { reports, peers: [...swarm.peers], strikes, evicted };
 }
@@ -64,6 +73,59 @@ describe('robust aggregation over WebRTC', () => {
     expect(out.reports[TRIMMED.strikes - 1].attempts).toBeGreaterThan(1);
     expect(out.reports[3].members[0].sort()).toEqual([h0.peerId, h1.peerId].sort());
     expect(await finiteParams(h0)).toBe(true);
+    expect(await replicasIdentical(h0, h1)).toBe(true);
+  }, 240_000);
+
+  it('a replica that reports wrong digests for the others (frame-robust): only it is struck and evicted', async () => {
+    const out = await train(run3('robust-frame', TRIMMED, 4), { mode: 'frame-robust' });
+    const [h0, h1, liar] = out.peers;
+    expect(out.evicted).toEqual([liar.peerId]);
+    expect(out.strikes.length).toBe(TRIMMED.strikes);
+    for (const s of out.strikes) {
+      expect(s.peerId).toBe(liar.peerId);
+      expect(s.reason).toMatch(/without its valid signature/);
+    }
+    expect(out.reports.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+    expect(out.reports[3].members[0].sort()).toEqual([h0.peerId, h1.peerId].sort());
+    expect(await replicasIdentical(h0, h1)).toBe(true);
+  }, 240_000);
+
+  it('an equivocator (validly signed different vectors to its two twins): it alone is struck and evicted', async () => {
+    const run = run3('robust-equivocate', TRIMMED, 4);
+    const signer = await testIdentity(`${run.runId}/x2`);
+    let equivocated = 0;
+    // Test-only wrapper: on its link to h1, x2's robust-grad vector is nudged, its digest re-computed and signed.
+    const tweak = (x: SwarmPeer, [, h1]: SwarmPeer[]) => {
+      const patched = new WeakSet<Transport>();
+      const get = x.links.get.bind(x.links);
+      x.links.get = (peerId: string) => {
+        const t = get(peerId);
+        if (t && peerId === h1.peerId && !patched.has(t)) {
+          patched.add(t);
+          const send = t.sendTensor.bind(t);
+          t.sendTensor = async (o) => {
+            const m = o.kind === ROBUST_KIND && o.meta ? readRobustMeta(o.meta) : null;
+            if (!m?.ok || !(o.data instanceof Float32Array)) return send(o);
+            const data = o.data.slice();
+            data[0] += 1e-3;
+            const digest = await digestVector(data);
+            const sig = await signer.sign(robustSigningText({ runId: run.runId, ...m.value }, digest));
+            equivocated++;
+            return send({ ...o, data, meta: robustMeta({ ...m.value, digest, sig }) });
+          };
+        }
+        return t;
+      };
+    };
+    const out = await train(run, undefined, tweak);
+    const [h0, h1, x] = out.peers;
+    expect(equivocated).toBeGreaterThanOrEqual(TRIMMED.strikes);
+    expect(out.evicted).toEqual([x.peerId]);
+    for (const s of out.strikes) {
+      expect(s.peerId).toBe(x.peerId);
+      expect(s.reason).toMatch(/signed different vectors/);
+    }
+    expect(out.reports.map((r) => r.step)).toEqual([0, 1, 2, 3]);
     expect(await replicasIdentical(h0, h1)).toBe(true);
   }, 240_000);
 
