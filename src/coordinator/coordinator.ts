@@ -647,6 +647,7 @@ export class Coordinator implements Striker {
       committed: this.committed,
       rotation: this.rotation,
       isAlive: (p) => this.isAlive(p),
+      keyOf: (p) => this.cp.keyOf(p),
       send: (msg, to) => this.cp.sendControl(msg, to),
       wait: (done, what) =>
         this.waitFor(done, vanished, stepMs, what).then(

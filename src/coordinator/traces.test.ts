@@ -18,10 +18,10 @@ const members = [
 
 function honest(): TraceBook {
   const b = new TraceBook(3, 0, members);
-  expect(b.add('a0', trace(0, { backward: [0], sent: [[0, 'b1', 'x0']], recv: [[0, 'b1', 'g0']] }))).toBeNull();
-  expect(b.add('a1', trace(0, { backward: [1], sent: [[1, 'b0', 'x1']], recv: [[1, 'b0', 'g1']] }))).toBeNull();
-  expect(b.add('b0', trace(1, { backward: [1], sent: [[1, 'a1', 'g1']], recv: [[1, 'a1', 'x1']], losses: [[1, 4.5]] }))).toBeNull();
-  expect(b.add('b1', trace(1, { backward: [0], sent: [[0, 'a0', 'g0']], recv: [[0, 'a0', 'x0']], losses: [[0, 4.25]] }))).toBeNull();
+  expect(b.add('a0', trace(0, { backward: [0], sent: [[0, 'b1', 'x0']], recv: [[0, 'b1', 'g0', 's']] }))).toBeNull();
+  expect(b.add('a1', trace(0, { backward: [1], sent: [[1, 'b0', 'x1']], recv: [[1, 'b0', 'g1', 's']] }))).toBeNull();
+  expect(b.add('b0', trace(1, { backward: [1], sent: [[1, 'a1', 'g1']], recv: [[1, 'a1', 'x1', 's']], losses: [[1, 4.5]] }))).toBeNull();
+  expect(b.add('b1', trace(1, { backward: [0], sent: [[0, 'a0', 'g0']], recv: [[0, 'a0', 'x0', 's']], losses: [[0, 4.25]] }))).toBeNull();
   return b;
 }
 
@@ -46,18 +46,18 @@ describe('TraceBook', () => {
 
   it('a receiver that names another digest than its sender: one disagreement naming both', () => {
     const b = new TraceBook(3, 0, members);
-    b.add('a0', trace(0, { backward: [0], sent: [[0, 'b1', 'x0']], recv: [[0, 'b1', 'g0']] }));
-    b.add('b1', trace(1, { backward: [0], sent: [[0, 'a0', 'g0']], recv: [[0, 'a0', 'LIE']] }));
-    expect(b.disagreements()).toEqual([{ mb: 0, sender: 'a0', receiver: 'b1', sent: 'x0', received: 'LIE' }]);
+    b.add('a0', trace(0, { backward: [0], sent: [[0, 'b1', 'x0']], recv: [[0, 'b1', 'g0', 's']] }));
+    b.add('b1', trace(1, { backward: [0], sent: [[0, 'a0', 'g0']], recv: [[0, 'a0', 'LIE', 's']] }));
+    expect(b.disagreements()).toEqual([{ mb: 0, sender: 'a0', receiver: 'b1', kind: 'act', sent: 'x0', received: 'LIE', receivedSig: 's' }]);
   });
 
   it('a payload received that nobody says it sent, and one sent that nobody received', () => {
     const b = new TraceBook(3, 0, members);
     b.add('a0', trace(0, { sent: [[0, 'b1', 'x0']] }));
-    b.add('b1', trace(1, { recv: [[2, 'a0', 'x2']] }));
+    b.add('b1', trace(1, { recv: [[2, 'a0', 'x2', 's']] }));
     expect(b.disagreements()).toEqual([
-      { mb: 0, sender: 'a0', receiver: 'b1', sent: 'x0', received: null },
-      { mb: 2, sender: 'a0', receiver: 'b1', sent: null, received: 'x2' },
+      { mb: 0, sender: 'a0', receiver: 'b1', kind: 'act', sent: 'x0', received: null, receivedSig: null },
+      { mb: 2, sender: 'a0', receiver: 'b1', kind: 'act', sent: null, received: 'x2', receivedSig: 's' },
     ]);
   });
 

@@ -4,13 +4,15 @@
 import type { ControlOf } from '../protocol/messages';
 
 type Entry = [number, string, string];
+/** A received entry: [mb, sender, digest, the sender's signature of the digest]. */
+type RecvEntry = [number, string, string, string];
 
 export interface MemberTrace {
   peerId: string;
   stage: number;
   backward: number[];
   sent: Entry[];
-  recv: Entry[];
+  recv: RecvEntry[];
   contrib?: string;
   losses: Map<number, number | null>;
 }
@@ -25,9 +27,13 @@ export interface Disagreement {
   mb: number;
   sender: string;
   receiver: string;
+  /** Activations (to a later stage) or gradients (to an earlier one). */
+  kind: 'act' | 'grad';
   /** Digests each side names (null: that side has no entry for it). */
   sent: string | null;
   received: string | null;
+  /** The sender's signature of `received`, as the receiver reports it (null with `received`). */
+  receivedSig: string | null;
 }
 
 export class TraceBook {
@@ -77,25 +83,32 @@ export class TraceBook {
     const out: Disagreement[] = [];
     const key = (mb: number, from: string, to: string) => `${mb}|${from}|${to}`;
     const sent = new Map<string, string>();
-    const recv = new Map<string, string>();
+    const recv = new Map<string, { d: string; sig: string }>();
     for (const t of this.traces.values()) {
       for (const [mb, to, d] of t.sent) sent.set(key(mb, t.peerId, to), d);
-      for (const [mb, from, d] of t.recv) recv.set(key(mb, from, t.peerId), d);
+      for (const [mb, from, d, sig] of t.recv) recv.set(key(mb, from, t.peerId), { d, sig });
     }
+    const kind = (from: string, to: string): 'act' | 'grad' => (this.stageOf(from) < this.stageOf(to) ? 'act' : 'grad');
     for (const [k, d] of sent) {
       const [mb, from, to] = k.split('|');
       // A receiver with no trace (it vanished): the step re-runs anyway.
       if (!this.traces.has(to)) continue;
       const r = recv.get(k);
-      if (r !== d) out.push({ mb: Number(mb), sender: from, receiver: to, sent: d, received: r ?? null });
+      if (r?.d !== d)
+        out.push({ mb: Number(mb), sender: from, receiver: to, kind: kind(from, to), sent: d, received: r?.d ?? null, receivedSig: r?.sig ?? null });
     }
-    for (const [k, d] of recv) {
+    for (const [k, r] of recv) {
       if (sent.has(k)) continue;
       const [mb, from, to] = k.split('|');
       if (!this.traces.has(from)) continue;
-      out.push({ mb: Number(mb), sender: from, receiver: to, sent: null, received: d });
+      out.push({ mb: Number(mb), sender: from, receiver: to, kind: kind(from, to), sent: null, received: r.d, receivedSig: r.sig });
     }
     return out;
+  }
+
+  /** A member's stage (-1: not a member of this attempt). */
+  stageOf(peer: string): number {
+    return this.members.findIndex((m) => m.includes(peer));
   }
 
   /** Microbatch `mb`'s route, stage by stage (first-stage owner ... last-stage peer), from the activations sent. */

@@ -1,7 +1,11 @@
 // The coordinator's side of validators (docs/trust.md "Validators"). After every member's step-trace of an attempt:
-// 1. Neighbours must agree on every boundary payload (a sender's sent digest = its receiver's received digest). One
-//    of the two lies and the traces cannot say which: both get a strike and the step re-runs. A liar thus reaches
-//    the strike limit no later than any peer it frames (it is struck at every disagreement it causes).
+// 1. Neighbours must agree on every boundary payload (a sender's sent digest = its receiver's received digest); the
+//    step re-runs when they do not. The receiver reports the sender's signature of the digest it got (payloads are
+//    signed, src/protocol/digest-signing.ts), which says who lies: a valid signature -> the sender's own trace
+//    contradicts what it signed, the sender alone is struck; no valid signature -> the receiver lies about what it
+//    got, the receiver alone is struck. No proof either way (the receiver lists nothing for a payload the sender
+//    lists, or the sender's key is gone): both are struck, as before signatures — a liar is struck at every
+//    disagreement it causes, so it reaches the strike limit no later than any peer it frames.
 // 2. A seeded sample (run.seed, step, attempt, stage, rank; rate trust.validationRate) of the contributions is
 //    recomputed: each by another replica of the worker's stage (idle replicas first — fewest backward passes this
 //    attempt — then rotating), which holds the same weights (the params digest both committed at the last step).
@@ -17,7 +21,9 @@ import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { trustOf, type RunConfig } from '../protocol/run-config';
 import { hashKeys } from '../model/data';
 import { validates } from '../swarm/validator';
-import type { TraceBook } from './traces';
+import type { Disagreement, TraceBook } from './traces';
+import { verifySignature } from '../net/identity';
+import { payloadSigningText } from '../protocol/digest-signing';
 
 export interface ValidationJob {
   stage: number;
@@ -45,6 +51,8 @@ export interface ValidationHost {
   committed: ReadonlyMap<string, string>;
   rotation: number[];
   isAlive(p: string): boolean;
+  /** A member's public key (the control plane's keyOf): the payload signatures in the traces are checked with it. */
+  keyOf(p: string): string | undefined;
   send(msg: ControlMessage, to: string): void;
   /** Waits until `done()`; resolves false on timeout; throws when the step must re-run (a member vanished). */
   wait(done: () => boolean, what: string): Promise<boolean>;
@@ -84,6 +92,19 @@ export class StepValidation {
     return `${validator}|${worker}`;
   }
 
+  /**
+   * Who lies in a trace disagreement: the receiver's claim comes with the sender's signature of the digest it got.
+   * Valid: the sender signed it, and its own trace says otherwise. Not valid: the receiver never got it. A receiver
+   * listing nothing, or a sender whose key is gone: no proof either way.
+   */
+  private async blame(d: Disagreement): Promise<'sender' | 'receiver' | 'both'> {
+    const key = this.h.keyOf(d.sender);
+    if (d.received === null || !key) return 'both';
+    const slot = { runId: this.h.run.runId, step: this.h.step, attempt: this.h.attempt, mb: d.mb, kind: d.kind, to: d.receiver };
+    const valid = d.receivedSig !== null && (await verifySignature(key, payloadSigningText(slot, d.received), d.receivedSig));
+    return valid ? 'sender' : 'receiver';
+  }
+
   /** A validator's answer: accepted only from the validator of a pending job of this attempt. */
   onVerdict(from: string, msg: ControlOf<'validation'>): boolean {
     if (msg.step !== this.h.step || msg.attempt !== this.h.attempt) return false;
@@ -102,9 +123,16 @@ export class StepValidation {
     if (dis.length > 0) {
       const struck = new Set<string>();
       for (const d of dis) {
-        const reason = `trace disagreement on microbatch ${d.mb} (${d.sender} -> ${d.receiver}): sent ${d.sent ?? 'nothing'}, received ${d.received ?? 'nothing'}`;
+        const blame = await this.blame(d);
+        const who =
+          blame === 'sender'
+            ? 'the sender signed what was received'
+            : blame === 'receiver'
+              ? 'the receiver has no valid signature for it'
+              : 'no proof either way';
+        const reason = `trace disagreement on microbatch ${d.mb} ${d.kind} (${d.sender} -> ${d.receiver}): sent ${d.sent ?? 'nothing'}, received ${d.received ?? 'nothing'}; ${who}`;
         h.log(`step ${h.step}: ${reason}`);
-        for (const p of [d.sender, d.receiver]) {
+        for (const p of blame === 'sender' ? [d.sender] : blame === 'receiver' ? [d.receiver] : [d.sender, d.receiver]) {
           if (struck.has(p)) continue;
           struck.add(p);
           h.strike(p, reason);

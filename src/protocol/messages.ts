@@ -139,20 +139,22 @@ export const gradSumsqSchema = z.object({
  * Member -> coordinator at step-reduce (before grad-sumsq): what it computed in this attempt. `backward`: the
  * microbatches whose backward ran here, in order (its gradient accumulated in that order). `sent` / `recv`: the
  * boundary payloads it sent to / received from neighbours as [mb, peer, digest] (to a later stage: activations; to
- * an earlier one: gradients). `contrib`: digest of the stage gradient it contributes to the reduce. `losses`: last
+ * an earlier one: gradients); a received one also carries its sender's signature of the digest
+ * (src/protocol/digest-signing.ts payloadSigningText), so a receiver cannot lie about what it got. `contrib`: digest of the stage gradient it contributes to the reduce. `losses`: last
  * stage, [mb, loss]. Neighbours' traces must agree; validators recompute from them (docs/trust.md). A trace larger
  * than one control message is sent in parts (part 0..parts-1; lists concatenate).
  */
 const traceEntry = z.tuple([count, peerIdSchema, digestSchema]);
+const traceRecvEntry = z.tuple([count, peerIdSchema, digestSchema, digestSigSchema]);
 export const stepTraceSchema = z.object({
   type: z.literal('step-trace'),
   ...stepKey,
   stage: count,
   part: count,
-  parts: z.number().int().positive().max(64),
+  parts: z.number().int().positive().max(256),
   backward: z.array(count).max(1024),
   sent: z.array(traceEntry).max(128),
-  recv: z.array(traceEntry).max(128),
+  recv: z.array(traceRecvEntry).max(128),
   contrib: digestSchema.optional(),
   losses: z
     .array(z.tuple([count, z.number().nullable()]))

@@ -18,6 +18,9 @@ export const microbatchMetaSchema = z.object({
   route: z.string().max(256),
   /** Activations and their gradients: the id of the codec of the payload (src/model/stage-wire.ts codecId). */
   codec: z.string().min(1).max(64).optional(),
+  /** SHA-256 digest of the payload bytes and the sender's signature of it (digest-signing.ts payloadSigningText). */
+  digest: signedDigestSchema,
+  sig: digestSigSchema,
 });
 export type MicrobatchMeta = z.infer<typeof microbatchMetaSchema>;
 

@@ -10,6 +10,8 @@ import { Links } from './links';
 import type { FlatWhich, StageCompute, StageInput, StageLayout } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
 import { ephemeralIdentity, type Identity } from '../net/identity';
+import { payloadSigningText } from '../protocol/digest-signing';
+import { digestBytes } from './step-trace';
 
 const run: RunConfig = {
   runId: 'fake',
@@ -90,19 +92,30 @@ class FakeCompute implements StageCompute {
   async dispose() {}
 }
 
-/** The runtime's own identity (it signs what it sends); the far ends here send nothing signed. */
+/** The runtime's own identity (it signs what it sends) and its neighbour 'first''s, which signs its activations. */
 let me: Identity;
+let first: Identity;
 beforeAll(async () => {
   me = await ephemeralIdentity();
+  first = await ephemeralIdentity();
 });
 
 const noNet = { connect: (): Promise<Transport> => Promise.reject(new Error('no network')), onConnection: () => () => undefined };
 
-function tensor(kind: 'act', meta: Record<string, number | string>): IncomingTensor {
+/** An fp32 activation payload from 'first' to 'last' (u8 with the codec in the meta), signed by `signer`. */
+async function tensor(
+  kind: 'act',
+  meta: { step: number; attempt: number; mb: number; origin: string; route: string },
+  codec: string | null = 'fp32',
+  signer: Identity = first,
+): Promise<IncomingTensor> {
   const n = run.B * run.T;
-  // An fp32 activation payload: u8 with the codec in the meta.
   const bytes = new Uint8Array(n * run.model.n_embd * 4);
-  return { msgId: 1, kind, dtype: 'u8', shape: [bytes.length], meta: { ...meta, codec: 'fp32' }, bytes };
+  const digest = await digestBytes(bytes);
+  const sig = await signer.sign(
+    payloadSigningText({ runId: run.runId, step: meta.step, attempt: meta.attempt, mb: meta.mb, kind, to: 'last' }, digest),
+  );
+  return { msgId: 1, kind, dtype: 'u8', shape: [bytes.length], meta: { ...meta, ...(codec === null ? {} : { codec }), digest, sig }, bytes };
 }
 
 function lastStage() {
@@ -118,7 +131,7 @@ function lastStage() {
     tokens: Uint32Array.from({ length: 64 }, (_, i) => i % run.model.vocab_size),
     links: new Links(noNet, () => undefined),
     signer: me,
-    keyOf: () => undefined,
+    keyOf: (id) => (id === 'first' ? first.publicKey : undefined),
     send: (m) => sent.push(m),
     onError: (e) => errors.push(e),
   });
@@ -142,7 +155,7 @@ describe('StageRuntime with a fake StageCompute', () => {
     const members = [['first'], ['last']];
     // Attempt 1 of step 0: its activations arrive before its step-begin (WebRTC overtakes the signaling path).
     const meta = { step: 0, attempt: 1, mb: 0, origin: 'first', route: 'first' };
-    sr.onTensor('first', tensor('act', meta));
+    sr.onTensor('first', await tensor('act', meta));
     sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members });
     await settle(sr);
     expect(errors).toEqual([]);
@@ -154,7 +167,7 @@ describe('StageRuntime with a fake StageCompute', () => {
     const { sr, sent } = lastStage();
     sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members: [['first'], ['last']] });
     const old = { step: 0, attempt: 0, mb: 1, origin: 'first', route: 'first' };
-    sr.onTensor('first', tensor('act', old));
+    sr.onTensor('first', await tensor('act', old));
     await settle(sr);
     expect(sent.filter((m) => m.type === 'mb-loss')).toEqual([]);
   });
@@ -163,12 +176,10 @@ describe('StageRuntime with a fake StageCompute', () => {
     const { sr, sent, compute, errors } = lastStage();
     sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: ['first', 'first'], members: [['first'], ['last']] });
     const meta = { step: 0, attempt: 0, mb: 0, origin: 'first', route: 'first' };
-    const wrongCodec = tensor('act', meta);
-    sr.onTensor('first', { ...wrongCodec, meta: { ...wrongCodec.meta, codec: 'int8.b64.nearest' } });
-    const f32 = tensor('act', { ...meta, mb: 1 });
+    sr.onTensor('first', await tensor('act', meta, 'int8.b64.nearest'));
+    const f32 = await tensor('act', { ...meta, mb: 1 });
     sr.onTensor('first', { ...f32, dtype: 'f32', shape: [f32.bytes.byteLength / 4] });
-    const noCodec = tensor('act', { ...meta, mb: 0 });
-    sr.onTensor('first', { ...noCodec, meta: meta });
+    sr.onTensor('first', await tensor('act', { ...meta, mb: 0 }, null));
     await settle(sr);
     expect(errors).toEqual([]);
     expect(compute.calls.filter((c) => c.startsWith('forward'))).toEqual([]);
@@ -177,6 +188,23 @@ describe('StageRuntime with a fake StageCompute', () => {
       { type: 'peer-report', peer: 'first', reason: 'act of microbatch 1 of step 0:0: dtype f32, expected u8 (a codec payload)' },
       { type: 'peer-report', peer: 'first', reason: "act of microbatch 0 of step 0:0: codec (none), expected the run's fp32" },
     ]);
+  });
+
+  it('refuses a payload not signed by its sender for this slot (another key, another microbatch) and reports it', async () => {
+    const { sr, sent, compute, errors } = lastStage();
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: ['first', 'first'], members: [['first'], ['last']] });
+    const meta = { step: 0, attempt: 0, mb: 0, origin: 'first', route: 'first' };
+    sr.onTensor('first', await tensor('act', meta, 'fp32', me));
+    const other = await tensor('act', { ...meta, mb: 1 });
+    sr.onTensor('first', { ...other, meta: { ...other.meta, mb: 0 } });
+    await settle(sr);
+    expect(errors).toEqual([]);
+    expect(compute.calls.filter((c) => c.startsWith('forward'))).toEqual([]);
+    expect(sent.filter((m) => m.type === 'peer-report')).toEqual([
+      { type: 'peer-report', peer: 'first', reason: 'act from first: bad signature' },
+      { type: 'peer-report', peer: 'first', reason: 'act from first: bad signature' },
+    ]);
+    expect(sr.trace.recv).toEqual([]);
   });
 
   it('reduce + apply go through the compute: read grads, write back, sum of squares, optimizer step with the digest read', async () => {

@@ -21,8 +21,12 @@ import type { ControlMessage, ControlOf } from '../protocol/messages';
 import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
-import { microbatchMeta, readStepTensor, tieMeta, type StepTensor } from '../protocol/tensors';
-import type { DigestSigner, KeyLookup } from '../protocol/digest-signing';
+import { microbatchMeta, readStepTensor, tieMeta, type MicrobatchMeta, type StepTensor } from '../protocol/tensors';
+
+/** A boundary payload's meta before its digest is signed. */
+type UnsignedMeta = Omit<MicrobatchMeta, 'digest' | 'sig'>;
+import { payloadSigningText, type DigestSigner, type KeyLookup } from '../protocol/digest-signing';
+import { verifySignature } from '../net/identity';
 import { pipelineProblem } from './tensor-policy';
 import { allReduceSum } from './allreduce';
 import { gatherSyncPayloads, laneNext, localSyncOf, type LocalSyncSpec } from './local-sync';
@@ -35,7 +39,7 @@ import { codecId, isCodecError } from '../model/stage-wire';
 import { COMPRESS_NONE } from '../compress/spec';
 import { digestFloats } from './digest';
 import { robustReduce } from './robust-reduce';
-import { StepTraceRecorder, digestVector } from './step-trace';
+import { StepTraceRecorder, digestBytes, digestVector } from './step-trace';
 import { Validator, validates } from './validator';
 import { VALIDATION_KIND } from '../protocol/validation-tensors';
 
@@ -179,6 +183,9 @@ export class StageRuntime {
   /** Speed per peer from the coordinator's membership (tokens/s). */
   private speeds = new Map<string, number>();
   private closed = false;
+  /** Pipeline tensors being checked (their signatures), in arrival order; signed sends going out, in send order. */
+  private incoming: Promise<void> = Promise.resolve();
+  private outgoing: Promise<void> = Promise.resolve();
   /** Optimizer steps applied (AdamW t of the last update). */
   stepsDone = 0;
   /** Timing of the last completed step's phases, ms. */
@@ -289,7 +296,8 @@ export class StageRuntime {
   }
 
   /** Resolves when every queued GPU task has run. */
-  idle(): Promise<void> {
+  async idle(): Promise<void> {
+    await this.incoming; // tensors whose signatures are being checked first
     return this.enqueue(() => undefined);
   }
 
@@ -411,11 +419,41 @@ export class StageRuntime {
   /** Every pipeline tensor from a link (kinds act / targets / grad / tie). */
   /** A throw while handling a peer's tensor is logged and the tensor dropped; never the process. */
   onTensor(from: string, x: IncomingTensor): void {
-    try {
-      this.handleTensor(from, x);
-    } catch (err) {
-      this.log(`dropping ${x.kind.slice(0, 64)} from ${from}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    // A boundary payload's signature is checked first (WebCrypto: async); one chain keeps the arrival order. The
+    // bytes are copied now: the link may reuse its buffer.
+    const y = x.kind === 'act' || x.kind === 'grad' ? { ...x, bytes: x.bytes.slice() } : x;
+    this.incoming = this.incoming.then(async () => {
+      try {
+        const bad = await this.signatureProblem(from, y);
+        if (bad) {
+          const text = `${y.kind} from ${from}: ${bad}`;
+          this.log(`dropping ${text}`);
+          this.opts.send({ type: 'peer-report', peer: from, reason: text.slice(0, 512) });
+          return;
+        }
+        this.handleTensor(from, y);
+      } catch (err) {
+        this.log(`dropping ${y.kind.slice(0, 64)} from ${from}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+  }
+
+  /**
+   * A boundary payload (act / grad) must carry the digest of its bytes signed by its sender for this slot
+   * (digest-signing.ts payloadSigningText), else it is refused: the trace reports the signature with the digest, so
+   * a receiver cannot claim it got something else. Other kinds and unreadable meta: null (handleTensor deals).
+   */
+  private async signatureProblem(from: string, x: IncomingTensor): Promise<string | null> {
+    if (this.closed || (x.kind !== 'act' && x.kind !== 'grad')) return null;
+    const read = readStepTensor(x);
+    if (!read.ok || read.value.kind === 'tie') return null;
+    const m = read.value.meta;
+    const key = this.opts.keyOf(from);
+    if (!key) return 'no key known for its sender';
+    const digest = await digestBytes(x.bytes);
+    if (digest !== m.digest) return 'its digest is not its bytes';
+    const slot = { runId: this.run.runId, step: m.step, attempt: m.attempt, mb: m.mb, kind: read.value.kind, to: this.peerId };
+    return (await verifySignature(key, payloadSigningText(slot, digest), m.sig)) ? null : 'bad signature';
   }
 
   private handleTensor(from: string, x: IncomingTensor): void {
@@ -467,7 +505,7 @@ export class StageRuntime {
         const bad = this.payloadProblem(x, t.meta.codec, this.codecs.act);
         if (bad) return this.refused(st, from, 'act', mb, bad);
         a.act = x.bytes.slice(); // a buffer of its own: transferable to a worker
-        this.trace.received(mb, from, 'act', a.act);
+        this.trace.received(mb, from, 'act', a.act, t.meta.digest, t.meta.sig);
         this.arrived(st, mb);
         return;
       }
@@ -477,7 +515,7 @@ export class StageRuntime {
         const bad = this.payloadProblem(x, t.meta.codec, this.codecs.grad);
         if (bad) return this.refused(st, from, 'grad', mb, bad);
         const g = x.bytes.slice();
-        this.trace.received(mb, from, 'grad', g);
+        this.trace.received(mb, from, 'grad', g, t.meta.digest, t.meta.sig);
         if (f.to) this.queue.set(f.to, Math.max(0, (this.queue.get(f.to) ?? 1) - 1));
         void this.enqueue(() => this.backwardFromGrad(st, mb, f, g, from));
         return;
@@ -517,17 +555,41 @@ export class StageRuntime {
 
   // ------------------------------------------------------------------------------------------- pipeline
 
-  private meta(st: StepState, mb: number, origin: string, route: string, codec?: string): TensorMeta {
+  private meta(st: StepState, mb: number, origin: string, route: string, codec?: string): UnsignedMeta {
     const r = route ? `${route},${this.peerId}` : this.peerId;
     const m = { step: st.step, attempt: st.attempt, mb, origin, route: r.length > 256 ? r.slice(r.length - 256) : r };
-    return microbatchMeta(codec === undefined ? m : { ...m, codec });
+    return codec === undefined ? m : { ...m, codec };
+  }
+
+  /**
+   * A boundary payload out, with its digest signed for (run, step, attempt, mb, kind, receiver): signing is async,
+   * so sends go through one chain (send order kept); `data` is a copy of its own (trace.sentTo).
+   */
+  private sendSigned(
+    st: StepState,
+    to: string,
+    kind: 'act' | 'grad',
+    mb: number,
+    sent: { copy: Uint8Array; digest: Promise<string> },
+    base: UnsignedMeta,
+  ): void {
+    const slot = { runId: this.run.runId, step: st.step, attempt: st.attempt, mb, kind, to };
+    const meta = sent.digest.then(async (digest) =>
+      microbatchMeta({ ...base, digest, sig: await this.opts.signer.sign(payloadSigningText(slot, digest)) }),
+    );
+    const data = sent.copy;
+    this.outgoing = this.outgoing.then(() =>
+      meta.then(
+        (m) => this.sendTo(to, { kind, dtype: 'u8', shape: [data.byteLength], data, meta: m }),
+        (err: unknown) => this.log(`signing ${kind} of microbatch ${mb} for ${to} failed: ${err instanceof Error ? err.message : String(err)}`),
+      ),
+    );
   }
 
   /** Activations forward: the payload with its codec (the last stage samples the targets itself). */
   private sendActs(st: StepState, next: string, mb: number, origin: string, route: string, acts: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.act);
-    this.trace.sentTo(mb, next, 'act', acts);
-    this.sendTo(next, { kind: 'act', dtype: 'u8', shape: [acts.byteLength], data: acts, meta });
+    this.sendSigned(st, next, 'act', mb, this.trace.sentTo(mb, next, 'act', acts), meta);
   }
 
   /** The microbatch's tokens and targets: sampleBatch(seed, step, mb) over the run's training tokens. */
@@ -545,8 +607,7 @@ export class StageRuntime {
   /** An input gradient back to the peer the activations came from. */
   private sendGrad(st: StepState, to: string, mb: number, origin: string, route: string, grad: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.grad);
-    this.trace.sentTo(mb, to, 'grad', grad);
-    this.sendTo(to, { kind: 'grad', dtype: 'u8', shape: [grad.byteLength], data: grad, meta });
+    this.sendSigned(st, to, 'grad', mb, this.trace.sentTo(mb, to, 'grad', grad), meta);
   }
 
   /** SWARM stochastic wiring: a next-stage member with an open link, weight = speed / (1 + my queue there). */

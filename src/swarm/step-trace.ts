@@ -15,6 +15,8 @@ export interface TracedPayload {
   kind: BoundaryKind;
   bytes: Uint8Array;
   digest: Promise<string>;
+  /** Received payloads: the sender's signature of the digest (checked on arrival), which the trace reports with it. */
+  sig?: string;
 }
 
 /** Hex of the first 16 bytes of SHA-256: a digest an adversary cannot forge a second payload for. */
@@ -31,8 +33,15 @@ export function digestVector(v: Float32Array): Promise<string> {
   return digestBytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 }
 
-/** Entries per step-trace part (the schema's bounds: 128 sent, 128 received, 1024 backward, 256 losses). */
-const PART_ENTRIES = 128;
+/**
+ * Entries per step-trace part, within the schema's bounds (128 sent, 128 received, 1024 backward, 256 losses) and so
+ * that a full part, escaped into its signed envelope, stays under the 16 KiB control limit: 32 sent (~85 chars each),
+ * 32 received (~180 with the signature), 256 backward (~6), 64 losses (~30): ~12 KB.
+ */
+const PART_SENT = 32;
+const PART_RECV = 32;
+const PART_BACKWARD = 256;
+const PART_LOSSES = 64;
 
 const NOTHING = new Uint8Array(0);
 
@@ -61,16 +70,23 @@ export class StepTraceRecorder {
     return this.step === step && this.attempt === attempt;
   }
 
-  /** A payload received (kept for an upload: a copy, since the original may be transferred to a worker). */
-  received(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array): void {
-    const copy = bytes.slice();
-    this.recv.push({ mb, peer, kind, bytes: this.keep ? copy : NOTHING, digest: digestBytes(copy) });
+  /**
+   * A payload received, with its digest and its sender's signature of it (both checked on arrival). Kept for an
+   * upload: a copy, since the original may be transferred to a worker.
+   */
+  received(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array, digest: string, sig: string): void {
+    this.recv.push({ mb, peer, kind, bytes: this.keep ? bytes.slice() : NOTHING, digest: Promise.resolve(digest), sig });
   }
 
-  /** A payload sent (kept: a cross-adapter validation compares its values). */
-  sentTo(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array): void {
+  /**
+   * A payload sent (kept: a cross-adapter validation compares its values). Returns a copy of the bytes to send (the
+   * caller's buffer may be reused before the signed send goes out) and their digest.
+   */
+  sentTo(mb: number, peer: string, kind: BoundaryKind, bytes: Uint8Array): { copy: Uint8Array; digest: Promise<string> } {
     const copy = bytes.slice();
-    this.sent.push({ mb, peer, kind, bytes: this.keep ? copy : NOTHING, digest: digestBytes(copy) });
+    const digest = digestBytes(copy);
+    this.sent.push({ mb, peer, kind, bytes: this.keep ? copy : NOTHING, digest });
+    return { copy, digest };
   }
 
   backwardRan(mb: number): void {
@@ -96,14 +112,16 @@ export class StepTraceRecorder {
   async messages(stage: number, contrib: string | undefined, last: boolean): Promise<ControlOf<'step-trace'>[]> {
     const entry = async (p: TracedPayload): Promise<[number, string, string]> => [p.mb, p.peer, await p.digest];
     const sent = await Promise.all(this.sent.map(entry));
-    const recv = await Promise.all(this.recv.map(entry));
+    const recv = await Promise.all(
+      this.recv.map(async (p): Promise<[number, string, string, string]> => [p.mb, p.peer, await p.digest, p.sig ?? '']),
+    );
     const losses = [...this.losses.entries()];
     const parts = Math.max(
       1,
-      Math.ceil(sent.length / PART_ENTRIES),
-      Math.ceil(recv.length / PART_ENTRIES),
-      Math.ceil(this.backward.length / 1024),
-      Math.ceil(losses.length / 256),
+      Math.ceil(sent.length / PART_SENT),
+      Math.ceil(recv.length / PART_RECV),
+      Math.ceil(this.backward.length / PART_BACKWARD),
+      Math.ceil(losses.length / PART_LOSSES),
     );
     return Array.from({ length: parts }, (_, part) => ({
       type: 'step-trace' as const,
@@ -112,11 +130,11 @@ export class StepTraceRecorder {
       stage,
       part,
       parts,
-      backward: this.backward.slice(part * 1024, (part + 1) * 1024),
-      sent: sent.slice(part * PART_ENTRIES, (part + 1) * PART_ENTRIES),
-      recv: recv.slice(part * PART_ENTRIES, (part + 1) * PART_ENTRIES),
+      backward: this.backward.slice(part * PART_BACKWARD, (part + 1) * PART_BACKWARD),
+      sent: sent.slice(part * PART_SENT, (part + 1) * PART_SENT),
+      recv: recv.slice(part * PART_RECV, (part + 1) * PART_RECV),
       ...(part === 0 && contrib !== undefined ? { contrib } : {}),
-      ...(last ? { losses: losses.slice(part * 256, (part + 1) * 256) } : {}),
+      ...(last ? { losses: losses.slice(part * PART_LOSSES, (part + 1) * PART_LOSSES) } : {}),
     }));
   }
 }

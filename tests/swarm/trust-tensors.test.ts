@@ -53,7 +53,8 @@ it('tensors a member may not send are refused at the link, a non-member cannot l
         dtype: 'u8',
         shape: [16],
         data: new Uint8Array(16),
-        meta: microbatchMeta({ step, attempt, mb: 0, origin: first.peerId, route: first.peerId }),
+        // Refused at the link (policy) before any signature check: the digest and signature need only their form.
+        meta: microbatchMeta({ step, attempt, mb: 0, origin: first.peerId, route: first.peerId, digest: '0'.repeat(32), sig: 'A'.repeat(86) }),
       }),
       toFirst.sendTensor({ kind: STATE_KIND, dtype: 'f32', shape: [4], data: new Float32Array(4), meta: { xfer: 'x', part: 'params' } }),
       toLast.sendTensor({

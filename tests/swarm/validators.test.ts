@@ -226,7 +226,7 @@ describe('validators', () => {
     expect(cmp.worst.score).toBeLessThan(1e-5);
   }, 180_000);
 
-  it('2 stages x 1 replica (no validator): a trace that names another digest than its neighbour sent strikes both, and the step re-runs', async () => {
+  it('2 stages x 1 replica (no validator): a receiver whose trace names another digest than its neighbour signed is struck alone, and the step re-runs', async () => {
     const run = tinyRun('val-trace', 2, [
       [0, 1],
       [1, 2],
@@ -236,7 +236,8 @@ describe('validators', () => {
     const rec = record(s);
     const first = await s.addPeer('t0', 1000);
     const second = await s.addPeer('t1', 1000);
-    // t1 claims, once, to have received other activations than t0 sent.
+    // t1 claims, once, to have received other activations than t0 sent (it keeps t0's signature of the real ones: it
+    // cannot sign for t0).
     const rt = await whenAssigned(second);
     const messages = rt.trace.messages.bind(rt.trace);
     let lied = false;
@@ -245,18 +246,47 @@ describe('validators', () => {
       const m = msgs[0];
       if (lied || !m || m.recv.length === 0) return msgs;
       lied = true;
-      const [mb, from] = m.recv[0];
-      return [{ ...m, recv: [[mb, from, 'f'.repeat(32)] as [number, string, string], ...m.recv.slice(1)] }, ...msgs.slice(1)];
+      const [mb, from, , sig] = m.recv[0];
+      return [{ ...m, recv: [[mb, from, 'f'.repeat(32), sig] as [number, string, string, string], ...m.recv.slice(1)] }, ...msgs.slice(1)];
     };
     const reports = await s.coordinator.finished();
     expect(lied).toBe(true);
-    expect(new Set(rec.strikes.map((x) => x.peerId))).toEqual(new Set([first.peerId, second.peerId]));
-    for (const x of rec.strikes) expect(x.reason).toMatch(/trace disagreement/);
+    expect(rec.strikes.map((x) => x.peerId)).toEqual([second.peerId]);
+    expect(rec.strikes[0].reason).toMatch(/trace disagreement.*the receiver has no valid signature/);
+    expect(first.peerId).not.toBe(second.peerId);
     expect(rec.validations).toEqual([]);
     // The one step with the lie ran twice (t1 was patched once it was assigned, before its first step's trace).
     expect(reports.map((r) => r.attempts).sort()).toEqual([1, 1, 2]);
     const ref = await reference(run);
     cleanups.push(() => ref.rt.destroy());
     expect((await compareToReference(s.peers, ref.params)).worst.score).toBeLessThan(1e-5);
+  }, 180_000);
+  it('2 stages x 1 replica: a sender whose own trace names another digest than the one it signed is struck alone', async () => {
+    const run = tinyRun('val-trace-sender', 2, [
+      [0, 1],
+      [1, 2],
+    ]);
+    const s = await startSwarm(run, 'val-trace-sender', { minPeers: 2 });
+    swarm = s;
+    const rec = record(s);
+    const first = await s.addPeer('t0', 1000);
+    await s.addPeer('t1', 1000);
+    // t0 claims, once, to have sent other activations than the ones it signed and sent.
+    const rt = await whenAssigned(first);
+    const messages = rt.trace.messages.bind(rt.trace);
+    let lied = false;
+    rt.trace.messages = async (...args) => {
+      const msgs = await messages(...args);
+      const m = msgs[0];
+      if (lied || !m || m.sent.length === 0) return msgs;
+      lied = true;
+      const [mb, to] = m.sent[0];
+      return [{ ...m, sent: [[mb, to, 'f'.repeat(32)] as [number, string, string], ...m.sent.slice(1)] }, ...msgs.slice(1)];
+    };
+    const reports = await s.coordinator.finished();
+    expect(lied).toBe(true);
+    expect(rec.strikes.map((x) => x.peerId)).toEqual([first.peerId]);
+    expect(rec.strikes[0].reason).toMatch(/trace disagreement.*the sender signed what was received/);
+    expect(reports.map((r) => r.attempts).sort()).toEqual([1, 1, 2]);
   }, 180_000);
 });
