@@ -18,7 +18,7 @@
 import { Emitter } from '../net/emitter';
 import { hashKeys, sampleBatch } from '../model/data';
 import type { ControlMessage, ControlOf } from '../protocol/messages';
-import { tensorView, type IncomingTensor, type TensorMeta } from '../net/tensor';
+import { tensorView, type IncomingTensor } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
 import { microbatchMeta, readStepTensor, tieMeta, type MicrobatchMeta, type StepTensor } from '../protocol/tensors';
