@@ -1,7 +1,7 @@
 // Matmul autotuner: times every variant on this adapter for each shape and caches the winner per
 // (adapter key, shape). `matmul()` (src/gpu/ops/matmul.ts) consults the table synchronously; shapes never tuned use
-// its per-adapter default. The table exports to / imports from JSON (the CLI keeps it in a file, the browser in
-// localStorage).
+// its per-adapter default. The table exports to / imports from JSON (the CLI keeps it in a file); the browser keeps
+// it in IndexedDB per adapter identity and kernel version (src/gpu/tuning-cache.ts).
 import {
   availableVariants,
   MATMUL_VARIANTS,
@@ -92,19 +92,22 @@ export function matmulOperands(rt: Runtime, s: MatmulShape, seed = 1): { args: M
 }
 
 /** Times every applicable variant on this adapter for each shape (few reps, median), caches the winner per
- *  (adapter key, shape); idempotent. A variant whose warm-up is over 4x slower than the best so far is not
- *  timed further (recorded with its warm-up time). */
+ *  (adapter key, shape); idempotent: shapes already chosen (tuned or loaded) are skipped. A variant whose warm-up is
+ *  over 4x slower than the best so far is not timed further (recorded with its warm-up time). Returns how many
+ *  shapes it timed. */
 export async function tuneMatmul(
   rt: Runtime,
   shapes: MatmulShape[],
   opts: { reps?: number; log?: (s: string) => void; variants?: readonly string[] } = {},
-): Promise<void> {
+): Promise<number> {
   const reps = opts.reps ?? 5;
+  let timed = 0;
   const table = timings(rt);
   const choices = matmulChoiceTable(rt);
   for (const s of shapes) {
     const key = matmulShapeKey(s);
     if (table.has(key) && choices.has(key)) continue;
+    timed++;
     const { args, tensors } = matmulOperands(rt, s);
     const result: Record<string, number> = {};
     let best = Infinity;
@@ -134,6 +137,7 @@ export async function tuneMatmul(
         ' GFLOP/s)',
     );
   }
+  return timed;
 }
 
 /** The choice table (for the bench output and logs): [{shape key, variant, timings per variant}]. */
@@ -163,12 +167,21 @@ export function importTuning(rt: Runtime, json: string): boolean {
     return false;
   }
   if (!file || file.adapter !== rt.handle.report.key || !Array.isArray(file.choices)) return false;
+  applyTuning(rt, file.choices);
+  return true;
+}
+
+/** Adopts saved choices as if tuned here (tuneMatmul then skips their shapes); unknown variants are skipped.
+ *  Returns how many it adopted. */
+export function applyTuning(rt: Runtime, saved: ReadonlyArray<{ shape: string; variant: string; timingsMs?: Record<string, number> }>): number {
   const table = timings(rt);
   const choices = matmulChoiceTable(rt);
-  for (const c of file.choices) {
+  let n = 0;
+  for (const c of saved) {
     if (typeof c?.shape !== 'string' || !MATMUL_VARIANTS.includes(c.variant)) continue;
     choices.set(c.shape, c.variant);
     table.set(c.shape, { variant: c.variant, timingsMs: { ...(c.timingsMs ?? {}) } });
+    n++;
   }
-  return true;
+  return n;
 }

@@ -6,6 +6,7 @@
 // learned down/up projections at its boundaries (src/model/bottleneck-config.ts).
 import type { GpuCodec, RoundingKey } from '../compress/codec';
 import { tuneMatmul } from '../gpu/autotune';
+import { tuneMatmulCached, type CachedTuneResult, type TuningStore } from '../gpu/tuning-cache';
 import type { Runtime } from '../gpu/runtime';
 import type { Tensor } from '../gpu/tensor';
 import { modelParamSpecs, validateBottleneck, type BottleneckConfig } from './bottleneck-config';
@@ -71,6 +72,8 @@ export interface TrainerOptions {
   seed?: number;
   /** Run the matmul autotuner for this model's shapes before training (default true). */
   tune?: boolean;
+  /** Where tuning results persist across starts (absent: tune in memory only). */
+  tuningStore?: TuningStore;
   log?: (s: string) => void;
   /** Train split at these boundaries with these codecs (absent: one stage, today's engine bit for bit). */
   boundaries?: TrainerBoundaries;
@@ -100,6 +103,8 @@ export class Trainer {
   private gpuMsEma = 0;
   /** Optimizer steps taken so far (AdamW's t). */
   stepsDone = 0;
+  /** What create() did about matmul tuning (absent when tuning was off). */
+  tuning?: CachedTuneResult;
 
   private constructor(
     private readonly rt: Runtime,
@@ -121,7 +126,11 @@ export class Trainer {
   static async create(rt: Runtime, opts: TrainerOptions): Promise<Trainer> {
     const t = new Trainer(rt, opts);
     t.stage.params.load(opts.initial ?? initParams(t.config, modelParamSpecs(t.config, t.bottleneck), opts.seed ?? 1337, t.bottleneck));
-    if (opts.tune ?? true) await tuneMatmul(rt, [...t.stage.matmulShapes(), ...t.stages.flatMap((s) => s.matmulShapes())], { log: opts.log });
+    if (opts.tune ?? true) {
+      const shapes = [...t.stage.matmulShapes(), ...t.stages.flatMap((s) => s.matmulShapes())];
+      if (opts.tuningStore) t.tuning = await tuneMatmulCached(rt, shapes, opts.tuningStore, { log: opts.log });
+      else t.tuning = { loaded: 0, timed: await tuneMatmul(rt, shapes, { log: opts.log }), rejected: false };
+    }
     await rt.flush();
     return t;
   }

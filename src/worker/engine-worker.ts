@@ -3,12 +3,14 @@
 import * as Comlink from 'comlink';
 import { browserRuntime } from '../gpu/browser-runtime';
 import type { AdapterReport } from '../gpu/device';
+import type { CachedTuneResult } from '../gpu/tuning-cache';
 import type { Runtime } from '../gpu/runtime';
 import { Dataset, sampleBatch } from '../model/data';
 import type { LrSchedule } from '../model/schedule';
 import { CharTokenizer } from '../model/tokenizer';
 import { Trainer, type StepResult } from '../model/trainer';
 import type { GPTConfig } from '../model/config';
+import { idbTuningStore } from './idb-tuning-store';
 
 export interface EngineInit {
   corpusUrl: string;
@@ -24,6 +26,8 @@ export interface EngineInfo {
   adapter: AdapterReport;
   params: number;
   vocabSize: number;
+  /** Matmul tuning at start: choices loaded from IndexedDB and shapes timed now (absent with tune: false). */
+  tuning?: CachedTuneResult;
 }
 
 class EngineWorker {
@@ -48,9 +52,11 @@ class EngineWorker {
       seed: init.seed,
       schedule: init.schedule,
       tune: init.tune,
+      // The tab keeps its tuning results: later starts on this GPU load them instead of re-timing (~100 s).
+      tuningStore: idbTuningStore,
     });
     this.init = init;
-    return { adapter: this.rt.handle.report, params: this.trainer.stage.params.count, vocabSize: tokenizer.vocabSize };
+    return { adapter: this.rt.handle.report, params: this.trainer.stage.params.count, vocabSize: tokenizer.vocabSize, tuning: this.trainer.tuning };
   }
 
   /** Runs `n` optimizer steps on the deterministic sampler's batches; returns each step's result. */

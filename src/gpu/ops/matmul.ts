@@ -61,6 +61,20 @@ export const REGISTER_BLOCKS: Readonly<Record<string, RegisterBlock>> = {
 
 export const MATMUL_VARIANTS: readonly string[] = ['naive', 'tiled', ...Object.keys(REGISTER_BLOCKS)];
 
+/** Bump when the register-block generator below changes what a variant computes or how fast it runs. */
+const MATMUL_GENERATOR_REVISION = 1;
+
+/** FNV-1a (32-bit) of a string, as 8 hex digits. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** Version of the variant set: the WGSL source, the block shapes and the generator's revision. Persisted tuning
+ *  results (src/gpu/tuning-cache.ts) carry it, so changed kernels are re-timed instead of trusted. */
+export const MATMUL_KERNELS_VERSION = `g${MATMUL_GENERATOR_REVISION}-${fnv1a(code + JSON.stringify(REGISTER_BLOCKS))}`;
+
 /** Whether this device can run the subgroup register blocks (they shuffle from lanes 0..7). */
 export function subgroupsUsable(rt: Runtime): boolean {
   const info = rt.handle.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
