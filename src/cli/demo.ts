@@ -4,7 +4,9 @@
 //      can open in another browser on this machine to join the run,
 //   3. a coordinator (in this process) for a tinyshakespeare run,
 //   4. N contributors: headless Chromium tabs on the contributor page (default), or Node peers (--node-peers:
-//      child processes running `tabswarm peer`; --in-process: SwarmPeers inside this process),
+//      child processes running `tabswarm peer`; --in-process: SwarmPeers inside this process); a Node peer's death
+//      is churn, not failure (the coordinator re-runs the step without it; the run fails only as the coordinator
+//      decides: a stage without a live replica; or when every peer is gone),
 //   5. a live table; then the trained weights come to this process over WebRTC (an observer peer copies one
 //      replica per stage through the swarm's state transfer) and Sampler prints a text sample,
 //   6. a clean exit (browser, peers, servers closed); the last stdout line is the JSON summary
@@ -41,7 +43,9 @@ import { formatAttack } from '../swarm/adversary';
 
 export const demoHelp = `tabswarm demo [flags]             a whole swarm on loopback: signaling server, pages, coordinator, contributors
   --tabs 4            headless Chromium tabs on the contributor page (2 stages x 2 replicas)
-  --node-peers        Node peers (child processes running \`tabswarm peer\`) instead of tabs
+  --node-peers        Node peers (child processes running \`tabswarm peer\`) instead of tabs; the log names each one's
+                      pid and stage. A peer process that dies is churn: the run goes on while every stage keeps a
+                      live replica (it fails with the coordinator's error when one has none, or when no peer is left)
   --in-process        with --node-peers: the peers run inside this process
   --peers N           number of contributors (same as --tabs)
 ${runFlagsHelp}
@@ -149,6 +153,9 @@ function lineTap(stream: NodeJS.ReadableStream, prefix: string, sink: (s: string
   });
 }
 
+/** `tabswarm peer`'s stderr line on its assignment (src/cli/peer.ts): `[peer ID] stage S [...`. */
+const STAGE_LINE = /^\[peer ([0-9a-f]+)\] stage (\d+) /;
+
 async function startNodeChildren(
   n: number,
   url: string,
@@ -157,7 +164,7 @@ async function startNodeChildren(
   data: string | undefined,
   log: (s: string) => void,
   verbose: boolean,
-  onExit: (id: string, code: number | null, tail: string[]) => void,
+  onExit: (id: string, how: string, assigned: boolean, tail: string[]) => void,
   plan: AdversaryPlan = { count: 0, attack: null },
 ): Promise<Contributors> {
   const kids: { id: string; cp: ChildProcess; exited: Promise<number | null> }[] = [];
@@ -186,11 +193,24 @@ async function startNodeChildren(
     ];
     const cp = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TABSWARM_QUIET: '1' } });
     const tail: string[] = [];
+    let assigned = false;
     lineTap(cp.stdout!, `[${id}] `, verbose ? log : () => undefined, tail);
-    lineTap(cp.stderr!, '', verbose ? log : () => undefined, tail);
+    // Each child's stage, with its pid, always in the log: who holds what when one dies (and the demo test's way to
+    // SIGKILL one replica of each stage, as a person would with kill(1)).
+    lineTap(
+      cp.stderr!,
+      '',
+      (line) => {
+        const m = STAGE_LINE.exec(line);
+        if (m) log(`${id} (pid ${cp.pid}) is peer ${m[1]}, stage ${m[2]}`);
+        assigned ||= m !== null;
+        if (verbose) log(line);
+      },
+      tail,
+    );
     const exited = new Promise<number | null>((resolve) =>
-      cp.once('exit', (code) => {
-        onExit(id, code, tail);
+      cp.once('exit', (code, signal) => {
+        onExit(id, signal ? `signal ${signal}` : `code ${code}`, assigned, tail);
         resolve(code);
       }),
     );
@@ -366,6 +386,7 @@ export async function demo(argv: string[]): Promise<number> {
     let fail!: (e: Error) => void;
     const failed = new Promise<never>((_, reject) => (fail = reject));
     failed.catch(() => undefined);
+    let left = n;
     if (nodePeers && values['in-process']) contributors = await startInProcess(n, sig.url, room, coordinator, str(values, 'data'), swarmLog, plan);
     else if (nodePeers) {
       contributors = await startNodeChildren(
@@ -376,11 +397,20 @@ export async function demo(argv: string[]): Promise<number> {
         str(values, 'data'),
         say,
         verbose,
-        (id, code, tail) => {
-          if (code !== 0 && !finishedRun) {
-            say(`${id} exited with ${code}:\n  ${tail.slice(-15).join('\n  ')}`);
-            fail(new Error(`Node peer ${id} exited with code ${code} during the run`));
+        (id, how, assigned, tail) => {
+          // A peer's death is churn: the coordinator re-runs a step whose member vanished, and the run fails by
+          // itself if a stage is left without a live replica. The demo gives up only when no peer is left, or when
+          // one dies before it got a stage (a setup failure: the run waits for all N to start, it would never start).
+          left--;
+          if (finishedRun) return;
+          if (!assigned) {
+            say(`${id} exited with ${how} before it got a stage:\n  ${tail.slice(-15).join('\n  ')}`);
+            fail(new Error(`Node peer ${id} exited with ${how} before the run started (the run needs all ${n})`));
+            return;
           }
+          say(`${id} exited with ${how} during the run (${left} of ${n} peer(s) left); the run goes on without it`);
+          if (verbose || how.startsWith('code')) say(`  ${tail.slice(-15).join('\n  ')}`);
+          if (left === 0) fail(new Error(`every Node peer is gone (the last, ${id}, exited with ${how})`));
         },
         plan,
       );
