@@ -114,6 +114,72 @@ export interface ComputeBackend {
   destroy(): Promise<void>;
 }
 
+/**
+ * A StageCompute that hands every call to `inner`: the base of wrappers that change one thing (an adversary's
+ * corrupted gradient, a test's sabotaged payload) and leave every computation to the real compute.
+ */
+export class DelegatingCompute implements StageCompute {
+  constructor(protected readonly inner: StageCompute) {}
+
+  get layout(): StageLayout {
+    return this.inner.layout;
+  }
+  get outer(): OuterCompute | undefined {
+    return this.inner.outer;
+  }
+  load(values: Map<string, Float32Array>): Promise<void> {
+    return this.inner.load(values);
+  }
+  init(seed: number): Promise<void> {
+    return this.inner.init(seed);
+  }
+  forward(slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array> {
+    return this.inner.forward(slot, input, key);
+  }
+  forwardBackward(
+    slot: number,
+    input: StageInput,
+    targets: Uint32Array,
+    lossScale: number,
+    key: MicrobatchKey,
+  ): Promise<{ loss: number; gradIn: Uint8Array | null }> {
+    return this.inner.forwardBackward(slot, input, targets, lossScale, key);
+  }
+  backward(slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null> {
+    return this.inner.backward(slot, gradOut, key);
+  }
+  zeroGrads(): Promise<void> {
+    return this.inner.zeroGrads();
+  }
+  readFlat(which: FlatWhich): Promise<Float32Array> {
+    return this.inner.readFlat(which);
+  }
+  writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
+    return this.inner.writeFlat(which, data);
+  }
+  gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
+    return this.inner.gradSumSquares(opts);
+  }
+  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
+    return this.inner.optimizerStep(step, hyper, opts);
+  }
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+}
+
+/** `inner` with every stage it creates wrapped by `wrap` (the device, benchmark and teardown stay inner's). */
+export function wrapStages(inner: ComputeBackend, wrap: (stage: StageCompute, spec: StageSpec) => StageCompute): ComputeBackend {
+  return {
+    get adapter() {
+      return inner.adapter;
+    },
+    benchmark: (reps) => inner.benchmark(reps),
+    createStage: async (spec) => wrap(await inner.createStage(spec), spec),
+    destroy: () => inner.destroy(),
+  };
+}
+
 /** Splits a flat buffer into named parameters by the layout. */
 export function splitFlat(layout: StageLayout, flat: Float32Array): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();

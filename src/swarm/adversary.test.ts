@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ControlMessage } from '../protocol/messages';
-import { attackRng, AttackSpecError, corruptGradient, emptyAttackLog, FORGED_LOSS, formatAttack, parseAttack, ReportForger } from './adversary';
+import { mulberry32 } from '../model/init';
+import { AttackSpecError, corruptGradient, emptyAttackLog, FORGED_LOSS, formatAttack, parseAttack, ReportForger } from './adversary';
 
 const norm = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
 
@@ -37,18 +38,18 @@ describe('corruptGradient', () => {
   const honest = Float32Array.from([1, -2, 3, 0.5]);
   const prev = Float32Array.from([9, 9, 9, 9]);
   it('nan, scale, signflip, stale', () => {
-    expect([...corruptGradient({ mode: 'nan' }, honest, null, attackRng(1))].every(Number.isNaN)).toBe(true);
-    expect([...corruptGradient({ mode: 'scale', factor: -1000 }, honest, null, attackRng(1))]).toEqual([-1000, 2000, -3000, -500]);
-    expect([...corruptGradient({ mode: 'signflip' }, honest, null, attackRng(1))]).toEqual([-1, 2, -3, -0.5]);
-    expect([...corruptGradient({ mode: 'stale' }, honest, prev, attackRng(1))]).toEqual([9, 9, 9, 9]);
+    expect([...corruptGradient({ mode: 'nan' }, honest, null, mulberry32(1))].every(Number.isNaN)).toBe(true);
+    expect([...corruptGradient({ mode: 'scale', factor: -1000 }, honest, null, mulberry32(1))]).toEqual([-1000, 2000, -3000, -500]);
+    expect([...corruptGradient({ mode: 'signflip' }, honest, null, mulberry32(1))]).toEqual([-1, 2, -3, -0.5]);
+    expect([...corruptGradient({ mode: 'stale' }, honest, prev, mulberry32(1))]).toEqual([9, 9, 9, 9]);
     // No previous gradient yet: the honest one (nothing older to send).
-    expect([...corruptGradient({ mode: 'stale' }, honest, null, attackRng(1))]).toEqual([...honest]);
+    expect([...corruptGradient({ mode: 'stale' }, honest, null, mulberry32(1))]).toEqual([...honest]);
   });
 
   it('random: the same norm, another direction, reproducible from the seed', () => {
     const big = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
-    const a = corruptGradient({ mode: 'random' }, big, null, attackRng(7));
-    const b = corruptGradient({ mode: 'random' }, big, null, attackRng(7));
+    const a = corruptGradient({ mode: 'random' }, big, null, mulberry32(7));
+    const b = corruptGradient({ mode: 'random' }, big, null, mulberry32(7));
     expect([...a]).toEqual([...b]);
     expect(Math.abs(norm(a) - norm(big)) / norm(big)).toBeLessThan(1e-5);
     const cos = a.reduce((s, x, i) => s + x * big[i], 0) / (norm(a) * norm(big));

@@ -10,9 +10,17 @@
 //       mb-loss 0.001 for every microbatch, and grad-sumsq ~0 for another stage; its own mb-loss reports say 0.001.
 //   frame-robust -> computes honestly, but its grad-sumsq.robust report names a wrong digest for every other rank
 //       (robust aggregation: it tries to frame honest senders as equivocators; it cannot sign for them).
-import type { AdapterReport } from '../gpu/device';
-import type { OptimizerHyper } from '../model/stage';
-import type { ComputeBackend, FlatWhich, MicrobatchKey, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
+import { mulberry32 } from '../model/init';
+import { nameHash } from '../model/outer-optimizer';
+import {
+  DelegatingCompute,
+  wrapStages,
+  type ComputeBackend,
+  type FlatWhich,
+  type MicrobatchKey,
+  type StageCompute,
+  type StageInput,
+} from '../model/stage-compute';
 import type { ControlMessage } from '../protocol/messages';
 
 export const ATTACK_MODES = ['nan', 'scale:K', 'signflip', 'random', 'stale', 'bad-activations', 'forge-reports', 'frame-robust'] as const;
@@ -66,23 +74,9 @@ export function isGradientAttack(a: AttackSpec): a is GradientAttack {
   return a.mode === 'nan' || a.mode === 'scale' || a.mode === 'signflip' || a.mode === 'random' || a.mode === 'stale';
 }
 
-/** mulberry32: the adversary's own seeded stream (reproducible attacks). */
-export function attackRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A stable 32-bit seed from a peer id (each adversary its own stream). */
+/** A stable 32-bit seed from a peer id (each adversary its own stream): FNV-1a, as parameter names are hashed. */
 export function seedOfId(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+  return nameHash(id);
 }
 
 function norm(a: Float32Array): number {
@@ -133,7 +127,7 @@ export function emptyAttackLog(): AttackLog {
 }
 
 /** A StageCompute whose contribution is corrupted as `attack` says; every computation is `inner`'s. */
-export class AttackingCompute implements StageCompute {
+export class AttackingCompute extends DelegatingCompute {
   /** The gradient phase: between zeroGrads and the write-back of the reduced gradient. */
   private contributing = false;
   private corrupted: Float32Array | null = null;
@@ -143,30 +137,16 @@ export class AttackingCompute implements StageCompute {
   private readonly rand: () => number;
 
   constructor(
-    private readonly inner: StageCompute,
+    inner: StageCompute,
     readonly attack: AttackSpec,
     seed: number,
     private readonly log: AttackLog = emptyAttackLog(),
   ) {
-    this.rand = attackRng(seed);
+    super(inner);
+    this.rand = mulberry32(seed);
   }
 
-  get layout(): StageLayout {
-    return this.inner.layout;
-  }
-
-  get outer(): StageCompute['outer'] {
-    return this.inner.outer;
-  }
-
-  load(values: Map<string, Float32Array>): Promise<void> {
-    return this.inner.load(values);
-  }
-  init(seed: number): Promise<void> {
-    return this.inner.init(seed);
-  }
-
-  async forward(slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array> {
+  override async forward(slot: number, input: StageInput, key: MicrobatchKey): Promise<Uint8Array> {
     if (this.attack.mode !== 'bad-activations') return this.inner.forward(slot, input, key);
     if ('tokens' in input) {
       // Same tokens, wrong order: the real forward makes a valid payload of the wrong activations.
@@ -182,20 +162,7 @@ export class AttackingCompute implements StageCompute {
     return prev;
   }
 
-  forwardBackward(
-    slot: number,
-    input: StageInput,
-    targets: Uint32Array,
-    lossScale: number,
-    key: MicrobatchKey,
-  ): Promise<{ loss: number; gradIn: Uint8Array | null }> {
-    return this.inner.forwardBackward(slot, input, targets, lossScale, key);
-  }
-  backward(slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null> {
-    return this.inner.backward(slot, gradOut, key);
-  }
-
-  async zeroGrads(): Promise<void> {
+  override async zeroGrads(): Promise<void> {
     await this.inner.zeroGrads();
     if (this.lastHonest) this.previous = this.lastHonest;
     this.lastHonest = null;
@@ -203,7 +170,7 @@ export class AttackingCompute implements StageCompute {
     this.contributing = true;
   }
 
-  async readFlat(which: FlatWhich): Promise<Float32Array> {
+  override async readFlat(which: FlatWhich): Promise<Float32Array> {
     const honest = await this.inner.readFlat(which);
     if (which !== 'grads' || !this.contributing || !isGradientAttack(this.attack)) return honest;
     if (!this.corrupted) {
@@ -214,32 +181,16 @@ export class AttackingCompute implements StageCompute {
     return this.corrupted.slice();
   }
 
-  async writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
+  override async writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
     if (which === 'grads') this.contributing = false; // the reduced gradient: reads after this are honest
     return this.inner.writeFlat(which, data);
-  }
-  gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
-    return this.inner.gradSumSquares(opts);
-  }
-  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
-    return this.inner.optimizerStep(step, hyper, opts);
-  }
-  dispose(): Promise<void> {
-    return this.inner.dispose();
   }
 }
 
 /** `inner` whose stages attack as `attack` says (seeded by `seed`). */
 export function attackingBackend(inner: ComputeBackend, attack: AttackSpec, seed: number, log: AttackLog = emptyAttackLog()): ComputeBackend {
   let stages = 0;
-  return {
-    get adapter(): AdapterReport | null {
-      return inner.adapter;
-    },
-    benchmark: (reps) => inner.benchmark(reps),
-    createStage: async (spec: StageSpec) => new AttackingCompute(await inner.createStage(spec), attack, (seed + stages++) >>> 0, log),
-    destroy: () => inner.destroy(),
-  };
+  return wrapStages(inner, (stage) => new AttackingCompute(stage, attack, (seed + stages++) >>> 0, log));
 }
 
 /** The loss a forging adversary claims. */

@@ -7,7 +7,7 @@ import { nodeRuntime } from '../../src/gpu/node-runtime';
 import type { Runtime } from '../../src/gpu/runtime';
 import type { CoordinatorEvents } from '../../src/coordinator/coordinator';
 import type { RunConfig, TrustSpec } from '../../src/protocol/run-config';
-import { LocalComputeBackend, type ComputeBackend, type FlatWhich, type StageCompute } from '../../src/model/stage-compute';
+import { DelegatingCompute, LocalComputeBackend, wrapStages, type ComputeBackend, type FlatWhich } from '../../src/model/stage-compute';
 import { compareToReference, reference, replicasIdentical, startSwarm, tinyRun, whenAssigned, type Swarm } from './harness';
 import { sabotagingBackend, type SabotageLog } from './saboteur';
 
@@ -38,24 +38,15 @@ function record(s: Swarm): Recorded {
 }
 
 /** A compute whose every read of its gradient buffer is negated: it contributes -g and claims it. */
+class NegatedGradients extends DelegatingCompute {
+  override async readFlat(which: FlatWhich): Promise<Float32Array> {
+    const v = await this.inner.readFlat(which);
+    return which === 'grads' ? v.map((x) => -x) : v;
+  }
+}
+
 function lyingBackend(rt: Runtime): ComputeBackend {
-  const inner = new LocalComputeBackend(rt);
-  return {
-    get adapter() {
-      return inner.adapter;
-    },
-    benchmark: (reps) => inner.benchmark(reps),
-    createStage: async (spec) => {
-      const c = await inner.createStage(spec);
-      const liar: StageCompute = Object.create(c) as StageCompute;
-      liar.readFlat = async (which: FlatWhich) => {
-        const v = await c.readFlat(which);
-        return which === 'grads' ? v.map((x) => -x) : v;
-      };
-      return liar;
-    },
-    destroy: () => inner.destroy(),
-  };
+  return wrapStages(new LocalComputeBackend(rt), (stage) => new NegatedGradients(stage));
 }
 
 /** Peer ids (derived from their keys) by the labels the test gave them. */
