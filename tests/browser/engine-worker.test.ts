@@ -1,13 +1,13 @@
 // The engine inside a Web Worker (comlink) in headless Chromium (SwiftShader WebGPU) trains a few steps, and its
 // losses match the same run in Node (lavapipe) within float tolerance: same code, same seed, same batches.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadCorpus } from '../../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../../src/model/data';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { Trainer } from '../../src/model/trainer';
 import type { EngineInit } from '../../src/worker/engine-worker';
 import { gpuRuntime } from '../support/gpu';
-import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from './harness';
+import { browserSuite } from './suite';
 
 const init: EngineInit = {
   corpusUrl: '/tinyshakespeare.txt',
@@ -20,22 +20,13 @@ const init: EngineInit = {
 const STEPS = 6;
 
 describe('engine in a browser Web Worker', () => {
-  let server: PageServer;
-  let browser: BrowserHandle;
-  beforeAll(async () => {
-    server = await startPageServer();
-    browser = await launchBrowser();
-  }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite();
 
   it('trains and matches the Node engine', async () => {
-    const page = await browser.newPage();
+    const page = await suite.browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}/tests/browser/engine/index.html`);
+    await page.goto(`${suite.server.url}/tests/browser/engine/index.html`);
     await page.waitForFunction(() => typeof window.runEngine === 'function', undefined, { timeout: 60_000 });
     const out = await page.evaluate(([i, n]) => window.runEngine(i, n), [init, STEPS] as const);
     expect(errors).toEqual([]);

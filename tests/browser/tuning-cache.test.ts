@@ -2,9 +2,9 @@
 // the variants and stores the winners in IndexedDB; after a reload (same origin, same browser context) a fresh
 // Worker loads them and times nothing, with the same choices; a corrupt or foreign stored record is ignored,
 // re-tuned and overwritten.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MatmulShape } from '../../src/gpu/autotune';
-import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from './harness';
+import { browserSuite } from './suite';
 
 const shapes: MatmulShape[] = [
   { M: 16, N: 32, K: 24 },
@@ -12,24 +12,15 @@ const shapes: MatmulShape[] = [
 ];
 
 describe('tuning results persist in the tab', () => {
-  let server: PageServer;
-  let browser: BrowserHandle;
-  beforeAll(async () => {
-    server = await startPageServer();
-    browser = await launchBrowser();
-  }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite();
 
   it('tunes once, reloads without re-timing, and re-tunes over a corrupt or foreign record', async () => {
-    const ctx = await browser.newContext();
+    const ctx = await suite.browser.newContext();
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     const open = async () => {
-      await page.goto(`${server.url}/tests/browser/tuning/index.html`);
+      await page.goto(`${suite.server.url}/tests/browser/tuning/index.html`);
       await page.waitForFunction(() => typeof window.runTune === 'function', undefined, { timeout: 60_000 });
     };
     const tune = () => page.evaluate((s) => window.runTune(s), shapes);

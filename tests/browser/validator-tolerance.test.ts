@@ -2,7 +2,7 @@
 // inputs and weights in Node (Dawn on lavapipe) and in headless Chromium (SwiftShader). It prints the measured
 // differences and checks they are inside the default tolerance (DEFAULT_CROSS_TOLERANCE) and not zero-by-accident
 // (the two adapters really ran: their keys differ).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadCorpus } from '../../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../../src/model/data';
 import { CharTokenizer } from '../../src/model/tokenizer';
@@ -12,7 +12,7 @@ import { DEFAULT_CROSS_TOLERANCE, relativeDiff } from '../../src/swarm/validator
 import { gpuRuntime } from '../support/gpu';
 import { replayStage, type ReplayInput } from '../support/stage-replay';
 import { rng as seeded, testSeed } from '../support/random';
-import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from './harness';
+import { browserSuite } from './suite';
 
 /** Largest |a - b| relative to the largest |a| (the validator's measure, src/swarm/validator.ts relativeDiff). */
 function rel(a: number[], b: number[]): number {
@@ -21,16 +21,7 @@ function rel(a: number[], b: number[]): number {
 }
 
 describe('validator tolerance across adapter kinds (lavapipe vs SwiftShader)', () => {
-  let server: PageServer;
-  let browser: BrowserHandle;
-  beforeAll(async () => {
-    server = await startPageServer();
-    browser = await launchBrowser();
-  }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite();
 
   it('one stage forward/backward: losses, output payloads and the gradient differ by less than the tolerance', async () => {
     const text = loadCorpus();
@@ -63,8 +54,8 @@ describe('validator tolerance across adapter kinds (lavapipe vs SwiftShader)', (
       { name: 'whole model (first + last stage)', input: { spec: spec([0, 2]), micro, lossScale: 1 / (M * B * T) } },
       { name: 'first stage of two', input: { spec: spec([0, 1]), micro, lossScale: 1 } },
     ];
-    const page = await browser.newPage();
-    await page.goto(`${server.url}/tests/browser/stage/index.html`);
+    const page = await suite.browser.newPage();
+    await page.goto(`${suite.server.url}/tests/browser/stage/index.html`);
     await page.waitForFunction(() => typeof window.replayStage === 'function', undefined, { timeout: 60_000 });
     const rt = await gpuRuntime();
     for (const c of cases) {
