@@ -34,8 +34,12 @@ export function refuseReport(from: string, msg: ControlMessage, ctx: AuthorizeCo
     case 'status':
     case 'peer-report':
       return null;
+    case 'pong':
+      return null;
     case 'swarm-ready':
-      return ctx.announced(from) ? null : 'swarm-ready from a peer that is not an announced member';
+    case 'checkpoint-saved':
+    case 'link-down':
+      return ctx.announced(from) ? null : `${msg.type} from a peer that is not an announced member`;
     case 'mb-done':
       if (!c) return 'mb-done outside a step';
       return c.owners[msg.mb] === from ? null : `mb-done of microbatch ${msg.mb}, which ${c.owners[msg.mb] ?? 'nobody'} owns`;

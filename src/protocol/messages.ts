@@ -26,6 +26,20 @@ export const helloSchema = z.looseObject({
   protocol: count,
 });
 
+/** A stage checkpoint a peer holds: run, stage, the step it continues at (optimizer steps applied), stateDigest. */
+export const checkpointRefSchema = z.object({ runId: z.string().min(1).max(64), stage: count, step: count, digest: z.string().min(1).max(64) });
+export type CheckpointRef = z.infer<typeof checkpointRefSchema>;
+
+/** A running member's claim (peer-info.member): its run, stage, steps applied, the attempt it was in, params digest. */
+export const memberClaimSchema = z.object({
+  runId: z.string().min(1).max(64),
+  stage: count,
+  step: count,
+  attempt: count,
+  digest: z.string().max(64),
+});
+export type MemberClaim = z.infer<typeof memberClaimSchema>;
+
 /** Peer -> coordinator, right after `hello`: what the peer can do. */
 export const peerInfoSchema = z.object({
   type: z.literal('peer-info'),
@@ -38,6 +52,13 @@ export const peerInfoSchema = z.object({
   throughput: z.number().positive().optional(),
   /** The GPU adapter's kind (e.g. 'lavapipe', 'swiftshader', a vendor): validations compare bitwise within a kind. */
   adapter: z.string().max(128).optional(),
+  /** Stage checkpoints this peer holds for this room (docs/resilience.md): a lost stage is restored from them. */
+  checkpoints: z.array(checkpointRefSchema).max(16).optional(),
+  /**
+   * A peer that was a member of the run when its coordinator vanished (or the signaling server restarted) says where
+   * it stands, so a resumed coordinator re-adopts it without a state transfer (docs/resilience.md).
+   */
+  member: memberClaimSchema.optional(),
 });
 
 /** Coordinator -> peer: you cannot take part (e.g. another protocol version). The peer stops with `reason`. */
@@ -69,11 +90,16 @@ export const shutdownSchema = z.object({
 const stepKey = { step: count, attempt: count };
 const membersSchema = z.array(z.array(peerIdSchema).max(256)).min(1).max(256);
 
-/** Coordinator -> peer: your stage of run `run`. */
+/**
+ * Coordinator -> peer: your stage of run `run`. Sent again with another stage to move a running peer (live
+ * rebalancing, docs/resilience.md): the peer drops its stage and joins the new one at the next membership.
+ */
 export const swarmAssignSchema = z.object({
   type: z.literal('swarm-assign'),
   stage: count,
   run: runConfigSchema,
+  /** The coordinator adopts this peer's claimed state (peer-info.member): keep the stage as it is. */
+  adopt: z.boolean().optional(),
 });
 
 /**
@@ -85,13 +111,30 @@ export const swarmMembersSchema = z.object({
   epoch: count,
   stages: membersSchema,
   speeds: z.array(z.array(z.number().nonnegative()).max(256)).max(256),
-  joins: z.array(z.object({ peer: peerIdSchema, stage: count, source: peerIdSchema })).max(256),
+  /**
+   * `checkpoint`: the source sends its stored checkpoint of `stage` at that step (it need not be a member of the
+   * stage: a custodian, docs/resilience.md) instead of its live state.
+   */
+  joins: z.array(z.object({ peer: peerIdSchema, stage: count, source: peerIdSchema, checkpoint: count.optional() })).max(256),
+  /**
+   * Peers that load their own stored checkpoint of `stage` at `step` before anything else of this epoch (a lost
+   * stage restored, or the whole run rolled back to `step`); they report its digest in swarm-ready.
+   */
+  restores: z
+    .array(z.object({ peer: peerIdSchema, stage: count, step: count, digest: z.string().min(1).max(64) }))
+    .max(256)
+    .optional(),
   /** The step the run continues at (AdamW's t of a joining replica is step). */
   step: count,
 });
 
 /** Peer -> coordinator: links for `epoch` are up (and a joining replica holds its stage's state). */
-export const swarmReadySchema = z.object({ type: z.literal('swarm-ready'), epoch: count });
+export const swarmReadySchema = z.object({
+  type: z.literal('swarm-ready'),
+  epoch: count,
+  /** stateDigest of the stage state after a restore or a join (docs/resilience.md); absent otherwise. */
+  digest: z.string().max(64).optional(),
+});
 
 /** Coordinator -> all: start (an attempt of) a step. Microbatch k is owned by first-stage replica owners[k]. */
 export const stepBeginSchema = z.object({
@@ -252,7 +295,41 @@ export const stepDoneSchema = z.object({
   stage: count,
   digest: z.string().max(64),
   wire: wireBytesSchema.optional(),
+  /**
+   * This attempt's compute time here (ms the stage's forward/backward work took, queueing excluded) and the
+   * microbatch passes it ran: the coordinator's per-stage load for live rebalancing (docs/resilience.md).
+   */
+  timing: z.object({ busyMs: z.number().nonnegative().max(1e9), passes: count }).optional(),
 });
+
+/** Peer -> coordinator: a stage checkpoint was written (every run.checkpoint.every steps); the coordinator tracks holders. */
+export const checkpointSavedSchema = z.object({ type: z.literal('checkpoint-saved'), ...checkpointRefSchema.shape });
+
+/**
+ * Coordinator -> the two peers named: `source` (a replica of `stage`) sends its checkpoint of `stage` at `step` to
+ * `keeper` (a peer of another stage), which stores it and reports checkpoint-saved: a copy of every stage outside it,
+ * so a stage that loses every replica can be restored (docs/resilience.md "Custody").
+ */
+export const custodySchema = z.object({ type: z.literal('custody'), stage: count, step: count, source: peerIdSchema, keeper: peerIdSchema });
+
+/** Coordinator -> peer: are you alive (a step's microbatches are late)? Answered with `pong` at once. */
+export const pingSchema = z.object({ type: z.literal('ping'), nonce: count });
+export const pongSchema = z.object({ type: z.literal('pong'), nonce: count });
+
+/** Peer -> coordinator: the data channel to `peer` closed or stopped answering (a frozen or vanished neighbour). */
+export const linkDownSchema = z.object({ type: z.literal('link-down'), peer: peerIdSchema, reason: z.string().max(256) });
+
+/**
+ * Coordinator -> all: the run is paused (a stage has no live replica and is being restored, or waits for a copy),
+ * or goes on (`paused: false`). Pages and the CLI show `reason`.
+ */
+export const runStateSchema = z.object({ type: z.literal('run-state'), paused: z.boolean(), reason: z.string().max(1024), step: count });
+
+/**
+ * Coordinator -> all: this (returning) coordinator has re-adopted the run at `step`: peers re-announce themselves
+ * (hello + peer-info with `member`). Also sent by a coordinator whose signaling connection came back.
+ */
+export const reannounceSchema = z.object({ type: z.literal('reannounce'), runId: z.string().min(1).max(64), step: count });
 
 /**
  * Coordinator -> all, after every completed step: the run's progress, so every peer (not only the last stage,
@@ -304,6 +381,13 @@ export const controlSchemas = {
   validate: validateSchema,
   validation: validationSchema,
   credit: creditSchema,
+  'checkpoint-saved': checkpointSavedSchema,
+  custody: custodySchema,
+  ping: pingSchema,
+  pong: pongSchema,
+  'link-down': linkDownSchema,
+  'run-state': runStateSchema,
+  reannounce: reannounceSchema,
 } as const;
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
@@ -330,6 +414,13 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   validateSchema,
   validationSchema,
   creditSchema,
+  checkpointSavedSchema,
+  custodySchema,
+  pingSchema,
+  pongSchema,
+  linkDownSchema,
+  runStateSchema,
+  reannounceSchema,
 ]);
 
 export type ControlMessage = z.infer<typeof controlMessageSchema>;

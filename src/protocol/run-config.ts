@@ -68,6 +68,21 @@ export function trustOf(c: { trust?: TrustSpec }): TrustSpec {
   return c.trust ?? TRUST_NONE;
 }
 
+/**
+ * Stage checkpoints (docs/resilience.md): every peer saves its stage state after every `every`-th applied step (the
+ * step count is a multiple of `every`) and keeps the newest `keep` of them, so the whole run can roll back to a step
+ * every stage holds when a lost stage is restored from an older copy.
+ */
+export const checkpointSpecSchema = z.object({ every: posInt.max(1_000_000), keep: posInt.max(16) });
+export type CheckpointSpec = z.infer<typeof checkpointSpecSchema>;
+
+/** A run without a `checkpoint` section: every 5 steps, the newest 3 kept. */
+export const CHECKPOINT_DEFAULT: CheckpointSpec = { every: 5, keep: 3 };
+
+export function checkpointOf(c: { checkpoint?: CheckpointSpec }): CheckpointSpec {
+  return c.checkpoint ?? CHECKPOINT_DEFAULT;
+}
+
 export const runConfigSchema = z
   .object({
     runId: z
@@ -94,6 +109,8 @@ export const runConfigSchema = z
     compress: compressSpecSchema.optional(),
     /** Byzantine tolerance: robust aggregation, validators, strikes (docs/trust.md); absent = TRUST_DEFAULTS. */
     trust: trustSpecSchema.optional(),
+    /** Stage checkpoints: how often peers save and how many they keep (docs/resilience.md); absent = CHECKPOINT_DEFAULT. */
+    checkpoint: checkpointSpecSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const m = c.model;

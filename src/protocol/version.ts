@@ -8,4 +8,4 @@
 //    sync messages and outer state in state transfer; wire bytes in step-done.
 // 5: trust (docs/trust.md): signed control envelopes {type, seq, body, sig}, step traces, validations, credits,
 //    robust-grad and vinput tensor kinds, the `validation` wire category, run config `trust`.
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
