@@ -15,6 +15,7 @@ import { judgeRobust, StrikeBook, type RobustReport, type Striker } from './stri
 import { lossOfReports, refuseReport, ReportGate, type AttemptView } from './authorize';
 import { TraceBook } from './traces';
 import { StepValidation, type StepCheck } from './validation';
+import { Holdings } from './holdings';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
 export interface ControlPlane {
@@ -106,6 +107,8 @@ export class Coordinator implements Striker {
   readonly events = new Emitter<CoordinatorEvents>();
   readonly run: RunConfig;
   readonly reports: StepReport[] = [];
+  /** Stage checkpoints each peer holds (peer-info.checkpoints, checkpoint-saved): restores and the saved run read it. */
+  readonly holdings = new Holdings();
   private readonly peers = new Map<string, PeerRecord>();
   /** Peers whose `hello` named this coordinator's protocol version. */
   private readonly spoken = new Set<string>();
@@ -217,7 +220,11 @@ export class Coordinator implements Striker {
         this.hello(from, msg.protocol);
         return;
       case 'peer-info':
+        if (msg.checkpoints) this.holdings.announce(from, msg.checkpoints);
         this.join(from, msg);
+        break;
+      case 'checkpoint-saved':
+        this.holdings.add(from, msg);
         break;
       case 'swarm-ready':
         this.ready.set(from, msg.epoch);
