@@ -1,18 +1,26 @@
 // Which peer holds which stage checkpoint of the run (docs/resilience.md "Stage loss", "Custody"): from each peer's
 // `peer-info.checkpoints` (what it announced when it joined) and its `checkpoint-saved` reports since. The
-// coordinator keeps one of these; a lost stage is restored from what its live peers hold, and the coordinator's saved
-// run (src/coordinator/run-state.ts) persists it (entries() / restore()). The newest `keep` per (peer, stage) are
-// kept, as the peers' own stores do.
+// coordinator keeps one of these (`Coordinator.holdings`); a lost stage is restored from what its live peers hold
+// (src/coordinator/restore-plan.ts), and the coordinator's saved run (src/coordinator/run-state.ts) persists it
+// (entries() / restore()). The newest `keep` per (peer, stage) are kept, as the peers' own stores do.
 import type { CheckpointRef } from '../protocol/messages';
 
-export class CheckpointHoldings {
-  private readonly byPeer = new Map<string, CheckpointRef[]>();
+export interface HoldingsOptions {
+  /** Refs of other runs are ignored (absent: all kept). */
+  runId?: string;
+  /** Per (peer, stage): the newest `keep` (run.checkpoint.keep; absent: all). */
+  keep?: number;
+}
 
-  constructor(
-    private readonly runId: string,
-    /** Per (peer, stage): the newest `keep` (run.checkpoint.keep). */
-    private readonly keep: number,
-  ) {}
+export class Holdings {
+  private readonly byPeer = new Map<string, CheckpointRef[]>();
+  private readonly runId: string | undefined;
+  private readonly keep: number;
+
+  constructor(opts: HoldingsOptions = {}) {
+    this.runId = opts.runId;
+    this.keep = opts.keep ?? Number.POSITIVE_INFINITY;
+  }
 
   /** What a peer announced (peer-info.checkpoints): replaces what it held before. Other runs' refs are ignored. */
   announce(peer: string, refs: readonly CheckpointRef[]): void {
@@ -22,7 +30,7 @@ export class CheckpointHoldings {
 
   /** A checkpoint-saved report (or a custody copy stored). Returns whether it is this run's. */
   add(peer: string, ref: CheckpointRef): boolean {
-    if (ref.runId !== this.runId) return false;
+    if (this.runId !== undefined && ref.runId !== this.runId) return false;
     const list = (this.byPeer.get(peer) ?? []).filter((r) => !(r.stage === ref.stage && r.step === ref.step));
     list.push({ runId: ref.runId, stage: ref.stage, step: ref.step, digest: ref.digest });
     // Newest first; the peer's store keeps `keep` per stage, and so do we.
