@@ -109,6 +109,26 @@ describe('reduceRunView', () => {
     expect(v.events.map((e) => e.text)).toContain('c vanished');
   });
 
+  it('shows a frozen peer gone with the reason in the events; back as assigned when it answers again', () => {
+    let v = reduce([
+      { kind: 'started', run },
+      { kind: 'assigned', peerId: 'a', stage: 0 },
+      { kind: 'assigned', peerId: 'b', stage: 0 },
+      { kind: 'membership', epoch: 1, stages: [['a', 'b'], []], joins: [] },
+      { kind: 'frozen', peerId: 'b', reason: 'no pong within 2000 ms' },
+    ]);
+    expect(peer(v, 'b')?.state).toBe('gone');
+    expect(v.events.map((e) => e.text)).toContain('b frozen: no pong within 2000 ms');
+    v = reduce(
+      [
+        { kind: 'assigned', peerId: 'b', stage: 0 },
+        { kind: 'membership', epoch: 2, stages: [['a', 'b'], []], joins: ['b'] },
+      ],
+      v,
+    );
+    expect(peer(v, 'b')?.state).toBe('copying state');
+  });
+
   it('keeps losses per step, restarts as a note, tokens/s over the steps, and the summary', () => {
     let v = reduce([
       { kind: 'started', run },

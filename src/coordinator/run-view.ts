@@ -138,6 +138,8 @@ export type RunViewInput =
   | { kind: 'assigned'; peerId: string; stage: number }
   | { kind: 'membership'; epoch: number; stages: string[][]; joins: string[] }
   | { kind: 'vanished'; peerId: string }
+  /** A member that did not answer a ping in time (src/coordinator/liveness.ts): out until it is heard from again. */
+  | { kind: 'frozen'; peerId: string; reason: string }
   | { kind: 'restart'; step: number; attempt: number; reason: string }
   | { kind: 'step'; report: StepReport }
   // the coordinator's ledger after a step's verified work was credited
@@ -221,6 +223,11 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
       return logged(
         withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })),
         `${input.peerId} vanished`,
+      );
+    case 'frozen':
+      return logged(
+        withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })),
+        `${input.peerId} frozen: ${input.reason}`,
       );
     case 'restart': {
       const note = `step ${input.step} re-run (attempt ${input.attempt + 1}): ${input.reason}`;
