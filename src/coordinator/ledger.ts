@@ -34,6 +34,9 @@ export interface LedgerEntry {
   evictedAt: number | null;
 }
 
+/** An entry as a signed export holds it (FLOPs as decimal strings). */
+export type RestoredEntry = Omit<LedgerEntry, 'forward' | 'backward' | 'validation'> & { forward: string; backward: string; validation: string };
+
 /** An entry's credits: forward + backward + validation FLOPs. */
 export function creditsOf(e: LedgerEntry): bigint {
   return e.forward + e.backward + e.validation;
@@ -122,6 +125,17 @@ export class Ledger {
       e.validations += w.validations;
     }
     this.step = ev.step + 1;
+  }
+
+  /**
+   * Continues a ledger exported earlier (a resumed coordinator, src/coordinator/run-state.ts): its entries (FLOPs as
+   * decimal strings, as the signed export has them) and its step. Only on a ledger that has credited nothing yet.
+   */
+  restore(step: number, entries: readonly RestoredEntry[]): void {
+    if (this.byId.size > 0 || this.step > 0) throw new Error('a ledger is restored before it credits anything');
+    for (const e of entries)
+      this.byId.set(e.id, { ...e, forward: BigInt(e.forward), backward: BigInt(e.backward), validation: BigInt(e.validation) });
+    this.step = step;
   }
 
   validation(ev: CoordinatorEvents['validation']): void {

@@ -26,6 +26,17 @@ export class StrikeBook {
     return { strikes, evict };
   }
 
+  /** Strikes and evictions of a saved run (a resumed coordinator, src/coordinator/run-state.ts). */
+  restore(counts: readonly { peer: string; strikes: number }[], evicted: readonly string[]): void {
+    for (const c of counts) this.counts.set(c.peer, c.strikes);
+    for (const p of evicted) this.out.add(p);
+  }
+
+  /** Every peer's strike count (for the saved run). */
+  entries(): { peer: string; strikes: number }[] {
+    return [...this.counts].map(([peer, strikes]) => ({ peer, strikes }));
+  }
+
   count(peerId: string): number {
     return this.counts.get(peerId) ?? 0;
   }
