@@ -247,9 +247,9 @@ describe('Coordinator', () => {
     c.close();
   });
 
-  it('fails the run when a stage loses its last replica', async () => {
+  it('pauses and then fails the run when a stage loses its last replica and no copy of it exists', async () => {
     const plane = new FakePlane();
-    const c = new Coordinator(plane, { run: run(), minPeers: 2 });
+    const c = new Coordinator(plane, { run: run(), minPeers: 2, restoreWaitMs: 200 });
     const dead = new Set<string>();
     scriptPeers(plane, {
       sumsq: [1, 1],
@@ -265,7 +265,8 @@ describe('Coordinator', () => {
     });
     announce(plane, 'a', 1);
     announce(plane, 'b', 1);
-    await expect(c.finished()).rejects.toThrow(/stage 1 has no live replica/);
+    await expect(c.finished()).rejects.toThrow(/stage 1 has no live replica and no copy of it exists/);
+    expect(plane.ofType('run-state')).toEqual([{ type: 'run-state', paused: true, reason: expect.stringMatching(/stage 1/) as unknown, step: 1 }]);
     c.close();
   });
 });

@@ -4,7 +4,7 @@
 // gradient sums of squares, and re-runs a step (attempt + 1, microbatches re-owned by live first-stage replicas)
 // when a member vanishes before the step's update was sent.
 import { Emitter, type Unsubscribe } from '../net/emitter';
-import type { ControlMessage, ControlOf } from '../protocol/messages';
+import type { ControlMessage, ControlOf, MemberClaim } from '../protocol/messages';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { learningRate } from '../model/schedule';
 import { assignStage } from './assignment';
@@ -14,8 +14,14 @@ import { isSyncStep } from '../model/outer-optimizer';
 import { judgeRobust, StrikeBook, type RobustReport, type Striker } from './strikes';
 import { lossOfReports, refuseReport, ReportGate, type AttemptView } from './authorize';
 import { TraceBook } from './traces';
+import { Rebalancer, type StepTiming } from './rebalance';
 import { StepValidation, type StepCheck } from './validation';
+import { MicrobatchDeadlines } from './deadlines';
+import { Liveness } from './liveness';
 import { Holdings } from './holdings';
+import { StageRestorer, type EpochPlan, type RestoreHost } from './stage-restore';
+import type { StepReport } from './step-report';
+import { Adoption, type AdoptionPlan, type ResumeState } from './adoption';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
 export interface ControlPlane {
@@ -35,26 +41,20 @@ export interface CoordinatorOptions {
   stepTimeoutMs?: number;
   /** Members must report swarm-ready within this (default 60 s); laggards are dropped. */
   readyTimeoutMs?: number;
+  /** Floor of the per-attempt microbatch deadline (default 2000; src/coordinator/deadlines.ts). */
+  mbDeadlineMinMs?: number;
+  /** A pinged member that does not pong within this is frozen (default 2000; src/coordinator/liveness.ts). */
+  pingTimeoutMs?: number;
   log?: (s: string) => void;
+  /** A paused run (a stage with no live replica) waits this long for a copy of it before it fails (default 600 s). */
+  restoreWaitMs?: number;
+  /** Resume a saved run (src/coordinator/run-state.ts): re-adopt its swarm instead of starting at step 0. */
+  resume?: ResumeState;
+  /** Resuming: how long to wait for the saved members to re-announce before going on without them (default 15 s). */
+  adoptWaitMs?: number;
 }
 
-export interface StepReport {
-  step: number;
-  /** Attempts it took (1 = no restart). */
-  attempts: number;
-  loss: number;
-  lr: number;
-  /** Global gradient norm before clipping, and the clip factor applied. */
-  gradNorm: number;
-  scale: number;
-  /** Peers per stage that applied the update. */
-  members: string[][];
-  /** Replicas of every stage reported the same params digest (local-steps mode: after the step's outer sync). */
-  replicasAgree: boolean;
-  /** Local-steps mode: the outer sync ran after this step. */
-  synced?: boolean;
-  ms: number;
-}
+export type { StepReport };
 
 /** One member's verified work in one step (the ledger credits it; docs/trust.md). */
 export interface WorkEntry {
@@ -85,9 +85,19 @@ export type CoordinatorEvents = {
   restart: { step: number; attempt: number; reason: string };
   membership: { epoch: number; stages: string[][]; joins: string[] };
   assigned: { peerId: string; stage: number };
+  /** Live rebalancing moved a member to another stage (src/coordinator/rebalance.ts); it joins at the next membership. */
+  moved: { peerId: string; from: number; to: number; reason: string };
   vanished: { peerId: string };
+  /** A resumed coordinator re-adopted its swarm: the run goes on at `step` (attempt `attempt`). */
+  adopted: { step: number; attempt: number; members: string[]; joiners: string[] };
+  /** A member that did not answer a ping in time: dropped like a vanished peer (not a strike; liveness.ts). */
+  frozen: { peerId: string; reason: string; step: number };
   /** A peer dropped something `peer` sent it (e.g. a payload its codec refuses). */
   'peer-report': { from: string; peer: string; reason: string };
+  /** The run paused at `step`: `stages` have no live replica; restoring them (docs/resilience.md "Stage loss"). */
+  paused: { step: number; reason: string; stages: number[] };
+  /** The run goes on at `step` (< `from`: rolled back from `from`). */
+  resumed: { step: number; from: number; stages: number[] };
 };
 
 interface PeerRecord {
@@ -150,6 +160,14 @@ export class Coordinator implements Striker {
   private readonly strikeBook: StrikeBook;
   /** Robust aggregation: every member's grad-sumsq of the current attempt, by peer. */
   private robustReports = new Map<string, RobustReport & { stage: number }>();
+  /** Live rebalancing: stage loads from the members' step-done timings (the latest per peer, with its attempt). */
+  private readonly balancer = new Rebalancer();
+  private readonly timings = new Map<string, { step: number; attempt: number; timing: StepTiming }>();
+  /** Stragglers and frozen peers (docs/resilience.md): microbatch deadlines and pings. */
+  private readonly deadlines: MicrobatchDeadlines;
+  private readonly liveness: Liveness;
+  /** Stage loss, reloads and custody (src/coordinator/stage-restore.ts). */
+  private readonly restorer: StageRestorer;
 
   constructor(
     private readonly cp: ControlPlane,
@@ -158,10 +176,25 @@ export class Coordinator implements Striker {
     this.opts = opts;
     this.run = opts.run;
     this.strikeBook = new StrikeBook(trustOf(opts.run).strikes);
+    this.restorer = new StageRestorer(this.restoreHost(), { restoreWaitMs: opts.restoreWaitMs });
+    if (opts.resume) this.restore(opts.resume);
+    this.deadlines = new MicrobatchDeadlines({ stepTimeoutMs: opts.stepTimeoutMs ?? 60_000, minMs: opts.mbDeadlineMinMs });
+    this.liveness = new Liveness(
+      {
+        send: (msg, to) => this.cp.sendControl(msg, to),
+        isAlive: (p) => this.isAlive(p),
+        keep: (p) => this.lastReplica(p),
+        freeze: (p, reason) => this.freeze(p, reason),
+        revive: (p) => this.revive(p),
+        log: (s) => this.log(s),
+      },
+      { pingTimeoutMs: opts.pingTimeoutMs },
+    );
     this.offs.push(
       cp.on('control', ({ from, msg }) => this.onControl(from, msg)),
       cp.on('peer-left', ({ peerId }) => {
         this.spoken.delete(peerId);
+        this.liveness.forget(peerId);
         this.vanish(peerId);
       }),
     );
@@ -186,7 +219,8 @@ export class Coordinator implements Striker {
   }
 
   private throughputs(stages: string[][]): number[][] {
-    return stages.map((ps) => ps.map((p) => this.peers.get(p)?.throughput ?? 1));
+    // Measured tokens/s once known (step-done timings), else the join benchmark (rebalance.ts speeds).
+    return this.balancer.speeds(stages, (p) => this.peers.get(p)?.throughput ?? 1, this.run.B * this.run.T);
   }
 
   // ------------------------------------------------------------------------------------------- events
@@ -207,6 +241,7 @@ export class Coordinator implements Striker {
 
   private handleControl(from: string, msg: ControlMessage): void {
     if (this.closed) return;
+    if (this.liveness.heard(from, msg)) return; // a pong (and any message of a frozen peer revives it)
     const c = this.cur;
     const refusal = refuseReport(from, msg, {
       cur: c,
@@ -225,9 +260,11 @@ export class Coordinator implements Striker {
         break;
       case 'checkpoint-saved':
         this.holdings.add(from, msg);
+        this.restorer.onSaved(from, msg);
         break;
       case 'swarm-ready':
         this.ready.set(from, msg.epoch);
+        this.restorer.onReady(from, msg);
         break;
       case 'mb-done':
         if (mine(msg)) this.mbDone.add(msg.mb);
@@ -251,6 +288,7 @@ export class Coordinator implements Striker {
         break;
       case 'step-done':
         if (mine(msg)) this.stepDone.set(from, msg.digest);
+        if (mine(msg) && msg.timing) this.timings.set(from, { step: msg.step, attempt: msg.attempt, timing: msg.timing });
         break;
       case 'step-trace': {
         const why = this.book ? this.book.add(from, msg) : 'no step running';
@@ -263,6 +301,9 @@ export class Coordinator implements Striker {
       case 'status':
         if (msg.state === 'error') this.log(`${from} reports an error: ${msg.detail ?? ''}`);
         break;
+      case 'link-down':
+        this.liveness.linkDown(from, msg.peer, msg.reason);
+        return;
       case 'peer-report':
         this.log(`${from} reports ${msg.peer}: ${msg.reason}`);
         this.events.emit('peer-report', { from, peer: msg.peer, reason: msg.reason });
@@ -305,6 +346,7 @@ export class Coordinator implements Striker {
     if (this.strikeBook.evicted(peerId)) return this.refuse(peerId, 'evicted from this run');
     if (!this.spoken.has(peerId))
       return this.refuse(peerId, `peer-info without a hello: the peer speaks a protocol older than ${PROTOCOL_VERSION}; update the peer`);
+    if (msg.member && this.claimed(peerId, msg, msg.member)) return;
     const known = this.peers.get(peerId);
     if (known?.alive) return; // duplicate announcement
     if (known) this.peers.delete(peerId); // the same id back after it vanished: a fresh peer (its state is gone)
@@ -312,7 +354,8 @@ export class Coordinator implements Striker {
       layers: r.layerEnd - r.layerStart,
       throughputs: [...this.peers.values()].filter((p) => p.alive && p.stage === s).map((p) => p.throughput),
     }));
-    const stage = assignStage(stages);
+    // A holder of a checkpoint of its former stage (a reload) or of an empty one goes there (stage-restore.ts).
+    const stage = this.restorer.stageFor(peerId, known?.stage, msg.checkpoints) ?? assignStage(stages);
     const rec: PeerRecord = { peerId, stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true };
     this.peers.set(peerId, rec);
     this.adapters.set(peerId, msg.adapter ?? '');
@@ -321,7 +364,36 @@ export class Coordinator implements Striker {
     this.events.emit('assigned', { peerId, stage });
   }
 
+  /** A member silent to a ping (liveness.ts): out of the membership like a vanished peer; not a strike. */
+  private freeze(peerId: string, reason: string): void {
+    const p = this.peers.get(peerId);
+    if (!p?.alive) return;
+    p.alive = false;
+    this.log(`${peerId} (stage ${p.stage}) is frozen: ${reason}`);
+    this.events.emit('frozen', { peerId, reason, step: this.step });
+    this.wake();
+  }
+
+  /** A frozen peer heard from again: a joiner of its stage (it copies the state from a live replica). */
+  private revive(peerId: string): void {
+    const p = this.peers.get(peerId);
+    if (!p || p.alive || this.strikeBook.evicted(peerId)) return;
+    p.alive = true;
+    p.state = 'assigned';
+    this.events.emit('assigned', { peerId, stage: p.stage });
+    this.wake();
+  }
+
+  /** Why a silent peer is not dropped: it is its stage's last live replica (nobody could take its work over). */
+  private lastReplica(peerId: string): string | null {
+    const p = this.peers.get(peerId);
+    if (!p) return null;
+    const twins = this.members()[p.stage].filter((q) => q !== peerId);
+    return twins.length === 0 ? `it is stage ${p.stage}'s last live replica` : null;
+  }
+
   private vanish(peerId: string): void {
+    this.adoption?.drop(peerId);
     const p = this.peers.get(peerId);
     if (!p || !p.alive) return;
     p.alive = false;
@@ -382,6 +454,33 @@ export class Coordinator implements Striker {
     if (rerun) throw new Restart(rerun);
   }
 
+  /**
+   * Live rebalancing after a completed step (docs/resilience.md): record its timings, and maybe move one member of
+   * an over-served stage to the bottleneck. The moved peer is 'assigned' to its new stage (out of the old one's
+   * membership) and joins it at the next membership with a state transfer from a live replica.
+   */
+  /** Live rebalancing: each stage's measured load (ms per replica, median of the last steps), null until known. */
+  stageLoads(): (number | null)[] {
+    return this.balancer.loads();
+  }
+
+  private rebalanceAfter(report: StepReport): void {
+    const attempt = report.attempts - 1;
+    const timings = new Map<string, StepTiming>();
+    for (const [p, t] of this.timings) if (t.step === report.step && t.attempt === attempt) timings.set(p, t.timing);
+    this.balancer.record(report.members, timings);
+    const pending = [...this.peers.values()].some((p) => p.alive && p.state === 'assigned');
+    if (pending || report.step + 1 >= this.run.steps) return;
+    const move = this.balancer.decide(this.members(), localSyncOf(this.run) !== null);
+    const rec = move && this.peers.get(move.peerId);
+    if (!move || !rec?.alive || rec.stage !== move.from) return;
+    rec.stage = move.to;
+    rec.state = 'assigned';
+    this.log(`moving ${move.peerId} from stage ${move.from} to stage ${move.to}: ${move.reason}`);
+    this.cp.sendControl({ type: 'swarm-assign', stage: move.to, run: this.run }, move.peerId);
+    this.events.emit('moved', { peerId: move.peerId, from: move.from, to: move.to, reason: move.reason });
+  }
+
   private isAlive(peerId: string): boolean {
     return this.peers.get(peerId)?.alive ?? false;
   }
@@ -420,32 +519,41 @@ export class Coordinator implements Striker {
 
   private async main(): Promise<StepReport[]> {
     const readyMs = this.opts.readyTimeoutMs ?? 60_000;
-    // Start: enough peers assigned and no stage empty.
-    await this.waitFor(
-      () => {
-        const live = [...this.peers.values()].filter((p) => p.alive);
-        return live.length >= this.opts.minPeers && this.run.stages.every((_, s) => live.some((p) => p.stage === s));
-      },
-      () => null,
-      Number.POSITIVE_INFINITY,
-      'waiting for peers',
-    );
+    // Start: enough peers assigned and no stage empty (resumed: the saved run's swarm re-adopted).
+    if (this.adoption) await this.adopt(this.adoption);
+    else
+      await this.waitFor(
+        () => {
+          const live = [...this.peers.values()].filter((p) => p.alive);
+          return live.length >= this.opts.minPeers && this.run.stages.every((_, s) => live.some((p) => p.stage === s));
+        },
+        () => null,
+        Number.POSITIVE_INFINITY,
+        'waiting for peers',
+      );
     await this.establish(readyMs);
     while (this.step < this.run.steps) {
       if ([...this.peers.values()].some((p) => p.alive && p.state === 'assigned')) await this.establish(readyMs);
-      let attempt = 0;
+      let attempt = Math.max(this.firstAttempt, this.restorer.firstAttempt(this.step));
+      this.firstAttempt = 0;
       for (;;) {
         if (this.closed) throw new Error('coordinator closed');
         // Local-steps mode: R lanes (the smallest replica count); replicas past it idle.
         const members = localSyncOf(this.run) ? lanesOf(this.members()) : this.members();
         const empty = members.findIndex((m) => m.length === 0);
-        if (empty >= 0) throw new Error(`stage ${empty} has no live replica: its weights are lost, the run cannot continue`);
+        if (empty >= 0) {
+          // Paused until the stage is restored from a checkpoint (maybe rolling the run back), or failed (stage-restore.ts).
+          attempt = await this.restorer.recover(attempt);
+          continue;
+        }
         try {
           const report = await this.runStep(this.step, attempt, members);
           this.reports.push(report);
           this.events.emit('step', report);
+          this.rebalanceAfter(report);
           break;
         } catch (err) {
+          this.liveness.unwatch();
           if (!(err instanceof Restart)) throw err;
           attempt++;
           this.log(`step ${this.step}: ${err.message}; re-running as attempt ${attempt}`);
@@ -453,6 +561,7 @@ export class Coordinator implements Striker {
         }
       }
       this.step++;
+      this.restorer.afterStep(this.step);
     }
     this.cur = null;
     if (!this.closed) this.cp.sendControl({ type: 'shutdown', reason: `run ${this.run.runId} complete` }, '*');
@@ -461,9 +570,10 @@ export class Coordinator implements Striker {
 
   /**
    * Between steps: announce the membership (live members + peers waiting to join, appended to their stage), the
-   * joiners' state sources, and wait for every one of them to report ready for this epoch.
+   * joiners' state sources, and wait for every one of them to report ready for this epoch. With `plan` (a stage
+   * restore, stage-restore.ts): announce that one and return false when it fails, so it is planned again.
    */
-  private async establish(readyMs: number): Promise<void> {
+  private async establish(readyMs: number, plan?: EpochPlan): Promise<boolean> {
     for (;;) {
       const current = this.members();
       const started = current.some((m) => m.length > 0);
@@ -479,13 +589,26 @@ export class Coordinator implements Striker {
         stages[p.stage].push(p.peerId);
         if (started) joins.push({ peer: p.peerId, stage: p.stage, source });
       }
+      // A reloaded peer holding the current checkpoint of its stage loads it instead of a transfer.
+      const ep = plan ?? this.restorer.withReloads(stages, joins);
       const epoch = ++this.epoch;
-      const everyone = stages.flat();
+      const everyone = ep.stages.flat();
       this.log(
-        `membership epoch ${epoch}: ${stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}${joins.length ? ` joins ${joins.map((j) => `${j.peer}<-${j.source}`).join(',')}` : ''}`,
+        `membership epoch ${epoch}: ${ep.stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}${ep.joins.length ? ` joins ${ep.joins.map((j) => `${j.peer}<-${j.source}`).join(',')}` : ''}${ep.restores.length ? ` restores ${ep.restores.map((r) => `${r.peer}@${r.step}`).join(',')}` : ''}`,
       );
-      this.cp.sendControl({ type: 'swarm-members', epoch, stages, speeds: this.throughputs(stages), joins, step: this.step }, '*');
-      this.events.emit('membership', { epoch, stages, joins: joins.map((j) => j.peer) });
+      this.cp.sendControl(
+        {
+          type: 'swarm-members',
+          epoch,
+          stages: ep.stages,
+          speeds: this.throughputs(ep.stages),
+          joins: ep.joins,
+          ...(ep.restores.length ? { restores: ep.restores } : {}),
+          step: this.step,
+        },
+        '*',
+      );
+      this.events.emit('membership', { epoch, stages: ep.stages, joins: [...ep.joins.map((j) => j.peer), ...ep.restores.map((r) => r.peer)] });
       try {
         await this.waitFor(
           () => everyone.every((p) => !this.isAlive(p) || this.ready.get(p) === epoch),
@@ -501,13 +624,18 @@ export class Coordinator implements Striker {
             this.vanish(p);
           }
         }
+        if (plan) return false;
         continue;
       }
+      // A restore or join that did not end at the expected state: not a member (it joins again by a transfer).
+      const bad = new Set(this.restorer.misreported(ep));
       for (const p of everyone) {
         const rec = this.peers.get(p);
-        if (rec?.alive) rec.state = 'member';
+        if (rec?.alive) rec.state = bad.has(p) ? 'assigned' : 'member';
       }
-      return;
+      if (bad.size && plan) return false;
+      if (bad.size) continue;
+      return true;
     }
   }
 
@@ -540,7 +668,11 @@ export class Coordinator implements Striker {
       return gone ? `${gone} vanished during step ${step}` : null;
     };
     this.cp.sendControl({ type: 'step-begin', step, attempt, owners, members }, '*');
+    const deadline = this.deadlines.deadlineMs();
+    this.liveness.watch(all, deadline);
     await this.waitFor(() => this.mbDone.size === M && this.losses.size === M, vanished, stepMs, `step ${step} microbatches`);
+    this.deadlines.observe(performance.now() - t0);
+    this.liveness.watch(all, deadline); // the reduce, traces and validations: watched until the update goes out
     this.cp.sendControl({ type: 'step-reduce', step, attempt, members }, '*');
     const lanes = local ? members[0].length : 1;
     await this.waitFor(
@@ -579,6 +711,7 @@ export class Coordinator implements Striker {
     const scales = norms.map((n) => (!Number.isFinite(n) ? 0 : clip > 0 ? Math.min(1, clip / (n + 1e-6)) : 1));
     const [gradNorm, scale] = [norms[0], scales[0]];
     const lr = learningRate(step, this.run.schedule);
+    this.liveness.unwatch();
     this.cp.sendControl(local ? { type: 'step-apply', step, attempt, scale, lr, scales } : { type: 'step-apply', step, attempt, scale, lr }, '*');
     // The update is out: from here a vanished member just stops counting.
     await this.waitFor(
@@ -707,10 +840,169 @@ export class Coordinator implements Striker {
     return agree;
   }
 
+  // ------------------------------------------------------------------------------------------- resume (adoption.ts)
+
+  /** Resuming: a re-adoption in progress until the run goes on (claims are gathered by it). */
+  private adoption: Adoption | null = null;
+  /** The first attempt of the next step (above every attempt a re-adopted member claimed). */
+  private firstAttempt = 0;
+
+  private restore(r: ResumeState): void {
+    this.step = r.step;
+    this.epoch = r.epoch;
+    this.reports.push(...r.reports);
+    this.strikeBook.restore(r.strikes, r.evicted);
+    this.holdings.restore(r.holdings.map((h) => [h.peer, h.checkpoints] as const));
+    this.adoption = new Adoption({
+      runId: this.run.runId,
+      stages: this.run.stages.length,
+      step: r.step,
+      digests: r.digests,
+      membership: r.membership,
+    });
+  }
+
+  /**
+   * Asks the room's peers to re-announce themselves with their member claims (a resumed coordinator, or one whose
+   * signaling connection came back: docs/resilience.md).
+   */
+  reannounce(): void {
+    if (!this.closed) this.cp.sendControl({ type: 'reannounce', runId: this.run.runId, step: this.step }, '*');
+  }
+
+  /**
+   * A peer-info with a member claim. Resuming: gathered for the plan. Running: a member we lost that comes back
+   * keeps its stage and joins from a live replica. Returns false when the claim is not taken (a fresh join).
+   */
+  private claimed(peerId: string, msg: ControlOf<'peer-info'>, c: MemberClaim): boolean {
+    const known = this.peers.get(peerId);
+    if (known?.alive) return true; // already a member (e.g. a reannounce after a signaling reconnect)
+    const why = this.adoption
+      ? this.adoption.claim(peerId, c)
+      : c.runId !== this.run.runId || c.stage >= this.run.stages.length
+        ? 'not this run'
+        : null;
+    if (why) {
+      this.log(`${peerId}'s member claim not adopted: ${why}`);
+      return false;
+    }
+    this.peers.set(peerId, { peerId, stage: c.stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true });
+    this.adapters.set(peerId, msg.adapter ?? '');
+    this.log(`${peerId} re-adopted: stage ${c.stage}, ${c.step} steps applied (attempt ${c.attempt})`);
+    this.cp.sendControl({ type: 'swarm-assign', stage: c.stage, run: this.run, adopt: true }, peerId);
+    this.events.emit('assigned', { peerId, stage: c.stage });
+    this.wake();
+    return true;
+  }
+
+  /** Resuming: waits for the claims (every saved member back, or adoptWaitMs), then goes on where the plan says. */
+  private async adopt(a: Adoption): Promise<void> {
+    const waitMs = this.opts.adoptWaitMs ?? 15_000;
+    const t0 = performance.now();
+    const timer = setTimeout(() => this.wake(), waitMs);
+    this.log(`resuming run ${this.run.runId} at step ${this.step}: asking the swarm to re-announce`);
+    this.reannounce();
+    try {
+      await this.waitFor(
+        () => a.plan() !== null && (a.allBack() || performance.now() - t0 >= waitMs),
+        () => null,
+        Number.POSITIVE_INFINITY,
+        'waiting for the swarm to re-announce',
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    const plan = a.plan() as AdoptionPlan;
+    const gone = a.missing();
+    if (gone.length) this.log(`not back after ${waitMs} ms (gone): ${gone.join(', ')}`);
+    for (const [peer] of plan.members) {
+      const rec = this.peers.get(peer);
+      if (rec) rec.state = 'member';
+    }
+    // Back to an older step (no stage has a claimant at the saved one): that step's reports are re-done.
+    const redo = this.reports.findIndex((r) => r.step >= plan.step);
+    if (redo >= 0) this.reports.splice(redo);
+    this.step = plan.step;
+    this.firstAttempt = plan.attempt;
+    this.adoption = null;
+    this.log(`re-adopted ${plan.members.size} member(s) at step ${plan.step}, ${plan.joiners.size} joining from them; attempt ${plan.attempt} next`);
+    this.events.emit('adopted', { step: plan.step, attempt: plan.attempt, members: [...plan.members.keys()], joiners: [...plan.joiners.keys()] });
+  }
+
+  /** The run as it stands, for the saved run (src/coordinator/run-state.ts); call between steps or on `step`. */
+  saveState(): Omit<ResumeState, 'run'> {
+    // On the `step` event the step counter has not moved yet: the completed step is the last report's.
+    const last = this.reports.at(-1);
+    const step = last && last.step >= this.step ? last.step + 1 : this.step;
+    const membership = this.members();
+    const digests = membership.map((m) => {
+      const ds = m.map((p) => this.committed.get(p)).filter((d): d is string => !!d);
+      return ds.length && ds.every((d) => d === ds[0]) && !localSyncOf(this.run) ? ds[0] : null;
+    });
+    return {
+      step,
+      epoch: this.epoch,
+      membership,
+      digests,
+      holdings: this.holdings.entries().map(([peer, checkpoints]) => ({ peer, checkpoints })),
+      reports: [...this.reports],
+      strikes: this.strikeBook.entries(),
+      evicted: this.strikeBook.evictedIds,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------- stage loss (stage-restore.ts)
+
+  /** What the stage restorer may see and do of this coordinator. */
+  private restoreHost(): RestoreHost {
+    return {
+      run: this.run,
+      holdings: this.holdings,
+      reports: this.reports,
+      getStep: () => this.step,
+      setStep: (step) => {
+        this.step = step;
+      },
+      members: () => this.members(),
+      joining: () => [...this.peers.values()].filter((p) => p.alive && p.state === 'assigned').map((p) => ({ peer: p.peerId, stage: p.stage })),
+      stageOf: (peer) => this.peers.get(peer)?.stage,
+      isAlive: (peer) => this.isAlive(peer),
+      send: (msg, to) => this.cp.sendControl(msg, to),
+      reassign: (peer, stage) => {
+        const rec = this.peers.get(peer);
+        if (!rec) return;
+        this.log(`${peer}: stage ${rec.stage} -> ${stage}`);
+        rec.stage = stage;
+        rec.state = 'assigned';
+        this.cp.sendControl({ type: 'swarm-assign', stage, run: this.run }, peer);
+        this.events.emit('assigned', { peerId: peer, stage });
+      },
+      establish: (plan) => this.establish(this.opts.readyTimeoutMs ?? 60_000, plan),
+      waitUntil: async (done, deadline, what) => {
+        const timer = setTimeout(() => this.wake(), Math.max(0, deadline - performance.now()));
+        try {
+          await this.waitFor(
+            () => done() || performance.now() >= deadline,
+            () => null,
+            Number.POSITIVE_INFINITY,
+            what,
+          );
+        } finally {
+          clearTimeout(timer);
+        }
+        return done();
+      },
+      emitPaused: (ev) => this.events.emit('paused', ev),
+      emitResumed: (ev) => this.events.emit('resumed', ev),
+      log: (s) => this.log(s),
+    };
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const off of this.offs) off();
+    this.liveness.close();
     this.wake();
   }
 }
