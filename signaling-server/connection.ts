@@ -33,6 +33,11 @@ export interface ConnectionContext {
   limits: ServerLimits;
   /** Joins being verified right now, server-wide (shared by every connection). */
   pending: { count: number };
+  /**
+   * Set when the server shuts down: its members did not leave, the server did, so no `peer-left` is broadcast (the
+   * clients rejoin the restarted server and keep their peers through the grace, docs/resilience.md).
+   */
+  shutdown?: { value: boolean };
   log(msg: string): void;
 }
 
@@ -286,6 +291,7 @@ export class Connection {
     this.room = null;
     if (!member || !room) return;
     if (!this.ctx.rooms.remove(room, member)) return;
+    if (this.ctx.shutdown?.value) return;
     room.broadcast(JSON.stringify({ type: 'peer-left', ...summaryOf(member) } satisfies ServerMessage), member.peerId);
   }
 

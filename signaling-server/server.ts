@@ -35,6 +35,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   const rooms = new Rooms();
   const connections = new Set<Connection>();
   const pending = { count: 0 };
+  const shutdown = { value: false };
 
   const http: Server = createServer((req, res) => {
     // A plain GET answers a health check; anything else must upgrade to a WebSocket.
@@ -57,6 +58,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
       rooms,
       limits,
       pending,
+      shutdown,
       log,
     });
     connections.add(conn);
@@ -102,6 +104,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     close() {
       closing ??= new Promise<void>((resolve) => {
         clearInterval(keepalive);
+        shutdown.value = true; // the server leaves, not its members: no peer-left while it terminates them
         for (const conn of connections) conn.terminate();
         connections.clear();
         wss.close(() => {

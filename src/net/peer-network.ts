@@ -141,7 +141,13 @@ export class PeerNetwork {
       role,
       this.factory,
       (data) => {
-        if (this.signaling.isOpen) this.signaling.sendSignal(peerId, connId, data);
+        // While the signaling server is away the signal waits in its queue: the negotiation resumes after the rejoin.
+        if (!this.signaling.isUsable) return;
+        try {
+          this.signaling.sendSignal(peerId, connId, data);
+        } catch {
+          // Closed for good or its queue is full: this attempt times out and is retried or fails as usual.
+        }
       },
       framedAdopter(this.opts.transport ?? {}),
       { identity: this.signaling.identity, remoteKey: () => this.signaling.keyOf(peerId) },
@@ -161,7 +167,7 @@ export class PeerNetwork {
     const key = `${session.remotePeerId}/${session.connId}`;
     if (this.sessions.get(key) !== session) return;
     this.sessions.delete(key);
-    if (tellPeer && this.signaling.isOpen && this.signaling.peers.has(session.remotePeerId)) {
+    if (tellPeer && this.signaling.isUsable && this.signaling.peers.has(session.remotePeerId)) {
       try {
         this.signaling.sendSignal(session.remotePeerId, session.connId, { kind: 'abort', reason: reason.slice(0, 200) });
       } catch {

@@ -7,37 +7,33 @@
 // It checks end to end what the server says about the room: every member's id is its key's, and the only member
 // taken as coordinator is the one whose key has the room's coordinator fingerprint (others are ignored and logged).
 // Server messages are handled one after the other on a promise chain, since those checks are async (WebCrypto).
+//
+// Reconnect (docs/resilience.md, "Signaling server restart"): a connection that breaks (not one the server closed on
+// purpose, reconnect-policy.ts) is rejoined with backoff, with the same key, room, role and token. Meanwhile what is
+// sent waits in a bounded queue (signaling-outbox.ts) and `close` is not emitted; after the rejoin the new roster is
+// diffed with the old one (a member missing from it leaves only after `rejoinGraceMs`: everyone rejoins a restarted
+// server, in some order), and each member's queued messages leave, in order, once that member is back.
 
-import { parseBoundedJson } from './bounded-json';
 import { checkControlPayload, opaqueControl, type ControlCodec, type ControlPayload } from './control-envelope';
 import { Emitter, type Unsubscribe } from './emitter';
-import { ephemeralIdentity, fingerprintOf, idOfFingerprint, sha256Hex, type Identity } from './identity';
+import { ephemeralIdentity, idOfFingerprint, sha256Hex, type Identity } from './identity';
+import { backoffDelay, DEFAULT_RECONNECT, isTransientRefusal, shouldReconnect, type ReconnectOptions } from './reconnect-policy';
 import {
-  joinText,
-  MAX_SIGNALING_DEPTH,
-  serverMessageSchema,
-  type ClientMessage,
-  type ErrorCode,
-  type PeerSummary,
-  type Role,
-  type ServerMessage,
-  type ServerMessageOf,
-  type SignalData,
-} from './signaling-protocol';
-import { withTimeout } from './timers';
+  memberProblem,
+  openJoinedSocket,
+  parseServerMessage,
+  SignalingError,
+  type JoinParams,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './signaling-handshake';
+import { SignalingOutbox, type OutboxEntry } from './signaling-outbox';
+import type { ClientMessage, ErrorCode, PeerSummary, Role, ServerMessageOf, SignalData } from './signaling-protocol';
+import { TimeoutError, withTimeout } from './timers';
 import { utf8Length, WIRE_CONTROL, WIRE_LINK, type WireMeter } from './wire-meter';
 
-/** The subset of the WebSocket API used here; both the DOM WebSocket and `ws` satisfy it. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export { SignalingError, type WebSocketConstructor, type WebSocketLike } from './signaling-handshake';
+export type { ReconnectOptions } from './reconnect-policy';
 
 export interface SignalingConnectOptions<C = ControlPayload> {
   room: string;
@@ -59,6 +55,8 @@ export interface SignalingConnectOptions<C = ControlPayload> {
   control?: ControlCodec<C>;
   /** Counts the bytes this client sends: control messages under WIRE_CONTROL, the rest (join, signals, pings) WIRE_LINK. */
   meter?: WireMeter;
+  /** Reconnect after a broken connection (defaults: DEFAULT_RECONNECT; `reconnectMs: 0` never reconnects). */
+  reconnect?: Partial<ReconnectOptions>;
 }
 
 export interface SignalEvent {
@@ -87,20 +85,18 @@ export type SignalingEvents<C = ControlPayload> = {
   /** A control payload the codec refused: dropped, never delivered as `control`. */
   'control-rejected': { from: string; error: string };
   error: ServerError;
-  close: { code: number; reason: string };
+  /**
+   * The client is done: close() was called, the server closed the connection on purpose (e.g. 4001, replaced by a
+   * newer connection with the same key), it refused a rejoin (`error` says why), or reconnecting gave up.
+   */
+  close: { code: number; reason: string; error?: SignalingError };
+  /** The connection broke; the next rejoin attempt (1-based) starts in `delayMs`. `code`/`reason`: why it broke. */
+  reconnecting: { attempt: number; delayMs: number; code: number; reason: string };
+  /** Rejoined after an outage of `ms` (first break to the new roster), after `attempts` attempts. */
+  reconnected: { ms: number; attempts: number };
   /** The server announced a member whose id or role does not match its key (end-to-end check): ignored. */
   'member-rejected': RejectedMember;
 };
-
-export class SignalingError extends Error {
-  override name = 'SignalingError';
-  constructor(
-    readonly code: ErrorCode | 'closed' | 'bad-server-message',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const OPEN = 1;
 
@@ -109,7 +105,10 @@ export interface SignalingLink {
   readonly peerId: string;
   readonly room: string;
   readonly peers: ReadonlyMap<string, Role>;
+  /** Connected to the server right now (false while reconnecting). */
   readonly isOpen: boolean;
+  /** Not closed for good: what is sent now leaves at once or after the reconnect (use this to decide whether to send). */
+  readonly isUsable: boolean;
   /** This client's key pair (its id is peerId): signs the DTLS binding of its links. */
   readonly identity: Identity;
   /** Public key of a current room member. */
@@ -120,23 +119,46 @@ export interface SignalingLink {
   waitForPeer(peerId: string, timeoutMs: number): Promise<void>;
 }
 
-/** Largest server message the client reads (the server's own hard cap). */
-const MAX_SERVER_MESSAGE_CHARS = 1024 * 1024;
+/** Messages sent per burst while the queue drains, and the pause between bursts: under the server's rate limit. */
+const FLUSH_BURST = 100;
+const FLUSH_PAUSE_MS = 500;
+
+/** An outage in progress: since when, how many rejoin attempts so far, and why it broke / why the last attempt failed. */
+interface Outage {
+  since: number;
+  attempts: number;
+  code: number;
+  reason: string;
+  timer: ReturnType<typeof setTimeout> | null;
+}
 
 export class SignalingClient<C = ControlPayload> implements SignalingLink {
   readonly events = new Emitter<SignalingEvents<C>>();
-  /** Other members of the room, kept current from peer-joined / peer-left. */
+  /**
+   * Other members of the room, kept current from peer-joined / peer-left. After a rejoin it still holds the members
+   * that have not rejoined yet, until their grace runs out (isPresent says who is back).
+   */
   readonly peers = new Map<string, Role>();
   /** Public keys of the other members (same keys as `peers`). */
   private readonly keys = new Map<string, string>();
+  /** Members in the server's current room, as it told this connection (a subset of `peers`). */
+  private present = new Set<string>();
   private closed = false;
   private nonce = 0;
   private readonly pongs = new Map<number, () => void>();
   /** Server messages are handled in order, one at a time (the member checks are async). */
   private chain: Promise<void> = Promise.resolve();
+  /** Bumped per socket: events of a socket that is not the current one are ignored. */
+  private generation = 0;
+  private outage: Outage | null = null;
+  private graceTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly outbox: SignalingOutbox;
+  private readonly policy: ReconnectOptions;
+  private readonly coordinatorKeyId: string;
 
   private constructor(
-    private readonly ws: WebSocketLike,
+    private ws: WebSocketLike,
     readonly room: string,
     readonly peerId: string,
     readonly role: Role,
@@ -145,9 +167,13 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     readonly coordinatorFingerprint: string,
     peers: PeerSummary[],
     private readonly codec: ControlCodec<C>,
-    private readonly meter: WireMeter | null,
+    private readonly params: JoinParams,
     private readonly log: (s: string) => void,
+    reconnect: Partial<ReconnectOptions>,
   ) {
+    this.policy = { ...DEFAULT_RECONNECT, ...reconnect };
+    this.outbox = new SignalingOutbox(this.policy.maxQueued, this.policy.maxQueuedBytes);
+    this.coordinatorKeyId = idOfFingerprint(coordinatorFingerprint);
     for (const p of peers) this.addMember(p);
   }
 
@@ -163,70 +189,50 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     const tokenHash =
       opts.role === 'coordinator' ? (opts.tokenHash ?? (opts.token === undefined ? undefined : await sha256Hex(opts.token))) : undefined;
     const log = opts.log ?? ((s: string) => console.warn(`[signaling] ${s}`));
-    const ws = new Ctor(url);
-    let client: SignalingClient<C> | null = null;
-    const early: unknown[] = [];
-    const joined = new Promise<ServerMessageOf<'joined'>>((resolve, reject) => {
-      let challenged = false;
-      const sendJoin = async (nonce: string): Promise<void> => {
-        const sig = await identity.sign(joinText(nonce, opts.room, opts.role, coordinator));
-        const join: ClientMessage = {
-          type: 'join',
-          room: opts.room,
-          role: opts.role,
-          coordinator,
-          key: identity.publicKey,
-          sig,
-          ...(opts.role === 'peer' && opts.token !== undefined ? { token: opts.token } : {}),
-          ...(tokenHash !== undefined ? { tokenHash } : {}),
-        };
-        const text = JSON.stringify(join);
-        ws.send(text);
-        opts.meter?.add(WIRE_LINK, utf8Length(text));
-      };
-      ws.onerror = () => reject(new SignalingError('closed', `cannot reach signaling server ${url}`));
-      ws.onclose = (ev) => reject(new SignalingError('closed', `signaling closed before join (${ev.code} ${ev.reason})`));
-      ws.onmessage = (ev) => {
-        if (client) return;
-        const msg = parseServerMessage(ev.data);
-        if (msg?.type === 'challenge') {
-          if (challenged) return;
-          challenged = true;
-          sendJoin(msg.nonce).catch((err: unknown) => reject(err instanceof Error ? err : new Error(String(err))));
-        } else if (msg?.type === 'joined') resolve(msg);
-        else if (msg?.type === 'error') reject(new SignalingError(msg.code, msg.message));
-        else early.push(ev.data); // e.g. a peer-joined racing our own joined reply: replayed below
-      };
-    });
-    let msg: ServerMessageOf<'joined'>;
-    try {
-      msg = await withTimeout(joined, opts.timeoutMs ?? 10_000, 'joining the signaling room');
-    } catch (err) {
-      ws.onclose = null;
-      ws.onerror = null;
-      ws.close();
-      throw err;
-    }
-    const fail = (why: string): never => {
-      ws.onclose = null;
-      ws.onerror = null;
-      ws.close();
-      throw new SignalingError('bad-server-message', why);
+    const params: JoinParams = {
+      url,
+      room: opts.room,
+      role: opts.role,
+      coordinator,
+      identity,
+      token: opts.token,
+      tokenHash,
+      WebSocket: Ctor,
+      timeoutMs: opts.timeoutMs ?? 10_000,
+      meter: opts.meter ?? null,
     };
-    if (msg.coordinator !== coordinator || msg.peerId !== identity.id || msg.room !== opts.room || msg.role !== opts.role) {
-      fail('the server answered the join for another room, id or role');
-    }
+    const { ws, joined, early } = await openJoinedSocket(params);
+    // Closes that happen while the roster is checked are seen by the client's handlers, set at once.
+    const held: unknown[] = [...early];
+    const heldClose: { ev: { code: number; reason: string } | null } = { ev: null };
+    ws.onmessage = (ev) => held.push(ev.data);
+    ws.onclose = (ev) => (heldClose.ev ??= { code: ev.code, reason: ev.reason });
+    ws.onerror = () => undefined;
     const peers: PeerSummary[] = [];
-    for (const p of msg.peers) {
+    for (const p of joined.peers) {
       const why = await memberProblem(p, coordinator);
       if (why === null) peers.push(p);
       else log(`ignoring member ${p.peerId} of ${opts.room}: ${why}`);
     }
     // Without a codec the payloads stay opaque: C is then ControlPayload (the default type argument).
     const codec = opts.control ?? (opaqueControl as ControlCodec<unknown> as ControlCodec<C>);
-    client = new SignalingClient<C>(ws, msg.room, msg.peerId, msg.role, identity, coordinator, peers, codec, opts.meter ?? null, log);
-    client.attach();
-    for (const data of early) client.enqueue(data);
+    const client = new SignalingClient<C>(
+      ws,
+      joined.room,
+      joined.peerId,
+      joined.role,
+      identity,
+      coordinator,
+      peers,
+      codec,
+      params,
+      log,
+      opts.reconnect ?? {},
+    );
+    client.present = new Set(peers.map((p) => p.peerId));
+    client.attach(ws);
+    for (const data of held) client.enqueue(data);
+    if (heldClose.ev) client.broke(client.generation, heldClose.ev.code, heldClose.ev.reason);
     return client;
   }
 
@@ -241,20 +247,45 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     return peerId === this.peerId ? this.identity.publicKey : this.keys.get(peerId);
   }
 
+  /** Connected to the server right now: false while reconnecting and once closed. */
   get isOpen(): boolean {
-    return !this.closed && this.ws.readyState === OPEN;
+    return !this.closed && this.outage === null && this.ws.readyState === OPEN;
+  }
+
+  /** Not closed for good: sends leave now or, while reconnecting, after the rejoin. */
+  get isUsable(): boolean {
+    return !this.closed;
+  }
+
+  /** The connection broke and the client is trying to rejoin. */
+  get isReconnecting(): boolean {
+    return !this.closed && this.outage !== null;
+  }
+
+  /**
+   * `peerId` is in the server's room as this connection sees it now: false while this client is reconnecting, and for
+   * a member that has not rejoined a restarted server yet (still in `peers` during its grace).
+   */
+  isPresent(peerId: string): boolean {
+    return this.isOpen && this.present.has(peerId);
+  }
+
+  /** Messages waiting for the reconnect or for their member to come back. */
+  get queued(): number {
+    return this.outbox.size;
   }
 
   on<K extends keyof SignalingEvents<C>>(event: K, handler: (payload: SignalingEvents<C>[K]) => void): Unsubscribe {
     return this.events.on(event, handler);
   }
 
+  /** Throws a SignalingError if the client is closed, or if the reconnect queue is full. */
   sendSignal(to: string, connId: string, data: SignalData): void {
     this.send({ type: 'signal', to, connId, data });
   }
 
   /** Peers: to the coordinator (omit `to`). Coordinator: to a peer id or '*' for the whole room. */
-  /** Throws if `msg` fails the envelope (size, depth, shape) or the codec. */
+  /** Throws if `msg` fails the envelope (size, depth, shape) or the codec, or as sendSignal does. */
   sendControl(msg: C, to?: string): void {
     const checked = checkControlPayload(msg);
     if (!checked.ok) throw new SignalingError('invalid', `invalid control message: ${checked.error}`);
@@ -275,60 +306,129 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     return withTimeout(joined, timeoutMs, `waiting for ${peerId} to join ${this.room}`).finally(() => off());
   }
 
-  /** Round trip to the server, ms. */
+  /** Round trip to the server, ms. While reconnecting it waits for the rejoin first (all within `timeoutMs`). */
   async ping(timeoutMs = 5000): Promise<number> {
-    const nonce = ++this.nonce;
     const t0 = performance.now();
+    if (this.closed) throw new SignalingError('closed', 'signaling connection is closed');
+    if (this.outage) await withTimeout(this.rejoined(), timeoutMs, 'signaling ping (waiting for the reconnect)');
+    const nonce = ++this.nonce;
     const pong = new Promise<void>((resolve) => this.pongs.set(nonce, resolve));
-    this.send({ type: 'ping', nonce });
+    this.sendNow(JSON.stringify({ type: 'ping', nonce } satisfies ClientMessage), false);
     try {
-      await withTimeout(pong, timeoutMs, 'signaling ping');
+      await withTimeout(pong, Math.max(1, timeoutMs - (performance.now() - t0)), 'signaling ping');
     } finally {
       this.pongs.delete(nonce);
     }
     return performance.now() - t0;
   }
 
-  /** Raw send for tests of the server's validation: bypasses the typed API. */
+  /** Raw send for tests of the server's validation: bypasses the typed API (and the reconnect queue). */
   sendRaw(text: string): void {
-    if (!this.isOpen) throw new SignalingError('closed', 'signaling connection is closed');
+    if (!this.isOpen) throw new SignalingError('closed', 'signaling connection is not open');
     this.ws.send(text);
   }
 
   close(): void {
     if (this.closed) return;
+    this.generation++; // the socket's own close event is not a break
     this.ws.close(1000, 'bye');
     this.finish(1000, 'closed locally');
   }
 
-  private send(msg: ClientMessage): void {
-    if (!this.isOpen) throw new SignalingError('closed', 'signaling connection is closed');
-    const text = JSON.stringify(msg);
-    this.ws.send(text);
-    this.meter?.add(msg.type === 'control' ? WIRE_CONTROL : WIRE_LINK, utf8Length(text));
+  // ------------------------------------------------------------------------------------------- sending
+
+  /** The members a message is for: a signal's addressee, a peer's coordinator, the coordinator's addressee or everyone. */
+  private addressees(msg: Extract<ClientMessage, { type: 'signal' | 'control' }>): string[] {
+    if (msg.type === 'signal') return [msg.to];
+    if (this.role !== 'coordinator') return [this.coordinatorKeyId];
+    if (msg.to === '*') return [...this.peers.keys()];
+    return [msg.to ?? this.coordinatorKeyId];
   }
 
-  private attach(): void {
-    this.ws.onmessage = (ev) => this.enqueue(ev.data);
-    this.ws.onclose = (ev) => this.finish(ev.code, ev.reason);
-    this.ws.onerror = () => undefined; // always followed by close
+  private send(msg: Extract<ClientMessage, { type: 'signal' | 'control' }>): void {
+    if (this.closed) throw new SignalingError('closed', 'signaling connection is closed');
+    const control = msg.type === 'control';
+    const to = this.addressees(msg);
+    // Straight out when connected and nothing for these members waits (their order) and each is in the room or
+    // unknown to us (then the server answers as it always did); otherwise queued per member.
+    const direct = this.outage === null && to.every((id) => !this.outbox.has(id) && (this.present.has(id) || !this.peers.has(id)));
+    if (direct) {
+      this.sendNow(JSON.stringify(msg), control);
+      return;
+    }
+    const entries: OutboxEntry[] = to.map((id) => {
+      // A broadcast waits member by member: each gets its copy when it is back.
+      const text = JSON.stringify(msg.type === 'control' && msg.to === '*' ? { ...msg, to: id } : msg);
+      return { to: id, text, bytes: utf8Length(text), control };
+    });
+    const why = this.outbox.refusal(entries);
+    if (why !== null) throw new SignalingError('queue-full', `cannot queue ${msg.type} while reconnecting: ${why}`);
+    this.outbox.push(entries);
+    this.flush();
+  }
+
+  private sendNow(text: string, control: boolean): void {
+    if (!this.isOpen) throw new SignalingError('closed', 'signaling connection is closed');
+    this.ws.send(text);
+    this.params.meter?.add(control ? WIRE_CONTROL : WIRE_LINK, utf8Length(text));
+  }
+
+  /** Sends what waits for members that are in the room, a burst at a time (the server's rate limit). */
+  private flush(): void {
+    if (this.flushTimer !== null || !this.isOpen) return;
+    // Queued for a member that is neither back nor waited for (it left, or was never here): the server would refuse it.
+    for (const id of this.outbox.addressees()) {
+      if (this.present.has(id) || this.peers.has(id)) continue;
+      const n = this.outbox.dropFor(id);
+      this.log(`dropped ${n} queued message(s) for ${id}: not in ${this.room}`);
+    }
+    const batch = this.outbox.take((id) => this.present.has(id), FLUSH_BURST);
+    for (const e of batch) this.sendNow(e.text, e.control);
+    if (batch.length === FLUSH_BURST) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.flush();
+      }, FLUSH_PAUSE_MS);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- receiving
+
+  private attach(ws: WebSocketLike): void {
+    const gen = ++this.generation;
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (gen === this.generation) this.enqueue(ev.data);
+    };
+    ws.onclose = (ev) => this.broke(gen, ev.code, ev.reason);
+    ws.onerror = () => undefined; // always followed by close
   }
 
   /** Handles `data` after every message received before it. */
   private enqueue(data: unknown): void {
-    this.chain = this.chain
-      .then(() => this.handle(data))
-      .catch((err: unknown) => {
-        // A bug in a handler must not take the connection's message loop down with it: report it and go on.
-        queueMicrotask(() => {
-          throw err;
-        });
+    this.after(() => this.handle(data));
+  }
+
+  /** Runs `fn` on the message chain, after everything before it. */
+  private after(fn: () => Promise<void> | void): void {
+    this.chain = this.chain.then(fn).catch((err: unknown) => {
+      // A bug in a handler must not take the connection's message loop down with it: report it and go on.
+      queueMicrotask(() => {
+        throw err;
       });
+    });
   }
 
   private addMember(p: PeerSummary): void {
     this.peers.set(p.peerId, p.role);
     this.keys.set(p.peerId, p.key);
+  }
+
+  private removeMember(peerId: string): void {
+    this.peers.delete(peerId);
+    this.keys.delete(peerId);
+    this.present.delete(peerId);
+    this.outbox.dropFor(peerId);
   }
 
   private async handle(data: unknown): Promise<void> {
@@ -346,6 +446,12 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
           this.events.emit('member-rejected', { summary, reason: why });
           return;
         }
+        this.present.add(msg.peerId);
+        if (this.keys.get(msg.peerId) === msg.key) {
+          // A member waited for after our rejoin is back: no event (it never left as far as the room is concerned).
+          this.flush();
+          return;
+        }
         this.addMember(summary);
         this.events.emit('peer-joined', summary);
         return;
@@ -353,8 +459,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
       case 'peer-left':
         // Only the member we know under that id and key leaves (a rejected impostor's departure changes nothing).
         if (this.keys.get(msg.peerId) !== msg.key) return;
-        this.peers.delete(msg.peerId);
-        this.keys.delete(msg.peerId);
+        this.removeMember(msg.peerId);
         this.events.emit('peer-left', { peerId: msg.peerId, role: msg.role, key: msg.key });
         return;
       case 'signal':
@@ -374,39 +479,155 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
         return;
       case 'joined':
       case 'challenge':
-        return; // only expected once, during connect
+        return; // only expected once, during a join
     }
   }
 
-  private finish(code: number, reason: string): void {
+  // ------------------------------------------------------------------------------------------- reconnecting
+
+  /** The socket of generation `gen` closed: end, or start (or go on with) an outage. */
+  private broke(gen: number, code: number, reason: string): void {
+    if (gen !== this.generation || this.closed) return;
+    this.generation++;
+    if (this.outage) {
+      // The new connection broke before its rejoin was complete: the same outage goes on.
+      this.outage.reason = `${code} ${reason}`.trim();
+      this.scheduleAttempt();
+      return;
+    }
+    if (!shouldReconnect(code) || this.policy.reconnectMs <= 0) return this.finish(code, reason);
+    this.clearTimer('grace');
+    this.clearTimer('flush');
+    this.present.clear();
+    this.outage = { since: performance.now(), attempts: 0, code, reason, timer: null };
+    this.log(`signaling connection broke (${code} ${reason}): reconnecting for up to ${Math.round(this.policy.reconnectMs / 1000)} s`);
+    this.scheduleAttempt();
+  }
+
+  private scheduleAttempt(): void {
+    const o = this.outage;
+    if (!o || this.closed) return;
+    const attempt = ++o.attempts;
+    const delayMs = backoffDelay(attempt, this.policy, Math.random());
+    const elapsed = performance.now() - o.since;
+    if (elapsed + delayMs > this.policy.reconnectMs) {
+      const why = `gave up reconnecting to ${this.params.url} after ${Math.round(elapsed)} ms and ${attempt - 1} attempt(s) (last: ${o.reason})`;
+      return this.finish(o.code, why, new SignalingError('closed', why));
+    }
+    this.events.emit('reconnecting', { attempt, delayMs, code: o.code, reason: o.reason });
+    o.timer = setTimeout(() => {
+      o.timer = null;
+      void this.rejoin(o);
+    }, delayMs);
+  }
+
+  /** One rejoin attempt: a new socket, the same join; the roster is taken over on the message chain. */
+  private async rejoin(o: Outage): Promise<void> {
+    let joined: ServerMessageOf<'joined'>;
+    let early: unknown[];
+    try {
+      const opened = await openJoinedSocket(this.params);
+      if (this.closed || this.outage !== o) {
+        opened.ws.onclose = null;
+        opened.ws.close(1000, 'bye');
+        return;
+      }
+      this.attach(opened.ws);
+      joined = opened.joined;
+      early = opened.early;
+    } catch (err) {
+      if (this.closed || this.outage !== o) return;
+      const refused = err instanceof SignalingError && err.code !== 'closed' && !(isErrorCode(err.code) && isTransientRefusal(err.code));
+      if (refused) {
+        // The server (or what answered as it) will not take us back: retrying would not change its mind.
+        const why = `the signaling server refused the rejoin (${err.code}: ${err.message})`;
+        this.log(why);
+        return this.finish(o.code, why, err);
+      }
+      o.reason = err instanceof TimeoutError || err instanceof SignalingError ? err.message : String(err);
+      this.scheduleAttempt();
+      return;
+    }
+    const gen = this.generation;
+    this.after(() => this.takeRoster(o, gen, joined));
+    for (const data of early) this.enqueue(data);
+  }
+
+  /** After a rejoin: new members join, missing ones get their grace, then the queue drains and `reconnected` fires. */
+  private async takeRoster(o: Outage, gen: number, joined: ServerMessageOf<'joined'>): Promise<void> {
+    const roster: PeerSummary[] = [];
+    for (const p of joined.peers) {
+      const why = await memberProblem(p, this.coordinatorFingerprint);
+      if (why === null) roster.push(p);
+      else {
+        this.log(`ignoring member ${p.peerId} of ${this.room}: ${why}`);
+        this.events.emit('member-rejected', { summary: p, reason: why });
+      }
+    }
+    if (this.closed || gen !== this.generation || this.outage !== o) return; // broke again meanwhile
+    this.outage = null;
+    this.present = new Set(roster.map((p) => p.peerId));
+    const added = roster.filter((p) => this.keys.get(p.peerId) !== p.key);
+    for (const p of added) this.addMember(p);
+    const ms = performance.now() - o.since;
+    this.log(`rejoined ${this.room} after ${Math.round(ms)} ms (${o.attempts} attempt(s)); ${this.queued} message(s) queued`);
+    this.flush();
+    this.events.emit('reconnected', { ms, attempts: o.attempts });
+    for (const p of added) this.events.emit('peer-joined', p);
+    if ([...this.peers.keys()].some((id) => !this.present.has(id))) {
+      this.graceTimer = setTimeout(() => {
+        this.graceTimer = null;
+        this.after(() => this.graceOver(gen));
+      }, this.policy.rejoinGraceMs);
+    }
+  }
+
+  /** Members still missing `rejoinGraceMs` after our rejoin have left. */
+  private graceOver(gen: number): void {
+    if (this.closed || gen !== this.generation) return;
+    for (const [peerId, role] of [...this.peers]) {
+      if (this.present.has(peerId)) continue;
+      const key = this.keys.get(peerId) ?? '';
+      this.removeMember(peerId);
+      this.events.emit('peer-left', { peerId, role, key });
+    }
+  }
+
+  /** Resolves at the next rejoin; rejects if the client closes first. */
+  private rejoined(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const offs = [
+        this.on('reconnected', () => {
+          for (const off of offs) off();
+          resolve();
+        }),
+        this.on('close', ({ reason }) => {
+          for (const off of offs) off();
+          reject(new SignalingError('closed', `signaling connection closed: ${reason}`));
+        }),
+      ];
+    });
+  }
+
+  private clearTimer(which: 'grace' | 'flush'): void {
+    const t = which === 'grace' ? this.graceTimer : this.flushTimer;
+    if (t !== null) clearTimeout(t);
+    if (which === 'grace') this.graceTimer = null;
+    else this.flushTimer = null;
+  }
+
+  private finish(code: number, reason: string, error?: SignalingError): void {
     if (this.closed) return;
     this.closed = true;
-    this.events.emit('close', { code, reason });
+    if (this.outage?.timer) clearTimeout(this.outage.timer);
+    this.outage = null;
+    this.clearTimer('grace');
+    this.clearTimer('flush');
+    this.outbox.clear();
+    this.events.emit('close', { code, reason, ...(error ? { error } : {}) });
   }
 }
 
-const fingerprints = new Map<string, Promise<string | null>>();
-
-/** Why the server's summary of a member cannot be trusted (its id is not its key's, or a role its key may not have); null if fine. */
-async function memberProblem(p: PeerSummary, coordinator: string): Promise<string | null> {
-  let fp = fingerprints.get(p.key);
-  if (!fp) {
-    fp = fingerprintOf(p.key);
-    if (fingerprints.size > 4096) fingerprints.clear();
-    fingerprints.set(p.key, fp);
-  }
-  const fingerprint = await fp;
-  if (fingerprint === null) return 'its key is not a P-256 public key';
-  if (idOfFingerprint(fingerprint) !== p.peerId) return 'its id is not derived from its key';
-  if (p.role === 'coordinator' && fingerprint !== coordinator) return "its key is not the room's coordinator key";
-  if (p.role === 'peer' && fingerprint === coordinator) return "it holds the coordinator's key but joined as a peer";
-  return null;
-}
-
-function parseServerMessage(data: unknown): ServerMessage | null {
-  const text = typeof data === 'string' ? data : data instanceof Uint8Array ? new TextDecoder().decode(data) : String(data);
-  const json = parseBoundedJson(text, { maxChars: MAX_SERVER_MESSAGE_CHARS, maxDepth: MAX_SIGNALING_DEPTH });
-  if (!json.ok) return null;
-  const r = serverMessageSchema.safeParse(json.value);
-  return r.success ? r.data : null;
+function isErrorCode(code: string): code is ErrorCode {
+  return code !== 'closed' && code !== 'bad-server-message' && code !== 'queue-full';
 }

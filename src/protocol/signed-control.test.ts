@@ -42,6 +42,9 @@ class FakeSignaling implements SignedSignaling {
   readonly peers = new Map<string, Role>();
   readonly coordinatorId = null;
   isOpen = true;
+  get isUsable(): boolean {
+    return this.isOpen;
+  }
   constructor(
     private readonly roomOf: Room,
     readonly identity: Identity,

@@ -121,7 +121,19 @@ export type EnvelopeSignaling = SignalingClient<SignedEnvelope>;
 /** What SignedControl needs of it (a SignalingClient; unit tests pass an in-memory room). */
 export type SignedSignaling = Pick<
   EnvelopeSignaling,
-  'peerId' | 'room' | 'role' | 'isOpen' | 'identity' | 'coordinatorFingerprint' | 'keyOf' | 'peers' | 'coordinatorId' | 'on' | 'sendControl' | 'close'
+  | 'peerId'
+  | 'room'
+  | 'role'
+  | 'isOpen'
+  | 'isUsable'
+  | 'identity'
+  | 'coordinatorFingerprint'
+  | 'keyOf'
+  | 'peers'
+  | 'coordinatorId'
+  | 'on'
+  | 'sendControl'
+  | 'close'
 >;
 
 type OwnEvents = {
@@ -205,8 +217,14 @@ export class SignedControl<S extends SignedSignaling = SignedSignaling> {
     return this.signaling.keyOf(peerId);
   }
 
+  /** Connected to the signaling server right now (false while it reconnects). */
   get isOpen(): boolean {
     return !this.closed && this.signaling.isOpen;
+  }
+
+  /** Not closed: what is sent now leaves at once or, while the signaling connection reconnects, after the rejoin. */
+  get isUsable(): boolean {
+    return !this.closed && this.signaling.isUsable;
   }
 
   on<K extends keyof SignedControlEvents>(event: K, handler: (ev: SignedControlEvents[K]) => void): Unsubscribe {
@@ -228,7 +246,8 @@ export class SignedControl<S extends SignedSignaling = SignedSignaling> {
     this.sending = this.sending
       .then(async () => {
         const env = await signControl(identity, this.scope, seq, body, msg.type);
-        if (this.signaling.isOpen) this.signaling.sendControl(env, to);
+        // While reconnecting the signaling client queues it (seq order is send order there too).
+        if (this.signaling.isUsable) this.signaling.sendControl(env, to);
       })
       .catch((err: unknown) => this.log(`could not send ${msg.type}: ${err instanceof Error ? err.message : String(err)}`));
   }
