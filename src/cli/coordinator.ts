@@ -30,6 +30,9 @@ ${runFlagsHelp}
   --eval-batches ${EVAL_BATCHES}               validation batches for the summary's val_loss (0: no evaluation)
   --out FILE                     also write the trained weights as a checkpoint
   --step-timeout 120             seconds without progress before a step is re-run
+  --mb-deadline-min 2            floor of a step's microbatch deadline, seconds (4 x the median of the last 8 steps'
+                                 microbatch phases; members are pinged when it passes: docs/resilience.md)
+  --ping-timeout 2               a pinged member silent this long is frozen: dropped, its microbatches go to its twins
   --ledger FILE                  write the signed contribution ledger after every step (\`tabswarm ledger verify\`)
   --verbose                      coordinator log on stderr`;
 
@@ -45,6 +48,8 @@ export async function coordinator(argv: string[]): Promise<number> {
     'eval-batches': { type: 'string' },
     out: { type: 'string' },
     'step-timeout': { type: 'string' },
+    'mb-deadline-min': { type: 'string' },
+    'ping-timeout': { type: 'string' },
     verbose: { type: 'boolean' },
     ledger: { type: 'string' },
     key: { type: 'string' },
@@ -79,6 +84,8 @@ export async function coordinator(argv: string[]): Promise<number> {
     token,
     holdShutdown: true,
     stepTimeoutMs: num(values, 'step-timeout', 120, { min: 1 }) * 1000,
+    mbDeadlineMinMs: num(values, 'mb-deadline-min', 2, { min: 0 }) * 1000,
+    pingTimeoutMs: num(values, 'ping-timeout', 2, { min: 0.01 }) * 1000,
     onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
   });
   const stop = () => {

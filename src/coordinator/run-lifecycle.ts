@@ -43,6 +43,9 @@ export interface CoordinatorRunOptions {
   /** A step (or a membership's ready) without progress for this long is re-run (default 120 s). */
   stepTimeoutMs?: number;
   readyTimeoutMs?: number;
+  /** Stragglers and frozen peers (src/coordinator/deadlines.ts, liveness.ts): deadline floor and ping timeout. */
+  mbDeadlineMinMs?: number;
+  pingTimeoutMs?: number;
   /** Each step's signed ledger export (the CLI's --ledger file, the page's IndexedDB); awaited in step order. */
   onLedger?: (text: string) => void | Promise<void>;
 }
@@ -104,6 +107,8 @@ export class CoordinatorRun {
       log: opts.log,
       stepTimeoutMs: opts.stepTimeoutMs ?? 120_000,
       readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
+      mbDeadlineMinMs: opts.mbDeadlineMinMs,
+      pingTimeoutMs: opts.pingTimeoutMs,
     });
     this.ledger = new LedgerKeeper({
       events: this.coordinator.events,
@@ -144,6 +149,7 @@ export class CoordinatorRun {
       c.on('assigned', (e) => v.dispatch({ kind: 'assigned', ...e })),
       c.on('membership', (e) => v.dispatch({ kind: 'membership', ...e })),
       c.on('vanished', (e) => v.dispatch({ kind: 'vanished', ...e })),
+      c.on('frozen', (e) => v.dispatch({ kind: 'frozen', peerId: e.peerId, reason: e.reason })),
       c.on('restart', (e) => v.dispatch({ kind: 'restart', ...e })),
       c.on('step', (report) => {
         v.dispatch({ kind: 'wire', bytes: wireBytesOf(this.wire.take()) });

@@ -124,7 +124,11 @@ export class SwarmPeer {
     this.links = new Links(
       network,
       (from, x) => this.runtime?.onTensor(from, x),
-      (peer, info) => this.log(`link to ${peer} closed (${info.reason})`),
+      (peer, info) => {
+        this.log(`link to ${peer} closed (${info.reason})`);
+        // A current member's link gone: the coordinator pings it at once (docs/resilience.md, frozen peers).
+        if (info.reason !== 'local' && this.tensorPolicy.isMember(peer)) this.send({ type: 'link-down', peer, reason: info.reason.slice(0, 256) });
+      },
       (from, kind) => {
         const why = this.tensorPolicy.refusal(from, kind);
         if (why) this.refusedTensor(from, why);
@@ -279,6 +283,10 @@ export class SwarmPeer {
       case 'shutdown':
         this.setState('finished');
         this.events.emit('shutdown', { reason: msg.reason });
+        return;
+      case 'ping':
+        // At once, whatever the stage is doing: its GPU work is asynchronous, this handler runs on the event loop.
+        this.send({ type: 'pong', nonce: msg.nonce });
         return;
       case 'refused':
         this.refused(msg.reason, msg.protocol);

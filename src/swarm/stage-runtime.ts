@@ -42,6 +42,7 @@ import { robustReduce } from './robust-reduce';
 import { StepTraceRecorder, digestBytes, digestVector } from './step-trace';
 import { Validator, validates } from './validator';
 import { VALIDATION_KIND } from '../protocol/validation-tensors';
+import { pickWeighted, RttRouter } from './rtt-router';
 
 const WTE = 'transformer.wte.weight';
 
@@ -182,6 +183,8 @@ export class StageRuntime {
   private readonly queue = new Map<string, number>();
   /** Speed per peer from the coordinator's membership (tokens/s). */
   private speeds = new Map<string, number>();
+  /** Round trips to the next-stage replicas (activations out -> gradient back): the routing weights once measured. */
+  private readonly router = new RttRouter();
   private closed = false;
   /** Pipeline tensors being checked (their signatures), in arrival order; signed sends going out, in send order. */
   private incoming: Promise<void> = Promise.resolve();
@@ -395,6 +398,7 @@ export class StageRuntime {
     this.contribution = null;
     this.reservedSlots = 0;
     this.queue.clear();
+    this.router.begin();
     this.tStepBegin = performance.now();
     if (old && old.step === step) this.log(`restart of step ${step} as attempt ${attempt}`);
     // Old attempts/steps' buffered tensors are dead; this one's are replayed after the reset below.
@@ -517,6 +521,7 @@ export class StageRuntime {
         const g = x.bytes.slice();
         this.trace.received(mb, from, 'grad', g, t.meta.digest, t.meta.sig);
         if (f.to) this.queue.set(f.to, Math.max(0, (this.queue.get(f.to) ?? 1) - 1));
+        if (f.to) this.router.back(f.to, mb, performance.now());
         void this.enqueue(() => this.backwardFromGrad(st, mb, f, g, from));
         return;
       }
@@ -589,6 +594,7 @@ export class StageRuntime {
   /** Activations forward: the payload with its codec (the last stage samples the targets itself). */
   private sendActs(st: StepState, next: string, mb: number, origin: string, route: string, acts: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.act);
+    this.router.sent(next, mb, performance.now());
     this.sendSigned(st, next, 'act', mb, this.trace.sentTo(mb, next, 'act', acts), meta);
   }
 
@@ -610,21 +616,20 @@ export class StageRuntime {
     this.sendSigned(st, to, 'grad', mb, this.trace.sentTo(mb, to, 'grad', grad), meta);
   }
 
-  /** SWARM stochastic wiring: a next-stage member with an open link, weight = speed / (1 + my queue there). */
+  /** SWARM stochastic wiring: a next-stage member with an open link, weighted by its round trip (rtt-router.ts). */
   private pickNext(st: StepState, mb: number): string | undefined {
     // Local-steps mode: a microbatch stays in its lane (replica r of every stage), no stochastic wiring.
     if (this.local) return laneNext(st.members, this.stageIndex, this.peerId, (p) => !!this.links.get(p));
     const cands = (st.members[this.stageIndex + 1] ?? []).filter((p) => this.links.get(p));
     if (cands.length === 0) return undefined;
-    const w = cands.map((p) => Math.max(1e-9, this.speeds.get(p) ?? 1) / (1 + (this.queue.get(p) ?? 0)));
-    const total = w.reduce((a, b) => a + b, 0);
-    // Deterministic per (seed, step, attempt, mb, stage): reproducible routes for a given membership.
-    let u = (hashKeys([this.run.seed, st.step, st.attempt, mb, this.stageIndex]) / 0x100000000) * total;
-    for (let i = 0; i < cands.length; i++) {
-      u -= w[i];
-      if (u < 0) return cands[i];
-    }
-    return cands[cands.length - 1];
+    const w = this.router.weights(
+      cands,
+      (p) => this.speeds.get(p) ?? 1,
+      (p) => this.queue.get(p) ?? 0,
+      performance.now(),
+    );
+    // Deterministic per (seed, step, attempt, mb, stage) given the weights.
+    return pickWeighted(cands, w, hashKeys([this.run.seed, st.step, st.attempt, mb, this.stageIndex]) / 0x100000000);
   }
 
   private sendTo(peer: string, what: Parameters<Transport['sendTensor']>[0]): void {
