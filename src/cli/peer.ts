@@ -7,6 +7,7 @@ import { nodeRuntime } from '../gpu/node-runtime';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
 import { SwarmPeer } from '../swarm/peer';
 import { ATTACK_MODES, AttackSpecError, formatAttack, parseAttack, type AttackSpec } from '../swarm/adversary';
+import { parseSlowFactor, type SlowSpec } from '../swarm/slow-compute';
 import { num, parse, required, str, UsageError } from './args';
 import { defaultKeyPath, identityFromFlag } from './key-file';
 import { corpus, exitSoon } from './swarm-common';
@@ -19,7 +20,10 @@ export const peerHelp = `tabswarm peer --signal ws://127.0.0.1:8787/ --coordinat
   --throughput N     skip the join benchmark, announce N tokens/s
   --data public/tinyshakespeare.txt               the run's corpus (must match the coordinator's)
   --verbose          swarm log on stderr
-  --attack MODE      FOR TESTS AND DEMOS ONLY: this peer attacks the run (${ATTACK_MODES.join(', ')}; docs/trust.md)`;
+  --coordinator-wait 600   seconds to wait for a coordinator that left (it may come back: \`tabswarm coordinator
+                     --resume\`); after that the peer exits with code 3 saying so
+  --attack MODE      FOR TESTS AND DEMOS ONLY: this peer attacks the run (${ATTACK_MODES.join(', ')}; docs/trust.md)
+  --slow FACTOR      FOR TESTS AND DEMOS ONLY: this peer's compute is FACTOR times slower (live rebalancing; docs/resilience.md)`;
 
 export async function peer(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -32,9 +36,12 @@ export async function peer(argv: string[]): Promise<number> {
     data: { type: 'string' },
     verbose: { type: 'boolean' },
     attack: { type: 'string' },
+    'coordinator-wait': { type: 'string' },
+    slow: { type: 'string' },
   });
   const url = required(values, 'signal');
   const attack = attackFromFlag(str(values, 'attack'));
+  const slow = slowFromFlag(str(values, 'slow'));
   const room = str(values, 'room') ?? DEFAULT_ROOM;
   const coordinator = required(values, 'coordinator').toLowerCase();
   if (!FINGERPRINT_RE.test(coordinator)) throw new UsageError(`--coordinator: "${coordinator}" is not a key fingerprint (64 hex digits)`);
@@ -58,16 +65,27 @@ export async function peer(argv: string[]): Promise<number> {
     throughput,
     log,
     ...(attack ? { attack } : {}),
+    coordinatorWaitMs: num(values, 'coordinator-wait', 600, { min: 0.001 }) * 1000,
+    ...(slow ? { slow } : {}),
   });
+  if (slow) say(`SLOWED: compute ${slow.factor}x slower (tests and demos only)`);
   if (attack) say(`ATTACKING the run: ${formatAttack(attack)} (tests and demos only)`);
   say(`joined room "${room}" (${Math.round(p.throughput)} tok/s benchmark)`);
-  const result = await new Promise<{ reason?: string; error?: Error }>((resolve) => {
+  const result = await new Promise<{ reason?: string; error?: Error; code?: number }>((resolve) => {
+    // The coordinator left and did not come back in time: exit 3 with what happened.
+    p.events.on('coordinator-lost', (error) => resolve({ error, code: 3 }));
+    p.events.on('state', (s) => s === 'waiting-coordinator' && say(`the coordinator left: waiting for it (--coordinator-wait)`));
     p.events.on('assigned', ({ stage, run }) =>
       say(`stage ${stage} [${run.stages[stage].layerStart}, ${run.stages[stage].layerEnd}) of run ${run.runId}`),
     );
     p.events.on('state-received', ({ from, step, ms }) => say(`copied stage state from ${from} at step ${step} (${ms.toFixed(0)} ms)`));
     p.events.on('error', (e) => say(`error: ${e.message}`));
     void p.finished().then(resolve);
+    // A broken signaling connection is rejoined (docs/resilience.md): only its final close ends the peer.
+    p.signaling.on('reconnecting', ({ attempt, delayMs, reason }) =>
+      say(`signaling connection lost (${reason}): reconnect attempt ${attempt} in ${Math.round(delayMs)} ms`),
+    );
+    p.signaling.on('reconnected', ({ ms }) => say(`signaling reconnected after ${Math.round(ms)} ms`));
     p.signaling.on('close', ({ code, reason }) => resolve({ error: new Error(`signaling connection closed (${code} ${reason})`) }));
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve({ reason: sig }));
   });
@@ -75,12 +93,22 @@ export async function peer(argv: string[]): Promise<number> {
   exitSoon(2000);
   if (result.error) {
     say(result.error.message);
-    return 1;
+    return result.code ?? 1;
   }
   say(`done: ${result.reason ?? 'shutdown'} (${p.runtime?.counters.forward ?? 0} forwards, ${p.runtime?.counters.backward ?? 0} backwards)`);
   // Give the GPU teardown (close() destroys the device after the queue drains) a moment.
   await new Promise((r) => setTimeout(r, 100));
   return 0;
+}
+
+/** `--slow FACTOR` (tests and demos only): the slowdown, or a UsageError. */
+export function slowFromFlag(flag: string | undefined): SlowSpec | undefined {
+  if (flag === undefined) return undefined;
+  try {
+    return { factor: parseSlowFactor(flag) };
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
 }
 
 /** `--attack MODE` (tests and demos only): the attack, or a UsageError naming the modes. */

@@ -31,6 +31,11 @@ export interface ControlPlane {
   sendControl(msg: ControlMessage, to?: string): void;
   /** A member's public key (the signaling server's roster): the signatures in robust reports are checked with it. */
   keyOf(peerId: string): string | undefined;
+  /**
+   * False while the signaling connection reconnects or `peerId` has not rejoined the restarted server yet: a ping
+   * cannot reach it, so its silence freezes nobody (docs/resilience.md, "Signaling server restart"). Default: true.
+   */
+  reachable?(peerId: string): boolean;
 }
 
 export interface CoordinatorOptions {
@@ -183,7 +188,7 @@ export class Coordinator implements Striker {
       {
         send: (msg, to) => this.cp.sendControl(msg, to),
         isAlive: (p) => this.isAlive(p),
-        keep: (p) => this.lastReplica(p),
+        keep: (p) => (this.cp.reachable?.(p) === false ? 'the signaling server is away: the ping cannot reach it' : this.lastReplica(p)),
         freeze: (p, reason) => this.freeze(p, reason),
         revive: (p) => this.revive(p),
         log: (s) => this.log(s),

@@ -6,9 +6,10 @@
 // step (a pipeline compile, a hiccup of the machine) moves nothing. The bottleneck is the stage with the highest
 // load. Moving one replica from a donor stage with R >= 2 replicas to the bottleneck (R' replicas) is predicted to
 // make the donor's load x R/(R-1) and the bottleneck's x R'/(R'+1); the move is made when the predicted highest load
-// is at least `minGain` below today's. Samples are kept only since the last membership change, so after any change
-// (a join, a loss, a move) `window` fresh steps are measured before the next move: never more than one move per
-// `window` steps, and never on the numbers of a membership that no longer exists.
+// is at least `minGain` below today's. Samples are kept only since the last membership change, and the first step
+// of a membership is not one (its newcomers compile their pipelines and copy state, which slows the whole machine):
+// after any change (the start, a join, a loss, a move) `window` more steps are measured before the next move, so
+// there is at most one move per `window` + 1 steps, never on the numbers of a membership that no longer exists.
 //
 // The timings also give the coordinator's `speeds` (swarm-members): a peer's tokens/s measured on its current stage
 // once known, instead of the join benchmark.
@@ -66,29 +67,31 @@ export class Rebalancer {
 
   /** A completed step: its members per stage (the ones that applied it) and the timings they reported. */
   record(members: readonly (readonly string[])[], timings: ReadonlyMap<string, StepTiming>): void {
-    if (!sameMembers(members, this.members)) {
+    const changed = !sameMembers(members, this.members);
+    if (changed) {
       this.members = members.map((m) => [...m]);
       this.samples = [];
     }
-    this.samples.push(
-      members.map((m) => {
-        if (m.length === 0) return null;
-        let sum = 0;
-        for (const p of m) {
-          const t = timings.get(p);
-          if (!usable(t)) return null;
-          sum += t.busyMs;
-        }
-        return sum / m.length;
-      }),
-    );
+    if (!changed)
+      this.samples.push(
+        members.map((m) => {
+          if (m.length === 0) return null;
+          let sum = 0;
+          for (const p of m) {
+            const t = timings.get(p);
+            if (!usable(t)) return null;
+            sum += t.busyMs;
+          }
+          return sum / m.length;
+        }),
+      );
     if (this.samples.length > this.window) this.samples.shift();
     members.forEach((m, stage) => {
       for (const p of m) {
         const t = timings.get(p);
         let h = this.perPeer.get(p);
         if (!h || h.stage !== stage) this.perPeer.set(p, (h = { stage, msPerPass: [] }));
-        if (!usable(t) || t.passes === 0) continue;
+        if (changed || !usable(t) || t.passes === 0) continue;
         h.msPerPass.push(t.busyMs / t.passes);
         if (h.msPerPass.length > this.window) h.msPerPass.shift();
       }

@@ -18,6 +18,8 @@ import { RunViewStore } from './run-view-store';
 import { broadcastStepReports } from './step-report-broadcast';
 import { collectWeights } from './weight-collector';
 import { LedgerKeeper } from './ledger-keeper';
+import { attachRunSaver } from './run-saver';
+import type { SavedRun } from './run-state';
 
 export interface CoordinatorRunOptions {
   /** Signaling server URL and room. */
@@ -43,11 +45,17 @@ export interface CoordinatorRunOptions {
   /** A step (or a membership's ready) without progress for this long is re-run (default 120 s). */
   stepTimeoutMs?: number;
   readyTimeoutMs?: number;
+  /** A paused run (a stage lost every replica) waits this long for a copy before it fails (default 600 s). */
+  restoreWaitMs?: number;
   /** Stragglers and frozen peers (src/coordinator/deadlines.ts, liveness.ts): deadline floor and ping timeout. */
   mbDeadlineMinMs?: number;
   pingTimeoutMs?: number;
   /** Each step's signed ledger export (the CLI's --ledger file, the page's IndexedDB); awaited in step order. */
   onLedger?: (text: string) => void | Promise<void>;
+  /** Resume this saved run (src/coordinator/run-state.ts): re-adopt its swarm, its reports and ledger continue. */
+  resume?: SavedRun;
+  /** The saved run's text after every completed step (the CLI's --state file, the page's IndexedDB). */
+  onRunState?: (text: string) => void | Promise<void>;
 }
 
 export class CoordinatorRun {
@@ -91,12 +99,13 @@ export class CoordinatorRun {
       },
       on: sig.on.bind(sig),
       keyOf: (peerId) => sig.keyOf(peerId),
+      reachable: (peerId) => sig.reachable(peerId),
       sendControl: (msg, to) => {
         if (!this.released && msg.type === 'shutdown' && (to === undefined || to === '*')) {
           this.held.push(msg);
           return;
         }
-        if (sig.isOpen) sig.sendControl(msg, to);
+        if (sig.isUsable) sig.sendControl(msg, to); // queued while the signaling connection reconnects
       },
     };
     // The view subscribes in the same tick as the coordinator: peers waiting in the room announce themselves as
@@ -107,8 +116,10 @@ export class CoordinatorRun {
       log: opts.log,
       stepTimeoutMs: opts.stepTimeoutMs ?? 120_000,
       readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
+      restoreWaitMs: opts.restoreWaitMs,
       mbDeadlineMinMs: opts.mbDeadlineMinMs,
       pingTimeoutMs: opts.pingTimeoutMs,
+      resume: opts.resume,
     });
     this.ledger = new LedgerKeeper({
       events: this.coordinator.events,
@@ -120,8 +131,10 @@ export class CoordinatorRun {
       onRows: (rows) => this.view.dispatch({ kind: 'ledger', rows }),
       onExport: opts.onLedger,
       log: opts.log,
+      resume: opts.resume?.ledger,
     });
     this.offs.push(() => this.ledger.close());
+    this.offs.push(...this.saveAndReadopt(opts));
     this.feedView();
     this.offs.push(broadcastStepReports(this.coordinator, sig, () => this.view.view));
     this.done = this.coordinator.finished().then(
@@ -137,10 +150,33 @@ export class CoordinatorRun {
     this.done.catch(() => undefined);
   }
 
+  /** Saves the run after every step; a coordinator whose signaling connection came back asks its peers to re-announce. */
+  private saveAndReadopt(opts: CoordinatorRunOptions): Unsubscribe[] {
+    const offs = [this.sig.on('reconnected', () => this.coordinator.reannounce())];
+    const write = opts.onRunState;
+    if (write) {
+      const saver = attachRunSaver({
+        coordinator: this.coordinator,
+        room: opts.room,
+        fingerprint: this.sig.identity.fingerprint,
+        ledger: () => this.ledger.latest(),
+        write,
+        log: opts.log,
+      });
+      this.savedRun = saver.flushed;
+      offs.push(saver.off);
+    }
+    return offs;
+  }
+
+  /** Resolves when every saved run so far is written. */
+  savedRun: () => Promise<void> = () => Promise.resolve();
+
   private feedView(): void {
     const v = this.view;
     const c = this.coordinator.events;
     v.dispatch({ kind: 'started', run: this.run });
+    for (const report of this.opts.resume?.reports ?? []) v.dispatch({ kind: 'step', report }); // the loss curve so far
     for (const [peerId, role] of this.sig.peers) if (role === 'peer') v.dispatch({ kind: 'peer-joined', peerId });
     this.offs.push(
       this.sig.on('peer-joined', ({ peerId, role }) => role === 'peer' && v.dispatch({ kind: 'peer-joined', peerId })),
@@ -149,8 +185,11 @@ export class CoordinatorRun {
       c.on('assigned', (e) => v.dispatch({ kind: 'assigned', ...e })),
       c.on('membership', (e) => v.dispatch({ kind: 'membership', ...e })),
       c.on('vanished', (e) => v.dispatch({ kind: 'vanished', ...e })),
+      c.on('moved', (e) => v.dispatch({ kind: 'moved', ...e })),
       c.on('frozen', (e) => v.dispatch({ kind: 'frozen', peerId: e.peerId, reason: e.reason })),
       c.on('restart', (e) => v.dispatch({ kind: 'restart', ...e })),
+      c.on('paused', (e) => v.dispatch({ kind: 'paused', ...e })),
+      c.on('resumed', (e) => v.dispatch({ kind: 'resumed', ...e })),
       c.on('step', (report) => {
         v.dispatch({ kind: 'wire', bytes: wireBytesOf(this.wire.take()) });
         v.dispatch({ kind: 'step', report });
@@ -197,7 +236,7 @@ export class CoordinatorRun {
     if (this.released) return;
     this.released = true;
     const msgs = this.held.length ? this.held.splice(0) : [{ type: 'shutdown', reason: `run ${this.run.runId} over` } as const];
-    for (const m of msgs) if (this.sig.isOpen) this.sig.sendControl(m, '*');
+    for (const m of msgs) if (this.sig.isUsable) this.sig.sendControl(m, '*');
   }
 
   close(): void {

@@ -92,6 +92,15 @@ export interface RunView {
   ledger: LedgerRow[];
   /** A contributor's own credits, from the coordinator's `credit` messages (null: none yet). */
   credit: CreditView | null;
+  /** The run is paused (a stage lost every replica and is being restored, docs/resilience.md); null: running. */
+  paused: PausedView | null;
+}
+
+/** Why and where the run is paused (the coordinator's `paused` event, or its `run-state` message on a contributor). */
+export interface PausedView {
+  reason: string;
+  /** The step it paused at. */
+  step: number;
 }
 
 /** One contributor in the ledger table. Credits are FLOPs of verified work. */
@@ -138,8 +147,13 @@ export type RunViewInput =
   | { kind: 'assigned'; peerId: string; stage: number }
   | { kind: 'membership'; epoch: number; stages: string[][]; joins: string[] }
   | { kind: 'vanished'; peerId: string }
+  /** Live rebalancing moved a member to another stage (src/coordinator/rebalance.ts). */
+  | { kind: 'moved'; peerId: string; from: number; to: number; reason: string }
   /** A member that did not answer a ping in time (src/coordinator/liveness.ts): out until it is heard from again. */
   | { kind: 'frozen'; peerId: string; reason: string }
+  // stage loss (src/coordinator/stage-restore.ts): paused at `step`; resumed at `step` (< from: rolled back)
+  | { kind: 'paused'; step: number; reason: string; stages: number[] }
+  | { kind: 'resumed'; step: number; from: number; stages: number[] }
   | { kind: 'restart'; step: number; attempt: number; reason: string }
   | { kind: 'step'; report: StepReport }
   // the coordinator's ledger after a step's verified work was credited
@@ -166,6 +180,7 @@ export function emptyRunView(): RunView {
     tokens: 0,
     ledger: [],
     credit: null,
+    paused: null,
   };
 }
 
@@ -219,6 +234,11 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
         (input.joins.length ? `; joining: ${input.joins.join(',')}` : '');
       return logged(next, text);
     }
+    case 'moved':
+      return logged(
+        withPeer(v, input.peerId, (p) => ({ ...p, stage: input.to, state: 'assigned' })),
+        `${input.peerId} moved from stage ${input.from} to stage ${input.to}: ${input.reason}`,
+      );
     case 'vanished':
       return logged(
         withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })),
@@ -228,6 +248,13 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
       return logged(
         withPeer(v, input.peerId, (p) => ({ ...p, state: 'gone' })),
         `${input.peerId} frozen: ${input.reason}`,
+      );
+    case 'paused':
+      return logged({ ...v, paused: { reason: input.reason, step: input.step } }, `run paused at step ${input.step}: ${input.reason}`);
+    case 'resumed':
+      return logged(
+        { ...rolledBack(v, input.step), paused: null },
+        input.step < input.from ? `run resumed: rolled back from step ${input.from} to step ${input.step}` : `run resumed at step ${input.step}`,
       );
     case 'restart': {
       const note = `step ${input.step} re-run (attempt ${input.attempt + 1}): ${input.reason}`;
@@ -245,7 +272,8 @@ export function reduceRunView(v: RunView, input: RunViewInput): RunView {
         phase: 'training',
         peers,
         stages: withMembers(v.stages, r.members),
-        reports: [...v.reports, r],
+        // A step re-run after a rollback replaces its old report.
+        reports: [...v.reports.filter((x) => x.step < r.step), r],
         tokens: v.tokens + v.tokensPerStep,
         fp32: v.run ? addWireBytes(v.fp32, fp32StepWireBytes(v.run, r.members)) : v.fp32,
       };
@@ -281,6 +309,10 @@ function onControl(v: RunView, from: string, msg: ControlMessage): RunView {
       );
     case 'peer-report':
       return logged(v, `${from} dropped what ${msg.peer} sent: ${msg.reason}`);
+    case 'run-state':
+      // A contributor hears of a pause from the coordinator; a resume below its step is a rollback.
+      if (msg.paused) return { ...v, paused: { reason: msg.reason, step: msg.step } };
+      return v.paused || msg.step < v.step ? { ...rolledBack(v, msg.step), paused: null } : v;
     case 'credit': {
       const { credits, total, contributors, validated, strikes } = msg;
       return { ...v, credit: { credits, total, share: total > 0 ? Math.min(1, credits / total) : 0, contributors, validated, strikes } };
@@ -295,6 +327,19 @@ function onControl(v: RunView, from: string, msg: ControlMessage): RunView {
     default:
       return v;
   }
+}
+
+/**
+ * The run back at step k (a rollback): the losses and reports of steps >= k are dropped (the re-run steps bring
+ * theirs), so the loss curve stays continuous; the tokens and fp32 figures count the kept steps only.
+ */
+function rolledBack(v: RunView, k: number): RunView {
+  if (k >= v.step) return v;
+  const dropped = v.step - k;
+  const reports = v.reports.filter((r) => r.step < k);
+  const run = v.run;
+  const fp32 = run ? reports.reduce((w, r) => addWireBytes(w, fp32StepWireBytes(run, r.members)), emptyWireBytes()) : v.fp32;
+  return { ...v, step: k, losses: v.losses.slice(0, k), reports, tokens: Math.max(0, v.tokens - dropped * v.tokensPerStep), fp32 };
 }
 
 /** The view with peer `id` (created if new) replaced by f(peer). */

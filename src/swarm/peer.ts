@@ -17,10 +17,15 @@ import type { Identity } from '../net/identity';
 import { connectSwarm, type SwarmSignaling } from '../protocol/control-codec';
 import { WireMeter } from '../net/wire-meter';
 import { wireBytesOf } from '../protocol/wire-categories';
-import { dialsFirst, Links, neededPeers } from './links';
+import { CUSTODY_PULL_KIND, dialsFirst, Links, neededPeers } from './links';
+import type { CheckpointStore } from './checkpoints';
+import { PeerCheckpoints } from './peer-checkpoints';
 import { TensorPolicy } from './tensor-policy';
+import { CoordinatorWatch } from './coordinator-watch';
 import { benchmarkRuntime, LocalComputeBackend, type ComputeBackend } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
+import { teardownStage } from './stage-move';
+import { slowBackend, type SlowSpec } from './slow-compute';
 import { layoutOf, receiveStageState, sendStageState } from './state-transfer';
 import { attackingBackend, ReportForger, RobustFramer, seedOfId, type ControlForger, type AttackLog, type AttackSpec } from './adversary';
 
@@ -52,10 +57,30 @@ export interface SwarmPeerOptions {
   /** Tests and demos only: this peer attacks as `attack` says (src/swarm/adversary.ts); `attackLog` counts it. */
   attack?: AttackSpec;
   attackLog?: AttackLog;
+  /** How long a member waits for its coordinator to come back after it left (default 600 s; coordinator-watch.ts). */
+  coordinatorWaitMs?: number;
+  /**
+   * Where this peer keeps its stage checkpoints (docs/resilience.md; src/swarm/peer-checkpoints.ts): Node
+   * src/cli/checkpoint-dir.ts, a tab src/ui/idb-checkpoints.ts. Without one it saves nothing and cannot restore.
+   */
+  checkpoints?: CheckpointStore;
+  /** Tests and demos only: this peer's compute is `slow.factor` times slower (src/swarm/slow-compute.ts; read live). */
+  slow?: SlowSpec;
 }
 
 /** What a peer is doing (UI). */
-export type SwarmPeerState = 'benchmarking' | 'joining' | 'assigned' | 'linking' | 'ready' | 'training' | 'finished' | 'error' | 'closed';
+export type SwarmPeerState =
+  | 'benchmarking'
+  | 'joining'
+  | 'assigned'
+  | 'linking'
+  | 'ready'
+  | 'training'
+  /** The coordinator left: waiting (bounded, `coordinatorWaitLeftMs`) for it to come back (docs/resilience.md). */
+  | 'waiting-coordinator'
+  | 'finished'
+  | 'error'
+  | 'closed';
 
 export interface SwarmProgress {
   state: SwarmPeerState;
@@ -70,6 +95,8 @@ export interface SwarmProgress {
   tokensPerSec: number;
   /** Tokens of the whole step (M x B x T) per second, over the last step as seen here. */
   runTokensPerSec: number;
+  /** State waiting-coordinator: ms left before this peer gives up on its coordinator. */
+  coordinatorWaitLeftMs?: number;
 }
 
 export type SwarmPeerEvents = {
@@ -79,9 +106,13 @@ export type SwarmPeerEvents = {
   assigned: { stage: number; run: RunConfig };
   ready: { epoch: number };
   'state-received': { from: string; step: number; ms: number };
+  /** Its stage restored from its own stored checkpoint (swarm-members.restores). */
+  restored: { stage: number; step: number; digest: string };
   'state-sent': { to: string; ms: number };
   shutdown: { reason?: string };
   error: Error;
+  /** Its coordinator left and did not come back within coordinatorWaitMs: the peer ends (the CLI exits 3). */
+  'coordinator-lost': Error;
 };
 
 /** Tokens/s of a tiny 1-layer stage (forward + backward), best of `reps` after a warm-up. */
@@ -107,6 +138,8 @@ export class SwarmPeer {
   private readonly forger: ControlForger | null = null;
   private readonly finishedP: Promise<{ reason?: string }>;
   readonly tensorPolicy: TensorPolicy;
+  /** Stage checkpoints: saves, restores, custody (src/swarm/peer-checkpoints.ts). */
+  readonly checkpoints: PeerCheckpoints;
   /** Tensors refused per sender (tensor-policy.ts). */
   readonly refusedTensors = new Map<string, number>();
 
@@ -123,7 +156,7 @@ export class SwarmPeer {
     network.setAccept((id) => this.tensorPolicy.isMember(id));
     this.links = new Links(
       network,
-      (from, x) => this.runtime?.onTensor(from, x),
+      (from, x) => (x.kind === CUSTODY_PULL_KIND ? this.checkpoints.onPull(from, x, this.links.get(from)) : this.runtime?.onTensor(from, x)),
       (peer, info) => {
         this.log(`link to ${peer} closed (${info.reason})`);
         // A current member's link gone: the coordinator pings it at once (docs/resilience.md, frozen peers).
@@ -135,12 +168,23 @@ export class SwarmPeer {
         return why === null;
       },
     );
+    this.checkpoints = new PeerCheckpoints({
+      store: opts.checkpoints,
+      self: signaling.peerId,
+      links: this.links,
+      policy: this.tensorPolicy,
+      run: () => this.run,
+      send: (m) => this.send(m),
+      log: (s) => this.log(s),
+      linkTimeoutMs: opts.linkTimeoutMs ?? 30_000,
+    });
     this.finishedP = new Promise((resolve) => this.events.once('shutdown', resolve));
+    this.watch = this.watchCoordinator(opts.coordinatorWaitMs);
     if (opts.attack?.mode === 'forge-reports') {
       this.forger = new ReportForger(
         { peerId: () => this.peerId, stage: () => this.runtime?.stageIndex ?? null, stages: () => this.run?.stages.length ?? 1 },
         (m) => {
-          if (!this.closed && this.signaling.isOpen) this.signaling.sendControl(m);
+          if (!this.closed && this.signaling.isUsable) this.signaling.sendControl(m);
         },
         opts.attackLog,
       );
@@ -166,6 +210,7 @@ export class SwarmPeer {
     if (opts.compute) backend = await opts.compute();
     else if (opts.runtime) backend = new LocalComputeBackend(await opts.runtime());
     else throw new Error('SwarmPeer.join: give `runtime` or `compute`');
+    if (opts.slow) backend = slowBackend(backend, opts.slow);
     if (opts.attack) backend = attackingBackend(backend, opts.attack, seedOfId(opts.identity?.id ?? 'adversary'), opts.attackLog);
     let sig: SwarmSignaling | undefined;
     try {
@@ -190,19 +235,29 @@ export class SwarmPeer {
       const net = new PeerNetwork(signaling.signaling, opts.rtcFactory, { ...opts.network, transport: { ...opts.network?.transport, meter: wire } });
       const peer = new SwarmPeer(sig, net, backend, opts, wire);
       peer.throughput = throughput;
-      const announce = (): void => {
+      const announce = async (): Promise<void> => {
+        // The stage checkpoints it holds (a lost stage is restored from them, a reloaded tab resumes from its own).
+        const checkpoints = await peer.checkpoints.refs();
         signaling.sendControl({ type: 'hello', protocol: PROTOCOL_VERSION });
         // adapter: validations compare bitwise within an adapter kind, within the run's tolerance across kinds.
-        signaling.sendControl({ type: 'peer-info', platform: opts.platform, gpu: true, throughput, adapter: backend.adapter?.key });
+        signaling.sendControl({
+          type: 'peer-info',
+          platform: opts.platform,
+          gpu: true,
+          throughput,
+          adapter: backend.adapter?.key,
+          ...(checkpoints ? { checkpoints } : {}),
+        });
       };
-      if (sig.coordinatorId) announce();
+      const announceSoon = (): void => void announce().catch((e: unknown) => peer.log(`announce failed: ${String(e)}`));
+      if (sig.coordinatorId) announceSoon();
       else {
         // No coordinator in the room yet (a tab opened before the run): announce when one arrives.
         peer.log('waiting for a coordinator');
         const off = sig.on('peer-joined', (p) => {
           if (p.role !== 'coordinator' || peer.closed) return;
           off();
-          announce();
+          announceSoon();
         });
       }
       return peer;
@@ -257,7 +312,8 @@ export class SwarmPeer {
   }
 
   private send(sent: ControlMessage): void {
-    if (this.closed || !this.signaling.isOpen) return;
+    // isUsable: while the signaling server restarts the message waits in the client's queue (docs/resilience.md).
+    if (this.closed || !this.signaling.isUsable) return;
     const msg = this.forger ? this.forger.outgoing(sent) : sent;
     // Wire accounting: a step-done (or sync-done) carries the bytes sent since the previous one (its own go in the next).
     const counted = msg.type === 'step-done' || msg.type === 'sync-done';
@@ -273,6 +329,7 @@ export class SwarmPeer {
         if (msg.type === 'swarm-members') {
           // The membership counts at once (links from its members must be accepted while we are still busy).
           this.tensorPolicy.update(msg);
+          this.checkpoints.setMembership(msg.stages);
           this.links.closeOthers((p) => this.tensorPolicy.isMember(p));
         }
         // Ordered and possibly slow (building the stage, linking up, state transfer).
@@ -283,6 +340,10 @@ export class SwarmPeer {
       case 'shutdown':
         this.setState('finished');
         this.events.emit('shutdown', { reason: msg.reason });
+        return;
+      case 'custody':
+        // In the background: a copy of a stage's checkpoint to its keeper (never delays the membership or a step).
+        this.checkpoints.onCustody(msg);
         return;
       case 'ping':
         // At once, whatever the stage is doing: its GPU work is asynchronous, this handler runs on the event loop.
@@ -295,6 +356,7 @@ export class SwarmPeer {
         this.onStepReport(msg);
         return;
       case 'status':
+      case 'reannounce': // coordinator-watch.ts
         return;
       default:
         // (An error state is not terminal: the coordinator re-runs a failed step, training goes on.)
@@ -313,7 +375,12 @@ export class SwarmPeer {
     const run = parseRunConfig(msg.run);
     if (this.runtime) {
       if (this.runtime.stageIndex === msg.stage && this.run?.runId === run.runId) return;
-      throw new Error(`already training stage ${this.runtime.stageIndex} of ${this.run?.runId}; reassignment is not supported`);
+      if (this.run?.runId !== run.runId) throw new Error(`already training stage ${this.runtime.stageIndex} of ${this.run?.runId}, not ${run.runId}`);
+      // Moved to another stage of the run (live rebalancing): drop this one; the next membership brings its state.
+      const old = this.runtime;
+      this.runtime = null;
+      this.log(`moving from stage ${old.stageIndex} to stage ${msg.stage}`);
+      await teardownStage(old);
     }
     this.run = run;
     // The first stage samples its microbatches' inputs, the last their targets (they never cross the network).
@@ -349,6 +416,7 @@ export class SwarmPeer {
       }
     });
     sr.events.on('applied', ({ step }) => this.onApplied(step));
+    this.checkpoints.attach(sr); // after onApplied: progress first, then the save is queued
     await this.runtime.idle();
     this.setState('assigned');
     this.log(`assigned stage ${msg.stage} [${run.stages[msg.stage].layerStart}, ${run.stages[msg.stage].layerEnd})`);
@@ -363,11 +431,24 @@ export class SwarmPeer {
     sr.setSpeeds(msg.stages, msg.speeds);
     if (this.state !== 'training') this.setState('linking');
     const timeoutMs = this.opts.linkTimeoutMs ?? 30_000;
-    const need = neededPeers(msg.stages, this.peerId, s);
+    // Restores first (a restored peer may be the join source below): its own checkpoint, from its store.
+    let readyDigest = await this.checkpoints.restore(msg, sr);
+    if (readyDigest !== undefined) {
+      this.progress.step = sr.stepsDone;
+      this.events.emit('restored', { stage: s, step: sr.stepsDone, digest: readyDigest });
+    }
+    const need = neededPeers(msg.stages, this.peerId, s, msg.joins);
     await Promise.all(need.map((p) => this.links.link(p, dialsFirst(msg.stages, this.peerId, p), timeoutMs)));
     const store = sr.stage.params;
     for (const j of msg.joins) {
-      if (j.source === this.peerId) {
+      if (j.source === this.peerId && j.checkpoint !== undefined) {
+        // From a stored checkpoint (a lost stage restored; this peer may be of another stage, a custodian).
+        const t0 = performance.now();
+        const t = this.links.get(j.peer);
+        if (!t) throw new Error(`no link to joining replica ${j.peer}`);
+        await this.checkpoints.sendStored(t, sr.run.runId, j.stage, j.checkpoint);
+        this.events.emit('state-sent', { to: j.peer, ms: performance.now() - t0 });
+      } else if (j.source === this.peerId) {
         // Between steps: my state is quiescent (the coordinator starts no step before everyone is ready).
         const t0 = performance.now();
         await sr.idle();
@@ -390,11 +471,13 @@ export class SwarmPeer {
         sr.setStepsDone(got.step);
         this.progress.step = got.step;
         await sr.idle();
+        readyDigest = got.digest;
         this.log(`received stage ${s} state from ${j.source} (step ${got.step}, digest ${got.digest})`);
         this.events.emit('state-received', { from: j.source, step: got.step, ms: performance.now() - t0 });
       }
     }
-    this.send({ type: 'swarm-ready', epoch: msg.epoch });
+    this.wasMember = true;
+    this.send({ type: 'swarm-ready', epoch: msg.epoch, ...(readyDigest !== undefined ? { digest: readyDigest } : {}) });
     if (this.state !== 'training') this.setState('ready');
     this.events.emit('ready', { epoch: msg.epoch });
   }
@@ -417,6 +500,61 @@ export class SwarmPeer {
   /** Steps the coordinator reported a loss for (the whole step's mean beats this peer's own microbatches). */
   private reportedLoss = new Set<number>();
 
+  /** Waits for a coordinator that left, re-announces when it is back (src/swarm/coordinator-watch.ts). */
+  private readonly watch: CoordinatorWatch;
+  /** This peer has been in a membership of its run (a coordinator that comes back may re-adopt it). */
+  private wasMember = false;
+  private stateBeforeWait: SwarmPeerState | null = null;
+
+  private watchCoordinator(waitMs: number | undefined): CoordinatorWatch {
+    return new CoordinatorWatch({
+      signaling: this.signaling,
+      waitMs,
+      position: () => (this.run && this.runtime && !this.closed ? { runId: this.run.runId, step: this.runtime.stepsDone } : null),
+      reannounce: () => void this.reannounce().catch((e: unknown) => this.log(`re-announce failed: ${String(e)}`)),
+      waiting: (leftMs) => {
+        if (this.state === 'finished' || this.state === 'closed') return;
+        if (leftMs === null) {
+          delete this.progress.coordinatorWaitLeftMs;
+          this.setState(this.stateBeforeWait ?? 'ready');
+          this.stateBeforeWait = null;
+          return;
+        }
+        this.stateBeforeWait ??= this.state;
+        this.progress.coordinatorWaitLeftMs = leftMs;
+        if (this.state === 'waiting-coordinator') this.events.emit('progress', { ...this.progress });
+        else this.setState('waiting-coordinator');
+      },
+      giveUp: (err) => {
+        this.log(err.message);
+        this.events.emit('coordinator-lost', err);
+        this.setState('finished');
+        this.events.emit('shutdown', { reason: err.message });
+      },
+      log: (s) => this.log(s),
+    });
+  }
+
+  /** hello + peer-info again, with this peer's member claim when it has been a member (a returning coordinator adopts it). */
+  private async reannounce(): Promise<void> {
+    const checkpoints = await this.checkpoints.refs();
+    const sr = this.runtime;
+    const member =
+      sr && this.run && this.wasMember
+        ? { runId: this.run.runId, stage: sr.stageIndex, step: sr.stepsDone, attempt: sr.position.attempt, digest: sr.position.digest }
+        : undefined;
+    this.send({ type: 'hello', protocol: PROTOCOL_VERSION });
+    this.send({
+      type: 'peer-info',
+      platform: this.opts.platform,
+      gpu: true,
+      throughput: this.throughput,
+      adapter: this.backend.adapter?.key,
+      ...(checkpoints ? { checkpoints } : {}),
+      ...(member ? { member } : {}),
+    });
+  }
+
   /** The coordinator will not have us (another protocol version): say so loudly and end, as after a shutdown. */
   private refused(reason: string, protocol: number): void {
     const err = new Error(`refused by the coordinator (protocol ${protocol}, this peer ${PROTOCOL_VERSION}): ${reason}`);
@@ -437,11 +575,20 @@ export class SwarmPeer {
     this.events.emit('progress', { ...this.progress });
   }
 
+  /**
+   * Saves this peer's stage now, as it is (exit paths: SIGTERM/SIGINT in Node, pagehide in a tab), after a save being
+   * written; resolves when stored, at once without a store or a stage. Call before close(). Never rejects.
+   */
+  saveNow(): Promise<void> {
+    return this.checkpoints.saveNow().catch((e: unknown) => this.log(`checkpoint on exit failed: ${String(e)}`));
+  }
+
   /** Leaves cleanly: links, signaling, GPU. */
   close(): void {
     if (this.closed) return;
     this.setState('closed');
     this.closed = true;
+    this.watch.close();
     this.runtime?.close();
     this.links.close();
     this.network.close();

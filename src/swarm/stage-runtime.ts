@@ -43,6 +43,7 @@ import { StepTraceRecorder, digestBytes, digestVector } from './step-trace';
 import { Validator, validates } from './validator';
 import { VALIDATION_KIND } from '../protocol/validation-tensors';
 import { pickWeighted, RttRouter } from './rtt-router';
+import { BusyMeter } from './busy-meter';
 
 const WTE = 'transformer.wte.weight';
 
@@ -203,9 +204,17 @@ export class StageRuntime {
   /** Params digest of the last step-done (a validator checks it holds the weights the worker committed to). */
   private lastParamsDigest: string | null = null;
 
+  /** Where this replica stands, for a member claim (coordinator-watch.ts): the last attempt begun, the last digest. */
+  get position(): { attempt: number; digest: string } {
+    return { attempt: this.cur?.attempt ?? 0, digest: this.lastParamsDigest ?? '' };
+  }
+  /** This attempt's compute time (the wrapper every GPU call of this.compute goes through). */
+  private readonly busy: BusyMeter;
+
   constructor(opts: StageRuntimeOptions) {
     this.opts = opts;
-    this.compute = opts.compute;
+    // Compute ms per attempt for step-done.timing (live rebalancing, src/swarm/busy-meter.ts).
+    this.compute = this.busy = new BusyMeter(opts.compute);
     this.run = opts.run;
     this.stageIndex = opts.stage;
     this.peerId = opts.peerId;
@@ -412,6 +421,7 @@ export class StageRuntime {
     void this.enqueue(async () => {
       this.checkCurrent(st);
       this.freeSlots = Array.from({ length: this.stage.slotCount }, (_, i) => i);
+      this.busy.reset();
       await this.compute.zeroGrads();
     });
     for (const { from, x } of replay) this.accept(st, from, x);
@@ -1000,7 +1010,7 @@ export class StageRuntime {
     this.lastParamsDigest = digest || null;
     this.timings.apply = performance.now() - t0;
     if (this.closed) return;
-    this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest });
+    this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest, timing: this.busy.take() });
     this.events.emit('applied', { step: st.step, attempt: st.attempt });
   }
 
@@ -1008,7 +1018,7 @@ export class StageRuntime {
    * A joining replica's state (weights + AdamW moments; local-steps mode: the stage's shared outer state — its own
    * error-feedback residual starts at zero), written after every queued GPU task.
    */
-  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array; outer?: OuterShared }): Promise<void> {
+  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array; outer?: OuterShared & { ef?: Float32Array } }): Promise<void> {
     return this.enqueue(async () => {
       await this.compute.writeFlat('params', s.params);
       await this.compute.writeFlat('m', s.m);
@@ -1018,9 +1028,35 @@ export class StageRuntime {
       if (s.outer && outer) {
         await outer.writeFlat('sync', s.outer.sync);
         await outer.writeFlat('mom', s.outer.mom);
-        await outer.writeFlat('ef', new Float32Array(s.outer.sync.length));
+        // Its own checkpoint restores its residual (src/swarm/peer-checkpoints.ts); a copied state starts at zero.
+        await outer.writeFlat('ef', s.outer.ef ?? new Float32Array(s.outer.sync.length));
       }
     });
+  }
+
+  /**
+   * The whole stage state for a checkpoint (src/swarm/peer-checkpoints.ts), read-only, queued after every GPU task
+   * queued so far (so after the update of the step just applied); `step` is the steps applied at that point. Null
+   * when the runtime closed first.
+   */
+  async readCheckpointState(): Promise<{
+    step: number;
+    params: Float32Array;
+    m: Float32Array;
+    v: Float32Array;
+    outer?: OuterShared & { ef: Float32Array };
+  } | null> {
+    const c = this.compute;
+    const outer = this.local ? c.outer : undefined;
+    let got: Awaited<ReturnType<StageRuntime['readCheckpointState']>> = null;
+    await this.enqueue(async () => {
+      const step = this.stepsDone;
+      const [params, m, v] = [await c.readFlat('params'), await c.readFlat('m'), await c.readFlat('v')];
+      got = outer
+        ? { step, params, m, v, outer: { sync: await outer.readFlat('sync'), mom: await outer.readFlat('mom'), ef: await outer.readFlat('ef') } }
+        : { step, params, m, v };
+    });
+    return got;
   }
 
   /** Whether the run syncs replicas by local steps (a joiner's state then carries the outer state). */
