@@ -139,6 +139,37 @@ describe('Liveness', () => {
     expect(h.revived).toEqual(['a']);
   });
 
+  it('a round whose timer fires late here (this process was blocked) gives the answers another ping timeout', () => {
+    const h = host(['a', 'b']);
+    let skew = 0; // the clock jumps ahead of the timers: the event loop was blocked
+    const l = new Liveness(h, { pingTimeoutMs: 1000, now: () => Date.now() + skew });
+    l.watch(['a', 'b'], 100);
+    vi.advanceTimersByTime(100);
+    const nonce = nonceOf(pings(h)[0].msg);
+    skew = 3000;
+    vi.advanceTimersByTime(1000); // fires 3 s late: a grace
+    expect(h.frozen).toEqual([]);
+    expect(h.logs.some((s) => s.includes('late here'))).toBe(true);
+    l.heard('a', { type: 'pong', nonce }); // the pong that was waiting in the socket
+    vi.advanceTimersByTime(1000); // on time now: b is frozen, a is not
+    expect(h.frozen).toEqual(['b']);
+  });
+
+  it('at most 3 graces: a process that is always late still freezes the silent', () => {
+    const h = host(['a']);
+    let skew = 0;
+    const l = new Liveness(h, { pingTimeoutMs: 1000, now: () => Date.now() + skew });
+    l.linkDown('x', 'a', 'dead');
+    for (let i = 1; i <= 3; i++) {
+      skew += 5000;
+      vi.advanceTimersByTime(1000);
+      expect(h.frozen).toEqual([]);
+    }
+    skew += 5000;
+    vi.advanceTimersByTime(1000);
+    expect(h.frozen).toEqual(['a']);
+  });
+
   it('close() stops every timer', () => {
     const h = host(['a']);
     const l = new Liveness(h, { pingTimeoutMs: 500, now: () => Date.now() });

@@ -31,9 +31,21 @@ export interface LivenessOptions {
 
 export const DEFAULT_PING_TIMEOUT_MS = 2000;
 
+/**
+ * A round whose timer fires this late (ms) was held up here (a blocked event loop: a synchronous GPU pipeline build
+ * of an in-process peer, a loaded machine): the pongs may sit unread in the socket. It gets another ping timeout,
+ * at most MAX_GRACES times, rather than freezing peers that did answer.
+ */
+const LATE_MS = 250;
+const MAX_GRACES = 3;
+
 interface Round {
   waiting: Set<string>;
   timer: ReturnType<typeof setTimeout>;
+  /** When the ping timeout ends (this process's clock). */
+  due: number;
+  /** Times the round was extended because this process itself was late. */
+  graces: number;
   why: string;
   done: (silent: string[]) => void;
 }
@@ -120,6 +132,8 @@ export class Liveness {
       waiting: new Set(peers),
       why,
       done,
+      due: this.now() + this.pingTimeoutMs,
+      graces: 0,
       timer: setTimeout(() => this.endRound(nonce), this.pingTimeoutMs),
     };
     this.rounds.set(nonce, round);
@@ -130,6 +144,14 @@ export class Liveness {
   private endRound(nonce: number): void {
     const r = this.rounds.get(nonce);
     if (!r) return;
+    const late = this.now() - r.due;
+    if (late > Math.min(LATE_MS, this.pingTimeoutMs / 4) && r.graces < MAX_GRACES) {
+      r.graces++;
+      r.due = this.now() + this.pingTimeoutMs;
+      this.host.log(`ping round ${nonce} ended ${Math.round(late)} ms late here: ${this.pingTimeoutMs} ms more for the answers`);
+      r.timer = setTimeout(() => this.endRound(nonce), this.pingTimeoutMs);
+      return;
+    }
     this.rounds.delete(nonce);
     const silent: string[] = [];
     for (const p of r.waiting) {
