@@ -55,6 +55,7 @@ ${runFlagsHelp}
   --eval-batches ${EVAL_BATCHES}    validation batches for the summary's val_loss (0: no evaluation)
 ${adversaryHelp}
   --ledger FILE       write the signed contribution ledger after every step (\`tabswarm ledger verify\`)
+  --restore-wait 600  seconds a paused run waits for a checkpoint of a stage that lost every replica, then fails
   --key FILE          the coordinator's key (default: ephemeral; the peers always get fresh keys)`;
 
 const MIME: Record<string, string> = {
@@ -311,6 +312,7 @@ export async function demo(argv: string[]): Promise<number> {
     timeout: { type: 'string' },
     verbose: { type: 'boolean' },
     ledger: { type: 'string' },
+    'restore-wait': { type: 'string' },
     adversaries: { type: 'string' },
     attack: { type: 'string' },
     key: { type: 'string' },
@@ -365,6 +367,7 @@ export async function demo(argv: string[]): Promise<number> {
       identity,
       holdShutdown: true,
       onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
+      restoreWaitMs: num(values, 'restore-wait', 600, { min: 0 }) * 1000,
     });
     const s = session;
     const evicted: string[] = [];

@@ -188,8 +188,11 @@ export class StageRestorer {
         );
         if (!found) {
           const s = plan.lost.join(', ');
+          const waited = `waited ${Math.round(waitMs / 1000)} s`;
           throw new Error(
-            `stage ${s} has no live replica and no copy of it exists (no live or returning peer holds a checkpoint of it; waited ${Math.round(waitMs / 1000)} s): its weights are lost, the run cannot continue`,
+            /no peer can host/.test(plan.reason)
+              ? `stage ${s} has no live replica: a copy of it exists but no peer could host it (${plan.reason}; ${waited}): the run cannot continue`
+              : `stage ${s} has no live replica and no copy of it exists (no live or returning peer holds a checkpoint of it; ${waited}): its weights are lost, the run cannot continue`,
           );
         }
         if (h.members().every((x) => x.length > 0)) break;

@@ -24,10 +24,11 @@ async function demoKilling(
   peers: number,
   sampleChars: number,
   pick: (byStage: Map<number, number[]>) => number[],
+  extra: string[] = [],
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; killed: number[]; ms: number }> {
   const t0 = performance.now();
   const args = ['--node-peers', '--no-pages', '--peers', String(peers), '--stages', '2', '--steps', String(STEPS), ...TINY];
-  const rest = ['--lr', '1e-2', '--warmup', '1', '--sample-chars', String(sampleChars), '--eval-batches', '0'];
+  const rest = ['--lr', '1e-2', '--warmup', '1', '--sample-chars', String(sampleChars), '--eval-batches', '0', ...extra];
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'tabswarm.mjs'), 'demo', ...args, ...rest], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -76,8 +77,9 @@ describe('tabswarm demo --node-peers: peer deaths are churn', () => {
     console.log(`demo churn (2 of 6 peers SIGKILLed after step ${KILL_AFTER}): ${(r.ms / 1000).toFixed(1)} s, ${JSON.stringify(s)}`);
   }, 180_000);
 
-  it('--peers 3 --stages 2: the only replica of stage 0 SIGKILLed; the run fails with the coordinator error, exit 1, no hang', async () => {
-    const r = await demoKilling(3, 0, (byStage) => byStage.get(0) ?? []);
+  it('--peers 3 --stages 2: the only replica of stage 0 SIGKILLed; the run pauses, then fails with the coordinator error, exit 1, no hang', async () => {
+    // Nobody brings a checkpoint of stage 0 back: after --restore-wait the run stops (docs/resilience.md "Stage loss").
+    const r = await demoKilling(3, 0, (byStage) => byStage.get(0) ?? [], ['--restore-wait', '5']);
     expect(r.killed.length).toBeGreaterThan(0);
     expect(r.signal).toBeNull(); // it exited by itself (the test's 170 s SIGKILL did not fire)
     expect(r.code).toBe(1);
