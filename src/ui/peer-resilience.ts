@@ -15,10 +15,10 @@ export function pausedLine(p: PausedView | null): string {
   return p === null ? '' : `run paused at step ${p.step}: ${p.reason}`;
 }
 
-/** Waiting for the run's coordinator to come back: until `deadline` (ms since the epoch), seen at `now`. */
-export function waitingLine(deadline: number | null, now: number): string {
-  if (deadline === null) return '';
-  const s = Math.max(0, Math.ceil((deadline - now) / 1000));
+/** Waiting for the run's coordinator to come back, `leftMs` before this tab gives up (SwarmProgress). */
+export function waitingLine(leftMs: number | null): string {
+  if (leftMs === null) return '';
+  const s = Math.max(0, Math.ceil(leftMs / 1000));
   return `the coordinator left; waiting for it to return (${s} s left, then this tab stops)`;
 }
 

@@ -21,6 +21,9 @@ import { tabIdentity } from './key-store';
 import { wireFigures } from './wire-figures';
 import { creditLine } from './credit-figures';
 import type { CreditView } from '../coordinator/run-view';
+import type { CheckpointRef } from '../swarm/checkpoints';
+import { IdbCheckpointStore } from './idb-checkpoints';
+import { checkpointsLine, joinedNote, observedStore, pausedLine, restoredNote, waitingLine, type PausedView } from './peer-resilience';
 
 import { CORPUS_URL } from './swarm-params';
 export { CORPUS_URL };
@@ -43,13 +46,26 @@ export interface PeerSnapshot {
   backward: number;
   /** This peer's verified credits in the run's ledger, from the coordinator's `credit` messages (null: none yet). */
   credit: CreditView | null;
+  /** Stage checkpoints this tab holds in IndexedDB (newest step first). */
+  checkpoints: CheckpointRef[];
+  /** The run paused by the coordinator (`run-state`), null while it runs. */
+  paused: PausedView | null;
+  /** State waiting-coordinator: ms left before this tab gives up on the run's coordinator; null otherwise. */
+  waitingLeftMs: number | null;
+  /** How this tab got its stage state (restored from IndexedDB, copied from a replica), oldest first. */
+  notes: string[];
   error: string;
   log: string[];
 }
 
 declare global {
   interface Window {
-    tabswarm?: { snapshot(): PeerSnapshot; leave(): void };
+    tabswarm?: {
+      snapshot(): PeerSnapshot;
+      leave(): void;
+      /** Tests: this tab's stage parameters by name (null before it has a stage). */
+      params(): Promise<Record<string, number[]> | null>;
+    };
   }
 }
 
@@ -82,6 +98,13 @@ export class TabswarmPeer extends LitElement {
       color: #b3261e;
       white-space: pre-wrap;
     }
+    .warn {
+      color: #8a5a00;
+      font-weight: 600;
+    }
+    .note {
+      color: #2b6a3f;
+    }
     details {
       font-size: 0.8rem;
       color: #56607a;
@@ -113,6 +136,10 @@ export class TabswarmPeer extends LitElement {
     forward: 0,
     backward: 0,
     credit: null,
+    checkpoints: [],
+    paused: null,
+    waitingLeftMs: null,
+    notes: [],
     error: '',
     log: [],
   };
@@ -128,12 +155,25 @@ export class TabswarmPeer extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    window.tabswarm = { snapshot: () => structuredClone(this.snap), leave: () => this.leave() };
-    window.addEventListener('pagehide', () => this.leave());
+    window.tabswarm = { snapshot: () => structuredClone(this.snap), leave: () => this.leave(), params: () => this.params_() };
+    // Best effort: the tab may be gone before the write lands (the periodic saves are the guarantee).
+    window.addEventListener('pagehide', () => this.leave(true));
     if (!this.started && this.params) {
       this.started = true;
       void this.start(this.params);
     }
+  }
+
+  private async params_(): Promise<Record<string, number[]> | null> {
+    const sr = this.peer?.runtime;
+    if (!sr) return null;
+    const named = await sr.stage.params.read('params');
+    return Object.fromEntries([...named].map(([k, v]) => [k, Array.from(v)]));
+  }
+
+  private note(s: string): void {
+    this.update_({ notes: [...this.snap.notes, s].slice(-20) });
+    this.logLine(s);
   }
 
   private update_(p: Partial<PeerSnapshot>): void {
@@ -151,11 +191,19 @@ export class TabswarmPeer extends LitElement {
       this.update_({ adapter: this.backend.adapter });
       const backend = this.backend;
       if (p.coordinator === null) throw new Error("the join URL has no coordinator=<the coordinator key's fingerprint, 64 hex digits>");
+      const identity = await tabIdentity('peer');
+      // This tab's checkpoints: its own IndexedDB database, by its key slot's id (a reload finds them again).
+      const idb = new IdbCheckpointStore(identity.id, (ref, why) =>
+        this.logLine(`deleted damaged checkpoint ${ref.runId} stage ${ref.stage} step ${ref.step}: ${why}`),
+      );
+      const checkpoints = observedStore(idb, (refs) => this.update_({ checkpoints: refs }));
+      this.update_({ checkpoints: await idb.list().catch(() => []) });
       const peer = await SwarmPeer.join({
         url: p.signal,
         room: p.room,
         coordinator: p.coordinator,
-        identity: await tabIdentity('peer'),
+        identity,
+        checkpoints,
         token: p.token,
         rtcFactory: browserRtcFactory({ iceServers: [] }),
         compute: async () => backend,
@@ -172,7 +220,13 @@ export class TabswarmPeer extends LitElement {
       this.update_({ peerId: peer.peerId, benchmark: peer.throughput, state: peer.state });
       peer.signaling.on('control', ({ from, msg }) => {
         if (msg.type === 'step-report' || msg.type === 'credit') this.run.dispatch({ kind: 'control', from, msg });
+        if (msg.type === 'run-state') {
+          this.update_({ paused: msg.paused ? { reason: msg.reason, step: msg.step } : null });
+          this.logLine(msg.paused ? pausedLine({ reason: msg.reason, step: msg.step }) : `run goes on at step ${msg.step}`);
+        }
       });
+      peer.events.on('state-received', ({ from, step }) => this.note(joinedNote(from, step)));
+      peer.events.on('restored', ({ step, digest }) => this.note(restoredNote(step, digest)));
       this.run.onChange(({ view }) => {
         if (view.credit !== this.snap.credit) this.update_({ credit: view.credit });
         this.refreshLoss();
@@ -200,7 +254,15 @@ export class TabswarmPeer extends LitElement {
     }
     this.progressStep = pr.step;
     this.progressLoss = pr.loss;
-    this.update_({ state: pr.state, tokensPerSec: pr.tokensPerSec, runTokensPerSec: pr.runTokensPerSec, forward: pr.forward, backward: pr.backward });
+    const waitingLeftMs = pr.state === 'waiting-coordinator' ? (pr.coordinatorWaitLeftMs ?? null) : null;
+    this.update_({
+      waitingLeftMs,
+      state: pr.state,
+      tokensPerSec: pr.tokensPerSec,
+      runTokensPerSec: pr.runTokensPerSec,
+      forward: pr.forward,
+      backward: pr.backward,
+    });
     this.refreshLoss();
   }
 
@@ -215,9 +277,12 @@ export class TabswarmPeer extends LitElement {
     this.update_({ step, loss, losses });
   }
 
-  leave(): void {
-    this.peer?.close();
+  /** Leaves the swarm; with `save`, after saving the stage as it is now (pagehide). */
+  leave(save = false): void {
+    const peer = this.peer;
     this.peer = null;
+    if (peer && save) void peer.saveNow().finally(() => peer.close());
+    else peer?.close();
     if (!this.snap.peerId) void this.backend?.destroy();
   }
 
@@ -253,7 +318,12 @@ export class TabswarmPeer extends LitElement {
         <dd>${wireFigures(this.run.view)}</dd>
         <dt>credits</dt>
         <dd data-k="credits">${creditLine(s.credit)}</dd>
+        <dt>checkpoints</dt>
+        <dd data-k="checkpoints">${checkpointsLine(s.checkpoints)}</dd>
       </dl>
+      ${s.paused ? html`<p class="warn" data-k="paused">${pausedLine(s.paused)}</p>` : ''}
+      ${s.waitingLeftMs !== null ? html`<p class="warn" data-k="waiting">${waitingLine(s.waitingLeftMs)}</p>` : ''}
+      ${s.notes.map((n) => html`<p class="note" data-k="note">${n}</p>`)}
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
       ${s.error ? html`<p class="err">${s.error}</p>` : ''}
       <details>

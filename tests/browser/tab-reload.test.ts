@@ -1,0 +1,105 @@
+// Issue 10, browser: a tab reloaded mid-run resumes from IndexedDB and trains again within one step
+// (docs/resilience.md "Tab reload"). 2 contributor tabs, 2 stages x 1, checkpoints after every step. The last stage's
+// only replica is reloaded once it reported a saved checkpoint: its stage has no live replica, so the run pauses (the
+// other tab shows why) until the tab is back. The reloaded tab keeps its identity (its key slot), announces its
+// IndexedDB checkpoints, gets its stage back, restores it from its own checkpoint and is a member of the very next
+// step the run completes; every step is reported once and the losses are the single-peer engine's.
+import { describe, expect, it } from 'vitest';
+import type { StepReport } from '../../src/coordinator/coordinator';
+import { evenStages } from '../../src/coordinator/run-builder';
+import type { RunConfig } from '../../src/protocol/run-config';
+import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
+import { data, reference } from '../swarm/harness';
+import { snapshot, summary, tabId, tabSwarmSuite, waitForState } from './swarm-tabs';
+
+const TOL = 2e-3;
+
+function tinyRun(runId: string, steps: number): RunConfig {
+  const schedule = { lr: 1e-2, minLr: 1e-3, warmup: 0, decaySteps: steps };
+  return {
+    runId,
+    model: { n_layer: 2, n_head: 2, n_embd: 32, vocab_size: data().tokenizer!.vocabSize, block_size: 16 },
+    stages: evenStages(2, 2),
+    B: 2,
+    T: 16,
+    M: 2,
+    steps,
+    schedule,
+    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
+    seed: 7,
+    checkpoint: { every: 1, keep: 2 },
+  };
+}
+
+describe('a tab reloaded mid-run', () => {
+  const swarm = tabSwarmSuite();
+
+  it("resumes its stage from IndexedDB and trains in the run's next step", async () => {
+    const K = 5;
+    const SAVED = 2; // reload once the tab reported its checkpoint after 2 steps
+    const run = tinyRun('tabs-reload', K);
+    const room = 'tabsreload';
+    const { sig, coordinator } = await swarm.startCoordinator(run, room, 2);
+    const pages = [await swarm.openTab(room, 'tab-r0'), await swarm.openTab(room, 'tab-r1')];
+    const ids = await Promise.all(pages.map(tabId));
+    const seen: { report: StepReport; afterReturn: boolean }[] = [];
+    let back = false;
+    let stepAtReturn = -1;
+    coordinator.events.on('step', (report) => seen.push({ report, afterReturn: back }));
+
+    let reloading: Promise<void> | undefined;
+    let victim = '';
+    sig.on('control', ({ from, msg }) => {
+      if (reloading || msg.type !== 'checkpoint-saved' || msg.step < SAVED || msg.stage !== 1 || !coordinator.members()[1].includes(from)) return;
+      victim = from;
+      const page = pages[ids.indexOf(from)];
+      // Back = the coordinator assigned it again (it rejoined and announced its checkpoints).
+      coordinator.events.on('assigned', ({ peerId }) => {
+        if (peerId !== victim || back) return;
+        back = true;
+        stepAtReturn = coordinator.step;
+      });
+      reloading = page.reload().then(() => undefined);
+    });
+
+    const reports = await coordinator.finished();
+    await reloading;
+    const page = pages[ids.indexOf(victim)];
+    const other = pages[1 - ids.indexOf(victim)];
+    console.log(`reload of ${victim}: ${summary(reports)}`);
+    expect(victim).not.toBe('');
+    // The same identity after the reload (its key slot).
+    expect(await tabId(page)).toBe(victim);
+    // Every step once, in order, with the losses of the single-peer engine (nothing lost, nothing counted twice).
+    expect(reports.map((r) => r.step)).toEqual(Array.from({ length: K }, (_, i) => i));
+    const ref = await reference(run);
+    try {
+      for (let i = 0; i < K; i++) expect(Math.abs(reports[i].loss - ref.losses[i])).toBeLessThan(TOL);
+    } finally {
+      ref.rt.destroy();
+    }
+
+    const snap = await waitForState(page, ['finished'], 60_000);
+    console.log(`reloaded tab notes: ${JSON.stringify(snap.notes)}; checkpoints ${JSON.stringify(snap.checkpoints)}`);
+    expect(snap.error).toBe('');
+    expect(snap.stage).toBe(1);
+    // Restored from its own IndexedDB checkpoint at step s, the run's step when it came back ...
+    const restored = snap.notes
+      .map((n) => /restored its stage from this tab's checkpoint \(IndexedDB\) at step (\d+)/.exec(n))
+      .find((m) => m !== null);
+    expect(restored, `notes: ${JSON.stringify(snap.notes)}`).toBeDefined();
+    const s = Number(restored?.[1]);
+    expect(s).toBeGreaterThanOrEqual(SAVED);
+    // ... and the first step the run completed after it was back is step s (the run's (s+1)-th), with this tab in it.
+    const firstAfter = seen.find((x) => x.afterReturn)?.report;
+    expect(firstAfter?.step).toBe(s);
+    expect(stepAtReturn).toBeGreaterThanOrEqual(SAVED);
+    expect(s).toBeLessThanOrEqual(stepAtReturn); // a rollback may take the run back to s (the newest copy every stage has)
+    expect(firstAfter?.members[1]).toEqual([victim]);
+    // The other tab showed the pause and why.
+    const otherSnap = await snapshot(other);
+    expect(otherSnap.log.some((l) => /run paused at step \d+: .*stage 1/.test(l))).toBe(true);
+    expect(otherSnap.paused).toBeNull();
+    expect(swarm.errors).toEqual([]);
+  }, 300_000);
+});
