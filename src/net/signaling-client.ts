@@ -169,6 +169,8 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     private readonly codec: ControlCodec<C>,
     private readonly params: JoinParams,
     private readonly log: (s: string) => void,
+    /** The caller's log, for reconnect notices (the default log only warns of failed member checks). */
+    private readonly info: ((s: string) => void) | null,
     reconnect: Partial<ReconnectOptions>,
   ) {
     this.policy = { ...DEFAULT_RECONNECT, ...reconnect };
@@ -227,6 +229,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
       codec,
       params,
       log,
+      opts.log ?? null,
       opts.reconnect ?? {},
     );
     client.present = new Set(peers.map((p) => p.peerId));
@@ -380,7 +383,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     for (const id of this.outbox.addressees()) {
       if (this.present.has(id) || this.peers.has(id)) continue;
       const n = this.outbox.dropFor(id);
-      this.log(`dropped ${n} queued message(s) for ${id}: not in ${this.room}`);
+      this.info?.(`dropped ${n} queued message(s) for ${id}: not in ${this.room}`);
     }
     const batch = this.outbox.take((id) => this.present.has(id), FLUSH_BURST);
     for (const e of batch) this.sendNow(e.text, e.control);
@@ -500,7 +503,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     this.clearTimer('flush');
     this.present.clear();
     this.outage = { since: performance.now(), attempts: 0, code, reason, timer: null };
-    this.log(`signaling connection broke (${code} ${reason}): reconnecting for up to ${Math.round(this.policy.reconnectMs / 1000)} s`);
+    this.info?.(`signaling connection broke (${code} ${reason}): reconnecting for up to ${Math.round(this.policy.reconnectMs / 1000)} s`);
     this.scheduleAttempt();
   }
 
@@ -541,7 +544,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
       if (refused) {
         // The server (or what answered as it) will not take us back: retrying would not change its mind.
         const why = `the signaling server refused the rejoin (${err.code}: ${err.message})`;
-        this.log(why);
+        this.info?.(why);
         return this.finish(o.code, why, err);
       }
       o.reason = err instanceof TimeoutError || err instanceof SignalingError ? err.message : String(err);
@@ -570,7 +573,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     const added = roster.filter((p) => this.keys.get(p.peerId) !== p.key);
     for (const p of added) this.addMember(p);
     const ms = performance.now() - o.since;
-    this.log(`rejoined ${this.room} after ${Math.round(ms)} ms (${o.attempts} attempt(s)); ${this.queued} message(s) queued`);
+    this.info?.(`rejoined ${this.room} after ${Math.round(ms)} ms (${o.attempts} attempt(s)); ${this.queued} message(s) queued`);
     this.flush();
     this.events.emit('reconnected', { ms, attempts: o.attempts });
     for (const p of added) this.events.emit('peer-joined', p);

@@ -45,6 +45,9 @@ class FakeSignaling implements SignedSignaling {
   get isUsable(): boolean {
     return this.isOpen;
   }
+  isPresent(peerId: string): boolean {
+    return this.isOpen && this.roomOf.members.has(peerId);
+  }
   constructor(
     private readonly roomOf: Room,
     readonly identity: Identity,

@@ -126,6 +126,7 @@ export type SignedSignaling = Pick<
   | 'role'
   | 'isOpen'
   | 'isUsable'
+  | 'isPresent'
   | 'identity'
   | 'coordinatorFingerprint'
   | 'keyOf'
@@ -225,6 +226,11 @@ export class SignedControl<S extends SignedSignaling = SignedSignaling> {
   /** Not closed: what is sent now leaves at once or, while the signaling connection reconnects, after the rejoin. */
   get isUsable(): boolean {
     return !this.closed && this.signaling.isUsable;
+  }
+
+  /** A message to `peerId` would reach it now: connected, and it is in the server's room (not waited for after a rejoin). */
+  reachable(peerId: string): boolean {
+    return this.isOpen && this.signaling.isPresent(peerId);
   }
 
   on<K extends keyof SignedControlEvents>(event: K, handler: (ev: SignedControlEvents[K]) => void): Unsubscribe {

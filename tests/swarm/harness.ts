@@ -60,6 +60,10 @@ export interface Swarm {
   addPeer(id: string, throughput?: number, extra?: Partial<SwarmPeerOptions>): Promise<SwarmPeer>;
   /** The peer id addPeer(label) joins with (known before it joins). */
   idOf(label: string): string;
+  /** Stops the signaling server (its clients start reconnecting); `server` is then closed until startServer(). */
+  stopServer(): Promise<void>;
+  /** Starts a new signaling server on the same port: the clients rejoin it (docs/resilience.md). */
+  startServer(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -69,7 +73,7 @@ export async function startSwarm(
   room: string,
   { holdControl, ...opts }: Partial<CoordinatorOptions> & { minPeers: number; holdControl?: HoldControl },
 ): Promise<Swarm> {
-  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  let server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
   // Deterministic test keys (tests/support/identity.ts): the same ids on every run.
   const coordSig = await connectSwarm(server.url, {
     room,
@@ -101,12 +105,18 @@ export async function startSwarm(
     return p;
   };
   return {
-    server,
+    get server() {
+      return server;
+    },
     coordSig,
     coordinator,
     peers,
     addPeer,
     idOf: (label) => testId(`${room}/${label}`),
+    stopServer: () => server.close(),
+    async startServer() {
+      server = await startSignalingServer({ host: '127.0.0.1', port: server.port });
+    },
     async close() {
       coordinator.close();
       for (const p of peers) p.close();
