@@ -569,6 +569,7 @@ export class Coordinator implements Striker {
       this.restorer.afterStep(this.step);
     }
     this.cur = null;
+    this.liveness.close(); // the run is over: nobody is frozen any more
     if (!this.closed) this.cp.sendControl({ type: 'shutdown', reason: `run ${this.run.runId} complete` }, '*');
     return this.reports;
   }

@@ -159,8 +159,10 @@ export class SwarmPeer {
       (from, x) => (x.kind === CUSTODY_PULL_KIND ? this.checkpoints.onPull(from, x, this.links.get(from)) : this.runtime?.onTensor(from, x)),
       (peer, info) => {
         this.log(`link to ${peer} closed (${info.reason})`);
-        // A current member's link gone: the coordinator pings it at once (docs/resilience.md, frozen peers).
-        if (info.reason !== 'local' && this.tensorPolicy.isMember(peer)) this.send({ type: 'link-down', peer, reason: info.reason.slice(0, 256) });
+        // A current member's link died (heartbeat) or broke (channel): the coordinator pings it at once
+        // (docs/resilience.md, frozen peers). A goodbye ('remote') or our own close is no failure.
+        const failed = info.reason === 'dead' || info.reason === 'channel';
+        if (failed && this.tensorPolicy.isMember(peer)) this.send({ type: 'link-down', peer, reason: info.reason.slice(0, 256) });
       },
       (from, kind) => {
         const why = this.tensorPolicy.refusal(from, kind);
