@@ -94,6 +94,21 @@ describe('Rebalancer', () => {
     expect(r.decide(after, false)).toMatchObject({ from: 0, to: 1 });
   });
 
+  it('a peer that just moved is not moved again (no ping-pong); another replica of its stage may be', () => {
+    const r = new Rebalancer({ restSteps: 12 });
+    for (let i = 0; i < 4; i++) r.record(M33, timings(M33, [100, 300], { a1: 0.5 }));
+    expect(r.decide(M33, false)).toMatchObject({ peerId: 'a1', from: 0, to: 1 });
+    // Now stage 0 (2 replicas) is the bottleneck and a1 the fastest of stage 1: it rests, a twin goes instead.
+    const after = [
+      ['a0', 'a2'],
+      ['b0', 'b1', 'b2', 'a1'],
+    ];
+    for (let i = 0; i < 4; i++) r.record(after, timings(after, [300, 100], { a1: 0.5 }));
+    const back = r.decide(after, false);
+    expect(back).toMatchObject({ from: 1, to: 0 });
+    expect(back?.peerId).not.toBe('a1');
+  });
+
   it('a stage with a member that sent no timing has no load', () => {
     const r = new Rebalancer();
     for (let i = 0; i < 4; i++) {

@@ -26,6 +26,8 @@ export interface RebalanceOptions {
   window?: number;
   /** Relative drop of the highest stage load a move must promise (default 0.15). */
   minGain?: number;
+  /** Steps a moved peer stays where it went before it may move again (default 12: no ping-pong of one peer). */
+  restSteps?: number;
 }
 
 export interface Move {
@@ -53,6 +55,10 @@ const usable = (t: StepTiming | undefined): t is StepTiming =>
 export class Rebalancer {
   readonly window: number;
   readonly minGain: number;
+  readonly restSteps: number;
+  /** Steps recorded so far, and the step count at each peer's last move. */
+  private recorded = 0;
+  private readonly movedAt = new Map<string, number>();
   /** The membership the samples below were measured with. */
   private members: string[][] = [];
   /** Per step since the last membership change: each stage's load (null: a replica did not report a timing). */
@@ -63,10 +69,12 @@ export class Rebalancer {
   constructor(opts: RebalanceOptions = {}) {
     this.window = Math.max(1, Math.floor(opts.window ?? 3));
     this.minGain = opts.minGain ?? 0.15;
+    this.restSteps = opts.restSteps ?? 12;
   }
 
   /** A completed step: its members per stage (the ones that applied it) and the timings they reported. */
   record(members: readonly (readonly string[])[], timings: ReadonlyMap<string, StepTiming>): void {
+    this.recorded++;
     const changed = !sameMembers(members, this.members);
     if (changed) {
       this.members = members.map((m) => [...m]);
@@ -101,6 +109,7 @@ export class Rebalancer {
   /** A peer left the run (its measurements go with it). */
   forget(peerId: string): void {
     this.perPeer.delete(peerId);
+    this.movedAt.delete(peerId);
   }
 
   /** Each stage's load (median of the samples since the last membership change), null until `window` samples. */
@@ -119,7 +128,8 @@ export class Rebalancer {
   }
 
   /**
-   * The move to make now, or null. `current`: the live membership (a move is decided only on the membership that
+   * The move to make now, or null (a move returned counts as made: its peer rests `restSteps` steps).
+   * The donor's replica is its fastest one not moved in the last `restSteps` steps. `current`: the live membership (a move is decided only on the membership that
    * was measured); `localSteps`: the run syncs by local steps (its lanes are fixed by the smallest stage: no moves).
    */
   decide(current: readonly (readonly string[])[], localSteps: boolean): Move | null {
@@ -132,9 +142,11 @@ export class Rebalancer {
     const now = loads[to];
     if (!(now > 0)) return null;
     const R = current.map((m) => m.length);
+    const resting = (p: string) => this.recorded - (this.movedAt.get(p) ?? Number.NEGATIVE_INFINITY) < this.restSteps;
     let best: { from: number; max: number } | null = null;
     for (let from = 0; from < loads.length; from++) {
       if (from === to || R[from] < 2) continue; // never the only replica of a stage
+      if (current[from].every(resting)) continue;
       const after = loads.map((l, s) => (s === from ? (l * R[s]) / (R[s] - 1) : s === to ? (l * R[s]) / (R[s] + 1) : l));
       const max = Math.max(...after);
       if (!best || max < best.max) best = { from, max };
@@ -143,7 +155,8 @@ export class Rebalancer {
     const { from } = best;
     // The donor's fastest replica (lowest measured ms per pass; unmeasured ones last, then rank order).
     const speedOf = (p: string) => this.msPerPass(p, from) ?? Number.POSITIVE_INFINITY;
-    const peerId = [...current[from]].sort((a, b) => speedOf(a) - speedOf(b))[0];
+    const peerId = current[from].filter((p) => !resting(p)).sort((a, b) => speedOf(a) - speedOf(b))[0];
+    this.movedAt.set(peerId, this.recorded);
     const fmt = (x: number) => x.toFixed(0);
     return {
       peerId,
