@@ -114,7 +114,9 @@ export async function openJoinedSocket(p: JoinParams): Promise<JoinedSocket> {
   });
   const drop = (): void => {
     ws.onclose = null;
-    ws.onerror = null;
+    // Not null: `ws` reports closing a socket that is still connecting (a timed-out attempt) as an 'error' event,
+    // and an 'error' without a listener would be thrown.
+    ws.onerror = () => undefined;
     ws.onmessage = null;
     ws.close();
   };

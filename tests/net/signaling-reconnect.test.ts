@@ -45,7 +45,7 @@ async function restartable(): Promise<{ url: string; stop(): Promise<void>; star
   };
 }
 
-const FAST: Partial<ReconnectOptions> = { baseDelayMs: 50, maxDelayMs: 400, rejoinGraceMs: 800 };
+const FAST: Partial<ReconnectOptions> = { baseDelayMs: 50, maxDelayMs: 400, rejoinGraceMs: 1500 };
 
 async function client(
   url: string,
