@@ -96,6 +96,15 @@ describe('a tab reloaded mid-run', () => {
     expect(stepAtReturn).toBeGreaterThanOrEqual(SAVED);
     expect(s).toBeLessThanOrEqual(stepAtReturn); // a rollback may take the run back to s (the newest copy every stage has)
     expect(firstAfter?.members[1]).toEqual([victim]);
+    // The page says so, and lists the checkpoints it holds (every step saved, the newest 2 of its stage kept).
+    expect(await page.locator('tabswarm-peer [data-k="note"]').first().innerText()).toContain(`(IndexedDB) at step ${s}`);
+    // (The last save may land after the run ended: wait for it.)
+    await page.waitForFunction((k) => window.tabswarm!.snapshot().checkpoints.some((c) => c.stage === 1 && c.step === k), K, {
+      timeout: 30_000,
+      polling: 100,
+    });
+    expect((await snapshot(page)).checkpoints.filter((c) => c.stage === 1).map((c) => c.step)).toEqual([K, K - 1]);
+    expect(await page.locator('tabswarm-peer [data-k="checkpoints"]').innerText()).toMatch(new RegExp(`newest: stage 1 at step ${K}`));
     // The other tab showed the pause and why.
     const otherSnap = await snapshot(other);
     expect(otherSnap.log.some((l) => /run paused at step \d+: .*stage 1/.test(l))).toBe(true);
