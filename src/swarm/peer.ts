@@ -403,11 +403,13 @@ export class SwarmPeer {
       onError: (e) => this.report(e),
     });
     const sr = this.runtime;
+    // After a move (live rebalancing) the counters go on from the old stage's.
+    const base = { forward: this.progress.forward, backward: this.progress.backward };
     sr.events.on('forward', () => {
-      this.progress.forward = sr.counters.forward;
+      this.progress.forward = base.forward + sr.counters.forward;
     });
     sr.events.on('backward', () => {
-      this.progress.backward = sr.counters.backward;
+      this.progress.backward = base.backward + sr.counters.backward;
     });
     sr.events.on('loss', ({ step, attempt, loss }) => {
       let e = this.stepLosses.get(step);
