@@ -56,6 +56,8 @@ ${runFlagsHelp}
 ${adversaryHelp}
   --ledger FILE       write the signed contribution ledger after every step (\`tabswarm ledger verify\`)
   --restore-wait 600  seconds a paused run waits for a checkpoint of a stage that lost every replica, then fails
+  --mb-deadline-min 2 --ping-timeout 2   seconds: a step's microbatch deadline floor, and how long a pinged
+                      peer may stay silent before it is frozen (its microbatches move to its twin; docs/resilience.md)
   --key FILE          the coordinator's key (default: ephemeral; the peers always get fresh keys)`;
 
 const MIME: Record<string, string> = {
@@ -313,6 +315,8 @@ export async function demo(argv: string[]): Promise<number> {
     verbose: { type: 'boolean' },
     ledger: { type: 'string' },
     'restore-wait': { type: 'string' },
+    'mb-deadline-min': { type: 'string' },
+    'ping-timeout': { type: 'string' },
     adversaries: { type: 'string' },
     attack: { type: 'string' },
     key: { type: 'string' },
@@ -368,6 +372,8 @@ export async function demo(argv: string[]): Promise<number> {
       holdShutdown: true,
       onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
       restoreWaitMs: num(values, 'restore-wait', 600, { min: 0 }) * 1000,
+      mbDeadlineMinMs: num(values, 'mb-deadline-min', 2, { min: 0 }) * 1000,
+      pingTimeoutMs: num(values, 'ping-timeout', 2, { min: 0.01 }) * 1000,
     });
     const s = session;
     const evicted: string[] = [];
