@@ -13,6 +13,9 @@ import { attachStateMailbox } from './state-transfer';
  */
 export const PIPELINE_KINDS = ['act', 'grad', 'tie', 'vinput'] as const;
 
+/** Custody keeper -> source: "send me your checkpoint of meta.stage at meta.step" (u8 [0]; src/swarm/peer-checkpoints.ts). */
+export const CUSTODY_PULL_KIND = 'custody-pull';
+
 export interface Dialer {
   connect(peerId: string): Promise<Transport>;
   onConnection(handler: (t: Transport) => void): Unsubscribe;
@@ -52,7 +55,7 @@ export class Links {
     const demux = attachSwarmTransport(t); // first subscriber, synchronously: no early tensor is lost
     demux.setGate((x) => this.admit(t.peerId, x.kind));
     attachStateMailbox(t);
-    for (const kind of PIPELINE_KINDS) demux.on(kind, (x) => this.onTensor(t.peerId, x));
+    for (const kind of [...PIPELINE_KINDS, CUSTODY_PULL_KIND]) demux.on(kind, (x) => this.onTensor(t.peerId, x));
     const old = this.map.get(t.peerId);
     this.map.set(t.peerId, t);
     if (old && old !== t && old.isOpen) old.close();
@@ -120,8 +123,16 @@ export function dialsFirst(stages: readonly (readonly string[])[], a: string, b:
   return sa < sb || (sa === sb && ra < rb);
 }
 
-/** The peers a member of stage `s` needs links to: neighbours' replicas, its own replicas, the tied-wte partner stage. */
-export function neededPeers(stages: readonly (readonly string[])[], self: string, s: number): string[] {
+/**
+ * The peers a member of stage `s` needs links to: neighbours' replicas, its own replicas, the tied-wte partner stage,
+ * and for a state copy (`joins`) its source or joiner, which may be of another stage (a checkpoint's holder).
+ */
+export function neededPeers(
+  stages: readonly (readonly string[])[],
+  self: string,
+  s: number,
+  joins: readonly { peer: string; source: string }[] = [],
+): string[] {
   const S = stages.length;
   const want = new Set<string>();
   const add = (i: number) => {
@@ -132,5 +143,10 @@ export function neededPeers(stages: readonly (readonly string[])[], self: string
   add(s + 1);
   if (S > 1 && s === 0) add(S - 1);
   if (S > 1 && s === S - 1) add(0);
+  const member = (p: string) => stages.some((m) => m.includes(p));
+  for (const j of joins) {
+    if (j.peer === self && j.source !== self && member(j.source)) want.add(j.source);
+    if (j.source === self && j.peer !== self && member(j.peer)) want.add(j.peer);
+  }
   return [...want];
 }

@@ -11,6 +11,7 @@ import { ALLREDUCE_KIND } from './allreduce';
 import { SYNC_KIND } from './local-sync';
 import { ROBUST_KIND } from './robust-reduce';
 import { STATE_KIND } from './state-transfer';
+import { CUSTODY_PULL_KIND } from './links';
 
 /** Kinds only this stage's own replicas send each other. */
 const REPLICA_KINDS = new Set([ALLREDUCE_KIND, ROBUST_KIND, SYNC_KIND, VALIDATION_KIND]);
@@ -20,6 +21,8 @@ export class TensorPolicy {
   private readonly members = new Set<string>();
   /** The replica this peer copies its stage's state from (a swarm-members join naming it), until it arrived. */
   private joinSource: string | null = null;
+  /** Custody sources whose checkpoint this peer (their keeper) expects now (src/swarm/peer-checkpoints.ts). */
+  private readonly custodySources = new Map<string, number>();
 
   constructor(private readonly self: string) {}
 
@@ -35,6 +38,17 @@ export class TensorPolicy {
   /** The state transfer from the join source is over: nobody may send state any more. */
   stateReceived(): void {
     this.joinSource = null;
+  }
+
+  /** A custody message named this peer the keeper of `from`'s checkpoint: admit its stage state until custodyDone. */
+  expectCustody(from: string): void {
+    this.custodySources.set(from, (this.custodySources.get(from) ?? 0) + 1);
+  }
+
+  custodyDone(from: string): void {
+    const n = (this.custodySources.get(from) ?? 0) - 1;
+    if (n > 0) this.custodySources.set(from, n);
+    else this.custodySources.delete(from);
   }
 
   isMember(peer: string): boolean {
@@ -62,7 +76,11 @@ export class TensorPolicy {
         return S > 1 && theirs === partner ? null : `tie from stage ${theirs}, not the partner stage`;
       }
       case STATE_KIND:
-        return from === this.joinSource ? null : `stage state from ${from}, which is not the join source named for this peer`;
+        if (from === this.joinSource || this.custodySources.has(from)) return null;
+        return `stage state from ${from}, which is neither the join source named for this peer nor an expected custody source`;
+      case CUSTODY_PULL_KIND:
+        // Any member: a pull makes the source send only what a custody message from the coordinator named.
+        return null;
       default:
         if (REPLICA_KINDS.has(kind)) return theirs === mine ? null : `${kind} from stage ${theirs}, not a replica of stage ${mine}`;
         return `unknown tensor kind ${kind.slice(0, 64)}`;
