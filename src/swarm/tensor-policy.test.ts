@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ALLREDUCE_KIND } from './allreduce';
 import { SYNC_KIND } from './local-sync';
 import { STATE_KIND } from './state-transfer';
+import { CUSTODY_PULL_KIND, neededPeers } from './links';
 import { pipelineProblem, TensorPolicy } from './tensor-policy';
 
 const stages = [['a0', 'a1'], ['b0'], ['c0', 'c1', 'c2']];
@@ -41,6 +42,37 @@ describe('TensorPolicy', () => {
     p.update({ stages: [['a1'], ['b0'], ['c0']], joins: [] });
     expect(p.isMember('a0')).toBe(false);
     expect(p.refusal('a0', ALLREDUCE_KIND)).toMatch(/not a member/);
+  });
+});
+
+describe('TensorPolicy: custody (src/swarm/peer-checkpoints.ts)', () => {
+  it('a keeper admits stage state from its custody source only while expected; a pull from any member', () => {
+    const p = new TensorPolicy('b0');
+    p.update({ stages, joins: [] });
+    expect(p.refusal('c1', CUSTODY_PULL_KIND)).toBeNull();
+    expect(p.refusal('stranger', CUSTODY_PULL_KIND)).toMatch(/not a member/);
+    expect(p.refusal('c1', STATE_KIND)).toMatch(/not the join source/);
+    p.expectCustody('c1');
+    p.expectCustody('c1'); // two copies expected from c1
+    expect(p.refusal('c1', STATE_KIND)).toBeNull();
+    expect(p.refusal('c0', STATE_KIND)).toMatch(/custody source/);
+    p.update({ stages, joins: [] }); // a new membership keeps the expectation
+    p.custodyDone('c1');
+    expect(p.refusal('c1', STATE_KIND)).toBeNull();
+    p.custodyDone('c1');
+    expect(p.refusal('c1', STATE_KIND)).toMatch(/not the join source/);
+  });
+});
+
+describe('neededPeers', () => {
+  it('links a join source of another stage and its joiner, members only', () => {
+    const joins = [{ peer: 'a1', source: 'c2' }];
+    expect(neededPeers(stages, 'a1', 0).sort()).toEqual(['a0', 'b0', 'c0', 'c1', 'c2']);
+    expect(neededPeers(stages, 'b0', 1, [{ peer: 'b0', source: 'c0' }]).sort()).toEqual(['a0', 'a1', 'c0', 'c1', 'c2']);
+    expect(neededPeers([['a0'], ['b0'], ['c0'], ['d0']], 'a0', 0, [{ peer: 'a0', source: 'c0' }]).sort()).toEqual(['b0', 'c0', 'd0']);
+    expect(neededPeers([['a0'], ['b0'], ['c0'], ['d0']], 'c0', 2, [{ peer: 'a0', source: 'c0' }]).sort()).toEqual(['a0', 'b0', 'd0']);
+    expect(neededPeers([['a0'], ['b0'], ['c0'], ['d0']], 'c0', 2, [{ peer: 'x', source: 'c0' }]).sort()).toEqual(['b0', 'd0']);
+    expect(neededPeers(stages, 'a1', 0, joins)).toEqual(neededPeers(stages, 'a1', 0));
   });
 });
 

@@ -77,7 +77,7 @@ export class TensorPolicy {
       }
       case STATE_KIND:
         if (from === this.joinSource || this.custodySources.has(from)) return null;
-        return `stage state from ${from}, which is neither the join source named for this peer nor an expected custody source`;
+        return `stage state from ${from}, which is not the join source named for this peer (nor an expected custody source)`;
       case CUSTODY_PULL_KIND:
         // Any member: a pull makes the source send only what a custody message from the coordinator named.
         return null;
