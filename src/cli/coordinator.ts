@@ -18,6 +18,7 @@ import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
 import { corpus, exitSoon } from './swarm-common';
 import { writeLedgerFile } from './ledger-file';
 import { defaultKeyPath, identityFromFlag } from './key-file';
+import { defaultStatePath, readStateFile, writeStateFile } from './run-state-file';
 
 export const coordinatorHelp = `tabswarm coordinator [flags]      coordinate a swarm run; peers join with \`tabswarm peer\` or a contributor tab
   --signal ws://127.0.0.1:8787/  signaling server        --serve [--port 0]   start one on 127.0.0.1 instead
@@ -33,7 +34,13 @@ ${runFlagsHelp}
   --mb-deadline-min 2            floor of a step's microbatch deadline, seconds (4 x the median of the last 8 steps'
                                  microbatch phases; members are pinged when it passes: docs/resilience.md)
   --ping-timeout 2               a pinged member silent this long is frozen: dropped, its microbatches go to its twins
+  --restore-wait 600             a stage that lost every replica pauses the run until a peer brings a checkpoint of
+                                 it (restored, maybe rolling the run back); after this many seconds without a copy
+                                 the run fails (docs/resilience.md "Stage loss")
   --ledger FILE                  write the signed contribution ledger after every step (\`tabswarm ledger verify\`)
+  --state FILE                   save the run after every step (default ~/.tabswarm/runs/<room>.json; atomic rename)
+  --resume                       resume the run saved in --state (same --key, same --room): re-adopt its running
+                                 swarm and go on from its step (the run flags are the saved run's; docs/resilience.md)
   --verbose                      coordinator log on stderr`;
 
 export async function coordinator(argv: string[]): Promise<number> {
@@ -50,18 +57,21 @@ export async function coordinator(argv: string[]): Promise<number> {
     'step-timeout': { type: 'string' },
     'mb-deadline-min': { type: 'string' },
     'ping-timeout': { type: 'string' },
+    'restore-wait': { type: 'string' },
     verbose: { type: 'boolean' },
     ledger: { type: 'string' },
     key: { type: 'string' },
     token: { type: 'string' },
+    state: { type: 'string' },
+    resume: { type: 'boolean' },
   });
   const signal = str(values, 'signal');
   if (!signal && !values.serve) throw new UsageError('give --signal URL or --serve');
   if (signal && values.serve) throw new UsageError('--signal and --serve exclude each other');
   const { tokenizer, data } = corpus(str(values, 'data'));
-  const run = runFromFlags(values, tokenizer.vocabSize);
+  const flagRun = runFromFlags(values, tokenizer.vocabSize);
   const room = str(values, 'room') ?? DEFAULT_ROOM;
-  const minPeers = num(values, 'min-peers', run.stages.length, { int: true, min: 1 });
+  const minPeers = num(values, 'min-peers', flagRun.stages.length, { int: true, min: 1 });
   const sampleChars = num(values, 'sample-chars', 200, { int: true, min: 0 });
   const evalCount = num(values, 'eval-batches', EVAL_BATCHES, { int: true, min: 0 });
   const out = str(values, 'out');
@@ -69,6 +79,15 @@ export async function coordinator(argv: string[]): Promise<number> {
   const log = values.verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
   const identity = await identityFromFlag(str(values, 'key'), defaultKeyPath('coordinator'), (s) => process.stderr.write(`[coordinator] ${s}\n`));
   const token = str(values, 'token');
+  const statePath = str(values, 'state') ?? defaultStatePath(room);
+  const resume = values.resume ? await readStateFile(statePath, { room, coordinator: identity.fingerprint }) : undefined;
+  if (resume && resume.run.model.vocab_size !== tokenizer.vocabSize)
+    throw new Error(`--resume: the saved run's vocabulary (${resume.run.model.vocab_size}) is not --data's (${tokenizer.vocabSize})`);
+  const run = resume?.run ?? flagRun;
+  if (resume)
+    process.stderr.write(
+      `[coordinator] resuming run ${run.runId} from ${statePath} at step ${resume.step} of ${run.steps} (saved ${resume.savedAt}): re-adopting its swarm\n`,
+    );
   let server: SignalingServer | undefined;
   if (values.serve) server = await startSignalingServer({ host: '127.0.0.1', port: num(values, 'port', 0, { int: true, min: 0 }) });
   const url = server?.url ?? signal;
@@ -86,8 +105,16 @@ export async function coordinator(argv: string[]): Promise<number> {
     stepTimeoutMs: num(values, 'step-timeout', 120, { min: 1 }) * 1000,
     mbDeadlineMinMs: num(values, 'mb-deadline-min', 2, { min: 0 }) * 1000,
     pingTimeoutMs: num(values, 'ping-timeout', 2, { min: 0.01 }) * 1000,
+    restoreWaitMs: num(values, 'restore-wait', 600, { min: 0 }) * 1000,
     onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
+    resume,
+    onRunState: (text) => writeStateFile(statePath, text),
   });
+  // A pause is news even without --verbose: the run waits for a copy of a lost stage.
+  session.coordinator.events.on('paused', (e) => process.stderr.write(`[coordinator] run paused at step ${e.step}: ${e.reason}\n`));
+  session.coordinator.events.on('resumed', (e) =>
+    process.stderr.write(`[coordinator] run resumed at step ${e.step}${e.step < e.from ? ` (rolled back from step ${e.from})` : ''}\n`),
+  );
   const stop = () => {
     session.close();
     void server?.close().then(() => process.exit(130));
@@ -128,6 +155,7 @@ export async function coordinator(argv: string[]): Promise<number> {
         }
       }
     }
+    await session.savedRun();
     session.release();
     if (ledgerPath && (await session.ledger.latest()) !== null)
       process.stderr.write(

@@ -8,7 +8,7 @@ import type { ControlOf } from '../protocol/messages';
 import type { RunConfig } from '../protocol/run-config';
 import type { CoordinatorEvents } from './coordinator';
 import { attachLedger, Ledger, ledgerRows } from './ledger';
-import { exportLedger, ledgerBody, signLedgerBody } from './ledger-export';
+import { exportLedger, ledgerBody, signLedgerBody, type LedgerDocument } from './ledger-export';
 import type { LedgerRow } from './run-view';
 
 export interface LedgerKeeperOptions {
@@ -25,6 +25,8 @@ export interface LedgerKeeperOptions {
   /** Each step's signed export (persist it); awaited before the next one is handed over. */
   onExport?: (text: string) => void | Promise<void>;
   log?: (s: string) => void;
+  /** A resumed run's ledger (its verified export, src/coordinator/run-state.ts): credits continue from it. */
+  resume?: { text: string; doc: LedgerDocument } | null;
 }
 
 export class LedgerKeeper {
@@ -35,6 +37,10 @@ export class LedgerKeeper {
 
   constructor(private readonly o: LedgerKeeperOptions) {
     this.ledger = new Ledger({ run: o.run, keyOf: o.keyOf, log: o.log });
+    if (o.resume) {
+      this.ledger.restore(o.resume.doc.step, o.resume.doc.entries);
+      this.latestText = o.resume.text;
+    }
     // attachLedger subscribes first: the ledger has credited a step's work before afterStep reads it.
     this.offs = [attachLedger(o.events, this.ledger), o.events.on('work', (ev) => this.afterStep(ev.entries.map((e) => e.peerId)))];
   }

@@ -78,7 +78,7 @@ const nullable = (x: number): number | null => (Number.isFinite(x) ? x : null);
 const nan = (x: number | null): number => x ?? Number.NaN;
 
 /** The saved run's text (JSON and a newline). */
-export function encodeSavedRun(s: SavedRun): string {
+export function encodeSavedRun(s: Omit<SavedRun, 'ledger'> & { ledger: { text: string } | null }): string {
   const json: SavedRunJson = {
     ...s,
     reports: s.reports.map((r) => ({

@@ -65,7 +65,7 @@ export async function sampleSavedRun(step = 3, coord = 'coord'): Promise<SavedRu
     ledger: null,
     savedAt: new Date(0).toISOString(),
   };
-  const v = await parseSavedRun(encodeSavedRun({ ...saved, ledger: { text, doc: JSON.parse(text) } }), savedRunOwner(coord));
+  const v = await parseSavedRun(encodeSavedRun({ ...saved, ledger: { text } }), savedRunOwner(coord));
   if (!v.ok) throw new Error(v.error);
   return v.saved;
 }

@@ -1,0 +1,293 @@
+// A resumed coordinator re-adopting its swarm (src/coordinator/adoption.ts, docs/resilience.md "Coordinator
+// restart"), against a fake control plane and scripted peers (no GPU, no network): the run saved by one Coordinator,
+// through the saved run's text (run-state.ts), resumed by another.
+import { describe, expect, it } from 'vitest';
+import { Emitter } from '../net/emitter';
+import type { ControlMessage, ControlOf, MemberClaim } from '../protocol/messages';
+import { DEFAULT_OPTIMIZER } from '../model/stage';
+import { Coordinator, type ControlPlane } from './coordinator';
+import { parseRunConfig, type RunConfig } from '../protocol/run-config';
+import { evenStages } from './run-builder';
+import { PROTOCOL_VERSION } from '../protocol/version';
+import { encodeSavedRun, parseSavedRun, RUN_STATE_KIND, RUN_STATE_VERSION, type SavedRun } from './run-state';
+
+const FP = 'ab'.repeat(32);
+
+class FakePlane implements ControlPlane {
+  readonly peerId = 'coord';
+  readonly ev = new Emitter<{ control: { from: string; msg: ControlMessage }; 'peer-left': { peerId: string } }>();
+  readonly sent: { msg: ControlMessage; to?: string }[] = [];
+  responder: (msg: ControlMessage, to?: string) => void = () => undefined;
+  keyOf(): string | undefined {
+    return undefined;
+  }
+  on(event: 'control' | 'peer-left', handler: (ev: never) => void) {
+    return this.ev.on(event, handler as never);
+  }
+  sendControl(msg: ControlMessage, to?: string): void {
+    this.sent.push({ msg, to });
+    queueMicrotask(() => this.responder(msg, to));
+  }
+  from(peer: string, msg: ControlMessage): void {
+    this.ev.emit('control', { from: peer, msg });
+  }
+  leave(peerId: string): void {
+    this.ev.emit('peer-left', { peerId });
+  }
+  ofType<T extends ControlMessage['type']>(type: T): ControlOf<T>[] {
+    return this.sent.filter((s) => s.msg.type === type).map((s) => s.msg as ControlOf<T>);
+  }
+  to<T extends ControlMessage['type']>(type: T): { msg: ControlOf<T>; to?: string }[] {
+    return this.sent.filter((s) => s.msg.type === type) as { msg: ControlOf<T>; to?: string }[];
+  }
+}
+
+function run(over: Partial<RunConfig> = {}): RunConfig {
+  const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 1, decaySteps: 4 };
+  return parseRunConfig({
+    runId: 'resume',
+    model: { n_layer: 4, n_head: 2, n_embd: 8, vocab_size: 10, block_size: 8 },
+    stages: evenStages(4, 2),
+    B: 1,
+    T: 8,
+    M: 4,
+    steps: 5,
+    schedule,
+    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr, gradClip: 1 },
+    seed: 1,
+    ...over,
+  });
+}
+
+/** Scripted peers answering like correct ones; they answer `reannounce` with their claims (`claims`, by peer). */
+function scriptPeers(plane: FakePlane, claims: Map<string, MemberClaim> = new Map(), dead = new Set<string>()) {
+  const stageOf = new Map<string, number>();
+  plane.responder = (msg, to) => {
+    const say = (p: string, m: ControlMessage) => {
+      if (!dead.has(p)) plane.from(p, m);
+    };
+    switch (msg.type) {
+      case 'reannounce':
+        for (const [p, member] of claims) {
+          say(p, { type: 'hello', protocol: PROTOCOL_VERSION });
+          say(p, { type: 'peer-info', platform: 'node', gpu: true, throughput: 100, member });
+        }
+        return;
+      case 'swarm-assign':
+        if (to) stageOf.set(to, msg.stage);
+        return;
+      case 'swarm-members':
+        for (const p of msg.stages.flat()) say(p, { type: 'swarm-ready', epoch: msg.epoch });
+        return;
+      case 'step-begin': {
+        const { step, attempt } = msg;
+        const last = msg.members[msg.members.length - 1];
+        msg.owners.forEach((o, mb) => {
+          say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: 2 + mb + step });
+          say(o, { type: 'mb-done', step, attempt, mb });
+        });
+        return;
+      }
+      case 'step-reduce':
+        msg.members.forEach((m, s) =>
+          m.forEach((p) =>
+            say(p, { type: 'step-trace', step: msg.step, attempt: msg.attempt, stage: s, part: 0, parts: 1, backward: [], sent: [], recv: [] }),
+          ),
+        );
+        msg.members.forEach((m, s) => say(m[0], { type: 'grad-sumsq', step: msg.step, attempt: msg.attempt, stage: s, value: 1 }));
+        return;
+      case 'step-apply':
+        for (const [p, s] of stageOf)
+          if (msg.type === 'step-apply') say(p, { type: 'step-done', step: msg.step, attempt: msg.attempt, stage: s, digest: `d${s}-${msg.step}` });
+        return;
+      default:
+        return;
+    }
+  };
+  return stageOf;
+}
+
+const announce = (plane: FakePlane, peer: string): void => {
+  plane.from(peer, { type: 'hello', protocol: PROTOCOL_VERSION });
+  plane.from(peer, { type: 'peer-info', platform: 'node', gpu: true, throughput: 100 });
+};
+
+/** Runs a fresh coordinator for `upTo` steps of `r` with peers a, b, c, d and returns its saved run (then closes it). */
+async function savedAfter(r: RunConfig, upTo: number): Promise<SavedRun> {
+  const plane = new FakePlane();
+  const c = new Coordinator(plane, { run: r, minPeers: 4 });
+  scriptPeers(plane);
+  const saved = new Promise<SavedRun>((resolve) => {
+    c.events.on('step', (report) => {
+      if (report.step !== upTo - 1) return;
+      const state = c.saveState();
+      c.close();
+      resolve({ kind: RUN_STATE_KIND, version: RUN_STATE_VERSION, room: 'r', coordinator: FP, run: r, ...state, ledger: null, savedAt: 'now' });
+    });
+  });
+  for (const p of ['a', 'b', 'c', 'd']) announce(plane, p);
+  const s = await saved;
+  // Through its text, as a restarted process reads it.
+  const v = await parseSavedRun(encodeSavedRun(s), { room: 'r', coordinator: FP });
+  if (!v.ok) throw new Error(v.error);
+  return v.saved;
+}
+
+const claim = (stage: number, step: number, attempt: number, digest: string, runId = 'resume'): MemberClaim => ({
+  runId,
+  stage,
+  step,
+  attempt,
+  digest,
+});
+
+describe('Coordinator resume (re-adoption)', () => {
+  it('re-adopts the saved swarm at its step: no state transfer, attempts above the claimed ones, reports continue', async () => {
+    const r = run();
+    const saved = await savedAfter(r, 2);
+    expect(saved.step).toBe(2);
+    expect(saved.membership).toEqual([
+      ['a', 'c'],
+      ['b', 'd'],
+    ]);
+    expect(saved.digests).toEqual(['d0-1', 'd1-1']);
+    const plane = new FakePlane();
+    const claims = new Map([
+      ['a', claim(0, 2, 0, 'd0-1')],
+      ['b', claim(1, 2, 0, 'd1-1')],
+      ['c', claim(0, 2, 3, 'd0-1')],
+      ['d', claim(1, 2, 1, 'd1-1')],
+    ]);
+    scriptPeers(plane, claims);
+    const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved });
+    const reports = await c.finished();
+    expect(plane.ofType('reannounce')[0]).toEqual({ type: 'reannounce', runId: 'resume', step: 2 });
+    expect(plane.to('swarm-assign').map((m) => [m.to, m.msg.stage, m.msg.adopt])).toEqual([
+      ['a', 0, true],
+      ['b', 1, true],
+      ['c', 0, true],
+      ['d', 1, true],
+    ]);
+    const members = plane.ofType('swarm-members')[0];
+    expect(members.step).toBe(2);
+    expect(members.joins).toEqual([]);
+    expect(members.epoch).toBe(saved.epoch + 1);
+    const begins = plane.ofType('step-begin');
+    expect(begins.map((b) => [b.step, b.attempt])).toEqual([
+      [2, 4],
+      [3, 0],
+      [4, 0],
+    ]);
+    expect(reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);
+    expect(reports.slice(0, 2)).toEqual(saved.reports);
+    expect(reports[2].loss).toBeCloseTo((2 + 3 + 4 + 5) / 4 + 2, 12);
+    c.close();
+  });
+
+  it('claimants behind (or with another digest) keep their stage and join from one at the step; the silent are gone', async () => {
+    const r = run();
+    const saved = await savedAfter(r, 3);
+    const plane = new FakePlane();
+    const claims = new Map([
+      ['a', claim(0, 3, 0, 'd0-2')],
+      ['b', claim(1, 3, 0, 'd1-2')],
+      ['c', claim(0, 2, 0, 'd0-1')], // behind
+      ['e', claim(1, 3, 0, 'bad')], // not a saved member, wrong digest
+    ]);
+    scriptPeers(plane, claims);
+    const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 100 });
+    const adopted = new Promise((resolve) => c.events.once('adopted', resolve));
+    const reports = await c.finished();
+    expect(await adopted).toEqual({ step: 3, attempt: 1, members: ['a', 'b'], joiners: ['c', 'e'] });
+    const members = plane.ofType('swarm-members')[0];
+    expect(members.stages).toEqual([
+      ['a', 'c'],
+      ['b', 'e'],
+    ]);
+    expect(members.joins).toEqual([
+      { peer: 'c', stage: 0, source: 'a' },
+      { peer: 'e', stage: 1, source: 'b' },
+    ]);
+    expect(reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);
+    expect(reports[3].members).toEqual([
+      ['a', 'c'],
+      ['b', 'e'],
+    ]);
+    c.close();
+  });
+
+  it('goes back to the newest step every stage has a claimant at, re-doing the reports from there', async () => {
+    const saved = await savedAfter(run(), 3);
+    const plane = new FakePlane();
+    const claims = new Map([
+      ['a', claim(0, 3, 0, 'd0-2')],
+      ['b', claim(1, 2, 0, 'd1-1')], // stage 1 only has a claimant at step 2
+      ['c', claim(0, 2, 0, 'd0-1')],
+    ]);
+    scriptPeers(plane, claims);
+    const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 100 });
+    const reports = await c.finished();
+    expect(plane.ofType('swarm-members')[0].joins).toEqual([{ peer: 'a', stage: 0, source: 'c' }]);
+    expect(plane.ofType('step-begin')[0].step).toBe(2);
+    expect(reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);
+    c.close();
+  });
+
+  it('waits while some stage has no claimant; a claim of another run is a fresh join', async () => {
+    const saved = await savedAfter(run(), 1);
+    const plane = new FakePlane();
+    const claims = new Map([['a', claim(0, 1, 0, 'd0-0')]]);
+    scriptPeers(plane, claims);
+    const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 50 });
+    let adopted = false;
+    c.events.on('adopted', () => (adopted = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(adopted).toBe(false);
+    plane.from('x', { type: 'hello', protocol: PROTOCOL_VERSION });
+    plane.from('x', { type: 'peer-info', platform: 'node', gpu: true, member: claim(1, 1, 0, 'd1-0', 'another-run') });
+    expect(plane.to('swarm-assign').find((m) => m.to === 'x')?.msg.adopt).toBeUndefined();
+    plane.from('b', { type: 'hello', protocol: PROTOCOL_VERSION });
+    plane.from('b', { type: 'peer-info', platform: 'node', gpu: true, member: claim(1, 1, 0, 'd1-0') });
+    const reports = await c.finished();
+    expect(adopted).toBe(true);
+    expect(reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);
+    c.close();
+  });
+
+  it('a running coordinator takes back a member that vanished and returns with its claim (signaling reconnect)', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run({ steps: 3 }), minPeers: 4 });
+    scriptPeers(plane);
+    let back = false;
+    c.events.on('step', (rep) => {
+      if (rep.step !== 0 || back) return;
+      back = true;
+      plane.leave('c');
+      plane.from('c', { type: 'hello', protocol: PROTOCOL_VERSION });
+      plane.from('c', { type: 'peer-info', platform: 'node', gpu: true, member: claim(0, 1, 0, 'd0-0') });
+    });
+    for (const p of ['a', 'b', 'c', 'd']) announce(plane, p);
+    const reports = await c.finished();
+    const assign = plane.to('swarm-assign').filter((m) => m.to === 'c');
+    expect(assign.map((m) => [m.msg.stage, m.msg.adopt])).toEqual([
+      [0, undefined],
+      [0, true],
+    ]);
+    expect(plane.ofType('swarm-members')[1].joins).toEqual([{ peer: 'c', stage: 0, source: 'a' }]);
+    expect(reports.map((x) => x.members)).toEqual([
+      [
+        ['a', 'c'],
+        ['b', 'd'],
+      ],
+      [
+        ['a', 'c'],
+        ['b', 'd'],
+      ],
+      [
+        ['a', 'c'],
+        ['b', 'd'],
+      ],
+    ]);
+    c.close();
+  });
+});
