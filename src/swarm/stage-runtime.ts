@@ -1117,9 +1117,18 @@ export class StageRuntime {
     this.events.emit('synced', { step: msg.step });
   }
 
-  /** Marks the step counter after a state transfer (a joining replica continues at `step`). */
+  /**
+   * Marks the step counter after a state transfer (a joining replica continues at `step`) or a restore. A rollback
+   * (docs/resilience.md "Stage loss") sets it below the attempt in progress: that attempt is dropped, so the re-run
+   * of an earlier step is not refused as older than it.
+   */
   setStepsDone(n: number): void {
     this.stepsDone = n;
+    const cur = this.cur;
+    if (cur && cur.step >= n) {
+      cur.tieAbort?.(new StaleAttempt(`step ${cur.key} rolled back to step ${n}`));
+      this.cur = null;
+    }
   }
 
   /** Stops all work; queued tasks are skipped. Does not destroy the runtime (the owner does). */
