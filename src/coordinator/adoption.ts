@@ -88,19 +88,27 @@ export class Adoption {
     return want === null || want === undefined || want === c.digest;
   }
 
-  /** Where the run goes on with the claims so far; null while some stage has no claimant at any common step. */
-  plan(): AdoptionPlan | null {
+  /**
+   * Where the run goes on with the claims so far; null while some stage has no claimant at any common step.
+   * `partial` (the wait is over): the step with the most stages claimed (the newest of those) — the stages without a
+   * claimant are then lost stages, restored from checkpoints (docs/resilience.md "Stage loss"); null: no claim at all.
+   */
+  plan(partial = false): AdoptionPlan | null {
     const steps = [...new Set([...this.claims.values()].map((c) => c.step))].sort((a, b) => b - a);
+    let best: AdoptionPlan | null = null;
+    let bestCovered = 0;
     for (const step of steps) {
       const members = new Map<string, number>();
       for (const [peer, c] of this.claims) if (c.step === step && this.current(c)) members.set(peer, c.stage);
-      const covered = new Set(members.values());
-      if (covered.size < this.o.stages) continue;
+      const covered = new Set(members.values()).size;
+      if (covered < this.o.stages && !(partial && covered > bestCovered)) continue;
       const joiners = new Map<string, number>();
       for (const [peer, c] of this.claims) if (!members.has(peer)) joiners.set(peer, c.stage);
       const attempt = Math.max(...[...this.claims.values()].map((c) => c.attempt)) + 1;
-      return { step, attempt, members, joiners };
+      const plan = { step, attempt, members, joiners };
+      if (covered === this.o.stages) return plan;
+      [best, bestCovered] = [plan, covered];
     }
-    return null;
+    return best;
   }
 }

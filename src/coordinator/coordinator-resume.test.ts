@@ -236,9 +236,12 @@ describe('Coordinator resume (re-adoption)', () => {
   it('waits while some stage has no claimant; a claim of another run is a fresh join', async () => {
     const saved = await savedAfter(run(), 1);
     const plane = new FakePlane();
-    const claims = new Map([['a', claim(0, 1, 0, 'd0-0')]]);
+    const claims = new Map([
+      ['a', claim(0, 1, 0, 'd0-0')],
+      ['c', claim(0, 1, 0, 'd0-0')],
+    ]);
     scriptPeers(plane, claims);
-    const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 50 });
+    const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 60_000 });
     let adopted = false;
     c.events.on('adopted', () => (adopted = true));
     await new Promise((r) => setTimeout(r, 200));
@@ -246,8 +249,10 @@ describe('Coordinator resume (re-adoption)', () => {
     plane.from('x', { type: 'hello', protocol: PROTOCOL_VERSION });
     plane.from('x', { type: 'peer-info', platform: 'node', gpu: true, member: claim(1, 1, 0, 'd1-0', 'another-run') });
     expect(plane.to('swarm-assign').find((m) => m.to === 'x')?.msg.adopt).toBeUndefined();
-    plane.from('b', { type: 'hello', protocol: PROTOCOL_VERSION });
-    plane.from('b', { type: 'peer-info', platform: 'node', gpu: true, member: claim(1, 1, 0, 'd1-0') });
+    for (const p of ['b', 'd']) {
+      plane.from(p, { type: 'hello', protocol: PROTOCOL_VERSION });
+      plane.from(p, { type: 'peer-info', platform: 'node', gpu: true, member: claim(1, 1, 0, 'd1-0') });
+    }
     const reports = await c.finished();
     expect(adopted).toBe(true);
     expect(reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);

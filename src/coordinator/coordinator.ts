@@ -585,7 +585,7 @@ export class Coordinator implements Striker {
       const started = current.some((m) => m.length > 0);
       const stages = current.map((m) => [...m]);
       const joins: ControlOf<'swarm-members'>['joins'] = [];
-      for (const p of this.peers.values()) {
+      for (const p of plan ? [] : this.peers.values()) {
         if (!p.alive || p.state !== 'assigned') continue;
         const source = current[p.stage][0];
         if (started && !source) {
@@ -910,7 +910,8 @@ export class Coordinator implements Striker {
     this.reannounce();
     try {
       await this.waitFor(
-        () => a.plan() !== null && (a.allBack() || performance.now() - t0 >= waitMs),
+        // Past the wait, a stage nobody claims is a lost stage: restored from checkpoints (stage-restore.ts).
+        () => (a.plan() !== null && a.allBack()) || (performance.now() - t0 >= waitMs && a.plan(true) !== null),
         () => null,
         Number.POSITIVE_INFINITY,
         'waiting for the swarm to re-announce',
@@ -918,7 +919,7 @@ export class Coordinator implements Striker {
     } finally {
       clearTimeout(timer);
     }
-    const plan = a.plan() as AdoptionPlan;
+    const plan = (a.plan() ?? a.plan(true)) as AdoptionPlan;
     const gone = a.missing();
     if (gone.length) this.log(`not back after ${waitMs} ms (gone): ${gone.join(', ')}`);
     for (const [peer] of plan.members) {
