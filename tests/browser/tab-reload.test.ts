@@ -3,7 +3,8 @@
 // only replica is reloaded once it reported a saved checkpoint: its stage has no live replica, so the run pauses (the
 // other tab shows why) until the tab is back. The reloaded tab keeps its identity (its key slot), announces its
 // IndexedDB checkpoints, gets its stage back, restores it from its own checkpoint and is a member of the very next
-// step the run completes; every step is reported once and the losses are the single-peer engine's.
+// step the run completes; every step is reported once and the losses are the single-peer engine's. Also: a tab whose
+// coordinator vanishes mid-run shows waiting-coordinator with the seconds left, counting down.
 import { describe, expect, it } from 'vitest';
 import type { StepReport } from '../../src/coordinator/coordinator';
 import { evenStages } from '../../src/coordinator/run-builder';
@@ -111,4 +112,26 @@ describe('a tab reloaded mid-run', () => {
     expect(otherSnap.paused).toBeNull();
     expect(swarm.errors).toEqual([]);
   }, 300_000);
+
+  it('shows waiting-coordinator with the seconds left when the coordinator vanishes mid-run', async () => {
+    const run = { ...tinyRun('tabs-orphan', 1000), stages: evenStages(2, 1) };
+    const room = 'tabsorphan';
+    const { sig, coordinator } = await swarm.startCoordinator(run, room, 1);
+    const stepped = new Promise<void>((resolve) => coordinator.events.on('step', (r) => r.step >= 1 && resolve()));
+    const page = await swarm.openTab(room, 'tab-o0');
+    await stepped;
+    // The coordinator process dies: no shutdown, its signaling connection just goes.
+    coordinator.close();
+    sig.close();
+    const snap = await waitForState(page, ['waiting-coordinator'], 60_000);
+    expect(snap.waitingLeftMs).not.toBeNull();
+    const left = snap.waitingLeftMs ?? 0;
+    expect(left).toBeGreaterThan(500_000); // the default bound, 600 s
+    expect(left).toBeLessThanOrEqual(600_000);
+    expect(await page.locator('tabswarm-peer [data-k="state"]').innerText()).toBe('waiting-coordinator');
+    expect(await page.locator('tabswarm-peer [data-k="waiting"]').innerText()).toMatch(/coordinator left; waiting for it to return \(\d+ s left/);
+    // It counts down.
+    await page.waitForFunction((l) => (window.tabswarm!.snapshot().waitingLeftMs ?? Infinity) < l, left, { timeout: 30_000, polling: 200 });
+    expect(swarm.errors).toEqual([]);
+  }, 120_000);
 });
