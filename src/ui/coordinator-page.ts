@@ -10,6 +10,8 @@
 // short names are still read: M, B, n_layer, n_embd, n_head, block, minPeers.
 import type { Identity } from '../net/identity';
 import { tabIdentity } from './key-store';
+import { savedRunOf, storeRun } from './run-store';
+import type { SavedRun } from '../coordinator/run-state';
 import { LitElement, css, html } from 'lit';
 import {
   buildRun,
@@ -222,7 +224,11 @@ export class TabswarmCoordinator extends LitElement {
     };
     this.identity ??= tabIdentity('coordinator');
     void this.identity.then(
-      (id) => (this.fingerprint = id.fingerprint),
+      (id) => {
+        this.fingerprint = id.fingerprint;
+        // A reloaded page resumes its room's unfinished run (src/ui/run-store.ts), re-adopting the swarm.
+        void savedRunOf({ room: this.form.room, coordinator: id.fingerprint }).then((saved) => saved && this.start(saved));
+      },
       (e: unknown) => this.store.dispatch({ kind: 'failed', error: `no coordinator key: ${(e as Error).message}` }),
     );
     void lastLedger().then((l) => (this.ledger ??= l));
@@ -230,15 +236,12 @@ export class TabswarmCoordinator extends LitElement {
     if (new URLSearchParams(location.search).get('autostart') === '1') void this.start();
   }
 
-  async start(): Promise<void> {
+  async start(resume?: SavedRun): Promise<void> {
     if (busy(this.snap)) return;
     this.store.dispatch({ kind: 'connecting' });
     try {
       const f = this.form;
-      const res = await fetch(CORPUS_URL);
-      if (!res.ok) throw new Error(`corpus ${CORPUS_URL}: HTTP ${res.status}`);
-      const vocab = CharTokenizer.fromCorpus(await res.text()).vocabSize;
-      const run = runFromForm(f, vocab);
+      const run = resume?.run ?? runFromForm(f, await corpusVocab());
       this.session = await CoordinatorRun.start({
         url: f.signal,
         room: f.room,
@@ -247,6 +250,8 @@ export class TabswarmCoordinator extends LitElement {
         identity: await (this.identity ??= tabIdentity('coordinator')),
         view: this.store,
         log: (s) => console.log(s),
+        resume,
+        onRunState: (text) => storeRun(f.room, text).catch((e: unknown) => console.warn(`run not kept in IndexedDB: ${(e as Error).message}`)),
         onLedger: async (text) => {
           this.ledger = { runId: run.runId, text };
           await storeLedger(run.runId, text).catch((e: unknown) => console.warn(`ledger not kept in IndexedDB: ${(e as Error).message}`));
@@ -395,3 +400,10 @@ export class TabswarmCoordinator extends LitElement {
 }
 
 if (!customElements.get('tabswarm-coordinator')) customElements.define('tabswarm-coordinator', TabswarmCoordinator);
+
+/** The vocabulary size of the run's corpus (fetched). */
+async function corpusVocab(): Promise<number> {
+  const res = await fetch(CORPUS_URL);
+  if (!res.ok) throw new Error(`corpus ${CORPUS_URL}: HTTP ${res.status}`);
+  return CharTokenizer.fromCorpus(await res.text()).vocabSize;
+}
