@@ -260,7 +260,7 @@ export class Coordinator implements Striker {
         this.hello(from, msg.protocol);
         return;
       case 'peer-info':
-        if (msg.checkpoints) this.holdings.announce(from, msg.checkpoints);
+        this.holdings.announce(from, msg.checkpoints ?? []); // what it holds now (a fresh store: nothing)
         this.join(from, msg);
         break;
       case 'checkpoint-saved':
