@@ -5,7 +5,7 @@
 // ignores and a later save of that run removes. One store per peer identity; its operations run one at a time.
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkpointHeaderLength, checkpointHeaderOf, decodeStageCheckpoint, encodeStageCheckpoint } from '../swarm/checkpoint-codec';
 import type { CheckpointRef, CheckpointStore, StageCheckpoint } from '../swarm/checkpoints';
@@ -18,6 +18,33 @@ const STALE_TEMP_MS = 60_000;
 /** The default directory of a peer's checkpoints: ~/.tabswarm/checkpoints/<peer id>/. */
 export function defaultCheckpointDir(peerId: string): string {
   return join(homedir(), '.tabswarm', 'checkpoints', peerId);
+}
+
+/**
+ * `--checkpoint-dir DIR` of `tabswarm peer`: the store, or undefined for `none`. Default: per peer id under
+ * ~/.tabswarm/checkpoints/; for an ephemeral key (no identity to come back with) a temporary directory, `temporary`
+ * (the caller removes it at exit).
+ */
+export function checkpointDirFromFlag(
+  flag: string | undefined,
+  peerId: string,
+  opts: { ephemeral?: boolean; log?: (s: string) => void } = {},
+): { store: CheckpointDir; temporary: boolean } | undefined {
+  if (flag === 'none') return undefined;
+  if (flag !== undefined && flag !== '') return { store: new CheckpointDir(flag, opts.log), temporary: false };
+  if (opts.ephemeral) return { store: new CheckpointDir(join(tmpdir(), `tabswarm-checkpoints-${peerId}`), opts.log), temporary: true };
+  return { store: new CheckpointDir(defaultCheckpointDir(peerId), opts.log), temporary: false };
+}
+
+/** Waits for `save` at most `ms`; says whether it finished (exit paths: a hung disk must not keep a peer alive). */
+export async function boundedSave(save: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([save.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A run id as a directory name: run ids are [A-Za-z0-9_.:-]+; ':' and '.' are escaped so '..' is no path. */

@@ -15,6 +15,8 @@
 //      category, docs/compression.md; ledger: contributor id -> credits, FLOPs of verified work, docs/trust.md).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
@@ -173,6 +175,8 @@ async function startNodeChildren(
   const kids: { id: string; cp: ChildProcess; exited: Promise<number | null> }[] = [];
   const bin = join(repoRoot, 'bin', 'tabswarm.mjs');
   const bad = await adversaryKeyFiles(plan.count);
+  // Each child's own checkpoint directory (docs/resilience.md), all under one temporary directory removed at the end.
+  const ckRoot = await mkdtemp(join(tmpdir(), 'tabswarm-demo-checkpoints-'));
   let k = 0;
   for (let i = 0; i < n; i++) {
     // An attacker: its own key file (so its id is known here) and --attack; the later --key wins.
@@ -190,6 +194,8 @@ async function startNodeChildren(
       coordinator,
       '--key',
       EPHEMERAL_KEY,
+      '--checkpoint-dir',
+      join(ckRoot, id),
       ...(data ? ['--data', data] : []),
       ...(verbose ? ['--verbose'] : []),
       ...attack,
@@ -232,6 +238,7 @@ async function startNodeChildren(
       for (const k of kids) if (k.cp.exitCode === null && k.cp.signalCode === null) k.cp.kill('SIGKILL');
       await Promise.all(kids.map((k) => k.exited));
       bad.cleanup();
+      await rm(ckRoot, { recursive: true, force: true });
     },
   };
 }
