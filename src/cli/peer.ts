@@ -11,6 +11,7 @@ import { parseSlowFactor, type SlowSpec } from '../swarm/slow-compute';
 import { num, parse, required, str, UsageError } from './args';
 import { defaultKeyPath, identityFromFlag } from './key-file';
 import { corpus, exitSoon } from './swarm-common';
+import { boundedSave, checkpointDirFromFlag } from './checkpoint-dir';
 
 export const peerHelp = `tabswarm peer --signal ws://127.0.0.1:8787/ --coordinator FP [flags]   join a swarm as a headless Node contributor
   --coordinator FP   the run's coordinator key fingerprint (64 hex; \`tabswarm coordinator\` prints it)
@@ -18,6 +19,10 @@ export const peerHelp = `tabswarm peer --signal ws://127.0.0.1:8787/ --coordinat
   --key FILE         this peer's key (default ~/.tabswarm/peer.key, created once; its id is the key's);
                      \`--key ephemeral\`: a fresh key (several peers on one machine need one key each)
   --throughput N     skip the join benchmark, announce N tokens/s
+  --checkpoint-dir DIR   where this peer keeps its stage checkpoints (default ~/.tabswarm/checkpoints/<peer id>/;
+                     with \`--key ephemeral\` a temporary one, removed at exit; \`none\`: keep none). Saved every
+                     run.checkpoint.every steps and on SIGTERM/SIGINT; a lost stage or a restarted peer is restored
+                     from them (docs/resilience.md)
   --data public/tinyshakespeare.txt               the run's corpus (must match the coordinator's)
   --verbose          swarm log on stderr
   --coordinator-wait 600   seconds to wait for a coordinator that left (it may come back: \`tabswarm coordinator
@@ -38,6 +43,7 @@ export async function peer(argv: string[]): Promise<number> {
     attack: { type: 'string' },
     'coordinator-wait': { type: 'string' },
     slow: { type: 'string' },
+    'checkpoint-dir': { type: 'string' },
   });
   const url = required(values, 'signal');
   const attack = attackFromFlag(str(values, 'attack'));
@@ -50,6 +56,8 @@ export async function peer(argv: string[]): Promise<number> {
   const peerId = identity.id;
   const say = (s: string) => process.stderr.write(`[peer ${peerId}] ${s}\n`);
   const log = values.verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
+  const ckDir = checkpointDirFromFlag(str(values, 'checkpoint-dir'), peerId, { ephemeral: str(values, 'key') === 'ephemeral', log: say });
+  const checkpoints = ckDir?.store;
   let data: ReturnType<typeof corpus>['data'] | undefined;
   const p = await SwarmPeer.join({
     url,
@@ -67,10 +75,11 @@ export async function peer(argv: string[]): Promise<number> {
     ...(attack ? { attack } : {}),
     coordinatorWaitMs: num(values, 'coordinator-wait', 600, { min: 0.001 }) * 1000,
     ...(slow ? { slow } : {}),
+    ...(checkpoints ? { checkpoints } : {}),
   });
   if (slow) say(`SLOWED: compute ${slow.factor}x slower (tests and demos only)`);
   if (attack) say(`ATTACKING the run: ${formatAttack(attack)} (tests and demos only)`);
-  say(`joined room "${room}" (${Math.round(p.throughput)} tok/s benchmark)`);
+  say(`joined room "${room}" (${Math.round(p.throughput)} tok/s benchmark); checkpoints: ${checkpoints ? checkpoints.dir : 'none'}`);
   const result = await new Promise<{ reason?: string; error?: Error; code?: number }>((resolve) => {
     // The coordinator left and did not come back in time: exit 3 with what happened.
     p.events.on('coordinator-lost', (error) => resolve({ error, code: 3 }));
@@ -89,6 +98,12 @@ export async function peer(argv: string[]): Promise<number> {
     p.signaling.on('close', ({ code, reason }) => resolve({ error: new Error(`signaling connection closed (${code} ${reason})`) }));
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve({ reason: sig }));
   });
+  if (checkpoints && p.runtime) {
+    // Its stage as it is now (best effort, bounded): a restarted peer or a lost stage is restored from it.
+    const saved = await boundedSave(p.saveNow(), 15_000);
+    say(saved ? `checkpoint saved in ${checkpoints.dir}` : 'checkpoint on exit: gave up after 15 s');
+  }
+  if (ckDir?.temporary) await ckDir.store.destroy().catch(() => undefined); // an ephemeral key never comes back for them
   p.close();
   exitSoon(2000);
   if (result.error) {
