@@ -64,15 +64,13 @@ export class CoordinatorWatch {
     const pos = this.o.position();
     if (!pos || this.isWaiting) return;
     const t0 = performance.now();
-    this.o.log?.(`the coordinator of run ${pos.runId} left at step ${pos.step}: waiting up to ${Math.round(this.waitMs / 1000)} s for it`);
+    this.o.log?.(`the coordinator of run ${pos.runId} left at step ${pos.step}: waiting up to ${seconds(this.waitMs)} s for it`);
     this.o.waiting(this.waitMs);
     this.ticker = setInterval(() => this.o.waiting(Math.max(0, this.waitMs - (performance.now() - t0))), 1000);
     this.deadline = setTimeout(() => {
       this.stop();
       const now = this.o.position() ?? pos;
-      this.o.giveUp(
-        new Error(`the coordinator of run ${now.runId} left at step ${now.step} and did not return within ${Math.round(this.waitMs / 1000)} s`),
-      );
+      this.o.giveUp(new Error(`the coordinator of run ${now.runId} left at step ${now.step} and did not return within ${seconds(this.waitMs)} s`));
     }, this.waitMs);
   }
 
@@ -95,3 +93,6 @@ export class CoordinatorWatch {
     for (const off of this.offs.splice(0)) off();
   }
 }
+
+/** ms as seconds for a person: 600 s, 3 s, 0.25 s. */
+const seconds = (ms: number): number => Number((ms / 1000).toFixed(3));
