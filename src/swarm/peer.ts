@@ -514,7 +514,8 @@ export class SwarmPeer {
     return new CoordinatorWatch({
       signaling: this.signaling,
       waitMs,
-      position: () => (this.run && this.runtime && !this.closed ? { runId: this.run.runId, step: this.runtime.stepsDone } : null),
+      position: () =>
+        this.run && this.runtime && !this.closed && this.state !== 'finished' ? { runId: this.run.runId, step: this.runtime.stepsDone } : null,
       reannounce: () => void this.reannounce().catch((e: unknown) => this.log(`re-announce failed: ${String(e)}`)),
       waiting: (leftMs) => {
         if (this.state === 'finished' || this.state === 'closed') return;
