@@ -178,4 +178,87 @@ describe('stage checkpoints', () => {
     expect(bitsEqual(now.params, original.params) && bitsEqual(now.m, original.m) && bitsEqual(now.v, original.v)).toBe(true);
     expect(sw.peers.map((p) => p.refusedTensors.size)).toEqual([0, 0, 0, 0]);
   });
+
+  it('local-steps mode: saved after the outer sync on a sync step, with the outer state and the residual; restored bitwise', async () => {
+    const run = tinyRun(
+      'ckpt-local',
+      4,
+      [
+        [0, 2],
+        [2, 4],
+      ],
+      {
+        steps: 6,
+        M: 4,
+        checkpoint: { every: 3, keep: 3 },
+        compress: {
+          act: { kind: 'fp32' },
+          grad: { kind: 'fp32' },
+          bottleneck: null,
+          sync: { mode: 'local', H: 2, outerLr: 0.7, outerMomentum: 0.9, codec: { kind: 'int8', block: 64, rounding: 'nearest' } },
+        },
+      },
+    );
+    dir = await mkdtemp(join(tmpdir(), 'tabswarm-ckpt-local-'));
+    swarm = await startSwarm(run, 'ckpt-local', { minPeers: 4 });
+    const sw = swarm;
+    const stores = new Map<string, CheckpointDir>();
+    const syncDone = new Map<string, string>(); // `${peer}/${step}` -> params digest after the outer sync
+    const saved: ControlOf<'checkpoint-saved'>[] = [];
+    sw.coordSig.on('control', ({ from, msg }) => {
+      if (msg.type === 'sync-done') syncDone.set(`${from}/${msg.step}`, msg.digest);
+      if (msg.type === 'checkpoint-saved') saved.push(msg);
+    });
+    for (const id of ['l0', 'l1', 'l2', 'l3']) {
+      const store = new CheckpointDir(join(dir, id));
+      stores.set(sw.idOf(id), store);
+      await sw.addPeer(id, 1000, { checkpoints: store });
+    }
+    const reports = await sw.coordinator.finished();
+    expect(reports.filter((r) => r.synced).map((r) => r.step)).toEqual([1, 3, 5]);
+    const done = () => saved.filter((m) => m.step === 6).length >= 4;
+    if (!done()) await whenControl(sw, () => (done() ? true : undefined));
+
+    const at3 = new Map<string, StageCheckpoint>();
+    for (const p of sw.peers) {
+      const store = stores.get(p.peerId)!;
+      const own = (await store.list()).filter((r) => r.stage === p.runtime!.stageIndex);
+      expect(own.map((r) => r.step)).toEqual([6, 3]);
+      const ck6 = (await store.load(own[0]))!;
+      const ck3 = (await store.load(own[1]))!;
+      expect(ck6.outer && ck3.outer).toBeTruthy();
+      // Step 6 ends with a sync: saved after it (the params the sync reported); step 3 does not.
+      expect(digestFloats(ck6.params)).toBe(syncDone.get(`${p.peerId}/5`));
+      expect(ck3.outer!.ef.some((x) => x !== 0)).toBe(true); // a residual of its own, kept
+      at3.set(p.peerId, ck3);
+    }
+
+    const stages = reports[5].members;
+    const ready = new Map<string, string | undefined>();
+    const allReady = whenControl(sw, (from, msg) => {
+      if (msg.type === 'swarm-ready' && msg.epoch === 2000) ready.set(from, msg.digest);
+      return ready.size === 4 ? true : undefined;
+    });
+    const restores = sw.peers.map((p) => ({ peer: p.peerId, stage: p.runtime!.stageIndex, step: 3, digest: at3.get(p.peerId)!.digest }));
+    sw.coordSig.sendControl(
+      { type: 'swarm-members', epoch: 2000, stages, speeds: stages.map((ps) => ps.map(() => 1000)), joins: [], restores, step: 3 },
+      '*',
+    );
+    await allReady;
+    for (const p of sw.peers) {
+      const ck = at3.get(p.peerId)!;
+      expect(ready.get(p.peerId)).toBe(ck.digest);
+      const now = (await p.runtime!.readCheckpointState())!;
+      expect(now.step).toBe(3);
+      const pairs: [Float32Array, Float32Array][] = [
+        [now.params, ck.params],
+        [now.m, ck.m],
+        [now.v, ck.v],
+        [now.outer!.sync, ck.outer!.sync],
+        [now.outer!.mom, ck.outer!.mom],
+        [now.outer!.ef, ck.outer!.ef],
+      ];
+      expect(pairs.map(([a, b]) => bitsEqual(a, b))).toEqual([true, true, true, true, true, true]);
+    }
+  });
 });
