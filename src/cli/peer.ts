@@ -89,10 +89,15 @@ export async function peer(argv: string[]): Promise<number> {
     );
     p.events.on('state-received', ({ from, step, ms }) => say(`copied stage state from ${from} at step ${step} (${ms.toFixed(0)} ms)`));
     p.events.on('error', (e) => say(`error: ${e.message}`));
+    // A stage lost every replica: the coordinator pauses the run until it is restored (docs/resilience.md).
+    p.signaling.on('control', ({ msg }) => {
+      if (msg.type === 'run-state')
+        say(msg.paused ? `run paused at step ${msg.step}: ${msg.reason}` : `run goes on at step ${msg.step} (${msg.reason})`);
+    });
     void p.finished().then(resolve);
     // A broken signaling connection is rejoined (docs/resilience.md): only its final close ends the peer.
-    p.signaling.on('reconnecting', ({ attempt, delayMs, reason }) =>
-      say(`signaling connection lost (${reason}): reconnect attempt ${attempt} in ${Math.round(delayMs)} ms`),
+    p.signaling.on('reconnecting', ({ attempt, delayMs, code, reason }) =>
+      say(`signaling connection lost (${code}${reason ? `: ${reason}` : ''}): reconnect attempt ${attempt} in ${Math.round(delayMs)} ms`),
     );
     p.signaling.on('reconnected', ({ ms }) => say(`signaling reconnected after ${Math.round(ms)} ms`));
     p.signaling.on('close', ({ code, reason }) => resolve({ error: new Error(`signaling connection closed (${code} ${reason})`) }));

@@ -16,6 +16,12 @@ export interface ReconnectOptions {
   /** Bounds of the queue of messages sent while disconnected (defaults 512 messages, 4 MiB). */
   maxQueued: number;
   maxQueuedBytes: number;
+  /**
+   * Control messages sent in the last this-many ms before a break are sent again after the rejoin: a message written
+   * just before the server died is lost with it. Only for a layer that drops duplicates (SignedControl's per-sender
+   * seq: connectSwarm sets 3000); default 0, off.
+   */
+  replayControlMs: number;
 }
 
 export const DEFAULT_RECONNECT: ReconnectOptions = {
@@ -25,6 +31,7 @@ export const DEFAULT_RECONNECT: ReconnectOptions = {
   rejoinGraceMs: 20_000,
   maxQueued: 512,
   maxQueuedBytes: 4 * 1024 * 1024,
+  replayControlMs: 0,
 };
 
 /**

@@ -151,6 +151,8 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
   /** Bumped per socket: events of a socket that is not the current one are ignored. */
   private generation = 0;
   private outage: Outage | null = null;
+  /** Control messages sent straight out in the last replayControlMs (replayed after a break). */
+  private recent: { at: number; msg: Extract<ClientMessage, { type: 'control' }>; to: string[] }[] = [];
   private graceTimer: ReturnType<typeof setTimeout> | null = null;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly outbox: SignalingOutbox;
@@ -352,22 +354,50 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     if (this.closed) throw new SignalingError('closed', 'signaling connection is closed');
     const control = msg.type === 'control';
     const to = this.addressees(msg);
-    // Straight out when connected and nothing for these members waits (their order) and each is in the room or
-    // unknown to us (then the server answers as it always did); otherwise queued per member.
-    const direct = this.outage === null && to.every((id) => !this.outbox.has(id) && (this.present.has(id) || !this.peers.has(id)));
+    // Straight out when the socket is open and nothing for these members waits (their order) and each is in the room
+    // or unknown to us (then the server answers as it always did); otherwise queued per member. A socket that died
+    // but whose close event has not come yet is not open: the message waits for the outage that event starts.
+    const direct = this.isOpen && to.every((id) => !this.outbox.has(id) && (this.present.has(id) || !this.peers.has(id)));
     if (direct) {
-      this.sendNow(JSON.stringify(msg), control);
+      const text = JSON.stringify(msg);
+      this.sendNow(text, control);
+      if (control && this.policy.replayControlMs > 0) this.remember(msg, to);
       return;
     }
-    const entries: OutboxEntry[] = to.map((id) => {
-      // A broadcast waits member by member: each gets its copy when it is back.
-      const text = JSON.stringify(msg.type === 'control' && msg.to === '*' ? { ...msg, to: id } : msg);
-      return { to: id, text, bytes: utf8Length(text), control };
-    });
+    const entries = this.entriesOf(msg, to);
     const why = this.outbox.refusal(entries);
     if (why !== null) throw new SignalingError('queue-full', `cannot queue ${msg.type} while reconnecting: ${why}`);
     this.outbox.push(entries);
     this.flush();
+  }
+
+  /** One outbox entry per member: a broadcast waits member by member, each gets its copy when it is back. */
+  private entriesOf(msg: Extract<ClientMessage, { type: 'signal' | 'control' }>, to: readonly string[]): OutboxEntry[] {
+    const control = msg.type === 'control';
+    return to.map((id) => {
+      const text = JSON.stringify(msg.type === 'control' && msg.to === '*' ? { ...msg, to: id } : msg);
+      return { to: id, text, bytes: utf8Length(text), control };
+    });
+  }
+
+  /** Keeps a control message sent straight out for replayControlMs: the server may die before relaying it. */
+  private remember(msg: Extract<ClientMessage, { type: 'control' }>, to: string[]): void {
+    const now = performance.now();
+    this.recent.push({ at: now, msg, to });
+    while (this.recent.length > 0 && (this.recent.length > this.policy.maxQueued || now - this.recent[0].at > this.policy.replayControlMs))
+      this.recent.shift();
+  }
+
+  /**
+   * The connection broke: the control messages sent in the last replayControlMs may have died with the server, so
+   * they go again after the rejoin, ahead of everything queued since (the layer above drops the copies its members
+   * did get: SignedControl's per-sender seq).
+   */
+  private replayRecent(): void {
+    const since = performance.now() - this.policy.replayControlMs;
+    const entries = this.recent.filter((r) => r.at >= since).flatMap((r) => this.entriesOf(r.msg, r.to));
+    this.recent = [];
+    if (entries.length > 0 && !this.outbox.unshift(entries)) this.info?.(`not replaying ${entries.length} recent control message(s): queue full`);
   }
 
   private sendNow(text: string, control: boolean): void {
@@ -502,6 +532,7 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
     this.clearTimer('grace');
     this.clearTimer('flush');
     this.present.clear();
+    this.replayRecent();
     this.outage = { since: performance.now(), attempts: 0, code, reason, timer: null };
     this.info?.(`signaling connection broke (${code} ${reason}): reconnecting for up to ${Math.round(this.policy.reconnectMs / 1000)} s`);
     this.scheduleAttempt();

@@ -37,6 +37,14 @@ describe('SignalingOutbox', () => {
     expect(box.refusal([entry('c', '')])).toMatch(/messages already wait/);
   });
 
+  it('puts messages to send again ahead of the queue', () => {
+    const box = new SignalingOutbox(4, 1 << 20);
+    box.push([entry('a', 'a3'), entry('b', 'b2')]);
+    expect(box.unshift([entry('a', 'a1'), entry('a', 'a2')])).toBe(true);
+    expect(box.unshift([entry('a', 'a0')])).toBe(false); // bounded like push
+    expect(box.take(() => true, 10).map((e) => e.text)).toEqual(['a1', 'a2', 'a3', 'b2']);
+  });
+
   it('drops the messages of a member that did not come back', () => {
     const box = new SignalingOutbox(100, 1 << 20);
     box.push([entry('a', 'a1'), entry('b', 'b1'), entry('a', 'a2')]);

@@ -56,6 +56,14 @@ export class SignalingOutbox {
     return [...new Set(this.entries.map((e) => e.to))];
   }
 
+  /** Queues `entries` ahead of everything queued (messages to send again first); false, queueing nothing, if they do not fit. */
+  unshift(entries: readonly OutboxEntry[]): boolean {
+    if (this.refusal(entries) !== null) return false;
+    this.entries = [...entries, ...this.entries];
+    for (const e of entries) this.totalBytes += e.bytes;
+    return true;
+  }
+
   has(to: string): boolean {
     return this.entries.some((e) => e.to === to);
   }

@@ -17,6 +17,7 @@ export async function connectSwarm(
   url: string,
   opts: Omit<SignalingConnectOptions<SignedEnvelope>, 'control'> & Pick<SignedControlOptions, 'maxPending'>,
 ): Promise<SwarmSignaling> {
-  const sig = await SignalingClient.connect(url, { ...opts, control: swarmControl });
+  // Replay after a reconnect is safe here: SignedControl drops a copy its receiver already got (per-sender seq).
+  const sig = await SignalingClient.connect(url, { ...opts, control: swarmControl, reconnect: { replayControlMs: 3000, ...opts.reconnect } });
   return new SignedControl(sig, { log: opts.log, maxPending: opts.maxPending });
 }

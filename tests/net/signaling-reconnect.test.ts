@@ -164,7 +164,7 @@ describe('signaling reconnect', () => {
     console.log(`reconnect: outage ${aBack[0].v.ms.toFixed(0)} ms (a), ${N} queued messages each way delivered in order`);
   }, 60_000);
 
-  it('signed control continues across the outage: seq goes on, nothing is dropped as stale', async () => {
+  it('signed control continues across the outage: seq goes on, each message delivered once, replayed copies dropped', async () => {
     const srv = await restartable();
     const room = 'reconnect-signed';
     const base = { room, WebSocket: nodeWebSocket, reconnect: FAST, log: () => undefined };
@@ -189,7 +189,10 @@ describe('signaling reconnect', () => {
     for (let i = 6; i < 9; i++) peer.sendControl(note(i));
     const msgs = await got;
     expect(msgs.map((m) => (m.msg as { detail?: string }).detail)).toEqual([...Array(9).keys()].map((i) => `m${i}`));
-    expect(Object.values(coord.drops).reduce((a, b) => a + b, 0)).toBe(0);
+    // The three sent just before the outage were replayed after it (connectSwarm's replayControlMs): the copies the
+    // coordinator had already got are dropped by seq, nothing else is.
+    expect(coord.drops['stale-seq']).toBeLessThanOrEqual(3);
+    expect(Object.values(coord.drops).reduce((a, b) => a + b, 0)).toBe(coord.drops['stale-seq']);
   }, 30_000);
 
   it('an open data channel stays up through the outage, and a new link is negotiated after the rejoin', async () => {
