@@ -305,6 +305,7 @@ export class Coordinator implements Striker {
         break;
       case 'status':
         if (msg.state === 'error') this.log(`${from} reports an error: ${msg.detail ?? ''}`);
+        this.restorer.onStatus(from, msg);
         break;
       case 'link-down':
         this.liveness.linkDown(from, msg.peer, msg.reason);
@@ -615,15 +616,21 @@ export class Coordinator implements Striker {
         '*',
       );
       this.events.emit('membership', { epoch, stages: ep.stages, joins: [...ep.joins.map((j) => j.peer), ...ep.restores.map((r) => r.peer)] });
+      this.restorer.watch(ep);
       try {
         await this.waitFor(
           () => everyone.every((p) => !this.isAlive(p) || this.ready.get(p) === epoch),
-          () => (everyone.some((p) => !this.isAlive(p)) ? 'a member vanished while linking up' : null),
+          () => (everyone.some((p) => !this.isAlive(p)) ? 'a member vanished while linking up' : this.restorer.failure()),
           readyMs,
           `waiting for swarm-ready of epoch ${epoch}`,
         );
       } catch (err) {
         if (!(err instanceof Restart)) throw err;
+        // A failed restore or join (e.g. a damaged checkpoint): not a member; it joins again by a transfer.
+        for (const p of this.restorer.takeFailed()) {
+          const rec = this.peers.get(p);
+          if (rec?.alive) rec.state = 'assigned';
+        }
         for (const p of everyone) {
           if (this.isAlive(p) && this.ready.get(p) !== epoch && /no progress/.test(err.message)) {
             this.log(`${p} did not report ready for epoch ${epoch}: dropped`);
@@ -904,14 +911,18 @@ export class Coordinator implements Striker {
   /** Resuming: waits for the claims (every saved member back, or adoptWaitMs), then goes on where the plan says. */
   private async adopt(a: Adoption): Promise<void> {
     const waitMs = this.opts.adoptWaitMs ?? 15_000;
-    const t0 = performance.now();
-    const timer = setTimeout(() => this.wake(), waitMs);
+    // A flag, not a clock comparison: a timer may fire a little before performance.now() says it is due.
+    let waited = false;
+    const timer = setTimeout(() => {
+      waited = true;
+      this.wake();
+    }, waitMs);
     this.log(`resuming run ${this.run.runId} at step ${this.step}: asking the swarm to re-announce`);
     this.reannounce();
     try {
       await this.waitFor(
         // Past the wait, a stage nobody claims is a lost stage: restored from checkpoints (stage-restore.ts).
-        () => (a.plan() !== null && a.allBack()) || (performance.now() - t0 >= waitMs && a.plan(true) !== null),
+        () => (a.plan() !== null && a.allBack()) || (waited && a.plan(true) !== null),
         () => null,
         Number.POSITIVE_INFINITY,
         'waiting for the swarm to re-announce',
@@ -986,7 +997,12 @@ export class Coordinator implements Striker {
       },
       establish: (plan) => this.establish(this.opts.readyTimeoutMs ?? 60_000, plan),
       waitUntil: async (done, deadline, what) => {
-        const timer = setTimeout(() => this.wake(), Math.max(0, deadline - performance.now()));
+        // A timer may fire a little before performance.now() reaches the deadline: re-armed until it has.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const arm = () => {
+          timer = setTimeout(() => (performance.now() >= deadline ? this.wake() : arm()), Math.max(1, Math.ceil(deadline - performance.now())));
+        };
+        arm();
         try {
           await this.waitFor(
             () => done() || performance.now() >= deadline,

@@ -233,34 +233,39 @@ describe('stage loss', () => {
     c.close();
   });
 
-  it('a restore that reports another digest is not taken: planned again, the peer joins from a copy instead', async () => {
-    const plane = new FakePlane();
-    const r = run(6, 2);
-    const c = new Coordinator(plane, { run: r, minPeers: 2 });
-    const sw = new Swarm(plane, r);
-    sw.intercept = (msg) => {
-      if (msg.type === 'step-begin' && msg.step === 4 && !sw.dead.has('b') && !plane.ofType('run-state').length) {
-        sw.kill('b');
-        return true;
-      }
-      // b's checkpoint is damaged: it reports something else after loading it.
-      if (msg.type === 'swarm-members' && msg.restores?.some((x) => x.peer === 'b')) {
-        for (const p of msg.stages.flat()) plane.from(p, { type: 'swarm-ready', epoch: msg.epoch, ...(p === 'b' ? { digest: 'damaged' } : {}) });
-        return true;
-      }
-      return false;
-    };
-    c.events.on('paused', () => sw.announce('b'));
-    sw.announce('a');
-    sw.announce('b');
-    const reports = await c.finished();
-    const members = plane.ofType('swarm-members');
-    // b's own step-4 checkpoint first; then the custodian a's copy of stage 1 at step 4 (custody after step 4).
-    expect(members.find((m) => m.restores?.some((x) => x.peer === 'b'))).toMatchObject({ step: 4 });
-    expect(members.at(-1)).toMatchObject({ joins: [{ peer: 'b', stage: 1, source: 'a', checkpoint: 4 }], step: 4 });
-    expect(reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4, 5]);
-    c.close();
-  });
+  it.each(['reports another digest', 'fails'] as const)(
+    'a restore that %s is not taken: planned again, the peer joins from a copy instead',
+    async (how) => {
+      const plane = new FakePlane();
+      const r = run(6, 2);
+      const c = new Coordinator(plane, { run: r, minPeers: 2 });
+      const sw = new Swarm(plane, r);
+      sw.intercept = (msg) => {
+        if (msg.type === 'step-begin' && msg.step === 4 && !sw.dead.has('b') && !plane.ofType('run-state').length) {
+          sw.kill('b');
+          return true;
+        }
+        // b's checkpoint is damaged: it reports something else after loading it.
+        if (msg.type === 'swarm-members' && msg.restores?.some((x) => x.peer === 'b')) {
+          for (const p of msg.stages.flat())
+            if (p === 'b' && how === 'fails') plane.from(p, { type: 'status', state: 'error', detail: 'checkpoint damaged' });
+            else plane.from(p, { type: 'swarm-ready', epoch: msg.epoch, ...(p === 'b' ? { digest: 'damaged' } : {}) });
+          return true;
+        }
+        return false;
+      };
+      c.events.on('paused', () => sw.announce('b'));
+      sw.announce('a');
+      sw.announce('b');
+      const reports = await c.finished();
+      const members = plane.ofType('swarm-members');
+      // b's own step-4 checkpoint first; then the custodian a's copy of stage 1 at step 4 (custody after step 4).
+      expect(members.find((m) => m.restores?.some((x) => x.peer === 'b'))).toMatchObject({ step: 4 });
+      expect(members.at(-1)).toMatchObject({ joins: [{ peer: 'b', stage: 1, source: 'a', checkpoint: 4 }], step: 4 });
+      expect(reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4, 5]);
+      c.close();
+    },
+  );
 
   it('a reloaded peer holding the current checkpoint of its stage restores it instead of a transfer', async () => {
     const plane = new FakePlane();

@@ -56,6 +56,9 @@ export class StageRestorer {
   /** stateDigest of (stage, step) as a member of the stage reported it in checkpoint-saved: what a reload must match. */
   private readonly saved = new Map<string, string>();
   private readonly readyDigest = new Map<string, string | undefined>();
+  /** The epoch being established and the peers of it whose restore or join failed (they reported an error). */
+  private watching: EpochPlan | null = null;
+  private readonly failed = new Set<string>();
   /** Per step: the first attempt a re-run may use (above every attempt used before a rollback). */
   private readonly floors = new Map<number, number>();
   readonly custody: CustodyRota;
@@ -84,6 +87,34 @@ export class StageRestorer {
 
   onReady(from: string, msg: ControlOf<'swarm-ready'>): void {
     this.readyDigest.set(from, msg.digest);
+  }
+
+  /** A peer's error while the epoch it restores or joins in is being established: that epoch failed. */
+  onStatus(from: string, msg: ControlOf<'status'>): void {
+    if (msg.state === 'error' && this.watching?.expect.has(from)) this.failed.add(from);
+  }
+
+  /** The epoch `ep` is announced: its restores and joins are watched for errors until the next one. */
+  watch(ep: EpochPlan): void {
+    this.watching = ep;
+    this.failed.clear();
+  }
+
+  /** Why the watched epoch failed (a peer reported an error during its restore or join), or null. */
+  failure(): string | null {
+    const p = [...this.failed][0];
+    return p === undefined ? null : `${p} failed its restore or join`;
+  }
+
+  /** The peers whose restore or join failed; a failed restore's checkpoint is forgotten (it will not be planned again). */
+  takeFailed(): string[] {
+    const out = [...this.failed];
+    for (const p of out) {
+      const r = this.watching?.restores.find((x) => x.peer === p);
+      if (r) this.host.holdings.drop(p, r.stage, r.step);
+    }
+    this.failed.clear();
+    return out;
   }
 
   /** After a completed step (the step counter moved to `step`): custody's turn, if due. */
