@@ -38,7 +38,8 @@ ${runFlagsHelp}
                                  it (restored, maybe rolling the run back); after this many seconds without a copy
                                  the run fails (docs/resilience.md "Stage loss")
   --ledger FILE                  write the signed contribution ledger after every step (\`tabswarm ledger verify\`)
-  --state FILE                   save the run after every step (default ~/.tabswarm/runs/<room>.json; atomic rename)
+  --state FILE                   save the run after every step (default ~/.tabswarm/runs/<room>.json; atomic rename;
+                                 \`none\`: never; with --key ephemeral the default is none)
   --resume                       resume the run saved in --state (same --key, same --room): re-adopt its running
                                  swarm and go on from its step (the run flags are the saved run's; docs/resilience.md)
   --verbose                      coordinator log on stderr`;
@@ -79,8 +80,11 @@ export async function coordinator(argv: string[]): Promise<number> {
   const log = values.verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
   const identity = await identityFromFlag(str(values, 'key'), defaultKeyPath('coordinator'), (s) => process.stderr.write(`[coordinator] ${s}\n`));
   const token = str(values, 'token');
-  const statePath = str(values, 'state') ?? defaultStatePath(room);
-  const resume = values.resume ? await readStateFile(statePath, { room, coordinator: identity.fingerprint }) : undefined;
+  // An ephemeral key can never come back for its saved run: without --state it saves nothing (`--state none`: never).
+  const stateFlag = str(values, 'state');
+  const statePath = stateFlag === 'none' ? null : (stateFlag ?? (str(values, 'key') === 'ephemeral' ? null : defaultStatePath(room)));
+  if (values.resume && !statePath) throw new UsageError('--resume needs a saved run: give --state FILE and the --key that ran it');
+  const resume = values.resume && statePath ? await readStateFile(statePath, { room, coordinator: identity.fingerprint }) : undefined;
   if (resume && resume.run.model.vocab_size !== tokenizer.vocabSize)
     throw new Error(`--resume: the saved run's vocabulary (${resume.run.model.vocab_size}) is not --data's (${tokenizer.vocabSize})`);
   const run = resume?.run ?? flagRun;
@@ -108,7 +112,7 @@ export async function coordinator(argv: string[]): Promise<number> {
     restoreWaitMs: num(values, 'restore-wait', 600, { min: 0 }) * 1000,
     onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
     resume,
-    onRunState: (text) => writeStateFile(statePath, text),
+    onRunState: statePath ? (text) => writeStateFile(statePath, text) : undefined,
   });
   // A pause is news even without --verbose: the run waits for a copy of a lost stage.
   session.coordinator.events.on('paused', (e) => process.stderr.write(`[coordinator] run paused at step ${e.step}: ${e.reason}\n`));

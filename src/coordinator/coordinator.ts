@@ -460,16 +460,16 @@ export class Coordinator implements Striker {
     if (rerun) throw new Restart(rerun);
   }
 
-  /**
-   * Live rebalancing after a completed step (docs/resilience.md): record its timings, and maybe move one member of
-   * an over-served stage to the bottleneck. The moved peer is 'assigned' to its new stage (out of the old one's
-   * membership) and joins it at the next membership with a state transfer from a live replica.
-   */
   /** Live rebalancing: each stage's measured load (ms per replica, median of the last steps), null until known. */
   stageLoads(): (number | null)[] {
     return this.balancer.loads();
   }
 
+  /**
+   * Live rebalancing after a completed step (docs/resilience.md): record its timings, and maybe move one member of
+   * an over-served stage to the bottleneck. The moved peer is 'assigned' to its new stage (out of the old one's
+   * membership) and joins it at the next membership with a state transfer from a live replica.
+   */
   private rebalanceAfter(report: StepReport): void {
     const attempt = report.attempts - 1;
     const timings = new Map<string, StepTiming>();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashKeys } from '../model/data';
-import { pickWeighted, RttRouter } from './rtt-router';
+import { pickWeighted, RTT_ALPHA, RTT_EXPLORE, RttRouter } from './rtt-router';
 
 const speeds: Record<string, number> = { a: 100, b: 300, c: 100 };
 const speed = (p: string) => speeds[p] ?? 1;
@@ -8,13 +8,13 @@ const none = () => 0;
 
 describe('RttRouter', () => {
   it('before any measurement: the speeds over (1 + queue), as the join benchmark says', () => {
-    const r = new RttRouter();
+    const r = new RttRouter(RTT_ALPHA, 0);
     expect(r.weights(['a', 'b'], speed, none, 0)).toEqual([100, 300]);
     expect(r.weights(['a', 'b'], speed, (p) => (p === 'b' ? 2 : 0), 0)).toEqual([100, 100]);
   });
 
   it('measured: 1 / EWMA of the round trips over (1 + queue)', () => {
-    const r = new RttRouter(0.5);
+    const r = new RttRouter(0.5, 0);
     r.sent('a', 0, 0);
     expect(r.back('a', 0, 100)).toBe(100);
     r.sent('a', 1, 1000);
@@ -28,7 +28,7 @@ describe('RttRouter', () => {
   });
 
   it('a gradient from another peer than the one the microbatch went to, or twice, is no sample', () => {
-    const r = new RttRouter();
+    const r = new RttRouter(RTT_ALPHA, 0);
     r.sent('a', 0, 0);
     expect(r.back('b', 0, 10)).toBeNull();
     expect(r.back('a', 0, 10)).toBe(10);
@@ -37,7 +37,7 @@ describe('RttRouter', () => {
   });
 
   it('a candidate not measured yet gets the round trip its speed implies relative to the measured ones', () => {
-    const r = new RttRouter();
+    const r = new RttRouter(RTT_ALPHA, 0);
     r.sent('a', 0, 0);
     r.back('a', 0, 90); // a: speed 100, 90 ms; b (speed 300) is estimated at 30 ms, c (speed 100) at 90 ms
     const [wa, wb, wc] = r.weights(['a', 'b', 'c'], speed, none, 1000);
@@ -47,7 +47,7 @@ describe('RttRouter', () => {
   });
 
   it('a microbatch held longer than the average counts as the round trip: a frozen replica stops attracting work', () => {
-    const r = new RttRouter();
+    const r = new RttRouter(RTT_ALPHA, 0);
     r.sent('a', 0, 0);
     r.back('a', 0, 100);
     r.sent('b', 1, 0);
@@ -57,13 +57,41 @@ describe('RttRouter', () => {
     expect(at(1050)).toEqual([0.01, 0.01]); // 50 ms out: within its average
     const [wa, wb] = at(11_000); // 10 s out
     expect(wa).toBeCloseTo(0.01);
-    expect(wb).toBeCloseTo(1 / 10_000);
+    // 1 / 10 s, raised to the exploration floor: a share of the total weight every candidate keeps
+    expect(wb).toBeCloseTo((RTT_EXPLORE / 2) * (0.01 + 1 / 10_000), 8);
+    expect(wb / (wa + wb)).toBeLessThan(RTT_EXPLORE);
     r.begin(); // a new attempt: nothing in flight, the averages stay
     expect(at(20_000)).toEqual([0.01, 0.01]);
   });
 
+  it("a peer's first round trip is its warm-up (pipeline compiles): it does not count", () => {
+    const r = new RttRouter(); // warm-up of one sample
+    r.sent('a', 0, 0);
+    expect(r.back('a', 0, 5000)).toBe(5000); // compiling
+    expect(r.rtt('a')).toBeUndefined();
+    r.sent('a', 1, 6000);
+    r.back('a', 1, 6100);
+    expect(r.rtt('a')).toBe(100);
+  });
+
+  it('a replica with an inflated average keeps a floor share and wins its share back once measured again', () => {
+    const r = new RttRouter(0.5, 0);
+    r.sent('a', 0, 0);
+    r.back('a', 0, 100);
+    r.sent('b', 1, 0);
+    r.back('b', 1, 10_000); // one bad sample
+    const w = r.weights(['a', 'b'], speed, none, 20_000);
+    expect(w[1] / (w[0] + w[1])).toBeGreaterThan((RTT_EXPLORE / 2) * 0.9); // the floor is a share of the weights before it
+    for (let k = 0; k < 12; k++) {
+      r.sent('b', 10 + k, 0);
+      r.back('b', 10 + k, 100);
+    }
+    const [wa, wb] = r.weights(['a', 'b'], speed, none, 20_000);
+    expect(wb / wa).toBeGreaterThan(0.9);
+  });
+
   it('routes deterministically given the weights, and by the weights over many microbatches', () => {
-    const r = new RttRouter();
+    const r = new RttRouter(RTT_ALPHA, 0);
     r.sent('a', 0, 0);
     r.back('a', 0, 100);
     r.sent('b', 1, 0);

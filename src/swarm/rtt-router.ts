@@ -10,12 +10,25 @@
 /** Smoothing of the round-trip average: each new sample weighs this much. */
 export const RTT_ALPHA = 0.3;
 
+/**
+ * Share of the total weight every candidate keeps at least (split evenly): a replica whose average was inflated
+ * (a slow first microbatch while it compiled its pipelines, a hiccup) still gets some work, so it is measured again
+ * and can win its share back; without a floor one bad sample starves it for the rest of the run.
+ */
+export const RTT_EXPLORE = 0.2;
+
 export class RttRouter {
   private readonly ewma = new Map<string, number>();
+  /** Round trips seen per peer: the first one is its warm-up (pipeline compiles) and does not count. */
+  private readonly samples = new Map<string, number>();
   /** Microbatches of the current attempt whose activations are out: where and since when. */
   private readonly out = new Map<number, { peer: string; at: number }>();
 
-  constructor(private readonly alpha = RTT_ALPHA) {}
+  /** `warmup`: round trips per peer that do not count (its first microbatches include its pipeline compiles). */
+  constructor(
+    private readonly alpha = RTT_ALPHA,
+    private readonly warmup = 1,
+  ) {}
 
   /** A new attempt: nothing is in flight (the averages stay). */
   begin(): void {
@@ -33,6 +46,9 @@ export class RttRouter {
     if (!o || o.peer !== peer) return null;
     this.out.delete(mb);
     const rtt = Math.max(0, now - o.at);
+    const n = (this.samples.get(peer) ?? 0) + 1;
+    this.samples.set(peer, n);
+    if (n <= this.warmup) return rtt;
     const prev = this.ewma.get(peer);
     this.ewma.set(peer, prev === undefined ? rtt : prev + this.alpha * (rtt - prev));
     return rtt;
@@ -62,11 +78,13 @@ export class RttRouter {
     let work = 0; // mean of rtt x speed over the measured: the round trip per unit of speed
     for (const p of measured) work += (this.ewma.get(p) ?? 0) * sp(p);
     work /= measured.length;
-    return candidates.map((p) => {
+    const w = candidates.map((p) => {
       const base = this.ewma.get(p) ?? work / sp(p);
       const rtt = Math.max(base, this.waiting(p, now), 1e-3);
       return 1 / rtt / (1 + queue(p));
     });
+    const floor = (RTT_EXPLORE / candidates.length) * w.reduce((a, b) => a + b, 0);
+    return w.map((x) => Math.max(x, floor));
   }
 }
 

@@ -104,7 +104,7 @@ describe('swarm churn', () => {
         [0, 2],
         [2, 4],
       ],
-      { steps: 3 },
+      { steps: 4 },
     );
     swarm = await startSwarm(run, 'churn-last', { minPeers: 4 });
     const sw = swarm;
@@ -112,18 +112,22 @@ describe('swarm churn', () => {
     const l3 = sw.peers[3];
     let killedAt: { step: number; mb: number } | undefined;
     (await whenAssigned(l3)).events.on('backward', (ev) => {
-      if (ev.step !== 1 || killedAt) return;
-      killedAt = ev; // it has computed a microbatch's loss and gradient of step 1: its contribution dies with it
+      // Routing follows measured round trips, so which step first sends l3 a microbatch is not fixed: the first after step 0.
+      if (ev.step < 1 || killedAt) return;
+      killedAt = ev; // it has computed a microbatch's loss and gradient: its contribution dies with it
       setTimeout(() => l3.close(), 0);
     });
     const reports = await sw.coordinator.finished();
     console.log(
       `churn-last: killed l3 at step ${killedAt?.step} mb ${killedAt?.mb}; steps ${reports.map((r) => `${r.step}:${r.attempts}x ${r.ms.toFixed(0)}ms`).join(' ')}`,
     );
-    expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
-    expect(reports[1].attempts).toBe(2);
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+    const k = killedAt?.step ?? -1;
+    expect(k, 'l3 computed no microbatch in steps 1-2').toBeGreaterThanOrEqual(1);
+    expect(k).toBeLessThanOrEqual(2);
+    expect(reports[k].attempts).toBe(2);
     const [l0, l1, l2] = sw.peers.map((p) => p.peerId);
-    expect(reports[2].members).toEqual([[l0, l2], [l1]]);
+    expect(reports[3].members).toEqual([[l0, l2], [l1]]);
     const ref = await reference(run);
     cleanups.push(() => ref.rt.destroy());
     const cmp = await compareToReference(
