@@ -56,7 +56,7 @@ const fmtSteps = (reports: StepReport[]) =>
 describe('live rebalancing', () => {
   it('moves a peer of stage 0 to stage 1 when stage 1 is made 2x slow; it copies the state and trains; parity', async () => {
     // 8 microbatches a step: longer steps, so one hiccup of the shared machine weighs less in a step's load.
-    const { run, sw, slow, byStage } = await sixPeers('rebalance', 12, 8);
+    const { run, sw, slow, byStage } = await sixPeers('rebalance', 20, 8);
     expect(byStage.map((m) => m.length)).toEqual([3, 3]);
     const SLOW_AFTER = 1; // steps 2.. run with a slow stage 1
     const moves: CoordinatorEvents['moved'][] = [];
@@ -97,9 +97,10 @@ describe('live rebalancing', () => {
     expect(moves[0]).toMatchObject({ from: 0, to: 1 });
     expect(byStage[0].map((p) => p.peerId)).toContain(moves[0].peerId);
     expect(movedAtStep).toBeGreaterThan(SLOW_AFTER);
-    // Within a few steps of the slowdown: the run's first step is never a sample, 3 are; a loaded machine may hide
-    // the slowdown in a step or two (the loads are wall-clock ms), so up to 7.
-    expect(movedAtStep).toBeLessThanOrEqual(SLOW_AFTER + 7);
+    // Within a few steps of the slowdown: the run's first step is never a sample, 3 are. Usually 2-3 steps; but the
+    // loads are wall-clock ms of 6 peers sharing 2 cores, and a loaded machine has hidden the slowdown for up to 9
+    // steps (measured 1.4-1.6x instead of 2x), so the run is long enough (steps are ~0.25 s) and the bound is 15.
+    expect(movedAtStep).toBeLessThanOrEqual(SLOW_AFTER + 15);
     // The moved peer holds stage 1, trained in the later steps, and is bitwise its new twins' equal.
     expect(moved?.runtime?.stageIndex).toBe(1);
     expect(joinedAt).toBe(movedAtStep + 1);
