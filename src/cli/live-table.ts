@@ -59,6 +59,7 @@ export function renderTable(v: RunView, title = 'swarm'): string[] {
         `${lpad(String(r.microbatches), 5)} ${lpad(r.throughput ? r.throughput.toFixed(0) : '-', 11)}${detail}`,
     );
   }
+  if (v.paused) lines.push(`  PAUSED at step ${v.paused.step}: ${v.paused.reason}`);
   if (v.note) lines.push(`  ${v.note}`);
   return lines;
 }
@@ -81,6 +82,11 @@ export class LiveTable {
       if (this.tty || this.stopped) return; // TTY: the timer redraws
       if (input.kind === 'step') this.out.write(stepLine(view, input.report) + '\n');
       else if (input.kind === 'restart') this.out.write(`  ${view.note}\n`);
+      // Stage loss, frozen peers and moves are news in a log too (docs/resilience.md): the view's event line.
+      else if (input.kind === 'paused' || input.kind === 'resumed' || input.kind === 'frozen' || input.kind === 'moved') {
+        const e = view.events[view.events.length - 1];
+        if (e) this.out.write(`  ${e.text}\n`);
+      }
     });
     if (this.tty) this.timer = setInterval(() => this.draw(), 500);
   }
