@@ -41,6 +41,11 @@ if (only.includes('byzantine')) {
   const { benchByzantine } = await import('./byzantine');
   results.byzantine = await benchByzantine();
 }
+if (only.includes('resilience')) {
+  // Not part of a plain `npm run bench` (child processes, ~15 min with 3 reps): `npm run bench -- resilience`.
+  const { benchResilience } = await import('./resilience');
+  results.resilience = await benchResilience();
+}
 if (want('net')) {
   const { benchNet } = await import('./net');
   results.net = await benchNet();
