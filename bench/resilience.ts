@@ -67,7 +67,7 @@ async function finished(c: Coordinator, kids: Proc[], limitMs = RUN_LIMIT_MS - 2
     const logs = kids.map(
       (k, i) => `--- child ${i} (${peerIdOf(k) ?? '?'}) ${k.cp.exitCode ?? k.cp.signalCode ?? 'running'}:\n${k.err().slice(-1500)}`,
     );
-    throw new Error(`${err instanceof Error ? err.message : String(err)}; coordinator at step ${c.step}\n${logs.join('\n')}`);
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; coordinator at step ${c.step}\n${logs.join('\n')}`, { cause: err });
   }
 }
 
