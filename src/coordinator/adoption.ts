@@ -25,6 +25,8 @@ export interface ResumeState {
   digests: (string | null)[];
   holdings: { peer: string; checkpoints: CheckpointRef[] }[];
   reports: StepReport[];
+  /** Write-ahead: the report of step `step`, saved before its update went out (null/absent: none in flight). */
+  applying?: StepReport | null;
   strikes: { peer: string; strikes: number }[];
   evicted: string[];
 }

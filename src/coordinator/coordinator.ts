@@ -554,12 +554,14 @@ export class Coordinator implements Striker {
         }
         try {
           const report = await this.runStep(this.step, attempt, members);
+          this.applying = null;
           this.reports.push(report);
           this.events.emit('step', report);
           this.rebalanceAfter(report);
           break;
         } catch (err) {
           this.liveness.unwatch();
+          this.applying = null;
           if (!(err instanceof Restart)) throw err;
           attempt++;
           this.log(`step ${this.step}: ${err.message}; re-running as attempt ${attempt}`);
@@ -725,6 +727,7 @@ export class Coordinator implements Striker {
     const [gradNorm, scale] = [norms[0], scales[0]];
     const lr = learningRate(step, this.run.schedule);
     this.liveness.unwatch();
+    await this.writeAhead(step, attempt, members, { lr, gradNorm, scale, t0 });
     this.cp.sendControl(local ? { type: 'step-apply', step, attempt, scale, lr, scales } : { type: 'step-apply', step, attempt, scale, lr }, '*');
     // The update is out: from here a vanished member just stops counting.
     await this.waitFor(
@@ -859,6 +862,48 @@ export class Coordinator implements Striker {
   private adoption: Adoption | null = null;
   /** The first attempt of the next step (above every attempt a re-adopted member claimed). */
   private firstAttempt = 0;
+  /** Resuming: the saved run's write-ahead report (the step whose update had gone out), recovered by adopt(). */
+  private resumeApplying: StepReport | null = null;
+  /**
+   * Write-ahead of the saved run (src/coordinator/run-saver.ts): awaited with the step's report before its update goes
+   * out, so a coordinator gone after that point still has the report of a step its peers applied.
+   */
+  onApplying: ((report: StepReport) => Promise<void>) | null = null;
+  /** The report of the step whose update went out and is not confirmed yet (saveState's `applying`). */
+  private applying: StepReport | null = null;
+
+  private async writeAhead(step: number, attempt: number, members: string[][], f: { lr: number; gradNorm: number; scale: number; t0: number }) {
+    let lossSum = 0;
+    for (let mb = 0; mb < this.run.M; mb++) lossSum += this.lossOf(mb) ?? Number.NaN;
+    const { lr, gradNorm, scale, t0 } = f;
+    const local = localSyncOf(this.run);
+    const report: StepReport = {
+      step,
+      attempts: attempt + 1,
+      loss: lossSum / this.run.M,
+      lr,
+      gradNorm,
+      scale,
+      members,
+      replicasAgree: true,
+      ...(local ? { synced: isSyncStep(step, local.H, this.run.steps) } : {}),
+      ms: performance.now() - t0,
+    };
+    this.applying = report;
+    await this.onApplying?.(report).catch((err: unknown) =>
+      this.log(`step ${step}: write-ahead failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  }
+
+  /** Resumed past a step whose update went out before the save of its report: that report, from the write-ahead. */
+  private recoverApplied(step: number): void {
+    const r = this.resumeApplying;
+    this.resumeApplying = null;
+    if (!r || r.step + 1 !== step || this.reports.some((x) => x.step === r.step)) return;
+    this.log(`step ${r.step}'s update was applied before the coordinator left: its report recovered from the write-ahead`);
+    this.reports.push(r);
+    this.events.emit('step', r);
+  }
 
   private restore(r: ResumeState): void {
     this.step = r.step;
@@ -866,6 +911,7 @@ export class Coordinator implements Striker {
     this.reports.push(...r.reports);
     this.strikeBook.restore(r.strikes, r.evicted);
     this.holdings.restore(r.holdings.map((h) => [h.peer, h.checkpoints] as const));
+    this.resumeApplying = r.applying ?? null;
     this.adoption = new Adoption({
       runId: this.run.runId,
       stages: this.run.stages.length,
@@ -943,6 +989,7 @@ export class Coordinator implements Striker {
     this.step = plan.step;
     this.firstAttempt = plan.attempt;
     this.adoption = null;
+    this.recoverApplied(plan.step);
     this.log(`re-adopted ${plan.members.size} member(s) at step ${plan.step}, ${plan.joiners.size} joining from them; attempt ${plan.attempt} next`);
     this.events.emit('adopted', { step: plan.step, attempt: plan.attempt, members: [...plan.members.keys()], joiners: [...plan.joiners.keys()] });
   }
@@ -964,6 +1011,7 @@ export class Coordinator implements Striker {
       digests,
       holdings: this.holdings.entries().map(([peer, checkpoints]) => ({ peer, checkpoints })),
       reports: [...this.reports],
+      applying: this.applying,
       strikes: this.strikeBook.entries(),
       evicted: this.strikeBook.evictedIds,
     };

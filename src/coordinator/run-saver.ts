@@ -19,7 +19,7 @@ export interface RunSaverOptions {
 
 export function attachRunSaver(o: RunSaverOptions): { off: Unsubscribe; flushed: () => Promise<void> } {
   let chain: Promise<void> = Promise.resolve();
-  const off = o.coordinator.events.on('step', () => {
+  const save = (): Promise<void> => {
     // The state now (the next step may start before the ledger's signature is made).
     const state = o.coordinator.saveState();
     const savedAt = new Date().toISOString();
@@ -30,6 +30,17 @@ export function attachRunSaver(o: RunSaverOptions): { off: Unsubscribe; flushed:
         await o.write(encodeSavedRun({ ...saved, ...state, ledger: text === null ? null : { text }, savedAt }));
       })
       .catch((err: unknown) => o.log?.(`[coordinator] saving the run failed: ${err instanceof Error ? err.message : String(err)}`));
-  });
-  return { off, flushed: () => chain };
+    return chain;
+  };
+  const off = o.coordinator.events.on('step', () => void save());
+  // Write-ahead: saved (with the step's report as `applying`) before each step's update goes out, so a coordinator
+  // gone between the update and its report's save still has the report of the step its peers applied.
+  o.coordinator.onApplying = save;
+  return {
+    off: () => {
+      off();
+      if (o.coordinator.onApplying === save) o.coordinator.onApplying = null;
+    },
+    flushed: () => chain,
+  };
 }

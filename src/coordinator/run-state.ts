@@ -51,6 +51,8 @@ const savedRunSchema = z.strictObject({
   digests: z.array(z.string().max(64).nullable()).max(256),
   holdings: z.array(z.strictObject({ peer: peerIdSchema, checkpoints: z.array(checkpointRefSchema).max(64) })).max(65_536),
   reports: z.array(reportSchema).max(10_000_000),
+  /** Write-ahead: the report of step `step`, saved before its update went out (null/absent: none in flight). */
+  applying: reportSchema.nullable().optional(),
   strikes: z.array(z.strictObject({ peer: peerIdSchema, strikes: count.min(1) })).max(65_536),
   evicted: z.array(peerIdSchema).max(65_536),
   /** The ledger's latest signed export (null: nothing credited yet). */
@@ -61,9 +63,10 @@ const savedRunSchema = z.strictObject({
 type SavedRunJson = z.infer<typeof savedRunSchema>;
 
 /** A saved run, checked: its run config parsed, its reports as StepReports, its ledger verified. */
-export interface SavedRun extends Omit<SavedRunJson, 'run' | 'reports' | 'ledger'> {
+export interface SavedRun extends Omit<SavedRunJson, 'run' | 'reports' | 'ledger' | 'applying'> {
   run: RunConfig;
   reports: StepReport[];
+  applying?: StepReport | null;
   /** The ledger export's text (written back as it is) and its verified document. */
   ledger: { text: string; doc: LedgerDocument } | null;
 }
@@ -78,21 +81,25 @@ const nullable = (x: number): number | null => (Number.isFinite(x) ? x : null);
 const nan = (x: number | null): number => x ?? Number.NaN;
 
 /** The saved run's text (JSON and a newline). */
+const reportJson = (r: StepReport): SavedRunJson['reports'][number] => ({
+  step: r.step,
+  attempts: r.attempts,
+  loss: nullable(r.loss),
+  lr: nullable(r.lr),
+  gradNorm: nullable(r.gradNorm),
+  scale: nullable(r.scale),
+  members: r.members,
+  replicasAgree: r.replicasAgree,
+  ...(r.synced === undefined ? {} : { synced: r.synced }),
+  ms: nullable(r.ms),
+});
+
 export function encodeSavedRun(s: Omit<SavedRun, 'ledger'> & { ledger: { text: string } | null }): string {
+  const { applying, ...rest } = s;
   const json: SavedRunJson = {
-    ...s,
-    reports: s.reports.map((r) => ({
-      step: r.step,
-      attempts: r.attempts,
-      loss: nullable(r.loss),
-      lr: nullable(r.lr),
-      gradNorm: nullable(r.gradNorm),
-      scale: nullable(r.scale),
-      members: r.members,
-      replicasAgree: r.replicasAgree,
-      ...(r.synced === undefined ? {} : { synced: r.synced }),
-      ms: nullable(r.ms),
-    })),
+    ...rest,
+    reports: s.reports.map(reportJson),
+    ...(applying ? { applying: reportJson(applying) } : {}),
     ledger: s.ledger?.text ?? null,
   };
   return `${JSON.stringify(json)}\n`;
@@ -162,7 +169,7 @@ async function parse(text: string, owner: RunOwner): Promise<SavedRunVerdict> {
     if (v.ledger.step > j.step + 1) return refuse(`the saved run's ledger credits step ${v.ledger.step - 1}, past the run's step ${j.step}`);
     ledger = { text: j.ledger, doc: v.ledger };
   }
-  const reports: StepReport[] = j.reports.map((r) => ({
+  const reportOf = (r: SavedRunJson['reports'][number]): StepReport => ({
     step: r.step,
     attempts: r.attempts,
     loss: nan(r.loss),
@@ -173,6 +180,11 @@ async function parse(text: string, owner: RunOwner): Promise<SavedRunVerdict> {
     replicasAgree: r.replicasAgree,
     ...(r.synced === undefined ? {} : { synced: r.synced }),
     ms: nan(r.ms),
-  }));
-  return { ok: true, saved: { ...j, run, reports, ledger } };
+  });
+  const { applying, ...rest } = j;
+  if (applying && applying.step !== j.step) return refuse(`saved run is damaged: a write-ahead report of step ${applying.step} at step ${j.step}`);
+  if (applying && applying.members.length !== stages)
+    return refuse(`saved run is damaged: the write-ahead report has ${applying.members.length} stages`);
+  const reports = j.reports.map(reportOf);
+  return { ok: true, saved: { ...rest, run, reports, ledger, ...(applying ? { applying: reportOf(applying) } : {}) } };
 }

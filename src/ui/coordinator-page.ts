@@ -222,18 +222,21 @@ export class TabswarmCoordinator extends LitElement {
       ledger: () => this.ledger?.text ?? null,
       fingerprint: () => this.fingerprint,
     };
+    const autostart = new URLSearchParams(location.search).get('autostart') === '1';
     this.identity ??= tabIdentity('coordinator');
     void this.identity.then(
-      (id) => {
+      async (id) => {
         this.fingerprint = id.fingerprint;
-        // A reloaded page resumes its room's unfinished run (src/ui/run-store.ts), re-adopting the swarm.
-        void savedRunOf({ room: this.form.room, coordinator: id.fingerprint }).then((saved) => saved && this.start(saved));
+        // A reloaded page resumes its room's unfinished run (src/ui/run-store.ts), re-adopting the swarm. Looked up
+        // before autostart: a reloaded autostart page would otherwise start a new run and orphan the swarm.
+        const saved = await savedRunOf({ room: this.form.room, coordinator: id.fingerprint });
+        if (saved) await this.start(saved);
+        else if (autostart) await this.start();
       },
       (e: unknown) => this.store.dispatch({ kind: 'failed', error: `no coordinator key: ${(e as Error).message}` }),
     );
     void lastLedger().then((l) => (this.ledger ??= l));
     window.addEventListener('pagehide', () => this.stop());
-    if (new URLSearchParams(location.search).get('autostart') === '1') void this.start();
   }
 
   async start(resume?: SavedRun): Promise<void> {
@@ -311,6 +314,7 @@ export class TabswarmCoordinator extends LitElement {
         phase <b>${s.phase}</b> · step
         ${s.step}${s.steps ? ` / ${s.steps}` : ''}${last ? html` · loss <b data-k="loss">${last.loss.toFixed(4)}</b> · ${last.ms.toFixed(0)} ms/step` : ''}${tps ? ` · ${tps.toFixed(0)} tokens/s` : ''}${s.runId ? ` · run ${s.runId}` : ''}${s.restarts ? ` · ${s.restarts} step re-run(s)` : ''}
       </p>
+      ${s.paused ? html`<p class="err" data-k="paused">run paused at step ${s.paused.step}: ${s.paused.reason}</p>` : ''}
       <p class="muted">wire: ${wireFigures(s)}</p>
       ${Array.from({ length: S }, (_, st) => this.stageTable(st))} ${this.unassigned()} ${this.ledgerTable()}
       <tabswarm-loss-chart .values=${s.losses}></tabswarm-loss-chart>
