@@ -233,6 +233,56 @@ describe('Coordinator resume (re-adoption)', () => {
     c.close();
   });
 
+  it('takes back from the write-ahead the report of a step the peers applied but the saved run did not reach', async () => {
+    // The run as written before step 2's update went out (run-saver's write-ahead): 2 steps saved, step 2 applying.
+    const r = run();
+    const plane0 = new FakePlane();
+    const c0 = new Coordinator(plane0, { run: r, minPeers: 4 });
+    scriptPeers(plane0);
+    const written = new Promise<SavedRun>((resolve) => {
+      c0.onApplying = async (report) => {
+        if (report.step !== 2) return;
+        const state = c0.saveState();
+        c0.close();
+        resolve({ kind: RUN_STATE_KIND, version: RUN_STATE_VERSION, room: 'r', coordinator: FP, run: r, ...state, ledger: null, savedAt: 'now' });
+        return new Promise<void>(() => undefined); // the coordinator is gone before its update goes out
+      };
+    });
+    for (const p of ['a', 'b', 'c', 'd']) announce(plane0, p);
+    const v = await parseSavedRun(encodeSavedRun(await written), { room: 'r', coordinator: FP });
+    if (!v.ok) throw new Error(v.error);
+    const saved = v.saved;
+    expect(saved.step).toBe(2);
+    expect(saved.applying?.step).toBe(2);
+    expect(saved.applying?.loss).toBeCloseTo((4 + 5 + 6 + 7) / 4, 12);
+    // The peers applied step 2 (say its update did go out): they claim 3 steps applied.
+    const claims = new Map([
+      ['a', claim(0, 3, 0, 'd0-2')],
+      ['b', claim(1, 3, 0, 'd1-2')],
+      ['c', claim(0, 3, 0, 'd0-2')],
+      ['d', claim(1, 3, 0, 'd1-2')],
+    ]);
+    const resumeWith = async (from: SavedRun) => {
+      const plane = new FakePlane();
+      scriptPeers(plane, claims);
+      const c = new Coordinator(plane, { run: from.run, minPeers: 4, resume: from });
+      const reports = await c.finished();
+      c.close();
+      return { reports, begins: plane.ofType('step-begin').map((b) => b.step) };
+    };
+    const got = await resumeWith(saved);
+    expect(got.begins[0]).toBe(3); // step 2 is not re-done
+    expect(got.reports.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);
+    expect(got.reports[2]).toEqual(saved.applying);
+    // Without the write-ahead (a saved run of before it), step 2's report was lost.
+    const { applying: _, ...older } = saved;
+    expect((await resumeWith(older)).reports.map((x) => x.step)).toEqual([0, 1, 3, 4]);
+    // A write-ahead report of another step than the saved run's is refused as damage.
+    const bad = encodeSavedRun({ ...saved, applying: { ...saved.reports[0], step: 1 } });
+    const refused = await parseSavedRun(bad, { room: 'r', coordinator: FP });
+    expect(refused.ok ? '' : refused.error).toMatch(/write-ahead report of step 1 at step 2/);
+  });
+
   it('waits while some stage has no claimant; a claim of another run is a fresh join', async () => {
     const saved = await savedAfter(run(), 1);
     const plane = new FakePlane();
