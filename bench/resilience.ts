@@ -157,7 +157,7 @@ async function coordinatorResume(disturb: boolean, tag: string, dir: string) {
     const sw = { server };
     const room = `res-coord-${tag}`;
     const state = join(dir, `${tag}.json`);
-    const args = ['coordinator', '--signal', sw.server.url, '--room', room, '--key', join(dir, `${tag}.key`), '--state', state];
+    const args = ['coordinator', '--signal', sw.server.url, '--room', room, '--key', join(dir, `${tag}.key`), '--state', state, '--verbose'];
     const runFlags = ['--stages', '2', '--steps', '8', '--lr', '3e-3', '--warmup', '1', '--sample-chars', '0', '--eval-batches', '0', ...TINY_CLI];
     const start = async (extra: string[]) => {
       const p = tabswarm([...args, ...extra]);
@@ -168,23 +168,31 @@ async function coordinatorResume(disturb: boolean, tag: string, dir: string) {
     const peers = [0, 1].map(() => peerProc(sw.server.url, room, first.fp, ['--key', 'ephemeral', '--coordinator-wait', '120']));
     let restartS: number | null = null;
     let last = first.p;
-    if (disturb) {
-      await until(first.p, () => ((savedRun(state)?.step ?? 0) >= 3 ? true : null), 'saved run at step 3');
-      first.p.cp.kill('SIGKILL');
-      await first.p.exited;
-      const saved = savedRun(state)?.step ?? -1;
-      for (const p of peers) await until(p, () => (/the coordinator left: waiting for it/.test(p.err()) ? true : null), 'peer waiting');
-      const t0 = performance.now();
-      const second = await start(['--resume']);
-      await until(second.p, () => ((savedRun(state)?.step ?? 0) > saved ? true : null), 'first step after the restart');
-      restartS = (performance.now() - t0) / 1000;
-      last = second.p;
+    const procs = [first.p, ...peers];
+    try {
+      if (disturb) {
+        await until(first.p, () => ((savedRun(state)?.step ?? 0) >= 3 ? true : null), 'saved run at step 3');
+        first.p.cp.kill('SIGKILL');
+        await first.p.exited;
+        const saved = savedRun(state)?.step ?? -1;
+        for (const p of peers) await until(p, () => (/the coordinator left: waiting for it/.test(p.err()) ? true : null), 'peer waiting');
+        const t0 = performance.now();
+        const second = await start(['--resume']);
+        procs.push(second.p);
+        const next = until(second.p, () => ((savedRun(state)?.step ?? 0) > saved ? true : null), 'first step after the restart');
+        await within(next, 120_000, `the first step after the restart (saved step ${saved})`);
+        restartS = (performance.now() - t0) / 1000;
+        last = second.p;
+      }
+      const end = await within(last.exited, RUN_LIMIT_MS, 'coordinator exit');
+      if (end.code !== 0) throw new Error(`coordinator exited ${end.code ?? end.signal}: ${last.err().slice(-1500)}`);
+      const exits = await exitsOf(peers);
+      const reports = (savedRun(state)?.reports ?? []).map((r) => ({ step: r.step, ms: r.ms ?? Number.NaN }));
+      return { medianStepMs: medianStepMs(reports), restartS, steps: reports.length, exits: exits.map((e) => e.code) };
+    } catch (err) {
+      const logs = procs.map((k, i) => `--- process ${i} ${k.cp.exitCode ?? k.cp.signalCode ?? 'running'}:\n${k.err().slice(-2000)}`);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs.join('\n')}`, { cause: err });
     }
-    const end = await within(last.exited, RUN_LIMIT_MS, 'coordinator exit');
-    if (end.code !== 0) throw new Error(`coordinator exited ${end.code ?? end.signal}: ${last.err().slice(-1500)}`);
-    const exits = await exitsOf(peers);
-    const reports = (savedRun(state)?.reports ?? []).map((r) => ({ step: r.step, ms: r.ms ?? Number.NaN }));
-    return { medianStepMs: medianStepMs(reports), restartS, steps: reports.length, exits: exits.map((e) => e.code) };
   });
 }
 
