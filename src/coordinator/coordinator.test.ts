@@ -315,3 +315,46 @@ describe('run config', () => {
     expect(() => evenStages(2, 3)).toThrow();
   });
 });
+
+describe('Coordinator: a member that cannot link up', () => {
+  it('reports an error while linking: the membership is announced again at once (no ready timeout), and it trains', async () => {
+    const plane = new FakePlane();
+    // A ready timeout far longer than the test: only the error can make the coordinator go on.
+    const c = new Coordinator(plane, { run: run(), minPeers: 2, readyTimeoutMs: 600_000 });
+    let failures = 1;
+    scriptPeers(plane, {
+      sumsq: [1, 1],
+      intercept: (msg) => {
+        if (msg.type !== 'swarm-members' || failures === 0) return false;
+        failures--;
+        plane.from('a', { type: 'swarm-ready', epoch: msg.epoch });
+        plane.from('b', { type: 'status', state: 'error', detail: 'no incoming link from a within 30000 ms' });
+        return true;
+      },
+    });
+    for (const p of ['a', 'b']) announce(plane, p, 100);
+    const reports = await c.finished();
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
+    expect(plane.ofType('swarm-members').map((m) => m.epoch)).toEqual([1, 2]);
+    expect(reports[0].members).toEqual([['a'], ['b']]);
+  });
+
+  it('fails three epochs in a row: dropped, and the run goes on without it when its stage has another replica', async () => {
+    const plane = new FakePlane();
+    const c = new Coordinator(plane, { run: run(), minPeers: 3, readyTimeoutMs: 600_000 });
+    scriptPeers(plane, {
+      sumsq: [1, 1],
+      intercept: (msg) => {
+        if (msg.type !== 'swarm-members' || !msg.stages.flat().includes('c')) return false;
+        for (const p of msg.stages.flat()) if (p !== 'c') plane.from(p, { type: 'swarm-ready', epoch: msg.epoch });
+        plane.from('c', { type: 'status', state: 'error', detail: 'link to a did not open' });
+        return true;
+      },
+    });
+    for (const p of ['a', 'b', 'c']) announce(plane, p, 100);
+    const reports = await c.finished();
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2]);
+    expect(plane.ofType('swarm-members').filter((m) => m.stages.flat().includes('c'))).toHaveLength(3);
+    expect(reports[0].members.flat()).not.toContain('c');
+  });
+});

@@ -114,6 +114,9 @@ interface PeerRecord {
   alive: boolean;
 }
 
+/** Epochs in a row a peer may fail to link up in before it is dropped (establish, linkFailure). */
+const LINK_RETRIES = 3;
+
 class Restart extends Error {
   override name = 'Restart';
 }
@@ -153,6 +156,10 @@ export class Coordinator implements Striker {
   /** The current attempt's step traces and validations (docs/trust.md "Validators"; src/coordinator/validation.ts). */
   private book: TraceBook | null = null;
   private validation: StepValidation | null = null;
+  /** The latest error each peer reported, with the epoch it came in (a link-up that failed: establish retries). */
+  private readonly peerErrors = new Map<string, { at: number; detail: string }>();
+  /** Epochs in a row a peer failed to link up in. */
+  private readonly linkRetries = new Map<string, number>();
   /** Adapter kind per peer (peer-info): validations compare bitwise within a kind, within a tolerance across. */
   private readonly adapters = new Map<string, string>();
   /** Params digest each peer reported at its last step-done: a validator must hold the worker's. */
@@ -305,6 +312,7 @@ export class Coordinator implements Striker {
         break;
       case 'status':
         if (msg.state === 'error') this.log(`${from} reports an error: ${msg.detail ?? ''}`);
+        if (msg.state === 'error') this.peerErrors.set(from, { at: this.epoch, detail: msg.detail ?? '' });
         this.restorer.onStatus(from, msg);
         break;
       case 'link-down':
@@ -458,6 +466,30 @@ export class Coordinator implements Striker {
     const gone = members.flat().find((p) => !this.isAlive(p));
     if (gone) rerun ??= `${gone} left the step (evicted)`;
     if (rerun) throw new Restart(rerun);
+  }
+
+  /**
+   * A member that reported an error while this epoch links up (a data channel that did not open in time on a loaded
+   * machine, a state transfer that broke) will never say ready: announce the membership again at once, so every
+   * member retries what failed, instead of waiting out the ready timeout. A peer that fails LINK_RETRIES epochs in a
+   * row is dropped (it may come back as a joiner).
+   */
+  private linkFailure(everyone: string[], epoch: number): string | null {
+    for (const p of everyone) {
+      const e = this.peerErrors.get(p);
+      if (!e || e.at !== epoch || this.ready.get(p) === epoch) continue;
+      this.peerErrors.delete(p);
+      const n = (this.linkRetries.get(p) ?? 0) + 1;
+      this.linkRetries.set(p, n);
+      if (n >= LINK_RETRIES) {
+        this.log(`${p} failed to link up ${n} times (${e.detail}): dropped`);
+        this.linkRetries.delete(p);
+        this.vanish(p);
+        return `${p} failed to link up ${n} times`;
+      }
+      return `${p} could not link up for epoch ${epoch} (${e.detail}); announcing the membership again`;
+    }
+    return null;
   }
 
   /** Live rebalancing: each stage's measured load (ms per replica, median of the last steps), null until known. */
@@ -622,7 +654,10 @@ export class Coordinator implements Striker {
       try {
         await this.waitFor(
           () => everyone.every((p) => !this.isAlive(p) || this.ready.get(p) === epoch),
-          () => (everyone.some((p) => !this.isAlive(p)) ? 'a member vanished while linking up' : this.restorer.failure()),
+          () =>
+            everyone.some((p) => !this.isAlive(p))
+              ? 'a member vanished while linking up'
+              : (this.restorer.failure() ?? this.linkFailure(everyone, epoch)),
           readyMs,
           `waiting for swarm-ready of epoch ${epoch}`,
         );
@@ -650,6 +685,7 @@ export class Coordinator implements Striker {
       }
       if (bad.size && plan) return false;
       if (bad.size) continue;
+      for (const p of everyone) this.linkRetries.delete(p);
       return true;
     }
   }

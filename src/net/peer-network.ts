@@ -70,6 +70,11 @@ export class PeerNetwork {
     this.offs.push(
       signaling.on('signal', (ev) => this.onSignal(ev)),
       signaling.on('peer-left', ({ peerId }) => this.abortPeer(peerId, 'peer left the room')),
+      // The server keeps one connection per key, so a member that joins while we hold a link to its id is a new
+      // incarnation (a restarted process, a reloaded tab): the old link leads to nobody, though its channel may look
+      // open until its heartbeat fails (a SIGKILLed process sends no close over UDP). Close it, so a dial reaches
+      // the new one instead of reusing a dead link.
+      signaling.on('peer-joined', ({ peerId }) => this.dropStale(peerId)),
     );
   }
 
@@ -175,6 +180,11 @@ export class PeerNetwork {
       }
     }
     session.close(reason);
+  }
+
+  private dropStale(peerId: string): void {
+    this.abortPeer(peerId, 'the peer joined again');
+    for (const t of [...this.open]) if (t.peerId === peerId) t.close();
   }
 
   private abortPeer(peerId: string, reason: string): void {

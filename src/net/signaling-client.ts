@@ -115,6 +115,7 @@ export interface SignalingLink {
   keyOf(peerId: string): string | undefined;
   on(event: 'signal', handler: (ev: SignalEvent) => void): Unsubscribe;
   on(event: 'peer-left', handler: (ev: PeerSummary) => void): Unsubscribe;
+  on(event: 'peer-joined', handler: (ev: PeerSummary) => void): Unsubscribe;
   sendSignal(to: string, connId: string, data: SignalData): void;
   waitForPeer(peerId: string, timeoutMs: number): Promise<void>;
 }

@@ -57,7 +57,13 @@ async function attackedRun(run: RunConfig, attack: AttackSpec): Promise<Outcome>
   for (const id of BAD) bad.push((await s.addPeer(id, 1000, { attack, attackLog: log })).peerId);
   const reports = await s.coordinator.finished();
   expect(reports.map((r) => r.step)).toEqual([...Array(STEPS).keys()]);
-  for (let i = 1; i < honest.length; i++) expect(await replicasIdentical(honest[0], honest[i])).toBe(true);
+  // The honest members of the last step hold the same weights. (An honest peer the coordinator froze — a ping
+  // unanswered on a loaded machine, docs/resilience.md — rejoins with a state copy at the next step boundary; frozen
+  // in the last step it stays out, stale, and is not compared.)
+  const last = new Set(reports[reports.length - 1].members.flat());
+  const final = honest.filter((p) => last.has(p.peerId));
+  expect(final.length).toBeGreaterThanOrEqual(honest.length - 1);
+  for (let i = 1; i < final.length; i++) expect(await replicasIdentical(final[0], final[i])).toBe(true);
   const out = { losses: reports.map((r) => r.loss), strikes, evicted, attacked: log.gradients, bad: bad.sort() };
   await s.close();
   swarm = undefined;
