@@ -236,9 +236,17 @@ export class SignalingClient<C = ControlPayload> implements SignalingLink {
       opts.reconnect ?? {},
     );
     client.present = new Set(peers.map((p) => p.peerId));
-    client.attach(ws);
-    for (const data of held) client.enqueue(data);
-    if (heldClose.ev) client.broke(client.generation, heldClose.ev.code, heldClose.ev.reason);
+    // What came while the roster was checked is replayed only after the caller subscribed: it gets the client back
+    // and subscribes in the microtasks after this returns, and the replay waits for a macrotask. (Replayed at once, a
+    // control message that came in that window — a peer greeting a coordinator that just arrived, e.g. a resumed one
+    // — was emitted to nobody, and its next message arrived alone: "peer-info without a hello".) Later messages keep
+    // waiting behind the held ones, so the order stays the server's.
+    setTimeout(() => {
+      if (client.closed) return;
+      client.attach(ws);
+      for (const data of held) client.enqueue(data);
+      if (heldClose.ev) client.broke(client.generation, heldClose.ev.code, heldClose.ev.reason);
+    }, 0);
     return client;
   }
 
