@@ -2,36 +2,9 @@
 // plane and scripted peers (no GPU, no network): a member that stops answering is pinged past the microbatch
 // deadline, frozen, the step re-runs without it; heard from again, it rejoins its stage with a state copy.
 import { describe, expect, it } from 'vitest';
-import { Emitter } from '../net/emitter';
-import type { ControlMessage, ControlOf } from '../protocol/messages';
-import { DEFAULT_OPTIMIZER } from '../model/stage';
-import { Coordinator, type ControlPlane } from './coordinator';
-import { parseRunConfig } from '../protocol/run-config';
-import { evenStages } from './run-builder';
-import { PROTOCOL_VERSION } from '../protocol/version';
-
-class FakePlane implements ControlPlane {
-  readonly peerId = 'coord';
-  readonly ev = new Emitter<{ control: { from: string; msg: ControlMessage }; 'peer-left': { peerId: string } }>();
-  readonly sent: { msg: ControlMessage; to?: string }[] = [];
-  responder: (msg: ControlMessage, to?: string) => void = () => undefined;
-  keyOf(): string | undefined {
-    return undefined;
-  }
-  on(event: 'control' | 'peer-left', handler: (ev: never) => void) {
-    return this.ev.on(event, handler as never);
-  }
-  sendControl(msg: ControlMessage, to?: string): void {
-    this.sent.push({ msg, to });
-    queueMicrotask(() => this.responder(msg, to));
-  }
-  from(peer: string, msg: ControlMessage): void {
-    this.ev.emit('control', { from: peer, msg });
-  }
-  ofType<T extends ControlMessage['type']>(type: T): { msg: ControlOf<T>; to?: string }[] {
-    return this.sent.filter((s) => s.msg.type === type) as { msg: ControlOf<T>; to?: string }[];
-  }
-}
+import type { ControlMessage } from '../protocol/messages';
+import { Coordinator } from './coordinator';
+import { announce, FakePlane, unitRun } from '../../tests/support/fake-plane';
 
 /** Members that answer like correct peers, pings included; a `stopped` one says nothing at all (SIGSTOP). */
 function scriptPeers(plane: FakePlane, stopped: Set<string>) {
@@ -77,19 +50,7 @@ function scriptPeers(plane: FakePlane, stopped: Set<string>) {
   };
 }
 
-const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 1, decaySteps: 4 };
-const run = parseRunConfig({
-  runId: 'liveness',
-  model: { n_layer: 4, n_head: 2, n_embd: 8, vocab_size: 10, block_size: 8 },
-  stages: evenStages(4, 2),
-  B: 1,
-  T: 8,
-  M: 4,
-  steps: 5,
-  schedule,
-  optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr, gradClip: 1 },
-  seed: 1,
-});
+const run = unitRun({ runId: 'liveness', steps: 5 });
 
 describe('Coordinator: frozen peers', () => {
   it('a silent first-stage replica is frozen past the deadline, the step re-runs on its twin; heard again, it rejoins', async () => {
@@ -106,25 +67,22 @@ describe('Coordinator: frozen peers', () => {
         plane.from('c', { type: 'pong', nonce: 1 }); // its late answer to the ping it slept through
       }
     });
-    for (const p of ['a', 'b', 'c', 'd']) {
-      plane.from(p, { type: 'hello', protocol: PROTOCOL_VERSION });
-      plane.from(p, { type: 'peer-info', platform: 'node', gpu: true, throughput: 100 });
-    }
+    for (const p of ['a', 'b', 'c', 'd']) announce(plane, p);
     const reports = await c.finished();
     c.close();
     expect(reports.map((r) => r.step)).toEqual([0, 1, 2, 3, 4]);
     expect(frozen).toEqual(['c']);
     // Step 1: every member pinged once its microbatches were late; c silent, re-run with a owning all microbatches.
-    const pinged = plane.ofType('ping').map((s) => s.to);
+    const pinged = plane.sentOf('ping').map((s) => s.to);
     expect(new Set(pinged)).toEqual(new Set(['a', 'b', 'c', 'd']));
     expect(reports[1].attempts).toBe(2);
     expect(reports[1].members).toEqual([['a'], ['b', 'd']]);
-    const begins = plane.ofType('step-begin').map((s) => s.msg);
+    const begins = plane.sentOf('step-begin').map((s) => s.msg);
     expect(begins.find((b) => b.step === 1 && b.attempt === 1)?.owners).toEqual(['a', 'a', 'a', 'a']);
     // Not a strike: freezing is no offence.
     expect(c.evicted).toEqual([]);
     // Back after step 2: a joiner of its stage copying from a, in the membership before step 3, training steps 3-4.
-    const joins = plane.ofType('swarm-members').map((s) => s.msg);
+    const joins = plane.sentOf('swarm-members').map((s) => s.msg);
     expect(joins[joins.length - 1].joins).toEqual([{ peer: 'c', stage: 0, source: 'a' }]);
     expect(joins[joins.length - 1].step).toBe(3);
     expect(reports[3].members).toEqual([
@@ -149,14 +107,11 @@ describe('Coordinator: frozen peers', () => {
         resumed = true;
         stopped.delete('a');
         // Awake again: it does its part of step 1 (what it would have done on receiving the step-begin).
-        const begin = plane.ofType('step-begin').at(-1)?.msg;
+        const begin = plane.sentOf('step-begin').at(-1)?.msg;
         if (begin) plane.responder(begin);
       }, 400);
     });
-    for (const p of ['a', 'b']) {
-      plane.from(p, { type: 'hello', protocol: PROTOCOL_VERSION });
-      plane.from(p, { type: 'peer-info', platform: 'node', gpu: true, throughput: 100 });
-    }
+    for (const p of ['a', 'b']) announce(plane, p);
     const reports = await c.finished();
     c.close();
     expect(resumed).toBe(true);

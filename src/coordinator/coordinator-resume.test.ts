@@ -2,62 +2,18 @@
 // restart"), against a fake control plane and scripted peers (no GPU, no network): the run saved by one Coordinator,
 // through the saved run's text (run-state.ts), resumed by another.
 import { describe, expect, it } from 'vitest';
-import { Emitter } from '../net/emitter';
-import type { ControlMessage, ControlOf, MemberClaim } from '../protocol/messages';
-import { DEFAULT_OPTIMIZER } from '../model/stage';
-import { Coordinator, type ControlPlane } from './coordinator';
-import { parseRunConfig, type RunConfig } from '../protocol/run-config';
-import { evenStages } from './run-builder';
+import type { ControlMessage, MemberClaim } from '../protocol/messages';
+import { Coordinator } from './coordinator';
+import { announce, FakePlane, unitRun } from '../../tests/support/fake-plane';
+import type { RunConfig } from '../protocol/run-config';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { encodeSavedRun, parseSavedRun, RUN_STATE_KIND, RUN_STATE_VERSION, type SavedRun } from './run-state';
 
-const FP = 'ab'.repeat(32);
-
-class FakePlane implements ControlPlane {
-  readonly peerId = 'coord';
-  readonly ev = new Emitter<{ control: { from: string; msg: ControlMessage }; 'peer-left': { peerId: string } }>();
-  readonly sent: { msg: ControlMessage; to?: string }[] = [];
-  responder: (msg: ControlMessage, to?: string) => void = () => undefined;
-  keyOf(): string | undefined {
-    return undefined;
-  }
-  on(event: 'control' | 'peer-left', handler: (ev: never) => void) {
-    return this.ev.on(event, handler as never);
-  }
-  sendControl(msg: ControlMessage, to?: string): void {
-    this.sent.push({ msg, to });
-    queueMicrotask(() => this.responder(msg, to));
-  }
-  from(peer: string, msg: ControlMessage): void {
-    this.ev.emit('control', { from: peer, msg });
-  }
-  leave(peerId: string): void {
-    this.ev.emit('peer-left', { peerId });
-  }
-  ofType<T extends ControlMessage['type']>(type: T): ControlOf<T>[] {
-    return this.sent.filter((s) => s.msg.type === type).map((s) => s.msg as ControlOf<T>);
-  }
-  to<T extends ControlMessage['type']>(type: T): { msg: ControlOf<T>; to?: string }[] {
-    return this.sent.filter((s) => s.msg.type === type) as { msg: ControlOf<T>; to?: string }[];
-  }
-}
-
 function run(over: Partial<RunConfig> = {}): RunConfig {
-  const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 1, decaySteps: 4 };
-  return parseRunConfig({
-    runId: 'resume',
-    model: { n_layer: 4, n_head: 2, n_embd: 8, vocab_size: 10, block_size: 8 },
-    stages: evenStages(4, 2),
-    B: 1,
-    T: 8,
-    M: 4,
-    steps: 5,
-    schedule,
-    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr, gradClip: 1 },
-    seed: 1,
-    ...over,
-  });
+  return unitRun({ runId: 'resume', steps: 5, ...over });
 }
+
+const FP = 'ab'.repeat(32);
 
 /** Scripted peers answering like correct ones; they answer `reannounce` with their claims (`claims`, by peer). */
 function scriptPeers(plane: FakePlane, claims: Map<string, MemberClaim> = new Map(), dead = new Set<string>()) {
@@ -106,11 +62,6 @@ function scriptPeers(plane: FakePlane, claims: Map<string, MemberClaim> = new Ma
   };
   return stageOf;
 }
-
-const announce = (plane: FakePlane, peer: string): void => {
-  plane.from(peer, { type: 'hello', protocol: PROTOCOL_VERSION });
-  plane.from(peer, { type: 'peer-info', platform: 'node', gpu: true, throughput: 100 });
-};
 
 /** Runs a fresh coordinator for `upTo` steps of `r` with peers a, b, c, d and returns its saved run (then closes it). */
 async function savedAfter(r: RunConfig, upTo: number): Promise<SavedRun> {
@@ -162,7 +113,7 @@ describe('Coordinator resume (re-adoption)', () => {
     const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved });
     const reports = await c.finished();
     expect(plane.ofType('reannounce')[0]).toEqual({ type: 'reannounce', runId: 'resume', step: 2 });
-    expect(plane.to('swarm-assign').map((m) => [m.to, m.msg.stage, m.msg.adopt])).toEqual([
+    expect(plane.sentOf('swarm-assign').map((m) => [m.to, m.msg.stage, m.msg.adopt])).toEqual([
       ['a', 0, true],
       ['b', 1, true],
       ['c', 0, true],
@@ -298,7 +249,7 @@ describe('Coordinator resume (re-adoption)', () => {
     expect(adopted).toBe(false);
     plane.from('x', { type: 'hello', protocol: PROTOCOL_VERSION });
     plane.from('x', { type: 'peer-info', platform: 'node', gpu: true, member: claim(1, 1, 0, 'd1-0', 'another-run') });
-    expect(plane.to('swarm-assign').find((m) => m.to === 'x')?.msg.adopt).toBeUndefined();
+    expect(plane.sentOf('swarm-assign').find((m) => m.to === 'x')?.msg.adopt).toBeUndefined();
     for (const p of ['b', 'd']) {
       plane.from(p, { type: 'hello', protocol: PROTOCOL_VERSION });
       plane.from(p, { type: 'peer-info', platform: 'node', gpu: true, member: claim(1, 1, 0, 'd1-0') });
@@ -323,7 +274,7 @@ describe('Coordinator resume (re-adoption)', () => {
     });
     for (const p of ['a', 'b', 'c', 'd']) announce(plane, p);
     const reports = await c.finished();
-    const assign = plane.to('swarm-assign').filter((m) => m.to === 'c');
+    const assign = plane.sentOf('swarm-assign').filter((m) => m.to === 'c');
     expect(assign.map((m) => [m.msg.stage, m.msg.adopt])).toEqual([
       [0, undefined],
       [0, true],

@@ -1,58 +1,10 @@
 // The coordinator's protocol logic against a fake control plane and scripted peers (no GPU, no network).
 import { describe, expect, it } from 'vitest';
-import { Emitter } from '../net/emitter';
-import type { ControlMessage, ControlOf } from '../protocol/messages';
-import { DEFAULT_OPTIMIZER } from '../model/stage';
+import type { ControlMessage } from '../protocol/messages';
 import { learningRate } from '../model/schedule';
-import { Coordinator, type ControlPlane } from './coordinator';
-import { parseRunConfig, type RunConfig } from '../protocol/run-config';
+import { Coordinator } from './coordinator';
+import { announce, FakePlane, unitRun as run } from '../../tests/support/fake-plane';
 import { evenStages } from './run-builder';
-import { PROTOCOL_VERSION } from '../protocol/version';
-
-class FakePlane implements ControlPlane {
-  readonly peerId = 'coord';
-  readonly ev = new Emitter<{ control: { from: string; msg: ControlMessage }; 'peer-left': { peerId: string } }>();
-  readonly sent: { msg: ControlMessage; to?: string }[] = [];
-  /** Scripted peers: called (asynchronously) with every message the coordinator sends. */
-  responder: (msg: ControlMessage, to?: string) => void = () => undefined;
-  /** Scripted members have no keys (these runs aggregate by sum: nothing signed to check). */
-  keyOf(): string | undefined {
-    return undefined;
-  }
-  on(event: 'control' | 'peer-left', handler: (ev: never) => void) {
-    return this.ev.on(event, handler as never);
-  }
-  sendControl(msg: ControlMessage, to?: string): void {
-    this.sent.push({ msg, to });
-    queueMicrotask(() => this.responder(msg, to));
-  }
-  from(peer: string, msg: ControlMessage): void {
-    this.ev.emit('control', { from: peer, msg });
-  }
-  leave(peerId: string): void {
-    this.ev.emit('peer-left', { peerId });
-  }
-  ofType<T extends ControlMessage['type']>(type: T): ControlOf<T>[] {
-    return this.sent.filter((s) => s.msg.type === type).map((s) => s.msg as ControlOf<T>);
-  }
-}
-
-function run(over: Partial<RunConfig> = {}): RunConfig {
-  const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 1, decaySteps: 4 };
-  return parseRunConfig({
-    runId: 'unit',
-    model: { n_layer: 4, n_head: 2, n_embd: 8, vocab_size: 10, block_size: 8 },
-    stages: evenStages(4, 2),
-    B: 1,
-    T: 8,
-    M: 4,
-    steps: 3,
-    schedule,
-    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr, gradClip: 1 },
-    seed: 1,
-    ...over,
-  });
-}
 
 /**
  * Scripted swarm: every member answers like a correct peer. `sumsq[s]` is what stage s's leader reports.
@@ -101,13 +53,6 @@ function scriptPeers(plane: FakePlane, opts: { sumsq: number[]; dead?: Set<strin
   };
   return { stageOf };
 }
-
-const info = (throughput: number): ControlMessage => ({ type: 'peer-info', platform: 'node', gpu: true, throughput });
-/** The join handshake: `hello` with the protocol version, then `peer-info`. */
-const announce = (plane: { from(peer: string, msg: ControlMessage): void }, peer: string, throughput: number): void => {
-  plane.from(peer, { type: 'hello', protocol: PROTOCOL_VERSION });
-  plane.from(peer, info(throughput));
-};
 
 describe('Coordinator', () => {
   it('assigns, links up, runs every step and computes the global clip scale and lr', async () => {

@@ -1,52 +1,13 @@
 // Stage loss, rollback, custody and reload restores against a fake control plane and scripted peers (no GPU, no
 // network): the coordinator's side of docs/resilience.md "Stage loss", "Custody" and "Tab reload".
 import { describe, expect, it } from 'vitest';
-import { Emitter } from '../net/emitter';
-import type { CheckpointRef, ControlMessage, ControlOf } from '../protocol/messages';
-import { DEFAULT_OPTIMIZER } from '../model/stage';
-import { Coordinator, type ControlPlane } from './coordinator';
-import { parseRunConfig, type RunConfig } from '../protocol/run-config';
-import { evenStages } from './run-builder';
-import { PROTOCOL_VERSION } from '../protocol/version';
-
-class FakePlane implements ControlPlane {
-  readonly peerId = 'coord';
-  readonly ev = new Emitter<{ control: { from: string; msg: ControlMessage }; 'peer-left': { peerId: string } }>();
-  readonly sent: { msg: ControlMessage; to?: string }[] = [];
-  responder: (msg: ControlMessage, to?: string) => void = () => undefined;
-  keyOf(): string | undefined {
-    return undefined;
-  }
-  on(event: 'control' | 'peer-left', handler: (ev: never) => void) {
-    return this.ev.on(event, handler as never);
-  }
-  sendControl(msg: ControlMessage, to?: string): void {
-    this.sent.push({ msg, to });
-    queueMicrotask(() => this.responder(msg, to));
-  }
-  from(peer: string, msg: ControlMessage): void {
-    this.ev.emit('control', { from: peer, msg });
-  }
-  ofType<T extends ControlMessage['type']>(type: T): ControlOf<T>[] {
-    return this.sent.filter((s) => s.msg.type === type).map((s) => s.msg as ControlOf<T>);
-  }
-}
+import type { CheckpointRef, ControlMessage } from '../protocol/messages';
+import { Coordinator } from './coordinator';
+import { announce, FakePlane, unitRun } from '../../tests/support/fake-plane';
+import type { RunConfig } from '../protocol/run-config';
 
 function run(steps: number, every: number): RunConfig {
-  const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 1, decaySteps: 4 };
-  return parseRunConfig({
-    runId: 'unit',
-    model: { n_layer: 4, n_head: 2, n_embd: 8, vocab_size: 10, block_size: 8 },
-    stages: evenStages(4, 2),
-    B: 1,
-    T: 8,
-    M: 2,
-    steps,
-    schedule,
-    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr, gradClip: 1 },
-    seed: 1,
-    checkpoint: { every, keep: 3 },
-  });
+  return unitRun({ M: 2, steps, checkpoint: { every, keep: 3 } });
 }
 
 const digestOf = (stage: number, step: number) => `c${stage}-${step}`;
@@ -82,9 +43,8 @@ class Swarm {
   /** hello + peer-info (with the checkpoints it holds). */
   announce(p: string, throughput = 100): void {
     this.dead.delete(p);
-    this.plane.from(p, { type: 'hello', protocol: PROTOCOL_VERSION });
     const checkpoints = this.store.get(p);
-    this.plane.from(p, { type: 'peer-info', platform: 'node', gpu: true, throughput, ...(checkpoints ? { checkpoints } : {}) });
+    announce(this.plane, p, throughput, checkpoints ? { checkpoints } : {});
   }
 
   kill(p: string): void {
