@@ -19,7 +19,7 @@ import type { Coordinator, StepReport } from '../src/coordinator/coordinator';
 import type { SwarmPeer } from '../src/swarm/peer';
 import type { SlowSpec } from '../src/swarm/slow-compute';
 import type { StageRuntime } from '../src/swarm/stage-runtime';
-import { killAll, peerIdOf, peerProc, tabswarm, until, type Proc } from './resilience-procs';
+import { killAll, peerIdOf, peerProc, tabswarm, until, type Proc } from '../tests/support/procs';
 import { median, medianStepMs, tinyTwoStage, within, withCoordinator, withServer } from './resilience-swarm';
 
 const RUN_LIMIT_MS = 240_000;

@@ -4,75 +4,22 @@
 // then restarted with `--resume`: it re-adopts the waiting peers and the run goes on from its step — no completed
 // step re-done, the step reports and the ledger continue, every step finishes, everyone exits 0. And a peer whose
 // coordinator never comes back exits 3 within --coordinator-wait, saying so.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { verifyLedger } from '../../src/coordinator/ledger-export';
+import { killAll, tabswarm, until, type Proc } from '../support/procs';
 
-const ROOT = join(__dirname, '..', '..');
 const STEPS = 10;
 const KILL_AT = 3; // saved steps when the coordinator is killed
 const M = 4;
 const TINY = ['--n-layer', '2', '--n-head', '2', '--n-embd', '32', '--block-size', '32', '--batch-size', '4', '--microbatches', String(M)];
 const RUN = ['--stages', '2', '--steps', String(STEPS), '--lr', '1e-2', '--warmup', '1', '--sample-chars', '0', '--eval-batches', '0', ...TINY];
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const procs: Proc[] = [];
 let server: SignalingServer | undefined;
 let dir = '';
-
-function tabswarm(args: string[]): Proc {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tabswarm.mjs'), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const p = { child, out: () => out, err: () => err, exit };
-  procs.push(p);
-  return p;
-}
-
-/** Resolves when `cond()` holds, checked whenever `p` writes (or its file changes: `poll`); rejects if p exits first. */
-function until<T>(p: Proc, cond: () => T | null | undefined, what: string, poll = false): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const check = () => {
-      const v = cond();
-      if (v !== null && v !== undefined) {
-        cleanup();
-        resolve(v);
-      }
-    };
-    const timer = poll ? setInterval(check, 10) : null;
-    const cleanup = () => {
-      if (timer) clearInterval(timer);
-      p.child.stdout?.off('data', check);
-      p.child.stderr?.off('data', check);
-    };
-    p.child.stdout?.on('data', check);
-    p.child.stderr?.on('data', check);
-    void p.exit.then(({ code, signal }) => {
-      cleanup();
-      reject(new Error(`${what}: the process exited (${code ?? signal}) first\n${p.err()}`));
-    });
-    check();
-  });
-}
 
 /** The saved run's step, or null while there is none (or it is being replaced). */
 function savedStep(path: string): number | null {
@@ -108,7 +55,7 @@ function peer(url: string, fp: string, waitS: number): Proc {
 }
 
 afterEach(async () => {
-  for (const p of procs.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await killAll();
   await server?.close();
   server = undefined;
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -124,9 +71,9 @@ describe('tabswarm coordinator --resume', () => {
     const first = await coordinatorStart(server.url, [...RUN, ...files]);
     const peers = [peer(server.url, first.fp, 300), peer(server.url, first.fp, 300)];
     // The event: the saved run reached KILL_AT steps (the coordinator is then somewhere in the next step).
-    await until(first.p, () => ((savedStep(state) ?? 0) >= KILL_AT ? true : null), 'saved run at step KILL_AT', true);
-    first.p.child.kill('SIGKILL');
-    await first.p.exit;
+    await until(first.p, () => ((savedStep(state) ?? 0) >= KILL_AT ? true : null), 'saved run at step KILL_AT');
+    first.p.cp.kill('SIGKILL');
+    await first.p.exited;
     const saved = savedStep(state) ?? -1;
     const savedLedger = JSON.parse(readFileSync(ledger, 'utf8')) as { step: number; entries: { forwardMicrobatches: number }[] };
     // Both peers notice and wait (bounded, shown).
@@ -134,9 +81,9 @@ describe('tabswarm coordinator --resume', () => {
     const t0 = performance.now();
     const second = await coordinatorStart(server.url, ['--resume', ...files]);
     // Restart -> the next completed step (the resumed coordinator's saved run moves past `saved`).
-    await until(second.p, () => ((savedStep(state) ?? 0) > saved ? true : null), 'first step after the restart', true);
+    await until(second.p, () => ((savedStep(state) ?? 0) > saved ? true : null), 'first step after the restart');
     const restartToStepMs = performance.now() - t0;
-    const end = await second.p.exit;
+    const end = await second.p.exited;
     if (end.code !== 0) console.log(`resumed coordinator stderr:\n${second.p.err()}`);
     expect(end.code).toBe(0);
     expect(second.p.err()).toContain(`resuming run`);
@@ -162,7 +109,7 @@ describe('tabswarm coordinator --resume', () => {
     const credited = STEPS - (resumedAt - saved);
     for (const e of v.ledger.entries) expect(e.forwardMicrobatches).toBe(credited * M);
     expect(savedLedger.step).toBeLessThanOrEqual(saved);
-    for (const p of peers) expect((await p.exit).code).toBe(0);
+    for (const p of peers) expect((await p.exited).code).toBe(0);
     console.log(
       `coordinator resume: killed with ${saved} steps saved, resumed at step ${resumedAt} (attempt ${adopted?.[2]}); restart -> next completed step ${(restartToStepMs / 1000).toFixed(1)} s`,
     );
@@ -175,11 +122,11 @@ describe('tabswarm coordinator --resume', () => {
     const c = await coordinatorStart(server.url, [...RUN, '--state', state]);
     const p = peer(server.url, c.fp, 3);
     const q = peer(server.url, c.fp, 3);
-    await until(c.p, () => ((savedStep(state) ?? 0) >= 2 ? true : null), 'saved run at step 2', true);
-    c.p.child.kill('SIGKILL');
-    await c.p.exit;
+    await until(c.p, () => ((savedStep(state) ?? 0) >= 2 ? true : null), 'saved run at step 2');
+    c.p.cp.kill('SIGKILL');
+    await c.p.exited;
     for (const x of [p, q]) {
-      const { code } = await x.exit;
+      const { code } = await x.exited;
       expect(code).toBe(3);
       expect(x.err()).toMatch(/the coordinator of run \S+ left at step \d+ and did not return within 3 s/);
     }

@@ -2,7 +2,7 @@
 // the signaling server and the coordinator in this process, checkpoints every 2 steps. After step 3 one peer gets
 // SIGTERM: it saves its stage as it is, says so, and exits 0; its directory holds checkpoints whose params are the ones
 // it reported in step-done, the newest the state it stopped at. `--help` documents the flag.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,37 +14,22 @@ import { nodeWebSocket } from '../../src/net/rtc-node';
 import { connectSwarm } from '../../src/protocol/control-codec';
 import { digestFloats } from '../../src/swarm/digest';
 import { testIdentity } from '../support/identity';
+import { killAll, peerIdOf, peerProc, type Proc } from '../support/procs';
 import { LOG, tinyRun } from '../swarm/harness';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'tabswarm.mjs');
-
-interface Child {
-  cp: ChildProcess;
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function spawnPeer(url: string, room: string, coordinator: string, dir: string): Child {
-  const args = ['peer', '--signal', url, '--room', room, '--coordinator', coordinator, '--key', 'ephemeral', '--throughput', '1000'];
-  const cp = spawn(process.execPath, [BIN, ...args, '--checkpoint-dir', dir, ...(LOG ? ['--verbose'] : [])], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const child: Child = { cp, stderr: '', exited: new Promise((resolve) => cp.once('exit', (code, signal) => resolve({ code, signal }))) };
-  cp.stderr?.on('data', (d: Buffer) => {
-    child.stderr += d.toString();
-    LOG?.(d.toString().trimEnd());
-  });
-  return child;
+function spawnPeer(url: string, room: string, coordinator: string, dir: string): Proc {
+  const p = peerProc(url, room, coordinator, ['--key', 'ephemeral', '--checkpoint-dir', dir, ...(LOG ? ['--verbose'] : [])]);
+  if (LOG) p.cp.stderr?.on('data', (d: Buffer) => LOG?.(d.toString().trimEnd()));
+  return p;
 }
-
-const idOf = (c: Child) => /\[peer ([0-9a-f]+)\] joined room/.exec(c.stderr)?.[1];
 
 describe('tabswarm peer --checkpoint-dir', () => {
   it('--help documents it', () => {
@@ -83,10 +68,7 @@ describe('tabswarm peer --checkpoint-dir', () => {
     cleanups.push(() => coordinator.close());
     void coordinator.finished().catch(() => undefined); // it loses a stage below and is closed at the end
     const kids = [0, 1].map((i) => spawnPeer(server.url, room, sig.coordinatorFingerprint, join(dir, `p${i}`)));
-    cleanups.push(async () => {
-      for (const k of kids) if (k.cp.exitCode === null && k.cp.signalCode === null) k.cp.kill('SIGKILL');
-      await Promise.all(kids.map((k) => k.exited));
-    });
+    cleanups.push(() => killAll());
     const stageOf = new Map<string, number>();
     coordinator.events.on('assigned', ({ peerId, stage }) => stageOf.set(peerId, stage));
 
@@ -96,13 +78,13 @@ describe('tabswarm peer --checkpoint-dir', () => {
         if (r.step === 3) resolve();
       }),
     );
-    const victim = kids.find((k) => stageOf.get(idOf(k) ?? '') === 0)!;
-    const id = idOf(victim)!;
+    const victim = kids.find((k) => stageOf.get(peerIdOf(k) ?? '') === 0)!;
+    const id = peerIdOf(victim)!;
     victim.cp.kill('SIGTERM');
     const exit = await victim.exited;
-    if (exit.code !== 0) console.log(victim.stderr);
+    if (exit.code !== 0) console.log(victim.err());
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(victim.stderr).toContain(`checkpoint saved in ${join(dir, `p${kids.indexOf(victim)}`)}`);
+    expect(victim.err()).toContain(`checkpoint saved in ${join(dir, `p${kids.indexOf(victim)}`)}`);
 
     const store = new CheckpointDir(join(dir, `p${kids.indexOf(victim)}`));
     const all = await store.list();

@@ -3,10 +3,10 @@
 // stage, Dawn / lavapipe). The server process is SIGKILLed right after step KILL_AT (no goodbye, no peer-left: the
 // clients see their sockets die) and started again on the same port OUTAGE_MS later. Training continues: every
 // client rejoins, the run finishes all its steps, everyone exits 0.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { killAll, nodeProc, tabswarm, until, type Proc } from '../support/procs';
 
 const ROOT = join(__dirname, '..', '..');
 const STEPS = 10;
@@ -14,58 +14,6 @@ const KILL_AT = 3;
 const OUTAGE_MS = 2000;
 const TINY = ['--n-layer', '2', '--n-head', '2', '--n-embd', '32', '--block-size', '32', '--batch-size', '4', '--microbatches', '4'];
 const RUN = ['--stages', '2', '--steps', String(STEPS), '--lr', '1e-2', '--warmup', '1', '--sample-chars', '0', '--eval-batches', '0', ...TINY];
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const procs: Proc[] = [];
-
-function node(args: string[]): Proc {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const p = { child, out: () => out, err: () => err, exit };
-  procs.push(p);
-  return p;
-}
-
-const tabswarm = (args: string[]): Proc => node([join(ROOT, 'bin', 'tabswarm.mjs'), ...args]);
-
-/** Resolves with `cond()` once it is neither null nor undefined, checked whenever `p` writes; rejects if p exits first. */
-function until<T>(p: Proc, cond: () => T | null | undefined, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const check = () => {
-      const v = cond();
-      if (v === null || v === undefined) return;
-      cleanup();
-      resolve(v);
-    };
-    const cleanup = () => {
-      p.child.stdout?.off('data', check);
-      p.child.stderr?.off('data', check);
-    };
-    p.child.stdout?.on('data', check);
-    p.child.stderr?.on('data', check);
-    void p.exit.then(({ code, signal }) => {
-      cleanup();
-      reject(new Error(`${what}: the process exited (${code ?? signal}) first\n${p.err()}`));
-    });
-    check();
-  });
-}
 
 /** A port nobody listens on now (the restarted server must come back on the same one). */
 async function freePort(): Promise<number> {
@@ -78,14 +26,12 @@ async function freePort(): Promise<number> {
 }
 
 async function signalingServer(port: number): Promise<Proc> {
-  const p = node([join(ROOT, 'bin', 'run-ts.mjs'), 'signaling-server/main.ts', '--port', String(port)]);
+  const p = nodeProc([join(ROOT, 'bin', 'run-ts.mjs'), 'signaling-server/main.ts', '--port', String(port)]);
   await until(p, () => (p.out().includes('[signaling] ready:') ? true : null), 'signaling server ready');
   return p;
 }
 
-afterEach(() => {
-  for (const p of procs.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-});
+afterEach(() => killAll());
 
 describe('signaling server restart (processes)', () => {
   it('the server process is SIGKILLed mid-run and restarted on its port: the run finishes every step, everyone exits 0', async () => {
@@ -98,8 +44,8 @@ describe('signaling server restart (processes)', () => {
     const peers = [tabswarm(peerArgs), tabswarm(peerArgs)];
 
     await until(coordinator, () => (new RegExp(`\\] step ${KILL_AT}: loss`).test(coordinator.err()) ? true : null), `step ${KILL_AT}`);
-    first.child.kill('SIGKILL');
-    await first.exit;
+    first.cp.kill('SIGKILL');
+    await first.exited;
     const killedAt = performance.now();
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     await signalingServer(port); // killed by afterEach
@@ -107,7 +53,7 @@ describe('signaling server restart (processes)', () => {
     for (const p of peers) await until(p, () => /signaling reconnected after (\d+) ms/.exec(p.err())?.[1], 'peer reconnected');
 
     const rejoinedAt = performance.now();
-    const end = await coordinator.exit;
+    const end = await coordinator.exited;
     const exitedAt = performance.now();
     if (end.code !== 0) console.log(`coordinator stderr:\n${coordinator.err()}`);
     expect(end.code).toBe(0);
@@ -116,7 +62,7 @@ describe('signaling server restart (processes)', () => {
     expect(summary.steps).toBe(STEPS);
     expect(summary.last_loss).toBeLessThan(summary.first_loss);
     for (const p of peers) {
-      const { code } = await p.exit;
+      const { code } = await p.exited;
       if (code !== 0) console.log(`peer stderr:\n${p.err()}`);
       expect(code).toBe(0);
       expect(p.err()).toMatch(/signaling connection lost \(1006/);

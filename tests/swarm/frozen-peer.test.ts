@@ -6,52 +6,27 @@
 // stage's state from its twin and trains again. All steps finish, each counted once: the losses are the
 // single-peer engine's. Every process exits 0. The time from SIGSTOP to the next completed step is printed (the
 // bound: deadline + ping timeout + one re-run of the step); it is not asserted (no timing assertions).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { Coordinator, type StepReport } from '../../src/coordinator/coordinator';
 import { nodeWebSocket } from '../../src/net/rtc-node';
 import { connectSwarm, type SwarmSignaling } from '../../src/protocol/control-codec';
 import { testIdentity } from '../support/identity';
+import { killAll, peerIdOf, peerProc, type Proc } from '../support/procs';
 import { LOG, reference, tinyRun } from './harness';
 
-const ROOT = join(__dirname, '..', '..');
 const STEPS = 9;
 const FREEZE_AFTER = 2; // the SIGSTOP goes out when step FREEZE_AFTER's report is in (step FREEZE_AFTER + 1 begins)
-
-interface Child {
-  cp: ChildProcess;
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function spawnPeer(url: string, room: string, coordinator: string): Child {
-  const args = ['peer', '--signal', url, '--room', room, '--coordinator', coordinator, '--key', 'ephemeral', '--throughput', '1000'];
-  const cp = spawn(process.execPath, [join(ROOT, 'bin', 'tabswarm.mjs'), ...args, ...(LOG ? ['--verbose'] : [])], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const child: Child = {
-    cp,
-    stderr: '',
-    exited: new Promise((resolve) => cp.once('exit', (code, signal) => resolve({ code, signal }))),
-  };
-  cp.stderr?.on('data', (d: Buffer) => {
-    child.stderr += d.toString();
-    LOG?.(d.toString().trimEnd());
-  });
-  return child;
-}
-
-/** The peer id a child announced ("[peer ID] joined room"). */
-function idOf(c: Child): string | undefined {
-  return /\[peer ([0-9a-f]+)\] joined room/.exec(c.stderr)?.[1];
+function spawnPeer(url: string, room: string, coordinator: string): Proc {
+  const p = peerProc(url, room, coordinator, ['--key', 'ephemeral', ...(LOG ? ['--verbose'] : [])]);
+  if (LOG) p.cp.stderr?.on('data', (d: Buffer) => LOG?.(d.toString().trimEnd()));
+  return p;
 }
 
 describe('a frozen peer (SIGSTOP)', () => {
@@ -87,10 +62,7 @@ describe('a frozen peer (SIGSTOP)', () => {
     });
     cleanups.push(() => coordinator.close());
     const kids = Array.from({ length: 4 }, () => spawnPeer(server.url, room, sig.coordinatorFingerprint));
-    cleanups.push(async () => {
-      for (const k of kids) if (k.cp.exitCode === null && k.cp.signalCode === null) k.cp.kill('SIGKILL');
-      await Promise.all(kids.map((k) => k.exited));
-    });
+    cleanups.push(() => killAll());
 
     const stageOf = new Map<string, number>();
     coordinator.events.on('assigned', ({ peerId, stage }) => stageOf.set(peerId, stage));
@@ -101,17 +73,17 @@ describe('a frozen peer (SIGSTOP)', () => {
     const memberships: { epoch: number; joins: string[] }[] = [];
     coordinator.events.on('membership', (m) => memberships.push(m));
 
-    let stopped: { child: Child; id: string; at: number } | undefined;
+    let stopped: { child: Proc; id: string; at: number } | undefined;
     let boundMs: number | undefined;
     let continuedAt: number | undefined;
     coordinator.events.on('step', (r: StepReport) => {
       if (r.step === FREEZE_AFTER && !stopped) {
         // A first-stage replica: it owns microbatches of the next step.
         const child = kids.find((k) => {
-          const id = idOf(k);
+          const id = peerIdOf(k);
           return id !== undefined && stageOf.get(id) === 0;
         });
-        const id = child && idOf(child);
+        const id = child && peerIdOf(child);
         if (!child?.cp.pid || !id) throw new Error('no first-stage child to stop');
         child.cp.kill('SIGSTOP');
         stopped = { child, id, at: performance.now() };
@@ -131,7 +103,7 @@ describe('a frozen peer (SIGSTOP)', () => {
     try {
       reports = await coordinator.finished();
     } catch (err) {
-      for (const k of kids) console.log(`peer ${idOf(k) ?? '?'} stderr:\n${k.stderr}`);
+      for (const k of kids) console.log(`peer ${peerIdOf(k) ?? '?'} stderr:\n${k.err()}`);
       throw err;
     }
     const exits = await Promise.all(kids.map((k) => k.exited));
@@ -144,7 +116,7 @@ describe('a frozen peer (SIGSTOP)', () => {
         `rejoined at membership ${back?.epoch ?? 'never'}; steps ${reports.map((r) => `${r.step}:${r.attempts}x ${r.ms.toFixed(0)}ms [${r.members.map((m) => m.length).join('|')}]`).join(' ')}; ` +
         `exits ${JSON.stringify(exits)}`,
     );
-    if (exits.some((e) => e.code !== 0)) for (const k of kids) console.log(`peer ${idOf(k) ?? '?'} stderr:\n${k.stderr}`);
+    if (exits.some((e) => e.code !== 0)) for (const k of kids) console.log(`peer ${peerIdOf(k) ?? '?'} stderr:\n${k.err()}`);
 
     expect(reports.map((r) => r.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i));
     // Dropped as frozen (not as vanished: its WebSocket stayed open), during the step after the SIGSTOP.

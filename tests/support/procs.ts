@@ -1,10 +1,11 @@
-// Child processes for the resilience benchmark (bench/resilience.ts): `bin/tabswarm.mjs <args>` with its output kept,
-// its exit awaited, and a wait for a condition on its output. Every process started here is SIGKILLed by killAll()
-// if it is still running (the benchmark's cleanup, whatever happened).
+// Child processes for the process-level tests (tests/cli, tests/swarm/frozen-peer) and the resilience benchmark
+// (bench/resilience.ts): `node <args>` / `bin/tabswarm.mjs <args>` with its output kept, its exit awaited, and a wait
+// for a condition on its output. Every process started here is SIGKILLed by killAll() if it is still running (the
+// cleanup, whatever happened).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-const ROOT = join(import.meta.dirname ?? '.', '..');
+const ROOT = join(import.meta.dirname ?? '.', '..', '..');
 
 export interface Proc {
   cp: ChildProcess;
@@ -15,8 +16,9 @@ export interface Proc {
 
 const live = new Set<Proc>();
 
-export function tabswarm(args: string[]): Proc {
-  const cp = spawn(process.execPath, [join(ROOT, 'bin', 'tabswarm.mjs'), ...args], {
+/** `node <args>` in the repository root. */
+export function nodeProc(args: string[]): Proc {
+  const cp = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
@@ -36,6 +38,11 @@ export function tabswarm(args: string[]): Proc {
   return p;
 }
 
+/** `bin/tabswarm.mjs <args>`. */
+export function tabswarm(args: string[]): Proc {
+  return nodeProc([join(ROOT, 'bin', 'tabswarm.mjs'), ...args]);
+}
+
 /** A `tabswarm peer` on `url`'s room; `extra`: --key / --checkpoint-dir / ... (default: an ephemeral key). */
 export function peerProc(url: string, room: string, coordinator: string, extra: string[] = ['--key', 'ephemeral']): Proc {
   return tabswarm(['peer', '--signal', url, '--room', room, '--coordinator', coordinator, '--throughput', '1000', ...extra]);
@@ -46,18 +53,30 @@ export function peerIdOf(p: Proc): string | undefined {
   return /\[peer ([0-9a-f]+)\] joined room/.exec(p.err())?.[1];
 }
 
-/** Resolves when `cond()` holds (checked on output and every 10 ms); rejects if `p` exits first. */
+/**
+ * Resolves with `cond()` once it is neither null nor undefined: checked whenever `p` writes and every 10 ms (a
+ * condition on a file), and once more when `p` exits; rejects if `p` exits without it holding.
+ */
 export function until<T>(p: Proc, cond: () => T | null | undefined, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const check = () => {
+    const check = (): boolean => {
       const v = cond();
-      if (v === null || v === undefined) return;
-      clearInterval(timer);
+      if (v === null || v === undefined) return false;
+      cleanup();
       resolve(v);
+      return true;
     };
     const timer = setInterval(check, 10);
-    void p.exited.then(({ code, signal }) => {
+    const cleanup = () => {
       clearInterval(timer);
+      p.cp.stdout?.off('data', check);
+      p.cp.stderr?.off('data', check);
+    };
+    p.cp.stdout?.on('data', check);
+    p.cp.stderr?.on('data', check);
+    void p.exited.then(({ code, signal }) => {
+      if (check()) return;
+      cleanup();
       reject(new Error(`${what}: the process exited (${code ?? signal}) first\n${p.err().slice(-2000)}`));
     });
     check();
