@@ -2,53 +2,8 @@
 // plane and scripted peers (no GPU, no network): a member that stops answering is pinged past the microbatch
 // deadline, frozen, the step re-runs without it; heard from again, it rejoins its stage with a state copy.
 import { describe, expect, it } from 'vitest';
-import type { ControlMessage } from '../protocol/messages';
 import { Coordinator } from './coordinator';
-import { announce, FakePlane, unitRun } from '../../tests/support/fake-plane';
-
-/** Members that answer like correct peers, pings included; a `stopped` one says nothing at all (SIGSTOP). */
-function scriptPeers(plane: FakePlane, stopped: Set<string>) {
-  const stageOf = new Map<string, number>();
-  plane.responder = (msg, to) => {
-    const say = (p: string, m: ControlMessage) => {
-      if (!stopped.has(p)) plane.from(p, m);
-    };
-    switch (msg.type) {
-      case 'swarm-assign':
-        if (to) stageOf.set(to, msg.stage);
-        return;
-      case 'ping':
-        if (to) say(to, { type: 'pong', nonce: msg.nonce });
-        return;
-      case 'swarm-members':
-        for (const p of msg.stages.flat()) say(p, { type: 'swarm-ready', epoch: msg.epoch });
-        return;
-      case 'step-begin': {
-        const { step, attempt } = msg;
-        const last = msg.members[msg.members.length - 1];
-        msg.owners.forEach((o, mb) => {
-          if (stopped.has(o)) return; // its microbatches never come back
-          say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: 2 });
-          say(o, { type: 'mb-done', step, attempt, mb });
-        });
-        return;
-      }
-      case 'step-reduce':
-        msg.members.forEach((m, s) =>
-          m.forEach((p) =>
-            say(p, { type: 'step-trace', step: msg.step, attempt: msg.attempt, stage: s, part: 0, parts: 1, backward: [], sent: [], recv: [] }),
-          ),
-        );
-        msg.members.forEach((m, s) => say(m[0], { type: 'grad-sumsq', step: msg.step, attempt: msg.attempt, stage: s, value: 1 }));
-        return;
-      case 'step-apply':
-        for (const [p, s] of stageOf) say(p, { type: 'step-done', step: msg.step, attempt: msg.attempt, stage: s, digest: `d${s}-${msg.step}` });
-        return;
-      default:
-        return;
-    }
-  };
-}
+import { announce, FakePlane, scriptPeers, unitRun } from '../../tests/support/fake-plane';
 
 const run = unitRun({ runId: 'liveness', steps: 5 });
 
@@ -57,7 +12,7 @@ describe('Coordinator: frozen peers', () => {
     const plane = new FakePlane();
     const c = new Coordinator(plane, { run, minPeers: 4, stepTimeoutMs: 60_000, mbDeadlineMinMs: 50, pingTimeoutMs: 50 });
     const stopped = new Set<string>();
-    scriptPeers(plane, stopped);
+    scriptPeers(plane, { silent: stopped, loss: () => 2 });
     const frozen: string[] = [];
     c.events.on('frozen', (e) => frozen.push(e.peerId));
     c.events.on('step', (r) => {
@@ -96,7 +51,7 @@ describe('Coordinator: frozen peers', () => {
     const plane = new FakePlane();
     const c = new Coordinator(plane, { run: { ...run, steps: 3 }, minPeers: 2, stepTimeoutMs: 60_000, mbDeadlineMinMs: 50, pingTimeoutMs: 50 });
     const stopped = new Set<string>();
-    scriptPeers(plane, stopped);
+    scriptPeers(plane, { silent: stopped, loss: () => 2 });
     const frozen: string[] = [];
     c.events.on('frozen', (e) => frozen.push(e.peerId));
     let resumed = false;

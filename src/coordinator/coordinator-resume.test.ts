@@ -2,9 +2,9 @@
 // restart"), against a fake control plane and scripted peers (no GPU, no network): the run saved by one Coordinator,
 // through the saved run's text (run-state.ts), resumed by another.
 import { describe, expect, it } from 'vitest';
-import type { ControlMessage, MemberClaim } from '../protocol/messages';
+import type { MemberClaim } from '../protocol/messages';
 import { Coordinator } from './coordinator';
-import { announce, FakePlane, unitRun } from '../../tests/support/fake-plane';
+import { announce, FakePlane, scriptPeers, unitRun } from '../../tests/support/fake-plane';
 import type { RunConfig } from '../protocol/run-config';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { encodeSavedRun, parseSavedRun, RUN_STATE_KIND, RUN_STATE_VERSION, type SavedRun } from './run-state';
@@ -16,58 +16,15 @@ function run(over: Partial<RunConfig> = {}): RunConfig {
 const FP = 'ab'.repeat(32);
 
 /** Scripted peers answering like correct ones; they answer `reannounce` with their claims (`claims`, by peer). */
-function scriptPeers(plane: FakePlane, claims: Map<string, MemberClaim> = new Map(), dead = new Set<string>()) {
-  const stageOf = new Map<string, number>();
-  plane.responder = (msg, to) => {
-    const say = (p: string, m: ControlMessage) => {
-      if (!dead.has(p)) plane.from(p, m);
-    };
-    switch (msg.type) {
-      case 'reannounce':
-        for (const [p, member] of claims) {
-          say(p, { type: 'hello', protocol: PROTOCOL_VERSION });
-          say(p, { type: 'peer-info', platform: 'node', gpu: true, throughput: 100, member });
-        }
-        return;
-      case 'swarm-assign':
-        if (to) stageOf.set(to, msg.stage);
-        return;
-      case 'swarm-members':
-        for (const p of msg.stages.flat()) say(p, { type: 'swarm-ready', epoch: msg.epoch });
-        return;
-      case 'step-begin': {
-        const { step, attempt } = msg;
-        const last = msg.members[msg.members.length - 1];
-        msg.owners.forEach((o, mb) => {
-          say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: 2 + mb + step });
-          say(o, { type: 'mb-done', step, attempt, mb });
-        });
-        return;
-      }
-      case 'step-reduce':
-        msg.members.forEach((m, s) =>
-          m.forEach((p) =>
-            say(p, { type: 'step-trace', step: msg.step, attempt: msg.attempt, stage: s, part: 0, parts: 1, backward: [], sent: [], recv: [] }),
-          ),
-        );
-        msg.members.forEach((m, s) => say(m[0], { type: 'grad-sumsq', step: msg.step, attempt: msg.attempt, stage: s, value: 1 }));
-        return;
-      case 'step-apply':
-        for (const [p, s] of stageOf)
-          if (msg.type === 'step-apply') say(p, { type: 'step-done', step: msg.step, attempt: msg.attempt, stage: s, digest: `d${s}-${msg.step}` });
-        return;
-      default:
-        return;
-    }
-  };
-  return stageOf;
+function scriptResumable(plane: FakePlane, claims: Map<string, MemberClaim> = new Map()): void {
+  scriptPeers(plane, { claims, loss: (step, mb) => 2 + mb + step });
 }
 
 /** Runs a fresh coordinator for `upTo` steps of `r` with peers a, b, c, d and returns its saved run (then closes it). */
 async function savedAfter(r: RunConfig, upTo: number): Promise<SavedRun> {
   const plane = new FakePlane();
   const c = new Coordinator(plane, { run: r, minPeers: 4 });
-  scriptPeers(plane);
+  scriptResumable(plane);
   const saved = new Promise<SavedRun>((resolve) => {
     c.events.on('step', (report) => {
       if (report.step !== upTo - 1) return;
@@ -109,7 +66,7 @@ describe('Coordinator resume (re-adoption)', () => {
       ['c', claim(0, 2, 3, 'd0-1')],
       ['d', claim(1, 2, 1, 'd1-1')],
     ]);
-    scriptPeers(plane, claims);
+    scriptResumable(plane, claims);
     const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved });
     const reports = await c.finished();
     expect(plane.ofType('reannounce')[0]).toEqual({ type: 'reannounce', runId: 'resume', step: 2 });
@@ -145,7 +102,7 @@ describe('Coordinator resume (re-adoption)', () => {
       ['c', claim(0, 2, 0, 'd0-1')], // behind
       ['e', claim(1, 3, 0, 'bad')], // not a saved member, wrong digest
     ]);
-    scriptPeers(plane, claims);
+    scriptResumable(plane, claims);
     const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 100 });
     const adopted = new Promise((resolve) => c.events.once('adopted', resolve));
     const reports = await c.finished();
@@ -175,7 +132,7 @@ describe('Coordinator resume (re-adoption)', () => {
       ['b', claim(1, 2, 0, 'd1-1')], // stage 1 only has a claimant at step 2
       ['c', claim(0, 2, 0, 'd0-1')],
     ]);
-    scriptPeers(plane, claims);
+    scriptResumable(plane, claims);
     const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 100 });
     const reports = await c.finished();
     expect(plane.ofType('swarm-members')[0].joins).toEqual([{ peer: 'a', stage: 0, source: 'c' }]);
@@ -189,7 +146,7 @@ describe('Coordinator resume (re-adoption)', () => {
     const r = run();
     const plane0 = new FakePlane();
     const c0 = new Coordinator(plane0, { run: r, minPeers: 4 });
-    scriptPeers(plane0);
+    scriptResumable(plane0);
     const written = new Promise<SavedRun>((resolve) => {
       c0.onApplying = async (report) => {
         if (report.step !== 2) return;
@@ -215,7 +172,7 @@ describe('Coordinator resume (re-adoption)', () => {
     ]);
     const resumeWith = async (from: SavedRun) => {
       const plane = new FakePlane();
-      scriptPeers(plane, claims);
+      scriptResumable(plane, claims);
       const c = new Coordinator(plane, { run: from.run, minPeers: 4, resume: from });
       const reports = await c.finished();
       c.close();
@@ -241,7 +198,7 @@ describe('Coordinator resume (re-adoption)', () => {
       ['a', claim(0, 1, 0, 'd0-0')],
       ['c', claim(0, 1, 0, 'd0-0')],
     ]);
-    scriptPeers(plane, claims);
+    scriptResumable(plane, claims);
     const c = new Coordinator(plane, { run: saved.run, minPeers: 4, resume: saved, adoptWaitMs: 60_000 });
     let adopted = false;
     c.events.on('adopted', () => (adopted = true));
@@ -263,7 +220,7 @@ describe('Coordinator resume (re-adoption)', () => {
   it('a running coordinator takes back a member that vanished and returns with its claim (signaling reconnect)', async () => {
     const plane = new FakePlane();
     const c = new Coordinator(plane, { run: run({ steps: 3 }), minPeers: 4 });
-    scriptPeers(plane);
+    scriptResumable(plane);
     let back = false;
     c.events.on('step', (rep) => {
       if (rep.step !== 0 || back) return;

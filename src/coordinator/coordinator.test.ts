@@ -1,58 +1,9 @@
 // The coordinator's protocol logic against a fake control plane and scripted peers (no GPU, no network).
 import { describe, expect, it } from 'vitest';
-import type { ControlMessage } from '../protocol/messages';
 import { learningRate } from '../model/schedule';
 import { Coordinator } from './coordinator';
-import { announce, FakePlane, unitRun as run } from '../../tests/support/fake-plane';
+import { announce, FakePlane, scriptPeers, unitRun as run } from '../../tests/support/fake-plane';
 import { evenStages } from './run-builder';
-
-/**
- * Scripted swarm: every member answers like a correct peer. `sumsq[s]` is what stage s's leader reports.
- * `hooks.beforeDone` may return true to swallow a message (e.g. to let a peer vanish first).
- */
-function scriptPeers(plane: FakePlane, opts: { sumsq: number[]; dead?: Set<string>; intercept?: (msg: ControlMessage) => boolean }) {
-  const dead = opts.dead ?? new Set<string>();
-  const stageOf = new Map<string, number>();
-  plane.responder = (msg, to) => {
-    if (opts.intercept?.(msg)) return;
-    const say = (p: string, m: ControlMessage) => {
-      if (!dead.has(p)) plane.from(p, m);
-    };
-    switch (msg.type) {
-      case 'swarm-assign':
-        stageOf.set(to!, msg.stage);
-        return;
-      case 'swarm-members':
-        for (const p of msg.stages.flat()) say(p, { type: 'swarm-ready', epoch: msg.epoch });
-        return;
-      case 'step-begin': {
-        const { step, attempt } = msg;
-        const last = msg.members[msg.members.length - 1];
-        msg.owners.forEach((o, mb) => {
-          if (dead.has(o)) return;
-          say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: 2 + mb });
-          say(o, { type: 'mb-done', step, attempt, mb });
-        });
-        return;
-      }
-      case 'step-reduce':
-        // Every member's step trace (nothing sent or received here: the traces agree), then the leaders' sums.
-        msg.members.forEach((m, s) =>
-          m.forEach((p) =>
-            say(p, { type: 'step-trace', step: msg.step, attempt: msg.attempt, stage: s, part: 0, parts: 1, backward: [], sent: [], recv: [] }),
-          ),
-        );
-        msg.members.forEach((m, s) => say(m[0], { type: 'grad-sumsq', step: msg.step, attempt: msg.attempt, stage: s, value: opts.sumsq[s] }));
-        return;
-      case 'step-apply':
-        for (const [p, s] of stageOf) say(p, { type: 'step-done', step: msg.step, attempt: msg.attempt, stage: s, digest: `d${s}-${msg.step}` });
-        return;
-      default:
-        return;
-    }
-  };
-  return { stageOf };
-}
 
 describe('Coordinator', () => {
   it('assigns, links up, runs every step and computes the global clip scale and lr', async () => {
@@ -103,7 +54,7 @@ describe('Coordinator', () => {
     let killed = false;
     scriptPeers(plane, {
       sumsq: [1, 1],
-      dead,
+      silent: dead,
       intercept: (msg) => {
         if (msg.type === 'step-reduce' && msg.step === 1 && !killed) {
           killed = true; // c dies after the microbatches, during the all-reduce
@@ -131,7 +82,7 @@ describe('Coordinator', () => {
     const dead = new Set<string>();
     scriptPeers(plane, {
       sumsq: [1, 1],
-      dead,
+      silent: dead,
       intercept: (msg) => {
         if (msg.type === 'step-apply' && msg.step === 0 && !dead.has('d')) {
           dead.add('d');
@@ -178,7 +129,7 @@ describe('Coordinator', () => {
     const dead = new Set<string>();
     scriptPeers(plane, {
       sumsq: [1, 1],
-      dead,
+      silent: dead,
       intercept: (msg) => {
         if (msg.type === 'step-apply' && msg.step === 0) dead.add('c'); // alive, but silent from now on
         return false;
@@ -198,7 +149,7 @@ describe('Coordinator', () => {
     const dead = new Set<string>();
     scriptPeers(plane, {
       sumsq: [1, 1],
-      dead,
+      silent: dead,
       intercept: (msg) => {
         if (msg.type === 'step-begin' && msg.step === 1 && !dead.has('b')) {
           dead.add('b');

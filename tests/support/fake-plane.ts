@@ -1,7 +1,7 @@
 // The coordinator's unit tests drive a real Coordinator through a fake control plane (no signaling server, no GPU):
 // what it sends is recorded and handed to scripted peers, what they say is delivered as verified control messages.
 import { Emitter } from '../../src/net/emitter';
-import type { ControlMessage, ControlOf } from '../../src/protocol/messages';
+import type { ControlMessage, ControlOf, MemberClaim } from '../../src/protocol/messages';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import type { ControlPlane } from '../../src/coordinator/coordinator';
 import { parseRunConfig, type RunConfig } from '../../src/protocol/run-config';
@@ -69,4 +69,73 @@ export function unitRun(over: Partial<RunConfig> = {}): RunConfig {
     seed: 1,
     ...over,
   });
+}
+
+export interface ScriptOptions {
+  /** What each stage's leader reports in grad-sumsq (default 1 for every stage). */
+  sumsq?: number[];
+  /** Peers that say nothing at all (vanished, or stopped: SIGSTOP); their microbatches never come back. */
+  silent?: Set<string>;
+  /** The loss the last stage reports for microbatch `mb` of `step` (default 2 + mb). */
+  loss?: (step: number, mb: number) => number;
+  /** Member claims: these peers re-announce with theirs when the coordinator asks (`reannounce`). */
+  claims?: Map<string, MemberClaim>;
+  /** Return true to swallow a message (the test answers it itself). */
+  intercept?: (msg: ControlMessage, to?: string) => boolean;
+}
+
+/**
+ * A scripted swarm: every member answers like a correct peer (ready for every membership, each owned microbatch's
+ * mb-done and its last-stage loss, step traces that agree, the leaders' sums of squares, step-done for every update,
+ * a pong for every ping). Returns the stage each peer was assigned.
+ */
+export function scriptPeers(plane: FakePlane, o: ScriptOptions = {}): { stageOf: Map<string, number> } {
+  const silent = o.silent ?? new Set<string>();
+  const loss = o.loss ?? ((_step: number, mb: number) => 2 + mb);
+  const stageOf = new Map<string, number>();
+  plane.responder = (msg, to) => {
+    if (o.intercept?.(msg, to)) return;
+    const say = (p: string, m: ControlMessage) => {
+      if (!silent.has(p)) plane.from(p, m);
+    };
+    switch (msg.type) {
+      case 'swarm-assign':
+        if (to) stageOf.set(to, msg.stage);
+        return;
+      case 'ping':
+        if (to) say(to, { type: 'pong', nonce: msg.nonce });
+        return;
+      case 'reannounce':
+        for (const [p, member] of o.claims ?? []) if (!silent.has(p)) announce(plane, p, 100, { member });
+        return;
+      case 'swarm-members':
+        for (const p of msg.stages.flat()) say(p, { type: 'swarm-ready', epoch: msg.epoch });
+        return;
+      case 'step-begin': {
+        const { step, attempt } = msg;
+        const last = msg.members[msg.members.length - 1];
+        msg.owners.forEach((owner, mb) => {
+          if (silent.has(owner)) return; // its microbatches never come back
+          say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: loss(step, mb) });
+          say(owner, { type: 'mb-done', step, attempt, mb });
+        });
+        return;
+      }
+      case 'step-reduce':
+        // Every member's step trace (nothing sent or received here: the traces agree), then the leaders' sums.
+        msg.members.forEach((m, s) =>
+          m.forEach((p) =>
+            say(p, { type: 'step-trace', step: msg.step, attempt: msg.attempt, stage: s, part: 0, parts: 1, backward: [], sent: [], recv: [] }),
+          ),
+        );
+        msg.members.forEach((m, s) => say(m[0], { type: 'grad-sumsq', step: msg.step, attempt: msg.attempt, stage: s, value: o.sumsq?.[s] ?? 1 }));
+        return;
+      case 'step-apply':
+        for (const [p, s] of stageOf) say(p, { type: 'step-done', step: msg.step, attempt: msg.attempt, stage: s, digest: `d${s}-${msg.step}` });
+        return;
+      default:
+        return;
+    }
+  };
+  return { stageOf };
 }
