@@ -19,7 +19,6 @@ import { loadCorpus } from '../../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../../src/model/data';
 import { Trainer } from '../../src/model/trainer';
 import { runEngineOptions } from '../../src/coordinator/run-model';
-import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { nodeWebSocket } from '../../src/net/rtc-node';
 import { connectSwarm } from '../../src/protocol/control-codec';
@@ -29,6 +28,7 @@ import type { CoordinatorSnapshot } from '../../src/ui/coordinator-page';
 import type { PeerSnapshot } from '../../src/ui/swarm-peer-view';
 import { gpuRuntime } from '../support/gpu';
 import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from './harness';
+import { tabRun } from './swarm-tabs';
 
 const LOG = process.env.SWARM_LOG === '1' ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
 
@@ -50,23 +50,6 @@ afterAll(async () => {
   await pages?.close();
   await signaling?.close();
 });
-
-function tinyRun(runId: string, steps: number, M: number): RunConfig {
-  const vocab = CharTokenizer.fromCorpus(loadCorpus()).vocabSize;
-  const schedule = { lr: 1e-2, minLr: 1e-3, warmup: 0, decaySteps: steps };
-  return {
-    runId,
-    model: { n_layer: 2, n_head: 2, n_embd: 32, vocab_size: vocab, block_size: 16 },
-    stages: evenStages(2, 2),
-    B: 2,
-    T: 16,
-    M,
-    steps,
-    schedule,
-    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
-    seed: 7,
-  };
-}
 
 async function startCoordinator(run: RunConfig, room: string, minPeers: number) {
   const sig = await connectSwarm(signaling.url, { room, role: 'coordinator', WebSocket: nodeWebSocket });
@@ -144,7 +127,7 @@ function summary(reports: StepReport[]): string {
 describe('swarm in browser tabs', () => {
   it('3 tabs, 2 stages (2 + 1): trains K steps and the loss falls', async () => {
     const K = 4;
-    const run = tinyRun('tabs-3', K, 4);
+    const run = tabRun('tabs-3', K, 4);
     const room = 'tabs3';
     const t0 = performance.now();
     const { coordinator } = await startCoordinator(run, room, 3);
@@ -192,7 +175,7 @@ describe('swarm in browser tabs', () => {
 
   it('2 stages x 2 tabs: a first-stage tab is closed mid-step, the step is re-run on its twin', async () => {
     const K = 3;
-    const run = tinyRun('tabs-churn', K, 4);
+    const run = tabRun('tabs-churn', K, 4);
     const room = 'tabschurn';
     const { sig, coordinator } = await startCoordinator(run, room, 4);
     const ids = ['tab-p', 'tab-q', 'tab-r', 'tab-s'];
@@ -257,7 +240,7 @@ describe('swarm in browser tabs', () => {
 
   it('a tab joins mid-run: it copies its stage state from a live tab (through both stage workers) and trains on, bitwise in sync', async () => {
     const K = 30;
-    const run = tinyRun('tabs-join', K, 2);
+    const run = tabRun('tabs-join', K, 2);
     const room = 'tabsjoin';
     const { coordinator } = await startCoordinator(run, room, 2);
     const sources: string[] = [];
@@ -292,7 +275,7 @@ describe('swarm in browser tabs', () => {
   it('compressed boundaries in tabs: a passthrough bottleneck + int4 payloads encoded and decoded in the stage workers', async () => {
     const K = 3;
     const run: RunConfig = {
-      ...tinyRun('tabs-compress', K, 2),
+      ...tabRun('tabs-compress', K, 2),
       compress: {
         act: { kind: 'int4', block: 32, rounding: 'stochastic' },
         grad: { kind: 'int4', block: 32, rounding: 'stochastic' },
@@ -316,7 +299,7 @@ describe('swarm in browser tabs', () => {
 
   it('local-steps mode in tabs: 2 replicas sync through their stage workers every H steps and end bitwise equal', async () => {
     const K = 4;
-    const base = tinyRun('tabs-local', K, 4);
+    const base = tabRun('tabs-local', K, 4);
     const run: RunConfig = {
       ...base,
       stages: evenStages(2, 1),

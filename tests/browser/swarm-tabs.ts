@@ -9,12 +9,33 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { Coordinator, type CoordinatorOptions, type StepReport } from '../../src/coordinator/coordinator';
 import { broadcastStepReports } from '../../src/coordinator/step-report-broadcast';
 import type { RunConfig } from '../../src/protocol/run-config';
+import { evenStages } from '../../src/coordinator/run-builder';
+import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
+import { data } from '../swarm/harness';
 import { nodeWebSocket } from '../../src/net/rtc-node';
 import { connectSwarm, type SwarmSignaling } from '../../src/protocol/control-codec';
 import type { PeerSnapshot } from '../../src/ui/swarm-peer-view';
 import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from './harness';
 
 export const LOG = process.env.SWARM_LOG === '1' ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
+
+/** The browser swarm suites' run: 2 layers in 2 stages, B 2 x T 16, lr 1e-2 without warm-up, seed 7 (override any). */
+export function tabRun(runId: string, steps: number, M: number, over: Partial<RunConfig> = {}): RunConfig {
+  const schedule = { lr: 1e-2, minLr: 1e-3, warmup: 0, decaySteps: steps };
+  return {
+    runId,
+    model: { n_layer: 2, n_head: 2, n_embd: 32, vocab_size: data().tokenizer!.vocabSize, block_size: 16 },
+    stages: evenStages(2, 2),
+    B: 2,
+    T: 16,
+    M,
+    steps,
+    schedule,
+    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
+    seed: 7,
+    ...over,
+  };
+}
 
 export interface TabSwarm {
   /** Page errors, console errors and failed loads of every tab (a test expects none). */

@@ -6,30 +6,11 @@
 // SwiftShader-vs-lavapipe tolerance of tests/browser/swarm-e2e.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { evenStages } from '../../src/coordinator/run-builder';
-import type { RunConfig } from '../../src/protocol/run-config';
-import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
-import { data, reference } from '../swarm/harness';
-import { summary, tabId, tabSwarmSuite, waitForState } from './swarm-tabs';
+import { reference } from '../swarm/harness';
+import { summary, tabId, tabRun, tabSwarmSuite, waitForState } from './swarm-tabs';
 
 /** swarm-e2e's tolerance: SwiftShader in the tabs vs lavapipe in Node. */
 const TOL = 2e-3;
-
-function tinyRun(runId: string, steps: number, M: number): RunConfig {
-  const schedule = { lr: 1e-2, minLr: 1e-3, warmup: 0, decaySteps: steps };
-  return {
-    runId,
-    model: { n_layer: 2, n_head: 2, n_embd: 32, vocab_size: data().tokenizer!.vocabSize, block_size: 16 },
-    stages: evenStages(2, 2),
-    B: 2,
-    T: 16,
-    M,
-    steps,
-    schedule,
-    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
-    seed: 7,
-  };
-}
 
 describe('tabs closed mid-run', () => {
   const swarm = tabSwarmSuite();
@@ -37,7 +18,7 @@ describe('tabs closed mid-run', () => {
   it('6 tabs, 2 stages x 3: 2 tabs (one per stage) closed mid-step, every step finishes once, parity with the single-peer engine', async () => {
     const K = 4;
     const K_CLOSE = 1;
-    const run = tinyRun('tabs-third', K, 6);
+    const run = tabRun('tabs-third', K, 6);
     const room = 'tabsthird';
     const t0 = performance.now();
     const { sig, coordinator } = await swarm.startCoordinator(run, room, 6);

@@ -8,29 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import type { StepReport } from '../../src/coordinator/coordinator';
 import { evenStages } from '../../src/coordinator/run-builder';
-import type { RunConfig } from '../../src/protocol/run-config';
-import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
-import { data, reference } from '../swarm/harness';
-import { snapshot, summary, tabId, tabSwarmSuite, waitForState } from './swarm-tabs';
+import { reference } from '../swarm/harness';
+import { snapshot, summary, tabId, tabRun, tabSwarmSuite, waitForState } from './swarm-tabs';
 
 const TOL = 2e-3;
-
-function tinyRun(runId: string, steps: number): RunConfig {
-  const schedule = { lr: 1e-2, minLr: 1e-3, warmup: 0, decaySteps: steps };
-  return {
-    runId,
-    model: { n_layer: 2, n_head: 2, n_embd: 32, vocab_size: data().tokenizer!.vocabSize, block_size: 16 },
-    stages: evenStages(2, 2),
-    B: 2,
-    T: 16,
-    M: 2,
-    steps,
-    schedule,
-    optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
-    seed: 7,
-    checkpoint: { every: 1, keep: 2 },
-  };
-}
 
 describe('a tab reloaded mid-run', () => {
   const swarm = tabSwarmSuite();
@@ -38,7 +19,7 @@ describe('a tab reloaded mid-run', () => {
   it("resumes its stage from IndexedDB and trains in the run's next step", async () => {
     const K = 5;
     const SAVED = 2; // reload once the tab reported its checkpoint after 2 steps
-    const run = tinyRun('tabs-reload', K);
+    const run = tabRun('tabs-reload', K, 2, { checkpoint: { every: 1, keep: 2 } });
     const room = 'tabsreload';
     const { sig, coordinator } = await swarm.startCoordinator(run, room, 2);
     const pages = [await swarm.openTab(room, 'tab-r0'), await swarm.openTab(room, 'tab-r1')];
@@ -114,7 +95,7 @@ describe('a tab reloaded mid-run', () => {
   }, 300_000);
 
   it('shows waiting-coordinator with the seconds left when the coordinator vanishes mid-run', async () => {
-    const run = { ...tinyRun('tabs-orphan', 1000), stages: evenStages(2, 1) };
+    const run = { ...tabRun('tabs-orphan', 1000, 2, { checkpoint: { every: 1, keep: 2 } }), stages: evenStages(2, 1) };
     const room = 'tabsorphan';
     const { sig, coordinator } = await swarm.startCoordinator(run, room, 1);
     const stepped = new Promise<void>((resolve) => coordinator.events.on('step', (r) => r.step >= 1 && resolve()));
