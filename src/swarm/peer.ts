@@ -237,21 +237,7 @@ export class SwarmPeer {
       const net = new PeerNetwork(signaling.signaling, opts.rtcFactory, { ...opts.network, transport: { ...opts.network?.transport, meter: wire } });
       const peer = new SwarmPeer(sig, net, backend, opts, wire);
       peer.throughput = throughput;
-      const announce = async (): Promise<void> => {
-        // The stage checkpoints it holds (a lost stage is restored from them, a reloaded tab resumes from its own).
-        const checkpoints = await peer.checkpoints.refs();
-        signaling.sendControl({ type: 'hello', protocol: PROTOCOL_VERSION });
-        // adapter: validations compare bitwise within an adapter kind, within the run's tolerance across kinds.
-        signaling.sendControl({
-          type: 'peer-info',
-          platform: opts.platform,
-          gpu: true,
-          throughput,
-          adapter: backend.adapter?.key,
-          ...(checkpoints ? { checkpoints } : {}),
-        });
-      };
-      const announceSoon = (): void => void announce().catch((e: unknown) => peer.log(`announce failed: ${String(e)}`));
+      const announceSoon = (): void => void peer.announce().catch((e: unknown) => peer.log(`announce failed: ${String(e)}`));
       if (sig.coordinatorId) announceSoon();
       else {
         // No coordinator in the room yet (a tab opened before the run): announce when one arrives.
@@ -516,7 +502,7 @@ export class SwarmPeer {
       waitMs,
       position: () =>
         this.run && this.runtime && !this.closed && this.state !== 'finished' ? { runId: this.run.runId, step: this.runtime.stepsDone } : null,
-      reannounce: () => void this.reannounce().catch((e: unknown) => this.log(`re-announce failed: ${String(e)}`)),
+      reannounce: () => void this.announce().catch((e: unknown) => this.log(`re-announce failed: ${String(e)}`)),
       waiting: (leftMs) => {
         if (this.state === 'finished' || this.state === 'closed') return;
         if (leftMs === null) {
@@ -540,8 +526,13 @@ export class SwarmPeer {
     });
   }
 
-  /** hello + peer-info again, with this peer's member claim when it has been a member (a returning coordinator adopts it). */
-  private async reannounce(): Promise<void> {
+  /**
+   * hello + peer-info: at join, and again for a coordinator that came back, then with this peer's member claim when it
+   * has been a member (the coordinator re-adopts it). peer-info carries the stage checkpoints it holds (a lost stage is
+   * restored from them, a reloaded tab resumes from its own) and its adapter (validations compare bitwise within an
+   * adapter kind, within the run's tolerance across kinds).
+   */
+  private async announce(): Promise<void> {
     const checkpoints = await this.checkpoints.refs();
     const sr = this.runtime;
     const member =
