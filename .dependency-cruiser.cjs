@@ -2,7 +2,8 @@
 //
 //   ui, cli (entries; bench too)  ->  coordinator  ->  swarm  ->  protocol  ->  model  ->  compress  ->  gpu
 //                                                                     \->  net (generic transport, below protocol)
-//   worker (a Web Worker entry): model, compress, gpu only.   signaling-server: net only.
+//   worker (a Web Worker entry hosting a stage): model, compress, gpu only; the tokens worker (a run's data, off
+//   the page's main thread) also protocol and swarm's run-data.   signaling-server: net only.
 //
 // Each rule names what it forbids, so a failing `npm run lint` says which boundary an import crosses. Tests (tests/
 // and any *.test.ts) may import anything: they are never the `from` side of a rule.
@@ -54,8 +55,14 @@ module.exports = {
     onlyDown(
       'worker-only-model-gpu',
       'src/worker (a Web Worker entry) hosts a stage: model and gpu only.',
-      '^src/worker/',
+      '^src/worker/(?!tokens-worker\\.ts$)',
       '^src/(worker|model|compress|gpu)/',
+    ),
+    onlyDown(
+      'tokens-worker-only-data',
+      "src/worker/tokens-worker.ts prepares a run's tokens: the run config (protocol), swarm's run-data, model below.",
+      '^src/worker/tokens-worker\\.ts$',
+      '^src/(protocol/run-config|swarm/run-data|model|compress|gpu)',
     ),
     onlyDown(
       'server-only-net',
@@ -69,6 +76,13 @@ module.exports = {
       severity: 'error',
       from: { path: OURS, pathNot: `${TESTS}|^src/ui/` },
       to: { path: '^src/ui/' },
+    },
+    {
+      name: 'nothing-imports-sim',
+      comment: 'src/sim is the simulator (tabswarm simulate): an entry-level layer; only src/cli and tests import it.',
+      severity: 'error',
+      from: { path: OURS, pathNot: `${TESTS}|^src/sim/|^src/cli/` },
+      to: { path: '^src/sim/' },
     },
     {
       name: 'nothing-imports-cli',

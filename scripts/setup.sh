@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup of the system parts tabswarm needs. Seconds when everything is present.
 #  - Debian chromium (headless browser tests, demo tabs), libvulkan1 + mesa-vulkan-drivers (Vulkan loader, runtime libs)
+#  - coturn + nftables (the NAT traversal test: a TURN relay and NAT routers in network namespaces)
 #  - Mesa 25 lavapipe from bookworm-backports, unpacked into .cache/lavapipe (no system package is changed):
 #    Dawn refuses bookworm's own Mesa 22 lavapipe.
 #  - node_modules (npm ci / npm install)
@@ -15,6 +16,9 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s libvulkan1 >/dev/null 2>&1 || need_apt+=(libvulkan1)
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
+# NAT tests (tests/nat): a TURN server and nftables masquerade inside network namespaces the test creates.
+command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "[setup] installing Debian packages: ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

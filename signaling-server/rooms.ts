@@ -17,6 +17,17 @@ export interface Member {
   close(code: number, reason: string): void;
 }
 
+/** A room whose coordinator is connected now, as `tabswarm serve` lists it (GET /api/config `rooms`). */
+export interface LiveRoomInfo {
+  room: string;
+  /** The coordinator key's fingerprint. */
+  coordinator: string;
+  /** Members other than the coordinator. */
+  peers: number;
+  /** True when the room asks peers for a join token. */
+  token: boolean;
+}
+
 export function summaryOf(m: Member): PeerSummary {
   return { peerId: m.peerId, role: m.role, key: m.key };
 }
@@ -82,5 +93,15 @@ export class Rooms {
 
   get size(): number {
     return this.rooms.size;
+  }
+
+  /** The rooms whose coordinator is connected, newest (last created) first. */
+  live(): LiveRoomInfo[] {
+    const out: LiveRoomInfo[] = [];
+    for (const r of this.rooms.values()) {
+      if (r.coordinator === null) continue;
+      out.push({ room: r.name, coordinator: r.coordinatorFingerprint, peers: r.members.size - 1, token: r.tokenHash !== null });
+    }
+    return out.reverse();
   }
 }

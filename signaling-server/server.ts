@@ -1,13 +1,17 @@
 // The signaling server: proof of key at join, rooms bound to a coordinator key, WebRTC offer/answer/candidate relay
 // within a room, and the coordinator <-> peer control plane. Tensors never pass through here. Binds 127.0.0.1 unless
-// told otherwise.
+// told otherwise. `attachSignaling` puts the same server on a path of an existing http(s) server (`tabswarm serve`,
+// signaling-server/http-app.ts); `startSignalingServer` is the standalone one (`npm run server`), on every path.
 
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { Connection } from './connection';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits';
-import { Rooms } from './rooms';
+import { Rooms, type LiveRoomInfo } from './rooms';
+import { listen } from './http-util';
 
 export interface SignalingServerOptions {
   host?: string;
@@ -28,8 +32,29 @@ export interface SignalingServer {
   close(): Promise<void>;
 }
 
-export async function startSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
-  const host = options.host ?? '127.0.0.1';
+export interface AttachOptions {
+  /** Only upgrades to this path (e.g. '/signal') are taken; others get 404. Absent: every path. */
+  path?: string;
+  limits?: Partial<ServerLimits>;
+  log?: (msg: string) => void;
+}
+
+/** The signaling WebSocket on an existing http(s) server; closing it leaves the http server to its owner. */
+export interface AttachedSignaling {
+  stats(): { connections: number; rooms: number };
+  /** The rooms whose coordinator is connected now, newest first. */
+  liveRooms(): LiveRoomInfo[];
+  /** Disconnects every client (no peer-left: the server leaves, not its members) and stops the keepalive. */
+  close(): Promise<void>;
+}
+
+/** Answers a refused upgrade with a plain HTTP status and closes the socket. */
+function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  socket.destroy();
+}
+
+export function attachSignaling(http: Server | HttpsServer, options: AttachOptions = {}): AttachedSignaling {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? (() => undefined);
   const rooms = new Rooms();
@@ -37,30 +62,28 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   const pending = { count: 0 };
   const shutdown = { value: false };
 
-  const http: Server = createServer((req, res) => {
-    // A plain GET answers a health check; anything else must upgrade to a WebSocket.
-    res.writeHead(req.method === 'GET' ? 200 : 405, { 'content-type': 'text/plain' });
-    res.end('tabswarm signaling server\n');
-  });
-  const wss = new WebSocketServer({ server: http, maxPayload: limits.hardMaxBytes });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.hardMaxBytes });
   // A failed upgrade or a broken client socket is that client's problem; never an unhandled 'error' event.
   wss.on('error', (err) => log(`websocket server error: ${err.message}`));
   wss.on('wsClientError', (err, socket) => {
     log(`bad websocket handshake: ${err.message}`);
-    socket.destroy();
+    refuseUpgrade(socket, 400, 'Bad Request');
   });
-  http.on('clientError', (err, socket) => {
-    log(`bad http request: ${err.message}`);
-    socket.destroy();
+  http.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy()); // a reset mid-handshake must not become an uncaught 'error'
+    if (shutdown.value) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://x').pathname;
+    } catch {
+      return refuseUpgrade(socket, 400, 'Bad Request');
+    }
+    if (options.path !== undefined && pathname !== options.path) return refuseUpgrade(socket, 404, 'Not Found');
+    // ws validates the handshake itself (method, version, key) and answers a bad one with 400 (wsClientError).
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   wss.on('connection', (ws) => {
-    const conn = new Connection(ws, {
-      rooms,
-      limits,
-      pending,
-      shutdown,
-      log,
-    });
+    const conn = new Connection(ws, { rooms, limits, pending, shutdown, log });
     connections.add(conn);
     ws.on('close', () => connections.delete(conn));
   });
@@ -84,14 +107,46 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   }, limits.keepaliveMs);
   keepalive.unref();
 
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.port ?? 0, host, () => {
-      http.off('error', reject);
-      resolve();
-    });
+  let closing: Promise<void> | null = null;
+  return {
+    stats: () => ({ connections: connections.size, rooms: rooms.size }),
+    liveRooms: () => rooms.live(),
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        clearInterval(keepalive);
+        shutdown.value = true; // the server leaves, not its members: no peer-left while it terminates them
+        for (const conn of connections) conn.terminate();
+        connections.clear();
+        wss.close(() => resolve());
+      });
+      return closing;
+    },
+  };
+}
+
+/** Closes an http(s) server and every connection it still holds. */
+export function closeHttp(http: Server | HttpsServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    http.close(() => resolve());
+    http.closeAllConnections();
   });
-  const port = (http.address() as AddressInfo).port;
+}
+
+export async function startSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? (() => undefined);
+  const http: Server = createServer((req, res) => {
+    // A plain GET answers a health check; anything else must upgrade to a WebSocket.
+    res.writeHead(req.method === 'GET' ? 200 : 405, { 'content-type': 'text/plain' });
+    res.end('tabswarm signaling server\n');
+  });
+  http.on('clientError', (err, socket: Socket) => {
+    log(`bad http request: ${err.message}`);
+    socket.destroy();
+  });
+  const signaling = attachSignaling(http, { limits: options.limits, log });
+
+  const port = await listen(http, options.port ?? 0, host);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   log(`signaling server listening on ws://${urlHost}:${port}/`);
 
@@ -100,18 +155,9 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     url: `ws://${urlHost}:${port}/`,
     port,
     host,
-    stats: () => ({ connections: connections.size, rooms: rooms.size }),
+    stats: () => signaling.stats(),
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        clearInterval(keepalive);
-        shutdown.value = true; // the server leaves, not its members: no peer-left while it terminates them
-        for (const conn of connections) conn.terminate();
-        connections.clear();
-        wss.close(() => {
-          http.close(() => resolve());
-          http.closeAllConnections();
-        });
-      });
+      closing ??= signaling.close().then(() => closeHttp(http));
       return closing;
     },
   };

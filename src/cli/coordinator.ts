@@ -10,18 +10,25 @@ import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { sampleText } from '../coordinator/sample-text';
 import { EVAL_BATCHES, validationLoss } from '../coordinator/val-loss';
 import { runBottleneck } from '../coordinator/run-model';
-import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
+import { nodeWebSocket } from '../net/rtc-node';
+import { describeIce, fetchServeConfig, iceFlagOptions, iceFlagsHelp, iceFromFlags, rtcFactoryOf, splitServeFlag } from './ice-flags';
 import { num, parse, str, UsageError } from './args';
 import { cliRuntime, saveCheckpointFile } from './engine';
 import { LiveTable } from './live-table';
+import { withElapsed } from './progress';
 import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
-import { corpus, exitSoon } from './swarm-common';
+import { corpus, dataFromFlags, exitSoon } from './swarm-common';
 import { writeLedgerFile } from './ledger-file';
 import { defaultKeyPath, identityFromFlag } from './key-file';
 import { defaultStatePath, readStateFile, writeStateFile } from './run-state-file';
 
+/** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
+export const coordinatorSummary = 'coordinate a swarm run; peers join with `tabswarm peer` or a contributor tab';
+
 export const coordinatorHelp = `tabswarm coordinator [flags]      coordinate a swarm run; peers join with \`tabswarm peer\` or a contributor tab
   --signal ws://127.0.0.1:8787/  signaling server        --serve [--port 0]   start one on 127.0.0.1 instead
+  --serve URL                    use a \`tabswarm serve\` (signal URL, default room, ICE servers from URL/api/config)
+${iceFlagsHelp}
   --room R (default: ${DEFAULT_ROOM})   --min-peers N (default: --stages) peers needed before step 0
   --key FILE                     the coordinator's key (default ~/.tabswarm/coordinator.key, created once): the room
                                  is bound to its fingerprint, which peers join with; \`--key ephemeral\`: a fresh one
@@ -45,10 +52,12 @@ ${runFlagsHelp}
   --verbose                      coordinator log on stderr`;
 
 export async function coordinator(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
+  const { values } = parse(splitServeFlag(argv), {
     ...runFlagOptions,
     signal: { type: 'string' },
-    serve: { type: 'boolean' },
+    serve: { type: 'string' },
+    'serve-local': { type: 'boolean' },
+    ...iceFlagOptions,
     port: { type: 'string' },
     room: { type: 'string' },
     'min-peers': { type: 'string' },
@@ -66,12 +75,16 @@ export async function coordinator(argv: string[]): Promise<number> {
     state: { type: 'string' },
     resume: { type: 'boolean' },
   });
-  const signal = str(values, 'signal');
-  if (!signal && !values.serve) throw new UsageError('give --signal URL or --serve');
-  if (signal && values.serve) throw new UsageError('--signal and --serve exclude each other');
-  const { tokenizer, data } = corpus(str(values, 'data'));
-  const flagRun = runFromFlags(values, tokenizer.vocabSize);
-  const room = str(values, 'room') ?? DEFAULT_ROOM;
+  const serveUrl = str(values, 'serve');
+  const served = serveUrl ? await fetchServeConfig(serveUrl) : undefined;
+  const ice = iceFromFlags(values, served);
+  const signal = str(values, 'signal') ?? served?.signal;
+  const serveLocal = values['serve-local'] === true;
+  if (!signal && !serveLocal) throw new UsageError('give --signal URL, --serve URL or --serve');
+  if (signal && serveLocal) throw new UsageError('--signal (or --serve URL) and --serve exclude each other');
+  const { tokenizer, data, spec } = await corpus(dataFromFlags(values));
+  const flagRun = runFromFlags(values, { vocab: tokenizer.vocabSize, data: spec });
+  const room = str(values, 'room') ?? served?.room ?? DEFAULT_ROOM;
   const minPeers = num(values, 'min-peers', flagRun.stages.length, { int: true, min: 1 });
   const sampleChars = num(values, 'sample-chars', 200, { int: true, min: 0 });
   const evalCount = num(values, 'eval-batches', EVAL_BATCHES, { int: true, min: 0 });
@@ -87,13 +100,15 @@ export async function coordinator(argv: string[]): Promise<number> {
   const resume = values.resume && statePath ? await readStateFile(statePath, { room, coordinator: identity.fingerprint }) : undefined;
   if (resume && resume.run.model.vocab_size !== tokenizer.vocabSize)
     throw new Error(`--resume: the saved run's vocabulary (${resume.run.model.vocab_size}) is not --data's (${tokenizer.vocabSize})`);
+  if (resume && resume.run.data?.trainSha256 !== spec?.trainSha256)
+    throw new Error(`--resume: the saved run trained on ${resume.run.data?.name ?? 'the default corpus'}, not this --data/--tokenizer`);
   const run = resume?.run ?? flagRun;
   if (resume)
     process.stderr.write(
       `[coordinator] resuming run ${run.runId} from ${statePath} at step ${resume.step} of ${run.steps} (saved ${resume.savedAt}): re-adopting its swarm\n`,
     );
   let server: SignalingServer | undefined;
-  if (values.serve) server = await startSignalingServer({ host: '127.0.0.1', port: num(values, 'port', 0, { int: true, min: 0 }) });
+  if (serveLocal) server = await startSignalingServer({ host: '127.0.0.1', port: num(values, 'port', 0, { int: true, min: 0 }) });
   const url = server?.url ?? signal;
   if (!url) throw new UsageError('give --signal URL or --serve');
   const session = await CoordinatorRun.start({
@@ -129,6 +144,7 @@ export async function coordinator(argv: string[]): Promise<number> {
       `[coordinator] run ${run.runId}: ${run.model.n_layer} layers / ${run.stages.length} stages, ${run.steps} steps of ${run.M}x${run.B}x${run.T} tokens\n` +
         `[coordinator] waiting for ${minPeers} peer(s) in room "${room}" on ${url}\n` +
         `[coordinator] coordinator key fingerprint ${identity.fingerprint}\n` +
+        `[coordinator] ${describeIce(ice)} (weight collection; peers bring their own: --stun/--turn, --serve URL)\n` +
         `[coordinator]   node:    tabswarm peer --signal ${url} --room ${room} --coordinator ${identity.fingerprint}${token ? ' --token <token>' : ''}\n` +
         `[coordinator]   tab:     <contributor page>?signal=${encodeURIComponent(url)}&room=${encodeURIComponent(room)}&coordinator=${identity.fingerprint}${token ? '&token=<token>' : ''}\n`,
     );
@@ -140,7 +156,9 @@ export async function coordinator(argv: string[]): Promise<number> {
     }
     let valLoss: number | null = null;
     if (sampleChars > 0 || out || evalCount > 0) {
-      const params = await session.collectWeights({ rtcFactory: nodeRtcFactory(), log });
+      const params = await withElapsed('collecting the weights from the peers', log ?? (() => undefined), (l) =>
+        session.collectWeights({ rtcFactory: rtcFactoryOf(ice), log: log ? l : undefined }),
+      );
       if (out) {
         const bottleneck = runBottleneck(run);
         saveCheckpointFile(out, { config: run.model, params, tokenizer: tokenizer.toJSON(), ...(bottleneck ? { bottleneck } : {}) });

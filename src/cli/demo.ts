@@ -1,7 +1,7 @@
 // `tabswarm demo` (`npm run demo`): the whole swarm on this machine, on loopback only.
-//   1. a signaling server on 127.0.0.1 (ephemeral port unless --port),
-//   2. the built pages (vite build -> .cache/demo-dist) on a static server on 127.0.0.1, with the URL a person
-//      can open in another browser on this machine to join the run,
+//   1-2. `tabswarm serve` on 127.0.0.1 (src/cli/serve.ts; ephemeral port unless --port): the built pages (vite build
+//      -> .cache/serve-dist), the signaling server on /signal and the run's dataset on /api/data, one port; with the
+//      URL a person can open in another browser on this machine to join the run,
 //   3. a coordinator (in this process) for a tinyshakespeare run,
 //   4. N contributors: headless Chromium tabs on the contributor page (default), or Node peers (--node-peers:
 //      child processes running `tabswarm peer`; --in-process: SwarmPeers inside this process); a Node peer's death
@@ -14,13 +14,10 @@
 //      (val_loss: the collected weights on the validation split; wire_bytes_per_token: bytes per trained token by
 //      category, docs/compression.md; ledger: contributor id -> credits, FLOPs of verified work, docs/trust.md).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, sep } from 'node:path';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { join } from 'node:path';
 import type { StepReport } from '../coordinator/coordinator';
 import { DEFAULT_ROOM } from '../coordinator/run-builder';
 import { CoordinatorRun } from '../coordinator/run-lifecycle';
@@ -30,18 +27,25 @@ import { runBottleneck } from '../coordinator/run-model';
 import { fp32Ratios } from '../coordinator/run-view';
 import type { RunConfig } from '../protocol/run-config';
 import { nodeRuntime } from '../gpu/node-runtime';
+import { isDawnLimitWarning } from '../gpu/native-stderr';
+import { withElapsed } from './progress';
 import { nodeRtcFactory, nodeWebSocket } from '../net/rtc-node';
 import { SwarmPeer } from '../swarm/peer';
 import { num, parse, str, UsageError } from './args';
 import { cliRuntime, repoRoot } from './engine';
+import { ensurePages } from './pages';
+import { startServe, type ServeHandle } from './serve';
 import { LiveTable } from './live-table';
 import { runFlagOptions, runFlagsHelp, runFromFlags } from './run-flags';
-import { corpus, exitSoon } from './swarm-common';
+import { corpus, dataFromFlags, exitSoon, type DataChoice } from './swarm-common';
 import { writeLedgerFile } from './ledger-file';
 import { EPHEMERAL_KEY, identityFromFlag } from './key-file';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium';
 import { adversaryHelp, adversaryKeyFiles, adversaryPlan, attacks, type AdversaryPlan } from './demo-adversaries';
 import { formatAttack } from '../swarm/adversary';
+
+/** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
+export const demoSummary = 'a whole swarm on loopback: signaling server, pages, coordinator and contributors (tabs or Node peers)';
 
 export const demoHelp = `tabswarm demo [flags]             a whole swarm on loopback: signaling server, pages, coordinator, contributors
   --tabs 4            headless Chromium tabs on the contributor page (2 stages x 2 replicas)
@@ -51,7 +55,7 @@ export const demoHelp = `tabswarm demo [flags]             a whole swarm on loop
   --in-process        with --node-peers: the peers run inside this process
   --peers N           number of contributors (same as --tabs)
 ${runFlagsHelp}
-  --port 0            signaling server port (127.0.0.1)    --pages-port 0   static page server port
+  --port 0            the one port (127.0.0.1) for the pages, signaling (/signal) and the dataset (/api/data)
   --no-pages          do not build/serve the pages (only with --node-peers)
   --room ${DEFAULT_ROOM}         --sample-chars 200   --timeout 1200 (seconds, whole run)   --verbose (swarm logs on stderr)
   --eval-batches ${EVAL_BATCHES}    validation batches for the summary's val_loss (0: no evaluation)
@@ -61,69 +65,6 @@ ${adversaryHelp}
   --mb-deadline-min 2 --ping-timeout 2   seconds: a step's microbatch deadline floor, and how long a pinged
                       peer may stay silent before it is frozen (its microbatches move to its twin; docs/resilience.md)
   --key FILE          the coordinator's key (default: ephemeral; the peers always get fresh keys)`;
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.txt': 'text/plain; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.map': 'application/json',
-  '.wgsl': 'text/plain; charset=utf-8',
-};
-
-/** A static file server for the built pages on 127.0.0.1. */
-export async function serveStatic(root: string, port = 0): Promise<{ url: string; close(): Promise<void>; server: Server }> {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    let file = normalize(join(root, path));
-    if (!file.startsWith(root + sep) && file !== root) {
-      res.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
-    if (!existsSync(file) && path === '/favicon.ico') {
-      res.writeHead(204).end();
-      return;
-    }
-    if (!existsSync(file)) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const p = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${p}`,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-/** vite build of the pages into .cache/demo-dist (the repository's dist/ is left alone). */
-export async function buildPages(log: (s: string) => void): Promise<string> {
-  const outDir = join(repoRoot, '.cache', 'demo-dist');
-  const t0 = performance.now();
-  process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING ??= 'true';
-  const { build } = await import('vite');
-  await build({ root: repoRoot, configFile: join(repoRoot, 'vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  log(`built the pages in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return outDir;
-}
 
 /** True once the contributor page understands ?signal=&room= (the swarm tab mode). */
 export function tabModeAvailable(): boolean {
@@ -151,6 +92,7 @@ function lineTap(stream: NodeJS.ReadableStream, prefix: string, sink: (s: string
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
+      if (isDawnLimitWarning(line)) continue; // a child's stderr is a socket: Dawn's noise is dropped here (src/gpu/native-stderr.ts)
       keep.push(`${prefix}${line}`);
       if (keep.length > 40) keep.shift();
       sink(`${prefix}${line}`);
@@ -166,7 +108,7 @@ async function startNodeChildren(
   url: string,
   room: string,
   coordinator: string,
-  data: string | undefined,
+  data: DataChoice,
   log: (s: string) => void,
   verbose: boolean,
   onExit: (id: string, how: string, assigned: boolean, tail: string[]) => void,
@@ -196,7 +138,7 @@ async function startNodeChildren(
       EPHEMERAL_KEY,
       '--checkpoint-dir',
       join(ckRoot, id),
-      ...(data ? ['--data', data] : []),
+      ...(data.path !== undefined ? ['--data', data.path, '--tokenizer', data.tokenizer, ...(data.vocab ? ['--vocab', data.vocab] : [])] : []),
       ...(verbose ? ['--verbose'] : []),
       ...attack,
     ];
@@ -248,11 +190,11 @@ async function startInProcess(
   url: string,
   room: string,
   coordinator: string,
-  dataPath: string | undefined,
+  dataPath: DataChoice,
   log?: (s: string) => void,
   plan: AdversaryPlan = { count: 0, attack: null },
 ): Promise<Contributors> {
-  const { data } = corpus(dataPath);
+  const { data } = await corpus(dataPath);
   const peers: SwarmPeer[] = [];
   const adversaries: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -313,7 +255,6 @@ export async function demo(argv: string[]): Promise<number> {
     'node-peers': { type: 'boolean' },
     'in-process': { type: 'boolean' },
     port: { type: 'string' },
-    'pages-port': { type: 'string' },
     'no-pages': { type: 'boolean' },
     room: { type: 'string' },
     'sample-chars': { type: 'string' },
@@ -343,33 +284,40 @@ export async function demo(argv: string[]): Promise<number> {
   const ledgerPath = str(values, 'ledger');
   const say = (s: string) => process.stderr.write(`[demo] ${s}\n`);
   const swarmLog = verbose ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
-  const { tokenizer, data } = corpus(str(values, 'data'));
-  const run: RunConfig = runFromFlags(values, tokenizer.vocabSize);
+  const dataChoice = dataFromFlags(values);
+  const { tokenizer, data, spec } = await corpus(dataChoice);
+  // The tabs fetch the splits where the demo's server serves them (docs/deployment.md: /api/data/<trainSha256>/).
+  const runData = spec ? { ...spec, url: `/api/data/${spec.trainSha256}/` } : undefined;
+  const run: RunConfig = runFromFlags(values, { vocab: tokenizer.vocabSize, data: runData });
   if (n < run.stages.length) throw new UsageError(`${n} contributor(s) cannot fill ${run.stages.length} stages`);
   const plan = adversaryPlan(values, n, nodePeers);
 
   const cleanups: (() => Promise<void> | void)[] = [];
   let contributors: Contributors | undefined;
   let session: CoordinatorRun | undefined;
-  let sig: SignalingServer | undefined;
+  let sig: ServeHandle | undefined;
   let failure: Error | null = null;
   let table: LiveTable | undefined;
   try {
     // The demo's coordinator key: ephemeral unless --key names a file (then created once, mode 0600).
     const identity = await identityFromFlag(str(values, 'key'), null, say);
     const coordinator = identity.fingerprint;
-    sig = await startSignalingServer({ host: '127.0.0.1', port: num(values, 'port', 0, { int: true, min: 0 }) });
-    cleanups.push(() => sig!.close());
-    say(`signaling server ${sig.url}`);
+    const pages = values['no-pages'] ? false : await withElapsed('building the pages (vite)', say, (log) => ensurePages(log));
+    sig = await startServe({
+      host: '127.0.0.1',
+      port: num(values, 'port', 0, { int: true, min: 0 }),
+      pages,
+      room,
+      data: spec ? { prepared: { spec, train: data.train, val: data.val, tokenizer } } : undefined,
+      log: verbose ? say : undefined,
+    });
+    const server = sig;
+    cleanups.push(() => server.close());
+    say(`tabswarm serve ${sig.url} (signaling ${sig.signalUrl})`);
     let joinUrl: string | undefined;
-    if (!values['no-pages']) {
-      const dist = await buildPages(say);
-      const pages = await serveStatic(dist, num(values, 'pages-port', 0, { int: true, min: 0 }));
-      cleanups.push(() => pages.close());
-      joinUrl = `${pages.url}/?signal=${encodeURIComponent(sig.url)}&room=${encodeURIComponent(room)}&coordinator=${coordinator}`;
-    }
+    if (pages) joinUrl = `${sig.url}/?signal=${encodeURIComponent(sig.signalUrl)}&room=${encodeURIComponent(room)}&coordinator=${coordinator}`;
     session = await CoordinatorRun.start({
-      url: sig.url,
+      url: sig.signalUrl,
       room,
       run,
       minPeers: n,
@@ -395,7 +343,7 @@ export async function demo(argv: string[]): Promise<number> {
       say(`join from another browser on this machine (WebGPU needed): ${joinUrl}`);
       if (!tabModeAvailable()) say('(the contributor page does not have the swarm tab mode yet: that URL only shows the engine page)');
     }
-    say(`or a Node peer: node bin/tabswarm.mjs peer --signal ${sig.url} --room ${room} --coordinator ${coordinator} --key ephemeral`);
+    say(`or a Node peer: node bin/tabswarm.mjs peer --signal ${sig.signalUrl} --room ${room} --coordinator ${coordinator} --key ephemeral`);
     table = new LiveTable(s.view, { title: `demo ${run.runId}`, out: process.stdout });
 
     let finishedRun = false;
@@ -403,14 +351,14 @@ export async function demo(argv: string[]): Promise<number> {
     const failed = new Promise<never>((_, reject) => (fail = reject));
     failed.catch(() => undefined);
     let left = n;
-    if (nodePeers && values['in-process']) contributors = await startInProcess(n, sig.url, room, coordinator, str(values, 'data'), swarmLog, plan);
+    if (nodePeers && values['in-process']) contributors = await startInProcess(n, sig.signalUrl, room, coordinator, dataChoice, swarmLog, plan);
     else if (nodePeers) {
       contributors = await startNodeChildren(
         n,
-        sig.url,
+        sig.signalUrl,
         room,
         coordinator,
-        str(values, 'data'),
+        dataChoice,
         say,
         verbose,
         (id, how, assigned, tail) => {
@@ -447,7 +395,9 @@ export async function demo(argv: string[]): Promise<number> {
     const trainedAt = performance.now();
     let valLoss: number | null = null;
     if (sampleChars > 0 || evalCount > 0) {
-      const params = await s.collectWeights({ rtcFactory: nodeRtcFactory(), log: swarmLog ?? ((m) => say(m)) });
+      const params = await withElapsed('collecting the weights from the peers', swarmLog ?? say, (log) =>
+        s.collectWeights({ rtcFactory: nodeRtcFactory(), log }),
+      );
       const rt = await cliRuntime();
       try {
         if (evalCount > 0) valLoss = await validationLoss(rt, run, params, data.val, { maxBatches: evalCount });

@@ -6,6 +6,7 @@ import { exportTuning, importTuning } from '../gpu/autotune';
 import { nodeRuntime } from '../gpu/node-runtime';
 import type { Runtime } from '../gpu/runtime';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../model/checkpoint';
+import { tokenizerFromJSON, type TextTokenizer } from '../model/text-data';
 import { CharTokenizer } from '../model/tokenizer';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -57,8 +58,8 @@ export function saveCheckpointFile(path: string, ck: Checkpoint): void {
 }
 
 /** The checkpoint's tokenizer, else one built from the corpus (which must then match the vocabulary size). */
-export function tokenizerFor(ck: Checkpoint, corpusText: string | undefined): CharTokenizer {
-  if (ck.tokenizer) return CharTokenizer.fromJSON(ck.tokenizer);
+export function tokenizerFor(ck: Checkpoint, corpusText: string | undefined): TextTokenizer {
+  if (ck.tokenizer) return tokenizerFromJSON(ck.tokenizer);
   if (corpusText === undefined) throw new Error('the checkpoint has no tokenizer: pass --data with the corpus it was trained on');
   const tok = CharTokenizer.fromCorpus(corpusText);
   if (tok.vocabSize !== ck.config.vocab_size) {

@@ -4,6 +4,9 @@ import { Trainer } from '../model/trainer';
 import { num, parse, required, str } from './args';
 import { cliRuntime, defaultCorpus, loadCheckpointFile, readText, tokenizerFor } from './engine';
 
+/** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
+export const evalSummary = 'validation loss of a checkpoint (the last 10% of the corpus)';
+
 export const evalHelp = `tabswarm eval --checkpoint C [--data F] [--batch-size 12] [--eval-batches 50] [--block-size T]`;
 
 export async function evaluate(argv: string[]): Promise<number> {

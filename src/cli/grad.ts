@@ -5,6 +5,9 @@ import { Trainer } from '../model/trainer';
 import { parse, required } from './args';
 import { cliRuntime, loadCheckpointFile, saveCheckpointFile } from './engine';
 
+/** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
+export const gradSummary = 'the loss and the gradient of every parameter for one batch, to check the engine against another framework';
+
 export const gradHelp = `tabswarm grad --checkpoint C --batch B.json --out G.safetensors
   B.json: {"inputs": [[ids...], ...], "targets": [[ids...], ...]}  (B rows of T <= block_size ids each)
   prints {"loss": ...}; G holds d(mean loss)/d(param) for every parameter (wte includes the tied lm_head's share)`;

@@ -6,6 +6,9 @@ import { parseArgs } from 'node:util';
 import { verifyLedger } from '../coordinator/ledger-export';
 import { UsageError } from './args';
 
+/** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
+export const ledgerSummary = 'verify a signed contribution ledger export';
+
 export const ledgerHelp = `tabswarm ledger verify FILE --coordinator FP
                                   check a ledger export (--ledger of coordinator / demo): its signature with the
                                   embedded key, whose fingerprint must be FP (64 hex); any edit fails`;

@@ -1,6 +1,9 @@
 // The CLI's rendering of a run's view-model (src/coordinator/run-view.ts) for the coordinator and demo commands:
-// the step, loss, tokens/s and every peer's stage and state. On a TTY the table is redrawn in place; otherwise one
-// line per finished step (and per step re-run), and the whole table once at the end.
+// the step, loss, tokens/s and every peer's stage and state. The peer table is drawn by cli-table3; on a TTY it is
+// redrawn in place by log-update; otherwise (a log, a test reading the output) one line per finished step (and per
+// step re-run, pause, resume, frozen peer or move), and the whole table once at the end.
+import Table from 'cli-table3';
+import { createLogUpdate } from 'log-update';
 import type { StepReport } from '../coordinator/coordinator';
 import { fp32Ratios, runTokensPerSecond, stepTokensPerSecond, totalWireBytesPerToken, wireLine, type RunView } from '../coordinator/run-view';
 import type { RunViewStore } from '../coordinator/run-view-store';
@@ -16,7 +19,6 @@ export interface LiveTableOptions {
 /** How much of a peer's error detail fits a table row. */
 const ROW_DETAIL = 60;
 
-const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 
 /** One line for a finished step: step, loss, tokens/s, time, wire bytes per token (x fewer than fp32) and who holds which stage. */
@@ -50,15 +52,25 @@ export function renderTable(v: RunView, title = 'swarm'): string[] {
       `${runTokensPerSecond(v).toFixed(0)} tok/s${v.restarts ? `  restarts ${v.restarts}` : ''}`,
   );
   if (v.tokens > 0) lines.push(`  ${wireLine(v)}`);
-  lines.push(`  ${pad('peer', 24)} ${pad('platform', 8)} ${pad('stage', 5)} ${pad('state', 16)} ${lpad('mb', 5)} ${lpad('bench tok/s', 11)}`);
+  // Plain characters and no colours: the same table reads in a terminal, a log file and a test.
+  const table = new Table({
+    head: ['peer', 'platform', 'stage', 'state', 'mb', 'bench tok/s', 'detail'],
+    colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
+    style: { head: [], border: [], compact: true, 'padding-left': 1, 'padding-right': 1 },
+  });
   const rows = [...v.peers].sort((a, b) => (a.stage ?? 99) - (b.stage ?? 99) || a.id.localeCompare(b.id));
   for (const r of rows) {
-    const detail = r.detail ? `  ${r.detail.slice(0, ROW_DETAIL)}` : '';
-    lines.push(
-      `  ${pad(r.id, 24)} ${pad(r.platform, 8)} ${pad(r.stage === null ? '-' : String(r.stage), 5)} ${pad(r.state, 16)} ` +
-        `${lpad(String(r.microbatches), 5)} ${lpad(r.throughput ? r.throughput.toFixed(0) : '-', 11)}${detail}`,
-    );
+    table.push([
+      r.id,
+      r.platform,
+      r.stage === null ? '-' : String(r.stage),
+      r.state,
+      String(r.microbatches),
+      r.throughput ? r.throughput.toFixed(0) : '-',
+      r.detail ? r.detail.slice(0, ROW_DETAIL) : '',
+    ]);
   }
+  for (const l of table.toString().split('\n')) lines.push(`  ${l}`);
   if (v.paused) lines.push(`  PAUSED at step ${v.paused.step}: ${v.paused.reason}`);
   if (v.note) lines.push(`  ${v.note}`);
   return lines;
@@ -68,7 +80,7 @@ export class LiveTable {
   private readonly off: Unsubscribe;
   private readonly out: NodeJS.WriteStream;
   private readonly tty: boolean;
-  private drawn = 0;
+  private readonly redraw: ReturnType<typeof createLogUpdate> | null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -88,6 +100,8 @@ export class LiveTable {
         if (e) this.out.write(`  ${e.text}\n`);
       }
     });
+    // The cursor stays visible: a killed process must not leave the terminal without one.
+    this.redraw = this.tty ? createLogUpdate(this.out, { showCursor: true }) : null;
     if (this.tty) this.timer = setInterval(() => this.draw(), 500);
   }
 
@@ -101,16 +115,8 @@ export class LiveTable {
   }
 
   private draw(): void {
-    if (!this.tty || this.stopped) return;
-    const lines = this.render();
-    let s = '';
-    if (this.drawn > 0) s += `\x1b[${this.drawn}A`;
-    for (const l of lines) s += `\x1b[2K${l}\n`;
-    // Clear lines left over from a taller previous frame.
-    for (let i = lines.length; i < this.drawn; i++) s += '\x1b[2K\n';
-    if (this.drawn > lines.length) s += `\x1b[${this.drawn - lines.length}A`;
-    this.out.write(s);
-    this.drawn = lines.length;
+    if (!this.redraw || this.stopped) return;
+    this.redraw(this.render().join('\n'));
   }
 
   /** Stops listening; draws the final table (TTY) or prints it once (non-TTY). */
@@ -118,6 +124,7 @@ export class LiveTable {
     if (this.stopped) return;
     if (this.timer) clearInterval(this.timer);
     this.draw();
+    this.redraw?.done(); // the last frame stays on screen; later output goes below it
     this.stopped = true;
     this.off();
     if (!this.tty) for (const l of this.render()) this.out.write(l + '\n');

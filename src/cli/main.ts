@@ -1,36 +1,22 @@
-// The `tabswarm` command line. Each subcommand lives in its own file.
+// The `tabswarm` command line. Each subcommand lives in its own file; src/cli/commands.ts lists them.
 import { UsageError } from './args';
-import { coordinator, coordinatorHelp } from './coordinator';
-import { demo, demoHelp } from './demo';
-import { evalHelp, evaluate } from './eval';
-import { grad, gradHelp } from './grad';
-import { ledger, ledgerHelp } from './ledger';
-import { peer, peerHelp } from './peer';
-import { sample, sampleHelp } from './sample';
-import { train, trainHelp } from './train';
+import { findCommand, usage } from './commands';
 
-const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
-  train: { run: train, help: trainHelp },
-  eval: { run: evaluate, help: evalHelp },
-  sample: { run: sample, help: sampleHelp },
-  grad: { run: grad, help: gradHelp },
-  demo: { run: demo, help: demoHelp },
-  coordinator: { run: coordinator, help: coordinatorHelp },
-  peer: { run: peer, help: peerHelp },
-  ledger: { run: ledger, help: ledgerHelp },
-};
-
-export function usage(): string {
-  return ['usage: tabswarm <command> [flags]', '', ...Object.values(commands).map((c) => c.help + '\n')].join('\n');
-}
+export { usage };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    // `tabswarm help demo` is `tabswarm demo --help`.
+    const asked = cmd === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
+    if (asked) {
+      console.log(asked.help);
+      return 0;
+    }
     console.log(usage());
     return cmd ? 0 : 2;
   }
-  const c = commands[cmd];
+  const c = findCommand(cmd);
   if (!c) {
     console.error(`tabswarm: unknown command "${cmd}"\n\n${usage()}`);
     return 2;

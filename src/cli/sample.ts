@@ -5,6 +5,9 @@ import { stageParamSpecs } from '../model/stage';
 import { num, parse, required, str } from './args';
 import { cliRuntime, defaultCorpus, loadCheckpointFile, readText, tokenizerFor } from './engine';
 
+/** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
+export const sampleSummary = 'generate text from a checkpoint';
+
 export const sampleHelp = `tabswarm sample --checkpoint C --prompt P [--chars 500] [--temperature 0.8] [--top-k 0] [--seed 42] [--data F]`;
 
 export async function sample(argv: string[]): Promise<number> {

@@ -8,6 +8,10 @@ import { Trainer, type Batch } from '../model/trainer';
 import { CharTokenizer } from '../model/tokenizer';
 import { num, parse, str } from './args';
 import { cliRuntime, defaultCorpus, readText, saveCheckpointFile, saveTuning } from './engine';
+import { tuneTrainer } from './tune-progress';
+
+/** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
+export const trainSummary = 'train a GPT on this machine (WebGPU through Dawn) and write a safetensors checkpoint';
 
 export const trainHelp = `tabswarm train [flags]
   --n-layer 4 --n-head 4 --n-embd 128 --block-size 64   model (nanoGPT's CPU recipe)
@@ -86,8 +90,9 @@ export async function train(argv: string[]): Promise<number> {
       gradClip: num(values, 'grad-clip', 1.0, { min: 0 }),
     },
     log,
-    tune: values['no-tune'] !== true,
+    tune: false, // below, with a progress bar
   });
+  if (values['no-tune'] !== true) await tuneTrainer(rt, trainer, log);
   saveTuning(rt);
   log(`[train] ${trainer.stage.params.count.toLocaleString()} parameters; ${steps} steps of ${accum}x${B}x${blockSize} tokens`);
   const valBatches: Batch[] = evalBatches(data.val, { B, T: blockSize, maxBatches: evalCount });

@@ -57,4 +57,13 @@ describe('assignStage', () => {
     expect(() => assignStage([])).toThrow(/no stages/);
     expect(() => computePerLayer({ layers: 0, throughputs: [1] })).toThrow(/at least one layer/);
   });
+
+  it('passes over a stage at the replica cap while another has room', () => {
+    const full = { layers: 1, throughputs: [1, 1, 1] };
+    const fast = { layers: 1, throughputs: [100, 100] };
+    expect(assignStage([full, fast], 3)).toBe(1);
+    expect(assignStage([full, fast])).toBe(0);
+    // Every stage full: the least loaded, as without a cap (the peer waits on standby).
+    expect(assignStage([fast, full], 2)).toBe(1);
+  });
 });

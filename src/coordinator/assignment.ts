@@ -16,16 +16,21 @@ export function computePerLayer(s: StageLoad): number {
   return sum / s.layers;
 }
 
-/** The stage index a new peer should take. Ties go to the lower index. */
-export function assignStage(stages: readonly StageLoad[]): number {
+/**
+ * The stage index a new peer should take. Ties go to the lower index. A stage with `maxReplicas` peers or more (the
+ * protocol's cap on a stage's members) takes nobody while another has room: a peer piled there would only wait.
+ */
+export function assignStage(stages: readonly StageLoad[], maxReplicas = Number.POSITIVE_INFINITY): number {
   if (stages.length === 0) throw new Error('assignment: no stages');
   const empty = stages.findIndex((s) => s.throughputs.length === 0);
   if (empty >= 0) return empty;
-  let best = 0;
-  let bestLoad = computePerLayer(stages[0]);
-  for (let i = 1; i < stages.length; i++) {
+  const open = stages.some((s) => s.throughputs.length < maxReplicas);
+  let best = -1;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < stages.length; i++) {
+    if (open && stages[i].throughputs.length >= maxReplicas) continue;
     const load = computePerLayer(stages[i]);
-    if (load < bestLoad) {
+    if (best < 0 || load < bestLoad) {
       best = i;
       bestLoad = load;
     }

@@ -23,7 +23,8 @@ describe('Coordinator', () => {
     expect(apply[0].scale).toBeCloseTo(1 / (2 + 1e-6), 12);
     expect(reports[0].gradNorm).toBeCloseTo(2, 12);
     expect(reports[0].loss).toBeCloseTo((2 + 3 + 4 + 5) / 4, 12);
-    expect(plane.ofType('step-begin')[0].owners).toEqual(['a', 'c', 'a', 'c']);
+    expect(plane.ofType('step-begin')[0].owners).toEqual([0, 1, 0, 1]); // indices into members[0] = [a, c]
+    expect(plane.ofType('step-begin')[0].members[0]).toEqual(['a', 'c']);
     expect(reports.every((r) => r.replicasAgree && r.attempts === 1)).toBe(true);
     expect(plane.sent[plane.sent.length - 1].msg.type).toBe('shutdown');
     c.close();
@@ -70,7 +71,7 @@ describe('Coordinator', () => {
     expect(reports.map((r) => r.attempts)).toEqual([1, 2, 1]);
     const begins = plane.ofType('step-begin').filter((b) => b.step === 1);
     expect(begins.map((b) => b.attempt)).toEqual([0, 1]);
-    expect(begins[1].owners).toEqual(['a', 'a', 'a', 'a']);
+    expect(begins[1].owners).toEqual([0, 0, 0, 0]);
     expect(begins[1].members).toEqual([['a'], ['b', 'd']]);
     expect(reports[1].members).toEqual([['a'], ['b', 'd']]);
     c.close();

@@ -4,10 +4,13 @@
 // gradient sums of squares, and re-runs a step (attempt + 1, microbatches re-owned by live first-stage replicas)
 // when a member vanishes before the step's update was sent.
 import { Emitter, type Unsubscribe } from '../net/emitter';
-import type { ControlMessage, ControlOf, MemberClaim } from '../protocol/messages';
+import { isNatFailure } from '../net/nat-failure';
+import { stepOwners, type ControlMessage, type ControlOf, type MemberClaim } from '../protocol/messages';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { learningRate } from '../model/schedule';
 import { assignStage } from './assignment';
+import { admit, MAX_STAGE_MEMBERS, standbyReasons, standbySummary, wireSpeed, type Admission, type Candidate } from './membership-budget';
+import { ownersOf } from './owners';
 import { trustOf, type RunConfig } from '../protocol/run-config';
 import { lanesOf, localSyncOf } from '../swarm/local-sync';
 import { isSyncStep } from '../model/outer-optimizer';
@@ -51,12 +54,23 @@ export interface CoordinatorOptions {
   /** A pinged member that does not pong within this is frozen (default 2000; src/coordinator/liveness.ts). */
   pingTimeoutMs?: number;
   log?: (s: string) => void;
+  /**
+   * Per-step mode: first-stage replicas own microbatches in proportion to their measured speed (owners.ts) instead
+   * of a round robin. Off by default: ownership then follows timings, so two runs of one seed no longer sum their
+   * gradients in the same order (not bitwise equal), and the parity and validation tests rely on that.
+   */
+  ownersBySpeed?: boolean;
   /** A paused run (a stage with no live replica) waits this long for a copy of it before it fails (default 600 s). */
   restoreWaitMs?: number;
   /** Resume a saved run (src/coordinator/run-state.ts): re-adopt its swarm instead of starting at step 0. */
   resume?: ResumeState;
   /** Resuming: how long to wait for the saved members to re-announce before going on without them (default 15 s). */
   adoptWaitMs?: number;
+  /**
+   * Step 0 also waits for begin(): the coordinator page connects when a run is created, so tabs that wait in the room
+   * announce themselves and are assigned (and show) before the person presses Start. Default: false (start at once).
+   */
+  hold?: boolean;
 }
 
 export type { StepReport };
@@ -89,6 +103,8 @@ export type CoordinatorEvents = {
   step: StepReport;
   restart: { step: number; attempt: number; reason: string };
   membership: { epoch: number; stages: string[][]; joins: string[] };
+  /** Waiting peers the membership messages cannot carry now (membership-budget.ts), when that changes; 0 when none. */
+  standby: { peers: number; reasons: string };
   assigned: { peerId: string; stage: number };
   /** Live rebalancing moved a member to another stage (src/coordinator/rebalance.ts); it joins at the next membership. */
   moved: { peerId: string; from: number; to: number; reason: string };
@@ -134,7 +150,13 @@ export class Coordinator implements Striker {
   private readonly opts: CoordinatorOptions;
   private wakers = new Set<() => void>();
   private closed = false;
+  /** Step 0 waits for begin() (opts.hold). */
+  private held: boolean;
+  /** Why stop() was called: the run ends after the step in progress (null: runs to its last step). */
+  private stopping: string | null = null;
   private epoch = 0;
+  /** The last standby / over-budget line logged (admission): logged when it changes, not every step. */
+  private standbyNote = '';
   /** The step the run is at (steps completed). */
   step = 0;
   private readonly done: Promise<StepReport[]>;
@@ -187,6 +209,7 @@ export class Coordinator implements Striker {
   ) {
     this.opts = opts;
     this.run = opts.run;
+    this.held = opts.hold ?? false;
     this.strikeBook = new StrikeBook(trustOf(opts.run).strikes);
     this.restorer = new StageRestorer(this.restoreHost(), { restoreWaitMs: opts.restoreWaitMs });
     if (opts.resume) this.restore(opts.resume);
@@ -214,6 +237,21 @@ export class Coordinator implements Striker {
     this.done.catch(() => undefined);
   }
 
+  /** Lets a held run (opts.hold) start: step 0 begins once enough peers are assigned. */
+  begin(): void {
+    this.held = false;
+    this.wake();
+  }
+
+  /**
+   * Ends the run early and cleanly: the step in progress completes (or, before step 0, none begins), then the run
+   * ends as a finished one (finished() resolves, the peers get the run's shutdown with `reason`).
+   */
+  stop(reason: string): void {
+    this.stopping ??= reason;
+    this.wake();
+  }
+
   /** Resolves with every step's report when the run's steps are done; rejects if the run cannot go on. */
   finished(): Promise<StepReport[]> {
     return this.done;
@@ -232,7 +270,8 @@ export class Coordinator implements Striker {
 
   private throughputs(stages: string[][]): number[][] {
     // Measured tokens/s once known (step-done timings), else the join benchmark (rebalance.ts speeds).
-    return this.balancer.speeds(stages, (p) => this.peers.get(p)?.throughput ?? 1, this.run.B * this.run.T);
+    const speeds = this.balancer.speeds(stages, (p) => this.peers.get(p)?.throughput ?? 1, this.run.B * this.run.T);
+    return speeds.map((m) => m.map(wireSpeed));
   }
 
   // ------------------------------------------------------------------------------------------- events
@@ -364,14 +403,14 @@ export class Coordinator implements Striker {
     const known = this.peers.get(peerId);
     if (known?.alive) return; // duplicate announcement
     if (known) this.peers.delete(peerId); // the same id back after it vanished: a fresh peer (its state is gone)
-    const stages = this.run.stages.map((r, s) => ({
-      layers: r.layerEnd - r.layerStart,
-      throughputs: [...this.peers.values()].filter((p) => p.alive && p.stage === s).map((p) => p.throughput),
-    }));
+    // One pass over the peers (not one per stage): thousands join one after another.
+    const stages = this.run.stages.map((r) => ({ layers: r.layerEnd - r.layerStart, throughputs: [] as number[] }));
+    for (const p of this.peers.values()) if (p.alive) stages[p.stage]?.throughputs.push(p.throughput);
     // A holder of a checkpoint of its former stage (a reload) or of an empty one goes there (stage-restore.ts).
-    const stage = this.restorer.stageFor(peerId, known?.stage, msg.checkpoints) ?? assignStage(stages);
+    const stage = this.restorer.stageFor(peerId, known?.stage, msg.checkpoints) ?? assignStage(stages, MAX_STAGE_MEMBERS);
     const rec: PeerRecord = { peerId, stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true };
     this.peers.set(peerId, rec);
+    this.aliveVersion++;
     this.adapters.set(peerId, msg.adapter ?? '');
     this.log(`${peerId} (${msg.platform}, ${Math.round(rec.throughput)} tok/s) -> stage ${stage}`);
     this.cp.sendControl({ type: 'swarm-assign', stage, run: this.run }, peerId);
@@ -382,7 +421,7 @@ export class Coordinator implements Striker {
   private freeze(peerId: string, reason: string): void {
     const p = this.peers.get(peerId);
     if (!p?.alive) return;
-    p.alive = false;
+    this.setAlive(p, false);
     this.log(`${peerId} (stage ${p.stage}) is frozen: ${reason}`);
     this.events.emit('frozen', { peerId, reason, step: this.step });
     this.wake();
@@ -392,7 +431,7 @@ export class Coordinator implements Striker {
   private revive(peerId: string): void {
     const p = this.peers.get(peerId);
     if (!p || p.alive || this.strikeBook.evicted(peerId)) return;
-    p.alive = true;
+    this.setAlive(p, true);
     p.state = 'assigned';
     this.events.emit('assigned', { peerId, stage: p.stage });
     this.wake();
@@ -410,7 +449,7 @@ export class Coordinator implements Striker {
     this.adoption?.drop(peerId);
     const p = this.peers.get(peerId);
     if (!p || !p.alive) return;
-    p.alive = false;
+    this.setAlive(p, false);
     this.log(`${peerId} (stage ${p.stage}) vanished`);
     this.events.emit('vanished', { peerId });
     this.wake();
@@ -443,7 +482,7 @@ export class Coordinator implements Striker {
     this.events.emit('evicted', { peerId, reason, step: this.step });
     this.cp.sendControl({ type: 'shutdown', reason: `evicted: ${reason}`.slice(0, 1024) }, peerId);
     const p = this.peers.get(peerId);
-    if (p) p.alive = false;
+    if (p) this.setAlive(p, false);
     this.wake();
   }
 
@@ -474,11 +513,12 @@ export class Coordinator implements Striker {
    * member retries what failed, instead of waiting out the ready timeout. A peer that fails LINK_RETRIES epochs in a
    * row is dropped (it may come back as a joiner).
    */
-  private linkFailure(everyone: string[], epoch: number): string | null {
+  private linkFailure(everyone: string[], epoch: number): string | Error | null {
     for (const p of everyone) {
       const e = this.peerErrors.get(p);
       if (!e || e.at !== epoch || this.ready.get(p) === epoch) continue;
       this.peerErrors.delete(p);
+      if (isNatFailure(e.detail)) return this.natFailure(everyone, e.detail);
       const n = (this.linkRetries.get(p) ?? 0) + 1;
       this.linkRetries.set(p, n);
       if (n >= LINK_RETRIES) {
@@ -490,6 +530,17 @@ export class Coordinator implements Striker {
       return `${p} could not link up for epoch ${epoch} (${e.detail}); announcing the membership again`;
     }
     return null;
+  }
+
+  /**
+   * Two members whose link cannot get through their NATs (src/net/nat-failure.ts) would fail the same way in every
+   * epoch: the run fails at once with the peer's message (which says what to configure), and every member is told
+   * so in its own shutdown (the run's '*' shutdown may be held for the weight collection).
+   */
+  private natFailure(everyone: string[], detail: string): Error {
+    this.log(`${detail}: the run cannot link up`);
+    for (const p of everyone) this.cp.sendControl({ type: 'shutdown', reason: detail.slice(0, 1024) }, p);
+    return new Error(detail);
   }
 
   /** Live rebalancing: each stage's measured load (ms per replica, median of the last steps), null until known. */
@@ -519,6 +570,14 @@ export class Coordinator implements Striker {
     this.events.emit('moved', { peerId: move.peerId, from: move.from, to: move.to, reason: move.reason });
   }
 
+  /** Bumped whenever a peer's `alive` changes or a record is replaced (the step's vanished() check caches on it). */
+  private aliveVersion = 0;
+
+  private setAlive(p: PeerRecord, alive: boolean): void {
+    p.alive = alive;
+    this.aliveVersion++;
+  }
+
   private isAlive(peerId: string): boolean {
     return this.peers.get(peerId)?.alive ?? false;
   }
@@ -527,12 +586,14 @@ export class Coordinator implements Striker {
    * Waits until `done()` holds. Throws Restart when `abort()` returns a reason; throws on timeout (Restart if
    * `restartOnTimeout`).
    */
-  private waitFor(done: () => boolean, abort: () => string | null, timeoutMs: number, what: string): Promise<void> {
+  /** `abort` returns why to re-run (a Restart), or an Error that ends the run. */
+  private waitFor(done: () => boolean, abort: () => string | Error | null, timeoutMs: number, what: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.progressAt = performance.now();
       const check = () => {
         if (this.closed) return finish(new Error('coordinator closed'));
         const why = abort();
+        if (why instanceof Error) return finish(why);
         if (why) return finish(new Restart(why));
         if (done()) return finish();
       };
@@ -563,15 +624,17 @@ export class Coordinator implements Striker {
       await this.waitFor(
         () => {
           const live = [...this.peers.values()].filter((p) => p.alive);
-          return live.length >= this.opts.minPeers && this.run.stages.every((_, s) => live.some((p) => p.stage === s));
+          if (this.stopping !== null) return true;
+          return !this.held && live.length >= this.opts.minPeers && this.run.stages.every((_, s) => live.some((p) => p.stage === s));
         },
         () => null,
         Number.POSITIVE_INFINITY,
         'waiting for peers',
       );
-    await this.establish(readyMs);
-    while (this.step < this.run.steps) {
-      if ([...this.peers.values()].some((p) => p.alive && p.state === 'assigned')) await this.establish(readyMs);
+    if (this.stopping === null) await this.establish(readyMs);
+    while (this.step < this.run.steps && this.stopping === null) {
+      // Only when someone can be admitted: peers on standby (no room within the caps) must not re-run an epoch a step.
+      if (this.admission(this.members(), false).admitted.length > 0) await this.establish(readyMs);
       let attempt = Math.max(this.firstAttempt, this.restorer.firstAttempt(this.step));
       this.firstAttempt = 0;
       for (;;) {
@@ -605,7 +668,8 @@ export class Coordinator implements Striker {
     }
     this.cur = null;
     this.liveness.close(); // the run is over: nobody is frozen any more
-    if (!this.closed) this.cp.sendControl({ type: 'shutdown', reason: `run ${this.run.runId} complete` }, '*');
+    const reason = this.stopping === null ? `run ${this.run.runId} complete` : `run ${this.run.runId} stopped at step ${this.step}: ${this.stopping}`;
+    if (!this.closed) this.cp.sendControl({ type: 'shutdown', reason: reason.slice(0, 1024) }, '*');
     return this.reports;
   }
 
@@ -617,38 +681,17 @@ export class Coordinator implements Striker {
   private async establish(readyMs: number, plan?: EpochPlan): Promise<boolean> {
     for (;;) {
       const current = this.members();
-      const started = current.some((m) => m.length > 0);
       const stages = current.map((m) => [...m]);
-      const joins: ControlOf<'swarm-members'>['joins'] = [];
-      for (const p of plan ? [] : this.peers.values()) {
-        if (!p.alive || p.state !== 'assigned') continue;
-        const source = current[p.stage][0];
-        if (started && !source) {
-          this.log(`${p.peerId} cannot join stage ${p.stage}: no live replica to copy the state from`);
-          continue;
-        }
-        stages[p.stage].push(p.peerId);
-        if (started) joins.push({ peer: p.peerId, stage: p.stage, source });
-      }
+      const admitted = plan ? [] : this.admission(current, true).admitted;
+      for (const c of admitted) stages[c.stage].push(c.peer);
       // A reloaded peer holding the current checkpoint of its stage loads it instead of a transfer.
-      const ep = plan ?? this.restorer.withReloads(stages, joins);
+      const ep = plan ?? this.restorer.withReloads(stages, this.joinsOf(current, admitted));
       const epoch = ++this.epoch;
       const everyone = ep.stages.flat();
       this.log(
         `membership epoch ${epoch}: ${ep.stages.map((m, s) => `s${s}=[${m.join(',')}]`).join(' ')}${ep.joins.length ? ` joins ${ep.joins.map((j) => `${j.peer}<-${j.source}`).join(',')}` : ''}${ep.restores.length ? ` restores ${ep.restores.map((r) => `${r.peer}@${r.step}`).join(',')}` : ''}`,
       );
-      this.cp.sendControl(
-        {
-          type: 'swarm-members',
-          epoch,
-          stages: ep.stages,
-          speeds: this.throughputs(ep.stages),
-          joins: ep.joins,
-          ...(ep.restores.length ? { restores: ep.restores } : {}),
-          step: this.step,
-        },
-        '*',
-      );
+      this.cp.sendControl(this.membersMessage(epoch, ep), '*');
       this.events.emit('membership', { epoch, stages: ep.stages, joins: [...ep.joins.map((j) => j.peer), ...ep.restores.map((r) => r.peer)] });
       this.restorer.watch(ep);
       try {
@@ -690,6 +733,79 @@ export class Coordinator implements Striker {
     }
   }
 
+  private membersMessage(epoch: number, ep: Pick<EpochPlan, 'stages' | 'joins' | 'restores'>): ControlOf<'swarm-members'> {
+    return {
+      type: 'swarm-members',
+      epoch,
+      stages: ep.stages,
+      speeds: this.throughputs(ep.stages),
+      joins: ep.joins,
+      ...(ep.restores.length ? { restores: ep.restores } : {}),
+      step: this.step,
+    };
+  }
+
+  /** Admitted peers join a running swarm by copying their stage's state from its first live replica. */
+  private joinsOf(current: string[][], admitted: readonly Candidate[]): ControlOf<'swarm-members'>['joins'] {
+    if (!current.some((m) => m.length > 0)) return [];
+    return admitted.map((c) => ({ peer: c.peer, stage: c.stage, source: current[c.stage][0] }));
+  }
+
+  /**
+   * The waiting peers the next epoch admits: as many as its swarm-members and the step-begin after it carry within
+   * the protocol's caps and the signed control size (membership-budget.ts); the rest stay assigned, on standby, and
+   * are admitted when members leave. `note`: log the standby and the over-budget messages when they change.
+   */
+  private admission(current: string[][], note: boolean): Admission {
+    const started = current.some((m) => m.length > 0);
+    const waiting: Candidate[] = [];
+    for (const p of this.peers.values()) {
+      if (!p.alive || p.state !== 'assigned') continue;
+      if (started && !current[p.stage][0]) {
+        if (note) this.log(`${p.peerId} cannot join stage ${p.stage}: no live replica to copy the state from`);
+        continue;
+      }
+      waiting.push({ peer: p.peerId, stage: p.stage });
+    }
+    if (waiting.length === 0) return { admitted: [], standby: [], overBudget: [] };
+    const local = localSyncOf(this.run) !== null;
+    const a = admit({
+      current,
+      waiting,
+      joining: started,
+      messages: (stages, admitted) => {
+        const members = local ? lanesOf(stages) : stages;
+        return [
+          this.membersMessage(this.epoch + 1, this.restorer.withReloads(stages, this.joinsOf(current, admitted))),
+          members.some((m) => m.length === 0) ? null : { type: 'step-begin', step: this.step, attempt: 0, owners: this.ownersFor(members), members },
+        ];
+      },
+    });
+    if (note) {
+      const text = [standbySummary(a), ...a.overBudget.map((why) => `with any membership, ${why}: lower M (microbatches)`)].join('; ');
+      if (text !== this.standbyNote) {
+        if (text) this.log(text);
+        else if (this.standbyNote) this.log('no peer on standby');
+        this.standbyNote = text;
+        this.events.emit('standby', { peers: a.standby.length, reasons: standbyReasons(a) });
+      }
+    }
+    return a;
+  }
+
+  /**
+   * step-begin's owners: for each microbatch, the index of its first-stage replica in members[0]: a round robin, or
+   * with `ownersBySpeed` in proportion to the replicas' speeds. Local-steps mode always keeps the round robin over the
+   * lanes: which microbatches a lane trains on is part of that mode's math (its loss scale, laneMicrobatches, and the
+   * single-process reference src/model/local-sim.ts), so it must not follow measured speeds.
+   */
+  private ownersFor(members: string[][]): number[] {
+    const index = members[0].map((_, i) => i);
+    const bySpeed = this.opts.ownersBySpeed === true && !localSyncOf(this.run);
+    const weights = bySpeed ? this.throughputs(members)[0] : index.map(() => 1);
+    return ownersOf(this.run.M, index, weights);
+  }
+
   private async runStep(step: number, attempt: number, members: string[][]): Promise<StepReport> {
     const t0 = performance.now();
     const { M } = this.run;
@@ -703,8 +819,8 @@ export class Coordinator implements Striker {
     this.robustReports = new Map();
     const local = localSyncOf(this.run);
     const robust = trustOf(this.run).aggregation !== 'sum' && !local;
-    const firsts = members[0];
-    const owners = Array.from({ length: M }, (_, k) => firsts[k % firsts.length]);
+    const ownerIndex = this.ownersFor(members);
+    const owners = stepOwners({ owners: ownerIndex, members });
     this.cur.owners = owners;
     const book = (this.book = new TraceBook(step, attempt, members));
     this.validation = null;
@@ -714,11 +830,17 @@ export class Coordinator implements Striker {
       return r.length === members.length ? r[r.length - 1] : null;
     };
     const all = members.flat();
+    // Asked on every control message the coordinator is handed: scan the members only when someone's liveness changed.
+    let seen = -1;
+    let gone: string | undefined;
     const vanished = () => {
-      const gone = all.find((p) => !this.isAlive(p));
+      if (seen !== this.aliveVersion) {
+        seen = this.aliveVersion;
+        gone = all.find((p) => !this.isAlive(p));
+      }
       return gone ? `${gone} vanished during step ${step}` : null;
     };
-    this.cp.sendControl({ type: 'step-begin', step, attempt, owners, members }, '*');
+    this.cp.sendControl({ type: 'step-begin', step, attempt, owners: ownerIndex, members }, '*');
     const deadline = this.deadlines.deadlineMs();
     this.liveness.watch(all, deadline);
     await this.waitFor(() => this.mbDone.size === M && this.losses.size === M, vanished, stepMs, `step ${step} microbatches`);
@@ -982,6 +1104,7 @@ export class Coordinator implements Striker {
       return false;
     }
     this.peers.set(peerId, { peerId, stage: c.stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true });
+    this.aliveVersion++;
     this.adapters.set(peerId, msg.adapter ?? '');
     this.log(`${peerId} re-adopted: stage ${c.stage}, ${c.step} steps applied (attempt ${c.attempt})`);
     this.cp.sendControl({ type: 'swarm-assign', stage: c.stage, run: this.run, adopt: true }, peerId);

@@ -86,3 +86,31 @@ describe('evenStages', () => {
     expect(() => evenStages(2, 3)).toThrow();
   });
 });
+
+describe('dataset', () => {
+  const spec = {
+    tokenizer: 'gpt2',
+    vocab: 'used',
+    name: 'notes.txt',
+    trainSha256: 'a'.repeat(64),
+    valSha256: 'b'.repeat(64),
+    trainTokens: 900,
+    valTokens: 100,
+  } as const;
+
+  it('the default dataset leaves data out (runs as before); another one is in the run with its vocabulary', () => {
+    expect(buildRun({ 'run-id': 'r' }, 65)).toEqual(buildRun({ 'run-id': 'r' }, { vocab: 65 }));
+    expect(buildRun({}, 65).data).toBeUndefined();
+    const run = buildRun({}, { vocab: 321, data: spec });
+    expect(run.data).toEqual(spec);
+    expect(run.model.vocab_size).toBe(321);
+  });
+
+  it('refuses a window longer than a split', () => {
+    const flag = (n: string) => `--${n}`;
+    expect(() => buildRun({ 'block-size': 100 }, { vocab: 321, data: spec }, flag)).toThrow(
+      '--block-size 100: "notes.txt" has 900 train and 100 validation tokens, each split needs 101',
+    );
+    expect(() => buildRun({ 'block-size': 99 }, { vocab: 321, data: spec })).not.toThrow();
+  });
+});

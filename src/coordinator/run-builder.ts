@@ -4,7 +4,7 @@
 // as the CLI flag (`--batch-size 8`) and as the coordinator page's URL parameter (`?batch-size=8`).
 import { z } from 'zod';
 import { DEFAULT_OPTIMIZER, type StageRange } from '../model/stage';
-import { parseRunConfig, TRUST_NONE, trustSpecSchema, type RunConfig } from '../protocol/run-config';
+import { parseRunConfig, TRUST_NONE, trustSpecSchema, type DataSpec, type RunConfig } from '../protocol/run-config';
 import { checkCompressForModel, CompressOptionError, defaultCompressFor, isCompressNone, parseCompressOption } from './compress-option';
 
 const count = z.number().int().positive();
@@ -141,10 +141,21 @@ export function newRunId(): string {
 }
 
 /**
- * The run for these options (missing ones take RUN_DEFAULTS) over a corpus of `vocab` characters. Throws
- * RunBuildError naming the option (through `label`) for a bad value or a model the run config rejects.
+ * What a run trains on: its tokenizer's vocabulary size and, for anything but the default dataset (tinyshakespeare,
+ * character tokenizer), the DataSpec that names it (src/model/text-data.ts prepareTextData makes both).
  */
-export function buildRun(input: Partial<RunOptions>, vocab: number, label: OptionLabel = (n) => n): RunConfig {
+export interface RunDataset {
+  vocab: number;
+  data?: DataSpec;
+}
+
+/**
+ * The run for these options (missing ones take RUN_DEFAULTS) over a dataset (a bare number: the default dataset's
+ * vocabulary). Throws RunBuildError naming the option (through `label`) for a bad value or a model the run config
+ * rejects, or a dataset too short for the run's window.
+ */
+export function buildRun(input: Partial<RunOptions>, dataset: number | RunDataset, label: OptionLabel = (n) => n): RunConfig {
+  const { vocab, data } = typeof dataset === 'number' ? { vocab: dataset, data: undefined } : dataset;
   const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const parsed = runOptionsSchema.safeParse({ ...RUN_DEFAULTS, ...given });
   if (!parsed.success) {
@@ -160,6 +171,12 @@ export function buildRun(input: Partial<RunOptions>, vocab: number, label: Optio
   const S = o.stages;
   const nLayer = o['n-layer'];
   if (S > nLayer) throw new RunBuildError(`${label('stages')} ${S} exceeds ${label('n-layer')} ${nLayer} (a stage holds at least one layer)`);
+  const T = o['block-size'];
+  // A batch row is T tokens and its T targets; validation windows too (an empty validation split is not used).
+  if (data && (data.trainTokens < T + 1 || (data.valTokens > 0 && data.valTokens < T + 1)))
+    throw new RunBuildError(
+      `${label('block-size')} ${T}: "${data.name}" has ${data.trainTokens} train and ${data.valTokens} validation tokens, each split needs ${T + 1}`,
+    );
   let compress;
   try {
     // `default` fits itself to the model (no bottleneck on one stage); an explicit spec is checked as given.
@@ -182,6 +199,8 @@ export function buildRun(input: Partial<RunOptions>, vocab: number, label: Optio
       optimizer: { ...DEFAULT_OPTIMIZER, lr: o.lr, weightDecay: o['weight-decay'], beta2: o.beta2, gradClip: o['grad-clip'] },
       seed: o.seed,
       ...(o.slots ? { slots: o.slots } : {}),
+      // The default dataset leaves `data` out: the run config is then what it was before datasets existed.
+      ...(data ? { data } : {}),
       // Today's wire leaves `compress` out: the run config is then what it was before compression existed.
       ...(isCompressNone(compress) ? {} : { compress }),
       // No trust option given: no `trust` section (TRUST_NONE: sum, no validators).

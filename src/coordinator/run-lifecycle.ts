@@ -4,7 +4,7 @@
 // collection by an observer peer after the last step, and the run's summary. Environment-neutral: the WebSocket
 // constructor (Node) and the RTCPeerConnection factory (weight collection) come from the caller.
 import type { WebSocketConstructor } from '../net/signaling-client';
-import type { Identity } from '../net/identity';
+import { ephemeralIdentity, type Identity } from '../net/identity';
 import type { Unsubscribe } from '../net/emitter';
 import type { RtcFactory } from '../net/rtc-session';
 import { connectSwarm, type SwarmSignaling } from '../protocol/control-codec';
@@ -39,6 +39,8 @@ export interface CoordinatorRunOptions {
    * between steps, so collectWeights() can copy their stages.
    */
   holdShutdown?: boolean;
+  /** Connect now, start on begin(): peers waiting in the room announce themselves and are assigned meanwhile. */
+  hold?: boolean;
   /** The view to feed (default: a new one). */
   view?: RunViewStore;
   log?: (s: string) => void;
@@ -120,6 +122,7 @@ export class CoordinatorRun {
       mbDeadlineMinMs: opts.mbDeadlineMinMs,
       pingTimeoutMs: opts.pingTimeoutMs,
       resume: opts.resume,
+      hold: opts.hold,
     });
     this.ledger = new LedgerKeeper({
       events: this.coordinator.events,
@@ -169,6 +172,8 @@ export class CoordinatorRun {
     return offs;
   }
 
+  /** Ids of this coordinator's own weights observers (collectWeights): room members the view leaves out. */
+  private readonly observers = new Set<string>();
   /** Resolves when every saved run so far is written. */
   savedRun: () => Promise<void> = () => Promise.resolve();
 
@@ -177,9 +182,11 @@ export class CoordinatorRun {
     const c = this.coordinator.events;
     v.dispatch({ kind: 'started', run: this.run });
     for (const report of this.opts.resume?.reports ?? []) v.dispatch({ kind: 'step', report }); // the loss curve so far
-    for (const [peerId, role] of this.sig.peers) if (role === 'peer') v.dispatch({ kind: 'peer-joined', peerId });
+    // The weights observer (collectWeights) is a room member of the coordinator's own, not a contributor: not shown.
+    const contributor = (peerId: string, role: string): boolean => role === 'peer' && !this.observers.has(peerId);
+    for (const [peerId, role] of this.sig.peers) if (contributor(peerId, role)) v.dispatch({ kind: 'peer-joined', peerId });
     this.offs.push(
-      this.sig.on('peer-joined', ({ peerId, role }) => role === 'peer' && v.dispatch({ kind: 'peer-joined', peerId })),
+      this.sig.on('peer-joined', ({ peerId, role }) => contributor(peerId, role) && v.dispatch({ kind: 'peer-joined', peerId })),
       this.sig.on('peer-left', ({ peerId }) => v.dispatch({ kind: 'peer-left', peerId })),
       this.sig.on('control', ({ from, msg }) => v.dispatch({ kind: 'control', from, msg })),
       c.on('assigned', (e) => v.dispatch({ kind: 'assigned', ...e })),
@@ -197,6 +204,16 @@ export class CoordinatorRun {
     );
   }
 
+  /** Starts a run created with `hold`. */
+  begin(): void {
+    this.coordinator.begin();
+  }
+
+  /** Ends the run after the step in progress (before step 0: at once); finished() then resolves as for a full run. */
+  stop(reason = 'stopped by the coordinator'): void {
+    this.coordinator.stop(reason);
+  }
+
   /** Every step's report once the run's steps are done; rejects if the run cannot go on. */
   finished(): Promise<StepReport[]> {
     return this.done;
@@ -210,8 +227,12 @@ export class CoordinatorRun {
     const { url, room, WebSocket, token } = this.opts;
     const coordinator = this.sig.coordinatorFingerprint;
     return collectWeights({
-      // The observer is a peer of its own, with an ephemeral key.
-      connect: () => connectSwarm(url, { room, role: 'peer', coordinator, token, WebSocket }),
+      // The observer is a peer of its own, with an ephemeral key (made first, so the view knows its id in time).
+      connect: async () => {
+        const identity = await ephemeralIdentity();
+        this.observers.add(identity.id);
+        return connectSwarm(url, { room, role: 'peer', coordinator, token, WebSocket, identity });
+      },
       control: this.sig,
       rtcFactory: o.rtcFactory,
       members: this.coordinator.members(),

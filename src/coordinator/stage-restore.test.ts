@@ -1,7 +1,7 @@
 // Stage loss, rollback, custody and reload restores against a fake control plane and scripted peers (no GPU, no
 // network): the coordinator's side of docs/resilience.md "Stage loss", "Custody" and "Tab reload".
 import { describe, expect, it } from 'vitest';
-import type { CheckpointRef, ControlMessage } from '../protocol/messages';
+import { stepOwners, type CheckpointRef, type ControlMessage } from '../protocol/messages';
 import { Coordinator } from './coordinator';
 import { announce, FakePlane, unitRun } from '../../tests/support/fake-plane';
 import type { RunConfig } from '../protocol/run-config';
@@ -74,7 +74,7 @@ class Swarm {
       case 'step-begin': {
         const { step, attempt } = msg;
         const last = msg.members[msg.members.length - 1];
-        msg.owners.forEach((o, mb) => {
+        stepOwners(msg).forEach((o, mb) => {
           if (this.dead.has(o)) return;
           this.say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: 2 + step });
           this.say(o, { type: 'mb-done', step, attempt, mb });

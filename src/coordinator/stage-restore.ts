@@ -128,9 +128,12 @@ export class StageRestorer {
    */
   stageFor(peer: string, before: number | undefined, refs: readonly CheckpointRef[] | undefined): number | null {
     const mine = (refs ?? []).filter((r) => r.runId === this.host.run.runId && r.stage < this.host.run.stages.length);
+    // Most joiners hold no checkpoint of this run: no membership scan for them (a swarm of thousands joins).
+    if (mine.length === 0) return null;
     if (before !== undefined && mine.some((r) => r.stage === before)) return before;
     const occupied = new Set<number>();
-    for (const s of this.host.run.stages.keys()) if (this.host.members()[s].length > 0) occupied.add(s);
+    const members = this.host.members();
+    for (const s of this.host.run.stages.keys()) if (members[s].length > 0) occupied.add(s);
     for (const j of this.host.joining()) if (j.peer !== peer) occupied.add(j.stage);
     const empty = mine.filter((r) => !occupied.has(r.stage)).sort((a, b) => b.step - a.step);
     return empty.length ? empty[0].stage : null;

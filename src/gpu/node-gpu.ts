@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withoutDawnLimitWarnings } from './native-stderr';
 
 export interface NodeGpu {
   gpu: GPU;
@@ -37,6 +38,9 @@ export function nodeGpu(opts: { quiet?: boolean } = {}): Promise<NodeGpu> {
     const { create, globals } = await import('webgpu');
     Object.assign(globalThis, globals);
     const gpu = create([]) as GPU;
+    // Dawn enumerates adapters once per instance, synchronously in the first requestAdapter() call, and prints its
+    // limit warnings there (src/gpu/native-stderr.ts): make that first call here, with those two lines filtered.
+    await withoutDawnLimitWarnings(() => gpu.requestAdapter({ powerPreference: 'high-performance' }));
     if (!opts.quiet && process.env.TABSWARM_QUIET !== '1') {
       process.stderr.write(`[gpu] Vulkan ICD: ${icd.source} (${icd.path})\n`);
     }

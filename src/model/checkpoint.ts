@@ -10,6 +10,7 @@
 import { bottleneckConfigSchema, modelParamSpecs, validateBottleneck, type BottleneckConfig } from './bottleneck-config';
 import { validateConfig, type GPTConfig } from './config';
 import { decodeSafetensors, encodeSafetensors, type StTensor } from './safetensors';
+import { gpt2VocabSize } from './gpt2-vocab';
 import { CharTokenizer } from './tokenizer';
 
 export interface Checkpoint {
@@ -17,7 +18,7 @@ export interface Checkpoint {
   /** The model's learned bottleneck (absent: none). */
   bottleneck?: BottleneckConfig;
   params: Map<string, Float32Array>;
-  /** CharTokenizer JSON */
+  /** Tokenizer JSON (TextTokenizer.toJSON(): char or gpt2) */
   tokenizer?: string;
   /** Other __metadata__ entries (everything except the config fields, "format" and "tokenizer"). */
   extra?: Record<string, string>;
@@ -36,14 +37,17 @@ function sameShape(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** A stored tokenizer (char, or GPT-2 BPE: src/model/text-data.ts tokenizerFromJSON) that fits the model's vocabulary. */
 function checkTokenizer(where: string, tok: string, vocab: number): void {
-  let t: CharTokenizer;
+  let n: number;
   try {
-    t = CharTokenizer.fromJSON(tok);
+    const o: unknown = JSON.parse(tok);
+    const gpt2 = o !== null && typeof o === 'object' && (o as Record<string, unknown>).type === 'gpt2';
+    n = gpt2 ? gpt2VocabSize(o as Record<string, unknown>) : CharTokenizer.fromJSON(tok).vocabSize;
   } catch (e) {
     throw new Error(`${where}: tokenizer is invalid: ${(e as Error).message}`, { cause: e });
   }
-  if (t.vocabSize > vocab) throw new Error(`${where}: tokenizer has ${t.vocabSize} tokens but vocab_size is ${vocab}`);
+  if (n > vocab) throw new Error(`${where}: tokenizer has ${n} tokens but vocab_size is ${vocab}`);
 }
 
 export function encodeCheckpoint(ck: Checkpoint): Uint8Array {

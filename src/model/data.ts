@@ -1,7 +1,7 @@
 // Token data: train/val split (nanoGPT), a deterministic batch sampler keyed by (seed, step, micro) that every
 // machine reproduces exactly (32-bit integer hashing only, no Math.random, no float arithmetic), and evenly spaced
 // evaluation windows.
-import type { CharTokenizer } from './tokenizer';
+import type { TextTokenizer } from './text-tokenizer';
 
 export interface Batch {
   /** [B*T] token ids, row r = tokens[o_r .. o_r+T) */
@@ -14,17 +14,21 @@ export class Dataset {
   constructor(
     readonly train: Uint32Array,
     readonly val: Uint32Array,
-    readonly tokenizer?: CharTokenizer,
+    readonly tokenizer?: TextTokenizer,
   ) {}
 
   /** First (1 - valFraction) of the tokens train, the rest val: `n_train = floor(n * (1 - valFraction))` like nanoGPT. */
-  static fromText(text: string, tokenizer: CharTokenizer, opts: { valFraction?: number } = {}): Dataset {
-    const valFraction = opts.valFraction ?? 0.1;
-    if (!(valFraction >= 0 && valFraction < 1)) throw new Error(`Dataset: valFraction must be in [0, 1), got ${valFraction}`);
-    const tokens = tokenizer.encode(text);
-    const nTrain = Math.floor(tokens.length * (1 - valFraction));
-    return new Dataset(tokens.slice(0, nTrain), tokens.slice(nTrain), tokenizer);
+  static fromText(text: string, tokenizer: TextTokenizer, opts: { valFraction?: number } = {}): Dataset {
+    const { train, val } = splitTokens(tokenizer.encode(text), opts.valFraction ?? 0.1);
+    return new Dataset(train, val, tokenizer);
   }
+}
+
+/** nanoGPT's split: `n_train = floor(n * (1 - valFraction))` tokens train, the rest validate (copies). */
+export function splitTokens(tokens: Uint32Array, valFraction: number): { train: Uint32Array; val: Uint32Array } {
+  if (!(valFraction >= 0 && valFraction < 1)) throw new Error(`Dataset: valFraction must be in [0, 1), got ${valFraction}`);
+  const nTrain = Math.floor(tokens.length * (1 - valFraction));
+  return { train: tokens.slice(0, nTrain), val: tokens.slice(nTrain) };
 }
 
 // ------------------------------------------------------------------------------------------- hashing

@@ -1,7 +1,9 @@
 // Character-level tokenizer (nanoGPT shakespeare_char): the vocabulary is the corpus's unique characters (Unicode
 // code points) sorted by code point; token id = index in that list.
+import type { TextTokenizer } from './text-tokenizer';
 
-export class CharTokenizer {
+export class CharTokenizer implements TextTokenizer {
+  readonly kind = 'char' as const;
   /** One code point per entry, strictly increasing by code point. */
   readonly chars: readonly string[];
   private readonly index: Map<string, number>;

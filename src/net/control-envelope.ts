@@ -7,8 +7,12 @@
 import { z } from 'zod';
 import { parseBoundedJson, type JsonLimits } from './bounded-json';
 
-/** Largest control payload (UTF-8 JSON) accepted anywhere; far below one data-channel message. */
-export const MAX_CONTROL_BYTES = 16 * 1024;
+/**
+ * Largest control payload (UTF-8 JSON) accepted anywhere: below one data-channel message (256 KiB) and, with the
+ * signaling envelope around it, below the signaling server's 64 KiB message limit. It bounds the coordinator's
+ * broadcasts (a step-begin names every member): 16 KiB held ~260 members, 60 KiB holds about a thousand.
+ */
+export const MAX_CONTROL_BYTES = 60 * 1024;
 /** Deepest nesting of arrays/objects inside a control payload. */
 export const MAX_CONTROL_DEPTH = 16;
 

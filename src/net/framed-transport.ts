@@ -260,6 +260,9 @@ export class FramedTransport implements Transport {
       if (!this.isOpen) throw new ChannelClosedError(`transport to ${this.peerId} closed: ${this.info?.detail}`);
       if (this.raw.bufferedAmount > this.opts.backpressure.highWaterMark) {
         await waitForRoom(this.raw, this.opts.backpressure);
+        // The wait can end because the link closed (a closing channel drops its queue, which reads as room): say why
+        // it closed rather than let the raw channel's own "closed" error hide the reason.
+        if (!this.isOpen) throw new ChannelClosedError(`transport to ${this.peerId} closed: ${this.info?.detail}`);
       }
       const start = index * this.chunkSize;
       const frame = encodeTensorChunk({
@@ -278,7 +281,16 @@ export class FramedTransport implements Transport {
   }
 
   private sendFrame(frame: Uint8Array, key: string): void {
-    this.raw.send(frame);
+    try {
+      this.raw.send(frame);
+    } catch (err) {
+      // The channel can close underneath us (the other side or the network) before its close event reaches us:
+      // that is this link closing, not a send bug, and every caller gets the same ChannelClosedError.
+      if (this.raw.isOpen) throw err;
+      const detail = `channel closed under a send: ${err instanceof Error ? err.message : String(err)}`;
+      this.shutdown('channel', detail);
+      throw new ChannelClosedError(`transport to ${this.peerId} closed: ${detail}`);
+    }
     this.count(key, frame.byteLength);
   }
 

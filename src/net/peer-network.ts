@@ -7,6 +7,7 @@
 import { Emitter, type Unsubscribe } from './emitter';
 import type { TransportOptionsInput } from './framed-transport';
 import { Inbox } from './inbox';
+import { NatTraversalError } from './nat-failure';
 import { framedAdopter, LinkAuthError, RtcSession, type RtcFactory } from './rtc-session';
 import type { SignalEvent, SignalingLink } from './signaling-client';
 import { sleep, TimeoutError, withTimeout } from './timers';
@@ -41,7 +42,26 @@ export type PeerNetworkEvents = {
   'attempt-failed': { peerId: string; attempt: number; error: string };
   /** An incoming link refused: by the accept policy, or because its offer's auth failed (LinkAuthError). */
   refused: { peerId: string; reason: string };
+  /**
+   * ICE never connected although the offer and answer were exchanged (nat-failure.ts): not retried. The dialer's
+   * connect() rejects with the same error; an answerer learns it only here.
+   */
+  'nat-failed': { peerId: string; role: 'dialer' | 'answerer'; error: NatTraversalError };
+  /** A link opened over this candidate pair (types: host, srflx, prflx, relay; '?' where the stats do not say). */
+  linked: { peerId: string; local: string; remote: string };
 };
+
+/** The selected candidate pair's types from getStats (browsers: the transport's pair; node-datachannel: its one pair). */
+async function selectedPair(pc: RTCPeerConnection): Promise<{ local: string; remote: string }> {
+  const stats = [...(await pc.getStats()).values()] as { id: string; type: string; [k: string]: unknown }[];
+  const byId = new Map(stats.map((x) => [x.id, x]));
+  const transport = stats.find((x) => x.type === 'transport' && typeof x.selectedCandidatePairId === 'string');
+  const pair =
+    (transport && byId.get(String(transport.selectedCandidatePairId))) ??
+    stats.find((x) => x.type === 'candidate-pair' && x.nominated === true && x.state === 'succeeded');
+  const typeOf = (id: unknown) => String(byId.get(String(id))?.candidateType ?? '?');
+  return { local: typeOf(pair?.localCandidateId), remote: typeOf(pair?.remoteCandidateId) };
+}
 
 function randomId(): string {
   const bytes = new Uint8Array(9);
@@ -109,10 +129,16 @@ export class PeerNetwork {
         this.adopt(session, transport);
         return transport;
       } catch (err) {
-        const msg = err instanceof TimeoutError ? err.message : `${(err as Error)?.message ?? err}`;
+        const nat = this.natFailureOf(session, err);
+        const msg = nat ? nat.message : err instanceof TimeoutError ? err.message : `${(err as Error)?.message ?? err}`;
         failures.push(msg);
         this.events.emit('attempt-failed', { peerId, attempt, error: msg });
         this.dropSession(session, msg, true);
+        if (nat) {
+          // No pair through the NATs: a retry would fail the same way, only later (docs/deployment.md "NAT traversal").
+          this.events.emit('nat-failed', { peerId, role: 'dialer', error: nat });
+          throw nat;
+        }
       }
     }
     throw new ConnectError(peerId, failures);
@@ -137,6 +163,13 @@ export class PeerNetwork {
     for (const t of [...this.open]) t.close();
     this.open.clear();
     this.incoming.clear();
+  }
+
+  /** The attempt's failure as a NAT traversal failure (ICE failed, or timed out still checking), else null. */
+  private natFailureOf(session: RtcSession, err: unknown): NatTraversalError | null {
+    if (err instanceof NatTraversalError) return err;
+    if (err instanceof TimeoutError) return session.natFailure(`no ICE connection within ${this.opts.connectTimeoutMs} ms`);
+    return null;
   }
 
   private newSession(peerId: string, connId: string, role: 'dialer' | 'answerer'): RtcSession {
@@ -164,6 +197,10 @@ export class PeerNetwork {
   private adopt(session: RtcSession, transport: Transport): void {
     this.sessions.delete(`${session.remotePeerId}/${session.connId}`);
     session.release();
+    selectedPair(session.pc).then(
+      (pair) => this.events.emit('linked', { peerId: session.remotePeerId, ...pair }),
+      () => undefined, // stats are a diagnostic
+    );
     this.open.add(transport);
     transport.onClose(() => this.open.delete(transport));
   }
@@ -216,7 +253,11 @@ export class PeerNetwork {
           this.adopt(s, transport);
           this.incoming.deliver(transport);
         },
-        (err: unknown) => this.dropSession(s, (err as Error)?.message ?? String(err), true),
+        (err: unknown) => {
+          const nat = this.natFailureOf(s, err);
+          this.dropSession(s, nat?.message ?? (err as Error)?.message ?? String(err), true);
+          if (nat) this.events.emit('nat-failed', { peerId: from, role: 'answerer', error: nat });
+        },
       );
     }
     const s = session;

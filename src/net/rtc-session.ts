@@ -10,6 +10,7 @@
 import { signDtls, verifyDtls } from './dtls-auth';
 import { FramedTransport, type TransportOptionsInput } from './framed-transport';
 import type { Identity } from './identity';
+import { candidateType, NatTraversalError, noCandidates, type CandidateCounts } from './nat-failure';
 import { RtcRawChannel } from './rtc-channel';
 import type { SignalData } from './signaling-protocol';
 
@@ -50,6 +51,13 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
   private finished = false;
   private readonly channelReady: Promise<RtcRawChannel>;
   private resolveChannel!: (raw: RtcRawChannel) => void;
+  /** ICE bookkeeping for a NAT traversal failure's message (nat-failure.ts): candidates offered on each side. */
+  readonly localCandidates: CandidateCounts = noCandidates();
+  readonly remoteCandidates: CandidateCounts = noCandidates();
+  private remoteDescribed = false;
+  private iceConnected = false;
+  /** Rejects with a NatTraversalError when ICE reports 'failed' before it ever connected (opened() races it). */
+  private readonly iceFailed: Promise<never>;
 
   constructor(
     readonly remotePeerId: string,
@@ -64,9 +72,19 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
       this.resolveChannel = resolve;
     });
     this.pc = factory();
+    this.iceFailed = new Promise<never>((_, reject) => {
+      this.pc.addEventListener('iceconnectionstatechange', () => {
+        const state = this.pc.iceConnectionState;
+        if (state === 'connected' || state === 'completed') this.iceConnected = true;
+        if (state === 'failed' && !this.iceConnected) reject(this.natFailure('ICE failed') ?? new Error('ICE failed'));
+      });
+    });
+    this.iceFailed.catch(() => undefined);
     this.pc.onicecandidate = (ev) => {
       const c = ev.candidate;
       if (!c || !c.candidate || this.finished) return; // end-of-candidates needs no message
+      const type = candidateType(c.candidate);
+      if (type) this.localCandidates[type]++;
       const msg: CandidateSignal = { kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null };
       if (this.localHeld) this.localHeld.push(msg);
       else this.signal(msg);
@@ -107,6 +125,7 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
         await this.checkAuth('offer', data.sdp, data.auth);
         if (this.finished) return;
         await this.pc.setRemoteDescription({ type: 'offer', sdp: data.sdp });
+        this.remoteDescribed = true;
         await this.flushRemote();
         const answer = await this.pc.createAnswer();
         await this.pc.setLocalDescription(answer);
@@ -123,12 +142,15 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
         await this.checkAuth('answer', data.sdp, data.auth);
         if (this.finished) return;
         await this.pc.setRemoteDescription({ type: 'answer', sdp: data.sdp });
+        this.remoteDescribed = true;
         this.releaseLocal();
         await this.flushRemote();
         return;
       }
       case 'candidate': {
         const init: RTCIceCandidateInit = { candidate: data.candidate, sdpMid: data.sdpMid, sdpMLineIndex: data.sdpMLineIndex };
+        const type = candidateType(data.candidate);
+        if (type) this.remoteCandidates[type]++;
         if (this.remoteQueue) this.remoteQueue.push(init);
         else await this.pc.addIceCandidate(init);
         return;
@@ -141,10 +163,21 @@ export class RtcSession<T extends { close(): void } = FramedTransport> {
 
   /** Resolves with the open transport; rejects if the channel closes first. */
   async opened(): Promise<T> {
-    const raw = await this.channelReady;
-    await raw.whenOpen();
+    const raw = await Promise.race([this.channelReady, this.iceFailed]);
+    await Promise.race([raw.whenOpen(), this.iceFailed]);
     if (!this.transport || this.finished) throw new Error('session closed');
     return this.transport;
+  }
+
+  /**
+   * The attempt as a NAT traversal failure, if it is one: both descriptions were exchanged (signaling worked) and
+   * ICE never connected. null otherwise (an attempt whose answer never came, a DTLS or SCTP failure after ICE).
+   */
+  natFailure(detail: string): NatTraversalError | null {
+    if (!this.remoteDescribed || this.iceConnected) return null;
+    const state = this.pc.iceConnectionState;
+    if (state === 'connected' || state === 'completed') return null;
+    return new NatTraversalError(this.auth.identity.id, this.remotePeerId, { ...this.localCandidates }, { ...this.remoteCandidates }, detail);
   }
 
   /** Tears the attempt down (no-op for the transport once it has been handed out and is open). */

@@ -136,13 +136,27 @@ export const swarmReadySchema = z.object({
   digest: z.string().max(64).optional(),
 });
 
-/** Coordinator -> all: start (an attempt of) a step. Microbatch k is owned by first-stage replica owners[k]. */
-export const stepBeginSchema = z.object({
-  type: z.literal('step-begin'),
-  ...stepKey,
-  owners: z.array(peerIdSchema).min(1).max(4096),
-  members: membersSchema,
-});
+/**
+ * Coordinator -> all: start (an attempt of) a step. Microbatch k is owned by first-stage replica members[0][owners[k]]:
+ * an index, not an id, so that M owners cost a few bytes each and a step-begin of thousands of microbatches and
+ * hundreds of members fits one signed control message.
+ */
+export const stepBeginSchema = z
+  .object({
+    type: z.literal('step-begin'),
+    ...stepKey,
+    owners: z.array(count).min(1).max(4096),
+    members: membersSchema,
+  })
+  .refine((m) => m.owners.every((o) => o < m.members[0].length), {
+    message: 'an owner index past the first stage',
+    path: ['owners'],
+  });
+
+/** step-begin's owners as peer ids: owners[k] is an index into the first stage's members. */
+export function stepOwners(msg: Pick<z.infer<typeof stepBeginSchema>, 'owners' | 'members'>): string[] {
+  return msg.owners.map((i) => msg.members[0][i]);
+}
 
 /** Last stage -> coordinator: the mean loss of microbatch mb (null if not finite). */
 export const mbLossSchema = z.object({ type: z.literal('mb-loss'), ...stepKey, mb: count, loss: z.number().nullable() });
@@ -154,7 +168,7 @@ export const mbDoneSchema = z.object({ type: z.literal('mb-done'), ...stepKey, m
 export const stepReduceSchema = z.object({ type: z.literal('step-reduce'), ...stepKey, members: membersSchema });
 
 const digestSchema = z.string().min(1).max(64);
-/** Replicas of a stage a robust report covers: 64 digests and signatures escaped in a signed envelope stay under 16 KiB. */
+/** Replicas of a stage a robust report covers: 64 digests and signatures escaped in a signed envelope stay under the control payload cap (they fit the old 16 KiB). */
 export const ROBUST_MAX_RANKS = 64;
 
 /**

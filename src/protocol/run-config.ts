@@ -83,6 +83,38 @@ export function checkpointOf(c: { checkpoint?: CheckpointSpec }): CheckpointSpec
   return c.checkpoint ?? CHECKPOINT_DEFAULT;
 }
 
+/**
+ * The run's dataset (docs/deployment.md, "Your own data"): which tokenizer turned which text into token ids, and the
+ * hashes every peer checks its tokens against, so tabs and Node peers train on the same bytes. The split is
+ * nanoGPT's: the first (1 - valFraction) of the tokens train, the rest validate. A run without `data` trains on
+ * public/tinyshakespeare.txt with the character tokenizer (every run before this section existed).
+ */
+export const dataSpecSchema = z.object({
+  /** 'char': one token per code point, vocabulary = the text's characters by code point; 'gpt2': GPT-2 BPE (r50k). */
+  tokenizer: z.enum(['char', 'gpt2']),
+  /** gpt2 only: 'full' = GPT-2's 50,257 ids; 'used' = only the ids the text uses, renumbered densely (a small head). */
+  vocab: z.enum(['full', 'used']).optional(),
+  /** What the person called it (a file's base name); display only. */
+  name: z.string().min(1).max(200),
+  /** sha256 (64 lowercase hex digits) of the train split's token ids as little-endian u32. */
+  trainSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** sha256 of the validation split's token ids (little-endian u32). */
+  valSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  trainTokens: posInt.max(2 ** 32),
+  valTokens: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(2 ** 32),
+  /**
+   * Where peers fetch the splits: a base URL (absolute http(s), or a path on the page's own host) under which
+   * `train.u32`, `val.u32` and `tokenizer.json` live (tabswarm serve: /api/data/<trainSha256>/). Absent: every
+   * peer brings the same file itself (`tabswarm peer --data FILE --tokenizer ...`) and checks the hashes.
+   */
+  url: z.string().min(1).max(2000).optional(),
+});
+export type DataSpec = z.infer<typeof dataSpecSchema>;
+
 export const runConfigSchema = z
   .object({
     runId: z
@@ -111,6 +143,8 @@ export const runConfigSchema = z
     trust: trustSpecSchema.optional(),
     /** Stage checkpoints: how often peers save and how many they keep (docs/resilience.md); absent = CHECKPOINT_DEFAULT. */
     checkpoint: checkpointSpecSchema.optional(),
+    /** The dataset and tokenizer (docs/deployment.md); absent = tinyshakespeare, character tokenizer. */
+    data: dataSpecSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const m = c.model;

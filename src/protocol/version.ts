@@ -8,4 +8,6 @@
 //    sync messages and outer state in state transfer; wire bytes in step-done.
 // 5: trust (docs/trust.md): signed control envelopes {type, seq, body, sig}, step traces, validations, credits,
 //    robust-grad and vinput tensor kinds, the `validation` wire category, run config `trust`.
-export const PROTOCOL_VERSION = 6;
+// 7: run config `data` (the dataset, its tokenizer and the hashes of its splits: docs/deployment.md).
+// 8: step-begin `owners` are indices into members[0] (were peer ids: a thousand microbatches did not fit 16 KiB).
+export const PROTOCOL_VERSION = 8;

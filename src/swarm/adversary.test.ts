@@ -62,7 +62,7 @@ describe('ReportForger', () => {
     const sent: ControlMessage[] = [];
     const log = emptyAttackLog();
     const f = new ReportForger({ peerId: () => 'bad', stage: () => 0, stages: () => 2 }, (m) => sent.push(m), log);
-    f.observe({ type: 'step-begin', step: 3, attempt: 1, owners: ['a', 'bad', 'a'], members: [['a', 'bad'], ['c']] });
+    f.observe({ type: 'step-begin', step: 3, attempt: 1, owners: [0, 1, 0], members: [['a', 'bad'], ['c']] });
     expect(sent.filter((m) => m.type === 'mb-done').map((m) => (m.type === 'mb-done' ? m.mb : -1))).toEqual([0, 2]);
     expect(sent.filter((m) => m.type === 'mb-loss')).toHaveLength(3);
     expect(sent.every((m) => m.type !== 'mb-loss' || m.loss === FORGED_LOSS)).toBe(true);

@@ -21,7 +21,7 @@ import {
   type StageCompute,
   type StageInput,
 } from '../model/stage-compute';
-import type { ControlMessage } from '../protocol/messages';
+import { stepOwners, type ControlMessage } from '../protocol/messages';
 
 export const ATTACK_MODES = ['nan', 'scale:K', 'signflip', 'random', 'stale', 'bad-activations', 'forge-reports', 'frame-robust'] as const;
 
@@ -209,7 +209,8 @@ export class ReportForger implements ControlForger {
 
   observe(msg: ControlMessage): void {
     if (msg.type !== 'step-begin') return;
-    const { step, attempt, owners } = msg;
+    const { step, attempt } = msg;
+    const owners = stepOwners(msg);
     const id = this.me.peerId();
     const forged: ControlMessage[] = [];
     owners.forEach((o, mb) => {

@@ -154,6 +154,10 @@ export class SwarmPeer {
     // Links and tensors only from the current membership, only of the kinds each member may send (tensor-policy.ts).
     this.tensorPolicy = new TensorPolicy(signaling.peerId);
     network.setAccept((id) => this.tensorPolicy.isMember(id));
+    // A link whose ICE never connected (nat-failure.ts) is not retried: the coordinator learns it at once and ends the
+    // run with its message. The dialer's side reports it through members()'s rejection.
+    network.events.on('nat-failed', ({ role, error }) => role === 'answerer' && this.report(error));
+    network.events.on('linked', ({ peerId, local, remote }) => this.log(`link to ${peerId} open over a ${local} -> ${remote} candidate pair`));
     this.links = new Links(
       network,
       (from, x) => (x.kind === CUSTODY_PULL_KIND ? this.checkpoints.onPull(from, x, this.links.get(from)) : this.runtime?.onTensor(from, x)),

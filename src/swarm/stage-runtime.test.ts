@@ -156,7 +156,7 @@ describe('StageRuntime with a fake StageCompute', () => {
     // Attempt 1 of step 0: its activations arrive before its step-begin (WebRTC overtakes the signaling path).
     const meta = { step: 0, attempt: 1, mb: 0, origin: 'first', route: 'first' };
     sr.onTensor('first', await tensor('act', meta));
-    sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members });
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: [0, 0], members });
     await settle(sr);
     expect(errors).toEqual([]);
     expect(compute.calls).toContain('forwardBackward 0');
@@ -165,7 +165,7 @@ describe('StageRuntime with a fake StageCompute', () => {
 
   it('drops tensors of an attempt older than the current one', async () => {
     const { sr, sent } = lastStage();
-    sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: ['first', 'first'], members: [['first'], ['last']] });
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 1, owners: [0, 0], members: [['first'], ['last']] });
     const old = { step: 0, attempt: 0, mb: 1, origin: 'first', route: 'first' };
     sr.onTensor('first', await tensor('act', old));
     await settle(sr);
@@ -174,7 +174,7 @@ describe('StageRuntime with a fake StageCompute', () => {
 
   it("refuses an activation payload of another codec than the run's, or not a u8 payload, and reports its sender", async () => {
     const { sr, sent, compute, errors } = lastStage();
-    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: ['first', 'first'], members: [['first'], ['last']] });
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members: [['first'], ['last']] });
     const meta = { step: 0, attempt: 0, mb: 0, origin: 'first', route: 'first' };
     sr.onTensor('first', await tensor('act', meta, 'int8.b64.nearest'));
     const f32 = await tensor('act', { ...meta, mb: 1 });
@@ -192,7 +192,7 @@ describe('StageRuntime with a fake StageCompute', () => {
 
   it('refuses a payload not signed by its sender for this slot (another key, another microbatch) and reports it', async () => {
     const { sr, sent, compute, errors } = lastStage();
-    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: ['first', 'first'], members: [['first'], ['last']] });
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members: [['first'], ['last']] });
     const meta = { step: 0, attempt: 0, mb: 0, origin: 'first', route: 'first' };
     sr.onTensor('first', await tensor('act', meta, 'fp32', me));
     const other = await tensor('act', { ...meta, mb: 1 });
@@ -210,7 +210,7 @@ describe('StageRuntime with a fake StageCompute', () => {
   it('reduce + apply go through the compute: read grads, write back, sum of squares, optimizer step with the digest read', async () => {
     const { sr, sent, compute } = lastStage();
     const members = [['first'], ['last']];
-    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: ['first', 'first'], members });
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members });
     // A 2-stage run: the last stage exchanges the tied wte gradient with the first; fake it arriving.
     sr.onTensor('first', { msgId: 9, kind: 'tie', dtype: 'f32', shape: [64], meta: { step: 0, attempt: 0, mb: -1 }, bytes: new Uint8Array(64 * 4) });
     sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });

@@ -17,7 +17,7 @@
 // work itself goes through a StageCompute (src/model/stage-compute.ts): the same process, or a Web Worker in a tab.
 import { Emitter } from '../net/emitter';
 import { hashKeys, sampleBatch } from '../model/data';
-import type { ControlMessage, ControlOf } from '../protocol/messages';
+import { stepOwners, type ControlMessage, type ControlOf } from '../protocol/messages';
 import { tensorView, type IncomingTensor } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
@@ -391,7 +391,7 @@ export class StageRuntime {
       step,
       attempt,
       key,
-      owners: msg.owners,
+      owners: stepOwners(msg),
       members: msg.members,
       todo: [],
       arrivals: new Map(),
@@ -401,7 +401,7 @@ export class StageRuntime {
       backwards: 0,
       applied: false,
     };
-    if (this.first) msg.owners.forEach((o, k) => o === this.peerId && st.todo.push(k));
+    if (this.first) st.owners.forEach((o, k) => o === this.peerId && st.todo.push(k));
     this.cur = st;
     this.trace.begin(step, attempt);
     this.contribution = null;

@@ -1,130 +1,56 @@
-// Contributor page. With swarm parameters (?signal=ws://host:port&room=ROOM, see src/ui/swarm-params.ts) this tab
-// joins the swarm as a browser peer (<tabswarm-peer>, src/ui/swarm-peer-view.ts). Without them it is the single-tab
-// engine: the engine worker trains alone and the page shows the adapter, step, loss and throughput.
-import * as Comlink from 'comlink';
-import { LitElement, css, html } from 'lit';
-import type { EngineInfo, EngineWorkerApi } from '../worker/engine-worker';
+// Contributor page (index.html). On `tabswarm serve` it reads GET /api/config (ICE servers, live runs) and offers
+// the live run(s) to join in one click; a join URL (?signal=ws://host:port&room=ROOM&coordinator=FP, see
+// src/ui/swarm-params.ts) joins that run at once. Either way the tab is a swarm peer (<tabswarm-peer>,
+// src/ui/swarm-peer-view.ts). Anywhere else, without parameters, it is the single-tab engine (<tabswarm-engine>,
+// src/ui/solo-engine.ts). Training always runs in a Worker.
+//
+// The swarm code loads in steps (dynamic imports, a yield between): evaluating the whole module graph at once (zod
+// schemas, the swarm stack, lit) was one main-thread task of 300-600 ms on a slow CPU while the tab joined.
+import { fetchServeConfig } from './serve-client';
 import { swarmParams } from './swarm-params';
-import { TabswarmPeer } from './swarm-peer-view';
 
-class TabswarmEngine extends LitElement {
-  static override styles = css`
-    :host {
-      display: block;
-    }
-    dl {
-      display: grid;
-      grid-template-columns: max-content 1fr;
-      gap: 0.3rem 1rem;
-    }
-    dt {
-      color: #56607a;
-    }
-    .err {
-      color: #b3261e;
-      white-space: pre-wrap;
-    }
-    button {
-      font: inherit;
-      padding: 0.4rem 1rem;
-    }
-    svg {
-      width: 100%;
-      height: 120px;
-      background: #f6f7fb;
-      border-radius: 6px;
-    }
-  `;
+const yieldToPage = () => new Promise<void>((r) => setTimeout(r, 0));
 
-  static override properties = {
-    info: { state: true },
-    step: { state: true },
-    loss: { state: true },
-    tps: { state: true },
-    error: { state: true },
-    running: { state: true },
-    losses: { state: true },
-  };
-
-  info: EngineInfo | null = null;
-  step = 0;
-  loss = Number.NaN;
-  tps = 0;
-  error = '';
-  running = false;
-  losses: number[] = [];
-  private api?: Comlink.Remote<EngineWorkerApi>;
-
-  private async start(): Promise<void> {
-    this.running = true;
-    this.error = '';
-    try {
-      const worker = new Worker(new URL('../worker/engine-worker.ts', import.meta.url), { type: 'module' });
-      this.api = Comlink.wrap<EngineWorkerApi>(worker);
-      const block = 64;
-      this.info = await this.api.start({
-        corpusUrl: '/tinyshakespeare.txt',
-        model: { n_layer: 4, n_head: 4, n_embd: 128, block_size: block },
-        B: 12,
-        seed: 1337,
-        schedule: { lr: 1e-3, minLr: 1e-4, warmup: 100, decaySteps: 2000 },
-      });
-      while (this.running && this.step < 2000) {
-        const t0 = performance.now();
-        const [r] = await this.api.train(1);
-        this.tps = (12 * block) / ((performance.now() - t0) / 1000);
-        this.step = r.step + 1;
-        this.loss = r.loss;
-        this.losses = [...this.losses, r.loss];
-      }
-    } catch (e) {
-      this.error = (e as Error).message;
-    }
-    this.running = false;
+async function main(): Promise<void> {
+  const slot = document.querySelector('#app') ?? document.body;
+  const lead = document.querySelector('p.lead');
+  let config = null;
+  try {
+    config = await fetchServeConfig();
+  } catch (e) {
+    const err = document.createElement('p');
+    err.className = 'err';
+    err.textContent = `The server's /api/config is unreadable (${(e as Error).message}). Reload the page; if it persists, tell the organiser.`;
+    slot.append(err);
   }
-
-  private chart() {
-    const ls = this.losses;
-    if (ls.length < 2) return html``;
-    const max = Math.max(...ls);
-    const min = Math.min(...ls);
-    const pts = ls.map((l, i) => `${(i / (ls.length - 1)) * 100},${100 - ((l - min) / Math.max(max - min, 1e-9)) * 100}`).join(' ');
-    return html`<svg viewBox="0 0 100 100" preserveAspectRatio="none">
-      <polyline fill="none" stroke="#3b5bdb" stroke-width="1" vector-effect="non-scaling-stroke" points=${pts}></polyline>
-    </svg>`;
+  const swarm = swarmParams(location.search, location, config);
+  if (!swarm) {
+    const { TabswarmEngine } = await import('./solo-engine');
+    slot.append(new TabswarmEngine());
+    return;
   }
-
-  override render() {
-    const a = this.info?.adapter;
-    return html`
-      <button @click=${() => (this.running ? (this.running = false) : this.start())}>${this.running ? 'Stop' : 'Start training'}</button>
-      <dl>
-        <dt>adapter</dt>
-        <dd>${a ? `${a.vendor} ${a.architecture} ${a.description} [${a.key}]` : '—'}</dd>
-        <dt>parameters</dt>
-        <dd>${this.info ? this.info.params.toLocaleString() : '—'}</dd>
-        <dt>step</dt>
-        <dd>${this.step}</dd>
-        <dt>loss</dt>
-        <dd>${Number.isNaN(this.loss) ? '—' : this.loss.toFixed(4)}</dd>
-        <dt>throughput</dt>
-        <dd>${this.tps ? `${this.tps.toFixed(0)} tokens/s` : '—'}</dd>
-      </dl>
-      ${this.chart()} ${this.error ? html`<p class="err">${this.error}</p>` : ''}
-    `;
+  // Each step's new modules evaluate in one task; the largest were ~190 ms of thread time on lavapipe's CPU with
+  // four steps, so the graph is cut finer (tests/browser/contributor-page.test.ts traces every task).
+  for (const step of [
+    () => import('lit'),
+    () => import('zod'),
+    () => import('../net/signaling-client'),
+    () => import('../protocol/messages'),
+    () => import('../net/peer-network'),
+    () => import('../swarm/stage-runtime'),
+    () => import('../swarm/peer'),
+    () => import('../coordinator/run-view-store'),
+    () => import('../swarm/worker-stage-compute'),
+  ]) {
+    await step();
+    await yieldToPage();
   }
-}
-
-customElements.define('tabswarm-engine', TabswarmEngine);
-
-const swarm = swarmParams();
-if (swarm) {
+  const { TabswarmPeer } = await import('./swarm-peer-view');
   const view = new TabswarmPeer();
   view.params = swarm;
-  const engine = document.querySelector('tabswarm-engine');
-  if (engine) engine.replaceWith(view);
-  else document.body.append(view);
-  const lead = document.querySelector('p.lead');
-  if (lead)
-    lead.textContent = `This tab is a swarm peer: it trains one pipeline stage of a GPT with the other tabs of room "${swarm.room}", over WebRTC.`;
+  view.config = config;
+  slot.append(view);
+  if (lead) lead.textContent = 'This tab joins a swarm: it trains one pipeline stage of a GPT with the other tabs of the run, over WebRTC.';
 }
+
+void main();

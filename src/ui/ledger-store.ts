@@ -1,5 +1,5 @@
 // The coordinator page keeps each step's signed ledger export in IndexedDB (idb-keyval), so the ledger of the last
-// run survives a reload and can still be downloaded; and it hands an export to the person as a file.
+// run survives a reload and can still be downloaded; and it hands an export (or a checkpoint) to the person as a file.
 import { get, set } from 'idb-keyval';
 
 const LAST = 'tabswarm-ledger:last';
@@ -29,7 +29,16 @@ export async function lastLedger(): Promise<StoredLedger | null> {
 
 /** Offers `text` as a download named `name`. */
 export function downloadText(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  download(name, new Blob([text], { type: 'application/json' }));
+}
+
+/** Offers `bytes` (a checkpoint) as a download named `name`. */
+export function downloadBytes(name: string, bytes: Uint8Array): void {
+  download(name, new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+}
+
+function download(name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
   a.download = name;

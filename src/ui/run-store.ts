@@ -12,6 +12,11 @@ export async function storeRun(room: string, text: string): Promise<void> {
   await set(keyOf(room), text);
 }
 
+/** Forgets `room`'s saved run (it finished or was stopped: nothing to resume). */
+export async function forgetRun(room: string): Promise<void> {
+  await del(keyOf(room));
+}
+
 /** The unfinished run of `owner.room` saved by this key, or null (none, refused, finished, or no IndexedDB). */
 export async function savedRunOf(owner: RunOwner, log: (s: string) => void = (s) => console.warn(s)): Promise<SavedRun | null> {
   let text: unknown;

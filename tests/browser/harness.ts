@@ -65,3 +65,21 @@ export async function startPageServer(opts: { root?: string } = {}): Promise<Pag
   if (!address || typeof address === 'string') throw new Error('vite did not bind a TCP port');
   return { url: `http://127.0.0.1:${address.port}`, close: () => server.close() };
 }
+
+/** Distinct colours of a PNG screenshot, counted by a page (a canvas decodes it): a blank page has one or two. */
+export async function distinctColours(page: Page, png: Buffer): Promise<number> {
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    [c.width, c.height] = [img.width, img.height];
+    const g = c.getContext('2d');
+    if (!g) return 0;
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<number>();
+    for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return seen.size;
+  }, png.toString('base64'));
+}

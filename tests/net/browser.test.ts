@@ -1,13 +1,13 @@
 // Headless Chromium tabs over the browser's own WebRTC: tab <-> tab and tab <-> Node (node-datachannel), through
 // the real signaling server, with the production src/net code loaded into the pages by Vite.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { SignalingServer } from '../../signaling-server/server';
 import type { IncomingTensor } from '../../src/net/tensor';
 import type { Transport } from '../../src/net/transport';
 import { launchBrowser, startPageServer, type BrowserHandle, type PageServer } from '../browser/harness';
 import { nextEvent, nodePeer, roomFingerprint, startServer } from './helpers';
-import { firstMismatch, patternBytes } from './pattern';
+import { firstMismatchAsync, patternBytesAsync } from './pattern';
 
 const SIZES = [
   ['1 B', 1],
@@ -78,6 +78,7 @@ describe('tab <-> Node (Chromium WebRTC <-> node-datachannel)', () => {
   let tab: Page;
   let node: Awaited<ReturnType<typeof nodePeer>>;
   let link: Transport;
+  const closes: string[] = [];
   beforeAll(async () => {
     tab = await openTab();
     node = await nodePeer(signaling, 'mixed', 'node-1');
@@ -85,7 +86,14 @@ describe('tab <-> Node (Chromium WebRTC <-> node-datachannel)', () => {
     const incoming = nextEvent<Transport>((h) => node.network.onConnection(h), 30_000);
     await tab.evaluate((id) => window.net.dial(id), node.signaling.peerId);
     link = await incoming;
+    // A link that closes mid-suite fails every later case: say which side closed it and why.
+    link.onClose((info) => closes.push(`node side: ${info.reason}: ${info.detail}`));
   }, 60_000);
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    const tabSide = await tab.evaluate((n) => window.net.closeInfo(n), node.signaling.peerId).catch((e: unknown) => String(e));
+    console.error(`[browser.test] link state after the failure: ${JSON.stringify({ closes, tabSide, node: link.stats() })}`);
+  });
   afterAll(async () => {
     await tab?.evaluate(() => window.net.close());
     node?.close();
@@ -98,13 +106,13 @@ describe('tab <-> Node (Chromium WebRTC <-> node-datachannel)', () => {
       await tab.evaluate(([s, n, id]) => window.net.sendPattern(id, s, n), [seed, size, node.signaling.peerId] as const);
       const t = await got;
       expect(t.meta).toEqual({ seed });
-      expect(firstMismatch(seed, t.bytes, size)).toBe(-1);
+      expect(await firstMismatchAsync(seed, t.bytes, size)).toBe(-1);
     }, 60_000);
 
     it(`Node -> browser: ${label} bit-identical`, async () => {
       const seed = size + 5;
       const check = tab.evaluate(([s, n, id]) => window.net.checkNext(id, s, n), [seed, size, node.signaling.peerId] as const);
-      await link.sendTensor({ kind: 'act', dtype: 'u8', shape: [size], data: patternBytes(seed, size), meta: { seed } });
+      await link.sendTensor({ kind: 'act', dtype: 'u8', shape: [size], data: await patternBytesAsync(seed, size), meta: { seed } });
       expect(await check).toEqual({ mismatch: -1, size, meta: { seed } });
     }, 60_000);
   }

@@ -21,7 +21,7 @@ const REAL: ControlMessage[] = [
   { type: 'shutdown', reason: 'done' },
   { type: 'hello', protocol: 4 },
   { type: 'peer-info', platform: 'node', gpu: true, throughput: 100 },
-  { type: 'step-begin', step: 0, attempt: 1, owners: ['a', 'b'], members: [['a', 'b'], ['c']] },
+  { type: 'step-begin', step: 0, attempt: 1, owners: [0, 1], members: [['a', 'b'], ['c']] },
   { type: 'swarm-members', epoch: 2, stages: [['a'], ['b']], speeds: [[1], [1]], joins: [], step: 0 },
   { type: 'grad-sumsq', step: 0, attempt: 0, stage: 1, value: 2.5 },
 ];

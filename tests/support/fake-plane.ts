@@ -1,7 +1,7 @@
 // The coordinator's unit tests drive a real Coordinator through a fake control plane (no signaling server, no GPU):
 // what it sends is recorded and handed to scripted peers, what they say is delivered as verified control messages.
 import { Emitter } from '../../src/net/emitter';
-import type { ControlMessage, ControlOf, MemberClaim } from '../../src/protocol/messages';
+import { stepOwners, type ControlMessage, type ControlOf, type MemberClaim } from '../../src/protocol/messages';
 import { DEFAULT_OPTIMIZER } from '../../src/model/stage';
 import type { ControlPlane } from '../../src/coordinator/coordinator';
 import { parseRunConfig, type RunConfig } from '../../src/protocol/run-config';
@@ -114,7 +114,7 @@ export function scriptPeers(plane: FakePlane, o: ScriptOptions = {}): { stageOf:
       case 'step-begin': {
         const { step, attempt } = msg;
         const last = msg.members[msg.members.length - 1];
-        msg.owners.forEach((owner, mb) => {
+        stepOwners(msg).forEach((owner, mb) => {
           if (silent.has(owner)) return; // its microbatches never come back
           say(last[mb % last.length], { type: 'mb-loss', step, attempt, mb, loss: loss(step, mb) });
           say(owner, { type: 'mb-done', step, attempt, mb });

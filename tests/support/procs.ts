@@ -16,9 +16,11 @@ export interface Proc {
 
 const live = new Set<Proc>();
 
-/** `node <args>` in the repository root. */
-export function nodeProc(args: string[]): Proc {
-  const cp = spawn(process.execPath, args, {
+/** `node <args>` in the repository root; `netns`: inside the network namespace of that process (nsenter, tests/nat). */
+export function nodeProc(args: string[], opts: { netns?: number } = {}): Proc {
+  const [cmd, argv] =
+    opts.netns === undefined ? [process.execPath, args] : ['nsenter', ['-t', String(opts.netns), '-n', '--', process.execPath, ...args]];
+  const cp = spawn(cmd, argv, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
@@ -39,8 +41,8 @@ export function nodeProc(args: string[]): Proc {
 }
 
 /** `bin/tabswarm.mjs <args>`. */
-export function tabswarm(args: string[]): Proc {
-  return nodeProc([join(ROOT, 'bin', 'tabswarm.mjs'), ...args]);
+export function tabswarm(args: string[], opts: { netns?: number } = {}): Proc {
+  return nodeProc([join(ROOT, 'bin', 'tabswarm.mjs'), ...args], opts);
 }
 
 /** A `tabswarm peer` on `url`'s room; `extra`: --key / --checkpoint-dir / ... (default: an ephemeral key). */

@@ -11,7 +11,7 @@ import { createStore, get } from 'idb-keyval';
 import type { IncomingTensor } from '../../../src/net/tensor';
 import type { Transport } from '../../../src/net/transport';
 import { DEFAULT_BACKPRESSURE, waitForRoom } from '../../../src/net/backpressure';
-import { firstMismatch, patternBytes } from '../../net/pattern';
+import { firstMismatchAsync, patternBytesAsync } from '../../net/pattern';
 
 const factory = browserRtcFactory({ iceServers: [] });
 let signaling: SignalingClient | null = null;
@@ -94,7 +94,7 @@ const api = {
   },
   /** Sends a pattern tensor; resolves (ms) once handed to the channel. */
   async sendPattern(peerId: string, seed: number, size: number): Promise<number> {
-    const data = patternBytes(seed, size);
+    const data = await patternBytesAsync(seed, size);
     const t0 = performance.now();
     await link(peerId).sendTensor({ kind: 'act', dtype: 'u8', shape: [size], data, meta: { seed } });
     return performance.now() - t0;
@@ -102,7 +102,7 @@ const api = {
   /** Waits for the next tensor from peerId and checks it against the pattern; -1 means bit-identical. */
   async checkNext(peerId: string, seed: number, size: number): Promise<{ mismatch: number; size: number; meta: unknown }> {
     const t = await nextTensor(peerId);
-    return { mismatch: firstMismatch(seed, t.bytes, size), size: t.bytes.byteLength, meta: t.meta };
+    return { mismatch: await firstMismatchAsync(seed, t.bytes, size), size: t.bytes.byteLength, meta: t.meta };
   },
   /** Framed throughput: sends `total` bytes as tensors of `size`, resolves when the receiver acked by control. */
   async sendBulk(peerId: string, size: number, count: number): Promise<number> {
@@ -140,6 +140,9 @@ const api = {
   },
   stats(peerId: string) {
     return link(peerId).stats();
+  },
+  closeInfo(peerId: string): unknown {
+    return link(peerId).closeInfo;
   },
   isOpen(peerId: string): boolean {
     return link(peerId).isOpen;
