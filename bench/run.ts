@@ -12,7 +12,7 @@ import { benchTrainStep } from './train-step';
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
 
-const rt = await nodeRuntime();
+const rt = await nodeRuntime({ timestamps: only.includes('profile') });
 const results: Record<string, unknown> = { date: new Date().toISOString(), adapter: rt.handle.report, describe: describeAdapter(rt.handle.report) };
 console.log(`adapter: ${describeAdapter(rt.handle.report)}\n`);
 
@@ -22,10 +22,33 @@ if (want('train')) {
   const r = await benchTrainStep(rt);
   results.trainStep = r;
   console.log('\ntrain step (reference config n_layer 4, n_head 4, n_embd 128, block 64, batch 12)');
-  console.table([
-    { 'median step ms': r.medianStepMs.toFixed(1), 'tokens/step': r.tokensPerStep, 'tokens/s': r.tokensPerS.toFixed(0), 'target tokens/s': 2000 },
-  ]);
+  const row = (who: string, ms: number, tps: number) => ({ who, 'median step ms': ms.toFixed(1), 'tokens/s': tps.toFixed(0) });
+  const rows = [row('tabswarm', r.medianStepMs, r.tokensPerS)];
+  if (r.torch) rows.push(row(`PyTorch ${r.torch.version} CPU (${r.torch.threads} threads)`, r.torch.medianStepMs, r.torch.tokensPerS));
+  console.table(rows);
+  console.log(
+    r.ratio === null
+      ? `PyTorch column missing: ${r.torchMissing ?? 'not run'}`
+      : `ratio tabswarm / PyTorch: ${r.ratio.toFixed(2)}x (median of ${r.rounds} alternating rounds)`,
+  );
   results.tuning = matmulChoices(rt);
+}
+if (only.includes('profile')) {
+  // Not part of a plain `npm run bench`: per-kernel GPU time of a train step (`npm run bench -- profile`).
+  const { profileTrainStep } = await import('./profile-step');
+  const p = await profileTrainStep(rt);
+  results.profile = p;
+  console.log(
+    `\ntrain step profile: ${p.gpuMsPerStep.toFixed(1)} ms GPU, ${p.wallMsPerStep.toFixed(1)} ms wall, ${p.launchesPerStep} launches per step`,
+  );
+  console.table(
+    p.kernels.map((k) => ({
+      kernel: k.name,
+      launches: k.launches,
+      'ms/step': k.ms.toFixed(2),
+      share: `${((100 * k.ms) / p.gpuMsPerStep).toFixed(1)} %`,
+    })),
+  );
 }
 if (want('swarm')) {
   const { benchSwarm } = await import('./swarm');

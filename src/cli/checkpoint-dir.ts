@@ -36,17 +36,6 @@ export function checkpointDirFromFlag(
   return { store: new CheckpointDir(defaultCheckpointDir(peerId), opts.log), temporary: false };
 }
 
-/** Waits for `save` at most `ms`; says whether it finished (exit paths: a hung disk must not keep a peer alive). */
-export async function boundedSave(save: Promise<void>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([save.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** A run id as a directory name: run ids are [A-Za-z0-9_.:-]+; ':' and '.' are escaped so '..' is no path. */
 function runDir(runId: string): string {
   return runId.replace(/[%:.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

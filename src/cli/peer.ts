@@ -14,7 +14,7 @@ import { num, parse, required, str, UsageError } from './args';
 import { defaultKeyPath, identityFromFlag } from './key-file';
 import { dataFlagOptions, dataFromFlags, exitSoon, peerDataSource } from './swarm-common';
 import { DataRefusal, runTokens } from '../swarm/run-data';
-import { boundedSave, checkpointDirFromFlag } from './checkpoint-dir';
+import { checkpointDirFromFlag } from './checkpoint-dir';
 
 /** One line for `tabswarm --help` and the README's CLI reference (src/cli/commands.ts). */
 export const peerSummary = 'join a swarm as a headless Node contributor (WebGPU through Dawn)';
@@ -131,7 +131,7 @@ export async function peer(argv: string[]): Promise<number> {
   });
   if (checkpoints && p.runtime) {
     // Its stage as it is now (best effort, bounded): a restarted peer or a lost stage is restored from it.
-    const saved = await boundedSave(p.saveNow(), 15_000);
+    const saved = await p.saveNow(15_000);
     say(saved ? `checkpoint saved in ${checkpoints.dir}` : 'checkpoint on exit: gave up after 15 s');
   }
   if (ckDir?.temporary) await ckDir.store.destroy().catch(() => undefined); // an ephemeral key never comes back for them

@@ -34,6 +34,8 @@ export interface AcquireOptions {
   f16?: boolean;
   /** Request the `subgroups` feature when the adapter has it (default true). */
   subgroups?: boolean;
+  /** Request `timestamp-query` when the adapter has it (the kernel profiler, src/gpu/profiler.ts; default false). */
+  timestamps?: boolean;
 }
 
 export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promise<DeviceHandle> {
@@ -54,6 +56,7 @@ export async function acquireDevice(gpu: GPU, opts: AcquireOptions = {}): Promis
   if (hasF16) features.push('shader-f16');
   // Subgroups let matmul lanes share loaded values (the fastest variants on CPU adapters); optional everywhere.
   if (opts.subgroups !== false && adapter.features.has('subgroups' as GPUFeatureName)) features.push('subgroups' as GPUFeatureName);
+  if (opts.timestamps && adapter.features.has('timestamp-query')) features.push('timestamp-query');
   const device = await adapter.requestDevice({ requiredLimits: want, requiredFeatures: features });
   device.addEventListener('uncapturederror', (ev) => {
     // Every launch runs inside an error scope; anything reaching here escaped one. Never let it pass silently.

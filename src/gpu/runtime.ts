@@ -4,6 +4,7 @@
 // flush() awaits them and throws the first error with that name, so a bad launch is never silent zeros.
 import type { DeviceHandle } from './device';
 import { groups, type Kernel } from './kernel';
+import type { KernelProfiler } from './profiler';
 import { shapeSize, Tensor, type DType } from './tensor';
 
 /** The buffers for a kernel's storage bindings, in binding order, from a record keyed by binding name. */
@@ -59,6 +60,8 @@ export class Runtime {
   private ringUsed: number[] = [];
   private ringIndex = 0;
   private readonly align: number;
+  /** When set, every dispatch runs in its own timed compute pass (src/gpu/profiler.ts). */
+  profiler: KernelProfiler | null = null;
 
   constructor(handle: DeviceHandle) {
     this.handle = handle;
@@ -303,10 +306,13 @@ export class Runtime {
       bg = this.guarded(`bind ${k.name}`, () => this.device.createBindGroup({ layout, entries, label: k.name }));
       if (!key.includes(':x')) this.bindGroups.set(key, bg);
     }
-    const pass = this.ensurePass();
+    const timed = this.profiler?.nextPass(k.name);
+    if (timed) this.endPass();
+    const pass = timed ? (this.pass = this.ensureEncoder().beginComputePass({ timestampWrites: timed })) : this.ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bg);
     pass.dispatchWorkgroups(x, y, z);
+    if (timed) this.endPass();
     this.stats.launches++;
   }
 
@@ -339,6 +345,7 @@ export class Runtime {
   /** Submits recorded work without waiting for it. */
   submit(): void {
     this.endPass();
+    if (this.encoder) this.profiler?.resolve(this.encoder);
     const enc = this.encoder;
     // Uniforms recorded since the last submit go first: queue writes land before the commands that read them.
     for (let i = 0; i <= this.ringIndex && i < this.ring.length; i++) {

@@ -139,6 +139,8 @@ export class PeerNetwork {
           this.events.emit('nat-failed', { peerId, role: 'dialer', error: nat });
           throw nat;
         }
+        // It left the room while we dialed: a retry would only wait a whole timeout for it to come back.
+        if (!this.signaling.peers.has(peerId)) break;
       }
     }
     throw new ConnectError(peerId, failures);

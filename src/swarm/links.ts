@@ -21,9 +21,13 @@ export interface Dialer {
   onConnection(handler: (t: Transport) => void): Unsubscribe;
 }
 
+/** A wait for a link that will never come (its peer left the room or the membership): nobody's fault here. */
+export class LinkAbandonedError extends Error {}
+
 export class Links {
   private readonly map = new Map<string, Transport>();
-  private readonly waiters = new Map<string, Set<(t: Transport) => void>>();
+  /** Incoming links awaited, by peer: each waiter is settled by the link, a timeout or abandon(). */
+  private readonly waiters = new Map<string, Set<{ resolve: (t: Transport) => void; reject: (e: Error) => void }>>();
   private readonly offs: Unsubscribe[] = [];
   private closed = false;
 
@@ -66,7 +70,7 @@ export class Links {
       }
     });
     const ws = this.waiters.get(t.peerId);
-    if (ws) for (const w of [...ws]) w(t);
+    if (ws) for (const w of [...ws]) w.resolve(t);
   }
 
   /** Resolves with an open link to `peerId`, dialing it when `dial`, else waiting for its incoming link. */
@@ -82,17 +86,27 @@ export class Links {
       let set = this.waiters.get(peerId);
       if (!set) this.waiters.set(peerId, (set = new Set()));
       const s = set;
-      const done = (t: Transport) => {
+      const settle = (fn: () => void) => {
         clearTimeout(timer);
-        s.delete(done);
-        resolve(t);
+        s.delete(w);
+        if (s.size === 0 && this.waiters.get(peerId) === s) this.waiters.delete(peerId);
+        fn();
       };
-      const timer = setTimeout(() => {
-        s.delete(done);
-        reject(new Error(`no incoming link from ${peerId} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.add(done);
+      const w = { resolve: (t: Transport) => settle(() => resolve(t)), reject: (e: Error) => settle(() => reject(e)) };
+      const timer = setTimeout(() => w.reject(new Error(`no incoming link from ${peerId} within ${timeoutMs} ms`)), timeoutMs);
+      s.add(w);
     });
+  }
+
+  /**
+   * Fails the waits for incoming links from peers `keep` rejects, with `why` (a member that left the membership or
+   * the room will never dial: its wait must not hold up the next epoch for a whole link timeout).
+   */
+  abandon(keep: (peerId: string) => boolean, why: string): void {
+    for (const [peer, ws] of [...this.waiters]) {
+      if (keep(peer)) continue;
+      for (const w of [...ws]) w.reject(new LinkAbandonedError(`no incoming link from ${peer}: ${why}`));
+    }
   }
 
   /** Closes the links to peers `keep` rejects (members that left the membership). */
@@ -103,6 +117,7 @@ export class Links {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.abandon(() => false, 'the links are closed');
     for (const off of this.offs) off();
     for (const t of this.map.values()) t.close();
     this.map.clear();

@@ -17,7 +17,7 @@ import type { Identity } from '../net/identity';
 import { connectSwarm, type SwarmSignaling } from '../protocol/control-codec';
 import { WireMeter } from '../net/wire-meter';
 import { wireBytesOf } from '../protocol/wire-categories';
-import { CUSTODY_PULL_KIND, dialsFirst, Links, neededPeers } from './links';
+import { CUSTODY_PULL_KIND, dialsFirst, LinkAbandonedError, Links, neededPeers } from './links';
 import type { CheckpointStore } from './checkpoints';
 import { PeerCheckpoints } from './peer-checkpoints';
 import { TensorPolicy } from './tensor-policy';
@@ -205,6 +205,8 @@ export class SwarmPeer {
       }
     });
     // Unsigned, mis-signed, replayed or not the coordinator's: SignedControl drops, counts and logs them.
+    // A peer that left the room never dials: stop waiting for its link at once.
+    signaling.on('peer-left', ({ peerId }) => this.links.abandon((p) => p !== peerId, 'it left the room'));
   }
 
   /**
@@ -290,6 +292,9 @@ export class SwarmPeer {
     this.opts.log?.(`[${this.peerId}] ${s}`);
   }
 
+  /** The newest membership epoch received (an older epoch's failure is not reported). */
+  private latestEpoch = 0;
+
   private report(err: unknown): void {
     if (this.closed) return;
     const e = err instanceof Error ? err : new Error(String(err));
@@ -323,11 +328,19 @@ export class SwarmPeer {
           this.tensorPolicy.update(msg);
           this.checkpoints.setMembership(msg.stages);
           this.links.closeOthers((p) => this.tensorPolicy.isMember(p));
+          this.links.abandon((p) => this.tensorPolicy.isMember(p), `it is not in membership epoch ${msg.epoch}`);
+          this.latestEpoch = Math.max(this.latestEpoch, msg.epoch);
         }
         // Ordered and possibly slow (building the stage, linking up, state transfer).
         this.chain = this.chain
           .then(() => (msg.type === 'swarm-assign' ? this.assign(msg) : this.members(msg)))
-          .catch((e: unknown) => this.report(e));
+          .catch((e: unknown) => {
+            // An epoch the coordinator already replaced, or one a member left while we linked up (the coordinator sees it
+            // leave and announces the next): not an error of this peer.
+            if (msg.type === 'swarm-members' && (msg.epoch < this.latestEpoch || e instanceof LinkAbandonedError))
+              this.log(`membership epoch ${msg.epoch} not joined: ${String(e)}`);
+            else this.report(e);
+          });
         return;
       case 'shutdown':
         this.setState('finished');
@@ -420,6 +433,7 @@ export class SwarmPeer {
   private async members(msg: ControlOf<'swarm-members'>): Promise<void> {
     const sr = this.runtime;
     if (!sr) return;
+    if (msg.epoch < this.latestEpoch) return; // replaced by a newer membership while queued
     const s = sr.stageIndex;
     if (!msg.stages[s]?.includes(this.peerId)) return; // not part of this epoch (e.g. waiting for a source)
     sr.setSpeeds(msg.stages, msg.speeds);
@@ -432,7 +446,15 @@ export class SwarmPeer {
       this.events.emit('restored', { stage: s, step: sr.stepsDone, digest: readyDigest });
     }
     const need = neededPeers(msg.stages, this.peerId, s, msg.joins);
-    await Promise.all(need.map((p) => this.links.link(p, dialsFirst(msg.stages, this.peerId, p), timeoutMs)));
+    await Promise.all(
+      need.map((p) =>
+        this.links.link(p, dialsFirst(msg.stages, this.peerId, p), timeoutMs).catch((e: unknown) => {
+          // A member that left the room fails our dial or never dials us: the coordinator sees it go and re-plans.
+          if (!this.signaling.peers.has(p) && !(e instanceof LinkAbandonedError)) throw new LinkAbandonedError(`${p} left the room: ${String(e)}`);
+          throw e;
+        }),
+      ),
+    );
     const store = sr.stage.params;
     for (const j of msg.joins) {
       if (j.source === this.peerId && j.checkpoint !== undefined) {
@@ -577,10 +599,26 @@ export class SwarmPeer {
 
   /**
    * Saves this peer's stage now, as it is (exit paths: SIGTERM/SIGINT in Node, pagehide in a tab), after a save being
-   * written; resolves when stored, at once without a store or a stage. Call before close(). Never rejects.
+   * written; resolves true when stored (at once without a store or a stage), false when it failed or took over `ms`
+   * (exit paths: a hung disk or a stage busy with a step must not keep a leaving peer in the swarm). Call before
+   * close(). Never rejects.
    */
-  saveNow(): Promise<void> {
-    return this.checkpoints.saveNow().catch((e: unknown) => this.log(`checkpoint on exit failed: ${String(e)}`));
+  async saveNow(ms = Number.POSITIVE_INFINITY): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const save = this.checkpoints.saveNow().then(
+      () => true,
+      (e: unknown) => {
+        this.log(`checkpoint on exit failed: ${String(e)}`);
+        return false;
+      },
+    );
+    if (!Number.isFinite(ms)) return save;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([save, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Leaves cleanly: links, signaling, GPU. */

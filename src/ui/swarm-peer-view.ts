@@ -37,6 +37,9 @@ import { rtcConfig } from './serve-client';
 import { tokensInWorker } from './worker-tokens';
 
 import { CORPUS_URL } from './swarm-params';
+
+/** How long Pause and Leave wait for the stage checkpoint before leaving anyway. */
+const SAVE_ON_LEAVE_MS = 5_000;
 export { CORPUS_URL };
 
 /** This tab's part in the run: tokens its stage computed (microbatches x B x T), its ledger credits and share. */
@@ -513,7 +516,9 @@ export class TabswarmPeer extends LitElement {
     this.reconnecting = false;
     this.validating = false;
     if (!peer) return;
-    if (save) await peer.saveNow();
+    // Bounded: a stage busy with a step (or a slow IndexedDB) must not keep a tab that said it left in the swarm,
+    // where the run would wait on it for a whole step timeout.
+    if (save && !(await peer.saveNow(SAVE_ON_LEAVE_MS))) this.logLine(`checkpoint on leave: not stored within ${SAVE_ON_LEAVE_MS / 1000} s`);
     peer.close();
     this.update_({ state: 'closed' });
   }

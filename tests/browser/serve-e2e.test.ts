@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startServe, type ServeHandle } from '../../src/cli/serve';
 import { decodeCheckpoint } from '../../src/model/checkpoint';
@@ -43,6 +43,8 @@ describe('tabswarm serve: the coordinator page and contributor tabs, end to end'
   let browser: BrowserHandle | undefined;
   let context: BrowserContext | undefined;
   const errors: string[] = [];
+  /** The pages' last console lines (the coordinator's log among them), printed when the test fails. */
+  const consoleTail: string[] = [];
   const shots = mkdtempSync(join(tmpdir(), 'tabswarm-e2e-'));
 
   beforeAll(async () => {
@@ -62,6 +64,8 @@ describe('tabswarm serve: the coordinator page and contributor tabs, end to end'
     page.on('console', (m) => {
       if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`${label} console: ${m.text()}`);
       LOG?.(`[${label}] ${m.text()}`);
+      consoleTail.push(`${new Date().toISOString().slice(11, 23)} [${label}] ${m.text()}`);
+      if (consoleTail.length > 400) consoleTail.shift();
     });
     await page.goto(`${serve.url}/${path}`);
     return page;
@@ -79,6 +83,7 @@ describe('tabswarm serve: the coordinator page and contributor tabs, end to end'
 
   it('create, join 3 tabs (shown before Start), start, pause/resume/leave a replica, stop, sample, export', async () => {
     const t0 = Date.now();
+    onTestFailed(() => console.log(`the pages' last ${consoleTail.length} console lines:\n${consoleTail.join('\n')}`));
     const room = 'e2e-serve';
     const q = new URLSearchParams({
       room,

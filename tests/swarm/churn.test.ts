@@ -4,6 +4,8 @@
 //  - a new peer joins mid-run: it is assigned the stage with the least compute per layer, copies weights + AdamW
 //    state from a live replica between steps, and trains on, bitwise identical to its twin.
 // The whole run still ends on the single-peer engine's weights: nothing was lost or counted twice.
+//  - a joiner leaves while the new membership links up: the members waiting for its link stop at once (it left the
+//    room and the next epoch no longer names it); the run goes on without a link timeout and no peer reports an error.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StepReport } from '../../src/coordinator/coordinator';
 import type { SwarmPeer } from '../../src/swarm/peer';
@@ -137,5 +139,64 @@ describe('swarm churn', () => {
     console.log(`churn-last vs single peer: worst ${cmp.worst.name} max|diff| ${cmp.worst.maxAbs.toExponential(2)}`);
     expect(cmp.worst.score).toBeLessThan(1e-5);
     expect(await replicasIdentical(sw.peers[0], sw.peers[2])).toBe(true);
+  }, 90_000);
+
+  it('a joiner leaves while the membership links up: no link timeout, no error, the run goes on', async () => {
+    const run = tinyRun(
+      'churn-joiner-leaves',
+      4,
+      [
+        [0, 2],
+        [2, 4],
+      ],
+      { steps: 4 },
+    );
+    // The joiner must be assigned before step 2 begins, so that the membership after step 1 admits it.
+    let joinerHasStage: Promise<unknown> | undefined;
+    swarm = await startSwarm(run, 'churn-joiner-leaves', {
+      minPeers: 2,
+      holdControl: (msg) => (msg.type === 'step-begin' && msg.step === 2 ? joinerHasStage : undefined),
+    });
+    const sw = swarm;
+    for (const id of ['j0', 'j1']) await sw.addPeer(id, 1000);
+    const [j0, j1] = sw.peers;
+    // Equal compute per layer: the joiner takes stage 0 (ties go to the lower index) as its rank 1, so j1 (stage 1)
+    // waits for the joiner's incoming link (the earlier member dials: src/swarm/links.ts dialsFirst).
+    let joiner: SwarmPeer | undefined;
+    let leftAt = 0;
+    const errors: string[] = [];
+    for (const p of [j0, j1]) p.events.on('error', (e) => errors.push(`${p.peerId}: ${e.message}`));
+    let nextStepAt = 0;
+    sw.coordinator.events.on('step', (r: StepReport) => {
+      if (leftAt && !nextStepAt) nextStepAt = performance.now();
+      if (r.step !== 1 || joinerHasStage) return;
+      const joining = sw.addPeer('j2', 1000);
+      joinerHasStage = joining.then(whenAssigned, () => undefined);
+      void joining.then((p) => {
+        joiner = p;
+        p.events.on('state', (st) => {
+          if (st !== 'linking' || leftAt) return;
+          leftAt = performance.now();
+          setTimeout(() => p.close(), 0);
+        });
+      });
+    });
+    const restarts: string[] = [];
+    sw.coordinator.events.on('restart', (r) => restarts.push(r.reason));
+    const reports = await sw.coordinator.finished();
+    const gapMs = nextStepAt - leftAt;
+    console.log(
+      `churn-joiner-leaves: joiner ${joiner?.peerId} left while linking; steps ${reports.map((r) => `${r.step}:${r.attempts}x ${r.ms.toFixed(0)}ms`).join(' ')}; ` +
+        `next step ${gapMs.toFixed(0)} ms after it left; errors ${JSON.stringify(errors)}; restarts ${JSON.stringify(restarts)}`,
+    );
+    expect(leftAt, 'the joiner never reached linking').toBeGreaterThan(0);
+    expect(joiner?.runtime?.stageIndex ?? 0).toBe(0);
+    expect(reports.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+    expect(reports[3].members).toEqual([[j0.peerId], [j1.peerId]]);
+    // Before the fix j1 waited the whole link timeout (30 s) for a peer that had left and j0 retried its dial for a
+    // connect timeout (10 s); both then reported errors.
+    expect(errors).toEqual([]);
+    expect(nextStepAt).toBeGreaterThan(0);
+    expect(gapMs).toBeLessThan(5_000);
   }, 90_000);
 });

@@ -18,7 +18,8 @@ import { testId, testIdentity } from '../support/identity';
 import { SwarmPeer, type SwarmPeerOptions } from '../../src/swarm/peer';
 import { holdingControlPlane, type HoldControl } from './held-control';
 
-export const LOG = process.env.SWARM_LOG === '1' ? (s: string) => process.stderr.write(`${s}\n`) : undefined;
+export const LOG =
+  process.env.SWARM_LOG === '1' ? (s: string) => process.stderr.write(`${new Date().toISOString().slice(14, 23)} ${s}\n`) : undefined;
 
 let dataset: Dataset | undefined;
 export function data(): Dataset {
