@@ -46,38 +46,60 @@ export interface BlockScratch {
   dfchGelu: Tensor;
 }
 
-export function allocLayerActs(rt: Runtime, d: BlockDims, prefix: string): LayerActs {
+/** The shapes of one block's activations per microbatch (allocLayerActs; stage-memory.ts sizes them). */
+export function layerActShapes(d: BlockDims): Record<keyof LayerActs, number[]> {
   const { B, T, C, NH } = d;
   const N = B * T;
-  const t = (shape: number[], name: string) => rt.tensor(shape, `${prefix}.${name}`);
   return {
-    ln1: t([N, C], 'ln1'),
-    ln1Mean: t([N], 'ln1_mean'),
-    ln1Rstd: t([N], 'ln1_rstd'),
-    qkv: t([N, 3 * C], 'qkv'),
-    atty: t([N, C], 'atty'),
-    att: t([B, NH, T, T], 'att'),
-    res2: t([N, C], 'res2'),
-    ln2: t([N, C], 'ln2'),
-    ln2Mean: t([N], 'ln2_mean'),
-    ln2Rstd: t([N], 'ln2_rstd'),
-    fch: t([N, 4 * C], 'fch'),
-    fchGelu: t([N, 4 * C], 'fch_gelu'),
-    out: t([N, C], 'out'),
+    ln1: [N, C],
+    ln1Mean: [N],
+    ln1Rstd: [N],
+    qkv: [N, 3 * C],
+    atty: [N, C],
+    att: [B, NH, T, T],
+    res2: [N, C],
+    ln2: [N, C],
+    ln2Mean: [N],
+    ln2Rstd: [N],
+    fch: [N, 4 * C],
+    fchGelu: [N, 4 * C],
+    out: [N, C],
+  };
+}
+
+/** The shapes of the backward scratch every block and slot of a stage shares. */
+export function blockScratchShapes(d: BlockDims): Record<keyof BlockScratch, number[]> {
+  const { B, T, C, NH } = d;
+  const N = B * T;
+  return { dres: [N, C], dC: [N, C], dqkv: [N, 3 * C], datt: [B, NH, T, T], dfch: [N, 4 * C], dfchGelu: [N, 4 * C] };
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export function allocLayerActs(rt: Runtime, d: BlockDims, prefix: string): LayerActs {
+  const shapes = layerActShapes(d);
+  const t = (k: keyof LayerActs) => rt.tensor(shapes[k], `${prefix}.${snake(k)}`);
+  return {
+    ln1: t('ln1'),
+    ln1Mean: t('ln1Mean'),
+    ln1Rstd: t('ln1Rstd'),
+    qkv: t('qkv'),
+    atty: t('atty'),
+    att: t('att'),
+    res2: t('res2'),
+    ln2: t('ln2'),
+    ln2Mean: t('ln2Mean'),
+    ln2Rstd: t('ln2Rstd'),
+    fch: t('fch'),
+    fchGelu: t('fchGelu'),
+    out: t('out'),
   };
 }
 
 export function allocBlockScratch(rt: Runtime, d: BlockDims): BlockScratch {
-  const { B, T, C, NH } = d;
-  const N = B * T;
-  return {
-    dres: rt.tensor([N, C], 'dres'),
-    dC: rt.tensor([N, C], 'dC'),
-    dqkv: rt.tensor([N, 3 * C], 'dqkv'),
-    datt: rt.tensor([B, NH, T, T], 'datt'),
-    dfch: rt.tensor([N, 4 * C], 'dfch'),
-    dfchGelu: rt.tensor([N, 4 * C], 'dfch_gelu'),
-  };
+  const shapes = blockScratchShapes(d);
+  const t = (k: keyof BlockScratch) => rt.tensor(shapes[k], snake(k));
+  return { dres: t('dres'), dC: t('dC'), dqkv: t('dqkv'), datt: t('datt'), dfch: t('dfch'), dfchGelu: t('dfchGelu') };
 }
 
 /** Forward of one block from input `x` into `a` (a.out is its output). */

@@ -19,6 +19,12 @@ interface HeadSlot {
   loss: Tensor;
 }
 
+/** The shapes of one microbatch's head tensors (stage-memory.ts sizes them); dlogits [N, V] is shared by the slots. */
+export function headSlotShapes(d: { N: number; C: number; V: number }): Record<keyof HeadSlot, number[]> {
+  const { N, C, V } = d;
+  return { targets: [N], lnf: [N, C], lnfMean: [N], lnfRstd: [N], logits: [N, V], probs: [N, V], losses: [N], loss: [1] };
+}
+
 export class LmHead {
   private readonly slots: HeadSlot[];
   private readonly dlogits: Tensor;
@@ -31,18 +37,19 @@ export class LmHead {
     private readonly dims: { N: number; C: number; V: number },
     slotCount: number,
   ) {
-    const { N, C, V } = dims;
+    const { N, V } = dims;
+    const shapes = headSlotShapes(dims);
     this.slots = Array.from({ length: slotCount }, (_, i) => {
-      const t = (shape: number[], name: string, dtype: 'f32' | 'u32' = 'f32') => rt.tensor(shape, `slot${i}.${name}`, dtype);
+      const t = (k: keyof HeadSlot, name: string, dtype: 'f32' | 'u32' = 'f32') => rt.tensor(shapes[k], `slot${i}.${name}`, dtype);
       return {
-        targets: t([N], 'targets', 'u32'),
-        lnf: t([N, C], 'lnf'),
-        lnfMean: t([N], 'lnf_mean'),
-        lnfRstd: t([N], 'lnf_rstd'),
-        logits: t([N, V], 'logits'),
-        probs: t([N, V], 'probs'),
-        losses: t([N], 'losses'),
-        loss: t([1], 'loss'),
+        targets: t('targets', 'targets', 'u32'),
+        lnf: t('lnf', 'lnf'),
+        lnfMean: t('lnfMean', 'lnf_mean'),
+        lnfRstd: t('lnfRstd', 'lnf_rstd'),
+        logits: t('logits', 'logits'),
+        probs: t('probs', 'probs'),
+        losses: t('losses', 'losses'),
+        loss: t('loss', 'loss'),
       };
     });
     this.dlogits = rt.tensor([N, V], 'dlogits');

@@ -1,0 +1,88 @@
+// stageMemory (src/model/stage-memory.ts) against what a real Stage allocates on the adapter: equal to the byte, for
+// every role, awkward sizes, several in-flight slots and bottlenecks at the start, end and inside a stage. A model
+// partitioned by this estimate must fit the budgets it was planned for.
+import { describe, expect, it } from 'vitest';
+import type { BottleneckConfig } from '../../src/model/bottleneck-config';
+import type { GPTConfig } from '../../src/model/config';
+import { Stage } from '../../src/model/stage';
+import { stageMemory } from '../../src/model/stage-memory';
+import type { StageRange } from '../../src/model/stage-role';
+import { gpuRuntime } from '../support/gpu';
+
+interface Case {
+  config: GPTConfig;
+  range: StageRange;
+  B: number;
+  T: number;
+  slots: number;
+  bottleneck?: BottleneckConfig;
+}
+
+const cfg = (n_layer: number, n_embd: number, n_head: number, vocab_size: number, block_size: number): GPTConfig => ({
+  n_layer,
+  n_embd,
+  n_head,
+  vocab_size,
+  block_size,
+});
+
+const CASES: Case[] = [
+  { config: cfg(3, 24, 3, 67, 19), range: { layerStart: 0, layerEnd: 3 }, B: 3, T: 17, slots: 1 },
+  { config: cfg(4, 40, 5, 101, 32), range: { layerStart: 0, layerEnd: 2 }, B: 2, T: 31, slots: 3 },
+  { config: cfg(4, 40, 5, 101, 32), range: { layerStart: 1, layerEnd: 3 }, B: 5, T: 7, slots: 2 },
+  { config: cfg(4, 40, 5, 101, 32), range: { layerStart: 2, layerEnd: 4 }, B: 1, T: 32, slots: 4 },
+  {
+    config: cfg(5, 32, 4, 53, 16),
+    range: { layerStart: 1, layerEnd: 4 },
+    B: 2,
+    T: 9,
+    slots: 2,
+    bottleneck: { after: [1, 2, 4], width: 6, passthrough: false },
+  },
+  {
+    config: cfg(5, 32, 4, 53, 16),
+    range: { layerStart: 0, layerEnd: 1 },
+    B: 2,
+    T: 9,
+    slots: 1,
+    bottleneck: { after: [1], width: 6, passthrough: true },
+  },
+  {
+    config: cfg(5, 32, 4, 53, 16),
+    range: { layerStart: 3, layerEnd: 5 },
+    B: 3,
+    T: 16,
+    slots: 3,
+    bottleneck: { after: [3], width: 5, passthrough: false },
+  },
+];
+
+describe('stageMemory', () => {
+  it.each(CASES.map((c, i) => [i, c] as const))('case %i: equals the bytes a real Stage allocates', async (_, c) => {
+    const rt = await gpuRuntime();
+    try {
+      const before = rt.stats.bytesAllocated;
+      const stage = new Stage(rt, c.config, c.range, { B: c.B, T: c.T }, { slots: c.slots, bottleneck: c.bottleneck ?? null });
+      await rt.flush();
+      const allocated = rt.stats.bytesAllocated - before;
+      const est = stageMemory(c.config, c.range, { B: c.B, T: c.T }, { slots: c.slots, bottleneck: c.bottleneck ?? null, align: rt.viewAlignment });
+      expect(stage.slotCount).toBe(c.slots);
+      expect(est.total).toBe(allocated);
+      expect(est.store + est.activations + est.scratch).toBe(est.total);
+      // More slots cost exactly their activations.
+      const one = stageMemory(c.config, c.range, { B: c.B, T: c.T }, { slots: 1, bottleneck: c.bottleneck ?? null, align: rt.viewAlignment });
+      expect(est.activations).toBe(c.slots * one.activations);
+    } finally {
+      rt.destroy();
+    }
+  });
+
+  it('GPT-2 small: the whole model trains in about 2 GB at B=1, T=1024; wte is its largest tensor', () => {
+    const gpt2 = cfg(12, 768, 12, 50257, 1024);
+    const m = stageMemory(gpt2, { layerStart: 0, layerEnd: 12 }, { B: 1, T: 1024 });
+    // 124.4 M parameters (tied head) x 4 copies, plus activations.
+    expect(m.store).toBeGreaterThan(4 * 4 * 124.4e6);
+    expect(m.store).toBeLessThan(4 * 4 * 124.6e6);
+    expect(m.largestTensor).toBe(Math.max(4 * 1024 * 50257, m.store / 4));
+  });
+});
