@@ -13,6 +13,14 @@ export function gpuRuntime(): Promise<Runtime> {
   return rtPromise;
 }
 
+let f16Promise: Promise<Runtime> | undefined;
+/** A second Runtime whose device requested 'shader-f16' (granted where the adapter has it: check
+ *  `rt.handle.hasF16`). Separate from gpuRuntime() so the shared device keeps its plain feature set. */
+export function gpuRuntimeF16(): Promise<Runtime> {
+  f16Promise ??= nodeRuntime({ quiet: true, f16: true });
+  return f16Promise;
+}
+
 /** Writes NaN into every element so a kernel that skips an output cannot pass. */
 export function poison(rt: Runtime, ...ts: Tensor[]): void {
   for (const t of ts) rt.fill(t, Number.NaN);

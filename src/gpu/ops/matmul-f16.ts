@@ -1,0 +1,130 @@
+// Matrix multiply with f16 operands, f32 accumulation and f32 output (shaders/matmul_f16.wgsl): half the memory and
+// the wire for weights and activations where the device has 'shader-f16' (request it with
+// acquireDevice(gpu, { f16: true }) / nodeRuntime({ f16: true }); DeviceHandle.hasF16 says whether it was granted).
+//   out[M, N] (= or +=) op(a)[M, K] @ op(b)[K, N] (+ bias[N])     a, b, bias: packed f16; out: f32
+// f16 operands live in 'u32' tensors of f16Words(n) = ceil(n / 2) words, two halves per word, half 2i in the low 16
+// bits (src/gpu/f16.ts: packF16 / unpackF16 on the host, uploadF16 here).
+import code from '../../../shaders/matmul_f16.wgsl?raw';
+import { f16Words, packF16 } from '../f16';
+import { kernelVariants, packParams } from '../kernel';
+import type { Runtime } from '../runtime';
+import { expectNoAliasing, type Tensor } from '../tensor';
+
+export interface MatmulF16Args {
+  M: number;
+  N: number;
+  K: number;
+  /** op(a) = a stored [M,K], or (transA) a stored [K,M]; packed f16 */
+  transA?: boolean;
+  /** op(b) = b stored [K,N], or (transB) b stored [N,K]; packed f16 */
+  transB?: boolean;
+  /** out += result instead of out = result */
+  accumulate?: boolean;
+  /** f32 [M,N] */
+  out: Tensor;
+  a: Tensor;
+  b: Tensor;
+  /** packed f16 [N] */
+  bias?: Tensor;
+}
+
+/** Outputs per thread along each side, threads per workgroup along each side (shaders/matmul_f16.wgsl). */
+const BLOCK = 4;
+const THREADS = 8;
+
+interface F16Case {
+  transA: boolean;
+  transB: boolean;
+  bias: boolean;
+  accumulate: boolean;
+  vecA: boolean;
+  vecB: boolean;
+}
+
+const kernels = kernelVariants<F16Case>({
+  name: (v) =>
+    `matmul_f16${v.transA ? ' tA' : ''}${v.transB ? ' tB' : ''}${v.bias ? ' bias' : ''}${v.accumulate ? ' acc' : ''}` +
+    `${v.vecA ? ' vA' : ''}${v.vecB ? ' vB' : ''}`,
+  source: code,
+  entry: 'matmul_f16',
+  defines: (v) => ({ TRANS_A: v.transA, TRANS_B: v.transB, HAS_BIAS: v.bias, ACCUM: v.accumulate, VEC_A: v.vecA, VEC_B: v.vecB }),
+});
+
+/** Whether this runtime's device can run f16 kernels. */
+export function hasShaderF16(rt: Runtime): boolean {
+  return rt.handle.hasF16 && rt.device.features.has('shader-f16');
+}
+
+/** A 'u32' tensor holding `data` rounded to f16 and packed (`shape` counts halves; the tensor holds words). */
+export function uploadF16(rt: Runtime, data: ArrayLike<number>, label: string): Tensor {
+  return rt.upload(packF16(data), [f16Words(data.length)], label);
+}
+
+function expectPacked(what: string, t: Tensor, halves: number): void {
+  if (t.dtype !== 'u32') throw new Error(`matmul_f16: ${what} ${t.label} is ${t.dtype}; f16 operands are packed in u32 tensors (uploadF16)`);
+  const words = f16Words(halves);
+  if (t.size < words)
+    throw new Error(`matmul_f16: ${what} ${t.label} holds ${t.size} words (${2 * t.size} halves), needs ${words} words for ${halves} halves`);
+}
+
+function checkArgs(rt: Runtime, args: MatmulF16Args): void {
+  if (!hasShaderF16(rt)) {
+    const has = rt.handle.adapter.features.has('shader-f16');
+    throw new Error(
+      `matmul_f16: this device lacks the WebGPU feature 'shader-f16' (${
+        has ? 'the adapter has it: request it with acquireDevice(gpu, { f16: true }) / nodeRuntime({ f16: true })' : 'the adapter does not offer it'
+      }); use the f32 matmul (src/gpu/ops/matmul.ts)`,
+    );
+  }
+  const { M, N, K } = args;
+  for (const [w, d] of [
+    ['M', M],
+    ['N', N],
+    ['K', K],
+  ] as const) {
+    if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) throw new Error(`matmul_f16: ${w} = ${d} is not a valid size`);
+  }
+  if (M * K > 0xffffffff || K * N > 0xffffffff || M * N > 0xffffffff) throw new Error(`matmul_f16: ${M}x${N}x${K} overflows u32 indexing`);
+  expectPacked(args.transA ? 'a [K,M]' : 'a [M,K]', args.a, M * K);
+  expectPacked(args.transB ? 'b [N,K]' : 'b [K,N]', args.b, K * N);
+  if (args.bias) expectPacked('bias [N]', args.bias, N);
+  if (args.out.dtype !== 'f32') throw new Error(`matmul_f16: out ${args.out.label} is ${args.out.dtype}, expected f32`);
+  if (args.out.size < M * N) throw new Error(`matmul_f16: out [M,N] ${args.out.label} holds ${args.out.size} elements, needs ${M * N}`);
+  const reads: [string, Tensor][] = [
+    ['a', args.a],
+    ['b', args.b],
+  ];
+  if (args.bias) reads.push(['bias', args.bias]);
+  expectNoAliasing('matmul_f16', reads, [['out', args.out]]);
+}
+
+/** out[M,N] (= or +=) op(a)[M,K] @ op(b)[K,N] (+ bias[N]): f16 operands (packed), exact f32 products, f32 sums. */
+export function matmulF16(rt: Runtime, args: MatmulF16Args): void {
+  checkArgs(rt, args);
+  const { M, N, K } = args;
+  if (M === 0 || N === 0) return;
+  const transA = !!args.transA;
+  const transB = !!args.transB;
+  const v: F16Case = {
+    transA,
+    transB,
+    bias: !!args.bias,
+    accumulate: !!args.accumulate,
+    vecA: transA ? M % 4 === 0 : K % 4 === 0,
+    vecB: transB ? K % 4 === 0 : N % 4 === 0,
+  };
+  const buffers: Record<string, Tensor> = args.bias
+    ? { a: args.a, b: args.b, bias: args.bias, out: args.out }
+    : { a: args.a, b: args.b, out: args.out };
+  const side = BLOCK * THREADS;
+  rt.launch(
+    kernels(v),
+    buffers,
+    [Math.ceil(N / side), Math.ceil(M / side)],
+    packParams([
+      ['u32', M],
+      ['u32', N],
+      ['u32', K],
+    ]),
+  );
+}
