@@ -60,6 +60,12 @@ export class Runtime {
   private ringUsed: number[] = [];
   private ringIndex = 0;
   private readonly align: number;
+  /**
+   * The most bytes one storage binding may hold: the adapter's maxStorageBufferBindingSize. Ops over flat buffers
+   * that may be larger split their launches into views of at most this (src/gpu/chunks.ts); tests lower it to
+   * exercise those splits at small sizes.
+   */
+  maxBindingBytes: number;
   /** When set, every dispatch runs in its own timed compute pass (src/gpu/profiler.ts). */
   profiler: KernelProfiler | null = null;
 
@@ -67,6 +73,7 @@ export class Runtime {
     this.handle = handle;
     this.device = handle.device;
     this.align = handle.report.limits.minUniformBufferOffsetAlignment;
+    this.maxBindingBytes = handle.report.limits.maxStorageBufferBindingSize;
   }
 
   // ---------------------------------------------------------------- errors
@@ -102,9 +109,11 @@ export class Runtime {
   /** A new (or pooled) tensor. Contents are undefined: callers fill it or poison it. */
   tensor(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
     const bytes = Math.max(16, Math.ceil((shapeSize(shape) * 4) / 16) * 16);
-    const limit = this.handle.report.limits.maxStorageBufferBindingSize;
+    // A buffer may be larger than one binding (a flat parameter store: its ops bind it in views, src/gpu/chunks.ts);
+    // launch() refuses a binding over maxBindingBytes by name.
+    const limit = this.handle.report.limits.maxBufferSize;
     if (bytes > limit) {
-      throw new Error(`tensor ${label} [${shape.join('x')}] needs ${bytes} B, over this adapter's storage binding limit ${limit} B`);
+      throw new Error(`tensor ${label} [${shape.join('x')}] needs ${bytes} B, over this adapter's buffer size limit ${limit} B`);
     }
     const free = this.pool.get(bytes);
     const buffer = free?.pop() ?? this.createBuffer(bytes, USAGE_STORAGE, label);
@@ -292,6 +301,8 @@ export class Runtime {
         // Bind exactly the tensor's range (rounded up to 16 bytes for vec4 access, within the buffer): two views
         // of one flat buffer written by one dispatch must not overlap, including a view at offset 0.
         const size = Math.min(Math.max(16, Math.ceil(b.bytes / 16) * 16), b.buffer.size - b.byteOffset);
+        if (size > this.maxBindingBytes)
+          throw new Error(`${k.name}: binding ${names[i]} (${b.label}) is ${size} B, over the storage binding limit ${this.maxBindingBytes} B`);
         const resource = { buffer: b.buffer, offset: b.byteOffset, size };
         entries.push({ binding, resource });
         key += `:${this.bufferIds.get(b.buffer) ?? 'x'}@${b.byteOffset}`;

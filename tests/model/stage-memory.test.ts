@@ -60,7 +60,7 @@ const CASES: Case[] = [
 describe('stageMemory', () => {
   it.each(CASES.map((c, i) => [i, c] as const))('case %i: equals the bytes a real Stage allocates', async (_, c) => {
     const rt = await gpuRuntime();
-    try {
+    {
       const before = rt.stats.bytesAllocated;
       const stage = new Stage(rt, c.config, c.range, { B: c.B, T: c.T }, { slots: c.slots, bottleneck: c.bottleneck ?? null });
       await rt.flush();
@@ -72,8 +72,6 @@ describe('stageMemory', () => {
       // More slots cost exactly their activations.
       const one = stageMemory(c.config, c.range, { B: c.B, T: c.T }, { slots: 1, bottleneck: c.bottleneck ?? null, align: rt.viewAlignment });
       expect(est.activations).toBe(c.slots * one.activations);
-    } finally {
-      rt.destroy();
     }
   });
 

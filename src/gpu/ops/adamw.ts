@@ -2,6 +2,7 @@
 // Adam step, with the gradient multiplied by gradNorm's clip factor as it is read. Launched once per decay group
 // over views into the flat params/grads/m/v buffers. See shaders/adamw.wgsl.
 import code from '../../../shaders/adamw.wgsl?raw';
+import { bindingRanges } from '../chunks';
 import { packParams, singleKernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
@@ -75,6 +76,21 @@ export function adamwUpdate(rt: Runtime, a: { params: Tensor; grads: Tensor; m: 
     ],
   );
   const s = adamwScalars(d);
+  // Elementwise: a store over one binding is updated in views (src/gpu/chunks.ts), the same values either way.
+  for (const r of bindingRanges(rt, n)) {
+    const v = (t: Tensor) => (r.count === n ? t : rt.view(t, r.start, [r.count], `${t.label}[${r.start}..]`));
+    launchRange(rt, { params: v(a.params), grads: v(a.grads), m: v(a.m), v: v(a.v), gradScale: a.gradScale }, r.count, d, s);
+  }
+}
+
+function launchRange(
+  rt: Runtime,
+  a: { params: Tensor; grads: Tensor; m: Tensor; v: Tensor; gradScale: Tensor },
+  n: number,
+  d: AdamWHyper,
+  s: ReturnType<typeof adamwScalars>,
+): void {
+  const { beta1, beta2, eps } = d;
   rt.launch(
     kernel,
     { grads: a.grads, grad_scale: a.gradScale, params: a.params, m: a.m, v: a.v },

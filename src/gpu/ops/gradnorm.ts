@@ -2,6 +2,7 @@
 // squares over one flat gradient buffer. Produces norm [1] and the clip factor scale [1]; AdamW multiplies the
 // gradients by scale as it reads them, so grads are never rewritten. See shaders/gradnorm.wgsl.
 import code from '../../../shaders/gradnorm.wgsl?raw';
+import { bindingRanges } from '../chunks';
 import { packParams, singleKernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
@@ -41,15 +42,24 @@ export function gradNorm(rt: Runtime, a: { norm: Tensor; scale: Tensor; grads: T
       ['scale', a.scale],
     ],
   );
-  rt.launch(
-    partialsKernel,
-    { grads: a.grads, partials: a.partials },
-    rt.grid1d(P, 1),
-    packParams([
-      ['u32', n],
-      ['f32', maxNorm],
-    ]),
-  );
+  // A gradient buffer over one binding is reduced in views of whole CHUNKs whose partials start at a bindable offset
+  // (src/gpu/chunks.ts): every partial is the same block's sum either way, so the norm is bitwise the same.
+  for (const r of bindingRanges(rt, n, CHUNK * rt.viewAlignment)) {
+    const whole = r.count === n;
+    const grads = whole ? a.grads : rt.view(a.grads, r.start, [r.count], `${a.grads.label}[${r.start}..]`);
+    const parts = whole
+      ? a.partials
+      : rt.view(a.partials, r.start / CHUNK, [gradNormScratchSize(r.count)], `${a.partials.label}[${r.start / CHUNK}..]`);
+    rt.launch(
+      partialsKernel,
+      { grads, partials: parts },
+      rt.grid1d(gradNormScratchSize(r.count), 1),
+      packParams([
+        ['u32', r.count],
+        ['f32', maxNorm],
+      ]),
+    );
+  }
   rt.launch(
     finalizeKernel,
     { partials_in: a.partials, norm: a.norm, scale: a.scale },
