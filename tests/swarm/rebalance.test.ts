@@ -76,7 +76,9 @@ describe('live rebalancing', () => {
     let movedAtStep = -1;
     sw.coordinator.events.on('moved', (m) => {
       moves.push(m);
-      movedAtStep = sw.coordinator.step; // the step just completed
+      // The step just completed, for the first move (the one the slowdown causes; a loaded machine's noisy loads
+      // may later justify another, which the checks below do not concern).
+      if (moves.length === 1) movedAtStep = sw.coordinator.step;
     });
     const reports = await sw.coordinator.finished();
     const moved = sw.peers.find((p) => p.peerId === moves[0]?.peerId);
@@ -101,13 +103,17 @@ describe('live rebalancing', () => {
     // loads are wall-clock ms of 6 peers sharing 2 cores, and a loaded machine has hidden the slowdown for up to 9
     // steps (measured 1.4-1.6x instead of 2x), so the run is long enough (steps are ~0.25 s) and the bound is 15.
     expect(movedAtStep).toBeLessThanOrEqual(SLOW_AFTER + 15);
-    // The moved peer holds stage 1, trained in the later steps, and is bitwise its new twins' equal.
-    expect(moved?.runtime?.stageIndex).toBe(1);
+    // The moved peer joined stage 1 at the next step and trained there.
     expect(joinedAt).toBe(movedAtStep + 1);
-    expect(reports[reports.length - 1].members[1]).toContain(moved!.peerId);
+    expect(reports.filter((r) => moved && r.members[1].includes(moved.peerId)).length).toBeGreaterThan(1);
     expect(moved!.runtime!.counters.forward).toBeGreaterThan(0);
     for (const r of reports) expect(r.replicasAgree).toBe(true);
-    expect(await replicasIdentical(moved!, byStage[1][0])).toBe(true);
+    // Unless a later move (noisy loads on a shared machine) sent it back, it ends in stage 1 bitwise equal to a twin.
+    const end = moved?.runtime?.stageIndex;
+    expect(end === 1 || moves.slice(1).some((m) => m.peerId === moved?.peerId && m.to === 0)).toBe(true);
+    const twin = sw.peers.find((p) => p !== moved && p.runtime?.stageIndex === end);
+    expect(twin).toBeDefined();
+    expect(await replicasIdentical(moved!, twin!)).toBe(true);
 
     const ref = await reference(run);
     cleanups.push(() => ref.rt.destroy());
