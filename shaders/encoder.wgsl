@@ -8,6 +8,10 @@
 //          uniq[k] (increasing; offsets are absolute indices into the positions section). One thread per
 //          (k, column): work is K*C threads, B*T*C loads in total, independent of V.
 //   dwpe:  dwpe[t, c] += sum_{b = 0..B-1} dout[b*T + t, c]   one thread per (t, column).
+// Vocabulary ranges: a wte/dwte larger than one storage binding (GPT-2's 50257 x 768 f32 is 154 MB) is bound as
+// views of whole rows [v0, V - vAfter) (forward) or [v0, ..) holding the distinct tokens uniq[k0 .. k0 + items/Cw)
+// (dwte), one launch per range; row indices inside the kernel are relative to v0. One range over the whole table is
+// v0 = 0, vAfter = 0, k0 = 0: the two fields that were padding are zero, the params bytes are today's.
 // Template (src/gpu/wgsl.ts): VEC4 (C % 4 == 0) gives each thread one vec4 column group, Cw = C/4; otherwise one
 // column, Cw = C. All entries: 256 threads, i = (wg.y * num_wg.x + wg.x) * 256 + lid.x; items are row-major
 // (row, column group).
@@ -19,9 +23,13 @@ alias VT = vec4f;
 alias VT = f32;
 //#endif
 
-struct Params { items: u32, T: u32, Cw: u32, V: u32, B: u32, BT: u32 }
+// Forward and dwpe. vAfter: rows of the vocabulary after this launch's range (0 for the last range, and for dwpe).
+struct Params { items: u32, T: u32, Cw: u32, V: u32, B: u32, BT: u32, v0: u32, vAfter: u32 }
+// dwte. k0: the first distinct token (index into uniq) of this launch's range; items = (its distinct tokens) * Cw.
+struct WteParams { items: u32, T: u32, Cw: u32, V: u32, B: u32, BT: u32, v0: u32, k0: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> pw: WteParams;
 
 fn gid(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) * 256u + lid.x; }
 
@@ -38,9 +46,11 @@ fn encoder_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
   if (i >= p.items) { return; }
   let row = i / p.Cw;
   let c = i - row * p.Cw;
+  // Ids >= V read the last row, which lies in the last range (vAfter = 0); each row is written by exactly one range.
   let tok = min(tokens[row], p.V - 1u);
+  if (tok < p.v0 || tok >= p.V - p.vAfter) { return; }
   let t = row % p.T;
-  out[i] = wte[tok * p.Cw + c] + wpe[t * p.Cw + c];
+  out[i] = wte[(tok - p.v0) * p.Cw + c] + wpe[t * p.Cw + c];
 }
 
 // ---- backward: dwte (items = K * Cw)
@@ -52,18 +62,20 @@ fn encoder_forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
 fn encoder_backward_wte(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
                         @builtin(local_invocation_id) lid: vec3u) {
   let i = gid(wg, nwg, lid);
-  if (i >= p.items) { return; }
-  let k = i / p.Cw;
-  let c = i - k * p.Cw;
-  let v = min(idx[k], p.V - 1u);
-  let start = idx[p.BT + k];
-  let end = idx[p.BT + k + 1u];
-  let pos0 = 2u * p.BT + 1u;
+  if (i >= pw.items) { return; }
+  let kl = i / pw.Cw;
+  let c = i - kl * pw.Cw;
+  let k = pw.k0 + kl;
+  // The host picked k0 and items so that every uniq[k] here lies in this launch's rows (>= v0).
+  let v = min(idx[k], pw.V - 1u) - pw.v0;
+  let start = idx[pw.BT + k];
+  let end = idx[pw.BT + k + 1u];
+  let pos0 = 2u * pw.BT + 1u;
   var acc = VT(0.0);
   for (var j = start; j < end; j++) {
-    acc += dout[idx[pos0 + j] * p.Cw + c];
+    acc += dout[idx[pos0 + j] * pw.Cw + c];
   }
-  dwte[v * p.Cw + c] += acc;
+  dwte[v * pw.Cw + c] += acc;
 }
 
 // ---- backward: dwpe (items = T * Cw)

@@ -2,7 +2,11 @@
 // Shapes: tokens u32 [B*T]; wte [V, C]; wpe [maxT, C] (maxT >= T); out/dout [B, T, C].
 // The backward scatter into dwte uses a host-built CSR index (TokenIndex), so it needs no atomics, runs in a fixed
 // order (bitwise deterministic) and costs O(B*T*C) whatever V is. C % 4 == 0 takes the vec4 variant of each kernel.
+// A wte/dwte over one storage binding (GPT-2 small's 50257 x 768 f32 is 154 MB, lavapipe and Chromium bind 128 MiB)
+// is split by vocabulary into aligned row ranges (src/gpu/chunks.ts), one launch per range; every row's value is
+// computed by the same thread arithmetic either way, so the split results are bitwise the single launch's.
 import code from '../../../shaders/encoder.wgsl?raw';
+import { bindingRanges } from '../chunks';
 import { kernelVariants, packParams } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor } from '../tensor';
@@ -25,7 +29,8 @@ function width(C: number): Width {
   return C % 4 === 0 ? 4 : 1;
 }
 
-function params(items: number, T: number, Cw: number, V: number, B: number, BT: number): ArrayBuffer {
+/** `v0` and `r` (forward: rows after the range; dwte: the range's first distinct token) are 0 for a whole table. */
+function params(items: number, T: number, Cw: number, V: number, B: number, BT: number, v0 = 0, r = 0): ArrayBuffer {
   return packParams([
     ['u32', items],
     ['u32', T],
@@ -33,13 +38,28 @@ function params(items: number, T: number, Cw: number, V: number, B: number, BT: 
     ['u32', V],
     ['u32', B],
     ['u32', BT],
+    ['u32', v0],
+    ['u32', r],
   ]);
 }
+
+interface RowRange {
+  v0: number;
+  rows: number;
+}
+
+/** Vocabulary row ranges whose [rows, C] f32 views each fit one binding and start at an aligned element offset. */
+function vocabRanges(rt: Runtime, V: number, C: number): RowRange[] {
+  return bindingRanges(rt, V * C, C).map((r) => ({ v0: r.start / C, rows: r.count / C }));
+}
+
+const rowsView = (rt: Runtime, t: Tensor, r: RowRange, C: number) => rt.view(t, r.v0 * C, [r.rows, C], `${t.label}[${r.v0}..${r.v0 + r.rows})`);
 
 /**
  * out[B,T,C] = wte[tokens[b,t], :] + wpe[t, :]. tokens: u32 [B*T]; wte [V,C]; wpe [maxT,C] (maxT >= T).
  * V is taken from wte (wte.shape[0] for a 2D tensor, else floor(wte.size / C)). Token ids >= V are clamped to V-1
- * (never an out-of-bounds read; the host validates ids first).
+ * (never an out-of-bounds read; the host validates ids first). A wte over one binding runs one launch per vocabulary
+ * row range, each writing the positions whose token lies in its rows.
  */
 export function encoderForward(
   rt: Runtime,
@@ -60,7 +80,21 @@ export function encoderForward(
   const w = width(C);
   const Cw = C / w;
   const items = BT * Cw;
-  rt.launch(fwd(w), { tokens: a.tokens, wte: a.wte, wpe: a.wpe, out: a.out }, rt.grid1d(items, 256), params(items, T, Cw, V, B, BT));
+  const ranges = vocabRanges(rt, V, C);
+  if (ranges.length === 1) {
+    rt.launch(fwd(w), { tokens: a.tokens, wte: a.wte, wpe: a.wpe, out: a.out }, rt.grid1d(items, 256), params(items, T, Cw, V, B, BT));
+    return;
+  }
+  // Each launch writes the positions whose (clamped) token lies in its rows; ids >= V clamp into the last range.
+  for (const r of ranges) {
+    const wte = rowsView(rt, a.wte, r, C);
+    rt.launch(
+      fwd(w),
+      { tokens: a.tokens, wte, wpe: a.wpe, out: a.out },
+      rt.grid1d(items, 256),
+      params(items, T, Cw, V, B, BT, r.v0, V - r.v0 - r.rows),
+    );
+  }
 }
 
 /**
@@ -119,12 +153,31 @@ export class TokenIndex {
     this.distinct = K;
     this.rt.write(this.tensor, host);
   }
+
+  /** The distinct tokens of the last update() in [v0, v1): uniq[k0 .. k0 + count) (uniq is increasing). */
+  distinctIn(v0: number, v1: number): { k0: number; count: number } {
+    const k0 = this.lowerBound(v0);
+    return { k0, count: this.lowerBound(v1) - k0 };
+  }
+
+  /** The first k in [0, distinct) with uniq[k] >= v, or distinct. */
+  private lowerBound(v: number): number {
+    let lo = 0;
+    let hi = this.distinct;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.host[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }
 
 /**
  * dwte[V,C] += sum over positions p with tokens[p]==v of dout[p,:];  dwpe[t,:] += sum over b of dout[b,t,:]. ACCUMULATE.
  * Fixed-order sums (no atomics) => bitwise deterministic. Work is O(B*T*C), independent of V.
- * `index` must have been update()d with this microbatch's tokens.
+ * `index` must have been update()d with this microbatch's tokens. A dwte over one binding runs one launch per
+ * vocabulary row range that holds distinct tokens (their contiguous run of the index's sorted uniq list).
  */
 export function encoderBackward(
   rt: Runtime,
@@ -143,8 +196,20 @@ export function encoderBackward(
   expectSize(op, 'dwpe', a.dwpe, T * C);
   const w = width(C);
   const Cw = C / w;
-  const nWte = idx.distinct * Cw;
-  if (nWte > 0) rt.launch(bwdWte(w), { idx: idx.tensor, dout: a.dout, dwte: a.dwte }, rt.grid1d(nWte, 256), params(nWte, T, Cw, V, B, BT));
+  const ranges = vocabRanges(rt, V, C);
+  if (ranges.length === 1) {
+    const nWte = idx.distinct * Cw;
+    if (nWte > 0) rt.launch(bwdWte(w), { idx: idx.tensor, dout: a.dout, dwte: a.dwte }, rt.grid1d(nWte, 256), params(nWte, T, Cw, V, B, BT));
+  } else {
+    // One launch per range holding distinct tokens, over its contiguous run of uniq; a range without any is skipped.
+    for (const r of ranges) {
+      const { k0, count } = idx.distinctIn(r.v0, r.v0 + r.rows);
+      if (count === 0) continue;
+      const n = count * Cw;
+      const dwte = rowsView(rt, a.dwte, r, C);
+      rt.launch(bwdWte(w), { idx: idx.tensor, dout: a.dout, dwte }, rt.grid1d(n, 256), params(n, T, Cw, V, B, BT, r.v0, k0));
+    }
+  }
   const nWpe = T * Cw;
   rt.launch(bwdWpe(w), { pdout: a.dout, dwpe: a.dwpe }, rt.grid1d(nWpe, 256), params(nWpe, T, Cw, V, B, BT));
 }
