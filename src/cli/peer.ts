@@ -26,6 +26,8 @@ export const peerHelp = `tabswarm peer --signal ws://127.0.0.1:8787/ --coordinat
   --key FILE         this peer's key (default ~/.tabswarm/peer.key, created once; its id is the key's);
                      \`--key ephemeral\`: a fresh key (several peers on one machine need one key each)
   --throughput N     skip the join benchmark, announce N tokens/s
+  --memory-budget MIB   memory this peer lets its model slice use (weights, gradients, AdamW state, activations):
+                     the coordinator gives it only a stage that fits, or refuses it saying what the run needs
   --checkpoint-dir DIR   where this peer keeps its stage checkpoints (default ~/.tabswarm/checkpoints/<peer id>/;
                      with \`--key ephemeral\` a temporary one, removed at exit; \`none\`: keep none). Saved every
                      run.checkpoint.every steps and on SIGTERM/SIGINT; a lost stage or a restarted peer is restored
@@ -50,6 +52,7 @@ export async function peer(argv: string[]): Promise<number> {
     key: { type: 'string' },
     token: { type: 'string' },
     throughput: { type: 'string' },
+    'memory-budget': { type: 'string' },
     ...dataFlagOptions,
     verbose: { type: 'boolean' },
     attack: { type: 'string' },
@@ -68,6 +71,7 @@ export async function peer(argv: string[]): Promise<number> {
   const coordinator = (live?.coordinator ?? required(values, 'coordinator')).toLowerCase();
   if (!FINGERPRINT_RE.test(coordinator)) throw new UsageError(`--coordinator: "${coordinator}" is not a key fingerprint (64 hex digits)`);
   const throughput = values.throughput === undefined ? undefined : num(values, 'throughput', 1, { min: 1e-6 });
+  const memoryBytes = values['memory-budget'] === undefined ? undefined : num(values, 'memory-budget', 1, { min: 1 }) * 2 ** 20;
   const identity = await identityFromFlag(str(values, 'key'), defaultKeyPath('peer'), (s) => process.stderr.write(`[peer] ${s}\n`));
   const peerId = identity.id;
   const say = (s: string) => process.stderr.write(`[peer ${peerId}] ${s}\n`);
@@ -93,6 +97,7 @@ export async function peer(argv: string[]): Promise<number> {
     },
     platform: 'node',
     throughput,
+    ...(memoryBytes !== undefined ? { memoryBytes } : {}),
     log,
     ...(attack ? { attack } : {}),
     coordinatorWaitMs: num(values, 'coordinator-wait', 600, { min: 0.001 }) * 1000,

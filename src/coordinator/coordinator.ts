@@ -9,6 +9,7 @@ import { stepOwners, type ControlMessage, type ControlOf, type MemberClaim } fro
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { learningRate } from '../model/schedule';
 import { assignStage } from './assignment';
+import { budgetRefusal, stagesThatFit, stageTrainBytes } from './stage-budget';
 import { admit, MAX_STAGE_MEMBERS, standbyReasons, standbySummary, wireSpeed, type Admission, type Candidate } from './membership-budget';
 import { ownersOf } from './owners';
 import { trustOf, type RunConfig } from '../protocol/run-config';
@@ -389,6 +390,9 @@ export class Coordinator implements Striker {
     this.refuse(peerId, `protocol version ${protocol} is not this coordinator's ${PROTOCOL_VERSION}: update the peer`);
   }
 
+  /** Training bytes of each stage of the run (stage-budget.ts), computed at the first join. */
+  private stageBytes: number[] | undefined;
+
   private refuse(peerId: string, reason: string): void {
     this.log(`refusing ${peerId}: ${reason}`);
     this.cp.sendControl({ type: 'refused', reason, protocol: PROTOCOL_VERSION }, peerId);
@@ -406,8 +410,14 @@ export class Coordinator implements Striker {
     // One pass over the peers (not one per stage): thousands join one after another.
     const stages = this.run.stages.map((r) => ({ layers: r.layerEnd - r.layerStart, throughputs: [] as number[] }));
     for (const p of this.peers.values()) if (p.alive) stages[p.stage]?.throughputs.push(p.throughput);
+    // Only stages its memory holds (peer-info memoryBytes; none at all: refused, saying what the run needs).
+    this.stageBytes ??= stageTrainBytes(this.run);
+    const refusal = budgetRefusal(this.stageBytes, msg.memoryBytes);
+    if (refusal) return this.refuse(peerId, refusal);
+    const fits = stagesThatFit(this.stageBytes, msg.memoryBytes);
     // A holder of a checkpoint of its former stage (a reload) or of an empty one goes there (stage-restore.ts).
-    const stage = this.restorer.stageFor(peerId, known?.stage, msg.checkpoints) ?? assignStage(stages, MAX_STAGE_MEMBERS);
+    const restored = this.restorer.stageFor(peerId, known?.stage, msg.checkpoints);
+    const stage = restored !== null && fits[restored] ? restored : assignStage(stages, MAX_STAGE_MEMBERS, fits);
     const rec: PeerRecord = { peerId, stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true };
     this.peers.set(peerId, rec);
     this.aliveVersion++;

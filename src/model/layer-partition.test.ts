@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { GPTConfig } from './config';
 import { partitionLayers } from './layer-partition';
+import { rng } from '../../tests/support/random';
 import { stageMemory } from './stage-memory';
 
 const GPT2_SMALL: GPTConfig = { n_layer: 12, n_embd: 768, n_head: 12, vocab_size: 50257, block_size: 1024 };
 const dims = { B: 1, T: 256 };
-
-/** A small deterministic generator (mulberry32) for the randomised checks. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('partitionLayers', () => {
   it('one stage when the largest budget holds the whole model', () => {

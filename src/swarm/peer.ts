@@ -49,6 +49,8 @@ export interface SwarmPeerOptions {
   platform: 'node' | 'browser';
   /** Skip the join benchmark and announce this throughput (tokens/s). */
   throughput?: number;
+  /** Memory this peer lets its model slice use, in bytes (peer-info memoryBytes): it is given only a stage that fits. */
+  memoryBytes?: number;
   network?: PeerNetworkOptions;
   /** Link-up / state-transfer deadline (default 30 s). */
   linkTimeoutMs?: number;
@@ -571,6 +573,7 @@ export class SwarmPeer {
       platform: this.opts.platform,
       gpu: true,
       throughput: this.throughput,
+      ...(this.opts.memoryBytes !== undefined ? { memoryBytes: Math.floor(this.opts.memoryBytes) } : {}),
       adapter: this.backend.adapter?.key,
       ...(checkpoints ? { checkpoints } : {}),
       ...(member ? { member } : {}),

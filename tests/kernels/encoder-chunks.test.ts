@@ -7,18 +7,7 @@ import { bindingRanges } from '../../src/gpu/chunks';
 import { encoderBackward, encoderForward, TokenIndex } from '../../src/gpu/ops/encoder';
 import type { Runtime } from '../../src/gpu/runtime';
 import type { Tensor } from '../../src/gpu/tensor';
-import { expectClose, freshSeed, gpuRuntime, poison, randInt, randn, rng } from '../support/gpu';
-
-/** The shared runtime with its binding limit lowered to `bytes` while `fn` runs (restored after, even on failure). */
-async function withLimit<T>(rt: Runtime, bytes: number, fn: () => T | Promise<T>): Promise<T> {
-  const was = rt.maxBindingBytes;
-  rt.maxBindingBytes = bytes;
-  try {
-    return await fn();
-  } finally {
-    rt.maxBindingBytes = was;
-  }
-}
+import { expectClose, freshSeed, gpuRuntime, poison, randInt, randn, rng, withBindingLimit } from '../support/gpu';
 
 const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 
@@ -100,7 +89,7 @@ describe('encoder over a token table larger than one binding', () => {
         return res;
       };
       const whole = await runOnce();
-      const split = await withLimit(rt, limit, () => {
+      const split = await withBindingLimit(rt, limit, () => {
         expect(bindingRanges(rt, V * C, C).map((r) => r.start / C)).toEqual(Array.from({ length: nRanges }, (_, r) => r * rows));
         return runOnce();
       });
@@ -138,7 +127,7 @@ describe('encoder over a token table larger than one binding', () => {
     // Chromium's and lavapipe's 128 MiB binding (the adapter's own limit where it is lower; an adapter that binds
     // more is held to 128 MiB so the table is still split).
     const limit = Math.min(rt.handle.report.limits.maxStorageBufferBindingSize, 2 ** 27);
-    await withLimit(rt, limit, () => gpt2Case(rt, limit));
+    await withBindingLimit(rt, limit, () => gpt2Case(rt, limit));
   }, 120_000);
 });
 

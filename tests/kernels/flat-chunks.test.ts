@@ -9,20 +9,9 @@ import { nodeRuntime } from '../../src/gpu/node-runtime';
 import { adamwUpdate } from '../../src/gpu/ops/adamw';
 import { gradNorm, gradNormScratchSize } from '../../src/gpu/ops/gradnorm';
 import type { Runtime } from '../../src/gpu/runtime';
-import { freshSeed, gpuRuntime, poison, randn, rng } from '../support/gpu';
+import { freshSeed, gpuRuntime, poison, randn, rng, withBindingLimit } from '../support/gpu';
 
 const HYPER = { lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, step: 3 };
-
-/** The shared runtime with its binding limit lowered to `bytes` while `fn` runs. */
-async function withLimit<T>(rt: Runtime, bytes: number, fn: () => T | Promise<T>): Promise<T> {
-  const was = rt.maxBindingBytes;
-  rt.maxBindingBytes = bytes;
-  try {
-    return await fn();
-  } finally {
-    rt.maxBindingBytes = was;
-  }
-}
 
 /** One AdamW step and a clipped norm over n elements of the given host data; returns what the GPU holds after. */
 async function run(rt: Runtime, g: Float32Array, p: Float32Array, m: Float32Array, v: Float32Array, n: number) {
@@ -46,7 +35,7 @@ describe('ops over flat buffers larger than one binding', () => {
     const rt = await gpuRuntime();
     const block = 4096 * rt.viewAlignment;
     const n = 10 * block + 7;
-    await withLimit(rt, 4 * 3 * block + 100, () => {
+    await withBindingLimit(rt, 4 * 3 * block + 100, () => {
       const rs = bindingRanges(rt, n, block);
       expect(rs.length).toBe(4);
       expect(rs.reduce((a, r) => (expect(r.start).toBe(a), a + r.count), 0)).toBe(n);
@@ -56,7 +45,7 @@ describe('ops over flat buffers larger than one binding', () => {
       }
       expect(bindingRanges(rt, 5)).toEqual([{ start: 0, count: 5 }]);
     });
-    await withLimit(rt, 16, () => expect(() => bindingRanges(rt, n, 4096)).toThrow(/holds less than one block/));
+    await withBindingLimit(rt, 16, () => expect(() => bindingRanges(rt, n, 4096)).toThrow(/holds less than one block/));
   });
 
   for (const n of [1_000_003, 4096 * 64 * 3 + 4095]) {
@@ -89,7 +78,7 @@ describe('ops over flat buffers larger than one binding', () => {
     const grads = rt.upload(new Float32Array(n), [n], 'big grads');
     const [norm, scale, partials] = [rt.tensor([1], 'norm'), rt.tensor([1], 'scale'), rt.tensor([1], 'partials')];
     // Below one gradNorm block: cannot be split.
-    await withLimit(rt, 1024, () =>
+    await withBindingLimit(rt, 1024, () =>
       expect(() => gradNorm(rt, { norm, scale, grads, partials }, { n, maxNorm: 1 })).toThrow(/holds less than one block/),
     );
     const k = singleKernel(
@@ -97,7 +86,7 @@ describe('ops over flat buffers larger than one binding', () => {
       '@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n@compute @workgroup_size(1) fn probe() { x[0] = 1.0; }',
       'probe',
     );
-    await withLimit(rt, 8192, () =>
+    await withBindingLimit(rt, 8192, () =>
       expect(() => rt.launch(k, { x: grads }, [1])).toThrow(/probe: binding x \(big grads\) is 16384 B, over the storage binding limit 8192 B/),
     );
     for (const t of [grads, norm, scale, partials]) rt.release(t);

@@ -17,20 +17,10 @@ import { f16ToF32, f32ToF16 } from '../../src/gpu/f16';
 import { hasShaderF16, matmulF16, uploadF16, type MatmulF16Args } from '../../src/gpu/ops/matmul-f16';
 import type { Runtime } from '../../src/gpu/runtime';
 import { freshSeed, gpuRuntime, gpuRuntimeF16, poison, randn, rng } from '../support/gpu';
+import { caseName, type MatmulTestCase } from '../support/matmul-case';
 
-interface Case {
-  M: number;
-  N: number;
-  K: number;
-  transA: boolean;
-  transB: boolean;
-  bias: boolean;
-  accumulate: boolean;
-}
-
-function name(c: Case): string {
-  return `${c.M}x${c.N}x${c.K}${c.transA ? ' tA' : ''}${c.transB ? ' tB' : ''}${c.bias ? ' bias' : ''}${c.accumulate ? ' acc' : ''}`;
-}
+type Case = MatmulTestCase;
+const name = caseName;
 
 const toHalf = (x: Float32Array): Float32Array => x.map((v) => f16ToF32(f32ToF16(v)));
 

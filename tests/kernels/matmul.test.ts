@@ -5,20 +5,10 @@ import { nodeGpu } from '../../src/gpu/node-gpu';
 import { biasBackward, chooseVariant, matmul, matmulWith, MATMUL_VARIANTS, subgroupsUsable } from '../../src/gpu/ops/matmul';
 import { Runtime } from '../../src/gpu/runtime';
 import { expectClose, freshSeed, gpuRuntime, poison, randn, rng } from '../support/gpu';
+import { caseName, type MatmulTestCase } from '../support/matmul-case';
 
-interface Case {
-  M: number;
-  N: number;
-  K: number;
-  transA: boolean;
-  transB: boolean;
-  bias: boolean;
-  accumulate: boolean;
-}
-
-function name(c: Case): string {
-  return `${c.M}x${c.N}x${c.K}${c.transA ? ' tA' : ''}${c.transB ? ' tB' : ''}${c.bias ? ' bias' : ''}${c.accumulate ? ' acc' : ''}`;
-}
+type Case = MatmulTestCase;
+const name = caseName;
 
 /** float64 reference: init + op(a) @ op(b) + bias */
 function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array | null, init: Float32Array | null): Float64Array {

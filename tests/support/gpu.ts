@@ -25,3 +25,15 @@ export function gpuRuntimeF16(): Promise<Runtime> {
 export function poison(rt: Runtime, ...ts: Tensor[]): void {
   for (const t of ts) rt.fill(t, Number.NaN);
 }
+
+/** Runs `fn` with the runtime's storage binding limit lowered to `bytes` (ops then split their launches, as they
+ *  would over buffers past a real adapter's limit), restoring it after: gpuRuntime() is shared by a test file. */
+export async function withBindingLimit<T>(rt: Runtime, bytes: number, fn: () => T | Promise<T>): Promise<T> {
+  const was = rt.maxBindingBytes;
+  rt.maxBindingBytes = bytes;
+  try {
+    return await fn();
+  } finally {
+    rt.maxBindingBytes = was;
+  }
+}

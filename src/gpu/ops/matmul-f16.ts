@@ -9,17 +9,10 @@ import { f16Words, packF16 } from '../f16';
 import { kernelVariants, packParams } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectNoAliasing, type Tensor } from '../tensor';
+import type { MatmulCase } from './matmul';
 
-export interface MatmulF16Args {
-  M: number;
-  N: number;
-  K: number;
-  /** op(a) = a stored [M,K], or (transA) a stored [K,M]; packed f16 */
-  transA?: boolean;
-  /** op(b) = b stored [K,N], or (transB) b stored [N,K]; packed f16 */
-  transB?: boolean;
-  /** out += result instead of out = result */
-  accumulate?: boolean;
+/** The f32 matmul's case (src/gpu/ops/matmul.ts); a, b and bias hold packed f16. */
+export interface MatmulF16Args extends Omit<MatmulCase, 'bias'> {
   /** f32 [M,N] */
   out: Tensor;
   a: Tensor;

@@ -1,0 +1,33 @@
+// What each stage of a run needs of a peer's memory (its model slice: parameters, gradients, AdamW state and the
+// activations of its in-flight microbatches; src/model/stage-memory.ts), and whether a peer's budget (peer-info
+// memoryBytes) holds any of them. The coordinator assigns a peer only to a stage that fits it.
+import { bottleneckAt } from '../model/bottleneck-config';
+import { stageMemory } from '../model/stage-memory';
+import { slotCount, type RunConfig } from '../protocol/run-config';
+
+/** Training bytes of each stage of the run (in stage order). */
+export function stageTrainBytes(run: RunConfig): number[] {
+  return run.stages.map((range) => {
+    // The stage's own boundaries inside the model carry the bottleneck's halves (src/model/stage-compute.ts).
+    const after = [range.layerStart, range.layerEnd].filter((l) => l > 0 && l < run.model.n_layer);
+    const bottleneck = bottleneckAt(run.compress?.bottleneck ?? null, after);
+    return stageMemory(run.model, range, { B: run.B, T: run.T }, { slots: slotCount(run), bottleneck }).total;
+  });
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/** Which stages a peer offering `budget` bytes can hold (every stage without a budget). */
+export function stagesThatFit(need: readonly number[], budget: number | undefined): boolean[] {
+  return need.map((b) => budget === undefined || b <= budget);
+}
+
+/** The refusal for a peer whose budget holds no stage of the run (null when one fits). */
+export function budgetRefusal(need: readonly number[], budget: number | undefined): string | null {
+  if (stagesThatFit(need, budget).some(Boolean)) return null;
+  const smallest = need.indexOf(Math.min(...need));
+  return (
+    `this peer offers ${mib(budget ?? 0)} for its model slice; the smallest stage of this run needs ${mib(need[smallest])} ` +
+    `(stage ${smallest}; all: ${need.map(mib).join(', ')}): give it more memory or split the model into more stages`
+  );
+}
