@@ -6,7 +6,7 @@ import { gradNormScratchSize } from '../gpu/ops/gradnorm';
 import { blockScratchShapes, layerActShapes } from './block';
 import type { BottleneckConfig } from './bottleneck-config';
 import type { GPTConfig } from './config';
-import { headSlotShapes } from './lm-head';
+import { headChunkedShapes, headSlotShapes, headVocabChunks } from './lm-head';
 import { stageParamSpecs, type MicroDims } from './stage';
 import { embedsTokens, hasHead, stageRole, type StageRange } from './stage-role';
 
@@ -34,6 +34,12 @@ export interface StageMemoryOptions {
   bottleneck?: BottleneckConfig | null;
   /** Elements per view alignment of the flat store (the adapter's minStorageBufferOffsetAlignment / 4; default 64). */
   align?: number;
+  /**
+   * The adapter's storage binding limit (Runtime.maxBindingBytes): a head whose wte is over it runs
+   * vocabulary-chunked (lm-head.ts) and allocates no [N, V] tensors. Default: none (the whole-vocabulary head, the
+   * larger of the two, so a budget planned without knowing the peer's adapter is never under).
+   */
+  maxBindingBytes?: number;
 }
 
 /** The training memory of stage `range` of `config` at microbatch `dims` (what `new Stage(...)` allocates). */
@@ -74,12 +80,15 @@ export function stageMemory(config: GPTConfig, range: StageRange, dims: MicroDim
   for (let i = 0; i < inner; i++) perSlot.push([N, k], [N, C]);
   if (bOut) perSlot.push([N, k]);
   if (embedsTokens(role)) perSlot.push([N], [3 * N + 1]); // token ids, the backward scatter's index
-  if (hasHead(role)) perSlot.push(...Object.values(headSlotShapes({ N, C, V })));
+  const maxBindingBytes = opts.maxBindingBytes;
+  const chunks = hasHead(role) && maxBindingBytes !== undefined ? headVocabChunks({ N, C, V }, { maxBindingBytes, viewAlignment: align }) : null;
+  const chunked = chunks ? headChunkedShapes({ N, C, V }, chunks[0].rows) : null;
+  if (hasHead(role)) perSlot.push(...(chunked ? chunked.slot : Object.values(headSlotShapes({ N, C, V }))));
   const activations = slots * sum(perSlot);
 
   const shared: number[][] = [...Object.values(blockScratchShapes({ B, T, C, NH }))];
   if (bn && (bIn || bOut || inner > 0)) shared.push([N, k]);
-  if (hasHead(role)) shared.push([N, V]); // dlogits
+  if (hasHead(role)) shared.push(...(chunked ? chunked.shared : [[N, V]])); // dlogits, or the chunked head's logits chunk
   shared.push([gradNormScratchSize(total)], [1], [1]);
   const scratch = sum(shared);
   return { store, activations, scratch, total: store + activations + scratch, largestTensor: largest };

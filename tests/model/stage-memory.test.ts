@@ -5,9 +5,10 @@ import { describe, expect, it } from 'vitest';
 import type { BottleneckConfig } from '../../src/model/bottleneck-config';
 import type { GPTConfig } from '../../src/model/config';
 import { Stage } from '../../src/model/stage';
-import { stageMemory } from '../../src/model/stage-memory';
+import { headVocabChunks } from '../../src/model/lm-head';
+import { stageMemory, tensorBytes } from '../../src/model/stage-memory';
 import type { StageRange } from '../../src/model/stage-role';
-import { gpuRuntime } from '../support/gpu';
+import { gpuRuntime, withBindingLimit } from '../support/gpu';
 
 interface Case {
   config: GPTConfig;
@@ -73,6 +74,33 @@ describe('stageMemory', () => {
       const one = stageMemory(c.config, c.range, { B: c.B, T: c.T }, { slots: 1, bottleneck: c.bottleneck ?? null, align: rt.viewAlignment });
       expect(est.activations).toBe(c.slots * one.activations);
     }
+  });
+
+  // A binding limit under the head's wte [V, C] makes the Stage's LmHead vocabulary-chunked (no [N, V] tensors).
+  it.each([
+    [CASES[0], 4000],
+    [CASES[3], 8000],
+  ] as const)('a head over one binding (limit %#): the chunked head, equal to what a real Stage allocates', async (c, limit) => {
+    const rt = await gpuRuntime();
+    const opts = { slots: c.slots, bottleneck: c.bottleneck ?? null, align: rt.viewAlignment };
+    const { allocated, chunks } = await withBindingLimit(rt, limit, async () => {
+      const before = rt.stats.bytesAllocated;
+      const stage = new Stage(rt, c.config, c.range, { B: c.B, T: c.T }, opts);
+      await rt.flush();
+      const head = stage.parts.head;
+      return { allocated: rt.stats.bytesAllocated - before, chunks: head?.vocabChunks?.length ?? 0 };
+    });
+    expect(chunks).toBeGreaterThanOrEqual(3);
+    const est = stageMemory(c.config, c.range, { B: c.B, T: c.T }, { ...opts, maxBindingBytes: limit });
+    expect(est.total).toBe(allocated);
+    const whole = stageMemory(c.config, c.range, { B: c.B, T: c.T }, opts);
+    // Saved: per slot logits + probs [N, V] less the stats [N, 3]; shared dlogits [N, V] less the chunk [N, rows].
+    const [N, C, V] = [c.B * c.T, c.config.n_embd, c.config.vocab_size];
+    const rows = headVocabChunks({ N, C, V }, { maxBindingBytes: limit, viewAlignment: rt.viewAlignment })?.[0].rows ?? V;
+    const tb = tensorBytes;
+    expect(whole.total - est.total).toBe(c.slots * (2 * tb([N, V]) - tb([N, 3])) + tb([N, V]) - tb([N, rows]));
+    // At the adapter's own limit the estimate is the whole-vocabulary one (these small tables fit).
+    expect(stageMemory(c.config, c.range, { B: c.B, T: c.T }, { ...opts, maxBindingBytes: rt.maxBindingBytes }).total).toBe(whole.total);
   });
 
   it('GPT-2 small: the whole model trains in about 2 GB at B=1, T=1024; wte is its largest tensor', () => {
