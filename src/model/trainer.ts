@@ -211,7 +211,7 @@ export class Trainer {
     const t0 = performance.now();
     // One readback for the losses and the gradient norm (each readback is a GPU round trip).
     this.rt.copy(st.gradNormValue, this.stepLosses, 1, 0, micro.length);
-    const readback = await this.rt.read(this.stepLosses, micro.length + 1, { sleepMs: 0.8 * this.gpuMsEma });
+    const readback = await this.rt.read(this.stepLosses, micro.length + 1, { sleepMs: 0.8 * this.gpuMsEma, yieldCpu: true });
     const losses = readback.subarray(0, micro.length);
     const norm = readback[micro.length];
     const waited = performance.now() - t0;
