@@ -178,6 +178,11 @@ export class LmHead {
     return s;
   }
 
+  /** The matmuls this head launches (the autotuner's list): per vocabulary chunk when chunked, else the head's. */
+  get linears(): LinearMatmuls[] {
+    return this.chunked ? this.chunked.chunks.flatMap((c) => [c.mm, c.mmAcc]) : [this.mm];
+  }
+
   /** The vocabulary chunks this head runs in, or null on the whole-vocabulary path. */
   get vocabChunks(): readonly VocabRows[] | null {
     return this.chunked ? this.chunked.chunks.map((c) => c.r) : null;

@@ -265,7 +265,8 @@ export class Stage {
 
   /** Every matmul shape this stage launches (for the autotuner): its launch plan, flattened. */
   matmulShapes(): MatmulShape[] {
-    return planCases(this.blockPlan, this.parts.head?.mm ?? null, this.bottleneckLinears);
+    // The head's as launched: per vocabulary chunk when wte is over one binding (lm-head.ts).
+    return planCases(this.blockPlan, null, [...(this.parts.head?.linears ?? []), ...this.bottleneckLinears]);
   }
 
   /** Channels per row of the stage's input activations: the bottleneck width after a boundary, else n_embd. */
