@@ -3,11 +3,8 @@
 // little above a plain step's; the shares are what to read.
 import { KernelProfiler, type KernelTime } from '../src/gpu/profiler';
 import type { Runtime } from '../src/gpu/runtime';
-import type { GPTConfig } from '../src/model/config';
-import { loadCorpus } from '../src/model/corpus-node';
-import { Dataset, sampleBatch } from '../src/model/data';
-import { CharTokenizer } from '../src/model/tokenizer';
-import { Trainer } from '../src/model/trainer';
+import { sampleBatch } from '../src/model/data';
+import { referenceTrainer } from './train-step';
 
 export interface StepProfile {
   steps: number;
@@ -19,13 +16,7 @@ export interface StepProfile {
 }
 
 export async function profileTrainStep(rt: Runtime, opts: { steps?: number; B?: number; T?: number } = {}): Promise<StepProfile> {
-  const text = loadCorpus();
-  const tokenizer = CharTokenizer.fromCorpus(text);
-  const data = Dataset.fromText(text, tokenizer);
-  const T = opts.T ?? 64;
-  const B = opts.B ?? 12;
-  const config: GPTConfig = { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: tokenizer.vocabSize, block_size: T };
-  const trainer = await Trainer.create(rt, { config, B, T, seed: 1, schedule: { lr: 1e-3, minLr: 1e-4, warmup: 10, decaySteps: 1000 } });
+  const { data, B, T, trainer } = await referenceTrainer(rt, opts);
   const profiler = new KernelProfiler(rt.device);
   rt.profiler = profiler;
   const steps = opts.steps ?? 10;

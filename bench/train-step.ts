@@ -4,6 +4,7 @@
 // each round reports its median step, the result the median over rounds, and the ratio ours / PyTorch.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { median } from '../src/gpu/autotune';
 import type { Runtime } from '../src/gpu/runtime';
 import type { GPTConfig } from '../src/model/config';
 import { loadCorpus } from '../src/model/corpus-node';
@@ -27,12 +28,6 @@ export interface TrainStepResult {
   /** tokens/s ours / PyTorch's (null without PyTorch). */
   ratio: number | null;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 interface TorchRound {
   torch: string;
@@ -66,10 +61,11 @@ function torchRound(py: string, config: GPTConfig, B: number, steps: number): To
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as TorchRound;
 }
 
-export async function benchTrainStep(
+/** The reference config's trainer on tinyshakespeare (char tokens), and its data: what the train benches time. */
+export async function referenceTrainer(
   rt: Runtime,
-  opts: { n_layer?: number; n_head?: number; n_embd?: number; T?: number; B?: number; steps?: number; rounds?: number; torch?: boolean } = {},
-): Promise<TrainStepResult> {
+  opts: { n_layer?: number; n_head?: number; n_embd?: number; T?: number; B?: number } = {},
+): Promise<{ data: Dataset; config: GPTConfig; B: number; T: number; trainer: Trainer }> {
   const text = loadCorpus();
   const tokenizer = CharTokenizer.fromCorpus(text);
   const data = Dataset.fromText(text, tokenizer);
@@ -83,6 +79,14 @@ export async function benchTrainStep(
     block_size: T,
   };
   const trainer = await Trainer.create(rt, { config, B, T, seed: 1, schedule: { lr: 1e-3, minLr: 1e-4, warmup: 10, decaySteps: 1000 } });
+  return { data, config, B, T, trainer };
+}
+
+export async function benchTrainStep(
+  rt: Runtime,
+  opts: { n_layer?: number; n_head?: number; n_embd?: number; T?: number; B?: number; steps?: number; rounds?: number; torch?: boolean } = {},
+): Promise<TrainStepResult> {
+  const { data, config, B, T, trainer } = await referenceTrainer(rt, opts);
   const steps = opts.steps ?? 20;
   const rounds = opts.rounds ?? 3;
   const roundMs: number[] = [];

@@ -1,16 +1,15 @@
 // What each stage of a run needs of a peer's memory (its model slice: parameters, gradients, AdamW state and the
 // activations of its in-flight microbatches; src/model/stage-memory.ts), and whether a peer's budget (peer-info
 // memoryBytes) holds any of them. The coordinator assigns a peer only to a stage that fits it.
-import { bottleneckAt } from '../model/bottleneck-config';
+import { stageBottleneckAt } from '../model/bottleneck-config';
 import { stageMemory } from '../model/stage-memory';
 import { slotCount, type RunConfig } from '../protocol/run-config';
 
 /** Training bytes of each stage of the run (in stage order). */
 export function stageTrainBytes(run: RunConfig): number[] {
   return run.stages.map((range) => {
-    // The stage's own boundaries inside the model carry the bottleneck's halves (src/model/stage-compute.ts).
-    const after = [range.layerStart, range.layerEnd].filter((l) => l > 0 && l < run.model.n_layer);
-    const bottleneck = bottleneckAt(run.compress?.bottleneck ?? null, after);
+    // The stage's own boundaries carry the bottleneck's halves, as its StageCompute builds it.
+    const bottleneck = stageBottleneckAt(run.compress?.bottleneck ?? null, run.model.n_layer, range);
     return stageMemory(run.model, range, { B: run.B, T: run.T }, { slots: slotCount(run), bottleneck }).total;
   });
 }

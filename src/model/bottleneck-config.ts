@@ -70,6 +70,18 @@ export function modelParamSpecs(config: GPTConfig, b?: BottleneckConfig | null):
   return b ? [...gpt2ParamSpecs(config), ...bottleneckParamSpecs(config, b)] : gpt2ParamSpecs(config);
 }
 
+/** The bottleneck at one stage's own boundaries (its start and end inside the model), or null. */
+export function stageBottleneckAt(
+  spec: BottleneckSpec | null,
+  nLayer: number,
+  range: { layerStart: number; layerEnd: number },
+): BottleneckConfig | null {
+  return bottleneckAt(
+    spec,
+    [range.layerStart, range.layerEnd].filter((l) => l > 0 && l < nLayer),
+  );
+}
+
 /** The model's bottleneck for a run's compress spec (`null`: none) at the boundaries of its stage split. */
 export function bottleneckAt(spec: BottleneckSpec | null, after: readonly number[]): BottleneckConfig | null {
   return spec && after.length > 0 ? { width: spec.width, passthrough: spec.passthrough, after: [...after] } : null;

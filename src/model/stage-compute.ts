@@ -19,7 +19,7 @@
 import type { Runtime } from '../gpu/runtime';
 import type { AdapterReport } from '../gpu/device';
 import type { CompressSpec } from '../compress/spec';
-import { bottleneckAt, type BottleneckConfig } from './bottleneck-config';
+import { stageBottleneckAt, type BottleneckConfig } from './bottleneck-config';
 import type { GPTConfig } from './config';
 import { initParams } from './init';
 import { Stage, stageParamSpecs, type OptimizerHyper } from './stage';
@@ -203,9 +203,7 @@ function layoutOfStage(st: Stage, widths: { inWidth: number; outWidth: number })
 
 /** The learned bottleneck at the stage's own boundaries (its start and end inside the model), or null. */
 export function stageBottleneck(spec: StageSpec): BottleneckConfig | null {
-  const { range, model } = spec;
-  const after = [range.layerStart, range.layerEnd].filter((l) => l > 0 && l < model.n_layer);
-  return bottleneckAt(spec.compress.bottleneck, after);
+  return stageBottleneckAt(spec.compress.bottleneck, spec.model.n_layer, spec.range);
 }
 
 /** Values per token at the stage's input and output boundaries, from the stage (n_embd, or the bottleneck's width). */

@@ -109,9 +109,10 @@ export class Links {
     }
   }
 
-  /** Closes the links to peers `keep` rejects (members that left the membership). */
-  closeOthers(keep: (peerId: string) => boolean): void {
+  /** Closes the links to peers `keep` rejects (members that left the membership) and fails the waits for theirs. */
+  closeOthers(keep: (peerId: string) => boolean, why: string): void {
     for (const [peer, t] of [...this.map]) if (!keep(peer)) t.close();
+    this.abandon(keep, why);
   }
 
   close(): void {

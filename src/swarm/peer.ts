@@ -329,8 +329,7 @@ export class SwarmPeer {
           // The membership counts at once (links from its members must be accepted while we are still busy).
           this.tensorPolicy.update(msg);
           this.checkpoints.setMembership(msg.stages);
-          this.links.closeOthers((p) => this.tensorPolicy.isMember(p));
-          this.links.abandon((p) => this.tensorPolicy.isMember(p), `it is not in membership epoch ${msg.epoch}`);
+          this.links.closeOthers((p) => this.tensorPolicy.isMember(p), `it is not in membership epoch ${msg.epoch}`);
           this.latestEpoch = Math.max(this.latestEpoch, msg.epoch);
         }
         // Ordered and possibly slow (building the stage, linking up, state transfer).

@@ -37,10 +37,10 @@ import { rtcConfig } from './serve-client';
 import { tokensInWorker } from './worker-tokens';
 
 import { CORPUS_URL } from './swarm-params';
+export { CORPUS_URL };
 
 /** How long Pause and Leave wait for the stage checkpoint before leaving anyway. */
 const SAVE_ON_LEAVE_MS = 5_000;
-export { CORPUS_URL };
 
 /** This tab's part in the run: tokens its stage computed (microbatches x B x T), its ledger credits and share. */
 export interface Contribution {

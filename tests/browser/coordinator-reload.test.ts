@@ -16,7 +16,7 @@ import type { CoordinatorSnapshot } from '../../src/ui/coordinator-page';
 import { testIdentity } from '../support/identity';
 import { data, LOG, reference } from '../swarm/harness';
 import { browserSuite } from './suite';
-import { summary } from './swarm-tabs';
+import { summary, tinyCoordinatorQuery } from './swarm-tabs';
 
 const TOL = 2e-3; // the browser suites' loss tolerance (here both sides run lavapipe: the figure is printed)
 const K = 10; // steps
@@ -77,20 +77,11 @@ describe('the coordinator page reloaded mid-run', () => {
         LOG?.(`[coordinator page] ${m.text()}`);
         if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`page console: ${m.text()}`);
       });
-      const q = new URLSearchParams({
+      const q = tinyCoordinatorQuery({
         signal: signaling.url,
         room,
         'run-id': runId,
-        stages: '2',
         steps: String(K),
-        microbatches: '2',
-        'batch-size': '2',
-        'n-layer': '2',
-        'n-embd': '32',
-        'n-head': '2',
-        'block-size': '16',
-        lr: '0.01',
-        seed: '7',
         'min-peers': '2',
         autostart: '1',
       });

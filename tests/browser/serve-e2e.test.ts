@@ -17,7 +17,7 @@ import { decodeCheckpoint } from '../../src/model/checkpoint';
 import { modelParamSpecs } from '../../src/model/bottleneck-config';
 import type { CoordinatorSnapshot } from '../../src/ui/coordinator-page';
 import { distinctColours, launchBrowser, type BrowserHandle } from './harness';
-import { LOG } from './swarm-tabs';
+import { LOG, tinyCoordinatorQuery } from './swarm-tabs';
 
 declare global {
   interface Window {
@@ -85,20 +85,7 @@ describe('tabswarm serve: the coordinator page and contributor tabs, end to end'
     const t0 = Date.now();
     onTestFailed(() => console.log(`the pages' last ${consoleTail.length} console lines:\n${consoleTail.join('\n')}`));
     const room = 'e2e-serve';
-    const q = new URLSearchParams({
-      room,
-      stages: '2',
-      steps: '400',
-      microbatches: '2',
-      'batch-size': '2',
-      'n-layer': '2',
-      'n-embd': '32',
-      'n-head': '2',
-      'block-size': '16',
-      lr: '0.01',
-      seed: '7',
-      'min-peers': '3',
-    });
+    const q = tinyCoordinatorQuery({ room, steps: '400', 'min-peers': '3' });
     const coord = await open('coordinator', `coordinator.html?${q}`);
     await coord.waitForFunction(() => !!window.tabswarmCoordinator?.fingerprint(), undefined, { timeout: 60_000 });
     const fingerprint = (await coord.evaluate(() => window.tabswarmCoordinator!.fingerprint())) ?? '';

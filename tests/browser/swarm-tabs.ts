@@ -114,6 +114,25 @@ export function tabSwarmSuite(): TabSwarm {
   };
 }
 
+/**
+ * The coordinator page's query for a tiny run (2 layers of 32 in 2 stages, 2 microbatches of 2 x 16 tokens, lr 0.01,
+ * seed 7), with `over` added (room, steps, min-peers, ...).
+ */
+export function tinyCoordinatorQuery(over: Record<string, string>): URLSearchParams {
+  return new URLSearchParams({
+    stages: '2',
+    microbatches: '2',
+    'batch-size': '2',
+    'n-layer': '2',
+    'n-embd': '32',
+    'n-head': '2',
+    'block-size': '16',
+    lr: '0.01',
+    seed: '7',
+    ...over,
+  });
+}
+
 export const snapshot = (p: Page): Promise<PeerSnapshot> => p.evaluate(() => window.tabswarm!.snapshot());
 
 /** A tab's peer id: its key's (src/ui/key-store.ts), known once the page has joined. */

@@ -6,9 +6,7 @@ import code from '../../../shaders/crossentropy_chunked.wgsl?raw';
 import { kernelVariants, packParams } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectNoAliasing, expectSize, type Tensor } from '../tensor';
-import { crossEntropyThreads } from './crossentropy';
-
-const NAN_BITS = 0x7fc00000;
+import { checkDims, checkScale, checkTargets, checkThreads, crossEntropyThreads, NAN_BITS } from './crossentropy';
 
 const forwardKernel = kernelVariants<number>({
   name: (wg) => `crossentropy_chunk_forward(wg=${wg})`,
@@ -32,16 +30,9 @@ export interface VocabChunk {
 }
 
 function checkChunk(op: string, d: VocabChunk): void {
-  for (const [k, v] of Object.entries(d)) {
-    if (!Number.isInteger(v) || v < 0) throw new Error(`${op}: ${k} must be a non-negative integer, got ${v}`);
-  }
+  checkDims(op, { ...d });
   if (d.R < 1 || d.v0 + d.R > d.V) throw new Error(`${op}: chunk [${d.v0}, ${d.v0 + d.R}) is empty or outside V = ${d.V}`);
   if (d.N * d.R > 0xffffffff) throw new Error(`${op}: N*R = ${d.N * d.R} overflows u32 indexing`);
-}
-
-function checkTargets(op: string, t: Tensor, N: number): void {
-  if (t.dtype === 'f32') throw new Error(`${op}: targets ${t.label} must be u32 token ids, got f32`);
-  expectSize(op, 'targets', t, N);
 }
 
 /**
@@ -73,9 +64,7 @@ export function crossEntropyChunkForward(
     ],
   );
   const threads = d.threads ?? crossEntropyThreads(R, rt.handle.report.key).forward;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256 || (threads & (threads - 1)) !== 0) {
-    throw new Error(`${op}: threads must be a power of two in 1..256, got ${threads}`);
-  }
+  checkThreads(op, threads, true);
   if (N === 0) return;
   const flags = (v0 === 0 ? 1 : 0) | (v0 + R === V ? 2 : 0);
   rt.launch(
@@ -106,7 +95,7 @@ export function crossEntropyChunkBackward(
   const op = 'crossentropy_chunk_backward';
   const { N, V, v0, R, scale } = d;
   checkChunk(op, { N, V, v0, R });
-  if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
+  checkScale(op, scale);
   expectSize(op, 'dlogits', a.dlogits, N * R);
   expectSize(op, 'stats', a.stats, 3 * N);
   checkTargets(op, a.targets, N);
@@ -119,7 +108,7 @@ export function crossEntropyChunkBackward(
     [['dlogits', a.dlogits]],
   );
   const threads = d.threads ?? crossEntropyThreads(R, rt.handle.report.key).backward;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new Error(`${op}: threads must be an integer in 1..256, got ${threads}`);
+  checkThreads(op, threads, false);
   if (N === 0) return;
   rt.launch(
     backwardKernel(threads),

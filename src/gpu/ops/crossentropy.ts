@@ -6,7 +6,8 @@ import { kernelVariants, packParams, singleKernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor, expectNoAliasing } from '../tensor';
 
-const NAN_BITS = 0x7fc00000;
+/** A quiet NaN's bits: kernels write it for an invalid target (the compiler cannot fold it away). */
+export const NAN_BITS = 0x7fc00000;
 
 // Threads per row are template knobs (//#define WG / WB in the shader): one kernel per thread count.
 const forwardKernel = kernelVariants<number>({
@@ -36,24 +37,24 @@ export function crossEntropyThreads(V: number, adapterKey: string): { forward: n
   return { forward: V <= 128 ? 32 : V <= 2048 ? 64 : 256, backward: V <= 64 ? 64 : 256 };
 }
 
-function checkThreads(op: string, t: number, pow2: boolean): void {
+export function checkThreads(op: string, t: number, pow2: boolean): void {
   if (!Number.isInteger(t) || t < 1 || t > 256 || (pow2 && (t & (t - 1)) !== 0)) {
     throw new Error(`${op}: threads must be ${pow2 ? 'a power of two ' : 'an integer '}in 1..256, got ${t}`);
   }
 }
 
-function checkDims(op: string, d: Record<string, number>): void {
+export function checkDims(op: string, d: Record<string, number>): void {
   for (const [k, v] of Object.entries(d)) {
     if (!Number.isInteger(v) || v < 0) throw new Error(`${op}: ${k} must be a non-negative integer, got ${v}`);
   }
 }
 
-function checkTargets(op: string, t: Tensor, N: number): void {
+export function checkTargets(op: string, t: Tensor, N: number): void {
   if (t.dtype === 'f32') throw new Error(`${op}: targets ${t.label} must be u32 token ids, got f32`);
   expectSize(op, 'targets', t, N);
 }
 
-function checkScale(op: string, scale: number): void {
+export function checkScale(op: string, scale: number): void {
   if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
 }
 

@@ -9,7 +9,7 @@ import { f16Words, packF16 } from '../f16';
 import { kernelVariants, packParams } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectNoAliasing, type Tensor } from '../tensor';
-import type { MatmulCase } from './matmul';
+import { checkMatmulSizes, type MatmulCase } from './matmul';
 
 /** The f32 matmul's case (src/gpu/ops/matmul.ts); a, b and bias hold packed f16. */
 export interface MatmulF16Args extends Omit<MatmulCase, 'bias'> {
@@ -70,13 +70,7 @@ function checkArgs(rt: Runtime, args: MatmulF16Args): void {
     );
   }
   const { M, N, K } = args;
-  for (const [w, d] of [
-    ['M', M],
-    ['N', N],
-    ['K', K],
-  ] as const) {
-    if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) throw new Error(`matmul_f16: ${w} = ${d} is not a valid size`);
-  }
+  checkMatmulSizes('matmul_f16', args);
   if (M * K > 0xffffffff || K * N > 0xffffffff || M * N > 0xffffffff) throw new Error(`matmul_f16: ${M}x${N}x${K} overflows u32 indexing`);
   expectPacked(args.transA ? 'a [K,M]' : 'a [M,K]', args.a, M * K);
   expectPacked(args.transB ? 'b [N,K]' : 'b [K,N]', args.b, K * N);

@@ -194,15 +194,20 @@ export function variantKernel(variant: string, s: MatmulCase, rt?: Runtime): Lau
 
 // ------------------------------------------------------------------------------------------- launcher
 
+/** M, N and K are sizes a kernel can index with u32 (shared with the f16 matmul). */
+export function checkMatmulSizes(op: string, s: Pick<MatmulCase, 'M' | 'N' | 'K'>): void {
+  for (const [w, d] of [
+    ['M', s.M],
+    ['N', s.N],
+    ['K', s.K],
+  ] as const) {
+    if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) throw new Error(`${op}: ${w} = ${d} is not a valid size`);
+  }
+}
+
 function checkArgs(args: MatmulArgs): void {
   const { M, N, K } = args;
-  for (const [w, d] of [
-    ['M', M],
-    ['N', N],
-    ['K', K],
-  ] as const) {
-    if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) throw new Error(`matmul: ${w} = ${d} is not a valid size`);
-  }
+  checkMatmulSizes('matmul', args);
   expectSize('matmul', args.transA ? 'a [K,M]' : 'a [M,K]', args.a, M * K);
   expectSize('matmul', args.transB ? 'b [N,K]' : 'b [K,N]', args.b, K * N);
   expectSize('matmul', 'out [M,N]', args.out, M * N);
