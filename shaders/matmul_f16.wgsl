@@ -1,9 +1,10 @@
 // Matrix multiply with f16 operands (needs the device feature 'shader-f16'; src/gpu/ops/matmul-f16.ts launches it).
 //
-//   out[M, N] (= or +=) op(a)[M, K] @ op(b)[K, N] (+ bias[N] broadcast over rows)
+//   out[M, N] (= or +=) alpha * (op(a)[M, K] @ op(b)[K, N]) (+ bias[N] broadcast over rows)
 //     op(a) = a stored [M, K], or (TRANS_A) a stored [K, M]
 //     op(b) = b stored [K, N], or (TRANS_B) b stored [N, K]
-//   a, b and bias are f16; out is f32 (read too with ACCUM).
+//   a, b and bias are f16; out is f32 (read too with ACCUM). alpha (SCALED; else 1) is an f32 power of two: the f16
+//   backward of src/model/half-linears.ts scales an operand up by 2^k against f16 underflow and the result back down.
 //
 // Storage: a, b and bias are bound as `array<f16>` (or `array<vec4<f16>>`, below) over the packed 'u32' tensors of
 // src/gpu/f16.ts (two halves per word, half 2i in the low 16 bits): that layout is byte for byte an array<f16>, so
@@ -15,7 +16,8 @@
 // Arithmetic: every product f32(a) * f32(b) is exact in f32 (11-bit x 11-bit significands fit f32's 24; the
 // smallest product of subnormal halves, 2^-48, is a normal f32), so fma(a, b, acc) and acc + a*b round identically
 // (once, in the add) whether or not the backend fuses. Each output is one thread's accumulator over k = 0..K-1 in
-// ascending order, then + bias, then + the prior out (ACCUM): bitwise reproducible (no atomics, no split-K), and
+// ascending order, then (SCALED) times alpha, exact for a power of two unless the result leaves f32's normal range,
+// then + bias, then + the prior out (ACCUM): bitwise reproducible (no atomics, no split-K), and
 // within (K + 2) * 2^-24 * (sum_k |a_mk b_kn| + |bias_n| + |prior|) of the exact result (tests/kernels/matmul-f16.test.ts).
 //
 // Blocking: each thread owns a 4x4 block of outputs (rows 4*gid.y.., columns 4*gid.x..), 8x8 threads per workgroup.
@@ -34,8 +36,9 @@ enable f16;
 //#define ACCUM false
 //#define VEC_A false
 //#define VEC_B false
+//#define SCALED false
 
-struct Params { M: u32, N: u32, K: u32 }
+struct Params { M: u32, N: u32, K: u32, alpha: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 //#if VEC_A
@@ -131,6 +134,9 @@ fn b_block(cc: vec4u, k: u32) -> mat4x4f {
 
 fn store(m: u32, n: u32, v: f32) {
   var r = v;
+//#if SCALED
+  r = v * p.alpha;
+//#endif
 //#if HAS_BIAS
   r += f32(bias[n]);
 //#endif

@@ -33,8 +33,9 @@ interface Reference {
   inOrder: Float32Array;
 }
 
-/** a, b, bias: the f16-rounded values (as f32); prior: the out values before an accumulating run. */
-function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array | null, prior: Float32Array | null): Reference {
+/** a, b, bias: the f16-rounded values (as f32); prior: the out values before an accumulating run; alpha: the product's
+ *  power-of-two scale (exact, so it scales the float64 sums and the in-order f32 sum alike). */
+function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array | null, prior: Float32Array | null, alpha = 1): Reference {
   const { M, N, K } = c;
   const exact = new Float64Array(M * N);
   const scale = new Float64Array(M * N);
@@ -50,6 +51,9 @@ function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array
         mag += Math.abs(p);
         f = Math.fround(f + p);
       }
+      s *= alpha;
+      mag *= alpha;
+      f = Math.fround(f * alpha);
       if (bias) {
         s += bias[n];
         mag += Math.abs(bias[n]);
@@ -103,7 +107,7 @@ interface Run {
   unrounded: Float64Array;
 }
 
-async function runCase(rt: Runtime, c: Case, seed: number): Promise<Run> {
+async function runCase(rt: Runtime, c: Case, seed: number, alpha?: number): Promise<Run> {
   const rand = rng(seed);
   const a = randn(c.M * c.K, rand);
   const b = randn(c.K * c.N, rand);
@@ -115,12 +119,12 @@ async function runCase(rt: Runtime, c: Case, seed: number): Promise<Run> {
   const out = rt.tensor([c.M, c.N], 'out');
   if (prior) rt.write(out, prior);
   else poison(rt, out);
-  const args: MatmulF16Args = { ...c, a: ta, b: tb, bias: tbias, out };
+  const args: MatmulF16Args = { ...c, a: ta, b: tb, bias: tbias, out, alpha };
   matmulF16(rt, args);
   const got = await rt.read(out);
   for (const t of [ta, tb, out, ...(tbias ? [tbias] : [])]) rt.release(t);
-  const ref = reference(c, toHalf(a), toHalf(b), bias ? toHalf(bias) : null, prior);
-  const unrounded = reference(c, a, b, bias, prior).exact;
+  const ref = reference(c, toHalf(a), toHalf(b), bias ? toHalf(bias) : null, prior, alpha);
+  const unrounded = reference(c, a, b, bias, prior, alpha).exact;
   return { got, ref, unrounded };
 }
 
@@ -185,6 +189,29 @@ describe('matmul_f16', () => {
     expect(() => checkTolerance('unrounded reference', c, first.got, { ...first.ref, exact: first.unrounded })).toThrow(/> tolerance/);
   });
 
+  it('alpha (a power of two) scales the product exactly: the scaled float64 result, bitwise the scaled in-order sum', async (ctx) => {
+    const rt = await f16Runtime((note) => ctx.skip(note));
+    if (!rt) return;
+    const seed = freshSeed();
+    const alphas = [2 ** -8, 2 ** -20, 4, 2 ** -1];
+    for (const [i, [M, N, K]] of [...ALIGNED.slice(0, 4), [17, 33, 65] as const, [3, 130, 17] as const].entries()) {
+      const flags = { transA: !!(i & 1), transB: !!(i & 2), bias: i % 3 === 0, accumulate: i % 2 === 0 };
+      const c: Case = { M, N, K, ...flags };
+      const alpha = alphas[i % alphas.length];
+      const s = seed + i * 7919;
+      const what = `matmul_f16 ${name(c)} alpha=${alpha} seed=${s}`;
+      const { got, ref } = await runCase(rt, c, s, alpha);
+      checkTolerance(what, c, got, ref);
+      expectBitwise(what, got, ref.inOrder);
+      // The scale really applies: the unscaled run differs.
+      const plain = await runCase(rt, c, s);
+      expect(
+        plain.got.some((x, j) => x !== got[j]),
+        what,
+      ).toBe(true);
+    }
+  });
+
   it('refuses a device without shader-f16, and operands that are not packed f16 of the right size, with clear errors', async (ctx) => {
     const plain = await gpuRuntime(); // requests no f16
     expect(plain.handle.hasF16).toBe(false);
@@ -202,6 +229,9 @@ describe('matmul_f16', () => {
     expect(() => matmulF16(rt, { M: 3, N: 3, K: 3, a: u(5), b: u(5), out: u(9) })).toThrow(/out u9 is u32, expected f32/);
     expect(() => matmulF16(rt, { M: 3, N: 3, K: 3, a: u(5), b: u(5), out: u(8, 'f32') })).toThrow(/needs 9/);
     expect(() => matmulF16(rt, { M: 3, N: 3, K: 3, a: u(5), b: u(5), out: u(9, 'f32'), bias: u(1) })).toThrow(/bias \[N\]/);
+    for (const alpha of [3, 0, -2, Number.NaN, 2 ** -127, Infinity]) {
+      expect(() => matmulF16(rt, { M: 3, N: 3, K: 3, a: u(5), b: u(5), out: u(9, 'f32'), alpha })).toThrow(/alpha .* is not a power of two/);
+    }
     expect(() => matmulF16(rt, { M: 1.5, N: 3, K: 3, a: u(5), b: u(5), out: u(9, 'f32') })).toThrow(/M = 1.5 is not a valid size/);
     await rt.flush();
   });
