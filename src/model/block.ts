@@ -2,13 +2,16 @@
 //   ln1 = LN(x); qkv = ln1 @ Wattn + b; atty = attn(qkv); res2 = x + atty @ Wproj + b
 //   ln2 = LN(res2); fch = ln2 @ Wfc + b; fchGelu = gelu(fch); out = res2 + fchGelu @ Wfcproj + b
 // Backward walks it in reverse with one residual-gradient buffer `dres` that the LayerNorm backwards accumulate into.
+// The four linears run the f32 matmul plan, or with `half` (the stage's precision 'f16') f16 operands
+// (src/model/half-linears.ts); every other op is f32 either way.
 import { attentionBackward, attentionForward } from '../gpu/ops/attention';
 import { geluBackward, geluForward } from '../gpu/ops/gelu';
 import { layernormBackward, layernormForward } from '../gpu/ops/layernorm';
 import { biasBackward } from '../gpu/ops/matmul';
 import type { Runtime } from '../gpu/runtime';
 import type { Tensor } from '../gpu/tensor';
-import { launchMatmul, type BlockMatmuls } from './matmul-plan';
+import type { BlockLinear, HalfLinears } from './half-linears';
+import { BLOCK_LINEAR_PARAMS, launchMatmul, type BlockMatmuls } from './matmul-plan';
 import type { LayerParams, ParamsAndGrads } from './param-handles';
 
 /** Block sizes: B sequences of T tokens, n_embd C, n_head NH. */
@@ -102,20 +105,42 @@ export function allocBlockScratch(rt: Runtime, d: BlockDims): BlockScratch {
   return { dres: t('dres'), dC: t('dC'), dqkv: t('dqkv'), datt: t('datt'), dfch: t('dfch'), dfchGelu: t('dfchGelu') };
 }
 
+/** A block's linears in f16: the stage's HalfLinears, this block's index in it and (backward) the exponent of the
+ *  static scale on the output gradients (gradScaleExp of the loss scale). */
+export interface HalfBlock {
+  lin: HalfLinears;
+  j: number;
+  gradScaleExp: number;
+}
+
 /** Forward of one block from input `x` into `a` (a.out is its output). */
-export function blockForward(rt: Runtime, mm: BlockMatmuls, w: LayerParams, a: LayerActs, x: Tensor, d: BlockDims): void {
+export function blockForward(
+  rt: Runtime,
+  mm: BlockMatmuls,
+  w: LayerParams,
+  a: LayerActs,
+  x: Tensor,
+  d: BlockDims,
+  half: HalfBlock | null = null,
+): void {
   const { B, T, C, NH } = d;
   const N = B * T;
+  // y (= or +=) x @ W + b of linear k.
+  const linear = (k: BlockLinear, out: Tensor, inp: Tensor) => {
+    if (half) half.lin.forward(half.j, k, mm[k].forward, { out, x: inp });
+    else launchMatmul(rt, mm[k].forward, { out, a: inp, b: w[BLOCK_LINEAR_PARAMS[k].w], bias: w[BLOCK_LINEAR_PARAMS[k].b] });
+  };
+  half?.lin.castWeights(half.j, w);
   layernormForward(rt, { out: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, inp: x, weight: w.ln1w, bias: w.ln1b }, { N, C });
-  launchMatmul(rt, mm.qkv.forward, { out: a.qkv, a: a.ln1, b: w.qkvw, bias: w.qkvb });
+  linear('qkv', a.qkv, a.ln1);
   attentionForward(rt, { out: a.atty, att: a.att, qkv: a.qkv }, { B, T, C, NH });
   rt.copy(x, a.res2);
-  launchMatmul(rt, mm.attproj.forward, { out: a.res2, a: a.atty, b: w.attprojw, bias: w.attprojb });
+  linear('attproj', a.res2, a.atty);
   layernormForward(rt, { out: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, inp: a.res2, weight: w.ln2w, bias: w.ln2b }, { N, C });
-  launchMatmul(rt, mm.fc.forward, { out: a.fch, a: a.ln2, b: w.fcw, bias: w.fcb });
+  linear('fc', a.fch, a.ln2);
   geluForward(rt, a.fchGelu, a.fch);
   rt.copy(a.res2, a.out);
-  launchMatmul(rt, mm.fcproj.forward, { out: a.out, a: a.fchGelu, b: w.fcprojw, bias: w.fcprojb });
+  linear('fcproj', a.out, a.fchGelu);
 }
 
 /**
@@ -130,19 +155,28 @@ export function blockBackward(
   x: Tensor,
   s: BlockScratch,
   d: BlockDims,
+  half: HalfBlock | null = null,
 ): void {
   const { B, T, C, NH } = d;
   const N = B * T;
   const w = p.params;
   const dw = p.grads;
   const { dres, dC } = s;
+  // dx = dy @ W^T, then dW += x^T @ dy, of linear k whose forward read x.
+  const linear = (k: BlockLinear, dx: Tensor, x: Tensor, dy: Tensor) => {
+    const wk = BLOCK_LINEAR_PARAMS[k].w;
+    if (half) {
+      half.lin.backward(half.j, k, mm[k], { dx, dw: dw[wk], x, dy }, half.gradScaleExp);
+      return;
+    }
+    launchMatmul(rt, mm[k].dInput, { out: dx, a: dy, b: w[wk] });
+    launchMatmul(rt, mm[k].dWeight, { out: dw[wk], a: x, b: dy });
+  };
   // MLP
-  launchMatmul(rt, mm.fcproj.dInput, { out: s.dfchGelu, a: dres, b: w.fcprojw });
-  launchMatmul(rt, mm.fcproj.dWeight, { out: dw.fcprojw, a: a.fchGelu, b: dres });
+  linear('fcproj', s.dfchGelu, a.fchGelu, dres);
   biasBackward(rt, dw.fcprojb, dres, N, C);
   geluBackward(rt, s.dfch, a.fch, s.dfchGelu);
-  launchMatmul(rt, mm.fc.dInput, { out: dC, a: s.dfch, b: w.fcw });
-  launchMatmul(rt, mm.fc.dWeight, { out: dw.fcw, a: a.ln2, b: s.dfch });
+  linear('fc', dC, a.ln2, s.dfch);
   biasBackward(rt, dw.fcb, s.dfch, N, 4 * C);
   layernormBackward(
     rt,
@@ -150,12 +184,10 @@ export function blockBackward(
     { N, C },
   );
   // attention
-  launchMatmul(rt, mm.attproj.dInput, { out: dC, a: dres, b: w.attprojw });
-  launchMatmul(rt, mm.attproj.dWeight, { out: dw.attprojw, a: a.atty, b: dres });
+  linear('attproj', dC, a.atty, dres);
   biasBackward(rt, dw.attprojb, dres, N, C);
   attentionBackward(rt, { dqkv: s.dqkv, datt: s.datt, dout: dC, qkv: a.qkv, att: a.att }, { B, T, C, NH });
-  launchMatmul(rt, mm.qkv.dInput, { out: dC, a: s.dqkv, b: w.qkvw });
-  launchMatmul(rt, mm.qkv.dWeight, { out: dw.qkvw, a: a.ln1, b: s.dqkv });
+  linear('qkv', dC, a.ln1, s.dqkv);
   biasBackward(rt, dw.qkvb, s.dqkv, N, 3 * C);
   layernormBackward(
     rt,

@@ -5,6 +5,7 @@
 import { matmul, matmulShapeKey, type MatmulCase } from '../gpu/ops/matmul';
 import type { Runtime } from '../gpu/runtime';
 import type { Tensor } from '../gpu/tensor';
+import type { BlockParamKey } from './config';
 
 /** The three matmuls of one linear layer. */
 export interface LinearMatmuls {
@@ -43,6 +44,14 @@ export interface BlockMatmuls {
   fc: LinearMatmuls;
   fcproj: LinearMatmuls;
 }
+
+/** Each block linear's weight [IN, OUT] and bias [OUT] (LayerParams keys). */
+export const BLOCK_LINEAR_PARAMS: Readonly<Record<keyof BlockMatmuls, { readonly w: BlockParamKey; readonly b: BlockParamKey }>> = {
+  qkv: { w: 'qkvw', b: 'qkvb' },
+  attproj: { w: 'attprojw', b: 'attprojb' },
+  fc: { w: 'fcw', b: 'fcb' },
+  fcproj: { w: 'fcprojw', b: 'fcprojb' },
+};
 
 /** The matmuls of every block of a stage with N = B*T rows and n_embd C. */
 export function blockMatmuls(d: { N: number; C: number }): BlockMatmuls {

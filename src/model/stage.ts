@@ -8,6 +8,8 @@
 // strictly inside a stage's range runs the down- and up-projection back to back (the single-peer model).
 // Parameters are reached through handles resolved once here (src/model/param-handles.ts); every matmul takes its
 // case from the stage's plan (src/model/matmul-plan.ts), which is also the autotuner's shape list.
+// With `precision: 'f16'` the blocks' four linears run f16 operands with f32 accumulation and f32 master weights,
+// gradients and optimizer state (src/model/half-linears.ts); the default 'f32' launches exactly what it always did.
 import { adamwUpdate } from '../gpu/ops/adamw';
 import { gradNorm, gradNormScratchSize } from '../gpu/ops/gradnorm';
 import type { MatmulShape } from '../gpu/autotune';
@@ -31,6 +33,7 @@ import {
 } from './param-handles';
 import { ParamStore } from './params';
 import { embedsTokens, hasHead, stageRole, validateRange, type StageRange, type StageRole } from './stage-role';
+import { gradScaleExp, HalfLinears, PRECISIONS, type Precision } from './half-linears';
 
 export type { StageRange, StageRole } from './stage-role';
 
@@ -155,6 +158,8 @@ export interface StageOptions {
   params?: ParamStore;
   /** The model's learned bottleneck (boundaries and width); absent or null: none. */
   bottleneck?: BottleneckConfig | null;
+  /** The blocks' linears: 'f32' (default) or 'f16' operands (needs 'shader-f16'; src/model/half-linears.ts). */
+  precision?: Precision;
 }
 
 export class Stage {
@@ -167,6 +172,8 @@ export class Stage {
   private readonly layerWeights: ParamsAndGrads<LayerParams>[];
   /** The matmuls every block launches (the head keeps its own). */
   private readonly blockPlan: BlockMatmuls;
+  /** The blocks' f16 linears (precision 'f16'), else null. */
+  private readonly half: HalfLinears | null;
   /** The bottleneck projections this stage launches (for matmulShapes). */
   private readonly bottleneckLinears: LinearMatmuls[];
   private readonly innerBoundaries: InnerBoundary[];
@@ -211,6 +218,12 @@ export class Stage {
     const nSlots = opts.slots ?? 1;
     this.blockDims = { B, T, C, NH };
     this.blockPlan = blockMatmuls({ N, C });
+    const precision = opts.precision ?? 'f32';
+    if (!PRECISIONS.includes(precision)) throw new Error(`stage: precision '${String(precision)}' is not one of ${PRECISIONS.join(', ')}`);
+    this.half =
+      precision === 'f16'
+        ? new HalfLinears(rt, this.blockPlan, range.layerEnd - range.layerStart, `stage${range.layerStart}-${range.layerEnd}`)
+        : null;
     this.layerWeights = [];
     for (let l = range.layerStart; l < range.layerEnd; l++) this.layerWeights.push(layerParams(this.params, l));
     const at = (l: number) => bn !== null && bn.after.includes(l);
@@ -255,6 +268,10 @@ export class Stage {
     this.gradScale = rt.tensor([1], 'grad_scale');
   }
 
+  get precision(): Precision {
+    return this.half ? 'f16' : 'f32';
+  }
+
   get role(): StageRole {
     return this.parts.role;
   }
@@ -266,7 +283,10 @@ export class Stage {
   /** Every matmul shape this stage launches (for the autotuner): its launch plan, flattened. */
   matmulShapes(): MatmulShape[] {
     // The head's as launched: per vocabulary chunk when wte is over one binding (lm-head.ts).
-    return planCases(this.blockPlan, null, [...(this.parts.head?.linears ?? []), ...this.bottleneckLinears]);
+    const others = [...(this.parts.head?.linears ?? []), ...this.bottleneckLinears];
+    // f16 blocks launch matmul_f16, which has no variants to tune.
+    if (this.half) return others.flatMap((l) => [l.forward, l.dInput, l.dWeight]);
+    return planCases(this.blockPlan, null, others);
   }
 
   /** Channels per row of the stage's input activations: the bottleneck width after a boundary, else n_embd. */
@@ -347,7 +367,8 @@ export class Stage {
         b.down.forward(s.layers[j - 1].out, s.inner[ib].z);
         b.up.forward(s.inner[ib].z, s.inner[ib].x);
       }
-      blockForward(this.rt, this.blockPlan, this.layerWeights[j].params, a, s.blockIn[j], this.blockDims);
+      const half = this.half && { lin: this.half, j, gradScaleExp: 0 };
+      blockForward(this.rt, this.blockPlan, this.layerWeights[j].params, a, s.blockIn[j], this.blockDims, half);
     });
     s.forwarded = true;
     if (bottleneckOut && s.narrowOut) {
@@ -367,7 +388,8 @@ export class Stage {
 
   /**
    * Backward for slot `i`, accumulating parameter gradients. The last stage starts from its loss, whose gradient is
-   * `lossScale` per token (1/tokens in the global batch for a mean); other stages take `gradOut` [B*T*C].
+   * `lossScale` per token (1/tokens in the global batch for a mean); other stages take `gradOut` [B*T*C]. With
+   * precision 'f16' every stage also sizes the static scale of its output gradients from `lossScale` (half-linears.ts).
    * Returns the gradient of the stage input (a scratch tensor valid until the next backward) or null (first stage).
    */
   backward(i: number, opts: { lossScale?: number; gradOut?: Float32Array | Tensor }): Tensor | null {
@@ -377,8 +399,10 @@ export class Stage {
     const { embedding, head, bottleneckIn, bottleneckOut } = this.parts;
     const dres = this.scratch.dres;
     const dNarrow = this.dNarrow;
+    const lossScale = opts.lossScale ?? 1 / (this.dims.B * this.dims.T);
+    const scaleExp = this.half ? gradScaleExp(lossScale) : 0;
     if (head) {
-      head.backward(i, s.output, opts.lossScale ?? 1 / (this.dims.B * this.dims.T), this.scratch);
+      head.backward(i, s.output, lossScale, this.scratch);
     } else {
       const g = opts.gradOut;
       if (!g) throw new Error('stage: backward of a non-last stage needs the gradient of its output');
@@ -396,7 +420,8 @@ export class Stage {
       if (bottleneckOut && dNarrow) bottleneckOut.backward(s.output, dNarrow, dres);
     }
     for (let j = s.layers.length - 1; j >= 0; j--) {
-      blockBackward(rt, this.blockPlan, this.layerWeights[j], s.layers[j], s.blockIn[j], this.scratch, this.blockDims);
+      const half = this.half && { lin: this.half, j, gradScaleExp: scaleExp };
+      blockBackward(rt, this.blockPlan, this.layerWeights[j], s.layers[j], s.blockIn[j], this.scratch, this.blockDims, half);
       const ib = this.innerBoundaries.findIndex((b) => b.j === j);
       if (ib >= 0 && dNarrow) {
         const b = this.innerBoundaries[ib];

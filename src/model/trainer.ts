@@ -3,7 +3,8 @@
 // With `boundaries` it trains the model split into pipeline stages that share ONE ParamStore, and round-trips the
 // activations and their gradients through the swarm's codecs at each boundary (in place, keyed like the swarm:
 // docs/compression.md), so it computes what a compressed pipeline computes; with `bottleneck` the model has the
-// learned down/up projections at its boundaries (src/model/bottleneck-config.ts).
+// learned down/up projections at its boundaries (src/model/bottleneck-config.ts). With `precision: 'f16'` the blocks'
+// linears run f16 operands (src/model/half-linears.ts): weights, gradients and AdamW state stay f32; evaluate() is f32.
 import type { GpuCodec, RoundingKey } from '../compress/codec';
 import { tuneMatmul } from '../gpu/autotune';
 import { tuneMatmulCached, type CachedTuneResult, type TuningStore } from '../gpu/tuning-cache';
@@ -14,6 +15,7 @@ import { validateConfig, type GPTConfig } from './config';
 import { initParams } from './init';
 import { learningRate, type LrSchedule } from './schedule';
 import type { Batch } from './data';
+import type { Precision } from './half-linears';
 import type { ParamStore } from './params';
 import { DEFAULT_OPTIMIZER, Stage, type OptimizerHyper, type StageRange } from './stage';
 
@@ -79,6 +81,8 @@ export interface TrainerOptions {
   boundaries?: TrainerBoundaries;
   /** The model's learned bottleneck (absent or null: none). */
   bottleneck?: BottleneckConfig | null;
+  /** The blocks' linears in training: 'f32' (default) or f16 operands with f32 accumulation (needs 'shader-f16'). */
+  precision?: Precision;
 }
 
 export interface StepResult {
@@ -115,10 +119,13 @@ export class Trainer {
     this.hyper = { ...DEFAULT_OPTIMIZER, ...opts.optimizer, lr: opts.schedule.lr };
     const dims = { B: opts.B, T: opts.T };
     const bottleneck = this.bottleneck;
-    this.stage = new Stage(rt, this.config, { layerStart: 0, layerEnd: this.config.n_layer }, dims, { bottleneck });
+    const precision = opts.precision ?? 'f32';
+    this.stage = new Stage(rt, this.config, { layerStart: 0, layerEnd: this.config.n_layer }, dims, { bottleneck, precision });
     const b = opts.boundaries;
     this.stages = b
-      ? splitRanges(this.config.n_layer, b.after).map((r) => new Stage(rt, this.config, r, dims, { params: this.stage.params, bottleneck }))
+      ? splitRanges(this.config.n_layer, b.after).map(
+          (r) => new Stage(rt, this.config, r, dims, { params: this.stage.params, bottleneck, precision }),
+        )
       : [this.stage];
     this.stepLosses = rt.tensor([this.maxMicro], 'step_losses');
   }
@@ -186,7 +193,8 @@ export class Trainer {
       for (let s = stages.length - 2; s >= 0; s--) {
         if (!g) throw new Error(`trainer: stage ${s + 1} returned no input gradient`);
         b.grad.roundTrip(this.rt, g, g.size, this.key(it, mb, s, 1));
-        g = stages[s].backward(0, { gradOut: g });
+        // lossScale: only an f16 stage reads it without a head (its gradients' static scale).
+        g = stages[s].backward(0, { gradOut: g, lossScale });
       }
     });
   }
@@ -260,7 +268,8 @@ export class Trainer {
   /** Mean loss over evaluation batches (forward only, no gradient). */
   async evaluate(batches: Batch[]): Promise<number> {
     if (batches.length === 0) throw new Error('evaluate: no batches');
-    // The model itself (bottleneck included, no codecs): what a checkpoint of it computes.
+    // The model itself (bottleneck included, no codecs, f32 whatever the training precision): what a checkpoint of it
+    // computes.
     this.evalStage ??= new Stage(
       this.rt,
       this.config,
