@@ -13,8 +13,9 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 export const defaultCorpus = join(repoRoot, 'public', 'tinyshakespeare.txt');
 const tuningFile = join(repoRoot, '.cache', 'matmul-tuning.json');
 
-export async function cliRuntime(): Promise<Runtime> {
-  const rt = await nodeRuntime();
+/** The GPU runtime of a command; `f16` requests 'shader-f16' where the adapter has it (train --precision f16). */
+export async function cliRuntime(opts: { f16?: boolean } = {}): Promise<Runtime> {
+  const rt = await nodeRuntime({ f16: opts.f16 });
   if (existsSync(tuningFile)) {
     try {
       importTuning(rt, readFileSync(tuningFile, 'utf8'));

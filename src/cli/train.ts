@@ -3,10 +3,11 @@
 import cliProgress from 'cli-progress';
 import { describeAdapter } from '../gpu/device';
 import { Dataset, evalBatches, sampleBatch } from '../model/data';
+import { PRECISIONS, type Precision } from '../model/half-linears';
 import { Sampler } from '../model/sampler';
 import { Trainer, type Batch } from '../model/trainer';
 import { CharTokenizer } from '../model/tokenizer';
-import { num, parse, str } from './args';
+import { num, parse, str, UsageError } from './args';
 import { cliRuntime, defaultCorpus, readText, saveCheckpointFile, saveTuning } from './engine';
 import { tuneTrainer } from './tune-progress';
 
@@ -22,7 +23,16 @@ export const trainHelp = `tabswarm train [flags]
   --data public/tinyshakespeare.txt                      --out out/model.safetensors
   --sample-chars 300     sample printed at the end (0: none)
   --json                 JSON lines instead of the progress bar; last line is the summary
-  --no-tune              skip the matmul autotuner (its choices are cached in .cache/matmul-tuning.json)`;
+  --no-tune              skip the matmul autotuner (its choices are cached in .cache/matmul-tuning.json)
+  --precision f32        f16: the blocks' linears multiply f16 operands (f32 accumulation, f32 master weights,
+                         gradients and AdamW state); needs the WebGPU feature shader-f16`;
+
+function precisionFlag(raw: string | undefined): Precision {
+  if (raw === undefined) return 'f32';
+  const p = PRECISIONS.find((x) => x === raw);
+  if (!p) throw new UsageError(`--precision: "${raw}" is not one of ${PRECISIONS.join(', ')}`);
+  return p;
+}
 
 export async function train(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -48,6 +58,7 @@ export async function train(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     'log-every': { type: 'string' },
     'no-tune': { type: 'boolean' },
+    precision: { type: 'string' },
   });
   const json = values.json === true;
   const int = { int: true, min: 1 };
@@ -62,6 +73,7 @@ export async function train(argv: string[]): Promise<number> {
   const logEvery = num(values, 'log-every', 10, int);
   const out = str(values, 'out') ?? 'out/model.safetensors';
   const sampleChars = num(values, 'sample-chars', 300, { int: true, min: 0 });
+  const precision = precisionFlag(str(values, 'precision'));
 
   const text = readText(str(values, 'data') ?? defaultCorpus);
   const tokenizer = CharTokenizer.fromCorpus(text);
@@ -76,7 +88,7 @@ export async function train(argv: string[]): Promise<number> {
   const log = (s: string) => {
     if (!json) process.stderr.write(s + '\n');
   };
-  const rt = await cliRuntime();
+  const rt = await cliRuntime({ f16: precision === 'f16' });
   log(`[train] ${describeAdapter(rt.handle.report)}`);
   const trainer = await Trainer.create(rt, {
     config,
@@ -91,10 +103,14 @@ export async function train(argv: string[]): Promise<number> {
     },
     log,
     tune: false, // below, with a progress bar
+    precision,
   });
   if (values['no-tune'] !== true) await tuneTrainer(rt, trainer, log);
   saveTuning(rt);
-  log(`[train] ${trainer.stage.params.count.toLocaleString()} parameters; ${steps} steps of ${accum}x${B}x${blockSize} tokens`);
+  log(
+    `[train] ${trainer.stage.params.count.toLocaleString()} parameters; ${steps} steps of ${accum}x${B}x${blockSize} tokens; ` +
+      `precision ${precision}`,
+  );
   const valBatches: Batch[] = evalBatches(data.val, { B, T: blockSize, maxBatches: evalCount });
   const bar = json
     ? null
