@@ -8,6 +8,7 @@ import { nodeRuntime } from '../src/gpu/node-runtime';
 import { benchAttention } from './attention';
 import { benchMatmul } from './matmul';
 import { benchTrainStep } from './train-step';
+import type { BigSplitResult } from '../tests/big/gpt2-split';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -69,6 +70,13 @@ if (only.includes('resilience')) {
   const { benchResilience } = await import('./resilience');
   results.resilience = await benchResilience();
 }
+let big: BigSplitResult | undefined;
+if (only.includes('big')) {
+  // Not part of a plain `npm run bench` (GPT-2 small across 4 peers, minutes): `npm run bench -- big`.
+  const { benchBig } = await import('./big');
+  big = await benchBig();
+  results.big = big;
+}
 if (want('net')) {
   const { benchNet } = await import('./net');
   results.net = await benchNet();
@@ -78,4 +86,6 @@ mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2));
 console.log(`\nwrote ${join(dir, 'latest.json')}`);
 rt.destroy();
+// The big split's figures as the last line (one JSON object), for scripts that read them.
+if (big) console.log(JSON.stringify(big));
 process.exit(0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench [-- part...]`: every benchmark in one run, inside a private network namespace with only loopback
-# up (the WebRTC parts), like the tests. Parts: matmul attention train swarm net (default: all); compress,
-# byzantine and resilience only when named.
+# up (the WebRTC parts), like the tests. Parts: matmul attention train swarm net (default: all); profile, compress,
+# byzantine, resilience and big only when named.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

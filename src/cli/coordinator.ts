@@ -30,6 +30,9 @@ export const coordinatorHelp = `tabswarm coordinator [flags]      coordinate a s
   --serve URL                    use a \`tabswarm serve\` (signal URL, default room, ICE servers from URL/api/config)
 ${iceFlagsHelp}
   --room R (default: ${DEFAULT_ROOM})   --min-peers N (default: --stages) peers needed before step 0
+  --plan-stages                  split the model by the memory budgets of the first --min-peers peers (\`tabswarm peer
+                                 --memory-budget MIB\`) instead of --stages: the fewest stages that fit, each within
+                                 its peer's budget; a swarm too small for the model is said and waits for more peers
   --key FILE                     the coordinator's key (default ~/.tabswarm/coordinator.key, created once): the room
                                  is bound to its fingerprint, which peers join with; \`--key ephemeral\`: a fresh one
   --token T                      a join token peers must present (\`tabswarm peer --token T\`)
@@ -61,6 +64,7 @@ export async function coordinator(argv: string[]): Promise<number> {
     port: { type: 'string' },
     room: { type: 'string' },
     'min-peers': { type: 'string' },
+    'plan-stages': { type: 'boolean' },
     'sample-chars': { type: 'string' },
     'eval-batches': { type: 'string' },
     out: { type: 'string' },
@@ -127,6 +131,7 @@ export async function coordinator(argv: string[]): Promise<number> {
     restoreWaitMs: num(values, 'restore-wait', 600, { min: 0 }) * 1000,
     onLedger: ledgerPath ? (text) => writeLedgerFile(ledgerPath, text) : undefined,
     resume,
+    planStages: values['plan-stages'] === true && !resume,
     onRunState: statePath ? (text) => writeStateFile(statePath, text) : undefined,
   });
   // A pause is news even without --verbose: the run waits for a copy of a lost stage.
@@ -141,7 +146,7 @@ export async function coordinator(argv: string[]): Promise<number> {
   process.once('SIGINT', stop);
   try {
     process.stderr.write(
-      `[coordinator] run ${run.runId}: ${run.model.n_layer} layers / ${run.stages.length} stages, ${run.steps} steps of ${run.M}x${run.B}x${run.T} tokens\n` +
+      `[coordinator] run ${run.runId}: ${run.model.n_layer} layers / ${values['plan-stages'] && !resume ? "stages planned from the peers' budgets" : `${run.stages.length} stages`}, ${run.steps} steps of ${run.M}x${run.B}x${run.T} tokens\n` +
         `[coordinator] waiting for ${minPeers} peer(s) in room "${room}" on ${url}\n` +
         `[coordinator] coordinator key fingerprint ${identity.fingerprint}\n` +
         `[coordinator] ${describeIce(ice)} (weight collection; peers bring their own: --stun/--turn, --serve URL)\n` +

@@ -8,11 +8,13 @@ import { isNatFailure } from '../net/nat-failure';
 import { stepOwners, type ControlMessage, type ControlOf, type MemberClaim } from '../protocol/messages';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { learningRate } from '../model/schedule';
+import { partitionLayers } from '../model/layer-partition';
+import type { StageRange } from '../model/stage-role';
 import { assignStage } from './assignment';
 import { budgetRefusal, stagesThatFit, stageTrainBytes } from './stage-budget';
 import { admit, MAX_STAGE_MEMBERS, standbyReasons, standbySummary, wireSpeed, type Admission, type Candidate } from './membership-budget';
 import { ownersOf } from './owners';
-import { trustOf, type RunConfig } from '../protocol/run-config';
+import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
 import { lanesOf, localSyncOf } from '../swarm/local-sync';
 import { isSyncStep } from '../model/outer-optimizer';
 import { judgeRobust, StrikeBook, type RobustReport, type Striker } from './strikes';
@@ -72,6 +74,14 @@ export interface CoordinatorOptions {
    * announce themselves and are assigned (and show) before the person presses Start. Default: false (start at once).
    */
   hold?: boolean;
+  /**
+   * Split the model by the peers' memory budgets (peer-info memoryBytes and maxBindingBytes; layer-partition.ts)
+   * instead of run.stages: the first minPeers peers wait unassigned, then the fewest stages that fit their budgets
+   * replace run.stages (swarm-assign carries the planned run) and each is assigned its planned stage. A swarm too
+   * small for the model is said (the `plan` event, the log) and waits for more peers. Not with a learned bottleneck
+   * (its placement follows the stage boundaries) or a resumed run (its split is saved).
+   */
+  planStages?: boolean;
 }
 
 export type { StepReport };
@@ -120,6 +130,11 @@ export type CoordinatorEvents = {
   paused: { step: number; reason: string; stages: number[] };
   /** The run goes on at `step` (< `from`: rolled back from `from`). */
   resumed: { step: number; from: number; stages: number[] };
+  /**
+   * planStages: the split of the model by the waiting peers' budgets (stage s to peer peers[s], bytes[s] of
+   * training memory), or why those peers cannot hold the model (the run waits for more).
+   */
+  plan: { ok: true; stages: StageRange[]; bytes: number[]; peers: string[]; modelBytes: number } | { ok: false; reason: string; waiting: number };
 };
 
 interface PeerRecord {
@@ -140,7 +155,8 @@ class Restart extends Error {
 
 export class Coordinator implements Striker {
   readonly events = new Emitter<CoordinatorEvents>();
-  readonly run: RunConfig;
+  /** The run (with planStages: its stages are the plan once the first minPeers peers have joined). */
+  run: RunConfig;
   readonly reports: StepReport[] = [];
   /** Stage checkpoints each peer holds (peer-info.checkpoints, checkpoint-saved): restores and the saved run read it. */
   readonly holdings = new Holdings();
@@ -210,6 +226,12 @@ export class Coordinator implements Striker {
   ) {
     this.opts = opts;
     this.run = opts.run;
+    if (opts.planStages) {
+      if (opts.resume) throw new Error('planStages: a resumed run keeps its saved split');
+      if (opts.run.compress?.bottleneck)
+        throw new Error('planStages: a run with a learned bottleneck places it at the stage boundaries; give run.stages');
+    }
+    this.planned = !opts.planStages;
     this.held = opts.hold ?? false;
     this.strikeBook = new StrikeBook(trustOf(opts.run).strikes);
     this.restorer = new StageRestorer(this.restoreHost(), { restoreWaitMs: opts.restoreWaitMs });
@@ -230,6 +252,7 @@ export class Coordinator implements Striker {
       cp.on('control', ({ from, msg }) => this.onControl(from, msg)),
       cp.on('peer-left', ({ peerId }) => {
         this.spoken.delete(peerId);
+        this.planWaiting.delete(peerId);
         this.liveness.forget(peerId);
         this.vanish(peerId);
       }),
@@ -390,15 +413,69 @@ export class Coordinator implements Striker {
     this.refuse(peerId, `protocol version ${protocol} is not this coordinator's ${PROTOCOL_VERSION}: update the peer`);
   }
 
-  /** Training bytes of each stage of the run (stage-budget.ts), computed at the first join. */
-  private stageBytes: number[] | undefined;
+  /** Training bytes of each stage of the run (stage-budget.ts) by the peer's binding limit, computed at first need. */
+  private stageBytes = new Map<number | undefined, number[]>();
+  /** planStages: whether the split is planned (always, without planStages). */
+  private planned: boolean;
+  /** planStages: peers waiting for the plan, in join order, with their peer-info. */
+  private readonly planWaiting = new Map<string, ControlOf<'peer-info'>>();
+  /** The last plan refusal logged (logged when it changes). */
+  private lastPlanRefusal = '';
+
+  private bytesFor(maxBindingBytes: number | undefined): number[] {
+    let b = this.stageBytes.get(maxBindingBytes);
+    if (!b) this.stageBytes.set(maxBindingBytes, (b = stageTrainBytes(this.run, maxBindingBytes)));
+    return b;
+  }
+
+  /**
+   * planStages: once minPeers peers wait, split the model by their budgets and binding limits and assign each its
+   * planned stage; the rest join as usual.
+   */
+  private tryPlan(): void {
+    if (this.planned || this.planWaiting.size < this.opts.minPeers) return;
+    const waiting = [...this.planWaiting];
+    const plan = partitionLayers({
+      config: this.run.model,
+      dims: { B: this.run.B, T: this.run.T },
+      slots: slotCount(this.run),
+      // A peer that gave no budget can hold any stage.
+      budgets: waiting.map(([, m]) => m.memoryBytes ?? Number.MAX_SAFE_INTEGER),
+      // Each stage sized as its peer runs it (unknown limit: the whole-vocabulary head, the larger).
+      bindings: waiting.map(([, m]) => m.maxBindingBytes),
+    });
+    if (!plan.ok) {
+      if (plan.reason !== this.lastPlanRefusal) this.log(`cannot plan with ${waiting.length} peer(s) yet: ${plan.reason}`);
+      this.lastPlanRefusal = plan.reason;
+      this.events.emit('plan', { ok: false, reason: plan.reason, waiting: waiting.length });
+      return;
+    }
+    this.planned = true;
+    this.run = { ...this.run, stages: plan.ranges };
+    this.stageBytes.clear();
+    const peers = plan.peers.map((i) => waiting[i][0]);
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    this.log(
+      `planned ${plan.ranges.length} stage(s) for ${waiting.length} peer(s) (${mib(plan.modelBytes)} in one place): ` +
+        plan.ranges.map((r, s) => `[${r.layerStart}, ${r.layerEnd}) ${mib(plan.bytes[s])} -> ${peers[s]}`).join(', '),
+    );
+    this.events.emit('plan', { ok: true, stages: plan.ranges, bytes: plan.bytes, peers, modelBytes: plan.modelBytes });
+    this.planWaiting.clear();
+    for (const [s, peerId] of peers.entries()) {
+      const msg = waiting.find(([p]) => p === peerId)?.[1];
+      if (msg) this.join(peerId, msg, s);
+    }
+    for (const [peerId, msg] of waiting) if (!peers.includes(peerId)) this.join(peerId, msg);
+    this.wake();
+  }
 
   private refuse(peerId: string, reason: string): void {
     this.log(`refusing ${peerId}: ${reason}`);
     this.cp.sendControl({ type: 'refused', reason, protocol: PROTOCOL_VERSION }, peerId);
   }
 
-  private join(peerId: string, msg: ControlOf<'peer-info'>): void {
+  /** `planned`: the stage the plan gives this peer (tryPlan). */
+  private join(peerId: string, msg: ControlOf<'peer-info'>, planned?: number): void {
     // Peers of version 1 sent no hello: their peer-info must not slip in as if it were ours.
     if (this.strikeBook.evicted(peerId)) return this.refuse(peerId, 'evicted from this run');
     if (!this.spoken.has(peerId))
@@ -407,17 +484,28 @@ export class Coordinator implements Striker {
     const known = this.peers.get(peerId);
     if (known?.alive) return; // duplicate announcement
     if (known) this.peers.delete(peerId); // the same id back after it vanished: a fresh peer (its state is gone)
+    if (!this.planned) {
+      if (!this.planWaiting.has(peerId))
+        this.log(`${peerId} (${msg.platform}) waits for the plan (${this.planWaiting.size + 1}/${this.opts.minPeers})`);
+      this.planWaiting.set(peerId, msg);
+      return this.tryPlan();
+    }
     // One pass over the peers (not one per stage): thousands join one after another.
     const stages = this.run.stages.map((r) => ({ layers: r.layerEnd - r.layerStart, throughputs: [] as number[] }));
     for (const p of this.peers.values()) if (p.alive) stages[p.stage]?.throughputs.push(p.throughput);
     // Only stages its memory holds (peer-info memoryBytes; none at all: refused, saying what the run needs).
-    this.stageBytes ??= stageTrainBytes(this.run);
-    const refusal = budgetRefusal(this.stageBytes, msg.memoryBytes);
+    const need = this.bytesFor(msg.maxBindingBytes);
+    const refusal = budgetRefusal(need, msg.memoryBytes);
     if (refusal) return this.refuse(peerId, refusal);
-    const fits = stagesThatFit(this.stageBytes, msg.memoryBytes);
+    const fits = stagesThatFit(need, msg.memoryBytes);
     // A holder of a checkpoint of its former stage (a reload) or of an empty one goes there (stage-restore.ts).
     const restored = this.restorer.stageFor(peerId, known?.stage, msg.checkpoints);
-    const stage = restored !== null && fits[restored] ? restored : assignStage(stages, MAX_STAGE_MEMBERS, fits);
+    const stage =
+      planned !== undefined && fits[planned]
+        ? planned
+        : restored !== null && fits[restored]
+          ? restored
+          : assignStage(stages, MAX_STAGE_MEMBERS, fits);
     const rec: PeerRecord = { peerId, stage, throughput: msg.throughput ?? 1, state: 'assigned', alive: true };
     this.peers.set(peerId, rec);
     this.aliveVersion++;
@@ -1190,8 +1278,12 @@ export class Coordinator implements Striker {
 
   /** What the stage restorer may see and do of this coordinator. */
   private restoreHost(): RestoreHost {
+    const run = () => this.run;
     return {
-      run: this.run,
+      // The run as it is now (planStages replaces its stages before step 0).
+      get run() {
+        return run();
+      },
       holdings: this.holdings,
       reports: this.reports,
       getStep: () => this.step,

@@ -50,16 +50,31 @@ export interface LedgerOptions {
 }
 
 export class Ledger {
-  readonly run: RunConfig;
+  private runNow: RunConfig;
   private readonly byId = new Map<string, LedgerEntry>();
   /** Per stage: FLOPs of one microbatch's forward and backward. */
-  private readonly perStage: MicrobatchFlops[];
+  private perStage: MicrobatchFlops[];
   /** Steps credited so far (the next `work` event must be for step >= this). */
   step = 0;
 
   constructor(private readonly opts: LedgerOptions) {
-    this.run = opts.run;
-    this.perStage = opts.run.stages.map((r) => stageMicrobatchFlops(opts.run.model, r, opts.run.B, opts.run.T));
+    this.runNow = opts.run;
+    this.perStage = Ledger.flops(opts.run);
+  }
+
+  private static flops(run: RunConfig): MicrobatchFlops[] {
+    return run.stages.map((r) => stageMicrobatchFlops(run.model, r, run.B, run.T));
+  }
+
+  get run(): RunConfig {
+    return this.runNow;
+  }
+
+  /** The coordinator planned the run's split (planStages) before step 0: credits follow the planned stages. */
+  replan(stages: RunConfig['stages']): void {
+    if (this.step > 0 || this.byId.size > 0) throw new Error('ledger: a run is planned before any work is credited');
+    this.runNow = { ...this.runNow, stages };
+    this.perStage = Ledger.flops(this.runNow);
   }
 
   private log(s: string): void {
@@ -218,6 +233,7 @@ export function attachLedger(events: Emitter<CoordinatorEvents>, ledger: Ledger)
     events.on('validation', (e) => ledger.validation(e)),
     events.on('strike', (e) => ledger.strike(e)),
     events.on('evicted', (e) => ledger.evicted(e)),
+    events.on('plan', (e) => e.ok && ledger.replan(e.stages)),
   ];
   return () => {
     for (const off of offs) off();

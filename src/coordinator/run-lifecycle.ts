@@ -58,12 +58,13 @@ export interface CoordinatorRunOptions {
   resume?: SavedRun;
   /** The saved run's text after every completed step (the CLI's --state file, the page's IndexedDB). */
   onRunState?: (text: string) => void | Promise<void>;
+  /** Split the model by the first minPeers peers' memory budgets (Coordinator planStages; `run.stages` is replaced). */
+  planStages?: boolean;
 }
 
 export class CoordinatorRun {
   readonly coordinator: Coordinator;
   readonly view: RunViewStore;
-  readonly run: RunConfig;
   /** The run's contribution ledger, signed by this coordinator's key (docs/trust.md "Ledger"). */
   readonly ledger: LedgerKeeper;
   private readonly held: ControlMessage[] = [];
@@ -92,7 +93,6 @@ export class CoordinatorRun {
     /** The coordinator's own bytes (its signaling connection): control, counted into the run's wire figures. */
     private readonly wire: WireMeter,
   ) {
-    this.run = opts.run;
     this.released = !opts.holdShutdown;
     this.view = opts.view ?? new RunViewStore();
     const cp: ControlPlane = {
@@ -123,6 +123,7 @@ export class CoordinatorRun {
       pingTimeoutMs: opts.pingTimeoutMs,
       resume: opts.resume,
       hold: opts.hold,
+      planStages: opts.planStages,
     });
     this.ledger = new LedgerKeeper({
       events: this.coordinator.events,
@@ -177,6 +178,11 @@ export class CoordinatorRun {
   /** Resolves when every saved run so far is written. */
   savedRun: () => Promise<void> = () => Promise.resolve();
 
+  /** The run (with planStages, its planned stages once the first peers have joined). */
+  get run(): RunConfig {
+    return this.coordinator.run;
+  }
+
   private feedView(): void {
     const v = this.view;
     const c = this.coordinator.events;
@@ -189,6 +195,8 @@ export class CoordinatorRun {
       this.sig.on('peer-joined', ({ peerId, role }) => contributor(peerId, role) && v.dispatch({ kind: 'peer-joined', peerId })),
       this.sig.on('peer-left', ({ peerId }) => v.dispatch({ kind: 'peer-left', peerId })),
       this.sig.on('control', ({ from, msg }) => v.dispatch({ kind: 'control', from, msg })),
+      // Planned before anyone is assigned: the view starts over with the planned stages.
+      c.on('plan', (e) => e.ok && v.dispatch({ kind: 'started', run: this.run })),
       c.on('assigned', (e) => v.dispatch({ kind: 'assigned', ...e })),
       c.on('membership', (e) => v.dispatch({ kind: 'membership', ...e })),
       c.on('vanished', (e) => v.dispatch({ kind: 'vanished', ...e })),

@@ -5,12 +5,15 @@ import { stageBottleneckAt } from '../model/bottleneck-config';
 import { stageMemory } from '../model/stage-memory';
 import { slotCount, type RunConfig } from '../protocol/run-config';
 
-/** Training bytes of each stage of the run (in stage order). */
-export function stageTrainBytes(run: RunConfig): number[] {
+/**
+ * Training bytes of each stage of the run (in stage order) on a peer whose adapter binds at most `maxBindingBytes`
+ * (a head over it runs vocabulary-chunked; unknown: the whole-vocabulary head, the larger).
+ */
+export function stageTrainBytes(run: RunConfig, maxBindingBytes?: number): number[] {
   return run.stages.map((range) => {
     // The stage's own boundaries carry the bottleneck's halves, as its StageCompute builds it.
     const bottleneck = stageBottleneckAt(run.compress?.bottleneck ?? null, run.model.n_layer, range);
-    return stageMemory(run.model, range, { B: run.B, T: run.T }, { slots: slotCount(run), bottleneck }).total;
+    return stageMemory(run.model, range, { B: run.B, T: run.T }, { slots: slotCount(run), bottleneck, maxBindingBytes }).peerTotal;
   });
 }
 

@@ -46,13 +46,16 @@ export interface RuntimeStats {
   launches: number;
   submits: number;
   pipelines: number;
+  /** Storage buffers created (tensors; pooled ones are reused, never freed): the runtime's tensor memory. */
   bytesAllocated: number;
+  /** The uniform ring's buffers (kernel parameters), apart: the runtime's, not any model's. */
+  uniformBytes: number;
 }
 
 export class Runtime {
   readonly device: GPUDevice;
   readonly handle: DeviceHandle;
-  readonly stats: RuntimeStats = { launches: 0, submits: 0, pipelines: 0, bytesAllocated: 0 };
+  readonly stats: RuntimeStats = { launches: 0, submits: 0, pipelines: 0, bytesAllocated: 0, uniformBytes: 0 };
 
   private pipelines = new Map<number, GPUComputePipeline>();
   private layouts = new Map<number, GPUBindGroupLayout>();
@@ -169,7 +172,8 @@ export class Runtime {
   private createBuffer(bytes: number, usage: number, label: string): GPUBuffer {
     const b = this.guarded(`allocate ${label} (${bytes} B)`, () => this.device.createBuffer({ size: bytes, usage, label }));
     this.bufferIds.set(b, this.nextBufferId++);
-    this.stats.bytesAllocated += bytes;
+    if (usage === USAGE_UNIFORM) this.stats.uniformBytes += bytes;
+    else this.stats.bytesAllocated += bytes;
     return b;
   }
 

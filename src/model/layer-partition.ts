@@ -4,7 +4,9 @@
 // Fewest stages first (each boundary costs a network hop per microbatch): for S = 1, 2, ... the S largest budgets
 // are placed (the largest on the last stage, which also holds the logits, the next on the first, the rest in order
 // between), and a dynamic program over contiguous layer ranges picks the split that minimises the worst stage's
-// share of its budget. Also refused: a stage with a tensor over the storage binding limit.
+// share of its budget. With the adapters' storage binding limit known, stages are sized as they run there (a head
+// whose wte is over one binding runs vocabulary-chunked), and a stage with a tensor bound whole over the limit is
+// refused.
 import type { BottleneckConfig } from './bottleneck-config';
 import type { GPTConfig } from './config';
 import type { MicroDims } from './stage';
@@ -21,8 +23,16 @@ export interface PartitionRequest {
   align?: number;
   /** Each peer's training-memory budget in bytes. */
   budgets: readonly number[];
-  /** The adapter's maxStorageBufferBindingSize: no single tensor may be larger (default: no limit). */
+  /**
+   * The adapters' maxStorageBufferBindingSize (the smallest of the peers'): no tensor a kernel binds whole may be
+   * larger, and the head is sized vocabulary-chunked where wte is over it. Default: no limit, whole-vocabulary head.
+   */
   maxBinding?: number;
+  /**
+   * Each peer's own binding limit (parallel to budgets; undefined: maxBinding): a stage is sized and checked as the
+   * peer planned for it runs it (a larger binding may mean the whole-vocabulary head, the larger).
+   */
+  bindings?: readonly (number | undefined)[];
 }
 
 export type Partition =
@@ -38,30 +48,35 @@ export type Partition =
     }
   | { ok: false; reason: string; modelBytes: number };
 
-/** The largest tensor of a stage and what it is (the flat store's four buffers are one tensor each). */
+/** The largest tensor of a stage that a kernel binds whole. */
 function bindingCulprit(m: StageMemory): string {
-  const mib = `${(m.largestTensor / 2 ** 20).toFixed(1)} MiB`;
-  return m.largestTensor === m.store / 4 ? `${mib}: its flat parameter store` : mib;
+  return `${(m.largestBinding / 2 ** 20).toFixed(1)} MiB`;
 }
 
 export function partitionLayers(req: PartitionRequest): Partition {
   const { config, dims, slots } = req;
   const L = config.n_layer;
-  const mem = (a: number, b: number) =>
-    stageMemory(config, { layerStart: a, layerEnd: b }, dims, { slots, bottleneck: req.bottleneck ?? null, align: req.align });
-  const modelBytes = mem(0, L).total;
-  const budgets = req.budgets.map((b, i) => ({ b, i })).filter((x) => Number.isFinite(x.b) && x.b > 0);
+  const mem = (a: number, b: number, maxBindingBytes = req.maxBinding) =>
+    stageMemory(config, { layerStart: a, layerEnd: b }, dims, { slots, bottleneck: req.bottleneck ?? null, align: req.align, maxBindingBytes });
+  // One process trains microbatch after microbatch: one slot.
+  const modelBytes = stageMemory(config, { layerStart: 0, layerEnd: L }, dims, {
+    slots: 1,
+    bottleneck: req.bottleneck ?? null,
+    align: req.align,
+    maxBindingBytes: req.maxBinding,
+  }).processTotal;
+  const budgets = req.budgets.map((b, i) => ({ b, i, bind: req.bindings?.[i] ?? req.maxBinding })).filter((x) => Number.isFinite(x.b) && x.b > 0);
   if (budgets.length === 0) return { ok: false, reason: 'no peer has a memory budget', modelBytes };
   budgets.sort((x, y) => y.b - x.b || x.i - y.i);
   const bindLimit = req.maxBinding ?? Number.POSITIVE_INFINITY;
-  // fits[a][b]: stage [a, b) as allocated, or null when a tensor of it is over the binding limit.
-  const cache = new Map<number, number | null>();
-  const bytesOf = (a: number, b: number): number | null => {
-    const key = a * (L + 1) + b;
+  // Stage [a, b) as a peer with binding limit `bind` allocates it, or null when a tensor of it is over that limit.
+  const cache = new Map<string, number | null>();
+  const bytesOf = (a: number, b: number, bind = req.maxBinding): number | null => {
+    const key = `${a},${b},${bind}`;
     let v = cache.get(key);
     if (v === undefined) {
-      const m = mem(a, b);
-      v = m.largestTensor > bindLimit ? null : m.total;
+      const m = mem(a, b, bind);
+      v = m.largestBinding > (bind ?? Number.POSITIVE_INFINITY) ? null : m.peerTotal;
       cache.set(key, v);
     }
     return v;
@@ -79,7 +94,7 @@ export function partitionLayers(req: PartitionRequest): Partition {
         for (let a = s; a < e; a++) {
           const prev = s === 0 ? (a === 0 ? 0 : Number.POSITIVE_INFINITY) : best[s - 1][a];
           if (!Number.isFinite(prev)) continue;
-          const bytes = bytesOf(a, e);
+          const bytes = bytesOf(a, e, order[s].bind);
           if (bytes === null) continue;
           const r = bytes / order[s].b;
           if (r > 1) {
@@ -105,7 +120,7 @@ export function partitionLayers(req: PartitionRequest): Partition {
     return {
       ok: true,
       ranges,
-      bytes: ranges.map((r) => bytesOf(r.layerStart, r.layerEnd) ?? 0),
+      bytes: ranges.map((r, s) => bytesOf(r.layerStart, r.layerEnd, order[s].bind) ?? 0),
       peers: order.map((x) => x.i),
       modelBytes,
     };

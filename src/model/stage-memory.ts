@@ -3,12 +3,15 @@
 // Stage allocates from (block.ts, lm-head.ts). The coordinator partitions a model by it (layer-partition.ts) so no
 // peer's stage exceeds its budget; stage-memory.test.ts holds it equal to what a real Stage allocates.
 import { gradNormScratchSize } from '../gpu/ops/gradnorm';
+import { LAYERNORM_MIN_SCRATCH, layernormScratchSize } from '../gpu/ops/layernorm';
 import { blockScratchShapes, layerActShapes } from './block';
 import type { BottleneckConfig } from './bottleneck-config';
 import type { GPTConfig } from './config';
 import { headChunkedShapes, headSlotShapes, headVocabChunks } from './lm-head';
 import { stageParamSpecs, type MicroDims } from './stage';
 import { embedsTokens, hasHead, stageRole, type StageRange } from './stage-role';
+
+const WTE = 'transformer.wte.weight';
 
 /** Bytes of one tensor as the Runtime allocates it (rounded up to 16 bytes, at least 16). */
 export function tensorBytes(shape: readonly number[]): number {
@@ -26,6 +29,24 @@ export interface StageMemory {
   total: number;
   /** The largest single tensor (a GPU storage binding holds at most maxStorageBufferBindingSize). */
   largestTensor: number;
+  /**
+   * The largest tensor a kernel binds whole: activations, scratch and every parameter but wte (the flat store's
+   * buffers are bound in ranges by AdamW and the gradient norm, wte per vocabulary chunk by the encoder and, when it
+   * is over the binding limit, by the head). A stage trains on an adapter only if this fits one binding.
+   */
+  largestBinding: number;
+  /**
+   * Allocated outside the Stage by what trains it: the layernorm backward's scratch (one per runtime, allocated at
+   * the first backward) and, on a swarm peer, StageCompute's boundary buffers (src/model/stage-wire.ts: the decoded
+   * input activations unless the stage embeds tokens, the decoded output gradient unless it ends in the loss; fp32
+   * codecs; a compressing codec's own scratch is not counted).
+   */
+  opScratch: number;
+  wire: number;
+  /** What a swarm peer allocates to train the stage: total + opScratch + wire (the coordinator budgets by it). */
+  peerTotal: number;
+  /** What one process allocates to train it alone (the Trainer: no wire): total + opScratch. */
+  processTotal: number;
 }
 
 export interface StageMemoryOptions {
@@ -60,9 +81,16 @@ export function stageMemory(config: GPTConfig, range: StageRange, dims: MicroDim
     }, 0);
 
   let total = 0;
-  for (const s of stageParamSpecs(config, range, bn)) total += Math.ceil(s.shape.reduce((a, b) => a * b, 1) / align) * align;
+  let largestParam = 0;
+  for (const s of stageParamSpecs(config, range, bn)) {
+    total += Math.ceil(s.shape.reduce((a, b) => a * b, 1) / align) * align;
+    if (s.name !== WTE) largestParam = Math.max(largestParam, tensorBytes(s.shape));
+  }
   total = Math.max(total, align);
   const store = 4 * sum([[total]]);
+  // Everything summed from here on is bound whole by some kernel.
+  const largestStore = largest;
+  largest = 0;
 
   // Bottleneck halves: at the start (not on a stage that embeds tokens), at the end (not on one with the head), inside.
   const at = (l: number) => bn !== null && bn.after.includes(l);
@@ -91,5 +119,24 @@ export function stageMemory(config: GPTConfig, range: StageRange, dims: MicroDim
   if (hasHead(role)) shared.push(...(chunked ? chunked.shared : [[N, V]])); // dlogits, or the chunked head's logits chunk
   shared.push([gradNormScratchSize(total)], [1], [1]);
   const scratch = sum(shared);
-  return { store, activations, scratch, total: store + activations + scratch, largestTensor: largest };
+  // The head binds wte whole (its logits matmuls) unless it runs vocabulary-chunked.
+  const wteBound = hasHead(role) && !chunked ? tensorBytes([V, C]) : 0;
+  const opScratch = sum([[Math.max(layernormScratchSize({ N, C }), LAYERNORM_MIN_SCRATCH)]]);
+  const wireShapes: number[][] = [];
+  if (!embedsTokens(role)) wireShapes.push([N, bIn ? k : C]);
+  if (!hasHead(role)) wireShapes.push([N, bOut ? k : C]);
+  const wire = sum(wireShapes);
+  const stageTotal = store + activations + scratch;
+  return {
+    store,
+    activations,
+    scratch,
+    total: stageTotal,
+    opScratch,
+    wire,
+    peerTotal: stageTotal + opScratch + wire,
+    processTotal: stageTotal + opScratch,
+    largestTensor: Math.max(largest, largestStore),
+    largestBinding: Math.max(largest, largestParam, wteBound),
+  };
 }

@@ -47,6 +47,11 @@ export const peerInfoSchema = z.object({
   gpu: z.boolean(),
   /** Free memory the peer is willing to spend on its model slice, in bytes. */
   memoryBytes: count.optional(),
+  /**
+   * Its adapter's storage binding limit (maxStorageBufferBindingSize), bytes: a stage whose wte is over it runs the
+   * head vocabulary-chunked, which needs less memory (src/model/stage-memory.ts); the coordinator sizes stages by it.
+   */
+  maxBindingBytes: count.optional(),
   label: z.string().max(128).optional(),
   /** Measured training throughput of a short benchmark at join, tokens/s (src/swarm/peer.ts). */
   throughput: z.number().positive().optional(),

@@ -561,6 +561,7 @@ export class SwarmPeer {
    */
   private async announce(): Promise<void> {
     const checkpoints = await this.checkpoints.refs();
+    const binding = this.backend.adapter?.limits.maxStorageBufferBindingSize;
     const sr = this.runtime;
     const member =
       sr && this.run && this.wasMember
@@ -573,6 +574,7 @@ export class SwarmPeer {
       gpu: true,
       throughput: this.throughput,
       ...(this.opts.memoryBytes !== undefined ? { memoryBytes: Math.floor(this.opts.memoryBytes) } : {}),
+      ...(binding !== undefined ? { maxBindingBytes: binding } : {}),
       adapter: this.backend.adapter?.key,
       ...(checkpoints ? { checkpoints } : {}),
       ...(member ? { member } : {}),

@@ -9,6 +9,9 @@ import { headVocabChunks } from '../../src/model/lm-head';
 import { stageMemory, tensorBytes } from '../../src/model/stage-memory';
 import type { StageRange } from '../../src/model/stage-role';
 import { gpuRuntime, withBindingLimit } from '../support/gpu';
+import { nodeRuntime } from '../../src/gpu/node-runtime';
+import { Trainer } from '../../src/model/trainer';
+import { sampleBatch } from '../../src/model/data';
 
 interface Case {
   config: GPTConfig;
@@ -110,5 +113,42 @@ describe('stageMemory', () => {
     expect(m.store).toBeGreaterThan(4 * 4 * 124.4e6);
     expect(m.store).toBeLessThan(4 * 4 * 124.6e6);
     expect(m.largestTensor).toBe(Math.max(4 * 1024 * 50257, m.store / 4));
+    // Bound whole: the [N, V] logits (the whole-vocabulary head); on 128 MiB bindings the head is chunked and the
+    // largest bound tensor is its [N, rows] logits chunk.
+    expect(m.largestBinding).toBe(4 * 1024 * 50257);
+    const limit = 128 * 2 ** 20;
+    const chunked = stageMemory(gpt2, { layerStart: 0, layerEnd: 12 }, { B: 1, T: 1024 }, { maxBindingBytes: limit });
+    const rows = headVocabChunks({ N: 1024, C: 768, V: 50257 }, { maxBindingBytes: limit, viewAlignment: 64 })?.[0].rows ?? 0;
+    expect(rows).toBeGreaterThan(0);
+    expect(chunked.largestBinding).toBe(4 * 1024 * rows);
+    expect(chunked.largestBinding).toBeLessThanOrEqual(limit);
+  });
+
+  it('processTotal is what a whole-model Trainer allocates through a train step (a fresh runtime: its layernorm scratch)', async () => {
+    const config = cfg(2, 24, 3, 67, 16);
+    const rt = await nodeRuntime({ quiet: true });
+    try {
+      const tr = await Trainer.create(rt, {
+        config,
+        B: 3,
+        T: 13,
+        schedule: { lr: 1e-3, minLr: 1e-4, warmup: 1, decaySteps: 4 },
+        seed: 3,
+        tune: false,
+      });
+      const tokens = Uint32Array.from({ length: 500 }, (_, i) => (i * 31) % 67);
+      await tr.step(
+        0,
+        [0, 1].map((micro) => sampleBatch(tokens, { seed: 3, step: 0, micro, B: 3, T: 13 })),
+      );
+      const m = stageMemory(config, { layerStart: 0, layerEnd: 2 }, { B: 3, T: 13 }, { maxBindingBytes: rt.maxBindingBytes });
+      expect(m.opScratch).toBeGreaterThan(0);
+      expect(m.wire).toBe(0); // the whole model has no boundary
+      // The Trainer's own: 256 step losses.
+      expect(rt.stats.bytesAllocated).toBe(m.processTotal + 4 * 256);
+      expect(rt.stats.uniformBytes).toBeGreaterThan(0); // kernel parameters, counted apart
+    } finally {
+      rt.destroy();
+    }
   });
 });

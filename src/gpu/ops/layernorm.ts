@@ -69,13 +69,16 @@ export function layernormForward(
   rt.launch(fwd(w), { inp: a.inp, weight: a.weight, bias: a.bias, out: a.out, mean: a.mean, rstd: a.rstd }, rt.grid1d(N, 64), buf);
 }
 
+/** Elements of the smallest per-runtime scratch (src/model/stage-memory.ts counts it). */
+export const LAYERNORM_MIN_SCRATCH = 4096;
+
 // Scratch used when the caller passes none: one per runtime, grown on demand (allocated once, not per call).
 const sharedScratch = new WeakMap<Runtime, Tensor>();
 function defaultScratch(rt: Runtime, n: number): Tensor {
   let t = sharedScratch.get(rt);
   if (!t || t.size < n) {
     if (t) rt.release(t);
-    t = rt.tensor([Math.max(n, 4096)], 'layernorm scratch');
+    t = rt.tensor([Math.max(n, LAYERNORM_MIN_SCRATCH)], 'layernorm scratch');
     sharedScratch.set(rt, t);
   }
   return t;
