@@ -6,9 +6,13 @@ import type { DeviceHandle } from './device';
 import { groups, type Kernel } from './kernel';
 import type { KernelProfiler } from './profiler';
 import { shapeSize, Tensor, type DType } from './tensor';
+import { Texture2D, textureRowsFit } from './texture';
 
 /** The buffers for a kernel's storage bindings, in binding order, from a record keyed by binding name. */
-function byBindingName(k: Kernel, names: readonly string[], named: Readonly<Record<string, Tensor | GPUBuffer>>): (Tensor | GPUBuffer)[] {
+/** What a binding may be given: a tensor (or raw buffer) for storage bindings, a texture for 'texture' ones. */
+export type Bindable = Tensor | GPUBuffer | Texture2D;
+
+function byBindingName(k: Kernel, names: readonly string[], named: Readonly<Record<string, Bindable>>): Bindable[] {
   const extra = Object.keys(named).filter((n) => !names.includes(n));
   if (extra.length > 0) throw new Error(`${k.name}: no binding named ${extra.join(', ')} (binds ${names.join(', ')})`);
   return names.map((n) => {
@@ -21,6 +25,7 @@ function byBindingName(k: Kernel, names: readonly string[], named: Readonly<Reco
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (numeric: works before globals exist)
 const USAGE_UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
 const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
+const TEXTURE_USAGE = 0x02 | 0x04; // COPY_DST | TEXTURE_BINDING
 const MAP_READ = 0x01;
 const RING_BYTES = 1 << 20;
 
@@ -206,6 +211,33 @@ export class Runtime {
     this.ensureEncoder().copyBufferToBuffer(src.buffer, src.byteOffset + srcOffset * 4, dst.buffer, dst.byteOffset + dstOffset * 4, count * 4);
   }
 
+  /** A 2D rgba32float texture of `width` texels (4 floats each) by `height` rows, for 'texture' bindings. */
+  texture2d(width: number, height: number, label: string): Texture2D {
+    const max = this.device.limits.maxTextureDimension2D;
+    if (!(Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1 && width <= max && height <= max)) {
+      throw new Error(`texture ${label}: ${width} x ${height} texels is not a 2D size this device allows (1..${max})`);
+    }
+    const texture = this.guarded(`allocate texture ${label}`, () =>
+      this.device.createTexture({ size: [width, height], format: 'rgba32float', usage: TEXTURE_USAGE, label }),
+    );
+    return new Texture2D(texture, texture.createView(), width, height, label, this.nextBufferId++);
+  }
+
+  /** GPU -> GPU copy of `src`'s first width*4 x height floats (row-major, rows of width*4) into `dst`, recorded in
+   *  order with launches. Rows must be a multiple of 256 bytes (textureRowsFit). */
+  copyToTexture(src: Tensor, dst: Texture2D): void {
+    const rowFloats = dst.width * 4;
+    if (!textureRowsFit(rowFloats)) throw new Error(`copy ${src.label} -> ${dst.label}: rows of ${rowFloats} floats are not 256-byte aligned`);
+    if (rowFloats * dst.height > src.size)
+      throw new Error(`copy ${src.label} -> ${dst.label}: ${src.size} elements, the texture holds ${rowFloats * dst.height}`);
+    this.endPass();
+    this.ensureEncoder().copyBufferToTexture(
+      { buffer: src.buffer, offset: src.byteOffset, bytesPerRow: rowFloats * 4, rowsPerImage: dst.height },
+      { texture: dst.texture },
+      [dst.width, dst.height],
+    );
+  }
+
   /** GPU -> host. Flushes, then maps a staging buffer. */
   async read(t: Tensor, count = t.size, wait?: WaitHint): Promise<Float32Array> {
     const raw = await this.readBytes(t, count, wait);
@@ -242,7 +274,13 @@ export class Runtime {
           entries: k.bindings.map((kind, binding) => ({
             binding,
             visibility: 0x4, // COMPUTE
-            buffer: { type: kind === 'uniform' ? 'uniform' : kind === 'read' ? 'read-only-storage' : 'storage' },
+            ...(kind === 'texture'
+              ? { texture: { sampleType: 'unfilterable-float' as const } }
+              : {
+                  buffer: {
+                    type: kind === 'uniform' ? ('uniform' as const) : kind === 'read' ? ('read-only-storage' as const) : ('storage' as const),
+                  },
+                }),
           })),
         }),
       );
@@ -290,7 +328,7 @@ export class Runtime {
    * (every one, nothing else); `params` fills its uniform. `workgroups` are counts per dimension (each at most the
    * adapter's per-dimension limit).
    */
-  launch(k: Kernel, named: Readonly<Record<string, Tensor | GPUBuffer>>, workgroups: readonly number[], params?: ArrayBuffer): void {
+  launch(k: Kernel, named: Readonly<Record<string, Bindable>>, workgroups: readonly number[], params?: ArrayBuffer): void {
     const hasUniform = k.bindings[0] === 'uniform';
     const names = k.bindingNames.slice(hasUniform ? 1 : 0);
     const buffers = byBindingName(k, names, named);
@@ -311,7 +349,13 @@ export class Runtime {
     }
     buffers.forEach((b, i) => {
       const binding = i + (hasUniform ? 1 : 0);
-      if (b instanceof Tensor) {
+      if ((k.bindings[binding] === 'texture') !== b instanceof Texture2D) {
+        throw new Error(`${k.name}: binding ${names[i]} takes ${k.bindings[binding] === 'texture' ? 'a texture' : 'a buffer'}`);
+      }
+      if (b instanceof Texture2D) {
+        entries.push({ binding, resource: b.view });
+        key += `:t${b.id}`;
+      } else if (b instanceof Tensor) {
         // Bind exactly the tensor's range (rounded up to 16 bytes for vec4 access, within the buffer): two views
         // of one flat buffer written by one dispatch must not overlap, including a view at offset 0.
         const size = Math.min(Math.max(16, Math.ceil(b.bytes / 16) * 16), b.buffer.size - b.byteOffset);

@@ -6,8 +6,9 @@
 //   //#if NAME  /  //#if !NAME  /  //#else  /  //#endif    keep or drop lines (NAME: a true/false knob; nests)
 //   {{NAME}}              replaced by the knob's value (e.g. `@workgroup_size({{WG}})`)
 // A scalar/vec4 pair is one entry point under `//#if VEC4` (see `widthDefines`), not two written twice.
-/** How a kernel reads one binding: a uniform block, a read-only or a read-write storage buffer. */
-export type BindingKind = 'uniform' | 'read' | 'rw';
+/** How a kernel reads one binding: a uniform block, a read-only or a read-write storage buffer, or a
+ *  `texture_2d<f32>` read with textureLoad (an unfilterable-float sampled texture: rgba32float). */
+export type BindingKind = 'uniform' | 'read' | 'rw' | 'texture';
 
 export type DefineValue = string | number | boolean;
 export type Defines = Readonly<Record<string, DefineValue>>;
@@ -80,6 +81,7 @@ export interface BindingDecl {
 
 const BINDING =
   /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage\s*,\s*read_write|storage\s*,\s*read|storage)\s*>\s*([A-Za-z_]\w*)/g;
+const TEXTURE_BINDING = /@group\(\s*0\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s+([A-Za-z_]\w*)\s*:\s*texture_2d\s*<\s*f32\s*>/g;
 const FN = /\bfn\s+([A-Za-z_]\w*)\s*\(/g;
 const IDENT = /(?<![\w.])[A-Za-z_]\w*/g;
 const LOCAL = /\b(?:let|var|const)\s+([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*:/g;
@@ -116,6 +118,7 @@ export function entryBindings(rawCode: string, entry: string, where: string): Bi
     name: m[3],
     kind: (m[2] === 'uniform' ? 'uniform' : m[2].includes('read_write') ? 'rw' : 'read') as BindingKind,
   }));
+  for (const m of code.matchAll(TEXTURE_BINDING)) decls.push({ binding: Number(m[1]), name: m[2], kind: 'texture' });
   const byName = new Map(decls.map((d) => [d.name, d]));
   const fns = functions(code);
   if (!fns.has(entry)) throw new Error(`${where}: entry point ${entry} not found`);
