@@ -91,9 +91,20 @@ export function matmulOperands(rt: Runtime, s: MatmulShape, seed = 1): { args: M
   return { args, tensors: [a, b, out, ...(bias ? [bias] : [])] };
 }
 
-/** Times every applicable variant on this adapter for each shape (few reps, median), caches the winner per
- *  (adapter key, shape); idempotent: shapes already chosen (tuned or loaded) are skipped. A variant whose warm-up is
- *  over 4x slower than the best so far is not timed further (recorded with its warm-up time). Returns how many
+/** Milliseconds of one run of variant `v` (recorded, submitted, awaited). */
+async function timeOnce(rt: Runtime, v: string, args: MatmulArgs): Promise<number> {
+  const t0 = performance.now();
+  matmulWith(rt, v, args);
+  await rt.flush();
+  return performance.now() - t0;
+}
+
+/** Times every applicable variant on this adapter for each shape and caches the winner per (adapter key, shape);
+ *  idempotent: shapes already chosen (tuned or loaded) are skipped. Each variant runs once untimed first (llvmpipe
+ *  compiles a pipeline at its first dispatch), then once timed: one over 4x slower than the best so far is recorded
+ *  with that time and not timed further; the others take the fastest of `reps` runs (other processes only ever add
+ *  time, so the minimum is the estimate that noise moves least). The fastest three are then timed again, interleaved,
+ *  for `reps` rounds, so that a burst of load during one variant's turn cannot decide the choice. Returns how many
  *  shapes it timed. */
 export async function tuneMatmul(
   rt: Runtime,
@@ -111,20 +122,22 @@ export async function tuneMatmul(
     const { args, tensors } = matmulOperands(rt, s);
     const result: Record<string, number> = {};
     let best = Infinity;
-    let bestVariant = '';
     for (const v of opts.variants ?? availableVariants(rt)) {
       await rt.prepare(variantKernel(v, s, rt).kernel);
-      const t0 = performance.now();
       matmulWith(rt, v, args);
       await rt.flush();
-      const warm = performance.now() - t0;
-      const ms = warm > 4 * best ? warm : median(await timeGpu(rt, () => matmulWith(rt, v, args), reps));
+      const first = await timeOnce(rt, v, args);
+      const ms = first > 4 * best ? first : Math.min(first, ...(await timeGpu(rt, () => matmulWith(rt, v, args), reps - 1)));
       result[v] = ms;
-      if (ms < best) {
-        best = ms;
-        bestVariant = v;
-      }
+      best = Math.min(best, ms);
     }
+    const finalists = Object.keys(result)
+      .sort((x, y) => result[x] - result[y])
+      .slice(0, 3);
+    for (let round = 0; round < reps && finalists.length > 1; round++) {
+      for (const v of finalists) result[v] = Math.min(result[v], await timeOnce(rt, v, args));
+    }
+    const bestVariant = finalists.reduce((x, y) => (result[y] < result[x] ? y : x));
     for (const t of tensors) rt.release(t);
     table.set(key, { variant: bestVariant, timingsMs: result });
     choices.set(key, bestVariant);
