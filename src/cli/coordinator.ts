@@ -135,6 +135,15 @@ export async function coordinator(argv: string[]): Promise<number> {
     onRunState: statePath ? (text) => writeStateFile(statePath, text) : undefined,
   });
   // A pause is news even without --verbose: the run waits for a copy of a lost stage.
+  session.coordinator.events.on('plan', (e) =>
+    process.stderr.write(
+      e.ok
+        ? `[coordinator] planned ${e.stages.length} stage(s) from the peers' budgets: ` +
+            e.stages.map((r, s) => `[${r.layerStart}, ${r.layerEnd}) ${(e.bytes[s] / 2 ** 20).toFixed(1)} MiB`).join(', ') +
+            ` (${(e.modelBytes / 2 ** 20).toFixed(1)} MiB in one place)\n`
+        : `[coordinator] ${e.waiting} peer(s) cannot hold the model yet; waiting for more: ${e.reason}\n`,
+    ),
+  );
   session.coordinator.events.on('paused', (e) => process.stderr.write(`[coordinator] run paused at step ${e.step}: ${e.reason}\n`));
   session.coordinator.events.on('resumed', (e) =>
     process.stderr.write(`[coordinator] run resumed at step ${e.step}${e.step < e.from ? ` (rolled back from step ${e.from})` : ''}\n`),
