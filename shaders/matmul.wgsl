@@ -20,6 +20,13 @@
 //   rb*sg         the same, with A's values shared across the SIMD lanes by subgroupShuffle instead of every lane
 //                 loading them (needs the device feature 'subgroups'). On lavapipe every buffer load costs ~5-10 ns
 //                 per invocation whatever its width, uniformity or address space, so loads per FMA decide speed.
+//   rb*tex        the same with B read from a 2D rgba32float texture (a copy of b made before the launch) by
+//                 textureLoad: llvmpipe fetches a texel for all SIMD lanes with gathers, where a storage load at
+//                 per-lane addresses is a loop over the lanes. Where B's rows are 256-byte aligned (plain B: N % 64,
+//                 transposed B: K % 64), else the buffer block.
+// The register blocks also accumulate the column sums of a plain b into dbias[N] when asked (MatmulCase.biasGrad:
+// the bias gradient of dW += x^T @ dy, k ascending from 0 as bias_backward sums, stored by the first row block's
+// threads), saving bias_backward's launch; after naive and tiled the launcher adds a bias_backward launch.
 //
 // Every variant reads any M, N, K (including 1), never outside a binding (indices are clamped, out-of-range
 // products are zeroed or never stored) and writes every output. Each output is one thread's fixed-order loop over

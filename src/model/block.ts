@@ -162,22 +162,22 @@ export function blockBackward(
   const w = p.params;
   const dw = p.grads;
   const { dres, dC } = s;
-  // dx = dy @ W^T, then dW += x^T @ dy, of linear k whose forward read x.
+  // dx = dy @ W^T, then dW += x^T @ dy and db += column sums of dy (the f32 launch does both), of linear k whose
+  // forward read x.
   const linear = (k: BlockLinear, dx: Tensor, x: Tensor, dy: Tensor) => {
-    const wk = BLOCK_LINEAR_PARAMS[k].w;
+    const { w: wk, b: bk } = BLOCK_LINEAR_PARAMS[k];
     if (half) {
       half.lin.backward(half.j, k, mm[k], { dx, dw: dw[wk], x, dy }, half.gradScaleExp);
+      biasBackward(rt, dw[bk], dy, N, mm[k].dWeight.N);
       return;
     }
     launchMatmul(rt, mm[k].dInput, { out: dx, a: dy, b: w[wk] });
-    launchMatmul(rt, mm[k].dWeight, { out: dw[wk], a: x, b: dy });
+    launchMatmul(rt, mm[k].dWeight, { out: dw[wk], a: x, b: dy, biasGrad: dw[bk] });
   };
   // MLP
   linear('fcproj', s.dfchGelu, a.fchGelu, dres);
-  biasBackward(rt, dw.fcprojb, dres, N, C);
   geluBackward(rt, s.dfch, a.fch, s.dfchGelu);
   linear('fc', dC, a.ln2, s.dfch);
-  biasBackward(rt, dw.fcb, s.dfch, N, 4 * C);
   layernormBackward(
     rt,
     { dinp: dres, dweight: dw.ln2w, dbias: dw.ln2b, dout: dC, inp: a.res2, weight: w.ln2w, mean: a.ln2Mean, rstd: a.ln2Rstd },
@@ -185,10 +185,8 @@ export function blockBackward(
   );
   // attention
   linear('attproj', dC, a.atty, dres);
-  biasBackward(rt, dw.attprojb, dres, N, C);
   attentionBackward(rt, { dqkv: s.dqkv, datt: s.datt, dout: dC, qkv: a.qkv, att: a.att }, { B, T, C, NH });
   linear('qkv', dC, a.ln1, s.dqkv);
-  biasBackward(rt, dw.qkvb, s.dqkv, N, 3 * C);
   layernormBackward(
     rt,
     { dinp: dres, dweight: dw.ln1w, dbias: dw.ln1b, dout: dC, inp: x, weight: w.ln1w, mean: a.ln1Mean, rstd: a.ln1Rstd },

@@ -5,7 +5,6 @@
 // too (z += x[:, :k]; x'[:, :k] += z), added by the strided column add (src/gpu/ops/coladd.ts). The parts hold
 // handles, not activations: the stage passes its own per-slot tensors in.
 import { colAdd } from '../gpu/ops/coladd';
-import { biasBackward } from '../gpu/ops/matmul';
 import type { Runtime } from '../gpu/runtime';
 import type { Tensor } from '../gpu/tensor';
 import { launchMatmul, type LinearMatmuls } from './matmul-plan';
@@ -52,8 +51,7 @@ export class BottleneckProjection {
   backward(inp: Tensor, dout: Tensor, dinp: Tensor): void {
     const w = this.weights.params;
     const dw = this.weights.grads;
-    launchMatmul(this.rt, this.mm.dWeight, { out: dw.w, a: inp, b: dout });
-    biasBackward(this.rt, dw.b, dout, this.N, this.outW);
+    launchMatmul(this.rt, this.mm.dWeight, { out: dw.w, a: inp, b: dout, biasGrad: dw.b });
     launchMatmul(this.rt, this.mm.dInput, { out: dinp, a: dout, b: w.w });
     if (this.through) colAdd(this.rt, dinp, dout, { rows: this.N, cols: this.through, dstStride: this.inW, srcStride: this.outW });
   }

@@ -17,12 +17,13 @@ export interface LinearMatmuls {
   dWeight: MatmulCase;
 }
 
-/** A Conv1D linear over N rows: W stored [IN, OUT] with a bias; `residual` adds y into its destination. */
+/** A Conv1D linear over N rows: W stored [IN, OUT] with a bias; `residual` adds y into its destination. The weight
+ *  gradient's launch also accumulates the bias gradient (the column sums of dy: biasGrad). */
 function conv1d(N: number, IN: number, OUT: number, residual: boolean): LinearMatmuls {
   return {
     forward: { M: N, K: IN, N: OUT, bias: true, accumulate: residual },
     dInput: { M: N, K: OUT, N: IN, transB: true },
-    dWeight: { M: IN, K: N, N: OUT, transA: true, accumulate: true },
+    dWeight: { M: IN, K: N, N: OUT, transA: true, accumulate: true, biasGrad: true },
   };
 }
 
@@ -79,10 +80,13 @@ export function planCases(block: BlockMatmuls, head: LinearMatmuls | null, extra
   return linears.flatMap((l) => [l.forward, l.dInput, l.dWeight]);
 }
 
-/** Launches case `c` of the plan on these tensors; a bias tensor is given exactly when the case has one. */
-export function launchMatmul(rt: Runtime, c: MatmulCase, t: { out: Tensor; a: Tensor; b: Tensor; bias?: Tensor }): void {
+/** Launches case `c` of the plan on these tensors; a bias (biasGrad) tensor is given exactly when the case has one. */
+export function launchMatmul(rt: Runtime, c: MatmulCase, t: { out: Tensor; a: Tensor; b: Tensor; bias?: Tensor; biasGrad?: Tensor }): void {
   if (Boolean(c.bias) !== (t.bias !== undefined)) {
     throw new Error(`matmul plan: case ${matmulShapeKey(c)} ${c.bias ? 'needs a bias tensor' : 'takes no bias tensor'}`);
+  }
+  if (Boolean(c.biasGrad) !== (t.biasGrad !== undefined)) {
+    throw new Error(`matmul plan: case ${matmulShapeKey(c)} ${c.biasGrad ? 'needs a biasGrad tensor' : 'takes no biasGrad tensor'}`);
   }
   matmul(rt, { M: c.M, N: c.N, K: c.K, transA: c.transA, transB: c.transB, accumulate: c.accumulate, ...t });
 }

@@ -2,8 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { tuneMatmul, matmulChoices, exportTuning, importTuning } from '../../src/gpu/autotune';
 import { acquireDevice } from '../../src/gpu/device';
 import { nodeGpu } from '../../src/gpu/node-gpu';
-import { biasBackward, chooseVariant, matmul, matmulWith, MATMUL_VARIANTS, subgroupsUsable } from '../../src/gpu/ops/matmul';
+import {
+  biasBackward,
+  chooseVariant,
+  matmul,
+  matmulWith,
+  MATMUL_VARIANTS,
+  REGISTER_BLOCKS,
+  subgroupsUsable,
+  variantKernel,
+  type MatmulCase,
+} from '../../src/gpu/ops/matmul';
 import { Runtime } from '../../src/gpu/runtime';
+import type { Tensor } from '../../src/gpu/tensor';
 import { expectClose, freshSeed, gpuRuntime, poison, randn, rng } from '../support/gpu';
 import { caseName, type MatmulTestCase } from '../support/matmul-case';
 
@@ -31,7 +42,13 @@ function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array
 }
 
 /** Runs one case with one variant; returns the output. */
-async function runCase(rt: Runtime, variant: string | null, c: Case, seed: number): Promise<{ got: Float32Array; want: Float64Array }> {
+async function runCase(
+  rt: Runtime,
+  variant: string | null,
+  c: Case,
+  seed: number,
+  biasGrad?: Tensor,
+): Promise<{ got: Float32Array; want: Float64Array }> {
   const rand = rng(seed);
   const a = randn(c.M * c.K, rand);
   const b = randn(c.K * c.N, rand);
@@ -43,7 +60,7 @@ async function runCase(rt: Runtime, variant: string | null, c: Case, seed: numbe
   const out = rt.tensor([c.M, c.N], 'out');
   if (init) rt.write(out, init);
   else poison(rt, out);
-  const args = { out, a: ta, b: tb, bias: tbias, M: c.M, N: c.N, K: c.K, transA: c.transA, transB: c.transB, accumulate: c.accumulate };
+  const args = { out, a: ta, b: tb, bias: tbias, biasGrad, M: c.M, N: c.N, K: c.K, transA: c.transA, transB: c.transB, accumulate: c.accumulate };
   if (variant) matmulWith(rt, variant, args);
   else matmul(rt, args);
   const got = await rt.read(out);
@@ -102,7 +119,7 @@ describe('matmul', () => {
       let i = MATMUL_VARIANTS.indexOf(variant);
       // subgroup variants on this (subgroup-less) device compile their plain register block: a few combinations
       // suffice (each generated kernel costs seconds of cold LLVM compile); everything else gets all 16
-      const combos = variant.endsWith('sg') ? [0, 6, 9, 15] : [...Array(16).keys()];
+      const combos = REGISTER_BLOCKS[variant]?.sg ? [0, 6, 9, 15] : [...Array(16).keys()];
       for (const combo of combos) {
         const flags = { transA: !!(combo & 1), transB: !!(combo & 2), bias: !!(combo & 4), accumulate: !!(combo & 8) };
         for (const [M, N, K] of [AWKWARD[i++ % AWKWARD.length], ALIGNED[(combo + i) % ALIGNED.length]]) {
@@ -147,6 +164,128 @@ describe('matmul', () => {
     }
     expect(chooseVariant(rt, { M: 768, N: 384, K: 128, bias: true })).toBe('rb16x4w16sg');
   }, 400_000);
+
+  it('texture variants (B through a texture where its rows fit one) match float64 and are deterministic', async () => {
+    const seed = freshSeed();
+    const texVariants = MATMUL_VARIANTS.filter((v) => REGISTER_BLOCKS[v]?.tex);
+    expect(texVariants.length).toBeGreaterThan(0);
+    // Plain B takes the texture when N % 64 == 0, transposed B when K % 64 == 0; M and the other size awkward, with
+    // and without a k tail (plain B), and with vec4 A (K % 4 == 0: the subgroup path where the device has it) or not.
+    const shapes = (transB: boolean): [number, number, number][] =>
+      transB
+        ? [
+            [67, 20, 128],
+            [5, 65, 64],
+            [130, 3, 192],
+          ]
+        : [
+            [67, 128, 36],
+            [130, 64, 129],
+            [3, 192, 65],
+          ];
+    // Only B's reads differ from the buffer blocks (tested above in every combination): plain and transposed B, with
+    // A plain and transposed, bias and accumulate spread over them; all of it for the first variant on the device
+    // with subgroups (where the texture blocks run), less elsewhere (each generated kernel costs seconds of compile).
+    const sg = await subgroupRuntime();
+    const plain = await gpuRuntime();
+    for (const rt of [plain, ...(sg && subgroupsUsable(sg) ? [sg] : [])]) {
+      for (const [vi, variant] of texVariants.entries()) {
+        const combos = rt === plain ? (vi === 0 ? [0, 15] : []) : vi === 0 ? [0, 2, 5, 6, 9, 15] : [2, 9];
+        for (const combo of combos) {
+          const flags = { transA: !!(combo & 1), transB: !!(combo & 2), bias: !!(combo & 4), accumulate: !!(combo & 8) };
+          for (const [M, N, K] of shapes(flags.transB).slice(0, vi === 0 ? 3 : 1)) {
+            const c: Case = { M, N, K, ...flags };
+            const s = seed + combo * 7919 + M + vi;
+            const { got, want } = await runCase(rt, variant, c, s);
+            const where = `matmul ${variant}${rt === sg ? ' (subgroups)' : ''} ${name(c)} seed=${s}`;
+            expectClose(where, got, want, tol(K), 1e-5);
+            if (combo === 6 || combo === 9) {
+              const again = await runCase(rt, variant, c, s);
+              expect(
+                again.got.every((v, i) => Object.is(v, got[i])),
+                `${where}: runs differ`,
+              ).toBe(true);
+            }
+          }
+        }
+      }
+    }
+  }, 400_000);
+
+  it('biasGrad: the fused column sums of b are bitwise biasBackward, with the product unchanged, in every variant kind', async () => {
+    const seed = freshSeed();
+    const sg = await subgroupRuntime();
+    const plain = await gpuRuntime();
+    const runs: [Runtime, string][] = [
+      [plain, 'naive'],
+      [plain, 'rb4x8'],
+      [plain, 'rb8x8w8'],
+      [plain, 'rb16x8w8sgtex'],
+      ...(sg && subgroupsUsable(sg)
+        ? ([
+            [sg, 'rb16x8w8sgtex'],
+            [sg, 'rb32x4w8sg'],
+          ] as [Runtime, string][])
+        : []),
+    ];
+    for (const [ri, [rt, variant]] of runs.entries()) {
+      // dW += x^T @ dy shapes (transposed A, accumulate) with N a texture row (128) or awkward (65, scalar stores),
+      // and a plain-A case with a k tail
+      for (const c of [
+        { M: 67, N: 128, K: 37, transA: true, transB: false, bias: false, accumulate: true },
+        { M: 13, N: 65, K: 130, transA: true, transB: false, bias: false, accumulate: true },
+        { M: 9, N: 132, K: 66, transA: false, transB: false, bias: true, accumulate: false },
+      ]) {
+        const s = seed + ri * 101 + c.N;
+        const rand = rng(s);
+        const init = randn(c.N, rand);
+        const dbias = rt.upload(init, [c.N], 'dbias');
+        const want = rt.upload(init, [c.N], 'dbias want');
+        const { got, want: product } = await runCase(rt, variant, c, s, dbias);
+        expectClose(`matmul ${variant} bgrad ${name(c)} seed=${s}`, got, product, tol(c.K), 1e-5);
+        // the same b as runCase drew (a first, then b)
+        const r2 = rng(s);
+        randn(c.M * c.K, r2);
+        const b = rt.upload(randn(c.K * c.N, r2), [c.K, c.N], 'b');
+        biasBackward(rt, want, b, c.K, c.N);
+        const [g, w] = [await rt.read(dbias), await rt.read(want)];
+        expect(
+          g.every((v, i) => Object.is(v, w[i])),
+          `matmul ${variant} bgrad ${name(c)} seed=${s}: column sums differ from biasBackward`,
+        ).toBe(true);
+        for (const t of [dbias, want, b]) rt.release(t);
+      }
+    }
+    expect(() =>
+      matmul(plain, {
+        M: 4,
+        N: 4,
+        K: 4,
+        transB: true,
+        a: plain.tensor([4, 4], 'a'),
+        b: plain.tensor([4, 4], 'b'),
+        out: plain.tensor([4, 4], 'o'),
+        biasGrad: plain.tensor([4], 'g'),
+      }),
+    ).toThrow(/biasGrad/);
+  }, 300_000);
+
+  it('a texture variant reads B through a texture exactly where its rows fit one', async () => {
+    const rt = await gpuRuntime();
+    const v = 'rb16x8w8sgtex';
+    const tex = (c: MatmulCase) => variantKernel(v, c, rt);
+    // plain B [K, N]: rows of N floats; transposed B [N, K]: rows of K floats (256-byte rows: a multiple of 64)
+    expect(tex({ M: 768, N: 512, K: 128 }).texB).toEqual({ width: 128, height: 128 });
+    expect(tex({ M: 768, N: 128, K: 512, transB: true }).texB).toEqual({ width: 128, height: 128 });
+    expect(tex({ M: 768, N: 65, K: 128, transB: true }).texB).toEqual({ width: 32, height: 65 });
+    expect(tex({ M: 768, N: 65, K: 128 }).texB).toBeNull();
+    expect(tex({ M: 768, N: 132, K: 64 }).texB).toBeNull();
+    expect(tex({ M: 768, N: 128, K: 65, transB: true }).texB).toBeNull();
+    expect(tex({ M: 768, N: 128, K: 64 }).kernel.bindings).toContain('texture');
+    expect(tex({ M: 768, N: 65, K: 64 }).kernel.bindings).not.toContain('texture');
+    // without a runtime (no device limits to check) the buffer block
+    expect(variantKernel(v, { M: 768, N: 512, K: 128 }).texB).toBeNull();
+  });
 
   it('model shapes match float64 with the default choice', async () => {
     const rt = await gpuRuntime();

@@ -9,6 +9,7 @@ import code from '../../../shaders/matmul.wgsl?raw';
 import { kernelVariants, packParams, singleKernel, type Kernel } from '../kernel';
 import type { Runtime } from '../runtime';
 import { expectSize, type Tensor } from '../tensor';
+import { textureRowsFit, type Texture2D } from '../texture';
 
 /** A matmul problem: out[M, N] (= or +=) op(a)[M, K] @ op(b)[K, N] (+ bias). Keys the autotuner's choices. */
 export interface MatmulCase {
@@ -22,14 +23,19 @@ export interface MatmulCase {
   /** out += result (parameter gradients) instead of out = result */
   accumulate?: boolean;
   bias?: boolean;
+  /** Also biasGrad[N] += the column sums of op(b) over k (plain b only): for dW += x^T @ dy it is the bias gradient,
+   *  summed in biasBackward's order (bitwise its result) without a launch of its own. */
+  biasGrad?: boolean;
 }
 
-/** A launch: the case plus its tensors (bias present means a bias tensor is added). */
-export interface MatmulArgs extends Omit<MatmulCase, 'bias'> {
+/** A launch: the case plus its tensors (bias present means a bias tensor is added; biasGrad present means the
+ *  column sums of b are accumulated into it). */
+export interface MatmulArgs extends Omit<MatmulCase, 'bias' | 'biasGrad'> {
   out: Tensor;
   a: Tensor;
   b: Tensor;
   bias?: Tensor;
+  biasGrad?: Tensor;
 }
 
 // ------------------------------------------------------------------------------------------- variants
@@ -48,6 +54,11 @@ export interface RegisterBlock {
    *  k + l / (R/4); other cases compile the plain register block). On lavapipe every buffer load costs ~5-10 ns per
    *  invocation whatever its width or uniformity, so cutting A's loads from R to 1 per 4 k nearly halves the time. */
   sg?: boolean;
+  /** Read B through a 2D rgba32float texture (a copy made before each launch) instead of a storage buffer: on
+   *  llvmpipe a texel fetch is one SIMD gather, a storage load at per-lane addresses a loop over the lanes. Applies
+   *  where B is read as vec4 and its rows copy as they lie (textureRowsFit: plain B with N % 64 == 0, transposed B
+   *  with K % 64 == 0) within the texture size limit; other cases compile the buffer register block. */
+  tex?: boolean;
 }
 
 export const REGISTER_BLOCKS: Readonly<Record<string, RegisterBlock>> = {
@@ -57,6 +68,10 @@ export const REGISTER_BLOCKS: Readonly<Record<string, RegisterBlock>> = {
   rb8x8w8: { R: 8, C: 8, WX: 8, WY: 1 },
   rb8x8w8sg: { R: 8, C: 8, WX: 8, WY: 1, sg: true },
   rb16x4w16sg: { R: 16, C: 4, WX: 16, WY: 1, sg: true },
+  rb16x8w8sg: { R: 16, C: 8, WX: 8, WY: 1, sg: true },
+  rb32x4w8sg: { R: 32, C: 4, WX: 8, WY: 1, sg: true },
+  rb16x8w8sgtex: { R: 16, C: 8, WX: 8, WY: 1, sg: true, tex: true },
+  rb32x4w8sgtex: { R: 32, C: 4, WX: 8, WY: 1, sg: true, tex: true },
 };
 
 export const MATMUL_VARIANTS: readonly string[] = ['naive', 'tiled', ...Object.keys(REGISTER_BLOCKS)];
@@ -88,7 +103,7 @@ export function availableVariants(rt: Runtime): string[] {
 
 /** Canonical key of a matmul shape/case, e.g. "768x384x128 tB bias acc". */
 export function matmulShapeKey(s: MatmulCase): string {
-  return `${s.M}x${s.N}x${s.K}${s.transA ? ' tA' : ''}${s.transB ? ' tB' : ''}${s.bias ? ' bias' : ''}${s.accumulate ? ' acc' : ''}`;
+  return `${s.M}x${s.N}x${s.K}${s.transA ? ' tA' : ''}${s.transB ? ' tB' : ''}${s.bias ? ' bias' : ''}${s.accumulate ? ' acc' : ''}${s.biasGrad ? ' bgrad' : ''}`;
 }
 
 /** Choice tables per adapter key (shape key -> variant), filled by the autotuner (src/gpu/autotune.ts). */
@@ -128,6 +143,10 @@ interface Launchable {
   kernel: Kernel;
   /** workgroup counts for (M, N) */
   grid(M: number, N: number): [number, number];
+  /** B is bound as a texture of this many texels x rows (a copy of b made before the launch), else null. */
+  texB: { width: number; height: number } | null;
+  /** The kernel accumulates biasGrad itself (register blocks); else the launcher adds a biasBackward launch. */
+  fusesBiasGrad: boolean;
 }
 
 type Flags = { transA: boolean; transB: boolean; bias: boolean; accumulate: boolean };
@@ -136,8 +155,8 @@ function flagsOf(s: MatmulCase): Flags {
   return { transA: !!s.transA, transB: !!s.transB, bias: !!s.bias, accumulate: !!s.accumulate };
 }
 
-function caseName(variant: string, f: Flags): string {
-  return `matmul ${variant}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}`;
+function caseName(variant: string, f: Flags & { biasGrad?: boolean }): string {
+  return `matmul ${variant}${f.transA ? ' tA' : ''}${f.transB ? ' tB' : ''}${f.bias ? ' bias' : ''}${f.accumulate ? ' acc' : ''}${f.biasGrad ? ' bgrad' : ''}`;
 }
 
 // The hand-written variants: shaders/matmul.wgsl specialised per case (its TRANS_A / TRANS_B / HAS_BIAS / ACCUM knobs).
@@ -153,7 +172,12 @@ const fileKernels = { matmul_naive: fileVariants('matmul_naive'), matmul_tiled: 
 
 function fileKernel(entry: FileVariant['entry'], s: MatmulCase): Launchable {
   const tile = entry === 'matmul_naive' ? 16 : 64;
-  return { kernel: fileKernels[entry]({ ...flagsOf(s), entry }), grid: (M, N) => [Math.ceil(N / tile), Math.ceil(M / tile)] };
+  return {
+    kernel: fileKernels[entry]({ ...flagsOf(s), entry }),
+    grid: (M, N) => [Math.ceil(N / tile), Math.ceil(M / tile)],
+    texB: null,
+    fusesBiasGrad: false,
+  };
 }
 
 /** Which operands a register-blocked kernel may read as vec4 for this shape (row starts must be 16-byte aligned). */
@@ -172,24 +196,36 @@ const rbKernels = kernelVariants<RbCodeOptions & { variant: string }>({
   entry: 'matmul_rb',
 });
 
-function rbKernel(name: string, blk: RegisterBlock, s: MatmulCase, subgroups: boolean): Launchable {
+/** B's texture (texels x rows) where a texture block applies to this case on this device, else null. */
+function textureOfB(s: MatmulCase, vecB: boolean, maxDim: number): { width: number; height: number } | null {
+  const rowFloats = s.transB ? s.K : s.N;
+  const rows = s.transB ? s.N : s.K;
+  if (!vecB || !textureRowsFit(rowFloats) || rowFloats / 4 > maxDim || rows > maxDim || rows < 1) return null;
+  return { width: rowFloats / 4, height: rows };
+}
+
+function rbKernel(name: string, blk: RegisterBlock, s: MatmulCase, subgroups: boolean, maxTextureDim: number): Launchable {
   const f = flagsOf(s);
   const v = vecFlags(s, blk);
   const sg = !!blk.sg && subgroups && v.vecA && blk.WY === 1 && blk.R % 8 === 0;
+  const texB = blk.tex ? textureOfB(s, v.vecB, maxTextureDim) : null;
   return {
-    kernel: rbKernels({ ...blk, ...f, ...v, sg, variant: name }),
+    kernel: rbKernels({ ...blk, ...f, ...v, sg, tex: texB !== null, biasGrad: !!s.biasGrad, variant: name }),
     grid: (M, N) => [Math.ceil(N / (blk.C * blk.WX)), Math.ceil(M / (blk.R * blk.WY))],
+    texB,
+    fusesBiasGrad: true,
   };
 }
 
 /** The kernel for a variant and case. Subgroup variants fall back to their plain register block where the device
- *  lacks subgroups (so every variant runs everywhere; availableVariants() says which are worth timing). */
+ *  lacks subgroups, texture variants to their buffer block where the case has no texture layout or no runtime is
+ *  given (so every variant runs everywhere; availableVariants() says which are worth timing). */
 export function variantKernel(variant: string, s: MatmulCase, rt?: Runtime): Launchable {
   if (variant === 'naive') return fileKernel('matmul_naive', s);
   if (variant === 'tiled') return fileKernel('matmul_tiled', s);
   const blk = REGISTER_BLOCKS[variant];
   if (!blk) throw new Error(`matmul: unknown variant ${variant} (known: ${MATMUL_VARIANTS.join(', ')})`);
-  return rbKernel(variant, blk, s, !!blk.sg && !!rt && subgroupsUsable(rt));
+  return rbKernel(variant, blk, s, !!blk.sg && !!rt && subgroupsUsable(rt), rt ? rt.device.limits.maxTextureDimension2D : 0);
 }
 
 // ------------------------------------------------------------------------------------------- launcher
@@ -212,6 +248,28 @@ function checkArgs(args: MatmulArgs): void {
   expectSize('matmul', args.transB ? 'b [N,K]' : 'b [K,N]', args.b, K * N);
   expectSize('matmul', 'out [M,N]', args.out, M * N);
   if (args.bias) expectSize('matmul', 'bias [N]', args.bias, N);
+  if (args.biasGrad) {
+    if (args.transB) throw new Error('matmul: biasGrad sums the columns of b stored [K, N] (not with transB)');
+    expectSize('matmul', 'biasGrad [N]', args.biasGrad, N);
+  }
+}
+
+/** B's textures per runtime and size: one per size, reused by every launch of that size (launches run in order). */
+const operandTextures = new WeakMap<Runtime, Map<string, Texture2D>>();
+
+function operandTexture(rt: Runtime, width: number, height: number): Texture2D {
+  let m = operandTextures.get(rt);
+  if (!m) {
+    m = new Map();
+    operandTextures.set(rt, m);
+  }
+  const key = `${width}x${height}`;
+  let t = m.get(key);
+  if (!t) {
+    t = rt.texture2d(width, height, `matmul b ${key}`);
+    m.set(key, t);
+  }
+  return t;
 }
 
 /** Launches one variant explicitly (tests, autotuner, benchmark). */
@@ -219,11 +277,24 @@ export function matmulWith(rt: Runtime, variant: string, args: MatmulArgs): void
   checkArgs(args);
   const { M, N, K } = args;
   if (M === 0 || N === 0) return;
-  const s: MatmulCase = { M, N, K, transA: args.transA, transB: args.transB, accumulate: args.accumulate, bias: !!args.bias };
+  const s: MatmulCase = {
+    M,
+    N,
+    K,
+    transA: args.transA,
+    transB: args.transB,
+    accumulate: args.accumulate,
+    bias: !!args.bias,
+    biasGrad: !!args.biasGrad,
+  };
   const l = variantKernel(variant, s, rt);
-  const buffers: Record<string, Tensor> = args.bias
-    ? { a: args.a, b: args.b, bias: args.bias, out: args.out }
-    : { a: args.a, b: args.b, out: args.out };
+  let b: Tensor | Texture2D = args.b;
+  if (l.texB) {
+    b = operandTexture(rt, l.texB.width, l.texB.height);
+    rt.copyToTexture(args.b, b);
+  }
+  const buffers: Record<string, Tensor | Texture2D> = args.bias ? { a: args.a, b, bias: args.bias, out: args.out } : { a: args.a, b, out: args.out };
+  if (args.biasGrad && l.fusesBiasGrad) buffers.dbias = args.biasGrad;
   rt.launch(
     l.kernel,
     buffers,
@@ -234,11 +305,21 @@ export function matmulWith(rt: Runtime, variant: string, args: MatmulArgs): void
       ['u32', K],
     ]),
   );
+  if (args.biasGrad && !l.fusesBiasGrad) biasBackward(rt, args.biasGrad, args.b, K, N);
 }
 
-/** out[M,N] (= or +=) op(a)[M,K] @ op(b)[K,N] (+ bias[N] broadcast over rows). */
+/** out[M,N] (= or +=) op(a)[M,K] @ op(b)[K,N] (+ bias[N] broadcast over rows); biasGrad[N] += column sums of b. */
 export function matmul(rt: Runtime, args: MatmulArgs): void {
-  const s: MatmulCase = { M: args.M, N: args.N, K: args.K, transA: args.transA, transB: args.transB, accumulate: args.accumulate, bias: !!args.bias };
+  const s: MatmulCase = {
+    M: args.M,
+    N: args.N,
+    K: args.K,
+    transA: args.transA,
+    transB: args.transB,
+    accumulate: args.accumulate,
+    bias: !!args.bias,
+    biasGrad: !!args.biasGrad,
+  };
   matmulWith(rt, chooseVariant(rt, s), args);
 }
 
@@ -275,6 +356,10 @@ export interface RbCodeOptions extends RegisterBlock {
   vecOut: boolean;
   /** A rows shared by subgroup shuffles (only with vecA, WY = 1, subgroup size >= R). */
   sg?: boolean;
+  /** B bound as a texture_2d<f32> of B's rows, 4 floats per texel (only with vecB). */
+  tex?: boolean;
+  /** Also dbias[N] += column sums of op(b) (plain b), stored by the threads of the first row block. */
+  biasGrad?: boolean;
 }
 
 /**
@@ -297,9 +382,12 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
   L.push('struct Params { M: u32, N: u32, K: u32 }');
   L.push('@group(0) @binding(0) var<uniform> p: Params;');
   L.push(`@group(0) @binding(1) var<storage, read> a: array<${ta}>;`);
-  L.push(`@group(0) @binding(2) var<storage, read> b: array<${tb}>;`);
+  const tex = !!o.tex && o.vecB;
+  L.push(tex ? '@group(0) @binding(2) var b: texture_2d<f32>;' : `@group(0) @binding(2) var<storage, read> b: array<${tb}>;`);
   if (o.bias) L.push(`@group(0) @binding(3) var<storage, read> bias: array<${to}>;`);
   L.push(`@group(0) @binding(${o.bias ? 4 : 3}) var<storage, read_write> out: array<${to}>;`);
+  const bgrad = !!o.biasGrad && !o.transB;
+  if (bgrad) L.push(`@group(0) @binding(${o.bias ? 5 : 4}) var<storage, read_write> dbias: array<${to}>;`);
   L.push(`@compute @workgroup_size(${WX}, ${WY})`);
   L.push(
     `fn matmul_rb(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`,
@@ -333,7 +421,9 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
   } else {
     for (let r = 0; r < R; r++) L.push(`  let ar${r} = min(row0 + ${r}u, M - 1u);`);
   }
-  if (o.transB) {
+  if (o.transB && tex) {
+    for (let c = 0; c < C; c++) L.push(`  let bn${c} = min(col0 + ${c}u, N - 1u);`);
+  } else if (o.transB) {
     for (let c = 0; c < C; c++) L.push(`  let bb${c} = min(col0 + ${c}u, N - 1u) * ${o.vecB ? '(K >> 2u)' : 'K'};`);
   } else if (o.vecB) {
     for (let g = 0; g < G; g++) L.push(`  let bg${g} = min((col0 >> 2u) + ${g}u, (N >> 2u) - 1u);`);
@@ -341,6 +431,8 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
     for (let c = 0; c < C; c++) L.push(`  let bc${c} = min(col0 + ${c}u, N - 1u);`);
   }
   for (let r = 0; r < R; r++) for (let g = 0; g < G; g++) L.push(`  var acc${r}_${g} = vec4f(0.0);`);
+  // Column sums of B (bias gradient), k ascending from 0: biasBackward's order.
+  if (bgrad) for (let g = 0; g < G; g++) L.push(`  var bs${g} = vec4f(0.0);`);
 
   // Emits the loads and FMAs for `steps` consecutive k (k, k+1, ...), as expressions av(r,u) and bv(u,g).
   const body = (steps: number, ind: string): void => {
@@ -401,7 +493,9 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
       for (let u = 0; u < steps; u++) {
         bvec.push([]);
         for (let g = 0; g < G; g++) {
-          if (o.vecB) {
+          if (tex) {
+            L.push(`${ind}let vb${u}_${g} = textureLoad(b, vec2u(bg${g}, k + ${u}u), 0);`);
+          } else if (o.vecB) {
             L.push(`${ind}let vb${u}_${g} = b[(k + ${u}u) * (N >> 2u) + bg${g}];`);
           } else {
             const comps = [0, 1, 2, 3].map((j) => `b[(k + ${u}u) * N + bc${g * 4 + j}]`);
@@ -414,7 +508,15 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
       const bval: string[][] = []; // [c][u]
       for (let c = 0; c < C; c++) {
         bval.push([]);
-        if (o.vecB && steps === 4) {
+        if (tex && steps === 4) {
+          L.push(`${ind}let wb${c} = textureLoad(b, vec2u(k >> 2u, bn${c}), 0);`);
+          for (let u = 0; u < 4; u++) bval[c].push(`wb${c}[${u}]`);
+        } else if (tex) {
+          for (let u = 0; u < steps; u++) {
+            L.push(`${ind}let b${c}_${u} = textureLoad(b, vec2u((k + ${u}u) >> 2u, bn${c}), 0)[(k + ${u}u) & 3u];`);
+            bval[c].push(`b${c}_${u}`);
+          }
+        } else if (o.vecB && steps === 4) {
           L.push(`${ind}let wb${c} = b[bb${c} + (k >> 2u)];`);
           for (let u = 0; u < 4; u++) bval[c].push(`wb${c}[${u}]`);
         } else {
@@ -431,6 +533,7 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
     }
     // ---- FMAs, k ascending per accumulator (fixed order)
     for (let u = 0; u < steps; u++) {
+      if (bgrad) for (let g = 0; g < G; g++) L.push(`${ind}bs${g} = bs${g} + ${bvec[u][g]};`);
       for (let r = 0; r < R; r++) {
         for (let g = 0; g < G; g++) L.push(`${ind}acc${r}_${g} = fma(vec4f(${aval[r][u]}), ${bvec[u][g]}, acc${r}_${g});`);
       }
@@ -472,6 +575,23 @@ export function registerBlockedWgsl(o: RbCodeOptions): string {
           if (o.accumulate) e += ' + out[i]';
           L.push(`      out[i] = ${e};`);
           L.push('    }');
+        }
+      }
+    }
+    L.push('  }');
+  }
+  if (bgrad) {
+    // One thread row (the first row block's) stores the column sums.
+    L.push('  if (row0 == 0u) {');
+    for (let g = 0; g < G; g++) {
+      if (o.vecOut) {
+        L.push(`    if ((col0 >> 2u) + ${g}u < (N >> 2u)) {`);
+        L.push(`      let i = (col0 >> 2u) + ${g}u;`);
+        L.push(`      dbias[i] = dbias[i] + bs${g};`);
+        L.push('    }');
+      } else {
+        for (let j = 0; j < 4; j++) {
+          L.push(`    if (col0 + ${g * 4 + j}u < N) { dbias[col0 + ${g * 4 + j}u] = dbias[col0 + ${g * 4 + j}u] + bs${g}[${j}]; }`);
         }
       }
     }
