@@ -219,11 +219,18 @@ export class Trainer {
     const t0 = performance.now();
     // One readback for the losses and the gradient norm (each readback is a GPU round trip).
     this.rt.copy(st.gradNormValue, this.stepLosses, 1, 0, micro.length);
-    const readback = await this.rt.read(this.stepLosses, micro.length + 1, { sleepMs: 0.8 * this.gpuMsEma, yieldCpu: true });
+    const sleepMs = 0.8 * this.gpuMsEma;
+    const readback = await this.rt.read(this.stepLosses, micro.length + 1, { sleepMs, yieldCpu: true });
     const losses = readback.subarray(0, micro.length);
     const norm = readback[micro.length];
     const waited = performance.now() - t0;
-    this.gpuMsEma = this.gpuMsEma === 0 ? waited : 0.8 * this.gpuMsEma + 0.2 * waited;
+    // Work that was done before the sleep ended measures the sleep, not the GPU: averaged in, an overestimate (one
+    // slow step: a first dispatch's compile, a burst of load) would sustain itself, shrinking ~4% a step and
+    // lengthening every step by the oversleep (measured: a 4.4 s first step left steps of the reference config at
+    // 3 s, 20 steps later 1.2 s). A wait that ends within 10% of the sleep (an estimate that is right leaves ~25% to
+    // poll) shrinks the estimate by 30% instead.
+    const overslept = sleepMs > 1 && waited < 1.1 * sleepMs + 1;
+    this.gpuMsEma = this.gpuMsEma === 0 ? waited : overslept ? 0.7 * this.gpuMsEma : 0.8 * this.gpuMsEma + 0.2 * waited;
     let sum = 0;
     for (const l of losses) sum += l;
     const loss = sum / micro.length;
