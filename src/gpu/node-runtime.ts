@@ -4,12 +4,14 @@ import { acquireDevice, describeAdapter, type AcquireOptions } from './device';
 import { nodeGpu } from './node-gpu';
 import { Runtime, type PollPriority } from './runtime';
 
-export async function nodeRuntime(opts: AcquireOptions & { quiet?: boolean } = {}): Promise<Runtime> {
+/** `yieldCpu`: every wait without a hint polls at the lowest priority (Runtime.defaultWait; several in-process peers). */
+export async function nodeRuntime(opts: AcquireOptions & { quiet?: boolean; yieldCpu?: boolean } = {}): Promise<Runtime> {
   const { gpu } = await nodeGpu({ quiet: opts.quiet });
   const handle = await acquireDevice(gpu, opts);
   if (!opts.quiet && process.env.TABSWARM_QUIET !== '1') process.stderr.write(`[gpu] ${describeAdapter(handle.report)}\n`);
   const rt = new Runtime(handle);
   rt.pollPriority = pollPriority();
+  if (opts.yieldCpu) rt.defaultWait = { yieldCpu: true };
   return rt;
 }
 
@@ -21,7 +23,15 @@ export async function nodeRuntime(opts: AcquireOptions & { quiet?: boolean } = {
  */
 function pollPriority(): PollPriority | null {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return null;
-  // Waits may overlap (several runtimes in one process): the first lowers, the last restores.
+  // One for the process (the main thread's priority): waits of several runtimes overlap; the first lowers, the last
+  // restores.
+  mainThread ??= mainThreadPriority();
+  return mainThread;
+}
+
+let mainThread: PollPriority | undefined;
+
+function mainThreadPriority(): PollPriority {
   let depth = 0;
   let before = 0;
   return {

@@ -84,6 +84,11 @@ export class Runtime {
   maxBindingBytes: number;
   /** Set where the main thread's priority can be lowered and restored (node-runtime.ts); null: polls as it is. */
   pollPriority: PollPriority | null = null;
+  /**
+   * The wait of a flush or read that gives no hint (default: none, spin as Dawn does). In-process swarm peers on a
+   * CPU adapter poll at low priority so the spinning pollers of several devices leave the cores to the driver.
+   */
+  defaultWait: WaitHint | undefined = undefined;
   /** When set, every dispatch runs in its own timed compute pass (src/gpu/profiler.ts). */
   profiler: KernelProfiler | null = null;
 
@@ -431,7 +436,7 @@ export class Runtime {
   }
 
   /** Submits and waits for the GPU; throws the first GPU error recorded since the last flush. */
-  async flush(wait?: WaitHint): Promise<void> {
+  async flush(wait: WaitHint | undefined = this.defaultWait): Promise<void> {
     this.submit();
     // Dawn's Node binding polls by spinning the main thread while a GPU promise is pending, which takes a core
     // from a CPU adapter's worker threads. A caller that knows roughly how long the work takes sleeps first.

@@ -142,7 +142,14 @@ export async function runGpt2Split(opts: BigSplitOptions = {}): Promise<BigSplit
   try {
     const t0 = performance.now();
     for (let i = 0; i < nPeers; i++)
-      await swarm.addPeer(`p${i}`, 1000, { tokens: () => tokens, memoryBytes: budget, reduceTimeoutMs: long, linkTimeoutMs: 120_000 });
+      await swarm.addPeer(`p${i}`, 1000, {
+        tokens: () => tokens,
+        memoryBytes: budget,
+        reduceTimeoutMs: long,
+        linkTimeoutMs: 120_000,
+        // Four devices in one process: their pollers wait at low priority (the single process's Trainer does too).
+        runtime: () => nodeRuntime({ quiet: true, yieldCpu: true }),
+      });
     const reports = await swarm.coordinator.finished();
     log(`swarm: ${((performance.now() - t0) / 1000).toFixed(0)} s from the first join to the end of the step`);
     const plan = made.plan;

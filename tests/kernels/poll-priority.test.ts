@@ -4,6 +4,7 @@
 import { getPriority } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { gpuRuntime } from '../support/gpu';
+import { nodeRuntime } from '../../src/gpu/node-runtime';
 
 describe('polling priority', () => {
   it('lowered during a yieldCpu wait, restored after, overlapping waits included; untouched otherwise', async (ctx) => {
@@ -49,6 +50,53 @@ describe('polling priority', () => {
       rt.release(t);
     } finally {
       rt.pollPriority = pp;
+    }
+  });
+
+  it('one priority per process: two runtimes (in-process peers, yieldCpu by default) keep it low until both waits end', async (ctx) => {
+    const shared = await gpuRuntime();
+    if (!shared.pollPriority) {
+      expect(process.platform !== 'linux' || process.getuid?.() !== 0).toBe(true);
+      ctx.skip();
+      return;
+    }
+    const [a, b] = [await nodeRuntime({ quiet: true, yieldCpu: true }), await nodeRuntime({ quiet: true, yieldCpu: true })];
+    try {
+      expect(a.pollPriority).toBe(b.pollPriority);
+      expect(a.defaultWait).toEqual({ yieldCpu: true });
+      expect(shared.defaultWait).toBeUndefined();
+      const before = getPriority();
+      const ta = a.tensor([1 << 12], 'a');
+      const pa = a.pollPriority;
+      const pb = b.pollPriority;
+      if (!pa || !pb) throw new Error('no poll priority');
+      // a's wait, b's starting inside it and outlasting it: a's end must not raise the thread while b still waits.
+      pa.lower();
+      pb.lower();
+      pa.restore();
+      expect(getPriority()).toBe(19);
+      pb.restore();
+      expect(getPriority()).toBe(before);
+      // A wait with the default hint lowers: observed through a wrapped priority.
+      const seen: number[] = [];
+      const pp = a.pollPriority;
+      if (!pp) throw new Error('no poll priority');
+      a.pollPriority = {
+        lower() {
+          pp.lower();
+          seen.push(getPriority());
+        },
+        restore() {
+          pp.restore();
+        },
+      };
+      a.fill(ta, 3);
+      await a.read(ta, 4);
+      expect(seen).toEqual([19]);
+      expect(getPriority()).toBe(before);
+    } finally {
+      a.destroy();
+      b.destroy();
     }
   });
 });
