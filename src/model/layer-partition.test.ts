@@ -67,6 +67,7 @@ describe('partitionLayers', () => {
       bindings: [maxBinding, maxBinding, maxBinding, maxBinding],
     });
     expect(own.ok && own.bytes).toEqual(p.bytes);
+    expect(own.modelBytes).toBe(whole);
     // A peer whose adapter binds wte whole runs the whole-vocabulary head: planned for the last stage, it cannot hold it.
     expect(
       partitionLayers({

@@ -58,12 +58,13 @@ export function partitionLayers(req: PartitionRequest): Partition {
   const L = config.n_layer;
   const mem = (a: number, b: number, maxBindingBytes = req.maxBinding) =>
     stageMemory(config, { layerStart: a, layerEnd: b }, dims, { slots, bottleneck: req.bottleneck ?? null, align: req.align, maxBindingBytes });
-  // One process trains microbatch after microbatch: one slot.
+  // One process trains microbatch after microbatch (one slot), on the smallest binding limit known.
+  const known = (req.bindings ?? []).filter((b): b is number => b !== undefined);
   const modelBytes = stageMemory(config, { layerStart: 0, layerEnd: L }, dims, {
     slots: 1,
     bottleneck: req.bottleneck ?? null,
     align: req.align,
-    maxBindingBytes: req.maxBinding,
+    maxBindingBytes: req.maxBinding ?? (known.length > 0 ? Math.min(...known) : undefined),
   }).processTotal;
   const budgets = req.budgets.map((b, i) => ({ b, i, bind: req.bindings?.[i] ?? req.maxBinding })).filter((x) => Number.isFinite(x.b) && x.b > 0);
   if (budgets.length === 0) return { ok: false, reason: 'no peer has a memory budget', modelBytes };
