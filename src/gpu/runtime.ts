@@ -55,12 +55,17 @@ export interface RuntimeStats {
   bytesAllocated: number;
   /** The uniform ring's buffers (kernel parameters), apart: the runtime's, not any model's. */
   uniformBytes: number;
+  /**
+   * Textures created (rgba32float; matmul's texture variants cache one per B shape): tuned CPU-adapter choices only,
+   * outside stage-memory.ts's budgets.
+   */
+  textureBytes: number;
 }
 
 export class Runtime {
   readonly device: GPUDevice;
   readonly handle: DeviceHandle;
-  readonly stats: RuntimeStats = { launches: 0, submits: 0, pipelines: 0, bytesAllocated: 0, uniformBytes: 0 };
+  readonly stats: RuntimeStats = { launches: 0, submits: 0, pipelines: 0, bytesAllocated: 0, uniformBytes: 0, textureBytes: 0 };
 
   private pipelines = new Map<number, GPUComputePipeline>();
   private layouts = new Map<number, GPUBindGroupLayout>();
@@ -225,6 +230,7 @@ export class Runtime {
     const texture = this.guarded(`allocate texture ${label}`, () =>
       this.device.createTexture({ size: [width, height], format: 'rgba32float', usage: TEXTURE_USAGE, label }),
     );
+    this.stats.textureBytes += width * height * 16;
     return new Texture2D(texture, texture.createView(), width, height, label, this.nextBufferId++);
   }
 

@@ -287,6 +287,14 @@ describe('matmul', () => {
     expect(variantKernel(v, { M: 768, N: 512, K: 128 }).texB).toBeNull();
   });
 
+  it('textures are counted apart from tensors (Runtime.stats.textureBytes: outside the stage budgets)', async () => {
+    const rt = await gpuRuntime();
+    const [tex, buf] = [rt.stats.textureBytes, rt.stats.bytesAllocated];
+    rt.texture2d(32, 65, 'counted');
+    expect(rt.stats.textureBytes - tex).toBe(32 * 65 * 16);
+    expect(rt.stats.bytesAllocated).toBe(buf);
+  });
+
   it('model shapes match float64 with the default choice', async () => {
     const rt = await gpuRuntime();
     const seed = freshSeed();
