@@ -14,9 +14,9 @@
 // float64 is innocuous for a sum of two f32 values), which pins the fixed accumulation order.
 import { describe, expect, it } from 'vitest';
 import { f16ToF32, f32ToF16 } from '../../src/gpu/f16';
-import { hasShaderF16, matmulF16, uploadF16, type MatmulF16Args } from '../../src/gpu/ops/matmul-f16';
+import { matmulF16, uploadF16, type MatmulF16Args } from '../../src/gpu/ops/matmul-f16';
 import type { Runtime } from '../../src/gpu/runtime';
-import { freshSeed, gpuRuntime, gpuRuntimeF16, poison, randn, rng } from '../support/gpu';
+import { f16Runtime, freshSeed, gpuRuntime, poison, randn, rng } from '../support/gpu';
 import { caseName, type MatmulTestCase } from '../support/matmul-case';
 
 type Case = MatmulTestCase;
@@ -140,16 +140,6 @@ const ALIGNED: [number, number, number][] = [
   [17, 36, 68],
   [36, 68, 17],
 ];
-
-/** The f16 runtime, or null (test skipped, saying why) when the adapter has no shader-f16. */
-async function f16Runtime(skip: (note: string) => void): Promise<Runtime | null> {
-  const rt = await gpuRuntimeF16();
-  if (!hasShaderF16(rt)) {
-    skip(`adapter ${rt.handle.report.key} does not offer shader-f16 (features: ${rt.handle.report.features.join(', ')})`);
-    return null;
-  }
-  return rt;
-}
 
 describe('matmul_f16', () => {
   const combos = [...Array(16).keys()];

@@ -11,15 +11,13 @@
 //   within a relative L2 error of 5e-3 of the f32 one [see the log line], which f16 gradients without the static
 //   scale miss by far (0.38 on the reference config: docs/model.md) and a scale not undone misses by 2^19.
 import { describe, expect, it } from 'vitest';
-import { hasShaderF16 } from '../../src/gpu/ops/matmul-f16';
-import type { Runtime } from '../../src/gpu/runtime';
 import type { GPTConfig } from '../../src/model/config';
 import { loadCorpus } from '../../src/model/corpus-node';
 import { Dataset, sampleBatch } from '../../src/model/data';
 import { Stage } from '../../src/model/stage';
 import { CharTokenizer } from '../../src/model/tokenizer';
 import { Trainer } from '../../src/model/trainer';
-import { gpuRuntime, gpuRuntimeF16 } from '../support/gpu';
+import { f16Runtime, gpuRuntime } from '../support/gpu';
 
 const text = loadCorpus();
 const tokenizer = CharTokenizer.fromCorpus(text);
@@ -30,16 +28,6 @@ const T = 32;
 const STEPS = 40;
 const schedule = { lr: 3e-3, minLr: 3e-4, warmup: 5, decaySteps: STEPS };
 const batch = (it: number) => sampleBatch(data.train, { seed: 7, step: it, micro: 0, B, T });
-
-/** The f16 runtime, or null (test skipped, saying why) when the adapter has no shader-f16. */
-async function f16Runtime(skip: (note: string) => void): Promise<Runtime | null> {
-  const rt = await gpuRuntimeF16();
-  if (!hasShaderF16(rt)) {
-    skip(`adapter ${rt.handle.report.key} does not offer shader-f16 (features: ${rt.handle.report.features.join(', ')})`);
-    return null;
-  }
-  return rt;
-}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 

@@ -3,6 +3,7 @@
 import { nodeRuntime } from '../../src/gpu/node-runtime';
 import type { Runtime } from '../../src/gpu/runtime';
 import type { Tensor } from '../../src/gpu/tensor';
+import { hasShaderF16 } from '../../src/gpu/ops/matmul-f16';
 
 export { expectClose, toF64, type CloseReport } from './close';
 export { freshSeed, randInt, randn, rng, testSeed } from './random';
@@ -19,6 +20,16 @@ let f16Promise: Promise<Runtime> | undefined;
 export function gpuRuntimeF16(): Promise<Runtime> {
   f16Promise ??= nodeRuntime({ quiet: true, f16: true });
   return f16Promise;
+}
+
+/** gpuRuntimeF16(), or null (the test skipped, saying why) when the adapter has no shader-f16. */
+export async function f16Runtime(skip: (note: string) => void): Promise<Runtime | null> {
+  const rt = await gpuRuntimeF16();
+  if (!hasShaderF16(rt)) {
+    skip(`adapter ${rt.handle.report.key} does not offer shader-f16 (features: ${rt.handle.report.features.join(', ')})`);
+    return null;
+  }
+  return rt;
 }
 
 /** Writes NaN into every element so a kernel that skips an output cannot pass. */
