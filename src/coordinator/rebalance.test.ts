@@ -54,6 +54,31 @@ describe('Rebalancer', () => {
     expect(r.decide(M33, false)).toBeNull();
   });
 
+  it('medians from two unrelated slow steps move nothing: the bottleneck must be one at every step of the window', () => {
+    // Seen in CI (6 even peers on 2 cores beside another suite): stage 0 slow at two steps, stage 1 at the one before.
+    // Medians 120 / 46 promise -25%; at the first step stage 1 was the bottleneck, and the move would have hurt it.
+    const noisy = new Rebalancer();
+    noisy.record(M33, timings(M33, [100, 100])); // the membership's first step
+    for (const ms of [
+      [60, 98],
+      [120, 46],
+      [125, 40],
+    ])
+      noisy.record(M33, timings(M33, ms));
+    expect(noisy.loads()).toEqual([120, 46]);
+    expect(noisy.decide(M33, false)).toBeNull();
+    // The same medians, stage 0 the bottleneck at every step: moved.
+    const steady = new Rebalancer();
+    steady.record(M33, timings(M33, [100, 100]));
+    for (const ms of [
+      [110, 50],
+      [120, 46],
+      [125, 40],
+    ])
+      steady.record(M33, timings(M33, ms));
+    expect(steady.decide(M33, false)).toMatchObject({ from: 1, to: 0 });
+  });
+
   it('never takes the only replica of a stage, and picks the donor whose loss hurts least', () => {
     const solo = [['a0'], ['b0', 'b1']];
     const r = new Rebalancer();

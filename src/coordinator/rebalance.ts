@@ -6,7 +6,8 @@
 // step (a pipeline compile, a hiccup of the machine) moves nothing. The bottleneck is the stage with the highest
 // load. Moving one replica from a donor stage with R >= 2 replicas to the bottleneck (R' replicas) is predicted to
 // make the donor's load x R/(R-1) and the bottleneck's x R'/(R'+1); the move is made when the predicted highest load
-// is at least `minGain` below today's. Samples are kept only since the last membership change, and the first step
+// is at least `minGain` below today's on the medians, and the bottleneck was the bottleneck at each step of the window
+// (medians alone can pair two unrelated slow steps of two stages). Samples are kept only since the last membership change, and the first step
 // of a membership is not one (its newcomers compile their pipelines and copy state, which slows the whole machine):
 // after any change (the start, a join, a loss, a move) `window` more steps are measured before the next move, so
 // there is at most one move per `window` + 1 steps, never on the numbers of a membership that no longer exists.
@@ -153,6 +154,10 @@ export class Rebalancer {
     }
     if (!best || best.max > now * (1 - this.minGain)) return null;
     const { from } = best;
+    // The medians may pair two unrelated slow steps of two stages (6 peers on 2 shared cores: another process's burst
+    // lands on one stage, then on another): `to` must have been the bottleneck at every step of the window.
+    const bottleneckThen = (row: readonly (number | null)[]): boolean => row.every((l) => l !== null && l <= (row[to] ?? 0));
+    if (!this.samples.every(bottleneckThen)) return null;
     // The donor's fastest replica (lowest measured ms per pass; unmeasured ones last, then rank order).
     const speedOf = (p: string) => this.msPerPass(p, from) ?? Number.POSITIVE_INFINITY;
     const peerId = current[from].filter((p) => !resting(p)).sort((a, b) => speedOf(a) - speedOf(b))[0];
