@@ -10,6 +10,7 @@ import { CoordinatorRun } from '../coordinator/run-lifecycle';
 import { sampleText } from '../coordinator/sample-text';
 import { EVAL_BATCHES, validationLoss } from '../coordinator/val-loss';
 import { runBottleneck } from '../coordinator/run-model';
+import { describePlan } from '../coordinator/stage-budget';
 import { nodeWebSocket } from '../net/rtc-node';
 import { describeIce, fetchServeConfig, iceFlagOptions, iceFlagsHelp, iceFromFlags, rtcFactoryOf, splitServeFlag } from './ice-flags';
 import { num, parse, str, UsageError } from './args';
@@ -138,9 +139,7 @@ export async function coordinator(argv: string[]): Promise<number> {
   session.coordinator.events.on('plan', (e) =>
     process.stderr.write(
       e.ok
-        ? `[coordinator] planned ${e.stages.length} stage(s) from the peers' budgets: ` +
-            e.stages.map((r, s) => `[${r.layerStart}, ${r.layerEnd}) ${(e.bytes[s] / 2 ** 20).toFixed(1)} MiB`).join(', ') +
-            ` (${(e.modelBytes / 2 ** 20).toFixed(1)} MiB in one place)\n`
+        ? `[coordinator] planned from the peers' budgets: ${describePlan({ stages: e.stages, bytes: e.bytes, modelBytes: e.modelBytes })}\n`
         : `[coordinator] ${e.waiting} peer(s) cannot hold the model yet; waiting for more: ${e.reason}\n`,
     ),
   );

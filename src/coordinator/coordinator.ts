@@ -11,7 +11,7 @@ import { learningRate } from '../model/schedule';
 import { partitionLayers } from '../model/layer-partition';
 import type { StageRange } from '../model/stage-role';
 import { assignStage } from './assignment';
-import { budgetRefusal, stagesThatFit, stageTrainBytes } from './stage-budget';
+import { budgetRefusal, describePlan, stagesThatFit, stageTrainBytes } from './stage-budget';
 import { admit, MAX_STAGE_MEMBERS, standbyReasons, standbySummary, wireSpeed, type Admission, type Candidate } from './membership-budget';
 import { ownersOf } from './owners';
 import { slotCount, trustOf, type RunConfig } from '../protocol/run-config';
@@ -453,19 +453,21 @@ export class Coordinator implements Striker {
     this.planned = true;
     this.run = { ...this.run, stages: plan.ranges };
     this.stageBytes.clear();
-    const peers = plan.peers.map((i) => waiting[i][0]);
-    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-    this.log(
-      `planned ${plan.ranges.length} stage(s) for ${waiting.length} peer(s) (${mib(plan.modelBytes)} in one place): ` +
-        plan.ranges.map((r, s) => `[${r.layerStart}, ${r.layerEnd}) ${mib(plan.bytes[s])} -> ${peers[s]}`).join(', '),
-    );
-    this.events.emit('plan', { ok: true, stages: plan.ranges, bytes: plan.bytes, peers, modelBytes: plan.modelBytes });
+    const done = {
+      ok: true as const,
+      stages: plan.ranges,
+      bytes: plan.bytes,
+      peers: plan.peers.map((i) => waiting[i][0]),
+      modelBytes: plan.modelBytes,
+    };
+    this.log(`planned for ${waiting.length} peer(s): ${describePlan(done)}`);
+    this.events.emit('plan', done);
     this.planWaiting.clear();
-    for (const [s, peerId] of peers.entries()) {
-      const msg = waiting.find(([p]) => p === peerId)?.[1];
-      if (msg) this.join(peerId, msg, s);
-    }
-    for (const [peerId, msg] of waiting) if (!peers.includes(peerId)) this.join(peerId, msg);
+    // The planned peers to their stages, then the rest as any joiner.
+    for (const [s, i] of plan.peers.entries()) this.join(waiting[i][0], waiting[i][1], s);
+    waiting.forEach(([peerId, msg], i) => {
+      if (!plan.peers.includes(i)) this.join(peerId, msg);
+    });
     this.wake();
   }
 

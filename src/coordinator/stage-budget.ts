@@ -3,6 +3,7 @@
 // memoryBytes) holds any of them. The coordinator assigns a peer only to a stage that fits it.
 import { stageBottleneckAt } from '../model/bottleneck-config';
 import { stageMemory } from '../model/stage-memory';
+import type { StageRange } from '../model/stage-role';
 import { slotCount, type RunConfig } from '../protocol/run-config';
 
 /**
@@ -18,6 +19,12 @@ export function stageTrainBytes(run: RunConfig, maxBindingBytes?: number): numbe
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/** A planned split in one line: each stage's layers and bytes (and its peer, when given), the whole model's bytes. */
+export function describePlan(p: { stages: readonly StageRange[]; bytes: readonly number[]; modelBytes: number; peers?: readonly string[] }): string {
+  const stage = (r: StageRange, s: number) => `[${r.layerStart}, ${r.layerEnd}) ${mib(p.bytes[s])}${p.peers ? ` -> ${p.peers[s]}` : ''}`;
+  return `${p.stages.length} stage(s): ${p.stages.map(stage).join(', ')} (${mib(p.modelBytes)} in one place)`;
+}
 
 /** Which stages a peer offering `budget` bytes can hold (every stage without a budget). */
 export function stagesThatFit(need: readonly number[], budget: number | undefined): boolean[] {

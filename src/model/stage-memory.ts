@@ -87,10 +87,9 @@ export function stageMemory(config: GPTConfig, range: StageRange, dims: MicroDim
     if (s.name !== WTE) largestParam = Math.max(largestParam, tensorBytes(s.shape));
   }
   total = Math.max(total, align);
-  const store = 4 * sum([[total]]);
-  // Everything summed from here on is bound whole by some kernel.
-  const largestStore = largest;
-  largest = 0;
+  // Four buffers (params, grads, m, v), bound in ranges: not counted in `largest` (tensors bound whole).
+  const storeTensor = tensorBytes([total]);
+  const store = 4 * storeTensor;
 
   // Bottleneck halves: at the start (not on a stage that embeds tokens), at the end (not on one with the head), inside.
   const at = (l: number) => bn !== null && bn.after.includes(l);
@@ -136,7 +135,7 @@ export function stageMemory(config: GPTConfig, range: StageRange, dims: MicroDim
     wire,
     peerTotal: stageTotal + opScratch + wire,
     processTotal: stageTotal + opScratch,
-    largestTensor: Math.max(largest, largestStore),
+    largestTensor: Math.max(largest, storeTensor),
     largestBinding: Math.max(largest, largestParam, wteBound),
   };
 }

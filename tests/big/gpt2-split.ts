@@ -20,7 +20,7 @@ import { runEngineOptions } from '../../src/coordinator/run-model';
 import type { CoordinatorEvents } from '../../src/coordinator/coordinator';
 import type { RunConfig } from '../../src/protocol/run-config';
 import type { SwarmPeer } from '../../src/swarm/peer';
-import { startSwarm, type Diff } from '../swarm/harness';
+import { startSwarm, tensorDiff, worstDiffs, type Diff } from '../swarm/harness';
 
 export const GPT2_SMALL: GPTConfig = { n_layer: 12, n_head: 12, n_embd: 768, vocab_size: 50257, block_size: 256 };
 
@@ -231,22 +231,12 @@ export async function runGpt2Split(opts: BigSplitOptions = {}): Promise<BigSplit
 
 /** compareToReference's metrics over two parameter maps. */
 function diffParams(got: Map<string, Float32Array>, ref: Map<string, Float32Array>): { worst: Diff; worstRel: Diff } {
-  let worst: Diff = { name: 'none (every tensor bitwise equal)', maxAbs: 0, rel: 0, score: 0 };
-  let worstRel = worst;
   if (got.size !== ref.size) throw new Error(`the swarm holds ${got.size} tensors, the single engine ${ref.size}`);
-  for (const [name, v] of got) {
-    const e = ref.get(name);
-    if (!e || e.length !== v.length) throw new Error(`${name}: missing or mis-sized in the single engine`);
-    let d = 0;
-    let mag = 0;
-    for (let i = 0; i < e.length; i++) {
-      const x = Math.abs(v[i] - e[i]);
-      d = Number.isNaN(x) ? Number.POSITIVE_INFINITY : Math.max(d, x);
-      mag = Math.max(mag, Math.abs(e[i]));
-    }
-    const diff: Diff = { name, maxAbs: d, rel: d / Math.max(mag, 1e-12), score: d / Math.max(1, mag) };
-    if (diff.score > worst.score) worst = diff;
-    if (diff.rel > worstRel.rel) worstRel = diff;
-  }
-  return { worst, worstRel };
+  return worstDiffs(
+    [...got].map(([name, v]) => {
+      const e = ref.get(name);
+      if (!e || e.length !== v.length) throw new Error(`${name}: missing or mis-sized in the single engine`);
+      return tensorDiff(name, v, e);
+    }),
+  );
 }

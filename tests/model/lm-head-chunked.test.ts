@@ -11,8 +11,7 @@ import type { Tensor } from '../../src/gpu/tensor';
 import { headMatmuls } from '../../src/model/matmul-plan';
 import { headVocabChunks, LmHead, type LmHeadOptions } from '../../src/model/lm-head';
 import { expectClose, freshSeed, gpuRuntime, poison, randInt, randn, rng, withBindingLimit } from '../support/gpu';
-
-const EPS = 1e-5;
+import { layernorm, layernormBackward } from '../reference/gpt64';
 
 interface Inputs {
   N: number;
@@ -39,21 +38,10 @@ interface Ref {
 /** float64: layernorm, logits, log-softmax, the mean loss, and its gradients (scale 1/N per token). */
 function reference(inp: Inputs, withGrads = true): Ref {
   const { N, C, V, x, wte, lnfw, lnfb, targets } = inp;
-  const xhat = new Float64Array(N * C);
-  const rstd = new Float64Array(N);
-  const lnf = new Float64Array(N * C);
-  for (let n = 0; n < N; n++) {
-    let m = 0;
-    for (let c = 0; c < C; c++) m += x[n * C + c];
-    m /= C;
-    let v = 0;
-    for (let c = 0; c < C; c++) v += (x[n * C + c] - m) ** 2;
-    rstd[n] = 1 / Math.sqrt(v / C + EPS);
-    for (let c = 0; c < C; c++) {
-      xhat[n * C + c] = (x[n * C + c] - m) * rstd[n];
-      lnf[n * C + c] = xhat[n * C + c] * lnfw[c] + lnfb[c];
-    }
-  }
+  const f64 = (a: Float32Array) => Float64Array.from(a);
+  const [x64, w, b] = [f64(x), f64(lnfw), f64(lnfb)];
+  const ln = layernorm(x64, w, b, N, C);
+  const lnf = ln.out;
   const losses = new Float64Array(N);
   const dlogits = withGrads ? new Float64Array(N * V) : new Float64Array(0);
   const row = new Float64Array(V);
@@ -74,11 +62,10 @@ function reference(inp: Inputs, withGrads = true): Ref {
   let loss = 0;
   for (let n = 0; n < N; n++) loss += losses[n];
   loss /= N;
-  const dres = new Float64Array(N * C);
   const dwte = Float64Array.from(inp.g0.wte);
   const dlnfw = Float64Array.from(inp.g0.lnfw);
   const dlnfb = Float64Array.from(inp.g0.lnfb);
-  if (!withGrads) return { losses, loss, dres, dwte, dlnfw, dlnfb };
+  if (!withGrads) return { losses, loss, dres: new Float64Array(N * C), dwte, dlnfw, dlnfb };
   const dlnf = new Float64Array(N * C);
   for (let n = 0; n < N; n++)
     for (let v = 0; v < V; v++) {
@@ -88,18 +75,7 @@ function reference(inp: Inputs, withGrads = true): Ref {
         dwte[v * C + c] += d * lnf[n * C + c];
       }
     }
-  for (let n = 0; n < N; n++) {
-    let a = 0;
-    let b = 0;
-    for (let c = 0; c < C; c++) {
-      const g = dlnf[n * C + c] * lnfw[c];
-      a += g;
-      b += g * xhat[n * C + c];
-      dlnfw[c] += dlnf[n * C + c] * xhat[n * C + c];
-      dlnfb[c] += dlnf[n * C + c];
-    }
-    for (let c = 0; c < C; c++) dres[n * C + c] = rstd[n] * (dlnf[n * C + c] * lnfw[c] - a / C - (xhat[n * C + c] * b) / C);
-  }
+  const dres = layernormBackward(dlnf, x64, ln, w, dlnfw, dlnfb, N, C);
   return { losses, loss, dres, dwte, dlnfw, dlnfb };
 }
 

@@ -56,13 +56,13 @@ function matmulBackward(
   return dinp;
 }
 
-interface LnOut {
+export interface LnOut {
   out: Float64Array;
   mean: Float64Array;
   rstd: Float64Array;
 }
 
-function layernorm(x: Float64Array, w: Float64Array, b: Float64Array, N: number, C: number): LnOut {
+export function layernorm(x: Float64Array, w: Float64Array, b: Float64Array, N: number, C: number): LnOut {
   const out = new Float64Array(N * C);
   const mean = new Float64Array(N);
   const rstd = new Float64Array(N);
@@ -82,7 +82,7 @@ function layernorm(x: Float64Array, w: Float64Array, b: Float64Array, N: number,
 }
 
 /** Returns dx; accumulates dw, db. */
-function layernormBackward(
+export function layernormBackward(
   dout: Float64Array,
   x: Float64Array,
   ln: LnOut,

@@ -152,31 +152,41 @@ export interface Diff {
   score: number;
 }
 
+/** One tensor against its reference (a NaN anywhere makes maxAbs NaN). */
+export function tensorDiff(name: string, got: Float32Array, want: Float32Array): Diff {
+  let d = 0;
+  let mag = 0;
+  for (let i = 0; i < want.length; i++) {
+    d = Math.max(d, Math.abs(got[i] - want[i]));
+    mag = Math.max(mag, Math.abs(want[i]));
+  }
+  return { name, maxAbs: d, rel: d / Math.max(mag, 1e-12), score: d / Math.max(1, mag) };
+}
+
+/** The worst of `diffs` by score (a non-finite difference is worst) and by relative size. */
+export function worstDiffs(diffs: Iterable<Diff>): { worst: Diff; worstRel: Diff; checked: number } {
+  let worst: Diff = { name: 'none (every tensor bitwise equal)', maxAbs: 0, rel: 0, score: 0 };
+  let worstRel = worst;
+  let checked = 0;
+  for (const diff of diffs) {
+    checked++;
+    if (diff.score > worst.score || !Number.isFinite(diff.maxAbs)) worst = diff;
+    if (diff.rel > worstRel.rel) worstRel = diff;
+  }
+  return { worst, worstRel, checked };
+}
+
 /** Every parameter of every peer against the reference; the worst tensor. */
 export async function compareToReference(
   peers: SwarmPeer[],
   ref: Map<string, Float32Array>,
 ): Promise<{ worst: Diff; worstRel: Diff; checked: number }> {
-  let worst: Diff = { name: '', maxAbs: 0, rel: 0, score: 0 };
-  let worstRel = worst;
-  let checked = 0;
+  const diffs: Diff[] = [];
   for (const p of peers) {
     const got = await p.runtime!.stage.params.read('params');
-    for (const [name, v] of got) {
-      const e = ref.get(name)!;
-      let d = 0;
-      let mag = 0;
-      for (let i = 0; i < e.length; i++) {
-        d = Math.max(d, Math.abs(v[i] - e[i]));
-        mag = Math.max(mag, Math.abs(e[i]));
-      }
-      const diff: Diff = { name: `${p.peerId}:${name}`, maxAbs: d, rel: d / Math.max(mag, 1e-12), score: d / Math.max(1, mag) };
-      checked++;
-      if (diff.score > worst.score || !Number.isFinite(d)) worst = diff;
-      if (diff.rel > worstRel.rel) worstRel = diff;
-    }
+    for (const [name, v] of got) diffs.push(tensorDiff(`${p.peerId}:${name}`, v, ref.get(name)!));
   }
-  return { worst, worstRel, checked };
+  return worstDiffs(diffs);
 }
 
 /** Replicas of one stage: params, AdamW m and v byte-identical. */

@@ -29,6 +29,19 @@ export interface VocabChunk {
   R: number;
 }
 
+/** The shader's Params: the chunk, the forward's first/last flags, the backward's scale. */
+function chunkParams(d: VocabChunk, flags: number, scale: number): ArrayBuffer {
+  return packParams([
+    ['u32', d.N],
+    ['u32', d.R],
+    ['u32', d.V],
+    ['u32', d.v0],
+    ['u32', flags],
+    ['f32', scale],
+    ['u32', NAN_BITS],
+  ]);
+}
+
 function checkChunk(op: string, d: VocabChunk): void {
   checkDims(op, { ...d });
   if (d.R < 1 || d.v0 + d.R > d.V) throw new Error(`${op}: chunk [${d.v0}, ${d.v0 + d.R}) is empty or outside V = ${d.V}`);
@@ -71,15 +84,7 @@ export function crossEntropyChunkForward(
     forwardKernel(threads),
     { ck_logits: a.logits, ck_targets: a.targets, ck_stats: a.stats, ck_losses: a.losses },
     rt.grid1d(N, 1),
-    packParams([
-      ['u32', N],
-      ['u32', R],
-      ['u32', V],
-      ['u32', v0],
-      ['u32', flags],
-      ['f32', 0],
-      ['u32', NAN_BITS],
-    ]),
+    chunkParams(d, flags, 0),
   );
 }
 
@@ -114,14 +119,6 @@ export function crossEntropyChunkBackward(
     backwardKernel(threads),
     { ck_stats_in: a.stats, ck_targets_in: a.targets, ck_dlogits: a.dlogits },
     rt.grid1d(N, 1),
-    packParams([
-      ['u32', N],
-      ['u32', R],
-      ['u32', V],
-      ['u32', v0],
-      ['u32', 0],
-      ['f32', scale],
-      ['u32', NAN_BITS],
-    ]),
+    chunkParams(d, 0, scale),
   );
 }
