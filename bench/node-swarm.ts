@@ -39,7 +39,7 @@ export async function withNodeSwarm<T>(
         coordinator: coordSig.coordinatorFingerprint,
         WebSocket: nodeWebSocket,
         rtcFactory: nodeRtcFactory(),
-        runtime: () => nodeRuntime({ quiet: true }),
+        runtime: () => nodeRuntime({ quiet: true, yieldCpu: true }),
         tokens: () => data.train,
         platform: 'node',
         throughput: 1000,

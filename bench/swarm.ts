@@ -19,6 +19,8 @@ import { Trainer } from '../src/model/trainer';
 import { runEngineOptions } from '../src/coordinator/run-model';
 import { type SwarmPeer } from '../src/swarm/peer';
 import { withNodeSwarm } from './node-swarm';
+import { meanStageTime, STAGE_TIME_PARTS, type StageTime } from '../src/protocol/stage-time';
+import { cpuPerStep, threadCpu, type ThreadCpu } from './thread-cpu';
 
 export interface SwarmBenchRow {
   config: string;
@@ -33,6 +35,10 @@ export interface SwarmBenchRow {
   bubble: number[];
   /** Per stage: GPU-chain busy ms per step. */
   busyMsPerStep: number[];
+  /** Per stage: where its step time went (the mean over the measured steps of the peers' reports). Empty: single. */
+  stageTime: (StageTime | null)[];
+  /** CPU ms per measured step of this process: the main thread, and every other thread (null: not Linux). */
+  cpu: ThreadCpu | null;
 }
 
 export interface SwarmBenchResult {
@@ -90,24 +96,33 @@ function instrument(runtime: object): { busyMs: () => number } {
   return { busyMs: () => busy };
 }
 
-async function single(data: Dataset, run: RunConfig): Promise<number[]> {
+async function single(data: Dataset, run: RunConfig): Promise<{ stepMs: number[]; cpu: ThreadCpu | null }> {
   const rt = await nodeRuntime({ quiet: true });
   try {
     const tr = await Trainer.create(rt, runEngineOptions(rt, run));
     const ms: number[] = [];
+    let cpu0: ThreadCpu | null = null;
     for (let s = 0; s < run.steps; s++) {
       const micro = Array.from({ length: run.M }, (_, k) => sampleBatch(data.train, { seed: run.seed, step: s, micro: k, B: run.B, T: run.T }));
+      if (s === WARMUP) cpu0 = threadCpu();
       const t0 = performance.now();
       await tr.step(s, micro);
       ms.push(performance.now() - t0);
     }
-    return ms.slice(WARMUP);
+    return { stepMs: ms.slice(WARMUP), cpu: cpuPerStep(cpu0, threadCpu(), run.steps - WARMUP) };
   } finally {
     rt.destroy();
   }
 }
 
-function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<{ stepMs: number[]; busyPerStage: number[][] }> {
+interface SwarmRun {
+  stepMs: number[];
+  busyPerStage: number[][];
+  stageTime: (StageTime | null)[];
+  cpu: ThreadCpu | null;
+}
+
+function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<SwarmRun> {
   const S = run.stages.length;
   const meters = new Map<SwarmPeer, { busyMs: () => number }>();
   const busyAtStep: Map<SwarmPeer, number>[] = [];
@@ -122,12 +137,17 @@ function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise
         busyAtStep.push(m);
       };
       coordinator.events.on('membership', () => busyAtStep.length === 0 && snap());
+      let cpu0: ThreadCpu | null = null;
       coordinator.events.on('step', (r: StepReport) => {
         snap();
+        if (r.step === WARMUP - 1) cpu0 = threadCpu();
         log(`  S=${S} step ${r.step}: ${r.ms.toFixed(0)} ms loss ${r.loss.toFixed(4)}`);
       });
       const reports = await coordinator.finished();
+      const cpu = cpuPerStep(cpu0, threadCpu(), reports.length - WARMUP);
       const stepMs = reports.map((r) => r.ms).slice(WARMUP);
+      const measured = reports.slice(WARMUP);
+      const stageTime = Array.from({ length: S }, (_, s) => meanStageTime(measured.flatMap((r) => r.time?.[s] ?? [])));
       // busy per stage per measured step (mean over replicas).
       const busyPerStage: number[][] = Array.from({ length: S }, () => []);
       for (let k = WARMUP; k < reports.length; k++) {
@@ -138,7 +158,7 @@ function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise
           busyPerStage[s].push((b.get(p) ?? 0) - (a.get(p) ?? 0));
         }
       }
-      return { stepMs, busyPerStage };
+      return { stepMs, busyPerStage, stageTime, cpu };
     },
     onPeer,
   );
@@ -158,7 +178,8 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
   const rows: SwarmBenchRow[] = [];
   // The single peer runs before and after the pipelines (load drift on a shared machine hits both); no matmul
   // autotuning on either side (swarm peers do not tune).
-  const singleSteps = await single(data, benchRun('bench-single', vocab, 1, { B, M }));
+  const first = await single(data, benchRun('bench-single', vocab, 1, { B, M }));
+  const singleSteps = first.stepMs;
   const pending: SwarmBenchRow[] = [];
   for (const S of [2, 4]) {
     const r = await swarm(data, benchRun(`bench-s${S}`, vocab, S, { B, M }), log);
@@ -175,9 +196,14 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
       vsSingle: Number.NaN,
       busyMsPerStep: perStageBusy.map((b, s) => b / replicas[s] / r.stepMs.length),
       bubble: perStageBusy.map((b, s) => Math.max(0, 1 - b / replicas[s] / totalStep)),
+      stageTime: r.stageTime,
+      cpu: r.cpu,
     });
   }
-  singleSteps.push(...(await single(data, benchRun('bench-single-2', vocab, 1, { B, M }))));
+  const second = await single(data, benchRun('bench-single-2', vocab, 1, { B, M }));
+  singleSteps.push(...second.stepMs);
+  const singleCpu =
+    first.cpu && second.cpu ? { mainMs: (first.cpu.mainMs + second.cpu.mainMs) / 2, otherMs: (first.cpu.otherMs + second.cpu.otherMs) / 2 } : null;
   const singleMs = median(singleSteps);
   rows.push({
     config: 'single peer (Trainer)',
@@ -188,6 +214,8 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
     vsSingle: 1,
     bubble: [],
     busyMsPerStep: [],
+    stageTime: [],
+    cpu: singleCpu,
   });
   for (const r of pending) rows.push({ ...r, vsSingle: singleMs / r.medianStepMs });
   console.table(
@@ -198,6 +226,30 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
       'vs single': r.vsSingle.toFixed(2),
       'busy ms/step per stage': r.busyMsPerStep.map((x) => x.toFixed(0)).join(' / ') || '-',
       'bubble (idle share) per stage': r.bubble.map((x) => `${(x * 100).toFixed(0)}%`).join(' / ') || '-',
+    })),
+  );
+  log("\nwhere each stage's step time goes (ms per step, mean of the measured steps; src/protocol/stage-time.ts)");
+  console.table(
+    rows.flatMap((r) =>
+      r.stageTime.map((t, s) => ({
+        config: r.config,
+        stage: s,
+        'wall ms': t ? t.wall.toFixed(0) : '-',
+        ...Object.fromEntries(
+          STAGE_TIME_PARTS.map((k) => [k, t ? `${t[k].toFixed(0)} (${((100 * t[k]) / Math.max(1e-9, t.wall)).toFixed(0)}%)` : '-']),
+        ),
+      })),
+    ),
+  );
+  log('\nCPU per step of this process (ms; 2 shared cores: a step cannot take less than the total over the cores)');
+  console.table(
+    rows.map((r) => ({
+      config: r.config,
+      'main thread': r.cpu ? r.cpu.mainMs.toFixed(0) : '-',
+      'other threads (driver, WebRTC, pool)': r.cpu ? r.cpu.otherMs.toFixed(0) : '-',
+      total: r.cpu ? (r.cpu.mainMs + r.cpu.otherMs).toFixed(0) : '-',
+      'vs single': r.cpu && singleCpu ? ((r.cpu.mainMs + r.cpu.otherMs) / (singleCpu.mainMs + singleCpu.otherMs)).toFixed(2) : '-',
+      'cores busy': r.cpu ? ((r.cpu.mainMs + r.cpu.otherMs) / r.medianStepMs).toFixed(2) : '-',
     })),
   );
   return {

@@ -27,6 +27,7 @@ import { Liveness } from './liveness';
 import { Holdings } from './holdings';
 import { StageRestorer, type EpochPlan, type RestoreHost } from './stage-restore';
 import type { StepReport } from './step-report';
+import { meanStageTime, type StageTime } from '../protocol/stage-time';
 import { Adoption, type AdoptionPlan, type ResumeState } from './adoption';
 
 /** What the coordinator needs of a SignalingClient (so tests can drive it with a fake). */
@@ -1023,6 +1024,7 @@ export class Coordinator implements Striker {
       replicasAgree,
       ...(local ? { synced } : {}),
       ms: performance.now() - t0,
+      time: applied.map((m) => meanStageTime(m.flatMap((p) => this.partsOf(p, step, attempt)))),
     };
     this.log(
       `step ${step}: loss ${report.loss.toFixed(4)} norm ${gradNorm.toFixed(4)} scale ${scale.toFixed(4)} ${report.ms.toFixed(0)} ms${attempt ? ` (${attempt + 1} attempts)` : ''}`,
@@ -1040,6 +1042,12 @@ export class Coordinator implements Striker {
     );
     this.events.emit('work', { step, entries });
     return report;
+  }
+
+  /** The time parts a member reported with its step-done of this attempt (none: an older peer, or none yet). */
+  private partsOf(peerId: string, step: number, attempt: number): StageTime[] {
+    const t = this.timings.get(peerId);
+    return t && t.step === step && t.attempt === attempt && t.timing.parts ? [t.timing.parts] : [];
   }
 
   /** Trace agreement and the sampled validations of an attempt (src/coordinator/validation.ts). */

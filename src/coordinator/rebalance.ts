@@ -15,11 +15,15 @@
 // The timings also give the coordinator's `speeds` (swarm-members): a peer's tokens/s measured on its current stage
 // once known, instead of the join benchmark.
 
+import type { StageTime } from '../protocol/stage-time';
+
 export interface StepTiming {
   /** Compute ms of the attempt on this peer (forward/backward/loss calls, queueing excluded). */
   busyMs: number;
   /** Microbatches it ran (a forward and its backward each). */
   passes: number;
+  /** Where the attempt's time went on the peer (src/protocol/stage-time.ts). */
+  parts?: StageTime;
 }
 
 export interface RebalanceOptions {

@@ -11,6 +11,7 @@ import {
   reduceRunView,
   runSummary,
   runTokensPerSecond,
+  stageTimes,
   wireBytesPerToken,
   wireLine,
   type RunView,
@@ -177,6 +178,32 @@ describe('reduceRunView', () => {
       { kind: 'failed', error: 'stage 0 has no live replica' },
     ]);
     expect(v).toMatchObject({ phase: 'error', error: 'stage 0 has no live replica' });
+  });
+});
+
+describe('time accounting in the run view', () => {
+  const t = (compute: number, wait: number) => ({ wall: compute + wait, compute, codec: 1, send: 2, sync: 3, wait: wait - 6 });
+  it("averages each stage's reported times over the latest steps; a stage no step reported is null", () => {
+    const steps = [10, 20, 30, 40].map((c, i) => ({ ...report(i, 3, [['a'], ['b'], ['c']]), time: [t(c, 50), t(2 * c, 50), null] }));
+    let v = reduce([{ kind: 'started', run }, ...steps.map((r): RunViewInput => ({ kind: 'step', report: r }))]);
+    const all = stageTimes(v);
+    expect(all).toHaveLength(3);
+    expect(all[0]).toEqual(t(25, 50));
+    expect(all[1]).toEqual(t(50, 50));
+    expect(all[2]).toBeNull();
+    // The latest two only.
+    expect(stageTimes(v, 2)[0]).toEqual(t(35, 50));
+    // A report without times (an older peer, a reloaded run) adds nothing.
+    v = reduce([{ kind: 'step', report: report(4, 3, [['a'], ['b'], ['c']]) }], v);
+    expect(stageTimes(v, 2)[0]).toEqual(t(35, 50));
+  });
+
+  it('nothing before the first report with times', () => {
+    const v = reduce([
+      { kind: 'started', run },
+      { kind: 'step', report: report(0, 3, [['a']]) },
+    ]);
+    expect(stageTimes(v).every((x) => x === null)).toBe(true);
   });
 });
 

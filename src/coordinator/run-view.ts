@@ -14,6 +14,7 @@ import {
   type WireBytes,
   type WireCategory,
 } from '../protocol/wire-categories';
+import { meanStageTime, type StageTime } from '../protocol/stage-time';
 import type { StepReport } from './coordinator';
 
 /** Where a peer is, in one vocabulary for every renderer. */
@@ -407,6 +408,18 @@ export function runSummary(v: RunView): RunSummary {
     last_loss: v.reports[v.reports.length - 1]?.loss ?? Number.NaN,
     tokens_per_s: runTokensPerSecond(v),
   };
+}
+
+// ------------------------------------------------------------------------------------------- time accounting
+
+/**
+ * Per stage: where its step time went over the latest `last` steps that reported it (the mean of the reports'
+ * per-stage times, src/protocol/stage-time.ts); null for a stage no such step reported.
+ */
+export function stageTimes(v: RunView, last = 10): (StageTime | null)[] {
+  const withTime = v.reports.filter((r) => r.time && r.time.length > 0).slice(-last);
+  const S = Math.max(v.stages.length, ...withTime.map((r) => r.time?.length ?? 0));
+  return Array.from({ length: S }, (_, s) => meanStageTime(withTime.flatMap((r) => r.time?.[s] ?? [])));
 }
 
 // ------------------------------------------------------------------------------------------- wire accounting

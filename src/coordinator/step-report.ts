@@ -1,4 +1,6 @@
 // One completed step's report (the Coordinator's `step` event, the loss curve, the saved run's reports).
+import type { StageTime } from '../protocol/stage-time';
+
 export interface StepReport {
   step: number;
   /** Attempts it took (1 = no restart). */
@@ -15,4 +17,9 @@ export interface StepReport {
   /** Local-steps mode: the outer sync ran after this step. */
   synced?: boolean;
   ms: number;
+  /**
+   * Per stage: where its replicas' step time went (the mean of their step-done reports, src/protocol/stage-time.ts);
+   * null where none reported it. Not kept in a saved run.
+   */
+  time?: (StageTime | null)[];
 }

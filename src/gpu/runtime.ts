@@ -60,12 +60,14 @@ export interface RuntimeStats {
    * outside stage-memory.ts's budgets.
    */
   textureBytes: number;
+  /** Milliseconds spent waiting for the GPU (flushes and readbacks, sleeps included): host time is the rest. */
+  waitMs: number;
 }
 
 export class Runtime {
   readonly device: GPUDevice;
   readonly handle: DeviceHandle;
-  readonly stats: RuntimeStats = { launches: 0, submits: 0, pipelines: 0, bytesAllocated: 0, uniformBytes: 0, textureBytes: 0 };
+  readonly stats: RuntimeStats = { launches: 0, submits: 0, pipelines: 0, bytesAllocated: 0, uniformBytes: 0, textureBytes: 0, waitMs: 0 };
 
   private pipelines = new Map<number, GPUComputePipeline>();
   private layouts = new Map<number, GPUBindGroupLayout>();
@@ -267,7 +269,9 @@ export class Runtime {
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     await this.flush(wait);
+    const t0 = performance.now();
     await staging.mapAsync(MAP_READ);
+    this.stats.waitMs += performance.now() - t0;
     const out = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
     staging.destroy();
@@ -444,6 +448,7 @@ export class Runtime {
   /** Submits and waits for the GPU; throws the first GPU error recorded since the last flush. */
   async flush(wait: WaitHint | undefined = this.defaultWait): Promise<void> {
     this.submit();
+    const t0 = performance.now();
     // Dawn's Node binding polls by spinning the main thread while a GPU promise is pending, which takes a core
     // from a CPU adapter's worker threads. A caller that knows roughly how long the work takes sleeps first.
     if (wait?.sleepMs && wait.sleepMs > 1) await new Promise((r) => setTimeout(r, wait.sleepMs));
@@ -456,6 +461,7 @@ export class Runtime {
     } finally {
       low?.restore();
     }
+    this.stats.waitMs += performance.now() - t0;
     await this.checkErrors();
   }
 

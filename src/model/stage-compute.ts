@@ -102,6 +102,11 @@ export interface StageCompute {
   dispose(): Promise<void>;
   /** Local-steps mode: this replica's outer state (src/model/outer-compute.ts); absent in per-step mode. */
   readonly outer?: OuterCompute;
+  /**
+   * Host ms spent in the boundary codecs so far (StageWire.codecMs), where the stage runs in this thread; absent
+   * behind a Worker (its codec time is then part of the compute the page measures).
+   */
+  readonly codecMs?: number;
 }
 
 /** The device a peer computes on: benchmark at join, then one stage per assignment. */
@@ -126,6 +131,9 @@ export class DelegatingCompute implements StageCompute {
   }
   get outer(): OuterCompute | undefined {
     return this.inner.outer;
+  }
+  get codecMs(): number | undefined {
+    return this.inner.codecMs;
   }
   load(values: Map<string, Float32Array>): Promise<void> {
     return this.inner.load(values);
@@ -219,6 +227,10 @@ export class LocalStageCompute implements StageCompute {
   /** The learned bottleneck at this stage's boundaries (null: none). */
   private readonly bottleneck: BottleneckConfig | null;
   readonly outer?: LocalOuterCompute;
+
+  get codecMs(): number {
+    return this.wire.codecMs;
+  }
 
   constructor(
     readonly rt: Runtime,

@@ -93,6 +93,11 @@ export class StageWire {
   private readonly gradScratch: Tensor | null;
   readonly nIn: number;
   readonly nOut: number;
+  /**
+   * Host milliseconds in the codecs so far (decode, and encode less its GPU wait): the swarm's per-stage time
+   * accounting (src/swarm/stage-clock.ts). The GPU side of a codec is the stage's compute.
+   */
+  codecMs = 0;
 
   constructor(
     private readonly rt: Runtime,
@@ -114,27 +119,42 @@ export class StageWire {
   /** Input activations payload -> a GPU tensor [tokens, inWidth] (valid until the next decodeInput). */
   decodeInput(payload: Uint8Array): Tensor {
     if (!this.inScratch) throw new Error('stage-wire: the first stage reads tokens, not activations');
+    const t0 = performance.now();
     this.act.decode(this.rt, payload, this.inScratch, this.nIn);
+    this.codecMs += performance.now() - t0;
     return this.inScratch;
   }
 
   /** Output activations -> their payload (boundary `stage`, forward stream). */
   encodeOutput(t: Tensor, k: MicrobatchKey): Promise<Uint8Array> {
     if (this.nOut === 0) throw new Error('stage-wire: the last stage sends no activations');
-    return this.act.encode(this.rt, t, this.nOut, this.key(k, 2 * this.o.stage));
+    return this.timedEncode(this.act.encode(this.rt, t, this.nOut, this.key(k, 2 * this.o.stage)));
   }
 
   /** Payload of the output's gradient -> a GPU tensor [tokens, outWidth] (valid until the next decodeOutputGrad). */
   decodeOutputGrad(payload: Uint8Array): Tensor {
     if (!this.gradScratch) throw new Error('stage-wire: the last stage takes no output gradient');
+    const t0 = performance.now();
     this.grad.decode(this.rt, payload, this.gradScratch, this.nOut);
+    this.codecMs += performance.now() - t0;
     return this.gradScratch;
   }
 
   /** Gradient of the input -> its payload (boundary `stage - 1`, backward stream). */
   encodeInputGrad(t: Tensor, k: MicrobatchKey): Promise<Uint8Array> {
     if (this.nIn === 0) throw new Error('stage-wire: the first stage sends no input gradient');
-    return this.grad.encode(this.rt, t, this.nIn, this.key(k, 2 * (this.o.stage - 1) + 1));
+    return this.timedEncode(this.grad.encode(this.rt, t, this.nIn, this.key(k, 2 * (this.o.stage - 1) + 1)));
+  }
+
+  /** An encode's host time: its wall time less the GPU waits in it (other waits overlapping it count as GPU too). */
+  private async timedEncode(p: Promise<Uint8Array>): Promise<Uint8Array> {
+    const t0 = performance.now();
+    const w0 = this.rt.stats.waitMs;
+    try {
+      return await p;
+    } finally {
+      this.codecMs += Math.max(0, performance.now() - t0 - (this.rt.stats.waitMs - w0));
+    }
   }
 
   dispose(): void {

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { peerIdSchema } from '../net/ids';
 import { runConfigSchema } from './run-config';
+import { stageTimeSchema } from './stage-time';
 import { wireBytesSchema } from './wire-categories';
 import { digestSigSchema } from './digest-signing';
 
@@ -316,9 +317,10 @@ export const stepDoneSchema = z.object({
   wire: wireBytesSchema.optional(),
   /**
    * This attempt's compute time here (ms the stage's forward/backward work took, queueing excluded) and the
-   * microbatch passes it ran: the coordinator's per-stage load for live rebalancing (docs/resilience.md).
+   * microbatch passes it ran: the coordinator's per-stage load for live rebalancing (docs/resilience.md). `parts`:
+   * where the attempt's time went here (src/protocol/stage-time.ts).
    */
-  timing: z.object({ busyMs: z.number().nonnegative().max(1e9), passes: count }).optional(),
+  timing: z.object({ busyMs: z.number().nonnegative().max(1e9), passes: count, parts: stageTimeSchema.optional() }).optional(),
 });
 
 /** Peer -> coordinator: a stage checkpoint was written (every run.checkpoint.every steps); the coordinator tracks holders. */

@@ -44,6 +44,7 @@ import { Validator, validates } from './validator';
 import { VALIDATION_KIND } from '../protocol/validation-tensors';
 import { pickWeighted, RttRouter } from './rtt-router';
 import { BusyMeter } from './busy-meter';
+import { StageClock } from './stage-clock';
 
 const WTE = 'transformer.wte.weight';
 
@@ -210,6 +211,8 @@ export class StageRuntime {
   }
   /** This attempt's compute time (the wrapper every GPU call of this.compute goes through). */
   private readonly busy: BusyMeter;
+  /** Where this attempt's time goes (step-done.timing.parts, src/protocol/stage-time.ts). */
+  private readonly clock = new StageClock();
 
   constructor(opts: StageRuntimeOptions) {
     this.opts = opts;
@@ -296,7 +299,7 @@ export class StageRuntime {
   private enqueue(task: () => Promise<void> | void): Promise<void> {
     const p = this.chain.then(async () => {
       if (this.closed) return;
-      await task();
+      await this.clock.time('compute', task);
     });
     this.chain = p.catch((err: unknown) => {
       if (this.closed || err instanceof StaleAttempt) return;
@@ -409,6 +412,7 @@ export class StageRuntime {
     this.queue.clear();
     this.router.begin();
     this.tStepBegin = performance.now();
+    this.clock.begin(this.compute.codecMs);
     if (old && old.step === step) this.log(`restart of step ${step} as attempt ${attempt}`);
     // Old attempts/steps' buffered tensors are dead; this one's are replayed after the reset below.
     for (const k of [...this.early.keys()]) {
@@ -435,10 +439,10 @@ export class StageRuntime {
   onTensor(from: string, x: IncomingTensor): void {
     // A boundary payload's signature is checked first (WebCrypto: async); one chain keeps the arrival order. The
     // bytes are copied now: the link may reuse its buffer.
-    const y = x.kind === 'act' || x.kind === 'grad' ? { ...x, bytes: x.bytes.slice() } : x;
+    const y = x.kind === 'act' || x.kind === 'grad' ? this.clock.time('send', () => ({ ...x, bytes: x.bytes.slice() })) : x;
     this.incoming = this.incoming.then(async () => {
       try {
-        const bad = await this.signatureProblem(from, y);
+        const bad = await this.clock.time('send', () => this.signatureProblem(from, y));
         if (bad) {
           const text = `${y.kind} from ${from}: ${bad}`;
           this.log(`dropping ${text}`);
@@ -590,7 +594,7 @@ export class StageRuntime {
   ): void {
     const slot = { runId: this.run.runId, step: st.step, attempt: st.attempt, mb, kind, to };
     const meta = sent.digest.then(async (digest) =>
-      microbatchMeta({ ...base, digest, sig: await this.opts.signer.sign(payloadSigningText(slot, digest)) }),
+      microbatchMeta({ ...base, digest, sig: await this.clock.time('send', () => this.opts.signer.sign(payloadSigningText(slot, digest))) }),
     );
     const data = sent.copy;
     this.outgoing = this.outgoing.then(() =>
@@ -605,7 +609,14 @@ export class StageRuntime {
   private sendActs(st: StepState, next: string, mb: number, origin: string, route: string, acts: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.act);
     this.router.sent(next, mb, performance.now());
-    this.sendSigned(st, next, 'act', mb, this.trace.sentTo(mb, next, 'act', acts), meta);
+    this.sendSigned(
+      st,
+      next,
+      'act',
+      mb,
+      this.clock.time('send', () => this.trace.sentTo(mb, next, 'act', acts)),
+      meta,
+    );
   }
 
   /** The microbatch's tokens and targets: sampleBatch(seed, step, mb) over the run's training tokens. */
@@ -623,7 +634,14 @@ export class StageRuntime {
   /** An input gradient back to the peer the activations came from. */
   private sendGrad(st: StepState, to: string, mb: number, origin: string, route: string, grad: Uint8Array): void {
     const meta = this.meta(st, mb, origin, route, this.codecs.grad);
-    this.sendSigned(st, to, 'grad', mb, this.trace.sentTo(mb, to, 'grad', grad), meta);
+    this.sendSigned(
+      st,
+      to,
+      'grad',
+      mb,
+      this.clock.time('send', () => this.trace.sentTo(mb, to, 'grad', grad)),
+      meta,
+    );
   }
 
   /** SWARM stochastic wiring: a next-stage member with an open link, weighted by its round trip (rtt-router.ts). */
@@ -648,7 +666,10 @@ export class StageRuntime {
       this.log(`no link to ${peer} for ${what.kind}; the coordinator will re-run the step`);
       return;
     }
+    // Only the synchronous part (framing, the channel's copy) is the sender's time; a backpressure wait is not.
+    const t0 = performance.now();
     t.sendTensor(what).catch((err: unknown) => this.log(`sending ${what.kind} to ${peer} failed: ${(err as Error).message}`));
+    this.clock.add('send', performance.now() - t0);
   }
 
   /** First stage: start own microbatches while slots are free. */
@@ -822,6 +843,7 @@ export class StageRuntime {
     st.reduced = true;
     const t0 = performance.now();
     this.timings.compute = t0 - this.tStepBegin;
+    this.clock.syncBegins();
     st.members = msg.members;
     let flat!: Float32Array;
     await this.enqueue(async () => {
@@ -1010,7 +1032,8 @@ export class StageRuntime {
     this.lastParamsDigest = digest || null;
     this.timings.apply = performance.now() - t0;
     if (this.closed) return;
-    this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest, timing: this.busy.take() });
+    const timing = { ...this.busy.take(), parts: this.clock.take(this.compute.codecMs) };
+    this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest, timing });
     this.events.emit('applied', { step: st.step, attempt: st.attempt });
   }
 

@@ -32,6 +32,7 @@ import { defaultOf, FORM_OPTIONS, formFromUrl, LABELS, minPeersOf, runFromForm, 
 import { fetchServeConfig, rtcConfig } from './serve-client';
 import { defaultSignalUrl } from './swarm-params';
 import { wireFigures } from './wire-figures';
+import { stageTimeFigures } from './stage-time-figures';
 import { flopsLabel, shareLabel } from './credit-figures';
 import { downloadBytes, downloadText, lastLedger, storeLedger, type StoredLedger } from './ledger-store';
 import { ModelSnapshot } from './model-snapshot';
@@ -471,6 +472,8 @@ export class TabswarmCoordinator extends LitElement {
       <tabswarm-uplot data-k="tps-chart" .series=${TPS_SERIES} .data=${tpsData(s)} yLabel="tokens/s"></tabswarm-uplot>
       <h3>wire</h3>
       <p class="muted">${wireFigures(s)} · ${(totalBytes(s) / 1e6).toFixed(2)} MB sent in all</p>
+      <h3>where each stage's step time goes</h3>
+      <p class="muted">${stageTimeFigures(s)}</p>
       ${this.ledgerTable()}
       <h3>sample</h3>
       <tabswarm-sample-box

@@ -1,9 +1,11 @@
 // Wire accounting in a real swarm (S=2 x R=2 Node peers over WebRTC, bottleneck 8 + int8 on the wire): every byte
 // a peer sends lands in a category (nothing in `other`), the step-done reports add up to what the transports
-// counted, and the pipeline's bytes are the codecs' exact payloads plus framing.
+// counted, and the pipeline's bytes are the codecs' exact payloads plus framing. Also the time accounting: every step
+// reports each stage's compute, codec, send, sync and wait (src/protocol/stage-time.ts).
 import { afterEach, describe, expect, it } from 'vitest';
 import { payloadBytes } from '../../src/compress/codec';
-import { emptyRunView, reduceRunView, type RunView } from '../../src/coordinator/run-view';
+import { emptyRunView, reduceRunView, stageTimes, type RunView } from '../../src/coordinator/run-view';
+import type { StepReport } from '../../src/coordinator/step-report';
 import { parseCompressOption } from '../../src/coordinator/compress-option';
 import { addWireBytes, emptyWireBytes, wireBytesOf } from '../../src/protocol/wire-categories';
 import { startSwarm, tinyRun, type Swarm } from './harness';
@@ -29,7 +31,11 @@ describe('wire accounting in a swarm', () => {
     swarm = await startSwarm(run, 'wire-acct', { minPeers: 4 });
     let view: RunView = reduceRunView(emptyRunView(), { kind: 'started', run });
     swarm.coordSig.on('control', ({ from, msg }) => (view = reduceRunView(view, { kind: 'control', from, msg })));
-    swarm.coordinator.events.on('step', (report) => (view = reduceRunView(view, { kind: 'step', report })));
+    const reports: StepReport[] = [];
+    swarm.coordinator.events.on('step', (report) => {
+      reports.push(report);
+      view = reduceRunView(view, { kind: 'step', report });
+    });
     for (const id of ['a', 'b', 'c', 'd']) await swarm.addPeer(id, 1000);
     await swarm.coordinator.finished();
 
@@ -55,5 +61,24 @@ describe('wire accounting in a swarm', () => {
     expect(view.wire.activations - act).toBeLessThan(micro * 636);
     expect(view.wire.activation_grads).toBeGreaterThan(grad);
     expect(view.wire.activation_grads - grad).toBeLessThan(micro * 636);
+
+    // Time accounting: every step reports where each stage's time went, from both replicas.
+    for (const r of reports) {
+      expect(r.time).toHaveLength(2);
+      for (const t of r.time ?? []) {
+        if (!t) throw new Error(`step ${r.step}: a stage reported no time`);
+        // A peer's attempt lies inside the coordinator's step (begin sent before, step-done received after).
+        expect(t.wall).toBeGreaterThan(0);
+        expect(t.wall).toBeLessThanOrEqual(r.ms + 1);
+        // Every stage computed, ran an int8 codec on the host (decode at least), signed and sent payloads, and reduced
+        // with its twin through the coordinator.
+        for (const k of ['compute', 'codec', 'send', 'sync'] as const) expect(t[k], `step ${r.step} ${k}`).toBeGreaterThan(0);
+        // The parts cover the wall time (wait is the rest, never negative).
+        expect(t.compute + t.codec + t.send + t.sync + t.wait).toBeGreaterThanOrEqual(t.wall - 1e-6);
+      }
+    }
+    const times = stageTimes(view);
+    expect(times).toHaveLength(2);
+    for (const t of times) expect(t?.compute).toBeGreaterThan(0);
   }, 120_000);
 });
