@@ -60,7 +60,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M: number }): RunConfig {
+function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M: number; slots?: number }): RunConfig {
   const model = { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: vocab, block_size: 64 };
   const steps = WARMUP + MEASURE;
   const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 2, decaySteps: steps };
@@ -75,6 +75,7 @@ function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M:
     schedule,
     optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
     seed: 1337,
+    ...(opts.slots ? { slots: opts.slots } : {}),
   });
 }
 
@@ -181,14 +182,21 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
   const first = await single(data, benchRun('bench-single', vocab, 1, { B, M }));
   const singleSteps = first.stepMs;
   const pending: SwarmBenchRow[] = [];
-  for (const S of [2, 4]) {
-    const r = await swarm(data, benchRun(`bench-s${S}`, vocab, S, { B, M }), log);
+  // Every microbatch in flight (the default, slots = min(M, 8)), and 1F1B: S in flight, so the first stage starts
+  // microbatch k + S only after the backward of k freed its slot (its chain then alternates backward, forward).
+  const configs = [
+    { S: 2, slots: undefined, label: 'swarm S=2 x R=1' },
+    { S: 2, slots: 2, label: 'swarm S=2 x R=1, 1F1B (2 in flight)' },
+    { S: 4, slots: undefined, label: 'swarm S=4 x R=1' },
+  ];
+  for (const { S, slots, label } of configs) {
+    const r = await swarm(data, benchRun(`bench-s${S}${slots ? `-k${slots}` : ''}`, vocab, S, { B, M, slots }), log);
     const stepMs = median(r.stepMs);
     const totalStep = r.stepMs.reduce((a, b) => a + b, 0);
     const perStageBusy = r.busyPerStage.map((xs) => xs.reduce((a, b) => a + b, 0));
     const replicas = r.busyPerStage.map((xs) => xs.length / r.stepMs.length);
     pending.push({
-      config: `swarm S=${S} x R=1`,
+      config: label,
       stages: S,
       peers: S,
       medianStepMs: stepMs,
