@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { throttleDawnPolling } from './dawn-poll';
 import { withoutDawnLimitWarnings } from './native-stderr';
 
 export interface NodeGpu {
@@ -36,6 +37,10 @@ export function nodeGpu(opts: { quiet?: boolean } = {}): Promise<NodeGpu> {
     process.env.VK_ICD_FILENAMES = icd.path;
     process.env.XDG_RUNTIME_DIR ??= '/tmp';
     const { create, globals } = await import('webgpu');
+    // Dawn polls pending GPU promises by spinning setImmediate: a 1 ms timer instead (src/gpu/dawn-poll.ts).
+    // TABSWARM_DAWN_POLL_MS=0 keeps the binding's own spinning.
+    const pollMs = Number(process.env.TABSWARM_DAWN_POLL_MS ?? 1);
+    if (Number.isFinite(pollMs) && pollMs > 0) throttleDawnPolling(pollMs);
     Object.assign(globalThis, globals);
     const gpu = create([]) as GPU;
     // Dawn enumerates adapters once per instance, synchronously in the first requestAdapter() call, and prints its

@@ -5,6 +5,7 @@ import { getPriority } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { gpuRuntime } from '../support/gpu';
 import { nodeRuntime } from '../../src/gpu/node-runtime';
+import { dawnPolling, isDawnTick } from '../../src/gpu/dawn-poll';
 
 describe('polling priority', () => {
   it('lowered during a yieldCpu wait, restored after, overlapping waits included; untouched otherwise', async (ctx) => {
@@ -98,5 +99,37 @@ describe('polling priority', () => {
       a.destroy();
       b.destroy();
     }
+  });
+});
+
+describe("Dawn's polling through a timer (src/gpu/dawn-poll.ts)", () => {
+  it('is installed by the Node runtime; a wait then ticks at most about once a millisecond, and reads stay exact', async () => {
+    const rt = await gpuRuntime();
+    if (process.env.TABSWARM_DAWN_POLL_MS === '0') {
+      expect(dawnPolling()).toBeNull();
+      return;
+    }
+    expect(dawnPolling()).toEqual({ intervalMs: 1 });
+    const x = rt.tensor([1 << 16], 'poll.x');
+    const want = Float32Array.from({ length: 1 << 16 }, (_, i) => i * 0.5 - 7);
+    rt.write(x, want);
+    // Count the binding's ticks during the waits: through setTimeout, never setImmediate.
+    let ticks = 0;
+    const timeout = globalThis.setTimeout;
+    globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      if (isDawnTick(fn)) ticks++;
+      return timeout(fn, ms, ...args);
+    }) as typeof setTimeout;
+    const t0 = performance.now();
+    try {
+      for (let i = 0; i < 5; i++) expect(await rt.read(x)).toEqual(want);
+    } finally {
+      globalThis.setTimeout = timeout;
+    }
+    const ms = performance.now() - t0;
+    expect(ticks).toBeGreaterThan(0);
+    // A spinning poller ticks every libuv turn (hundreds for these reads); a 1 ms timer about once a millisecond.
+    expect(ticks).toBeLessThanOrEqual(ms * 1.5 + 10);
+    rt.release(x);
   });
 });
