@@ -28,6 +28,8 @@ const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
 const TEXTURE_USAGE = 0x02 | 0x04; // COPY_DST | TEXTURE_BINDING
 const MAP_READ = 0x01;
 const RING_BYTES = 1 << 20;
+const STAGING_KEEP = 4;
+const STAGING_MAX_BYTES = 16 << 20;
 
 /** How long the caller expects the submitted work to take, and whether to poll for it at a low priority (see flush). */
 export interface WaitHint {
@@ -263,19 +265,47 @@ export class Runtime {
 
   private async readBytes(t: Tensor, count: number, wait?: WaitHint): Promise<ArrayBuffer> {
     const bytes = count * 4;
-    const staging = this.guarded(`readback ${t.label}`, () =>
-      this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE_READBACK }),
-    );
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const staging = this.takeStaging(size, t.label);
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
-    await this.flush(wait);
-    const t0 = performance.now();
-    await staging.mapAsync(MAP_READ);
-    this.stats.waitMs += performance.now() - t0;
-    const out = staging.getMappedRange(0, bytes).slice(0);
-    staging.unmap();
-    staging.destroy();
-    return out;
+    let done = false;
+    try {
+      await this.flush(wait);
+      const t0 = performance.now();
+      await staging.mapAsync(MAP_READ);
+      this.stats.waitMs += performance.now() - t0;
+      const out = staging.getMappedRange(0, bytes).slice(0);
+      staging.unmap();
+      done = true;
+      return out;
+    } finally {
+      if (done) this.giveStaging(size, staging);
+      else staging.destroy(); // a failed read may leave it mapped or pending
+    }
+  }
+
+  /**
+   * Readback buffers are reused by size: a fresh one per read costs a CPU adapter an allocation and page faults
+   * (in-process swarm peers read every boundary tensor). At most STAGING_KEEP per size, each at most STAGING_MAX_BYTES
+   * (a large model's whole-parameter read is not kept).
+   */
+  private staging = new Map<number, GPUBuffer[]>();
+
+  private takeStaging(size: number, label: string): GPUBuffer {
+    const kept = this.staging.get(size)?.pop();
+    if (kept) return kept;
+    return this.guarded(`readback ${label}`, () => this.device.createBuffer({ size, usage: USAGE_READBACK }));
+  }
+
+  private giveStaging(size: number, b: GPUBuffer): void {
+    const list = this.staging.get(size) ?? [];
+    if (size > STAGING_MAX_BYTES || list.length >= STAGING_KEEP) {
+      b.destroy();
+      return;
+    }
+    list.push(b);
+    this.staging.set(size, list);
   }
 
   // ---------------------------------------------------------------- launches
@@ -467,6 +497,8 @@ export class Runtime {
 
   destroy(): void {
     for (const list of this.pool.values()) for (const b of list) b.destroy();
+    for (const list of this.staging.values()) for (const b of list) b.destroy();
+    this.staging.clear();
     for (const b of this.ring) b.destroy();
     this.pool.clear();
     this.bindGroups.clear();

@@ -1,0 +1,53 @@
+// GPU -> host reads reuse their staging buffers by size (Runtime.readBytes): a reused buffer must never hand back an
+// earlier read's bytes, reads in flight together must each get their own tensor's values, and reads past the kept
+// size or of part of a tensor stay exact.
+import { describe, expect, it } from 'vitest';
+import { freshSeed, gpuRuntime, randn, rng } from '../support/gpu';
+
+/** Bitwise equality of two float arrays (a deep toEqual of millions of values takes vitest minutes). */
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+describe('readback staging reuse', () => {
+  it('a read after a write always sees the new values, read after read', async () => {
+    const rt = await gpuRuntime();
+    const rand = rng(freshSeed());
+    const n = 32771; // an awkward size, not a multiple of 4 values
+    const t = rt.tensor([n], 'rb.seq');
+    for (let rep = 0; rep < 12; rep++) {
+      const want = randn(n, rand);
+      rt.write(t, want);
+      expect(await rt.read(t)).toEqual(want);
+    }
+    rt.release(t);
+  });
+
+  it('reads of the same size in flight together each get their own values', async () => {
+    const rt = await gpuRuntime();
+    const rand = rng(freshSeed());
+    const n = 4099;
+    const wants = Array.from({ length: 6 }, () => randn(n, rand));
+    const ts = wants.map((w, i) => rt.upload(w, [n], `rb.par${i}`));
+    for (let rep = 0; rep < 3; rep++) {
+      const got = await Promise.all(ts.map((t) => rt.read(t)));
+      got.forEach((g, i) => expect(g).toEqual(wants[i]));
+    }
+    for (const t of ts) rt.release(t);
+  });
+
+  it('part of a tensor, and a read larger than the kept buffers (16 MiB), stay exact', async () => {
+    const rt = await gpuRuntime();
+    const rand = rng(freshSeed());
+    const big = (16 << 20) / 4 + 5;
+    const w = randn(big, rand);
+    const t = rt.upload(w, [big], 'rb.big');
+    expect(sameBits(await rt.read(t), w)).toBe(true);
+    expect(await rt.read(t, 7)).toEqual(w.subarray(0, 7));
+    w[3] = 42;
+    rt.write(t, w);
+    expect(await rt.read(t, 7)).toEqual(w.subarray(0, 7));
+    expect(sameBits(await rt.read(t), w)).toBe(true);
+    rt.release(t);
+  });
+});
