@@ -24,13 +24,10 @@ describe("Dawn's polling through a timer", () => {
     const order: string[] = [];
     setTimeout(() => order.push('timer 5 ms'), 5);
     await new Promise<void>((resolve) =>
-      setImmediate(
-        (x: string) => {
-          order.push(x);
-          resolve();
-        },
-        'immediate',
-      ),
+      setImmediate((x: string) => {
+        order.push(x);
+        resolve();
+      }, 'immediate'),
     );
     expect(order).toEqual(['immediate']);
     // The immediate itself went through no timer (the 5 ms timer above is the only one).
