@@ -1,9 +1,9 @@
 // Swarm benchmark: training throughput (tokens/s) of S=2 and S=4 pipelines of Node peers (in this process, each
 // with its own GPU device, real signaling server and node-datachannel WebRTC on loopback) against the single-peer
 // engine (Trainer) in the same run, on the same model and global batch (M microbatches of B sequences per step).
-// Also the pipeline bubble: for every peer, the share of the step time its GPU work chain was idle (waiting for
-// activations, gradients, the all-reduce or the coordinator), from the durations of the tasks StageRuntime runs on
-// its serialized compute chain.
+// Also the pipeline bubble: for every stage, the share of the step time its GPU work chain was idle (waiting for
+// activations, gradients, the all-reduce or the coordinator), from the time accounting the peers report with each
+// step (src/protocol/stage-time.ts: compute + codec is the chain's tasks).
 //
 // All peers share this machine's CPU/GPU: on a software adapter (lavapipe, 2 cores) a pipeline cannot beat one
 // peer, and the numbers measure the swarm's overhead (transfers, synchronisation, bubble) rather than a speed-up.
@@ -17,9 +17,8 @@ import { DEFAULT_OPTIMIZER } from '../src/model/stage';
 import { CharTokenizer } from '../src/model/tokenizer';
 import { Trainer } from '../src/model/trainer';
 import { runEngineOptions } from '../src/coordinator/run-model';
-import { type SwarmPeer } from '../src/swarm/peer';
 import { withNodeSwarm } from './node-swarm';
-import { meanStageTime, STAGE_TIME_PARTS, type StageTime } from '../src/protocol/stage-time';
+import { meanStageTime, shareOf, STAGE_TIME_PARTS, type StageTime } from '../src/protocol/stage-time';
 import { cpuPerStep, threadCpu, type ThreadCpu } from './thread-cpu';
 
 export interface SwarmBenchRow {
@@ -79,24 +78,6 @@ function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M:
   });
 }
 
-/** Busy time of a StageRuntime's serialized compute chain: wraps its (private) enqueue. */
-function instrument(runtime: object): { busyMs: () => number } {
-  let busy = 0;
-  const r = runtime as { enqueue?: (task: () => Promise<void> | void) => Promise<void> };
-  const orig = r.enqueue?.bind(runtime);
-  if (!orig) return { busyMs: () => Number.NaN };
-  r.enqueue = (task) =>
-    orig(async () => {
-      const t0 = performance.now();
-      try {
-        await task();
-      } finally {
-        busy += performance.now() - t0;
-      }
-    });
-  return { busyMs: () => busy };
-}
-
 async function single(data: Dataset, run: RunConfig): Promise<{ stepMs: number[]; cpu: ThreadCpu | null }> {
   const rt = await nodeRuntime({ quiet: true });
   try {
@@ -125,44 +106,26 @@ interface SwarmRun {
 
 function swarm(data: Dataset, run: RunConfig, log: (s: string) => void): Promise<SwarmRun> {
   const S = run.stages.length;
-  const meters = new Map<SwarmPeer, { busyMs: () => number }>();
-  const busyAtStep: Map<SwarmPeer, number>[] = [];
-  const onPeer = (p: SwarmPeer) => p.events.on('assigned', () => meters.set(p, instrument(p.runtime!)));
-  return withNodeSwarm(
-    data,
-    run,
-    async ({ coordinator, peers }) => {
-      const snap = () => {
-        const m = new Map<SwarmPeer, number>();
-        for (const p of peers) m.set(p, meters.get(p)?.busyMs() ?? 0);
-        busyAtStep.push(m);
-      };
-      coordinator.events.on('membership', () => busyAtStep.length === 0 && snap());
-      let cpu0: ThreadCpu | null = null;
-      coordinator.events.on('step', (r: StepReport) => {
-        snap();
-        if (r.step === WARMUP - 1) cpu0 = threadCpu();
-        log(`  S=${S} step ${r.step}: ${r.ms.toFixed(0)} ms loss ${r.loss.toFixed(4)}`);
-      });
-      const reports = await coordinator.finished();
-      const cpu = cpuPerStep(cpu0, threadCpu(), reports.length - WARMUP);
-      const stepMs = reports.map((r) => r.ms).slice(WARMUP);
-      const measured = reports.slice(WARMUP);
-      const stageTime = Array.from({ length: S }, (_, s) => meanStageTime(measured.flatMap((r) => r.time?.[s] ?? [])));
-      // busy per stage per measured step (mean over replicas).
-      const busyPerStage: number[][] = Array.from({ length: S }, () => []);
-      for (let k = WARMUP; k < reports.length; k++) {
-        const a = busyAtStep[k];
-        const b = busyAtStep[k + 1];
-        for (const p of peers) {
-          const s = p.runtime!.stageIndex;
-          busyPerStage[s].push((b.get(p) ?? 0) - (a.get(p) ?? 0));
-        }
-      }
-      return { stepMs, busyPerStage, stageTime, cpu };
-    },
-    onPeer,
-  );
+  return withNodeSwarm(data, run, async ({ coordinator }) => {
+    let cpu0: ThreadCpu | null = null;
+    coordinator.events.on('step', (r: StepReport) => {
+      if (r.step === WARMUP - 1) cpu0 = threadCpu();
+      log(`  S=${S} step ${r.step}: ${r.ms.toFixed(0)} ms loss ${r.loss.toFixed(4)}`);
+    });
+    const reports = await coordinator.finished();
+    const cpu = cpuPerStep(cpu0, threadCpu(), reports.length - WARMUP);
+    const measured = reports.slice(WARMUP);
+    const stepMs = measured.map((r) => r.ms);
+    const stageTime = Array.from({ length: S }, (_, s) => meanStageTime(measured.flatMap((r) => r.time?.[s] ?? [])));
+    // Busy per stage per measured step (the replicas' mean): the chain's tasks, codecs included (stage-time.ts).
+    const busyPerStage = Array.from({ length: S }, (_, s) =>
+      measured.flatMap((r) => {
+        const t = r.time?.[s];
+        return t ? [t.compute + t.codec] : [];
+      }),
+    );
+    return { stepMs, busyPerStage, stageTime, cpu };
+  });
 }
 
 export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: string) => void } = {}): Promise<SwarmBenchResult> {
@@ -194,7 +157,6 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
     const stepMs = median(r.stepMs);
     const totalStep = r.stepMs.reduce((a, b) => a + b, 0);
     const perStageBusy = r.busyPerStage.map((xs) => xs.reduce((a, b) => a + b, 0));
-    const replicas = r.busyPerStage.map((xs) => xs.length / r.stepMs.length);
     pending.push({
       config: label,
       stages: S,
@@ -202,8 +164,8 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
       medianStepMs: stepMs,
       tokensPerS: (tokensPerStep * 1000) / stepMs,
       vsSingle: Number.NaN,
-      busyMsPerStep: perStageBusy.map((b, s) => b / replicas[s] / r.stepMs.length),
-      bubble: perStageBusy.map((b, s) => Math.max(0, 1 - b / replicas[s] / totalStep)),
+      busyMsPerStep: perStageBusy.map((b, s) => b / Math.max(1, r.busyPerStage[s].length)),
+      bubble: perStageBusy.map((b) => Math.max(0, 1 - b / totalStep)),
       stageTime: r.stageTime,
       cpu: r.cpu,
     });
@@ -243,9 +205,7 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
         config: r.config,
         stage: s,
         'wall ms': t ? t.wall.toFixed(0) : '-',
-        ...Object.fromEntries(
-          STAGE_TIME_PARTS.map((k) => [k, t ? `${t[k].toFixed(0)} (${((100 * t[k]) / Math.max(1e-9, t.wall)).toFixed(0)}%)` : '-']),
-        ),
+        ...Object.fromEntries(STAGE_TIME_PARTS.map((k) => [k, t ? `${t[k].toFixed(0)} (${(100 * shareOf(t, k)).toFixed(0)}%)` : '-'])),
       })),
     ),
   );

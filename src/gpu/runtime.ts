@@ -479,8 +479,9 @@ export class Runtime {
   async flush(wait: WaitHint | undefined = this.defaultWait): Promise<void> {
     this.submit();
     const t0 = performance.now();
-    // Dawn's Node binding polls by spinning the main thread while a GPU promise is pending, which takes a core
-    // from a CPU adapter's worker threads. A caller that knows roughly how long the work takes sleeps first.
+    // Dawn's Node binding polls while a GPU promise is pending: through a 1 ms timer (src/gpu/dawn-poll.ts), or by
+    // spinning the main thread with TABSWARM_DAWN_POLL_MS=0, which takes a core from a CPU adapter's worker threads.
+    // A caller that knows roughly how long the work takes sleeps first.
     if (wait?.sleepMs && wait.sleepMs > 1) await new Promise((r) => setTimeout(r, wait.sleepMs));
     // The spinning poller at the lowest priority leaves the cores to the driver's threads (a 200 ms train step of a
     // CPU adapter took 172 ms so, side by side).

@@ -119,9 +119,7 @@ export class StageWire {
   /** Input activations payload -> a GPU tensor [tokens, inWidth] (valid until the next decodeInput). */
   decodeInput(payload: Uint8Array): Tensor {
     if (!this.inScratch) throw new Error('stage-wire: the first stage reads tokens, not activations');
-    const t0 = performance.now();
-    this.act.decode(this.rt, payload, this.inScratch, this.nIn);
-    this.codecMs += performance.now() - t0;
+    this.timedDecode(this.act, payload, this.inScratch, this.nIn);
     return this.inScratch;
   }
 
@@ -134,9 +132,7 @@ export class StageWire {
   /** Payload of the output's gradient -> a GPU tensor [tokens, outWidth] (valid until the next decodeOutputGrad). */
   decodeOutputGrad(payload: Uint8Array): Tensor {
     if (!this.gradScratch) throw new Error('stage-wire: the last stage takes no output gradient');
-    const t0 = performance.now();
-    this.grad.decode(this.rt, payload, this.gradScratch, this.nOut);
-    this.codecMs += performance.now() - t0;
+    this.timedDecode(this.grad, payload, this.gradScratch, this.nOut);
     return this.gradScratch;
   }
 
@@ -144,6 +140,13 @@ export class StageWire {
   encodeInputGrad(t: Tensor, k: MicrobatchKey): Promise<Uint8Array> {
     if (this.nIn === 0) throw new Error('stage-wire: the first stage sends no input gradient');
     return this.timedEncode(this.grad.encode(this.rt, t, this.nIn, this.key(k, 2 * (this.o.stage - 1) + 1)));
+  }
+
+  /** A decode's host time (it waits for nothing: its kernels are only recorded). */
+  private timedDecode(codec: BoundaryCodec, payload: Uint8Array, out: Tensor, n: number): void {
+    const t0 = performance.now();
+    codec.decode(this.rt, payload, out, n);
+    this.codecMs += performance.now() - t0;
   }
 
   /** An encode's host time: its wall time less the GPU waits in it (other waits overlapping it count as GPU too). */

@@ -193,9 +193,6 @@ export class StageRuntime {
   private outgoing: Promise<void> = Promise.resolve();
   /** Optimizer steps applied (AdamW t of the last update). */
   stepsDone = 0;
-  /** Timing of the last completed step's phases, ms. */
-  readonly timings = { compute: 0, reduce: 0, apply: 0 };
-  private tStepBegin = 0;
   /** What this replica computed in the current attempt (step-trace), its inputs kept for a validator's upload. */
   readonly trace: StepTraceRecorder;
   /** Recomputes other replicas' contributions, uploads this one's (null: the run does not validate). */
@@ -411,7 +408,6 @@ export class StageRuntime {
     this.reservedSlots = 0;
     this.queue.clear();
     this.router.begin();
-    this.tStepBegin = performance.now();
     this.clock.begin(this.compute.codecMs);
     if (old && old.step === step) this.log(`restart of step ${step} as attempt ${attempt}`);
     // Old attempts/steps' buffered tensors are dead; this one's are replayed after the reset below.
@@ -667,9 +663,10 @@ export class StageRuntime {
       return;
     }
     // Only the synchronous part (framing, the channel's copy) is the sender's time; a backpressure wait is not.
-    const t0 = performance.now();
-    t.sendTensor(what).catch((err: unknown) => this.log(`sending ${what.kind} to ${peer} failed: ${(err as Error).message}`));
-    this.clock.add('send', performance.now() - t0);
+    this.clock.time(
+      'send',
+      () => void t.sendTensor(what).catch((err: unknown) => this.log(`sending ${what.kind} to ${peer} failed: ${(err as Error).message}`)),
+    );
   }
 
   /** First stage: start own microbatches while slots are free. */
@@ -841,8 +838,6 @@ export class StageRuntime {
     const st = this.cur;
     if (!st || !this.isCurrent(msg.step, msg.attempt) || st.reduced) return;
     st.reduced = true;
-    const t0 = performance.now();
-    this.timings.compute = t0 - this.tStepBegin;
     this.clock.syncBegins();
     st.members = msg.members;
     let flat!: Float32Array;
@@ -900,7 +895,6 @@ export class StageRuntime {
       }
     });
     this.checkCurrent(st);
-    this.timings.reduce = performance.now() - t0;
     await traced;
     this.checkCurrent(st);
     if (reports)
@@ -1008,7 +1002,6 @@ export class StageRuntime {
     if (!st.reduceDone) throw new Error(`step-apply ${st.key} before step-reduce`);
     await st.reduceDone; // throws if the reduce failed: this replica must not apply a partial gradient
     this.checkCurrent(st);
-    const t0 = performance.now();
     let digest = '';
     await this.enqueue(async () => {
       this.checkCurrent(st);
@@ -1030,7 +1023,6 @@ export class StageRuntime {
       if (params) digest = digestFloats(params);
     });
     this.lastParamsDigest = digest || null;
-    this.timings.apply = performance.now() - t0;
     if (this.closed) return;
     const timing = { ...this.busy.take(), parts: this.clock.take(this.compute.codecMs) };
     this.opts.send({ type: 'step-done', step: st.step, attempt: st.attempt, stage: this.stageIndex, digest, timing });
