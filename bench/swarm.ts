@@ -20,6 +20,8 @@ import { runEngineOptions } from '../src/coordinator/run-model';
 import { withNodeSwarm } from './node-swarm';
 import { meanStageTime, shareOf, STAGE_TIME_PARTS, type StageTime } from '../src/protocol/stage-time';
 import { cpuPerStep, threadCpu, type ThreadCpu } from './thread-cpu';
+import { payloadsPerStep, signatureCpuPerPayload, splitCpuPerStep, wireCpuPerPayload } from './swarm-costs';
+import { availableParallelism } from 'node:os';
 
 export interface SwarmBenchRow {
   config: string;
@@ -38,6 +40,27 @@ export interface SwarmBenchRow {
   stageTime: (StageTime | null)[];
   /** CPU ms per measured step of this process: the main thread, and every other thread (null: not Linux). */
   cpu: ThreadCpu | null;
+  /** Swarm rows: the swarm's CPU per step split into parts measured apart in this run (bench/swarm-costs.ts). */
+  costs?: SwarmCosts;
+}
+
+/** CPU ms per step (every thread) of a swarm row, by part; `rest` is the measured total less the others. */
+export interface SwarmCosts {
+  /** The same step's GPU work split into the stages on S devices, no network (bench/swarm-costs.ts). */
+  splitMs: number;
+  /** Boundary payloads per step, and the bytes of each. */
+  payloads: number;
+  payloadBytes: number;
+  /** The payloads through a real WebRTC link. */
+  wireMs: number;
+  /** Their digests, signatures and verifications. */
+  signaturesMs: number;
+  /** The control plane (signed control messages, the coordinator, the signaling server), the step's schedule. */
+  restMs: number;
+  /** The swarm's CPU per step that 0.9x the single peer's tokens/s allows at the cores this row kept busy. */
+  allowedFor09Ms: number;
+  /** Best tokens/s vs the single peer this CPU per step allows with every core busy all the time. */
+  cpuBoundVsSingle: number;
 }
 
 export interface SwarmBenchResult {
@@ -188,6 +211,7 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
     cpu: singleCpu,
   });
   for (const r of pending) rows.push({ ...r, vsSingle: singleMs / r.medianStepMs });
+  await addCosts(data, vocab, { B, M }, rows, singleMs, log);
   console.table(
     rows.map((r) => ({
       config: r.config,
@@ -220,6 +244,25 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
       'cores busy': r.cpu ? ((r.cpu.mainMs + r.cpu.otherMs) / r.medianStepMs).toFixed(2) : '-',
     })),
   );
+  log("\nwhere the swarm's CPU goes (ms per step, every thread; parts measured apart in this run, bench/swarm-costs.ts)");
+  console.table(
+    rows.flatMap((r) => {
+      const c = r.costs;
+      if (!c || !r.cpu) return [];
+      return [
+        {
+          config: r.config,
+          'swarm CPU': (r.cpu.mainMs + r.cpu.otherMs).toFixed(0),
+          'split onto S devices (no network)': c.splitMs.toFixed(0),
+          [`wire (payloads x KiB)`]: `${c.wireMs.toFixed(0)} (${c.payloads} x ${(c.payloadBytes / 1024).toFixed(0)})`,
+          signatures: c.signaturesMs.toFixed(0),
+          'control plane, schedule (rest)': c.restMs.toFixed(0),
+          'CPU that 0.9x allows': c.allowedFor09Ms.toFixed(0),
+          'CPU-bound best vs single': c.cpuBoundVsSingle.toFixed(2),
+        },
+      ];
+    }),
+  );
   return {
     model: { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: vocab, block_size: 64 },
     B,
@@ -230,4 +273,47 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
     measuredSteps: MEASURE,
     rows,
   };
+}
+
+/**
+ * The swarm rows' CPU per step by part (SwarmCosts): the stage split measured once per S, the wire and the signatures
+ * per payload of the rows' size; what 0.9x would allow: (single step / 0.9) x the cores the row kept busy.
+ */
+async function addCosts(
+  data: Dataset,
+  vocab: number,
+  o: { B: number; M: number },
+  rows: SwarmBenchRow[],
+  singleMs: number,
+  log: (s: string) => void,
+): Promise<void> {
+  const swarmRows = rows.filter((r) => r.stages > 1 && r.cpu);
+  if (swarmRows.length === 0) return;
+  log('\nmeasuring the parts of a swarm step apart: the stage split, the wire, the signatures');
+  const split = new Map<number, number>();
+  for (const S of new Set(swarmRows.map((r) => r.stages)))
+    split.set(S, await splitCpuPerStep(data, benchRun(`bench-split-s${S}`, vocab, S, o), MEASURE));
+  const run = benchRun('bench-payload', vocab, 2, o);
+  const payloadBytes = run.B * run.T * run.model.n_embd * 4; // fp32 activations and gradients: the runs' codecs
+  const wire = await wireCpuPerPayload(payloadBytes);
+  const sig = await signatureCpuPerPayload(payloadBytes);
+  const cores = availableParallelism();
+  for (const r of swarmRows) {
+    if (!r.cpu) continue;
+    const total = r.cpu.mainMs + r.cpu.otherMs;
+    const payloads = payloadsPerStep(benchRun('bench-payload', vocab, r.stages, o));
+    const splitMs = split.get(r.stages) ?? Number.NaN;
+    const wireMs = payloads * wire;
+    const signaturesMs = payloads * sig;
+    r.costs = {
+      splitMs,
+      payloads,
+      payloadBytes,
+      wireMs,
+      signaturesMs,
+      restMs: total - splitMs - wireMs - signaturesMs,
+      allowedFor09Ms: (singleMs / 0.9) * (total / r.medianStepMs),
+      cpuBoundVsSingle: singleMs / (total / cores),
+    };
+  }
 }

@@ -41,3 +41,9 @@ export function cpuPerStep(a: ThreadCpu | null, b: ThreadCpu | null, steps: numb
   if (!a || !b || steps <= 0) return null;
   return { mainMs: (b.mainMs - a.mainMs) / steps, otherMs: Math.max(0, b.otherMs - a.otherMs) / steps };
 }
+
+/** CPU ms of this process so far, every thread together (those that ended too). */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}

@@ -263,12 +263,20 @@ export class Runtime {
     return new Uint32Array(await this.readBytes(t, count));
   }
 
-  private async readBytes(t: Tensor, count: number, wait?: WaitHint): Promise<ArrayBuffer> {
+  /** GPU -> host of elements [offset, offset + count) only. */
+  async readRange(t: Tensor, offset: number, count: number): Promise<Float32Array> {
+    if (!(Number.isInteger(offset) && Number.isInteger(count) && offset >= 0 && count >= 0 && offset + count <= t.size)) {
+      throw new Error(`read ${t.label}: elements [${offset}, ${offset + count}) out of its ${t.size}`);
+    }
+    return new Float32Array(await this.readBytes(t, count, undefined, offset));
+  }
+
+  private async readBytes(t: Tensor, count: number, wait?: WaitHint, offset = 0): Promise<ArrayBuffer> {
     const bytes = count * 4;
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     const staging = this.takeStaging(size, t.label);
     this.endPass();
-    this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
+    this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset + offset * 4, staging, 0, bytes);
     let done = false;
     try {
       await this.flush(wait);

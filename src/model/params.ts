@@ -109,14 +109,26 @@ export class ParamStore {
     return out;
   }
 
-  /** The whole flat buffer, host side (optimizer state transfer, all-reduce tests, bitwise comparisons). */
-  readFlat(which: 'params' | 'grads' | 'm' | 'v'): Promise<Float32Array> {
+  /**
+   * The whole flat buffer, host side (optimizer state transfer, all-reduce tests, bitwise comparisons), or only the
+   * values [range.offset, range.offset + range.count) (one parameter's slot: the tied wte's gradient).
+   */
+  readFlat(which: 'params' | 'grads' | 'm' | 'v', range?: { offset: number; count: number }): Promise<Float32Array> {
+    if (range) return this.rt.readRange(this[which], range.offset, range.count);
     return this.rt.read(this[which]);
   }
 
-  writeFlat(which: 'params' | 'grads' | 'm' | 'v', data: Float32Array): void {
-    if (data.length !== this.total) throw new Error(`writeFlat ${which}: ${data.length} values, store holds ${this.total}`);
-    this.rt.write(this[which], data);
+  /** The whole flat buffer, or with `offset` the values from there on (a part written by readFlat's range). */
+  writeFlat(which: 'params' | 'grads' | 'm' | 'v', data: Float32Array, offset?: number): void {
+    if (offset === undefined) {
+      if (data.length !== this.total) throw new Error(`writeFlat ${which}: ${data.length} values, store holds ${this.total}`);
+      this.rt.write(this[which], data);
+      return;
+    }
+    if (!(Number.isInteger(offset) && offset >= 0 && offset + data.length <= this.total)) {
+      throw new Error(`writeFlat ${which}: ${data.length} values at ${offset} overflow the store's ${this.total}`);
+    }
+    this.rt.write(this[which], data, offset);
   }
 
   zeroGrads(): void {

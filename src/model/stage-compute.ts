@@ -31,6 +31,11 @@ import { LocalOuterCompute, type OuterCompute } from './outer-compute';
 export type { MicrobatchKey } from './stage-wire';
 
 export type FlatWhich = 'params' | 'grads' | 'm' | 'v';
+/** Values [offset, offset + count) of a flat buffer (a parameter's slot in StageLayout.slots). */
+export interface FlatRange {
+  offset: number;
+  count: number;
+}
 
 /** What to build: a stage of a model with B x T microbatches and `slots` in-flight microbatches. */
 export interface StageSpec {
@@ -92,8 +97,10 @@ export interface StageCompute {
    */
   backward(slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null>;
   zeroGrads(): Promise<void>;
-  readFlat(which: FlatWhich): Promise<Float32Array>;
-  writeFlat(which: FlatWhich, data: Float32Array): Promise<void>;
+  /** The whole flat buffer, or with `range` only those values. */
+  readFlat(which: FlatWhich, range?: FlatRange): Promise<Float32Array>;
+  /** The whole flat buffer, or with `offset` the values from there on. */
+  writeFlat(which: FlatWhich, data: Float32Array, offset?: number): Promise<void>;
   /** Sum of squared gradients (Stage.gradSumSquares). */
   gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number>;
   /** AdamW step t = `step`; with `digest` returns the params read back (for a digest), else waits for the GPU. */
@@ -159,11 +166,11 @@ export class DelegatingCompute implements StageCompute {
   zeroGrads(): Promise<void> {
     return this.inner.zeroGrads();
   }
-  readFlat(which: FlatWhich): Promise<Float32Array> {
-    return this.inner.readFlat(which);
+  readFlat(which: FlatWhich, range?: FlatRange): Promise<Float32Array> {
+    return this.inner.readFlat(which, range);
   }
-  writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
-    return this.inner.writeFlat(which, data);
+  writeFlat(which: FlatWhich, data: Float32Array, offset?: number): Promise<void> {
+    return this.inner.writeFlat(which, data, offset);
   }
   gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
     return this.inner.gradSumSquares(opts);
@@ -294,12 +301,12 @@ export class LocalStageCompute implements StageCompute {
     this.stage.zeroGrads();
   }
 
-  readFlat(which: FlatWhich): Promise<Float32Array> {
-    return this.stage.params.readFlat(which);
+  readFlat(which: FlatWhich, range?: FlatRange): Promise<Float32Array> {
+    return this.stage.params.readFlat(which, range);
   }
 
-  async writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
-    this.stage.params.writeFlat(which, data);
+  async writeFlat(which: FlatWhich, data: Float32Array, offset?: number): Promise<void> {
+    this.stage.params.writeFlat(which, data, offset);
   }
 
   gradSumSquares(opts: { excludeTiedWte?: boolean } = {}): Promise<number> {

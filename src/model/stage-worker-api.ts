@@ -2,7 +2,7 @@
 // (src/swarm/worker-stage-compute.ts) calls: the StageCompute operations addressed by stage id, plus device and
 // lifecycle calls. Declared here, below both, so neither imports the other.
 import type { AdapterReport } from '../gpu/device';
-import type { FlatWhich, MicrobatchKey, StageInput, StageLayout, StageSpec } from './stage-compute';
+import type { FlatRange, FlatWhich, MicrobatchKey, StageInput, StageLayout, StageSpec } from './stage-compute';
 import type { OuterHyper, OuterPart } from './outer-optimizer';
 import type { OptimizerHyper } from './stage';
 
@@ -26,8 +26,8 @@ export interface StageWorkerApi {
   ): Promise<{ loss: number; gradIn: Uint8Array | null }>;
   backward(id: number, slot: number, gradOut: Uint8Array, key: MicrobatchKey): Promise<Uint8Array | null>;
   zeroGrads(id: number): Promise<void>;
-  readFlat(id: number, which: FlatWhich): Promise<Float32Array>;
-  writeFlat(id: number, which: FlatWhich, data: Float32Array): Promise<void>;
+  readFlat(id: number, which: FlatWhich, range?: FlatRange): Promise<Float32Array>;
+  writeFlat(id: number, which: FlatWhich, data: Float32Array, offset?: number): Promise<void>;
   gradSumSquares(id: number, opts?: { excludeTiedWte?: boolean }): Promise<number>;
   optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null>;
   /** Local-steps mode: stage `id`'s outer state (OuterCompute, src/model/outer-compute.ts); refused in per-step mode. */

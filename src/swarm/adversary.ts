@@ -16,6 +16,7 @@ import {
   DelegatingCompute,
   wrapStages,
   type ComputeBackend,
+  type FlatRange,
   type FlatWhich,
   type MicrobatchKey,
   type StageCompute,
@@ -170,9 +171,10 @@ export class AttackingCompute extends DelegatingCompute {
     this.contributing = true;
   }
 
-  override async readFlat(which: FlatWhich): Promise<Float32Array> {
-    const honest = await this.inner.readFlat(which);
-    if (which !== 'grads' || !this.contributing || !isGradientAttack(this.attack)) return honest;
+  override async readFlat(which: FlatWhich, range?: FlatRange): Promise<Float32Array> {
+    // A part (the tied wte's slot, where the reduce reads no more) passes as it is.
+    const honest = await this.inner.readFlat(which, range);
+    if (range || which !== 'grads' || !this.contributing || !isGradientAttack(this.attack)) return honest;
     if (!this.corrupted) {
       this.lastHonest = honest.slice();
       this.corrupted = corruptGradient(this.attack, honest, this.previous, this.rand);
@@ -181,9 +183,9 @@ export class AttackingCompute extends DelegatingCompute {
     return this.corrupted.slice();
   }
 
-  override async writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
+  override async writeFlat(which: FlatWhich, data: Float32Array, offset?: number): Promise<void> {
     if (which === 'grads') this.contributing = false; // the reduced gradient: reads after this are honest
-    return this.inner.writeFlat(which, data);
+    return this.inner.writeFlat(which, data, offset);
   }
 }
 

@@ -68,8 +68,11 @@ export class BusyMeter extends DelegatingCompute {
   override zeroGrads(): Promise<void> {
     return this.timed(() => this.inner.zeroGrads(), false, false);
   }
-  override readFlat(which: Parameters<DelegatingCompute['readFlat']>[0]): Promise<Float32Array> {
-    return this.timed(() => this.inner.readFlat(which), false, false);
+  override readFlat(
+    which: Parameters<DelegatingCompute['readFlat']>[0],
+    range?: Parameters<DelegatingCompute['readFlat']>[1],
+  ): Promise<Float32Array> {
+    return this.timed(() => this.inner.readFlat(which, range), false, false);
   }
   override gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
     return this.timed(() => this.inner.gradSumSquares(opts), false, false);

@@ -74,12 +74,12 @@ class FakeCompute implements StageCompute {
   async zeroGrads() {
     this.calls.push('zeroGrads');
   }
-  async readFlat(which: FlatWhich) {
-    this.calls.push(`readFlat ${which}`);
-    return new Float32Array(this.layout.total);
+  async readFlat(which: FlatWhich, range?: { offset: number; count: number }) {
+    this.calls.push(`readFlat ${which}${range ? ` ${range.offset}+${range.count}` : ''}`);
+    return new Float32Array(range ? range.count : this.layout.total);
   }
-  async writeFlat(which: FlatWhich) {
-    this.calls.push(`writeFlat ${which}`);
+  async writeFlat(which: FlatWhich, _data: Float32Array, offset?: number) {
+    this.calls.push(`writeFlat ${which}${offset === undefined ? '' : ` at ${offset}`}`);
   }
   async gradSumSquares() {
     this.calls.push('gradSumSquares');
@@ -207,7 +207,7 @@ describe('StageRuntime with a fake StageCompute', () => {
     expect(sr.trace.recv).toEqual([]);
   });
 
-  it('reduce + apply go through the compute: read grads, write back, sum of squares, optimizer step with the digest read', async () => {
+  it('reduce + apply go through the compute: the tied wte slot read and written back (one replica: nothing else crosses), sum of squares, optimizer step with the digest read', async () => {
     const { sr, sent, compute } = lastStage();
     const members = [['first'], ['last']];
     sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members });
@@ -216,9 +216,11 @@ describe('StageRuntime with a fake StageCompute', () => {
     sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
     sr.onControl({ type: 'step-apply', step: 0, attempt: 0, scale: 1, lr: 1e-3 });
     for (let i = 0; i < 20 && !sent.some((m) => m.type === 'step-done'); i++) await settle(sr);
+    const wte = compute.layout.slots.find((x) => x.spec.name === 'transformer.wte.weight');
+    if (!wte) throw new Error('the last stage of a tied model holds wte');
     expect(compute.calls.filter((c) => /Flat|Squares|optimizer/.test(c))).toEqual([
-      'readFlat grads',
-      'writeFlat grads',
+      `readFlat grads ${wte.offset}+${wte.size}`,
+      `writeFlat grads at ${wte.offset}`,
       'gradSumSquares',
       'optimizerStep 1',
     ]);

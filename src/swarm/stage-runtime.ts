@@ -840,14 +840,6 @@ export class StageRuntime {
     st.reduced = true;
     this.clock.syncBegins();
     st.members = msg.members;
-    let flat!: Float32Array;
-    await this.enqueue(async () => {
-      this.checkCurrent(st);
-      flat = await this.compute.readFlat('grads');
-    });
-    this.checkCurrent(st);
-    // The trace of this attempt (its contribution's digest: before the reduce changes `flat`), before grad-sumsq.
-    const traced = this.sendTrace(st, flat);
     const mine = msg.members[this.stageIndex];
     const rank = mine.indexOf(this.peerId);
     if (rank < 0) throw new Error(`step-reduce ${st.key}: ${this.peerId} is not a member of stage ${this.stageIndex}`);
@@ -855,14 +847,30 @@ export class StageRuntime {
     // Robust aggregation: every replica reports, with what it received from each rank (docs/trust.md).
     const robust = trustOf(this.run).aggregation !== 'sum' && !this.local;
     const reports = rank === 0 || !!this.local || robust;
+    // The whole gradient comes to the host only where something combines or checks it: the replicas' all-reduce or
+    // robust aggregation, or a validated run's contribution digest. Otherwise (one replica, or local steps) it stays
+    // on the GPU and only the tied wte's slot crosses, for the first <-> last stage exchange.
+    const whole = robust || !!this.validator || (mine.length > 1 && !this.local);
+    const wte = this.run.stages.length > 1 && (this.first || this.last) ? this.stage.params.byName.get(WTE) : undefined;
+    const read: { flat: Float32Array | null; tie: Float32Array | null } = { flat: null, tie: null };
+    await this.enqueue(async () => {
+      this.checkCurrent(st);
+      if (whole) read.flat = await this.compute.readFlat('grads');
+      else if (wte) read.tie = await this.compute.readFlat('grads', { offset: wte.offset, count: wte.size });
+    });
+    this.checkCurrent(st);
+    let flat = read.flat;
+    const tie = read.tie;
+    // The trace of this attempt (its contribution's digest: before the reduce changes `flat`), before grad-sumsq.
+    const traced = this.sendTrace(st, flat);
     let robustReport: { digests: (string | null)[]; sigs: (string | null)[]; excluded: { rank: number; reason: string }[] } | undefined;
     let usable = true;
-    if (robust) {
+    if (flat && robust) {
       const r = await this.robustCombine(st, mine, rank, flat);
       flat = r.grad;
       usable = r.any;
       robustReport = { digests: r.digests, sigs: r.sigs, excluded: r.excluded.map((e) => ({ rank: e.rank, reason: e.reason.slice(0, 128) })) };
-    } else if (mine.length > 1 && !this.local) {
+    } else if (flat && mine.length > 1 && !this.local) {
       const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
       if (links.some((l, j) => j !== rank && !l)) throw new StaleAttempt(`step-reduce ${st.key}: a replica link is down`);
       const tag = `${this.run.runId}:${st.step}:${st.attempt}:s${this.stageIndex}`;
@@ -881,13 +889,14 @@ export class StageRuntime {
       }
       this.checkCurrent(st);
     }
-    const S = this.run.stages.length;
-    if (S > 1 && (this.first || this.last)) await this.exchangeTied(st, msg.members, flat);
+    if (wte) await this.exchangeTied(st, msg.members, flat ? flat.subarray(wte.offset, wte.offset + wte.size) : tie);
     this.checkCurrent(st);
     let value: number | null = null;
+    const reduced = flat;
     await this.enqueue(async () => {
       this.checkCurrent(st);
-      await this.compute.writeFlat('grads', flat);
+      if (reduced) await this.compute.writeFlat('grads', reduced);
+      else if (tie && wte) await this.compute.writeFlat('grads', tie, wte.offset);
       if (reports) {
         const v = await this.compute.gradSumSquares({ excludeTiedWte: true });
         // Robust mode with every vector excluded: nothing to apply (null: the coordinator's clip scale is 0).
@@ -944,9 +953,9 @@ export class StageRuntime {
   }
 
   /** step-trace of the current attempt (docs/trust.md): with the contribution's digest when the run validates. */
-  private async sendTrace(st: StepState, contribution: Float32Array): Promise<void> {
+  private async sendTrace(st: StepState, contribution: Float32Array | null): Promise<void> {
     let contrib: string | undefined;
-    if (this.validator) {
+    if (this.validator && contribution) {
       this.contribution = contribution.slice();
       contrib = await digestVector(this.contribution);
     }
@@ -955,12 +964,15 @@ export class StageRuntime {
     for (const m of msgs) this.opts.send(m);
   }
 
-  /** First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `flat`. */
-  private async exchangeTied(st: StepState, members: string[][], flat: Float32Array): Promise<void> {
+  /**
+   * First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `mine`
+   * (the wte slot's values; null: the reduce read nothing, which a first or last stage never does).
+   */
+  private async exchangeTied(st: StepState, members: string[][], mine: Float32Array | null): Promise<void> {
     const firstM = members[0];
     const lastM = members[members.length - 1];
-    const w = this.stage.params.byName.get(WTE)!;
-    const mine = flat.subarray(w.offset, w.offset + w.size);
+    const w = this.stage.params.byName.get(WTE);
+    if (!w || !mine) throw new Error(`step ${st.key}: the tied wte's gradient was not read`);
     const [own, other] = this.first ? [firstM, lastM] : [lastM, firstM];
     const i = own.indexOf(this.peerId);
     // Peer i of one stage receives from other[i % |other|], so it sends to every j of the other with j % |own| == i.

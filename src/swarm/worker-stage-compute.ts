@@ -7,7 +7,7 @@ import type { AdapterReport } from '../gpu/device';
 import type { OuterCompute } from '../model/outer-compute';
 import type { OuterHyper, OuterPart } from '../model/outer-optimizer';
 import type { OptimizerHyper } from '../model/stage';
-import type { ComputeBackend, FlatWhich, MicrobatchKey, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
+import type { ComputeBackend, FlatRange, FlatWhich, MicrobatchKey, StageCompute, StageInput, StageLayout, StageSpec } from '../model/stage-compute';
 import type { StageWorkerApi } from '../model/stage-worker-api';
 
 function give<T extends Float32Array | Uint32Array | Uint8Array>(a: T): T {
@@ -83,11 +83,11 @@ export class WorkerStageCompute implements StageCompute {
   zeroGrads(): Promise<void> {
     return this.api.zeroGrads(this.id);
   }
-  readFlat(which: FlatWhich): Promise<Float32Array> {
-    return this.api.readFlat(this.id, which);
+  readFlat(which: FlatWhich, range?: FlatRange): Promise<Float32Array> {
+    return this.api.readFlat(this.id, which, range);
   }
-  writeFlat(which: FlatWhich, data: Float32Array): Promise<void> {
-    return this.api.writeFlat(this.id, which, give(data));
+  writeFlat(which: FlatWhich, data: Float32Array, offset?: number): Promise<void> {
+    return this.api.writeFlat(this.id, which, give(data), offset);
   }
   gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
     return this.api.gradSumSquares(this.id, opts);

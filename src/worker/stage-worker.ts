@@ -13,6 +13,7 @@ import type { OptimizerHyper } from '../model/stage';
 import {
   benchmarkRuntime,
   LocalStageCompute,
+  type FlatRange,
   type FlatWhich,
   type MicrobatchKey,
   type StageInput,
@@ -120,12 +121,12 @@ class StageWorker implements StageWorkerApi {
     return this.stage(id).zeroGrads();
   }
 
-  async readFlat(id: number, which: FlatWhich): Promise<Float32Array> {
-    return out(await this.stage(id).readFlat(which));
+  async readFlat(id: number, which: FlatWhich, range?: FlatRange): Promise<Float32Array> {
+    return out(await this.stage(id).readFlat(which, range));
   }
 
-  writeFlat(id: number, which: FlatWhich, data: Float32Array): Promise<void> {
-    return this.stage(id).writeFlat(which, data);
+  writeFlat(id: number, which: FlatWhich, data: Float32Array, offset?: number): Promise<void> {
+    return this.stage(id).writeFlat(which, data, offset);
   }
 
   gradSumSquares(id: number, opts?: { excludeTiedWte?: boolean }): Promise<number> {

@@ -1,6 +1,6 @@
 // GPU -> host reads reuse their staging buffers by size (Runtime.readBytes): a reused buffer must never hand back an
 // earlier read's bytes, reads in flight together must each get their own tensor's values, and reads past the kept
-// size or of part of a tensor stay exact.
+// size or of part of a tensor (from its start or at an offset) stay exact.
 import { describe, expect, it } from 'vitest';
 import { freshSeed, gpuRuntime, randn, rng } from '../support/gpu';
 
@@ -48,6 +48,32 @@ describe('readback staging reuse', () => {
     rt.write(t, w);
     expect(await rt.read(t, 7)).toEqual(w.subarray(0, 7));
     expect(sameBits(await rt.read(t), w)).toBe(true);
+    rt.release(t);
+  });
+
+  it('a range at an offset (readRange) is exactly those values, and a range outside the tensor is refused', async () => {
+    const rt = await gpuRuntime();
+    const rand = rng(freshSeed());
+    const n = 10007;
+    const w = randn(n, rand);
+    const t = rt.upload(w, [n], 'rb.range');
+    for (const [offset, count] of [
+      [0, 1],
+      [1, 3],
+      [4093, 2051],
+      [n - 5, 5],
+      [n, 0],
+    ]) {
+      expect(await rt.readRange(t, offset, count)).toEqual(w.subarray(offset, offset + count));
+    }
+    // A part written at an offset lands there and nowhere else.
+    const part = randn(77, rand);
+    rt.write(t, part, 301);
+    w.set(part, 301);
+    expect(sameBits(await rt.read(t), w)).toBe(true);
+    await expect(rt.readRange(t, n - 4, 5)).rejects.toThrow(/out of its/);
+    await expect(rt.readRange(t, -1, 2)).rejects.toThrow(/out of its/);
+    await expect(rt.readRange(t, 0.5, 2)).rejects.toThrow(/out of its/);
     rt.release(t);
   });
 });

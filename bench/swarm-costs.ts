@@ -1,0 +1,170 @@
+// What a pipeline step costs this process beyond the single peer's, split into parts measured apart in the same run
+// (CPU ms of every thread, process.cpuUsage: wall time on 2 shared cores says little about who used them):
+//
+// - split: the same step's GPU work cut into S stages on S devices in this process, microbatch by microbatch, with the
+//   boundary payloads handed over in memory and the swarm's per-step sync of one replica per stage (the tied wte's
+//   gradient exchanged, the norm read, AdamW, the parameters read back and digested). No network, no signatures, no
+//   coordinator: what the stage split alone costs the driver and the host.
+// - wire: the step's boundary payloads (activations forward, gradients back: 2 x M x (S - 1) of them) through one
+//   real WebRTC link (node-datachannel on loopback, the signaling server, the framed transport), both ends here.
+// - signatures: for each payload the SHA-256 digest and ECDSA signature at the sender, the digest and the
+//   verification at the receiver (WebCrypto, the calls the peers make).
+//
+// The rest of a swarm step's CPU (the control plane: signed control messages, the coordinator, the step's schedule
+// and its wake-ups) is what the swarm measured less the three.
+import { startSignalingServer } from '../signaling-server/server';
+import { nodeRuntime } from '../src/gpu/node-runtime';
+import type { Runtime } from '../src/gpu/runtime';
+import { sampleBatch, type Dataset } from '../src/model/data';
+import { LocalComputeBackend, type StageCompute } from '../src/model/stage-compute';
+import { ephemeralIdentity, verifySignature } from '../src/net/identity';
+import { PeerNetwork } from '../src/net/peer-network';
+import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
+import { SignalingClient } from '../src/net/signaling-client';
+import type { Transport } from '../src/net/transport';
+import type { RunConfig } from '../src/protocol/run-config';
+import { payloadSigningText } from '../src/protocol/digest-signing';
+import { digestFloats } from '../src/swarm/digest';
+import { stageSpecOf } from '../src/swarm/stage-runtime';
+import { digestBytes } from '../src/swarm/step-trace';
+import { processCpuMs } from './thread-cpu';
+
+const WTE = 'transformer.wte.weight';
+
+/** Boundary payloads of one pipeline step: activations forward and gradients back, per microbatch and boundary. */
+export function payloadsPerStep(run: RunConfig): number {
+  return 2 * run.M * (run.stages.length - 1);
+}
+
+/**
+ * CPU ms per step of the stage split alone (see the header): S runtimes like S peers', every microbatch through every
+ * stage and back, then the per-step sync. `steps` measured after one warm-up step.
+ */
+export async function splitCpuPerStep(data: Dataset, run: RunConfig, steps: number): Promise<number> {
+  const S = run.stages.length;
+  const rts: Runtime[] = [];
+  try {
+    const stages: StageCompute[] = [];
+    for (let s = 0; s < S; s++) {
+      const rt = await nodeRuntime({ quiet: true, yieldCpu: true });
+      rts.push(rt);
+      const c = await new LocalComputeBackend(rt).createStage(stageSpecOf(run, s));
+      await c.init(run.seed);
+      stages.push(c);
+    }
+    const { B, T, M } = run;
+    const lossScale = 1 / (M * B * T);
+    let cpu0 = 0;
+    for (let step = 0; step <= steps; step++) {
+      if (step === 1) cpu0 = processCpuMs();
+      await Promise.all(stages.map((c) => c.zeroGrads()));
+      // Every microbatch in flight, as the swarm's default schedule: each one's chain runs as its inputs arrive.
+      await Promise.all(
+        Array.from({ length: M }, async (_, mb) => {
+          const key = { step, mb };
+          const b = sampleBatch(data.train, { seed: run.seed, step, micro: mb, B, T });
+          if (S === 1) return void (await stages[0].forwardBackward(0, { tokens: b.inputs }, b.targets, lossScale, key));
+          let x = await stages[0].forward(mb, { tokens: b.inputs }, key);
+          for (let s = 1; s < S - 1; s++) x = await stages[s].forward(mb, { payload: x }, key);
+          let g = (await stages[S - 1].forwardBackward(0, { payload: x }, b.targets, lossScale, key)).gradIn;
+          for (let s = S - 2; s >= 0 && g; s--) g = await stages[s].backward(mb, g, key);
+        }),
+      );
+      // One replica per stage: only the tied wte's slot crosses (the first and the last stage add each other's).
+      const [w0, wl] = [stages[0], stages[S - 1]].map((c) => c.layout.slots.find((x) => x.spec.name === WTE));
+      if (S > 1 && w0 && wl) {
+        const a = await stages[0].readFlat('grads', { offset: w0.offset, count: w0.size });
+        const z = await stages[S - 1].readFlat('grads', { offset: wl.offset, count: wl.size });
+        const sum = a.map((v, i) => v + z[i]);
+        await stages[0].writeFlat('grads', sum.slice(), w0.offset);
+        await stages[S - 1].writeFlat('grads', sum, wl.offset);
+      }
+      const sumsq = await Promise.all(stages.map((c) => c.gradSumSquares({ excludeTiedWte: true })));
+      const norm = Math.sqrt(sumsq.reduce((p, q) => p + q, 0));
+      const scale = norm > run.optimizer.gradClip && run.optimizer.gradClip > 0 ? run.optimizer.gradClip / norm : 1;
+      const params = await Promise.all(stages.map((c) => c.optimizerStep(step + 1, run.optimizer, { scale, readParams: true })));
+      for (const p of params) if (p) digestFloats(p);
+    }
+    const cpu1 = processCpuMs();
+    return (cpu1 - cpu0) / steps;
+  } finally {
+    for (const rt of rts) rt.destroy();
+  }
+}
+
+/** Two Node peers with one open WebRTC link through a fresh signaling server; `use` runs while it is up. */
+async function withLink<T>(use: (send: Transport, receive: Transport) => Promise<T>): Promise<T> {
+  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  const coordinator = await ephemeralIdentity();
+  const room = 'bench-wire';
+  const clients: SignalingClient[] = [];
+  const networks: PeerNetwork[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const c = await SignalingClient.connect(server.url, {
+        room,
+        role: 'peer',
+        coordinator: coordinator.fingerprint,
+        identity: await ephemeralIdentity(),
+        WebSocket: nodeWebSocket,
+      });
+      clients.push(c);
+      networks.push(new PeerNetwork(c, nodeRtcFactory()));
+    }
+    const incoming = new Promise<Transport>((resolve) => {
+      const off = networks[1].onConnection((t) => {
+        off();
+        resolve(t);
+      });
+    });
+    const send = await networks[0].connect(clients[1].peerId);
+    return await use(send, await incoming);
+  } finally {
+    for (const n of networks) n.close();
+    for (const c of clients) c.close();
+    await server.close();
+  }
+}
+
+/** CPU ms (every thread of this process) to move one payload of `bytes` over a real WebRTC link, sender and receiver. */
+export async function wireCpuPerPayload(bytes: number, count = 96): Promise<number> {
+  return withLink(async (send, receive) => {
+    const data = new Uint8Array(bytes);
+    const round = async (n: number): Promise<void> => {
+      let got = 0;
+      const all = new Promise<void>((resolve) => {
+        const off = receive.onTensor(() => {
+          if (++got === n) {
+            off();
+            resolve();
+          }
+        });
+      });
+      for (let i = 0; i < n; i++) void send.sendTensor({ kind: 'act', dtype: 'u8', shape: [bytes], data, meta: { mb: i } });
+      await all;
+    };
+    await round(8); // warm-up
+    const cpu0 = processCpuMs();
+    // In rounds of 8 (a step's microbatches in flight on one link), not one burst deeper than any step's.
+    for (let i = 0; i < count; i += 8) await round(8);
+    const cpu1 = processCpuMs();
+    return (cpu1 - cpu0) / count;
+  });
+}
+
+/** CPU ms per payload of `bytes` for its signatures: digest + sign at the sender, digest + verify at the receiver. */
+export async function signatureCpuPerPayload(bytes: number, count = 96): Promise<number> {
+  const id = await ephemeralIdentity();
+  const data = new Uint8Array(bytes);
+  const once = async (i: number): Promise<void> => {
+    const slot = { runId: 'bench', step: i, attempt: 0, mb: 0, kind: 'act' as const, to: id.id };
+    const sig = await id.sign(payloadSigningText(slot, await digestBytes(data)));
+    const digest = await digestBytes(data);
+    if (!(await verifySignature(id.publicKey, payloadSigningText(slot, digest), sig))) throw new Error('bench: signature does not verify');
+  };
+  for (let i = 0; i < 8; i++) await once(i);
+  const cpu0 = processCpuMs();
+  for (let i = 0; i < count; i++) await once(i);
+  const cpu1 = processCpuMs();
+  return (cpu1 - cpu0) / count;
+}
