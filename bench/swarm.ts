@@ -20,11 +20,15 @@ import { runEngineOptions } from '../src/coordinator/run-model';
 import { withNodeSwarm } from './node-swarm';
 import { meanStageTime, shareOf, STAGE_TIME_PARTS, type StageTime } from '../src/protocol/stage-time';
 import { cpuPerStep, threadCpu, type ThreadCpu } from './thread-cpu';
-import { payloadsPerStep, signatureCpuPerPayload, splitCpuPerStep, wireCpuPerPayload } from './swarm-costs';
+import { controlCpuPerStep, payloadsPerStep, signatureCpuPerPayload, splitCpuPerStep, wireCpuPerPayload } from './swarm-costs';
 import { availableParallelism } from 'node:os';
+import { payloadBytes } from '../src/compress/codec';
+import { COMPRESS_NONE, type CompressSpec } from '../src/compress/spec';
 
 export interface SwarmBenchRow {
   config: string;
+  /** The boundaries' codecs where not fp32. */
+  compress?: CompressSpec;
   stages: number;
   peers: number;
   /** Median step time over the measured steps, ms. */
@@ -55,7 +59,9 @@ export interface SwarmCosts {
   wireMs: number;
   /** Their digests, signatures and verifications. */
   signaturesMs: number;
-  /** The control plane (signed control messages, the coordinator, the signaling server), the step's schedule. */
+  /** A step's signed control messages through the signaling server, the coordinator and the peers. */
+  controlMs: number;
+  /** The rest: the stage runtime's bookkeeping, the schedule's wake-ups and waits on shared cores. */
   restMs: number;
   /** The swarm's CPU per step that 0.9x the single peer's tokens/s allows at the cores this row kept busy. */
   allowedFor09Ms: number;
@@ -74,6 +80,12 @@ export interface SwarmBenchResult {
   rows: SwarmBenchRow[];
 }
 
+const INT8_BOUNDARIES: CompressSpec = {
+  ...COMPRESS_NONE,
+  act: { kind: 'int8', block: 64, rounding: 'nearest' },
+  grad: { kind: 'int8', block: 64, rounding: 'stochastic' },
+};
+
 const WARMUP = 2;
 const MEASURE = 6;
 
@@ -82,7 +94,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M: number; slots?: number }): RunConfig {
+function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M: number; slots?: number; compress?: CompressSpec }): RunConfig {
   const model = { n_layer: 4, n_head: 4, n_embd: 128, vocab_size: vocab, block_size: 64 };
   const steps = WARMUP + MEASURE;
   const schedule = { lr: 1e-3, minLr: 1e-4, warmup: 2, decaySteps: steps };
@@ -98,6 +110,7 @@ function benchRun(runId: string, vocab: number, S: number, opts: { B: number; M:
     optimizer: { ...DEFAULT_OPTIMIZER, lr: schedule.lr },
     seed: 1337,
     ...(opts.slots ? { slots: opts.slots } : {}),
+    ...(opts.compress ? { compress: opts.compress } : {}),
   });
 }
 
@@ -170,18 +183,22 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
   const pending: SwarmBenchRow[] = [];
   // Every microbatch in flight (the default, slots = min(M, 8)), and 1F1B: S in flight, so the first stage starts
   // microbatch k + S only after the backward of k freed its slot (its chain then alternates backward, forward).
-  const configs = [
-    { S: 2, slots: undefined, label: 'swarm S=2 x R=1' },
+  // And S=4 with int8 boundaries (a quarter of the wire's bytes; lossy, so beside the exact rows, not instead).
+  const configs: { S: number; slots?: number; compress?: CompressSpec; label: string }[] = [
+    { S: 2, label: 'swarm S=2 x R=1' },
     { S: 2, slots: 2, label: 'swarm S=2 x R=1, 1F1B (2 in flight)' },
-    { S: 4, slots: undefined, label: 'swarm S=4 x R=1' },
+    { S: 4, label: 'swarm S=4 x R=1' },
+    { S: 4, compress: INT8_BOUNDARIES, label: 'swarm S=4 x R=1, int8 boundaries' },
   ];
-  for (const { S, slots, label } of configs) {
-    const r = await swarm(data, benchRun(`bench-s${S}${slots ? `-k${slots}` : ''}`, vocab, S, { B, M, slots }), log);
+  for (const { S, slots, compress, label } of configs) {
+    const id = `bench-s${S}${slots ? `-k${slots}` : ''}${compress ? '-int8' : ''}`;
+    const r = await swarm(data, benchRun(id, vocab, S, { B, M, slots, compress }), log);
     const stepMs = median(r.stepMs);
     const totalStep = r.stepMs.reduce((a, b) => a + b, 0);
     const perStageBusy = r.busyPerStage.map((xs) => xs.reduce((a, b) => a + b, 0));
     pending.push({
       config: label,
+      compress,
       stages: S,
       peers: S,
       medianStepMs: stepMs,
@@ -256,7 +273,8 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
           'split onto S devices (no network)': c.splitMs.toFixed(0),
           [`wire (payloads x KiB)`]: `${c.wireMs.toFixed(0)} (${c.payloads} x ${(c.payloadBytes / 1024).toFixed(0)})`,
           signatures: c.signaturesMs.toFixed(0),
-          'control plane, schedule (rest)': c.restMs.toFixed(0),
+          'control messages': c.controlMs.toFixed(0),
+          rest: c.restMs.toFixed(0),
           'CPU that 0.9x allows': c.allowedFor09Ms.toFixed(0),
           'CPU-bound best vs single': c.cpuBoundVsSingle.toFixed(2),
         },
@@ -289,29 +307,55 @@ async function addCosts(
 ): Promise<void> {
   const swarmRows = rows.filter((r) => r.stages > 1 && r.cpu);
   if (swarmRows.length === 0) return;
-  log('\nmeasuring the parts of a swarm step apart: the stage split, the wire, the signatures');
-  const split = new Map<number, number>();
-  for (const S of new Set(swarmRows.map((r) => r.stages)))
-    split.set(S, await splitCpuPerStep(data, benchRun(`bench-split-s${S}`, vocab, S, o), MEASURE));
-  const run = benchRun('bench-payload', vocab, 2, o);
-  const payloadBytes = run.B * run.T * run.model.n_embd * 4; // fp32 activations and gradients: the runs' codecs
-  const wire = await wireCpuPerPayload(payloadBytes);
-  const sig = await signatureCpuPerPayload(payloadBytes);
+  log('\nmeasuring the parts of a swarm step apart: the stage split, the wire, the signatures, the control messages');
+  // The split per stage count and codecs (a codec's kernels are part of its stages' GPU work), measured once each.
+  const split = new Map<string, number>();
+  const splitKey = (r: SwarmBenchRow) => `${r.stages}:${JSON.stringify(r.compress ?? null)}`;
+  for (const r of swarmRows) {
+    if (!split.has(splitKey(r)))
+      split.set(
+        splitKey(r),
+        await splitCpuPerStep(data, benchRun(`bench-split-s${r.stages}`, vocab, r.stages, { ...o, compress: r.compress }), MEASURE),
+      );
+  }
+  // Per payload size (fp32 and the int8 row's): its wire and signature CPU, measured once each.
+  const perSize = new Map<number, { wire: number; sig: number }>();
+  const costOf = async (bytes: number) => {
+    let c = perSize.get(bytes);
+    if (!c) {
+      c = { wire: await wireCpuPerPayload(bytes), sig: await signatureCpuPerPayload(bytes) };
+      perSize.set(bytes, c);
+    }
+    return c;
+  };
+  const control = new Map<number, number>();
+  for (const r of swarmRows) if (!control.has(r.stages)) control.set(r.stages, await controlCpuPerStep(r.stages, o.M));
   const cores = availableParallelism();
   for (const r of swarmRows) {
     if (!r.cpu) continue;
     const total = r.cpu.mainMs + r.cpu.otherMs;
-    const payloads = payloadsPerStep(benchRun('bench-payload', vocab, r.stages, o));
-    const splitMs = split.get(r.stages) ?? Number.NaN;
-    const wireMs = payloads * wire;
-    const signaturesMs = payloads * sig;
+    const run = benchRun('bench-payload', vocab, r.stages, { ...o, compress: r.compress });
+    const values = run.B * run.T * run.model.n_embd;
+    const compress = run.compress ?? COMPRESS_NONE;
+    // Half the payloads are activations, half their gradients, each with its codec.
+    const sizes = [payloadBytes(compress.act, values), payloadBytes(compress.grad, values)];
+    const payloads = payloadsPerStep(run);
+    let wireMs = 0;
+    let signaturesMs = 0;
+    for (const bytes of sizes) {
+      const c = await costOf(bytes);
+      wireMs += (payloads / 2) * c.wire;
+      signaturesMs += (payloads / 2) * c.sig;
+    }
+    const splitMs = split.get(splitKey(r)) ?? Number.NaN;
     r.costs = {
       splitMs,
       payloads,
-      payloadBytes,
+      payloadBytes: (sizes[0] + sizes[1]) / 2,
       wireMs,
       signaturesMs,
-      restMs: total - splitMs - wireMs - signaturesMs,
+      controlMs: control.get(r.stages) ?? Number.NaN,
+      restMs: total - splitMs - wireMs - signaturesMs - (control.get(r.stages) ?? Number.NaN),
       allowedFor09Ms: (singleMs / 0.9) * (total / r.medianStepMs),
       cpuBoundVsSingle: singleMs / (total / cores),
     };
