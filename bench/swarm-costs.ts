@@ -9,9 +9,12 @@
 //   real WebRTC link (node-datachannel on loopback, the signaling server, the framed transport), both ends here.
 // - signatures: for each payload the SHA-256 digest and ECDSA signature at the sender, the digest and the
 //   verification at the receiver (WebCrypto, the calls the peers make).
+// - control: a step's signed control messages through a real signaling server, a coordinator and S peers: 3
+//   broadcasts from the coordinator (step-begin, step-reduce, step-apply) and 2M + 3S reports (mb-loss and mb-done per
+//   microbatch; step-trace, grad-sumsq and step-done per stage), each signed, relayed and verified.
 //
-// The rest of a swarm step's CPU (the control plane: signed control messages, the coordinator, the step's schedule
-// and its wake-ups) is what the swarm measured less the three.
+// The rest of a swarm step's CPU (the stage runtime's bookkeeping, the schedule's wake-ups on shared cores) is what
+// the swarm measured less the four.
 import { startSignalingServer } from '../signaling-server/server';
 import { nodeRuntime } from '../src/gpu/node-runtime';
 import type { Runtime } from '../src/gpu/runtime';
@@ -23,6 +26,7 @@ import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
 import { SignalingClient } from '../src/net/signaling-client';
 import type { Transport } from '../src/net/transport';
 import type { RunConfig } from '../src/protocol/run-config';
+import { connectSwarm, type SwarmSignaling } from '../src/protocol/control-codec';
 import { payloadSigningText } from '../src/protocol/digest-signing';
 import { digestFloats } from '../src/swarm/digest';
 import { stageSpecOf } from '../src/swarm/stage-runtime';
@@ -167,4 +171,61 @@ export async function signatureCpuPerPayload(bytes: number, count = 96): Promise
   for (let i = 0; i < count; i++) await once(i);
   const cpu1 = processCpuMs();
   return (cpu1 - cpu0) / count;
+}
+
+/**
+ * CPU ms per step of the control plane alone (see the header): S peers and a coordinator on a real signaling server,
+ * `steps` rounds of a step's messages after one warm-up. The per-stage reports go as grad-sumsq (step-trace and
+ * step-done are of the same size class: a few hundred bytes).
+ */
+export async function controlCpuPerStep(S: number, M: number, steps = 20): Promise<number> {
+  const server = await startSignalingServer({ host: '127.0.0.1', port: 0 });
+  const room = 'bench-control';
+  const all: SwarmSignaling[] = [];
+  try {
+    const coordinator = await connectSwarm(server.url, { room, role: 'coordinator', WebSocket: nodeWebSocket });
+    all.push(coordinator);
+    const peers: SwarmSignaling[] = [];
+    for (let i = 0; i < S; i++) {
+      const p = await connectSwarm(server.url, { room, role: 'peer', coordinator: coordinator.coordinatorFingerprint, WebSocket: nodeWebSocket });
+      peers.push(p);
+      all.push(p);
+    }
+    const members = peers.map((p) => [p.peerId]);
+    let atCoordinator = 0;
+    let atPeers = 0;
+    let arrived: (() => void) | null = null;
+    const want = { coordinator: 2 * M + 3 * S, peers: 3 * S };
+    const check = () => {
+      if (atCoordinator >= want.coordinator && atPeers >= want.peers) arrived?.();
+    };
+    coordinator.on('control', () => {
+      atCoordinator++;
+      check();
+    });
+    for (const p of peers)
+      p.on('control', () => {
+        atPeers++;
+        check();
+      });
+    let cpu0 = 0;
+    for (let step = 0; step <= steps; step++) {
+      if (step === 1) cpu0 = processCpuMs();
+      atCoordinator = atPeers = 0;
+      const done = new Promise<void>((resolve) => (arrived = resolve));
+      coordinator.sendControl({ type: 'step-begin', step, attempt: 0, owners: Array.from({ length: M }, () => 0), members }, '*');
+      for (let mb = 0; mb < M; mb++) {
+        peers[S - 1].sendControl({ type: 'mb-loss', step, attempt: 0, mb, loss: 3.25 });
+        peers[0].sendControl({ type: 'mb-done', step, attempt: 0, mb });
+      }
+      coordinator.sendControl({ type: 'step-reduce', step, attempt: 0, members }, '*');
+      coordinator.sendControl({ type: 'step-apply', step, attempt: 0, scale: 1, lr: 1e-3 }, '*');
+      for (let k = 0; k < 3; k++) peers.forEach((p, stage) => p.sendControl({ type: 'grad-sumsq', step, attempt: 0, stage, value: 1.5 }));
+      await done;
+    }
+    return (processCpuMs() - cpu0) / steps;
+  } finally {
+    for (const c of all) c.close();
+    await server.close();
+  }
 }

@@ -1,5 +1,4 @@
-// Identities: one ECDSA P-256 key pair per peer and per coordinator (WebCrypto keys, the same in a tab and in Node;
-// signing, verifying and hashing through src/net/crypto-ops.ts: WebCrypto, or node:crypto in Node peers). A
+// Identities: one ECDSA P-256 key pair per peer and per coordinator (WebCrypto, the same in a tab and in Node). A
 // member's id is derived from its public key (so nobody can claim another's id) and its fingerprint (the full
 // SHA-256 of the key) is what a join URL carries to name a room's coordinator. Generic: no swarm knowledge; the
 // layers above sign what they need with domain-separated strings (`tabswarm-join`, `tabswarm-control`, ...).
@@ -7,9 +6,8 @@
 // Public keys travel as base64url of the raw uncompressed point (65 bytes); signatures as base64url of the IEEE
 // P1363 r||s form WebCrypto produces (64 bytes). verify* never throws: malformed keys or signatures are `false`.
 
-import { cryptoOps } from './crypto-ops';
-
 const ALG = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 /** Raw uncompressed P-256 point, base64url: 65 bytes -> 87 characters. */
 export const PUBLIC_KEY_CHARS = 87;
@@ -60,7 +58,7 @@ function bytesOf(data: Uint8Array | string): Uint8Array<ArrayBuffer> {
 
 /** Lowercase hex SHA-256 of `data`. */
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {
-  return hex(await cryptoOps().sha256(bytesOf(data)));
+  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytesOf(data))));
 }
 
 /** The fingerprint of a public key (hex SHA-256 of its raw bytes); null if `publicKey` is not a P-256 key's encoding. */
@@ -109,7 +107,7 @@ export async function identityOf(keys: CryptoKeyPair): Promise<Identity> {
     publicKey,
     keys,
     async sign(data) {
-      return toBase64Url(await cryptoOps().sign(privateKey, bytesOf(data)));
+      return toBase64Url(new Uint8Array(await crypto.subtle.sign(SIGN, privateKey, bytesOf(data))));
     },
   };
 }
@@ -148,7 +146,11 @@ export async function verifySignature(publicKey: string, data: Uint8Array | stri
   if (!sig || sig.length !== 64) return false;
   const key = await importPublicKey(publicKey);
   if (!key) return false;
-  return cryptoOps().verify(key, sig, bytesOf(data));
+  try {
+    return await crypto.subtle.verify(SIGN, key, new Uint8Array(sig), bytesOf(data));
+  } catch {
+    return false;
+  }
 }
 
 /** JWK form of an extractable key pair (a Node key file). */

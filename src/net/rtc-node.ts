@@ -1,12 +1,8 @@
 // Node-only pieces, kept out of every browser import graph: node-datachannel's RTCPeerConnection polyfill and
-// the `ws` WebSocket for the signaling client. Importing this module (every Node peer, coordinator and network test
-// does) also installs node:crypto's signatures and digests (src/net/node-crypto.ts) for this process:
-// TABSWARM_NODE_CRYPTO=0 keeps WebCrypto's.
+// the `ws` WebSocket for the signaling client.
 
 import { RTCPeerConnection as NdcPeerConnection } from 'node-datachannel/polyfill';
 import WebSocket from 'ws';
-import { useCryptoOps } from './crypto-ops';
-import { nodeCryptoOps } from './node-crypto';
 import type { RtcFactory } from './rtc-session';
 import type { WebSocketConstructor } from './signaling-client';
 
@@ -39,5 +35,3 @@ export function nodeRtcFactory(opts: NodeRtcOptions = {}): RtcFactory {
 }
 
 export const nodeWebSocket: WebSocketConstructor = WebSocket as unknown as WebSocketConstructor;
-
-if (process.env.TABSWARM_NODE_CRYPTO !== '0') useCryptoOps(nodeCryptoOps);

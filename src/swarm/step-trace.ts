@@ -4,7 +4,6 @@
 // `step-trace` at step-reduce; the coordinator checks that neighbours agree and picks contributions to validate.
 // The recorder also keeps the step's received payloads (and what it sent) until the next step begins: a validator
 // of this step gets them uploaded (src/swarm/validator.ts).
-import { cryptoOps } from '../net/crypto-ops';
 import type { ControlOf } from '../protocol/messages';
 
 export type BoundaryKind = 'act' | 'grad';
@@ -22,8 +21,8 @@ export interface TracedPayload {
 
 /** Hex of the first 16 bytes of SHA-256: a digest an adversary cannot forge a second payload for. */
 export async function digestBytes(b: Uint8Array): Promise<string> {
-  // The data is read (WebCrypto: copied) when called: the caller may reuse or transfer `b` afterwards.
-  const h = await cryptoOps().sha256(b);
+  // WebCrypto copies the data when called: the caller may reuse or transfer `b` afterwards.
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', b as Uint8Array<ArrayBuffer>));
   let s = '';
   for (let i = 0; i < 16; i++) s += h[i].toString(16).padStart(2, '0');
   return s;
