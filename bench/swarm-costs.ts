@@ -26,14 +26,13 @@ import { nodeRtcFactory, nodeWebSocket } from '../src/net/rtc-node';
 import { SignalingClient } from '../src/net/signaling-client';
 import type { Transport } from '../src/net/transport';
 import type { RunConfig } from '../src/protocol/run-config';
+import { WTE } from '../src/model/config';
 import { connectSwarm, type SwarmSignaling } from '../src/protocol/control-codec';
 import { payloadSigningText } from '../src/protocol/digest-signing';
 import { digestFloats } from '../src/swarm/digest';
 import { stageSpecOf } from '../src/swarm/stage-runtime';
 import { digestBytes } from '../src/swarm/step-trace';
 import { processCpuMs } from './thread-cpu';
-
-const WTE = 'transformer.wte.weight';
 
 /** Boundary payloads of one pipeline step: activations forward and gradients back, per microbatch and boundary. */
 export function payloadsPerStep(run: RunConfig): number {

@@ -11,6 +11,12 @@ export interface ParamSlot {
   size: number;
 }
 
+/** Values [offset, offset + count) of a flat buffer (a parameter's slot). */
+export interface FlatRange {
+  offset: number;
+  count: number;
+}
+
 export class ParamStore {
   readonly slots: ParamSlot[];
   readonly byName = new Map<string, ParamSlot>();
@@ -113,7 +119,7 @@ export class ParamStore {
    * The whole flat buffer, host side (optimizer state transfer, all-reduce tests, bitwise comparisons), or only the
    * values [range.offset, range.offset + range.count) (one parameter's slot: the tied wte's gradient).
    */
-  readFlat(which: 'params' | 'grads' | 'm' | 'v', range?: { offset: number; count: number }): Promise<Float32Array> {
+  readFlat(which: 'params' | 'grads' | 'm' | 'v', range?: FlatRange): Promise<Float32Array> {
     if (range) return this.rt.readRange(this[which], range.offset, range.count);
     return this.rt.read(this[which]);
   }

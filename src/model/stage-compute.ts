@@ -27,15 +27,12 @@ import { embedsTokens, hasHead, type StageRange } from './stage-role';
 import { StageWire, type CodecFactory, type MicrobatchKey } from './stage-wire';
 import { createCodec } from '../compress/codec';
 import { LocalOuterCompute, type OuterCompute } from './outer-compute';
+import type { FlatRange } from './params';
 
 export type { MicrobatchKey } from './stage-wire';
 
 export type FlatWhich = 'params' | 'grads' | 'm' | 'v';
-/** Values [offset, offset + count) of a flat buffer (a parameter's slot in StageLayout.slots). */
-export interface FlatRange {
-  offset: number;
-  count: number;
-}
+export type { FlatRange } from './params';
 
 /** What to build: a stage of a model with B x T microbatches and `slots` in-flight microbatches. */
 export interface StageSpec {

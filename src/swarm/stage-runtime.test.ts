@@ -7,7 +7,7 @@ import type { ControlMessage } from '../protocol/messages';
 import type { IncomingTensor } from '../net/tensor';
 import type { Transport } from '../net/transport';
 import { Links } from './links';
-import type { FlatWhich, StageCompute, StageInput, StageLayout } from '../model/stage-compute';
+import type { FlatRange, FlatWhich, StageCompute, StageInput, StageLayout } from '../model/stage-compute';
 import { StageRuntime, stageSpecOf } from './stage-runtime';
 import { ephemeralIdentity, type Identity } from '../net/identity';
 import { payloadSigningText } from '../protocol/digest-signing';
@@ -74,7 +74,7 @@ class FakeCompute implements StageCompute {
   async zeroGrads() {
     this.calls.push('zeroGrads');
   }
-  async readFlat(which: FlatWhich, range?: { offset: number; count: number }) {
+  async readFlat(which: FlatWhich, range?: FlatRange) {
     this.calls.push(`readFlat ${which}${range ? ` ${range.offset}+${range.count}` : ''}`);
     return new Float32Array(range ? range.count : this.layout.total);
   }

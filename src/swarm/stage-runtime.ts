@@ -45,8 +45,7 @@ import { VALIDATION_KIND } from '../protocol/validation-tensors';
 import { pickWeighted, RttRouter } from './rtt-router';
 import { BusyMeter } from './busy-meter';
 import { StageClock } from './stage-clock';
-
-const WTE = 'transformer.wte.weight';
+import { WTE } from '../model/config';
 
 /** The StageSpec of stage `stage` of a run. */
 export function stageSpecOf(run: RunConfig, stage: number): StageSpec {
@@ -847,10 +846,11 @@ export class StageRuntime {
     // Robust aggregation: every replica reports, with what it received from each rank (docs/trust.md).
     const robust = trustOf(this.run).aggregation !== 'sum' && !this.local;
     const reports = rank === 0 || !!this.local || robust;
+    const allReduce = !robust && mine.length > 1 && !this.local;
     // The whole gradient comes to the host only where something combines or checks it: the replicas' all-reduce or
     // robust aggregation, or a validated run's contribution digest. Otherwise (one replica, or local steps) it stays
     // on the GPU and only the tied wte's slot crosses, for the first <-> last stage exchange.
-    const whole = robust || !!this.validator || (mine.length > 1 && !this.local);
+    const whole = robust || allReduce || !!this.validator;
     const wte = this.run.stages.length > 1 && (this.first || this.last) ? this.stage.params.byName.get(WTE) : undefined;
     const read: { flat: Float32Array | null; tie: Float32Array | null } = { flat: null, tie: null };
     await this.enqueue(async () => {
@@ -870,7 +870,7 @@ export class StageRuntime {
       flat = r.grad;
       usable = r.any;
       robustReport = { digests: r.digests, sigs: r.sigs, excluded: r.excluded.map((e) => ({ rank: e.rank, reason: e.reason.slice(0, 128) })) };
-    } else if (flat && mine.length > 1 && !this.local) {
+    } else if (flat && allReduce) {
       const links = mine.map((p) => (p === this.peerId ? undefined : this.links.get(p)));
       if (links.some((l, j) => j !== rank && !l)) throw new StaleAttempt(`step-reduce ${st.key}: a replica link is down`);
       const tag = `${this.run.runId}:${st.step}:${st.attempt}:s${this.stageIndex}`;
@@ -889,7 +889,11 @@ export class StageRuntime {
       }
       this.checkCurrent(st);
     }
-    if (wte) await this.exchangeTied(st, msg.members, flat ? flat.subarray(wte.offset, wte.offset + wte.size) : tie);
+    if (wte) {
+      const slot = flat ? flat.subarray(wte.offset, wte.offset + wte.size) : tie;
+      if (!slot) throw new Error(`step ${st.key}: the tied wte's gradient was not read`);
+      await this.exchangeTied(st, msg.members, slot);
+    }
     this.checkCurrent(st);
     let value: number | null = null;
     const reduced = flat;
@@ -964,15 +968,10 @@ export class StageRuntime {
     for (const m of msgs) this.opts.send(m);
   }
 
-  /**
-   * First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `mine`
-   * (the wte slot's values; null: the reduce read nothing, which a first or last stage never does).
-   */
-  private async exchangeTied(st: StepState, members: string[][], mine: Float32Array | null): Promise<void> {
+  /** First <-> last stage: send my (reduced) wte gradient to my partners, add the one I receive. In place on `mine`. */
+  private async exchangeTied(st: StepState, members: string[][], mine: Float32Array): Promise<void> {
     const firstM = members[0];
     const lastM = members[members.length - 1];
-    const w = this.stage.params.byName.get(WTE);
-    if (!w || !mine) throw new Error(`step ${st.key}: the tied wte's gradient was not read`);
     const [own, other] = this.first ? [firstM, lastM] : [lastM, firstM];
     const i = own.indexOf(this.peerId);
     // Peer i of one stage receives from other[i % |other|], so it sends to every j of the other with j % |own| == i.
@@ -980,7 +979,7 @@ export class StageRuntime {
     const copy = mine.slice();
     for (let j = 0; j < other.length; j++) {
       if (j % own.length !== i) continue;
-      this.sendTo(other[j], { kind: 'tie', dtype: 'f32', shape: [w.size], data: copy, meta });
+      this.sendTo(other[j], { kind: 'tie', dtype: 'f32', shape: [mine.length], data: copy, meta });
     }
     const from = other[i % other.length];
     const theirs =
@@ -1002,9 +1001,9 @@ export class StageRuntime {
         };
       }));
     st.tie = undefined;
-    if (theirs.length !== w.size) throw new Error(`step ${st.key}: tied wte gradient has ${theirs.length} values, expected ${w.size}`);
+    if (theirs.length !== mine.length) throw new Error(`step ${st.key}: tied wte gradient has ${theirs.length} values, expected ${mine.length}`);
     // a + b == b + a in IEEE arithmetic: the first and the last stage end with the same bits.
-    for (let k = 0; k < w.size; k++) mine[k] = mine[k] + theirs[k];
+    for (let k = 0; k < mine.length; k++) mine[k] = mine[k] + theirs[k];
   }
 
   private async apply(msg: ControlOf<'step-apply'>): Promise<void> {
