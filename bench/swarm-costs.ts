@@ -27,6 +27,7 @@ import { SignalingClient } from '../src/net/signaling-client';
 import type { Transport } from '../src/net/transport';
 import type { RunConfig } from '../src/protocol/run-config';
 import { WTE } from '../src/model/config';
+import { clipScale } from '../src/coordinator/coordinator';
 import { connectSwarm, type SwarmSignaling } from '../src/protocol/control-codec';
 import { payloadSigningText } from '../src/protocol/digest-signing';
 import { digestFloats } from '../src/swarm/digest';
@@ -40,11 +41,12 @@ export function payloadsPerStep(run: RunConfig): number {
 }
 
 /**
- * CPU ms per step of the stage split alone (see the header): S runtimes like S peers', every microbatch through every
- * stage and back, then the per-step sync. `steps` measured after one warm-up step.
+ * CPU ms per step of the stage split alone (see the header): S >= 2 runtimes like S peers', every microbatch through
+ * every stage and back, then the per-step sync. `steps` measured after one warm-up step.
  */
 export async function splitCpuPerStep(data: Dataset, run: RunConfig, steps: number): Promise<number> {
   const S = run.stages.length;
+  if (S < 2) throw new Error(`splitCpuPerStep: a pipeline has 2 stages or more, not ${S}`);
   const rts: Runtime[] = [];
   try {
     const stages: StageCompute[] = [];
@@ -57,6 +59,9 @@ export async function splitCpuPerStep(data: Dataset, run: RunConfig, steps: numb
     }
     const { B, T, M } = run;
     const lossScale = 1 / (M * B * T);
+    // The first and the last stage hold the tied wte: only its slot crosses (one replica per stage).
+    const [w0, wl] = [stages[0], stages[S - 1]].map((c) => c.layout.slots.find((x) => x.spec.name === WTE));
+    if (!w0 || !wl) throw new Error('splitCpuPerStep: the first and the last stage hold no wte');
     let cpu0 = 0;
     for (let step = 0; step <= steps; step++) {
       if (step === 1) cpu0 = processCpuMs();
@@ -66,25 +71,19 @@ export async function splitCpuPerStep(data: Dataset, run: RunConfig, steps: numb
         Array.from({ length: M }, async (_, mb) => {
           const key = { step, mb };
           const b = sampleBatch(data.train, { seed: run.seed, step, micro: mb, B, T });
-          if (S === 1) return void (await stages[0].forwardBackward(0, { tokens: b.inputs }, b.targets, lossScale, key));
           let x = await stages[0].forward(mb, { tokens: b.inputs }, key);
           for (let s = 1; s < S - 1; s++) x = await stages[s].forward(mb, { payload: x }, key);
           let g = (await stages[S - 1].forwardBackward(0, { payload: x }, b.targets, lossScale, key)).gradIn;
           for (let s = S - 2; s >= 0 && g; s--) g = await stages[s].backward(mb, g, key);
         }),
       );
-      // One replica per stage: only the tied wte's slot crosses (the first and the last stage add each other's).
-      const [w0, wl] = [stages[0], stages[S - 1]].map((c) => c.layout.slots.find((x) => x.spec.name === WTE));
-      if (S > 1 && w0 && wl) {
-        const a = await stages[0].readFlat('grads', { offset: w0.offset, count: w0.size });
-        const z = await stages[S - 1].readFlat('grads', { offset: wl.offset, count: wl.size });
-        const sum = a.map((v, i) => v + z[i]);
-        await stages[0].writeFlat('grads', sum.slice(), w0.offset);
-        await stages[S - 1].writeFlat('grads', sum, wl.offset);
-      }
+      const a = await stages[0].readFlat('grads', { offset: w0.offset, count: w0.size });
+      const z = await stages[S - 1].readFlat('grads', { offset: wl.offset, count: wl.size });
+      const sum = a.map((v, i) => v + z[i]);
+      await stages[0].writeFlat('grads', sum.slice(), w0.offset);
+      await stages[S - 1].writeFlat('grads', sum, wl.offset);
       const sumsq = await Promise.all(stages.map((c) => c.gradSumSquares({ excludeTiedWte: true })));
-      const norm = Math.sqrt(sumsq.reduce((p, q) => p + q, 0));
-      const scale = norm > run.optimizer.gradClip && run.optimizer.gradClip > 0 ? run.optimizer.gradClip / norm : 1;
+      const scale = clipScale(Math.sqrt(sumsq.reduce((p, q) => p + q, 0)), run.optimizer.gradClip);
       const params = await Promise.all(stages.map((c) => c.optimizerStep(step + 1, run.optimizer, { scale, readParams: true })));
       for (const p of params) if (p) digestFloats(p);
     }

@@ -293,9 +293,24 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
   };
 }
 
+/** `measure` once per key of its argument, in the order asked (the measurements run one after another, never together). */
+function once<A, V>(keyOf: (a: A) => string | number, measure: (a: A) => Promise<V>): (a: A) => Promise<V> {
+  const seen = new Map<string | number, Promise<V>>();
+  return (a) => {
+    const k = keyOf(a);
+    let p = seen.get(k);
+    if (!p) {
+      p = measure(a);
+      seen.set(k, p);
+    }
+    return p;
+  };
+}
+
 /**
- * The swarm rows' CPU per step by part (SwarmCosts): the stage split measured once per S, the wire and the signatures
- * per payload of the rows' size; what 0.9x would allow: (single step / 0.9) x the cores the row kept busy.
+ * The swarm rows' CPU per step by part (SwarmCosts): the stage split measured once per stage count and codecs, the
+ * wire and the signatures once per payload size, the control messages once per stage count; what 0.9x would allow:
+ * (single step / 0.9) x the cores the row kept busy.
  */
 async function addCosts(
   data: Dataset,
@@ -308,28 +323,18 @@ async function addCosts(
   const swarmRows = rows.filter((r) => r.stages > 1 && r.cpu);
   if (swarmRows.length === 0) return;
   log('\nmeasuring the parts of a swarm step apart: the stage split, the wire, the signatures, the control messages');
-  // The split per stage count and codecs (a codec's kernels are part of its stages' GPU work), measured once each.
-  const split = new Map<string, number>();
-  const splitKey = (r: SwarmBenchRow) => `${r.stages}:${JSON.stringify(r.compress ?? null)}`;
-  for (const r of swarmRows) {
-    if (!split.has(splitKey(r)))
-      split.set(
-        splitKey(r),
-        await splitCpuPerStep(data, benchRun(`bench-split-s${r.stages}`, vocab, r.stages, { ...o, compress: r.compress }), MEASURE),
-      );
-  }
-  // Per payload size (fp32 and the int8 row's): its wire and signature CPU, measured once each.
-  const perSize = new Map<number, { wire: number; sig: number }>();
-  const costOf = async (bytes: number) => {
-    let c = perSize.get(bytes);
-    if (!c) {
-      c = { wire: await wireCpuPerPayload(bytes), sig: await signatureCpuPerPayload(bytes) };
-      perSize.set(bytes, c);
-    }
-    return c;
-  };
-  const control = new Map<number, number>();
-  for (const r of swarmRows) if (!control.has(r.stages)) control.set(r.stages, await controlCpuPerStep(r.stages, o.M));
+  // A codec's kernels are part of its stages' GPU work: the split is per stage count and codecs.
+  const split = once(splitKey, (r: SwarmBenchRow) =>
+    splitCpuPerStep(data, benchRun(`bench-split-s${r.stages}`, vocab, r.stages, { ...o, compress: r.compress }), MEASURE),
+  );
+  const perPayload = once(
+    (bytes: number) => bytes,
+    async (bytes: number) => ({ wire: await wireCpuPerPayload(bytes), sig: await signatureCpuPerPayload(bytes) }),
+  );
+  const control = once(
+    (S: number) => S,
+    (S: number) => controlCpuPerStep(S, o.M),
+  );
   const cores = availableParallelism();
   for (const r of swarmRows) {
     if (!r.cpu) continue;
@@ -343,21 +348,26 @@ async function addCosts(
     let wireMs = 0;
     let signaturesMs = 0;
     for (const bytes of sizes) {
-      const c = await costOf(bytes);
+      const c = await perPayload(bytes);
       wireMs += (payloads / 2) * c.wire;
       signaturesMs += (payloads / 2) * c.sig;
     }
-    const splitMs = split.get(splitKey(r)) ?? Number.NaN;
+    const splitMs = await split(r);
+    const controlMs = await control(r.stages);
     r.costs = {
       splitMs,
       payloads,
       payloadBytes: (sizes[0] + sizes[1]) / 2,
       wireMs,
       signaturesMs,
-      controlMs: control.get(r.stages) ?? Number.NaN,
-      restMs: total - splitMs - wireMs - signaturesMs - (control.get(r.stages) ?? Number.NaN),
+      controlMs,
+      restMs: total - splitMs - wireMs - signaturesMs - controlMs,
       allowedFor09Ms: (singleMs / 0.9) * (total / r.medianStepMs),
       cpuBoundVsSingle: singleMs / (total / cores),
     };
   }
+}
+
+function splitKey(r: SwarmBenchRow): string {
+  return `${r.stages}:${JSON.stringify(r.compress ?? null)}`;
 }

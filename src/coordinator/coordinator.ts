@@ -154,6 +154,11 @@ class Restart extends Error {
   override name = 'Restart';
 }
 
+/** The gradient's scale from its global norm: clipped to `clip` (0: no clipping); 0 (skip the update) if not finite. */
+export function clipScale(norm: number, clip: number): number {
+  return !Number.isFinite(norm) ? 0 : clip > 0 ? Math.min(1, clip / (norm + 1e-6)) : 1;
+}
+
 export class Coordinator implements Striker {
   readonly events = new Emitter<CoordinatorEvents>();
   /** The run (with planStages: its stages are the plan once the first minPeers peers have joined). */
@@ -982,7 +987,7 @@ export class Coordinator implements Striker {
         }
       return Math.sqrt(sum);
     });
-    const scales = norms.map((n) => (!Number.isFinite(n) ? 0 : clip > 0 ? Math.min(1, clip / (n + 1e-6)) : 1));
+    const scales = norms.map((n) => clipScale(n, clip));
     const [gradNorm, scale] = [norms[0], scales[0]];
     const lr = learningRate(step, this.run.schedule);
     this.liveness.unwatch();
