@@ -3,11 +3,7 @@
 // size or of part of a tensor (from its start or at an offset) stay exact.
 import { describe, expect, it } from 'vitest';
 import { freshSeed, gpuRuntime, randn, rng } from '../support/gpu';
-
-/** Bitwise equality of two float arrays (a deep toEqual of millions of values takes vitest minutes). */
-function sameBits(a: Float32Array, b: Float32Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
+import { sameBits } from '../support/bits';
 
 describe('readback staging reuse', () => {
   it('a read after a write always sees the new values, read after read', async () => {

@@ -17,6 +17,7 @@ import type { StageCheckpoint } from '../../src/swarm/checkpoints';
 import { digestFloats } from '../../src/swarm/digest';
 import type { SwarmPeer } from '../../src/swarm/peer';
 import { startSwarm, tinyRun, type Swarm } from './harness';
+import { sameBits } from '../support/bits';
 
 let swarm: Swarm | undefined;
 let dir = '';
@@ -25,9 +26,6 @@ afterEach(async () => {
   swarm = undefined;
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-const bitsEqual = (a: Float32Array, b: Float32Array) =>
-  a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 
 /** Resolves with the first control message from a peer that `pick` accepts. */
 function whenControl<T>(sw: Swarm, pick: (from: string, msg: ControlMessage) => T | undefined): Promise<T> {
@@ -141,7 +139,7 @@ describe('stage checkpoints', () => {
       expect(readyDigests.get(p.peerId)).toBe(ck.digest);
       expect(p.runtime!.stepsDone).toBe(4);
       const now = await stateOf(p);
-      expect(bitsEqual(now.params, ck.params) && bitsEqual(now.m, ck.m) && bitsEqual(now.v, ck.v)).toBe(true);
+      expect(sameBits(now.params, ck.params) && sameBits(now.m, ck.m) && sameBits(now.v, ck.v)).toBe(true);
     }
 
     // Custody: stage 1's step-6 checkpoint from b-replica to a stage-0 keeper, which stores it and reports it.
@@ -155,7 +153,7 @@ describe('stage checkpoints', () => {
     const original = cks.get(`${source.peerId}/1/6`)!;
     expect(keptMsg).toMatchObject({ runId: 'ckpt', stage: 1, step: 6, digest: original.digest });
     const copy = (await stores.get(keeper.peerId)!.load({ runId: 'ckpt', stage: 1, step: 6 }))!;
-    expect(bitsEqual(copy.params, original.params) && bitsEqual(copy.m, original.m) && bitsEqual(copy.v, original.v)).toBe(true);
+    expect(sameBits(copy.params, original.params) && sameBits(copy.m, original.m) && sameBits(copy.v, original.v)).toBe(true);
     expect(sw.coordinator.holdings.of(keeper.peerId).some((h) => h.stage === 1 && h.step === 6)).toBe(true);
 
     // A stage-1 replica joins from the keeper's copy (a source of another stage: the two link up for it).
@@ -175,7 +173,7 @@ describe('stage checkpoints', () => {
     expect(joinDigests.get(joiner.peerId)).toBe(original.digest);
     expect(joiner.runtime!.stepsDone).toBe(6);
     const now = await stateOf(joiner);
-    expect(bitsEqual(now.params, original.params) && bitsEqual(now.m, original.m) && bitsEqual(now.v, original.v)).toBe(true);
+    expect(sameBits(now.params, original.params) && sameBits(now.m, original.m) && sameBits(now.v, original.v)).toBe(true);
     expect(sw.peers.map((p) => p.refusedTensors.size)).toEqual([0, 0, 0, 0]);
   });
 
@@ -258,7 +256,7 @@ describe('stage checkpoints', () => {
         [now.outer!.mom, ck.outer!.mom],
         [now.outer!.ef, ck.outer!.ef],
       ];
-      expect(pairs.map(([a, b]) => bitsEqual(a, b))).toEqual([true, true, true, true, true, true]);
+      expect(pairs.map(([a, b]) => sameBits(a, b))).toEqual([true, true, true, true, true, true]);
     }
   });
 });

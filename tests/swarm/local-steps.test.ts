@@ -9,6 +9,7 @@ import { simulateLocalSteps } from '../../src/model/local-sim';
 import { runLocalSimOptions } from '../../src/coordinator/run-model';
 import type { RunConfig } from '../../src/protocol/run-config';
 import { compareToReference, data, startSwarm, tinyRun, type Swarm } from './harness';
+import { sameBits } from '../support/bits';
 
 let swarm: Swarm | undefined;
 const cleanups: (() => void)[] = [];
@@ -43,10 +44,6 @@ function localRun(runId: string, codec: CodecSpec): RunConfig {
   );
 }
 
-async function sameBits(a: Float32Array, b: Float32Array): Promise<boolean> {
-  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
-}
-
 const CODECS: [string, CodecSpec][] = [
   ['int8 with error feedback', { kind: 'int8', block: 64, rounding: 'nearest' }],
   ['top-k 10% with error feedback', { kind: 'topk', fraction: 0.1 }],
@@ -73,10 +70,10 @@ describe('local-steps mode matches its single-process simulation', () => {
       expect(byStage.map((m) => m.length)).toEqual([2, 2]);
       for (const [a, b] of byStage) {
         const [x, y] = [await a.runtime!.stage.params.readFlat('params'), await b.runtime!.stage.params.readFlat('params')];
-        expect(await sameBits(x, y), `stage ${a.runtime!.stageIndex} replicas bitwise equal`).toBe(true);
+        expect(sameBits(x, y), `stage ${a.runtime!.stageIndex} replicas bitwise equal`).toBe(true);
         // Inner AdamW state is per replica: the lanes saw different microbatches.
         const [ma, mb] = [await a.runtime!.stage.params.readFlat('m'), await b.runtime!.stage.params.readFlat('m')];
-        expect(await sameBits(ma, mb)).toBe(false);
+        expect(sameBits(ma, mb)).toBe(false);
       }
       // Lanes are pinned: replica r of stage 0 hands its microbatches only to replica r of stage 1 (2 steps x 5).
       for (const p of swarm.peers) expect(p.runtime!.counters.forward).toBe((run.M / 2) * run.steps);
@@ -94,7 +91,7 @@ describe('local-steps mode matches its single-process simulation', () => {
       for (let s = 0; s < run.steps; s++) expect(Math.abs(reports[s].loss - sim.losses[s])).toBeLessThan(1e-4 * Math.max(1, sim.losses[s]));
       expect(cmp.worst.score).toBeLessThan(TOL);
       // The simulation's replicas are equal after the final sync, and the run moved the weights.
-      for (const [name, w] of sim.replicas[0]) expect(await sameBits(w, sim.replicas[1].get(name)!), name).toBe(true);
+      for (const [name, w] of sim.replicas[0]) expect(sameBits(w, sim.replicas[1].get(name)!), name).toBe(true);
     }, 120_000);
   }
 });

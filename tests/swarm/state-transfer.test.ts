@@ -17,6 +17,7 @@ import {
   type StageState,
 } from '../../src/swarm/state-transfer';
 import { linkedPair, startServer } from '../net/helpers';
+import { sameBits } from '../support/bits';
 
 function store(names: [string, number[]][], align = 64) {
   let off = 0;
@@ -42,9 +43,6 @@ function randomState(total: number, seed: number, layout: string, step = 7): Sta
   };
   return { params: f(0.2), m: f(1e-3), v: f(1e-6).map(Math.abs), step, layout };
 }
-
-const same = (a: Float32Array, b: Float32Array) =>
-  a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 
 function memoryPair(): [Transport, Transport] {
   const [ra, rb] = createMemoryChannelPair();
@@ -111,7 +109,7 @@ describe('state transfer over memory transports', () => {
     expect(got.step).toBe(42);
     expect(got.layout).toBe(layout);
     expect(got.meta).toEqual({ stage: 1, runId: 'r1' });
-    expect(same(got.params, s.params) && same(got.m, s.m) && same(got.v, s.v)).toBe(true);
+    expect(sameBits(got.params, s.params) && sameBits(got.m, s.m) && sameBits(got.v, s.v)).toBe(true);
     expect(got.digest).toBe(stateDigest(s));
     expect(stateDigest(got)).toBe(stateDigest(s));
     a.close();
