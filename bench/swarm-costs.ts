@@ -31,7 +31,7 @@ import { clipScale } from '../src/coordinator/coordinator';
 import { connectSwarm, type SwarmSignaling } from '../src/protocol/control-codec';
 import { payloadSigningText } from '../src/protocol/digest-signing';
 import { digestFloats } from '../src/swarm/digest';
-import { stageSpecOf } from '../src/swarm/stage-runtime';
+import { stageSpecOf, sumOfSquares } from '../src/swarm/stage-runtime';
 import { digestBytes } from '../src/swarm/step-trace';
 import { processCpuMs } from './thread-cpu';
 
@@ -77,13 +77,17 @@ export async function splitCpuPerStep(data: Dataset, run: RunConfig, steps: numb
           for (let s = S - 2; s >= 0 && g; s--) g = await stages[s].backward(mb, g, key);
         }),
       );
-      const a = await stages[0].readFlat('grads', { offset: w0.offset, count: w0.size });
-      const z = await stages[S - 1].readFlat('grads', { offset: wl.offset, count: wl.size });
+      // As the runtime's reduce: each stage's squares without the tied slot in the round trip that reads the slot,
+      // the summed slot's squares added once.
+      const slotAndSquares = (c: StageCompute, w: { offset: number; size: number }) =>
+        Promise.all([c.readFlat('grads', { offset: w.offset, count: w.size }), c.gradSumSquares({ excludeTiedWte: true })]);
+      const [[a, sq0], [z, sqLast]] = await Promise.all([slotAndSquares(stages[0], w0), slotAndSquares(stages[S - 1], wl)]);
+      const middle = await Promise.all(stages.slice(1, -1).map((c) => c.gradSumSquares({ excludeTiedWte: true })));
       const sum = a.map((v, i) => v + z[i]);
       await stages[0].writeFlat('grads', sum.slice(), w0.offset);
       await stages[S - 1].writeFlat('grads', sum, wl.offset);
-      const sumsq = await Promise.all(stages.map((c) => c.gradSumSquares({ excludeTiedWte: true })));
-      const scale = clipScale(Math.sqrt(sumsq.reduce((p, q) => p + q, 0)), run.optimizer.gradClip);
+      const sumsq = sq0 + sqLast + middle.reduce((p, q) => p + q, 0) + sumOfSquares(sum);
+      const scale = clipScale(Math.sqrt(sumsq), run.optimizer.gradClip);
       const params = await Promise.all(stages.map((c) => c.optimizerStep(step + 1, run.optimizer, { scale, readParams: true })));
       for (const p of params) if (p) digestFloats(p);
     }

@@ -447,14 +447,14 @@ export class Stage {
 
   /**
    * Sum of squared gradients over this stage's parameters (one flat-buffer reduction, fixed order). With
-   * `excludeTiedWte` the tied wte copy of a last stage is left out, so that summing over all stages counts every
-   * parameter of the model once (the swarm's global-norm clipping).
+   * `excludeTiedWte` a first or a last stage leaves its copy of the tied wte out: the swarm's global-norm clipping
+   * counts every parameter of the model once, the wte's from the two copies' exchanged sum (stage-runtime's reduce).
    */
   async gradSumSquares(opts: { excludeTiedWte?: boolean } = {}): Promise<number> {
     const ps = this.params;
     let start = 0;
-    if (opts.excludeTiedWte && this.parts.role === 'last') {
-      // wte is the first decayed tensor of a last stage's store; skip it and its alignment padding.
+    if (opts.excludeTiedWte && (this.parts.role === 'last' || this.parts.role === 'first')) {
+      // wte is the first decayed tensor of a first or a last stage's store; skip it and its alignment padding.
       const w = ps.slotOf(WTE);
       start = w.offset + Math.ceil(w.size / this.rt.viewAlignment) * this.rt.viewAlignment;
     }

@@ -81,8 +81,8 @@ class FakeCompute implements StageCompute {
   async writeFlat(which: FlatWhich, _data: Float32Array, offset?: number) {
     this.calls.push(`writeFlat ${which}${offset === undefined ? '' : ` at ${offset}`}`);
   }
-  async gradSumSquares() {
-    this.calls.push('gradSumSquares');
+  async gradSumSquares(opts: { excludeTiedWte?: boolean } = {}) {
+    this.calls.push(`gradSumSquares${opts.excludeTiedWte ? ' exclude wte' : ''}`);
     return 1;
   }
   async optimizerStep(step: number, _h: unknown, opts: { readParams?: boolean }) {
@@ -119,19 +119,23 @@ async function tensor(
 }
 
 function lastStage() {
+  return stageRuntime(1);
+}
+
+function stageRuntime(stage: 0 | 1) {
   const sent: ControlMessage[] = [];
-  const compute = new FakeCompute(1);
+  const compute = new FakeCompute(stage);
   const errors: Error[] = [];
   const sr = new StageRuntime({
     compute,
     run,
-    stage: 1,
-    peerId: 'last',
+    stage,
+    peerId: stage === 0 ? 'first' : 'last',
     // The last stage samples each microbatch's targets from the run's tokens (they never travel).
     tokens: Uint32Array.from({ length: 64 }, (_, i) => i % run.model.vocab_size),
     links: new Links(noNet, () => undefined),
     signer: me,
-    keyOf: (id) => (id === 'first' ? first.publicKey : undefined),
+    keyOf: (id) => (id === 'first' && stage === 1 ? first.publicKey : undefined),
     send: (m) => sent.push(m),
     onError: (e) => errors.push(e),
   });
@@ -218,14 +222,50 @@ describe('StageRuntime with a fake StageCompute', () => {
     for (let i = 0; i < 20 && !sent.some((m) => m.type === 'step-done'); i++) await settle(sr);
     const wte = compute.layout.slots.find((x) => x.spec.name === 'transformer.wte.weight');
     if (!wte) throw new Error('the last stage of a tied model holds wte');
+    // The sum of squares without the tied slot comes back in the round trip that reads the slot.
     expect(compute.calls.filter((c) => /Flat|Squares|optimizer/.test(c))).toEqual([
       `readFlat grads ${wte.offset}+${wte.size}`,
+      'gradSumSquares exclude wte',
       `writeFlat grads at ${wte.offset}`,
-      'gradSumSquares',
       'optimizerStep 1',
     ]);
+    // The last stage's share leaves the tied slot out: the first stage counts it.
     expect(sent.find((m) => m.type === 'grad-sumsq')).toMatchObject({ stage: 1, value: 1 });
     expect(sent.find((m) => m.type === 'step-done')).toMatchObject({ step: 0, stage: 1 });
     expect(sr.stepsDone).toBe(1);
+  });
+
+  it("the first stage's share of the norm counts the tied slot once, summed with the last stage's, and goes out before the slot is written back", async () => {
+    const { sr, sent, compute, errors } = stageRuntime(0);
+    const members = [['first'], ['last']];
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members });
+    // The last stage's tied wte gradient: 0.5 everywhere (this stage's own slot reads as zeros).
+    const theirs = new Float32Array(64).fill(0.5);
+    sr.onTensor('last', {
+      msgId: 9,
+      kind: 'tie',
+      dtype: 'f32',
+      shape: [64],
+      meta: { step: 0, attempt: 0, mb: -1 },
+      bytes: new Uint8Array(theirs.buffer),
+    });
+    let sumsqBeforeWrite = false;
+    const write = compute.writeFlat.bind(compute);
+    compute.writeFlat = async (which, data, offset) => {
+      sumsqBeforeWrite = sent.some((m) => m.type === 'grad-sumsq');
+      return write(which, data, offset);
+    };
+    sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
+    for (let i = 0; i < 20 && !sent.some((m) => m.type === 'grad-sumsq'); i++) await settle(sr);
+    await settle(sr);
+    expect(errors).toEqual([]);
+    expect(compute.calls.filter((c) => /Flat|Squares/.test(c))).toEqual([
+      'readFlat grads 0+64',
+      'gradSumSquares exclude wte',
+      'writeFlat grads at 0',
+    ]);
+    // 1 from the GPU (the fake's, without the slot) + 64 x 0.5^2 from the summed slot.
+    expect(sent.find((m) => m.type === 'grad-sumsq')).toMatchObject({ stage: 0, value: 1 + 64 * 0.25 });
+    expect(sumsqBeforeWrite).toBe(true);
   });
 });

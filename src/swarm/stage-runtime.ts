@@ -63,6 +63,13 @@ export function stageSpecOf(run: RunConfig, stage: number): StageSpec {
   };
 }
 
+/** Sum of squares of `x` in float64, in index order (the tied wte's share of the global norm, on the first stage). */
+export function sumOfSquares(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return s;
+}
+
 /** Host-side view of a stage's parameters (reads go through the StageCompute). */
 export interface StageParamsView {
   readonly total: number;
@@ -852,11 +859,22 @@ export class StageRuntime {
     // on the GPU and only the tied wte's slot crosses, for the first <-> last stage exchange.
     const whole = robust || allReduce || !!this.validator;
     const wte = this.run.stages.length > 1 && (this.first || this.last) ? this.stage.params.byName.get(WTE) : undefined;
-    const read: { flat: Float32Array | null; tie: Float32Array | null } = { flat: null, tie: null };
+    const read: { flat: Float32Array | null; tie: Float32Array | null; sumsq: number | null } = { flat: null, tie: null, sumsq: null };
     await this.enqueue(async () => {
       this.checkCurrent(st);
-      if (whole) read.flat = await this.compute.readFlat('grads');
-      else if (wte) read.tie = await this.compute.readFlat('grads', { offset: wte.offset, count: wte.size });
+      if (whole) {
+        read.flat = await this.compute.readFlat('grads');
+        return;
+      }
+      // Nothing on the host changes this gradient but the tied wte's slot: its squares without that slot come back in
+      // the same GPU round trip, so that the norm goes out as soon as the tied slot is summed instead of after another
+      // round trip at the step's end (where it is on the critical path: the update waits for every stage's).
+      const [tie, sumsq] = await Promise.all([
+        wte ? this.compute.readFlat('grads', { offset: wte.offset, count: wte.size }) : null,
+        reports ? this.compute.gradSumSquares({ excludeTiedWte: true }) : null,
+      ]);
+      read.tie = tie;
+      read.sumsq = sumsq;
     });
     this.checkCurrent(st);
     let flat = read.flat;
@@ -889,28 +907,14 @@ export class StageRuntime {
       }
       this.checkCurrent(st);
     }
-    if (wte) {
-      const slot = flat ? flat.subarray(wte.offset, wte.offset + wte.size) : tie;
-      if (!slot) throw new Error(`step ${st.key}: the tied wte's gradient was not read`);
-      await this.exchangeTied(st, msg.members, slot);
-    }
-    this.checkCurrent(st);
-    let value: number | null = null;
-    const reduced = flat;
-    await this.enqueue(async () => {
+    // This stage's share of the global norm: the squares of its gradient without the tied slot (the GPU's), and for
+    // the first stage those of the slot summed with the last stage's (so every parameter counts once).
+    const report = async (gpuSumsq: number, slot: Float32Array | null): Promise<void> => {
+      await traced;
       this.checkCurrent(st);
-      if (reduced) await this.compute.writeFlat('grads', reduced);
-      else if (tie && wte) await this.compute.writeFlat('grads', tie, wte.offset);
-      if (reports) {
-        const v = await this.compute.gradSumSquares({ excludeTiedWte: true });
-        // Robust mode with every vector excluded: nothing to apply (null: the coordinator's clip scale is 0).
-        value = Number.isFinite(v) && usable ? v : null;
-      }
-    });
-    this.checkCurrent(st);
-    await traced;
-    this.checkCurrent(st);
-    if (reports)
+      const v = this.first && slot ? gpuSumsq + sumOfSquares(slot) : gpuSumsq;
+      // Robust mode with every vector excluded: nothing to apply (null: the coordinator's clip scale is 0).
+      const value = Number.isFinite(v) && usable ? v : null;
       this.opts.send({
         type: 'grad-sumsq',
         step: st.step,
@@ -919,6 +923,25 @@ export class StageRuntime {
         value,
         ...(robustReport ? { robust: robustReport } : {}),
       });
+    };
+    const slot = wte ? (flat ? flat.subarray(wte.offset, wte.offset + wte.size) : tie) : null;
+    if (wte && !slot) throw new Error(`step ${st.key}: the tied wte's gradient was not read`);
+    // Reported after the exchange, even by a last stage whose share does not need it: a stage that reported and then
+    // could not apply (its partner withheld the tied slot) would be dropped after the update, a restart is not.
+    if (wte && slot) await this.exchangeTied(st, msg.members, slot);
+    this.checkCurrent(st);
+    const early = read.sumsq;
+    if (early !== null) await report(early, slot);
+    const reduced = flat;
+    await this.enqueue(async () => {
+      this.checkCurrent(st);
+      if (reduced) await this.compute.writeFlat('grads', reduced);
+      else if (tie && wte) await this.compute.writeFlat('grads', tie, wte.offset);
+      if (reports && early === null) read.sumsq = await this.compute.gradSumSquares({ excludeTiedWte: true });
+    });
+    this.checkCurrent(st);
+    const late = read.sumsq;
+    if (early === null && late !== null) await report(late, slot);
   }
 
   /**
