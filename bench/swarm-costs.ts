@@ -30,7 +30,7 @@ import { WTE } from '../src/model/config';
 import { clipScale } from '../src/coordinator/coordinator';
 import { connectSwarm, type SwarmSignaling } from '../src/protocol/control-codec';
 import { payloadSigningText } from '../src/protocol/digest-signing';
-import { digestFloats } from '../src/swarm/digest';
+
 import { stageSpecOf, sumOfSquares } from '../src/swarm/stage-runtime';
 import { digestBytes } from '../src/swarm/step-trace';
 import { processCpuMs } from './thread-cpu';
@@ -88,8 +88,7 @@ export async function splitCpuPerStep(data: Dataset, run: RunConfig, steps: numb
       await stages[S - 1].writeFlat('grads', sum, wl.offset);
       const sumsq = sq0 + sqLast + middle.reduce((p, q) => p + q, 0) + sumOfSquares(sum);
       const scale = clipScale(Math.sqrt(sumsq), run.optimizer.gradClip);
-      const params = await Promise.all(stages.map((c) => c.optimizerStep(step + 1, run.optimizer, { scale, readParams: true })));
-      for (const p of params) if (p) digestFloats(p);
+      await Promise.all(stages.map((c) => c.optimizerStep(step + 1, run.optimizer, { scale, digest: true })));
     }
     const cpu1 = processCpuMs();
     return (cpu1 - cpu0) / steps;

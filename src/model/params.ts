@@ -4,6 +4,7 @@
 import type { Runtime } from '../gpu/runtime';
 import type { Tensor } from '../gpu/tensor';
 import type { ParamSpec } from './config';
+import { digestFloats } from './digest';
 
 export interface ParamSlot {
   spec: ParamSpec;
@@ -122,6 +123,12 @@ export class ParamStore {
   readFlat(which: 'params' | 'grads' | 'm' | 'v', range?: FlatRange): Promise<Float32Array> {
     if (range) return this.rt.readRange(this[which], range.offset, range.count);
     return this.rt.read(this[which]);
+  }
+
+  /** digestFloats of the whole flat buffer, computed on the mapped readback (no host copy of it). */
+  digest(which: 'params' | 'grads' | 'm' | 'v'): Promise<string> {
+    const t = this[which];
+    return this.rt.readWith(t, t.size, digestFloats);
   }
 
   /** The whole flat buffer, or with `offset` the values from there on (a part written by readFlat's range). */

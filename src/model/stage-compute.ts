@@ -12,7 +12,8 @@
 //
 // Contract:
 // - Calls are made one at a time by the owner (StageRuntime serializes its GPU work on one promise chain); an
-//   implementation may assume no two calls overlap, except read-only reads (readFlat/readParams) between steps.
+//   implementation may assume no two calls overlap, except reads (readFlat, gradSumSquares, paramsDigest) after a
+//   step's last backward.
 // - Typed arrays passed in may be transferred (detached) by the implementation: callers must not use them afterwards.
 // - Returned arrays are fresh copies owned by the caller.
 // - `backward` of the first stage returns null without waiting for the GPU (errors surface at the next read).
@@ -100,8 +101,10 @@ export interface StageCompute {
   writeFlat(which: FlatWhich, data: Float32Array, offset?: number): Promise<void>;
   /** Sum of squared gradients (Stage.gradSumSquares). */
   gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number>;
-  /** AdamW step t = `step`; with `digest` returns the params read back (for a digest), else waits for the GPU. */
-  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null>;
+  /** AdamW step t = `step`; with `digest` returns the params' digest after it (paramsDigest), else waits for the GPU. */
+  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; digest?: boolean }): Promise<string | null>;
+  /** digestFloats of the flat params, taken where they are (no copy of them crosses to the caller). */
+  paramsDigest(): Promise<string>;
   /** Frees the stage's GPU buffers. */
   dispose(): Promise<void>;
   /** Local-steps mode: this replica's outer state (src/model/outer-compute.ts); absent in per-step mode. */
@@ -172,8 +175,11 @@ export class DelegatingCompute implements StageCompute {
   gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
     return this.inner.gradSumSquares(opts);
   }
-  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
+  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; digest?: boolean }): Promise<string | null> {
     return this.inner.optimizerStep(step, hyper, opts);
+  }
+  paramsDigest(): Promise<string> {
+    return this.inner.paramsDigest();
   }
   dispose(): Promise<void> {
     return this.inner.dispose();
@@ -310,11 +316,15 @@ export class LocalStageCompute implements StageCompute {
     return this.stage.gradSumSquares(opts);
   }
 
-  async optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
+  async optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; digest?: boolean }): Promise<string | null> {
     this.stage.optimizerStep(step, hyper, { scale: opts.scale });
-    if (opts.readParams) return this.stage.params.readFlat('params');
+    if (opts.digest) return this.paramsDigest();
     await this.rt.flush();
     return null;
+  }
+
+  paramsDigest(): Promise<string> {
+    return this.stage.params.digest('params');
   }
 
   async dispose(): Promise<void> {

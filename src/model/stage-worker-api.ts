@@ -29,7 +29,8 @@ export interface StageWorkerApi {
   readFlat(id: number, which: FlatWhich, range?: FlatRange): Promise<Float32Array>;
   writeFlat(id: number, which: FlatWhich, data: Float32Array, offset?: number): Promise<void>;
   gradSumSquares(id: number, opts?: { excludeTiedWte?: boolean }): Promise<number>;
-  optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null>;
+  optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; digest?: boolean }): Promise<string | null>;
+  paramsDigest(id: number): Promise<string>;
   /** Local-steps mode: stage `id`'s outer state (OuterCompute, src/model/outer-compute.ts); refused in per-step mode. */
   outerReset(id: number): Promise<void>;
   outerEncode(id: number, step: number, lane: number): Promise<Uint8Array>;

@@ -12,6 +12,7 @@ import { StageRuntime, stageSpecOf } from './stage-runtime';
 import { ephemeralIdentity, type Identity } from '../net/identity';
 import { payloadSigningText } from '../protocol/digest-signing';
 import { digestBytes } from './step-trace';
+import { digestFloats } from '../model/digest';
 
 const run: RunConfig = {
   runId: 'fake',
@@ -85,9 +86,13 @@ class FakeCompute implements StageCompute {
     this.calls.push(`gradSumSquares${opts.excludeTiedWte ? ' exclude wte' : ''}`);
     return 1;
   }
-  async optimizerStep(step: number, _h: unknown, opts: { readParams?: boolean }) {
+  async optimizerStep(step: number, _h: unknown, opts: { digest?: boolean }) {
     this.calls.push(`optimizerStep ${step}`);
-    return opts.readParams ? new Float32Array(this.layout.total) : null;
+    return opts.digest ? digestFloats(new Float32Array(this.layout.total)) : null;
+  }
+  async paramsDigest() {
+    this.calls.push('paramsDigest');
+    return digestFloats(new Float32Array(this.layout.total));
   }
   async dispose() {}
 }
@@ -231,7 +236,7 @@ describe('StageRuntime with a fake StageCompute', () => {
     ]);
     // The last stage's share leaves the tied slot out: the first stage counts it.
     expect(sent.find((m) => m.type === 'grad-sumsq')).toMatchObject({ stage: 1, value: 1 });
-    expect(sent.find((m) => m.type === 'step-done')).toMatchObject({ step: 0, stage: 1 });
+    expect(sent.find((m) => m.type === 'step-done')).toMatchObject({ step: 0, stage: 1, digest: digestFloats(new Float32Array(64)) });
     expect(sr.stepsDone).toBe(1);
   });
 

@@ -37,7 +37,7 @@ import type { Links } from './links';
 import { splitFlat, type FlatWhich, type StageCompute, type StageSpec } from '../model/stage-compute';
 import { codecId, isCodecError } from '../model/stage-wire';
 import { COMPRESS_NONE } from '../compress/spec';
-import { digestFloats } from './digest';
+import { digestFloats } from '../model/digest';
 import { robustReduce } from './robust-reduce';
 import { StepTraceRecorder, digestBytes, digestVector } from './step-trace';
 import { Validator, validates } from './validator';
@@ -150,7 +150,7 @@ export class StaleAttempt extends Error {
   override name = 'StaleAttempt';
 }
 
-export { digestFloats } from './digest';
+export { digestFloats } from '../model/digest';
 
 export type StageRuntimeEvents = {
   /** A microbatch's forward ran here (activations sent on, or the loss computed on the last stage). */
@@ -1039,7 +1039,7 @@ export class StageRuntime {
     let digest = '';
     await this.enqueue(async () => {
       this.checkCurrent(st);
-      const readParams = this.opts.digest ?? true;
+      const withDigest = this.opts.digest ?? true;
       const lane = st.members[this.stageIndex]?.indexOf(this.peerId) ?? -1;
       const scale = this.local ? msg.scales?.[lane] : msg.scale;
       if (scale === undefined) throw new Error(`step-apply ${st.key}: no clip scale for lane ${lane}`);
@@ -1049,12 +1049,12 @@ export class StageRuntime {
         // weights nor the moments may change.
         this.log(`step ${st.key}: clip scale 0, update skipped`);
         this.stepsDone = st.step + 1;
-        if (readParams) digest = digestFloats(await this.compute.readFlat('params'));
+        if (withDigest) digest = await this.compute.paramsDigest();
         return;
       }
-      const params = await this.compute.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale, readParams });
+      const d = await this.compute.optimizerStep(st.step + 1, { ...this.run.optimizer, lr: msg.lr }, { scale, digest: withDigest });
       this.stepsDone = st.step + 1;
-      if (params) digest = digestFloats(params);
+      if (d) digest = d;
     });
     this.lastParamsDigest = digest || null;
     if (this.closed) return;

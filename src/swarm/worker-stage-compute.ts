@@ -92,8 +92,11 @@ export class WorkerStageCompute implements StageCompute {
   gradSumSquares(opts?: { excludeTiedWte?: boolean }): Promise<number> {
     return this.api.gradSumSquares(this.id, opts);
   }
-  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
+  optimizerStep(step: number, hyper: OptimizerHyper, opts: { scale?: number; digest?: boolean }): Promise<string | null> {
     return this.api.optimizerStep(this.id, step, hyper, opts);
+  }
+  paramsDigest(): Promise<string> {
+    return this.api.paramsDigest(this.id);
   }
   dispose(): Promise<void> {
     return this.api.dispose(this.id);

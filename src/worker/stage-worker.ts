@@ -133,9 +133,12 @@ class StageWorker implements StageWorkerApi {
     return this.stage(id).gradSumSquares(opts);
   }
 
-  async optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; readParams?: boolean }): Promise<Float32Array | null> {
-    const p = await this.stage(id).optimizerStep(step, hyper, opts);
-    return p ? out(p) : null;
+  optimizerStep(id: number, step: number, hyper: OptimizerHyper, opts: { scale?: number; digest?: boolean }): Promise<string | null> {
+    return this.stage(id).optimizerStep(step, hyper, opts);
+  }
+
+  paramsDigest(id: number): Promise<string> {
+    return this.stage(id).paramsDigest();
   }
 
   async dispose(id: number): Promise<void> {

@@ -12,7 +12,7 @@ import { CheckpointDir } from '../../src/cli/checkpoint-dir';
 import { Coordinator, type StepReport } from '../../src/coordinator/coordinator';
 import { nodeWebSocket } from '../../src/net/rtc-node';
 import { connectSwarm } from '../../src/protocol/control-codec';
-import { digestFloats } from '../../src/swarm/digest';
+import { digestFloats } from '../../src/model/digest';
 import { testIdentity } from '../support/identity';
 import { killAll, peerIdOf, peerProc, type Proc } from '../support/procs';
 import { LOG, tinyRun } from '../swarm/harness';

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { freshSeed, gpuRuntime, randn, rng } from '../support/gpu';
 import { sameBits } from '../support/bits';
+import { digestFloats } from '../../src/model/digest';
+import { ParamStore } from '../../src/model/params';
 
 describe('readback staging reuse', () => {
   it('a read after a write always sees the new values, read after read', async () => {
@@ -71,5 +73,44 @@ describe('readback staging reuse', () => {
     await expect(rt.readRange(t, -1, 2)).rejects.toThrow(/out of its/);
     await expect(rt.readRange(t, 0.5, 2)).rejects.toThrow(/out of its/);
     rt.release(t);
+  });
+
+  it('readWith hands over exactly the values in the mapped buffer, once per read, and leaves nothing mapped behind', async () => {
+    const rt = await gpuRuntime();
+    const rand = rng(freshSeed());
+    const n = 9001;
+    const w = randn(n, rand);
+    const t = rt.upload(w, [n], 'rb.with');
+    for (let rep = 0; rep < 3; rep++) {
+      // What `use` sees is the tensor's values; a copy taken inside outlives the read.
+      const seen = await rt.readWith(t, n, (v) => v.slice());
+      expect(sameBits(seen, w)).toBe(true);
+      expect(await rt.readWith(t, n, digestFloats)).toBe(digestFloats(w));
+      expect(await rt.readWith(t, 3, (v) => [...v])).toEqual([...w.subarray(0, 3)]);
+      w[rep] += 1;
+      rt.write(t, w);
+    }
+    // A throwing `use` rejects the read; the next reads still work.
+    await expect(
+      rt.readWith(t, n, () => {
+        throw new Error('use failed');
+      }),
+    ).rejects.toThrow(/use failed/);
+    expect(sameBits(await rt.read(t), w)).toBe(true);
+    await expect(rt.readWith(t, n + 1, digestFloats)).rejects.toThrow(/out of its/);
+    rt.release(t);
+  });
+
+  it('ParamStore.digest is the digest of the flat buffer read back', async () => {
+    const rt = await gpuRuntime();
+    const rand = rng(freshSeed());
+    const ps = new ParamStore(rt, [
+      { name: 'a', shape: [37, 5], decay: true, layer: 0 },
+      { name: 'b', shape: [11], decay: false, layer: 0 },
+    ]);
+    for (const which of ['params', 'grads', 'm', 'v'] as const) {
+      ps.writeFlat(which, randn(ps.total, rand));
+      expect(await ps.digest(which)).toBe(digestFloats(await ps.readFlat(which)));
+    }
   });
 });

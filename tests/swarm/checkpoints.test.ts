@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointDir } from '../../src/cli/checkpoint-dir';
 import type { ControlMessage, ControlOf } from '../../src/protocol/messages';
 import type { StageCheckpoint } from '../../src/swarm/checkpoints';
-import { digestFloats } from '../../src/swarm/digest';
+import { digestFloats } from '../../src/model/digest';
 import type { SwarmPeer } from '../../src/swarm/peer';
 import { startSwarm, tinyRun, type Swarm } from './harness';
 import { sameBits } from '../support/bits';

@@ -1,5 +1,6 @@
 // A cheap digest of a float vector's bits, for "replicas agree bitwise" (step-done) and "every replica received the
-// same vector from rank j" (robust aggregation).
+// same vector from rank j" (robust aggregation). In the model layer so that a stage computes its parameters' digest
+// where they are (ParamStore.digest: on the mapped readback, no host copy; in a Web Worker, there).
 
 /** FNV-1a over the bytes, two lanes. */
 export function digestFloats(a: Float32Array): string {
