@@ -1,7 +1,8 @@
 // Swarm benchmark: training throughput (tokens/s) of S=2 and S=4 pipelines of Node peers (in this process, each
 // with its own GPU device, real signaling server and node-datachannel WebRTC on loopback) against the single-peer
 // engine (Trainer) in the same run, on the same model and global batch (M microbatches of B sequences per step).
-// Also the pipeline bubble: for every stage, the share of the step time its GPU work chain was idle (waiting for
+// Every pipeline runs ROUNDS times, each followed by the single peer; its ratio is the median of its rounds' ratios to
+// the single runs on either side (the machine's speed drifts within seconds). Also the pipeline bubble: for every stage, the share of the step time its GPU work chain was idle (waiting for
 // activations, gradients, the all-reduce or the coordinator), from the time accounting the peers report with each
 // step (src/protocol/stage-time.ts: compute + codec is the chain's tasks).
 //
@@ -34,8 +35,16 @@ export interface SwarmBenchRow {
   /** Median step time over the measured steps, ms. */
   medianStepMs: number;
   tokensPerS: number;
-  /** tokens/s relative to the single-peer engine. */
+  /**
+   * tokens/s relative to the single-peer engine: the median over the row's rounds of each round's ratio to the single
+   * peer's runs right before and after it (this machine's speed drifts within seconds: the same single step measured
+   * 240-390 ms in one hour, so a row is held against its neighbours, several times).
+   */
   vsSingle: number;
+  /** Swarm rows: each round's ratio (vsSingle is their median). */
+  roundRatios?: number[];
+  /** The single peer's median step over its runs next to this row's rounds (the single row: over all its runs). */
+  singleMs: number;
   /** Per stage (mean over its replicas): idle share of the step time, 0..1. Empty for the single peer. */
   bubble: number[];
   /** Per stage: GPU-chain busy ms per step. */
@@ -88,6 +97,8 @@ const INT8_BOUNDARIES: CompressSpec = {
 
 const WARMUP = 2;
 const MEASURE = 6;
+/** Each pipeline row runs this many times, each time followed by the single peer. */
+const ROUNDS = 3;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -176,10 +187,10 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
     `\nswarm (n_layer 4, n_head 4, n_embd 128, block 64; ${M} microbatches x ${B} sequences = ${tokensPerStep} tokens/step; ${WARMUP} warm-up + ${MEASURE} measured steps)`,
   );
   const rows: SwarmBenchRow[] = [];
-  // The single peer runs before and after the pipelines (load drift on a shared machine hits both); no matmul
-  // autotuning on either side (swarm peers do not tune).
-  const first = await single(data, benchRun('bench-single', vocab, 1, { B, M }));
-  const singleSteps = first.stepMs;
+  // The single peer runs first and after every pipeline run (ROUNDS per row): each round is held against the single
+  // runs on either side of it (the machine's speed drifts). No matmul autotuning on either side (swarm peers do not
+  // tune).
+  const singles = [await single(data, benchRun('bench-single-0', vocab, 1, { B, M }))];
   const pending: SwarmBenchRow[] = [];
   // Every microbatch in flight (the default, slots = min(M, 8)), and 1F1B: S in flight, so the first stage starts
   // microbatch k + S only after the backward of k freed its slot (its chain then alternates backward, forward).
@@ -192,10 +203,25 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
   ];
   for (const { S, slots, compress, label } of configs) {
     const id = `bench-s${S}${slots ? `-k${slots}` : ''}${compress ? '-int8' : ''}`;
-    const r = await swarm(data, benchRun(id, vocab, S, { B, M, slots, compress }), log);
-    const stepMs = median(r.stepMs);
-    const totalStep = r.stepMs.reduce((a, b) => a + b, 0);
-    const perStageBusy = r.busyPerStage.map((xs) => xs.reduce((a, b) => a + b, 0));
+    // ROUNDS times: the pipeline, then the single peer; each round's ratio against the single runs on either side.
+    const runs: SwarmRun[] = [];
+    const ratios: number[] = [];
+    const near: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const r = await swarm(data, benchRun(`${id}-${round}`, vocab, S, { B, M, slots, compress }), log);
+      const after = await single(data, benchRun(`bench-single-${singles.length}`, vocab, 1, { B, M }));
+      const around = [...singles[singles.length - 1].stepMs, ...after.stepMs];
+      singles.push(after);
+      runs.push(r);
+      ratios.push(median(around) / median(r.stepMs));
+      near.push(...around);
+    }
+    const steps = runs.flatMap((r) => r.stepMs);
+    const stepMs = median(steps);
+    const totalStep = steps.reduce((a, b) => a + b, 0);
+    const busy = Array.from({ length: S }, (_, s) => runs.flatMap((r) => r.busyPerStage[s] ?? []));
+    const perStageBusy = busy.map((xs) => xs.reduce((a, b) => a + b, 0));
+    const cpus = runs.flatMap((r) => (r.cpu ? [r.cpu] : []));
     pending.push({
       config: label,
       compress,
@@ -203,18 +229,18 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
       peers: S,
       medianStepMs: stepMs,
       tokensPerS: (tokensPerStep * 1000) / stepMs,
-      vsSingle: Number.NaN,
-      busyMsPerStep: perStageBusy.map((b, s) => b / Math.max(1, r.busyPerStage[s].length)),
+      vsSingle: median(ratios),
+      roundRatios: ratios,
+      singleMs: median(near),
+      busyMsPerStep: perStageBusy.map((b, s) => b / Math.max(1, busy[s].length)),
       bubble: perStageBusy.map((b) => Math.max(0, 1 - b / totalStep)),
-      stageTime: r.stageTime,
-      cpu: r.cpu,
+      stageTime: Array.from({ length: S }, (_, s) => meanStageTime(runs.flatMap((r) => r.stageTime[s] ?? []))),
+      cpu: cpus.length === runs.length ? { mainMs: median(cpus.map((c) => c.mainMs)), otherMs: median(cpus.map((c) => c.otherMs)) } : null,
     });
   }
-  const second = await single(data, benchRun('bench-single-2', vocab, 1, { B, M }));
-  singleSteps.push(...second.stepMs);
-  const singleCpu =
-    first.cpu && second.cpu ? { mainMs: (first.cpu.mainMs + second.cpu.mainMs) / 2, otherMs: (first.cpu.otherMs + second.cpu.otherMs) / 2 } : null;
-  const singleMs = median(singleSteps);
+  const cpus = singles.map((s) => s.cpu);
+  const singleCpu = cpus.every((c) => c !== null) ? { mainMs: median(cpus.map((c) => c.mainMs)), otherMs: median(cpus.map((c) => c.otherMs)) } : null;
+  const singleMs = median(singles.flatMap((s) => s.stepMs));
   rows.push({
     config: 'single peer (Trainer)',
     stages: 1,
@@ -222,19 +248,21 @@ export async function benchSwarm(opts: { B?: number; M?: number; log?: (s: strin
     medianStepMs: singleMs,
     tokensPerS: (tokensPerStep * 1000) / singleMs,
     vsSingle: 1,
+    singleMs,
     bubble: [],
     busyMsPerStep: [],
     stageTime: [],
     cpu: singleCpu,
   });
-  for (const r of pending) rows.push({ ...r, vsSingle: singleMs / r.medianStepMs });
-  await addCosts(data, vocab, { B, M }, rows, singleMs, log);
+  rows.push(...pending);
+  await addCosts(data, vocab, { B, M }, rows, log);
   console.table(
     rows.map((r) => ({
       config: r.config,
       'median step ms': r.medianStepMs.toFixed(1),
       'tokens/s': r.tokensPerS.toFixed(0),
       'vs single': r.vsSingle.toFixed(2),
+      'rounds (vs single nearby)': r.roundRatios?.map((x) => x.toFixed(2)).join(' ') ?? '-',
       'busy ms/step per stage': r.busyMsPerStep.map((x) => x.toFixed(0)).join(' / ') || '-',
       'bubble (idle share) per stage': r.bubble.map((x) => `${(x * 100).toFixed(0)}%`).join(' / ') || '-',
     })),
@@ -310,16 +338,9 @@ function once<A, V>(keyOf: (a: A) => string | number, measure: (a: A) => Promise
 /**
  * The swarm rows' CPU per step by part (SwarmCosts): the stage split measured once per stage count and codecs, the
  * wire and the signatures once per payload size, the control messages once per stage count; what 0.9x would allow:
- * (single step / 0.9) x the cores the row kept busy.
+ * (the single step next to the row / 0.9) x the cores the row kept busy.
  */
-async function addCosts(
-  data: Dataset,
-  vocab: number,
-  o: { B: number; M: number },
-  rows: SwarmBenchRow[],
-  singleMs: number,
-  log: (s: string) => void,
-): Promise<void> {
+async function addCosts(data: Dataset, vocab: number, o: { B: number; M: number }, rows: SwarmBenchRow[], log: (s: string) => void): Promise<void> {
   const swarmRows = rows.filter((r) => r.stages > 1 && r.cpu);
   if (swarmRows.length === 0) return;
   log('\nmeasuring the parts of a swarm step apart: the stage split, the wire, the signatures, the control messages');
@@ -362,8 +383,8 @@ async function addCosts(
       signaturesMs,
       controlMs,
       restMs: total - splitMs - wireMs - signaturesMs - controlMs,
-      allowedFor09Ms: (singleMs / 0.9) * (total / r.medianStepMs),
-      cpuBoundVsSingle: singleMs / (total / cores),
+      allowedFor09Ms: (r.singleMs / 0.9) * (total / r.medianStepMs),
+      cpuBoundVsSingle: r.singleMs / (total / cores),
     };
   }
 }
