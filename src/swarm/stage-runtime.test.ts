@@ -1,6 +1,6 @@
 // StageRuntime's protocol logic against a fake StageCompute (no GPU, no network): what the StageCompute seam buys.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RunConfig } from '../protocol/run-config';
+import { TRUST_NONE, type RunConfig } from '../protocol/run-config';
 import { DEFAULT_OPTIMIZER } from '../model/stage';
 import { Emitter } from '../net/emitter';
 import type { ControlMessage } from '../protocol/messages';
@@ -79,8 +79,10 @@ class FakeCompute implements StageCompute {
     this.calls.push(`readFlat ${which}${range ? ` ${range.offset}+${range.count}` : ''}`);
     return new Float32Array(range ? range.count : this.layout.total);
   }
-  async writeFlat(which: FlatWhich, _data: Float32Array, offset?: number) {
+  async writeFlat(which: FlatWhich, data: Float32Array, offset?: number) {
     this.calls.push(`writeFlat ${which}${offset === undefined ? '' : ` at ${offset}`}`);
+    // As a Worker's compute may: the array is transferred, so the caller's copy is detached from here on.
+    structuredClone(data.buffer, { transfer: [data.buffer] });
   }
   async gradSumSquares(opts: { excludeTiedWte?: boolean } = {}) {
     this.calls.push(`gradSumSquares${opts.excludeTiedWte ? ' exclude wte' : ''}`);
@@ -127,13 +129,13 @@ function lastStage() {
   return stageRuntime(1);
 }
 
-function stageRuntime(stage: 0 | 1) {
+function stageRuntime(stage: 0 | 1, r: RunConfig = run) {
   const sent: ControlMessage[] = [];
   const compute = new FakeCompute(stage);
   const errors: Error[] = [];
   const sr = new StageRuntime({
     compute,
-    run,
+    run: r,
     stage,
     peerId: stage === 0 ? 'first' : 'last',
     // The last stage samples each microbatch's targets from the run's tokens (they never travel).
@@ -272,5 +274,30 @@ describe('StageRuntime with a fake StageCompute', () => {
     // 1 from the GPU (the fake's, without the slot) + 64 x 0.5^2 from the summed slot.
     expect(sent.find((m) => m.type === 'grad-sumsq')).toMatchObject({ stage: 0, value: 1 + 64 * 0.25 });
     expect(sumsqBeforeWrite).toBe(true);
+  });
+
+  it("a validating run's first stage (the whole gradient on the host, written back to a compute that detaches it) counts the summed tied slot too", async () => {
+    const { sr, sent, compute, errors } = stageRuntime(0, { ...run, trust: { ...TRUST_NONE, validationRate: 1 } });
+    const members = [['first'], ['last']];
+    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members });
+    // The last stage's tied wte gradient: 0.5 everywhere (this stage's own slot reads as zeros).
+    const theirs = new Float32Array(64).fill(0.5);
+    sr.onTensor('last', {
+      msgId: 9,
+      kind: 'tie',
+      dtype: 'f32',
+      shape: [64],
+      meta: { step: 0, attempt: 0, mb: -1 },
+      bytes: new Uint8Array(theirs.buffer),
+    });
+    sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
+    // The trace (signed, with the contribution's digest) goes out first: real crypto, so real time.
+    for (let i = 0; i < 200 && !sent.some((m) => m.type === 'grad-sumsq'); i++) await new Promise((r) => setTimeout(r, 10));
+    await settle(sr);
+    expect(errors).toEqual([]);
+    // The whole gradient read and written back, its squares without the tied slot after that.
+    expect(compute.calls.filter((c) => /Flat|Squares/.test(c))).toEqual(['readFlat grads', 'writeFlat grads', 'gradSumSquares exclude wte']);
+    // 1 from the GPU (the fake's, without the slot) + 64 x 0.5^2 from the summed slot.
+    expect(sent.find((m) => m.type === 'grad-sumsq')).toMatchObject({ stage: 0, value: 1 + 64 * 0.25 });
   });
 });

@@ -911,10 +911,10 @@ export class StageRuntime {
     }
     // This stage's share of the global norm: the squares of its gradient without the tied slot (the GPU's), and for
     // the first stage those of the slot summed with the last stage's (so every parameter counts once).
-    const report = async (gpuSumsq: number, slot: Float32Array | null): Promise<void> => {
+    const report = async (gpuSumsq: number, slotSumsq: number): Promise<void> => {
       await traced;
       this.checkCurrent(st);
-      const v = this.first && slot ? gpuSumsq + sumOfSquares(slot) : gpuSumsq;
+      const v = gpuSumsq + slotSumsq;
       // Robust mode with every vector excluded: nothing to apply (null: the coordinator's clip scale is 0).
       const value = Number.isFinite(v) && usable ? v : null;
       this.opts.send({
@@ -933,7 +933,9 @@ export class StageRuntime {
     if (wte && slot) await this.exchangeTied(st, msg.members, slot);
     this.checkCurrent(st);
     const early = read.sumsq;
-    if (early !== null) await report(early, slot);
+    // Taken now: writing the gradient back may transfer (detach) `flat`, and `slot` with it (a Worker's compute).
+    const slotSumsq = this.first && slot ? sumOfSquares(slot) : 0;
+    if (early !== null) await report(early, slotSumsq);
     const reduced = flat;
     await this.enqueue(async () => {
       this.checkCurrent(st);
@@ -943,7 +945,7 @@ export class StageRuntime {
     });
     this.checkCurrent(st);
     const late = read.sumsq;
-    if (early === null && late !== null) await report(late, slot);
+    if (early === null && late !== null) await report(late, slotSumsq);
   }
 
   /**
