@@ -30,8 +30,8 @@ import { WTE } from '../src/model/config';
 import { clipScale } from '../src/coordinator/coordinator';
 import { connectSwarm, type SwarmSignaling } from '../src/protocol/control-codec';
 import { payloadSigningText } from '../src/protocol/digest-signing';
-
-import { stageSpecOf, sumOfSquares } from '../src/swarm/stage-runtime';
+import { sumOfSquares } from '../src/swarm/aggregate';
+import { stageSpecOf } from '../src/swarm/stage-runtime';
 import { digestBytes } from '../src/swarm/step-trace';
 import { processCpuMs } from './thread-cpu';
 

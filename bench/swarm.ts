@@ -2,9 +2,10 @@
 // with its own GPU device, real signaling server and node-datachannel WebRTC on loopback) against the single-peer
 // engine (Trainer) in the same run, on the same model and global batch (M microbatches of B sequences per step).
 // Every pipeline runs ROUNDS times, each followed by the single peer; its ratio is the median of its rounds' ratios to
-// the single runs on either side (the machine's speed drifts within seconds). Also the pipeline bubble: for every stage, the share of the step time its GPU work chain was idle (waiting for
-// activations, gradients, the all-reduce or the coordinator), from the time accounting the peers report with each
-// step (src/protocol/stage-time.ts: compute + codec is the chain's tasks).
+// the single runs on either side (the machine's speed drifts within seconds). Also the pipeline bubble: for every
+// stage, the share of the step time its GPU work chain was idle (waiting for activations, gradients, the all-reduce or
+// the coordinator), from the time accounting the peers report with each step (src/protocol/stage-time.ts: compute +
+// codec is the chain's tasks).
 //
 // All peers share this machine's CPU/GPU: on a software adapter (lavapipe, 2 cores) a pipeline cannot beat one
 // peer, and the numbers measure the swarm's overhead (transfers, synchronisation, bubble) rather than a speed-up.

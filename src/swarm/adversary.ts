@@ -12,6 +12,7 @@
 //       (robust aggregation: it tries to frame honest senders as equivocators; it cannot sign for them).
 import { mulberry32 } from '../model/init';
 import { nameHash } from '../model/outer-optimizer';
+import { norm } from './aggregate';
 import {
   DelegatingCompute,
   wrapStages,
@@ -78,12 +79,6 @@ export function isGradientAttack(a: AttackSpec): a is GradientAttack {
 /** A stable 32-bit seed from a peer id (each adversary its own stream): FNV-1a, as parameter names are hashed. */
 export function seedOfId(id: string): number {
   return nameHash(id);
-}
-
-function norm(a: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
-  return Math.sqrt(s);
 }
 
 /**

@@ -55,10 +55,16 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
-function norm(x: ArrayLike<number>): number {
+/** Sum of squares of `x` in float64, in index order. */
+export function sumOfSquares(x: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  return Math.sqrt(s);
+  return s;
+}
+
+/** Euclidean norm of `x` (float64). */
+export function norm(x: ArrayLike<number>): number {
+  return Math.sqrt(sumOfSquares(x));
 }
 
 function allFinite(x: ArrayLike<number>): boolean {

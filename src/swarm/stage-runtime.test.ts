@@ -149,6 +149,28 @@ function stageRuntime(stage: 0 | 1, r: RunConfig = run) {
   return { sr, sent, compute, errors, events: new Emitter() };
 }
 
+/**
+ * A 2-stage first stage through step 0's reduce: its step-begin, the last stage's tied wte gradient (0.5 everywhere;
+ * this stage's own slot reads as zeros), step-reduce; resolves once its grad-sumsq is out (a validating run signs its
+ * trace with the contribution's digest first: real crypto, so real time) and the chain is idle.
+ */
+async function firstStageReduce(sr: StageRuntime, sent: ControlMessage[]): Promise<void> {
+  const members = [['first'], ['last']];
+  sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members });
+  const theirs = new Float32Array(64).fill(0.5);
+  sr.onTensor('last', {
+    msgId: 9,
+    kind: 'tie',
+    dtype: 'f32',
+    shape: [64],
+    meta: { step: 0, attempt: 0, mb: -1 },
+    bytes: new Uint8Array(theirs.buffer),
+  });
+  sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
+  for (let i = 0; i < 200 && !sent.some((m) => m.type === 'grad-sumsq'); i++) await new Promise((r) => setTimeout(r, 10));
+  await settle(sr);
+}
+
 async function settle(sr: StageRuntime): Promise<void> {
   for (let i = 0; i < 5; i++) await sr.idle();
 }
@@ -244,27 +266,13 @@ describe('StageRuntime with a fake StageCompute', () => {
 
   it("the first stage's share of the norm counts the tied slot once, summed with the last stage's, and goes out before the slot is written back", async () => {
     const { sr, sent, compute, errors } = stageRuntime(0);
-    const members = [['first'], ['last']];
-    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members });
-    // The last stage's tied wte gradient: 0.5 everywhere (this stage's own slot reads as zeros).
-    const theirs = new Float32Array(64).fill(0.5);
-    sr.onTensor('last', {
-      msgId: 9,
-      kind: 'tie',
-      dtype: 'f32',
-      shape: [64],
-      meta: { step: 0, attempt: 0, mb: -1 },
-      bytes: new Uint8Array(theirs.buffer),
-    });
     let sumsqBeforeWrite = false;
     const write = compute.writeFlat.bind(compute);
     compute.writeFlat = async (which, data, offset) => {
       sumsqBeforeWrite = sent.some((m) => m.type === 'grad-sumsq');
       return write(which, data, offset);
     };
-    sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
-    for (let i = 0; i < 20 && !sent.some((m) => m.type === 'grad-sumsq'); i++) await settle(sr);
-    await settle(sr);
+    await firstStageReduce(sr, sent);
     expect(errors).toEqual([]);
     expect(compute.calls.filter((c) => /Flat|Squares/.test(c))).toEqual([
       'readFlat grads 0+64',
@@ -278,22 +286,7 @@ describe('StageRuntime with a fake StageCompute', () => {
 
   it("a validating run's first stage (the whole gradient on the host, written back to a compute that detaches it) counts the summed tied slot too", async () => {
     const { sr, sent, compute, errors } = stageRuntime(0, { ...run, trust: { ...TRUST_NONE, validationRate: 1 } });
-    const members = [['first'], ['last']];
-    sr.onControl({ type: 'step-begin', step: 0, attempt: 0, owners: [0, 0], members });
-    // The last stage's tied wte gradient: 0.5 everywhere (this stage's own slot reads as zeros).
-    const theirs = new Float32Array(64).fill(0.5);
-    sr.onTensor('last', {
-      msgId: 9,
-      kind: 'tie',
-      dtype: 'f32',
-      shape: [64],
-      meta: { step: 0, attempt: 0, mb: -1 },
-      bytes: new Uint8Array(theirs.buffer),
-    });
-    sr.onControl({ type: 'step-reduce', step: 0, attempt: 0, members });
-    // The trace (signed, with the contribution's digest) goes out first: real crypto, so real time.
-    for (let i = 0; i < 200 && !sent.some((m) => m.type === 'grad-sumsq'); i++) await new Promise((r) => setTimeout(r, 10));
-    await settle(sr);
+    await firstStageReduce(sr, sent);
     expect(errors).toEqual([]);
     // The whole gradient read and written back, its squares without the tied slot after that.
     expect(compute.calls.filter((c) => /Flat|Squares/.test(c))).toEqual(['readFlat grads', 'writeFlat grads', 'gradSumSquares exclude wte']);

@@ -39,6 +39,7 @@ import { codecId, isCodecError } from '../model/stage-wire';
 import { COMPRESS_NONE } from '../compress/spec';
 import { digestFloats } from '../model/digest';
 import { robustReduce } from './robust-reduce';
+import { sumOfSquares } from './aggregate';
 import { StepTraceRecorder, digestBytes, digestVector } from './step-trace';
 import { Validator, validates } from './validator';
 import { VALIDATION_KIND } from '../protocol/validation-tensors';
@@ -61,13 +62,6 @@ export function stageSpecOf(run: RunConfig, stage: number): StageSpec {
     seed: run.seed,
     compress: run.compress ?? COMPRESS_NONE,
   };
-}
-
-/** Sum of squares of `x` in float64, in index order (the tied wte's share of the global norm, on the first stage). */
-export function sumOfSquares(x: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  return s;
 }
 
 /** Host-side view of a stage's parameters (reads go through the StageCompute). */
